@@ -1,0 +1,149 @@
+//! Opening inputs: files, directories (walked recursively, in sorted order), `-` for standard
+//! input, and transparent gzip decompression (detected by its magic bytes, not the file name).
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use flate2::read::MultiGzDecoder;
+
+use crate::FormatError;
+
+/// One input to read.
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    /// How the input is named in messages (the path, or `-`).
+    pub display: Arc<str>,
+    /// The path, or `None` for standard input.
+    pub path: Option<PathBuf>,
+    /// Size on disk in bytes (0 for standard input).
+    pub size: u64,
+}
+
+/// Expands the paths given on the command line into files: directories are walked recursively
+/// (files sorted by path, hidden files skipped), `-` is standard input.
+pub fn expand_paths<P: AsRef<str>>(paths: &[P]) -> Result<Vec<InputFile>, FormatError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let p = p.as_ref();
+        if p == "-" {
+            out.push(InputFile {
+                display: Arc::from("-"),
+                path: None,
+                size: 0,
+            });
+            continue;
+        }
+        let path = Path::new(p);
+        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => FormatError::NotFound(p.to_string()),
+            _ => FormatError::Io {
+                path: p.to_string(),
+                source: e,
+            },
+        })?;
+        if meta.is_dir() {
+            let mut files = Vec::new();
+            for entry in walkdir::WalkDir::new(path)
+                .follow_links(true)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_entry(|e| {
+                    e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
+                })
+            {
+                let entry = entry.map_err(|e| FormatError::Io {
+                    path: e
+                        .path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| p.to_string()),
+                    source: e
+                        .into_io_error()
+                        .unwrap_or_else(|| io::Error::other("walk failed")),
+                })?;
+                if entry.file_type().is_file() {
+                    let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                    files.push(InputFile {
+                        display: Arc::from(entry.path().display().to_string()),
+                        path: Some(entry.path().to_path_buf()),
+                        size,
+                    });
+                }
+            }
+            out.extend(files);
+        } else {
+            out.push(InputFile {
+                display: Arc::from(p),
+                path: Some(path.to_path_buf()),
+                size: meta.len(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Counts the bytes read from the underlying (possibly compressed) file, for progress reporting.
+#[derive(Debug, Clone, Default)]
+pub struct ByteCounter(Arc<AtomicU64>);
+
+impl ByteCounter {
+    /// Bytes read so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+struct Counting<R> {
+    inner: R,
+    counter: ByteCounter,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter.0.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// An opened input: decompressed bytes, and whether it was gzip.
+pub struct Opened {
+    /// The decompressed byte stream.
+    pub reader: Box<dyn BufRead + Send>,
+    /// Whether the input was gzip-compressed.
+    pub gzip: bool,
+}
+
+/// Opens an input, un-gzipping it if it starts with the gzip magic bytes.
+pub fn open(input: &InputFile, counter: &ByteCounter) -> Result<Opened, FormatError> {
+    let raw: Box<dyn Read + Send> = match &input.path {
+        None => Box::new(io::stdin()),
+        Some(path) => Box::new(File::open(path).map_err(|e| FormatError::Io {
+            path: input.display.to_string(),
+            source: e,
+        })?),
+    };
+    let counted = Counting {
+        inner: raw,
+        counter: counter.clone(),
+    };
+    let mut buffered = BufReader::with_capacity(1 << 20, counted);
+    let head = buffered.fill_buf().map_err(|e| FormatError::Io {
+        path: input.display.to_string(),
+        source: e,
+    })?;
+    if head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b {
+        let decoder = MultiGzDecoder::new(buffered);
+        Ok(Opened {
+            reader: Box::new(BufReader::with_capacity(1 << 20, decoder)),
+            gzip: true,
+        })
+    } else {
+        Ok(Opened {
+            reader: Box::new(buffered),
+            gzip: false,
+        })
+    }
+}

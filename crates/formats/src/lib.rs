@@ -1,0 +1,121 @@
+//! Readers for every Entra log export shape.
+//!
+//! Input arrives as Microsoft Graph JSON (one object, an array, a list response, NDJSON), Azure
+//! Monitor diagnostic-settings exports (storage blobs and Event Hub messages), Log Analytics exports
+//! (JSON and CSV) and Entra admin center downloads (JSON and CSV), any of them gzip-compressed.
+//! This crate turns all of them into one thing: a [`Record`], a Graph-shaped JSON object tagged with
+//! its log, tenant and origin, or a [`Rejection`] naming the file, line and reason.
+//!
+//! The flow is: [`input`] opens paths (walking directories, un-gzipping) → [`split`] cuts a byte
+//! stream into raw records without parsing them (so parsing can run in parallel) → [`shape`]
+//! recognises each record's export shape and [`normalize`] rewrites it to the Graph shape.
+//! CSV files go through [`csv_input`], whose rows are mapped by [`loganalytics`] or [`portal`].
+
+pub mod csv_input;
+pub mod input;
+pub mod loganalytics;
+pub mod normalize;
+pub mod portal;
+pub mod read;
+pub mod shape;
+pub mod split;
+
+use std::fmt;
+use std::sync::Arc;
+
+use gatehouse_model::LogKind;
+use serde_json::{Map, Value};
+
+/// A JSON object.
+pub type Object = Map<String, Value>;
+
+/// Where a record came from: a file (or `-` for standard input) and a 1-based line number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The file path as given (or as found while walking a directory).
+    pub file: Arc<str>,
+    /// The 1-based line the record starts on (for CSV: the row's first line).
+    pub line: u64,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// A record in the Graph shape, ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Which log it belongs to.
+    pub log: LogKind,
+    /// The Graph-shaped object (`signIn`, `directoryAudit`, …). Unknown fields are kept as they were.
+    pub body: Object,
+    /// The tenant named by the record itself (diagnostic `tenantId`, Log Analytics `AADTenantId`, …).
+    pub tenant_id: Option<String>,
+    /// The export shape, e.g. `graph`, `diagnostic:SignInLogs`, `loganalytics:SigninLogs`,
+    /// `portal:csv`.
+    pub source: String,
+    /// For diagnostic and Log Analytics records: the envelope (every field outside the Graph body).
+    pub envelope: Option<Object>,
+}
+
+/// A record that could not be read, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Where it was.
+    pub origin: Origin,
+    /// Why it was rejected, in words a person can act on.
+    pub reason: String,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.origin, self.reason)
+    }
+}
+
+/// A format a user can force with `--format` instead of detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InputFormat {
+    /// Microsoft Graph JSON (bare records, arrays, list responses, NDJSON).
+    Graph,
+    /// Azure Monitor diagnostic export (blob JSON lines or Event Hub `{"records": [...]}`).
+    Diagnostic,
+    /// Log Analytics export, JSON or CSV.
+    LogAnalytics,
+    /// Entra admin center download, JSON or CSV.
+    Portal,
+}
+
+impl std::str::FromStr for InputFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "graph" => Ok(InputFormat::Graph),
+            "diagnostic" | "diag" | "azure-monitor" | "eventhub" => Ok(InputFormat::Diagnostic),
+            "loganalytics" | "log-analytics" | "la" => Ok(InputFormat::LogAnalytics),
+            "portal" => Ok(InputFormat::Portal),
+            other => Err(format!(
+                "unknown format `{other}` (expected graph, diagnostic, loganalytics or portal)"
+            )),
+        }
+    }
+}
+
+/// Errors that stop reading a whole input (as opposed to one record).
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A path that does not exist or is not a file or directory.
+    #[error("{0}: no such file or directory")]
+    NotFound(String),
+}

@@ -1,0 +1,146 @@
+//! Reading one input end to end: open, sniff, split (JSON) or map rows (CSV), and hand batches of
+//! raw or finished records to the caller, who parses raw ones on worker threads with
+//! [`parse_item`].
+
+use std::sync::Arc;
+
+use crate::input::{open, ByteCounter, InputFile};
+use crate::split::{sniff, Chunk, Sniffed, Splitter};
+use crate::{csv_input, normalize, shape, FormatError, InputFormat, Origin, Record, Rejection};
+
+/// What reading an input produces, in input order.
+pub enum Batch {
+    /// Raw JSON records still to be parsed (see [`parse_item`]).
+    Raw {
+        /// The file they came from.
+        file: Arc<str>,
+        /// The records.
+        chunk: Chunk,
+    },
+    /// Records already mapped (CSV rows), with their lines.
+    Parsed {
+        /// The file they came from.
+        file: Arc<str>,
+        /// Each row's first line and its record or rejection reason.
+        records: Vec<(u64, Result<Record, String>)>,
+    },
+    /// The input could not be read (further), with the reason.
+    Failed(Rejection),
+}
+
+/// How many bytes of raw JSON to gather per batch.
+pub const CHUNK_BYTES: usize = 4 << 20;
+
+/// Reads one input, calling `emit` with each batch. Per-record problems arrive as rejections
+/// inside the batches; an input that cannot be read at all arrives as [`Batch::Failed`].
+pub fn read_input(
+    input: &InputFile,
+    forced: Option<InputFormat>,
+    counter: &ByteCounter,
+    emit: &mut dyn FnMut(Batch),
+) -> Result<(), FormatError> {
+    let file = input.display.clone();
+    let failed = |line: u64, reason: String| {
+        Batch::Failed(Rejection {
+            origin: Origin {
+                file: file.clone(),
+                line,
+            },
+            reason,
+        })
+    };
+    let mut opened = open(input, counter)?;
+    let sniffed = match sniff(&mut opened.reader) {
+        Ok(s) => s,
+        Err(e) => {
+            emit(failed(
+                1,
+                format!("cannot read: {e} (corrupt or truncated gzip?)"),
+            ));
+            return Ok(());
+        }
+    };
+    match sniffed {
+        Sniffed::Empty => emit(failed(1, "empty file: no records".into())),
+        Sniffed::Binary => emit(failed(
+            1,
+            "binary data: not JSON or CSV (is this a compressed format other than gzip?)".into(),
+        )),
+        Sniffed::Json => {
+            let mut splitter = Splitter::new(opened.reader);
+            while let Some(chunk) = splitter.next_chunk(CHUNK_BYTES) {
+                emit(Batch::Raw {
+                    file: file.clone(),
+                    chunk,
+                });
+            }
+        }
+        Sniffed::Text => {
+            let mut rows: Vec<(u64, Result<Record, String>)> = Vec::new();
+            let name = input
+                .path
+                .as_ref()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned());
+            let result =
+                csv_input::read_csv(&mut opened.reader, name.as_deref(), &mut |line, rec| {
+                    rows.push((line, rec.map(normalize::finish)));
+                    if rows.len() >= 8192 {
+                        emit(Batch::Parsed {
+                            file: file.clone(),
+                            records: std::mem::take(&mut rows),
+                        });
+                    }
+                });
+            if !rows.is_empty() {
+                emit(Batch::Parsed {
+                    file: file.clone(),
+                    records: rows,
+                });
+            }
+            if let Err(reason) = result {
+                let what = if forced.is_some() {
+                    ""
+                } else {
+                    " (not JSON; read as CSV)"
+                };
+                emit(failed(1, format!("{reason}{what}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses one raw JSON record that starts at `line`, expands containers, and normalises each
+/// record, appending `(line, record or reason)` to `out`.
+pub fn parse_item(
+    bytes: &[u8],
+    line: u64,
+    forced: Option<InputFormat>,
+    out: &mut Vec<(u64, Result<Record, String>)>,
+) {
+    let value: serde_json::Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            let at = line + e.line().saturating_sub(1) as u64;
+            let reason = match e.classify() {
+                serde_json::error::Category::Eof => {
+                    format!(
+                        "malformed JSON: record is cut short (column {})",
+                        e.column()
+                    )
+                }
+                _ => format!("malformed JSON: {e}"),
+            };
+            out.push((at, Err(reason)));
+            return;
+        }
+    };
+    let mut records = Vec::new();
+    shape::expand(value, forced, &mut records);
+    out.extend(
+        records
+            .into_iter()
+            .map(|r| (line, r.map(normalize::finish))),
+    );
+}

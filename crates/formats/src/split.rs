@@ -1,0 +1,596 @@
+//! Cutting a byte stream into raw JSON records without parsing them.
+//!
+//! Parsing is the expensive part of ingest, so it runs on worker threads; this module only finds
+//! where each record starts and ends, remembering its line number for error messages. It handles
+//! three layouts:
+//! - **lines**: NDJSON, the diagnostic blob format (one JSON value per line, detected when the first
+//!   line is a complete value). A malformed line costs that line only.
+//! - **array**: a top-level `[...]` (portal downloads, Graph arrays) is streamed element by element,
+//!   so an array of millions of records needs memory for one element at a time.
+//! - **values**: pretty-printed objects, one or several, one after another.
+//!
+//! A container object (`{"value": [...]}` list response, `{"records": [...]}` Event Hub message) is
+//! one raw item; [`crate::shape`] expands it after parsing.
+
+use std::io::{BufRead, ErrorKind};
+use std::ops::Range;
+
+/// Records larger than this are rejected (the rest of the input goes on where it can).
+pub const MAX_RECORD_BYTES: usize = 256 << 20;
+
+/// What the first bytes of an input look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sniffed {
+    /// No bytes at all, or only whitespace.
+    Empty,
+    /// Starts with `{` or `[` (after an optional UTF-8 BOM and whitespace).
+    Json,
+    /// Text that is not JSON: treated as CSV.
+    Text,
+    /// NUL bytes or invalid UTF-8 in the first block: not an export of any kind.
+    Binary,
+}
+
+/// Looks at the start of a stream without consuming it.
+pub fn sniff(reader: &mut dyn BufRead) -> std::io::Result<Sniffed> {
+    let head = reader.fill_buf()?;
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let Some(first) = head.iter().position(|b| !b.is_ascii_whitespace()) else {
+        return Ok(Sniffed::Empty);
+    };
+    let sample = &head[..head.len().min(4096)];
+    if sample.contains(&0) {
+        return Ok(Sniffed::Binary);
+    }
+    if let Err(e) = std::str::from_utf8(sample) {
+        // A multi-byte character cut at the end of the sample is fine.
+        if e.error_len().is_some() {
+            return Ok(Sniffed::Binary);
+        }
+    }
+    Ok(match head[first] {
+        b'{' | b'[' => Sniffed::Json,
+        _ => Sniffed::Text,
+    })
+}
+
+/// One raw record inside a [`Chunk`].
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// 1-based line where the record starts.
+    pub line: u64,
+    /// Its bytes within [`Chunk::buf`].
+    pub range: Range<usize>,
+}
+
+/// A batch of raw records, plus records that could not even be cut out.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// The records' bytes, back to back.
+    pub buf: Vec<u8>,
+    /// The records.
+    pub items: Vec<Item>,
+    /// Records rejected while splitting: (line, reason).
+    pub rejected: Vec<(u64, String)>,
+    /// Set on the last chunk when reading stopped early (I/O error, truncated input): (line, reason).
+    pub fatal: Option<(u64, String)>,
+}
+
+impl Chunk {
+    /// The bytes of one item.
+    pub fn bytes(&self, item: &Item) -> &[u8] {
+        &self.buf[item.range.clone()]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Undecided,
+    Lines,
+    Stream,
+}
+
+/// Splits a JSON input into chunks of raw records.
+pub struct Splitter<R: BufRead> {
+    reader: R,
+    layout: Layout,
+    /// Next line number to be read (1-based).
+    line: u64,
+    done: bool,
+    scan: Scan,
+}
+
+/// Stream-mode scanning state, kept apart from the reader so both can be borrowed at once.
+#[derive(Default)]
+struct Scan {
+    in_array: bool,
+    cur: Vec<u8>,
+    cur_line: u64,
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    in_item: bool,
+    oversized: bool,
+}
+
+impl<R: BufRead> Splitter<R> {
+    /// A splitter over a (decompressed) stream.
+    pub fn new(reader: R) -> Self {
+        Splitter {
+            reader,
+            layout: Layout::Undecided,
+            line: 1,
+            done: false,
+            scan: Scan::default(),
+        }
+    }
+
+    /// Reads records until about `target_bytes` are gathered. `None` at the end of the input.
+    pub fn next_chunk(&mut self, target_bytes: usize) -> Option<Chunk> {
+        if self.done {
+            return None;
+        }
+        if self.layout == Layout::Undecided {
+            self.layout = match self.decide_layout() {
+                Ok(layout) => layout,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Chunk {
+                        fatal: Some((self.line, io_reason(&e))),
+                        ..Chunk::default()
+                    });
+                }
+            };
+        }
+        let mut chunk = Chunk::default();
+        match self.layout {
+            Layout::Lines => self.fill_lines(&mut chunk, target_bytes),
+            _ => self.fill_stream(&mut chunk, target_bytes),
+        }
+        if chunk.items.is_empty() && chunk.rejected.is_empty() && chunk.fatal.is_none() {
+            return None;
+        }
+        Some(chunk)
+    }
+
+    /// Lines layout when the first non-blank line is, by itself, one complete JSON value.
+    fn decide_layout(&mut self) -> std::io::Result<Layout> {
+        let buf = self.reader.fill_buf()?;
+        let buf = buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf);
+        let start = buf
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(0);
+        let rest = &buf[start..];
+        let line_end = rest.iter().position(|b| *b == b'\n');
+        let line = match line_end {
+            Some(end) => &rest[..end],
+            // No newline in the first block: a single huge line is still a line.
+            None => {
+                return Ok(if rest.first() == Some(&b'[') {
+                    Layout::Stream
+                } else {
+                    Layout::Lines
+                })
+            }
+        };
+        if line.first() == Some(&b'[') {
+            // A top-level array is streamed even when it is on one line.
+            return Ok(Layout::Stream);
+        }
+        Ok(if is_complete_value(line) {
+            Layout::Lines
+        } else {
+            Layout::Stream
+        })
+    }
+
+    fn fill_lines(&mut self, chunk: &mut Chunk, target: usize) {
+        while chunk.buf.len() < target {
+            let start = chunk.buf.len();
+            let line_no = self.line;
+            let res = read_line_limited(&mut self.reader, &mut chunk.buf, MAX_RECORD_BYTES);
+            match res {
+                Ok(LineRead::Eof) => {
+                    self.done = true;
+                    return;
+                }
+                Ok(LineRead::Line { newline }) => {
+                    if newline {
+                        self.line += 1;
+                    }
+                    let mut end = chunk.buf.len();
+                    let mut s = start;
+                    if line_no == 1 && chunk.buf[s..end].starts_with(b"\xEF\xBB\xBF") {
+                        s += 3;
+                    }
+                    while end > s && chunk.buf[end - 1].is_ascii_whitespace() {
+                        end -= 1;
+                    }
+                    while s < end && chunk.buf[s].is_ascii_whitespace() {
+                        s += 1;
+                    }
+                    if s == end {
+                        chunk.buf.truncate(start);
+                    } else {
+                        chunk.buf.truncate(end);
+                        chunk.items.push(Item {
+                            line: line_no,
+                            range: s..end,
+                        });
+                    }
+                    if !newline {
+                        self.done = true;
+                        return;
+                    }
+                }
+                Ok(LineRead::TooLong) => {
+                    chunk.buf.truncate(start);
+                    self.line += 1;
+                    chunk.rejected.push((
+                        line_no,
+                        format!("line longer than {} MiB; skipped", MAX_RECORD_BYTES >> 20),
+                    ));
+                }
+                Err(e) => {
+                    chunk.buf.truncate(start);
+                    chunk.fatal = Some((line_no, io_reason(&e)));
+                    self.done = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn fill_stream(&mut self, chunk: &mut Chunk, target: usize) {
+        let Splitter {
+            reader,
+            line,
+            done,
+            scan,
+            ..
+        } = self;
+        loop {
+            if chunk.buf.len() >= target {
+                return;
+            }
+            let buf = match reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    chunk.fatal = Some((*line, io_reason(&e)));
+                    *done = true;
+                    return;
+                }
+            };
+            if buf.is_empty() {
+                *done = true;
+                if scan.in_item {
+                    if scan.depth == 0 && !scan.in_string {
+                        // A bare scalar at the very end.
+                        scan.finish_item(chunk);
+                    } else {
+                        chunk.fatal = Some((
+                            scan.cur_line,
+                            format!(
+                                "input ends inside a JSON value that starts at line {} (truncated file?)",
+                                scan.cur_line
+                            ),
+                        ));
+                    }
+                } else if scan.in_array {
+                    chunk.fatal = Some((
+                        *line,
+                        "input ends inside a JSON array: `]` missing (truncated file?)".into(),
+                    ));
+                }
+                return;
+            }
+            let n = buf.len();
+            let mut consumed = 0;
+            let mut stop = false;
+            for (i, &c) in buf.iter().enumerate() {
+                consumed = i + 1;
+                if scan.in_item {
+                    if !scan.oversized {
+                        scan.cur.push(c);
+                        if scan.cur.len() > MAX_RECORD_BYTES {
+                            scan.oversized = true;
+                            scan.cur = Vec::new();
+                        }
+                    }
+                    if c == b'\n' {
+                        *line += 1;
+                    }
+                    if scan.in_string {
+                        if scan.escaped {
+                            scan.escaped = false;
+                        } else if c == b'\\' {
+                            scan.escaped = true;
+                        } else if c == b'"' {
+                            scan.in_string = false;
+                        }
+                        continue;
+                    }
+                    match c {
+                        b'"' => scan.in_string = true,
+                        b'{' | b'[' => scan.depth += 1,
+                        b'}' | b']' => {
+                            if scan.depth == 0 {
+                                // A scalar ended by the closing bracket of the array.
+                                if !scan.oversized {
+                                    scan.cur.pop();
+                                }
+                                scan.finish_item(chunk);
+                                scan.in_array = false;
+                            } else {
+                                scan.depth -= 1;
+                                if scan.depth == 0 {
+                                    scan.finish_item(chunk);
+                                }
+                            }
+                        }
+                        b',' if scan.depth == 0 => {
+                            if !scan.oversized {
+                                scan.cur.pop();
+                            }
+                            scan.finish_item(chunk);
+                        }
+                        _ => {}
+                    }
+                    if !scan.in_item && chunk.buf.len() >= target {
+                        stop = true;
+                        break;
+                    }
+                    continue;
+                }
+                // Between items.
+                match c {
+                    b'\n' => *line += 1,
+                    b' ' | b'\t' | b'\r' | b',' => {}
+                    b'\xEF' | b'\xBB' | b'\xBF' if *line == 1 => {}
+                    b'[' if !scan.in_array => scan.in_array = true,
+                    b']' if scan.in_array => scan.in_array = false,
+                    _ => {
+                        scan.in_item = true;
+                        scan.cur.clear();
+                        scan.cur.push(c);
+                        scan.cur_line = *line;
+                        scan.in_string = c == b'"';
+                        scan.escaped = false;
+                        scan.oversized = false;
+                        scan.depth = u32::from(c == b'{' || c == b'[');
+                    }
+                }
+            }
+            reader.consume(consumed.min(n));
+            if stop {
+                return;
+            }
+        }
+    }
+}
+
+impl Scan {
+    fn finish_item(&mut self, chunk: &mut Chunk) {
+        self.in_item = false;
+        self.depth = 0;
+        if self.oversized {
+            chunk.rejected.push((
+                self.cur_line,
+                format!("record larger than {} MiB; skipped", MAX_RECORD_BYTES >> 20),
+            ));
+            self.oversized = false;
+            return;
+        }
+        let mut end = self.cur.len();
+        while end > 0 && self.cur[end - 1].is_ascii_whitespace() {
+            end -= 1;
+        }
+        let start = chunk.buf.len();
+        chunk.buf.extend_from_slice(&self.cur[..end]);
+        chunk.items.push(Item {
+            line: self.cur_line,
+            range: start..chunk.buf.len(),
+        });
+        self.cur.clear();
+    }
+}
+
+/// Does this line hold exactly one complete JSON object or array (structurally)?
+fn is_complete_value(line: &[u8]) -> bool {
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    let trimmed: &[u8] = {
+        let s = line
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(line.len());
+        let e = line
+            .iter()
+            .rposition(|b| !b.is_ascii_whitespace())
+            .map_or(s, |e| e + 1);
+        &line[s..e]
+    };
+    if !matches!(trimmed.first(), Some(b'{') | Some(b'[')) {
+        return false;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0i64, false, false);
+    for (i, &c) in trimmed.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i == trimmed.len() - 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+enum LineRead {
+    Eof,
+    Line { newline: bool },
+    TooLong,
+}
+
+/// `read_until(b'\n')` that stops copying past `limit` bytes (and then skips the rest of the line).
+fn read_line_limited(
+    reader: &mut dyn BufRead,
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<LineRead> {
+    let start = out.len();
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(if !any {
+                LineRead::Eof
+            } else if too_long {
+                LineRead::TooLong
+            } else {
+                LineRead::Line { newline: false }
+            });
+        }
+        any = true;
+        let (part, found) = match memchr_newline(buf) {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let len = part.len();
+        if !too_long {
+            if out.len() - start + len > limit {
+                too_long = true;
+                out.truncate(start);
+            } else {
+                out.extend_from_slice(part);
+            }
+        }
+        reader.consume(len);
+        if found {
+            return Ok(if too_long {
+                LineRead::TooLong
+            } else {
+                LineRead::Line { newline: true }
+            });
+        }
+    }
+}
+
+fn memchr_newline(buf: &[u8]) -> Option<usize> {
+    buf.iter().position(|b| *b == b'\n')
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        ErrorKind::UnexpectedEof => {
+            "compressed stream ends early (truncated gzip file?); records after this point are lost"
+                .into()
+        }
+        ErrorKind::InvalidData | ErrorKind::InvalidInput => {
+            format!("corrupt input: {e}; records after this point could not be read")
+        }
+        _ => format!("read error: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(
+        input: &str,
+    ) -> (
+        Vec<(u64, String)>,
+        Vec<(u64, String)>,
+        Option<(u64, String)>,
+    ) {
+        let mut s = Splitter::new(input.as_bytes());
+        let mut items = Vec::new();
+        let mut rejected = Vec::new();
+        let mut fatal = None;
+        while let Some(c) = s.next_chunk(16) {
+            for it in &c.items {
+                items.push((it.line, String::from_utf8_lossy(c.bytes(it)).into_owned()));
+            }
+            rejected.extend(c.rejected.clone());
+            if c.fatal.is_some() {
+                fatal = c.fatal.clone();
+            }
+        }
+        (items, rejected, fatal)
+    }
+
+    #[test]
+    fn ndjson_lines_keep_line_numbers() {
+        let (items, _, fatal) = split("{\"a\":1}\n\n{\"b\":\n{\"c\":3}\n");
+        assert_eq!(
+            items,
+            vec![
+                (1, "{\"a\":1}".to_string()),
+                (3, "{\"b\":".to_string()),
+                (4, "{\"c\":3}".to_string())
+            ]
+        );
+        assert!(fatal.is_none());
+    }
+
+    #[test]
+    fn array_is_streamed_by_element() {
+        let (items, _, fatal) = split("[\n {\"a\":\"x,]}\"},\n {\"b\":[1,2]}\n]\n");
+        assert_eq!(
+            items,
+            vec![
+                (2, "{\"a\":\"x,]}\"}".to_string()),
+                (3, "{\"b\":[1,2]}".to_string())
+            ]
+        );
+        assert!(fatal.is_none());
+    }
+
+    #[test]
+    fn pretty_objects_one_after_another() {
+        let (items, _, _) = split("{\n \"a\": 1\n}\n{\n \"b\": {\"c\": 2}\n}");
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1].0, 4);
+    }
+
+    #[test]
+    fn truncated_value_is_fatal_with_its_line() {
+        let (items, _, fatal) = split("[\n{\"a\":1},\n{\"b\":\n");
+        assert_eq!(items.len(), 1);
+        let (line, reason) = fatal.unwrap();
+        assert_eq!(line, 3);
+        assert!(reason.contains("truncated"), "{reason}");
+    }
+
+    #[test]
+    fn sniffs() {
+        let s = |b: &[u8]| sniff(&mut std::io::BufReader::new(b)).unwrap();
+        assert_eq!(s(b""), Sniffed::Empty);
+        assert_eq!(s(b"  \n"), Sniffed::Empty);
+        assert_eq!(s(b"\xEF\xBB\xBF[{}]"), Sniffed::Json);
+        assert_eq!(s(b"Id,Name\n"), Sniffed::Text);
+        assert_eq!(s(b"\x00\x01\x02"), Sniffed::Binary);
+        assert_eq!(s(b"\xff\xfe\xfd abc"), Sniffed::Binary);
+    }
+}

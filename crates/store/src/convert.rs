@@ -1,0 +1,590 @@
+//! JSON records → Arrow columns, driven by the explicit table schema.
+//!
+//! [`TableBuilder`] appends Graph-shaped objects to typed column builders. Each record is checked
+//! before anything is appended, so a record with a wrong type is rejected whole (with the path of
+//! the offending field) and the builders stay consistent. Top-level fields the schema does not
+//! know, and known fields whose nested objects carry members the schema does not know, are copied
+//! verbatim into the `_extra` JSON column, so reading a record back gives every field it had.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListArray, MapArray,
+    StringBuilder, StructArray, TimestampNanosecondBuilder,
+};
+use arrow::buffer::{NullBuffer, OffsetBuffer};
+use arrow::datatypes::{DataType, Field, Fields, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use gatehouse_model::schema::{Column, ColumnKind, TableSchema};
+use gatehouse_model::time::parse_timestamp;
+use serde_json::{Map, Value};
+
+/// One column (or struct member) being built.
+enum ColBuilder {
+    Str(StringBuilder),
+    Json(StringBuilder),
+    I32(Int32Builder),
+    I64(Int64Builder),
+    F64(Float64Builder),
+    Bool(BooleanBuilder),
+    Ts(TimestampNanosecondBuilder),
+    StrMap {
+        keys: StringBuilder,
+        values: StringBuilder,
+        offsets: Vec<i32>,
+        valid: Vec<bool>,
+    },
+    List {
+        child: Box<ColBuilder>,
+        offsets: Vec<i32>,
+        valid: Vec<bool>,
+    },
+    Struct {
+        members: Vec<(&'static str, ColBuilder)>,
+        valid: Vec<bool>,
+    },
+}
+
+/// Whether a value fits its column exactly or needs its original kept in `_extra`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fit {
+    Exact,
+    /// Stored, but the typed column loses something (unknown nested members).
+    Lossy,
+}
+
+impl Fit {
+    fn and(self, other: Fit) -> Fit {
+        if self == Fit::Exact && other == Fit::Exact {
+            Fit::Exact
+        } else {
+            Fit::Lossy
+        }
+    }
+}
+
+impl ColBuilder {
+    fn new(kind: &ColumnKind) -> ColBuilder {
+        match kind {
+            ColumnKind::Str => ColBuilder::Str(StringBuilder::new()),
+            ColumnKind::Json => ColBuilder::Json(StringBuilder::new()),
+            ColumnKind::Int32 => ColBuilder::I32(Int32Builder::new()),
+            ColumnKind::Int64 => ColBuilder::I64(Int64Builder::new()),
+            ColumnKind::Float64 => ColBuilder::F64(Float64Builder::new()),
+            ColumnKind::Bool => ColBuilder::Bool(BooleanBuilder::new()),
+            ColumnKind::Timestamp => ColBuilder::Ts(TimestampNanosecondBuilder::new()),
+            ColumnKind::StrMap => ColBuilder::StrMap {
+                keys: StringBuilder::new(),
+                values: StringBuilder::new(),
+                offsets: vec![0],
+                valid: Vec::new(),
+            },
+            ColumnKind::List(item) => ColBuilder::List {
+                child: Box::new(ColBuilder::new(item)),
+                offsets: vec![0],
+                valid: Vec::new(),
+            },
+            ColumnKind::Struct(cols) => ColBuilder::Struct {
+                members: cols.iter().map(|c| (c.name, ColBuilder::new(&c.kind))).collect(),
+                valid: Vec::new(),
+            },
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            ColBuilder::Str(b) | ColBuilder::Json(b) => b.append_null(),
+            ColBuilder::I32(b) => b.append_null(),
+            ColBuilder::I64(b) => b.append_null(),
+            ColBuilder::F64(b) => b.append_null(),
+            ColBuilder::Bool(b) => b.append_null(),
+            ColBuilder::Ts(b) => b.append_null(),
+            ColBuilder::StrMap { offsets, valid, .. } | ColBuilder::List { offsets, valid, .. } => {
+                offsets.push(*offsets.last().unwrap_or(&0));
+                valid.push(false);
+            }
+            ColBuilder::Struct { members, valid } => {
+                for (_, m) in members.iter_mut() {
+                    m.append_null();
+                }
+                valid.push(false);
+            }
+        }
+    }
+
+    /// Checks that `v` can be appended; says how exactly, or why not (`path` names the field).
+    fn check(&self, v: &Value, path: &mut String) -> Result<Fit, String> {
+        if v.is_null() {
+            return Ok(Fit::Exact);
+        }
+        match self {
+            ColBuilder::Str(_) => match v {
+                Value::String(_) => Ok(Fit::Exact),
+                _ => Err(type_error(path, "a string", v)),
+            },
+            ColBuilder::Json(_) => Ok(Fit::Exact),
+            ColBuilder::I32(_) => as_i64(v)
+                .filter(|n| i32::try_from(*n).is_ok())
+                .map(|_| Fit::Exact)
+                .ok_or_else(|| type_error(path, "a 32-bit integer", v)),
+            ColBuilder::I64(_) => as_i64(v)
+                .map(|_| Fit::Exact)
+                .ok_or_else(|| type_error(path, "an integer", v)),
+            ColBuilder::F64(_) => as_f64(v)
+                .map(|_| Fit::Exact)
+                .ok_or_else(|| type_error(path, "a number", v)),
+            ColBuilder::Bool(_) => as_bool(v)
+                .map(|_| Fit::Exact)
+                .ok_or_else(|| type_error(path, "true or false", v)),
+            ColBuilder::Ts(_) => match v {
+                Value::String(s) => parse_timestamp(s)
+                    .map(|_| Fit::Exact)
+                    .map_err(|e| format!("field `{path}`: {e}")),
+                _ => Err(type_error(path, "a timestamp string", v)),
+            },
+            ColBuilder::StrMap { .. } => match v {
+                Value::Object(o) => {
+                    for (k, val) in o {
+                        if !(val.is_string() || val.is_null()) {
+                            let len = path.len();
+                            path.push('.');
+                            path.push_str(k);
+                            let e = type_error(path, "a string", val);
+                            path.truncate(len);
+                            return Err(e);
+                        }
+                    }
+                    Ok(Fit::Exact)
+                }
+                _ => Err(type_error(path, "an object of strings", v)),
+            },
+            ColBuilder::List { child, .. } => match v {
+                Value::Array(items) => {
+                    let mut fit = Fit::Exact;
+                    let len = path.len();
+                    for (i, item) in items.iter().enumerate() {
+                        path.push_str(&format!("[{i}]"));
+                        let r = child.check(item, path);
+                        path.truncate(len);
+                        fit = fit.and(r?);
+                    }
+                    Ok(fit)
+                }
+                _ => Err(type_error(path, "an array", v)),
+            },
+            ColBuilder::Struct { members, .. } => match v {
+                Value::Object(o) => {
+                    let mut fit = Fit::Exact;
+                    let len = path.len();
+                    for (k, val) in o {
+                        match members.iter().find(|(name, _)| *name == k) {
+                            Some((_, m)) => {
+                                path.push('.');
+                                path.push_str(k);
+                                let r = m.check(val, path);
+                                path.truncate(len);
+                                fit = fit.and(r?);
+                            }
+                            None => fit = Fit::Lossy,
+                        }
+                    }
+                    Ok(fit)
+                }
+                _ => Err(type_error(path, "an object", v)),
+            },
+        }
+    }
+
+    /// Appends a value that passed [`ColBuilder::check`].
+    fn append(&mut self, v: Option<&Value>) {
+        let v = match v {
+            None | Some(Value::Null) => return self.append_null(),
+            Some(v) => v,
+        };
+        match self {
+            ColBuilder::Str(b) => b.append_option(v.as_str()),
+            ColBuilder::Json(b) => b.append_value(v.to_string()),
+            ColBuilder::I32(b) => b.append_option(as_i64(v).and_then(|n| i32::try_from(n).ok())),
+            ColBuilder::I64(b) => b.append_option(as_i64(v)),
+            ColBuilder::F64(b) => b.append_option(as_f64(v)),
+            ColBuilder::Bool(b) => b.append_option(as_bool(v)),
+            ColBuilder::Ts(b) => b.append_option(
+                v.as_str()
+                    .and_then(|s| parse_timestamp(s).ok())
+                    .and_then(|t| t.timestamp_nanos_opt()),
+            ),
+            ColBuilder::StrMap {
+                keys,
+                values,
+                offsets,
+                valid,
+            } => {
+                let o = v.as_object();
+                let mut n = 0;
+                for (k, val) in o.into_iter().flatten() {
+                    keys.append_value(k);
+                    values.append_option(val.as_str());
+                    n += 1;
+                }
+                offsets.push(offsets.last().unwrap_or(&0) + n);
+                valid.push(true);
+            }
+            ColBuilder::List {
+                child,
+                offsets,
+                valid,
+            } => {
+                let items = v.as_array().map(Vec::as_slice).unwrap_or(&[]);
+                for item in items {
+                    child.append(Some(item));
+                }
+                offsets.push(offsets.last().unwrap_or(&0) + items.len() as i32);
+                valid.push(true);
+            }
+            ColBuilder::Struct { members, valid } => {
+                let o = v.as_object();
+                for (name, m) in members.iter_mut() {
+                    m.append(o.and_then(|o| o.get(*name)));
+                }
+                valid.push(true);
+            }
+        }
+    }
+
+    fn finish(&mut self, data_type: &DataType) -> ArrayRef {
+        match self {
+            ColBuilder::Str(b) | ColBuilder::Json(b) => Arc::new(b.finish()),
+            ColBuilder::I32(b) => Arc::new(b.finish()),
+            ColBuilder::I64(b) => Arc::new(b.finish()),
+            ColBuilder::F64(b) => Arc::new(b.finish()),
+            ColBuilder::Bool(b) => Arc::new(b.finish()),
+            ColBuilder::Ts(b) => Arc::new(b.finish().with_timezone("UTC")),
+            ColBuilder::StrMap {
+                keys,
+                values,
+                offsets,
+                valid,
+            } => {
+                let DataType::Map(entries_field, sorted) = data_type else {
+                    unreachable!("StrMap is a Map")
+                };
+                let DataType::Struct(entry_fields) = entries_field.data_type() else {
+                    unreachable!("map entries are a struct")
+                };
+                let entries = StructArray::new(
+                    entry_fields.clone(),
+                    vec![Arc::new(keys.finish()), Arc::new(values.finish())],
+                    None,
+                );
+                let offsets = OffsetBuffer::new(std::mem::replace(offsets, vec![0]).into());
+                let nulls = take_nulls(valid);
+                Arc::new(MapArray::new(entries_field.clone(), offsets, entries, nulls, *sorted))
+            }
+            ColBuilder::List {
+                child,
+                offsets,
+                valid,
+            } => {
+                let DataType::List(item_field) = data_type else {
+                    unreachable!("List is a List")
+                };
+                let values = child.finish(item_field.data_type());
+                let offsets = OffsetBuffer::new(std::mem::replace(offsets, vec![0]).into());
+                let nulls = take_nulls(valid);
+                Arc::new(ListArray::new(item_field.clone(), offsets, values, nulls))
+            }
+            ColBuilder::Struct { members, valid } => {
+                let DataType::Struct(fields) = data_type else {
+                    unreachable!("Struct is a Struct")
+                };
+                let arrays: Vec<ArrayRef> = members
+                    .iter_mut()
+                    .zip(fields.iter())
+                    .map(|((_, m), f)| m.finish(f.data_type()))
+                    .collect();
+                let nulls = take_nulls(valid);
+                if arrays.is_empty() {
+                    Arc::new(StructArray::new_empty_fields(0, nulls))
+                } else {
+                    Arc::new(StructArray::new(fields.clone(), arrays, nulls))
+                }
+            }
+        }
+    }
+}
+
+fn take_nulls(valid: &mut Vec<bool>) -> Option<NullBuffer> {
+    let v = std::mem::take(valid);
+    if v.iter().all(|b| *b) {
+        None
+    } else {
+        Some(NullBuffer::from(v))
+    }
+}
+
+fn as_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        }),
+        // Numbers sent as strings (diagnostic export quirk).
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        _ => None,
+    }
+}
+
+fn as_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+fn type_error(path: &str, expected: &str, found: &Value) -> String {
+    let shown = match found {
+        Value::String(s) => {
+            let s: String = s.chars().take(40).collect();
+            format!("the string {s:?}")
+        }
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+        other => other.to_string(),
+    };
+    format!("field `{path}`: expected {expected}, found {shown}")
+}
+
+/// The Gatehouse columns appended to each record besides its Graph fields.
+#[derive(Debug, Clone)]
+pub struct SystemFields<'a> {
+    /// Tenant partition.
+    pub tenant_id: &'a str,
+    /// Ingest time, ns since the epoch.
+    pub ingested_at_ns: i64,
+    /// Export shape.
+    pub source: &'a str,
+    /// Diagnostic / Log Analytics envelope.
+    pub envelope: Option<&'a Map<String, Value>>,
+}
+
+/// Builds one table's record batch from Graph-shaped objects.
+pub struct TableBuilder {
+    schema: SchemaRef,
+    graph: Vec<ColBuilder>,
+    names: Vec<&'static str>,
+    index: std::collections::HashMap<&'static str, usize>,
+    tenant: StringBuilder,
+    ingested: TimestampNanosecondBuilder,
+    source: StringBuilder,
+    envelope: StringBuilder,
+    extra: StringBuilder,
+    rows: usize,
+    /// Scratch space reused between records.
+    slots: Vec<Option<usize>>,
+}
+
+/// What [`TableBuilder::append`] learned about a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The record's `id`.
+    pub id: String,
+    /// Its event time, ns since the epoch (UTC).
+    pub time_ns: i64,
+}
+
+impl TableBuilder {
+    /// An empty builder for a table.
+    pub fn new(table: &TableSchema) -> TableBuilder {
+        let cols: &[Column] = &table.columns;
+        TableBuilder {
+            schema: table.arrow_schema(),
+            graph: cols.iter().map(|c| ColBuilder::new(&c.kind)).collect(),
+            names: cols.iter().map(|c| c.name).collect(),
+            index: cols.iter().enumerate().map(|(i, c)| (c.name, i)).collect(),
+            tenant: StringBuilder::new(),
+            ingested: TimestampNanosecondBuilder::new(),
+            source: StringBuilder::new(),
+            envelope: StringBuilder::new(),
+            extra: StringBuilder::new(),
+            rows: 0,
+            slots: vec![None; cols.len()],
+        }
+    }
+
+    /// Rows appended since the last [`TableBuilder::finish`].
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no rows are pending.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Checks a record (`id` and event time present, every known field of the right type), then
+    /// appends it. On error nothing is appended.
+    pub fn append(
+        &mut self,
+        body: &Map<String, Value>,
+        time_column: &str,
+        sys: &SystemFields<'_>,
+    ) -> Result<Appended, String> {
+        let id = match body.get("id") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::Null) | None => return Err("missing `id`".into()),
+            Some(Value::String(_)) => return Err("empty `id`".into()),
+            Some(other) => return Err(type_error("id", "a string", other)),
+        };
+        let time_ns = match body.get(time_column) {
+            Some(Value::String(s)) => parse_timestamp(s)
+                .map_err(|e| format!("field `{time_column}`: {e}"))?
+                .timestamp_nanos_opt()
+                .ok_or_else(|| format!("field `{time_column}`: out of range"))?,
+            None | Some(Value::Null) => return Err(format!("missing `{time_column}`")),
+            Some(other) => return Err(type_error(time_column, "a timestamp string", other)),
+        };
+        self.slots.iter_mut().for_each(|s| *s = None);
+        let mut extra: Option<Map<String, Value>> = None;
+        let mut path = String::new();
+        for (pos, (k, v)) in body.iter().enumerate() {
+            match self.index.get(k.as_str()) {
+                Some(&i) => {
+                    path.clear();
+                    path.push_str(k);
+                    if self.graph[i].check(v, &mut path)? == Fit::Lossy {
+                        extra.get_or_insert_with(Map::new).insert(k.clone(), v.clone());
+                    }
+                    self.slots[i] = Some(pos);
+                }
+                None => {
+                    extra.get_or_insert_with(Map::new).insert(k.clone(), v.clone());
+                }
+            }
+        }
+        // All checks passed: append.
+        let values: Vec<&Value> = body.values().collect();
+        for (i, b) in self.graph.iter_mut().enumerate() {
+            b.append(self.slots[i].map(|p| values[p]));
+        }
+        self.tenant.append_value(sys.tenant_id);
+        self.ingested.append_value(sys.ingested_at_ns);
+        self.source.append_value(sys.source);
+        match sys.envelope {
+            Some(env) if !env.is_empty() => self
+                .envelope
+                .append_value(Value::Object(env.clone()).to_string()),
+            _ => self.envelope.append_null(),
+        }
+        match extra {
+            Some(e) => self.extra.append_value(Value::Object(e).to_string()),
+            None => self.extra.append_null(),
+        }
+        self.rows += 1;
+        Ok(Appended { id, time_ns })
+    }
+
+    /// The names of the Graph columns, in order.
+    pub fn column_names(&self) -> &[&'static str] {
+        &self.names
+    }
+
+    /// Takes the pending rows as a record batch.
+    pub fn finish(&mut self) -> RecordBatch {
+        let fields: &Fields = self.schema.fields();
+        let mut arrays: Vec<ArrayRef> = self
+            .graph
+            .iter_mut()
+            .zip(fields.iter())
+            .map(|(b, f): (&mut ColBuilder, &Arc<Field>)| b.finish(f.data_type()))
+            .collect();
+        arrays.push(Arc::new(self.tenant.finish()));
+        arrays.push(Arc::new(self.ingested.finish().with_timezone("UTC")));
+        arrays.push(Arc::new(self.source.finish()));
+        arrays.push(Arc::new(self.envelope.finish()));
+        arrays.push(Arc::new(self.extra.finish()));
+        self.rows = 0;
+        RecordBatch::try_new(self.schema.clone(), arrays)
+            .expect("builders follow the schema they were made from")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_model::LogKind;
+    use serde_json::json;
+
+    fn sys() -> SystemFields<'static> {
+        SystemFields {
+            tenant_id: "t",
+            ingested_at_ns: 0,
+            source: "graph",
+            envelope: None,
+        }
+    }
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn wrong_type_rejects_whole_record_and_keeps_builders_consistent() {
+        let t = TableSchema::of(LogKind::SignIns);
+        let mut b = TableBuilder::new(&t);
+        let good = obj(json!({"id": "1", "createdDateTime": "2024-01-01T00:00:00Z", "status": {"errorCode": 0}}));
+        let bad = obj(json!({"id": "2", "createdDateTime": "2024-01-01T00:00:00Z", "appId": "x", "status": {"errorCode": "nope"}}));
+        b.append(&good, "createdDateTime", &sys()).unwrap();
+        let err = b.append(&bad, "createdDateTime", &sys()).unwrap_err();
+        assert!(err.contains("status.errorCode"), "{err}");
+        assert!(err.contains("32-bit integer"), "{err}");
+        b.append(&good, "createdDateTime", &sys()).unwrap();
+        let batch = b.finish();
+        assert_eq!(batch.num_rows(), 2);
+    }
+
+    #[test]
+    fn unknown_fields_go_to_extra() {
+        let t = TableSchema::of(LogKind::SignIns);
+        let mut b = TableBuilder::new(&t);
+        let rec = obj(json!({"id": "1", "createdDateTime": "2024-01-01T00:00:00Z", "brandNew": {"x": 1},
+            "status": {"errorCode": 0, "newMember": true}}));
+        b.append(&rec, "createdDateTime", &sys()).unwrap();
+        let batch = b.finish();
+        let extra = batch
+            .column_by_name("_extra")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap()
+            .value(0)
+            .to_string();
+        let extra: Value = serde_json::from_str(&extra).unwrap();
+        assert_eq!(extra["brandNew"], json!({"x": 1}));
+        assert_eq!(extra["status"], json!({"errorCode": 0, "newMember": true}));
+    }
+
+    #[test]
+    fn missing_id_or_time() {
+        let t = TableSchema::of(LogKind::Audits);
+        let mut b = TableBuilder::new(&t);
+        assert!(b
+            .append(&obj(json!({"activityDateTime": "2024-01-01T00:00:00Z"})), "activityDateTime", &sys())
+            .unwrap_err()
+            .contains("missing `id`"));
+        assert!(b
+            .append(&obj(json!({"id": "a", "activityDateTime": "soon"})), "activityDateTime", &sys())
+            .unwrap_err()
+            .contains("unrecognised timestamp"));
+    }
+}
