@@ -93,6 +93,11 @@ impl ByteCounter {
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
+
+    /// Counts `n` more bytes (for sources that are not files).
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 struct Counting<R> {

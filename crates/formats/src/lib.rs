@@ -34,13 +34,18 @@ pub type Object = Map<String, Value>;
 pub struct Origin {
     /// The file path as given (or as found while walking a directory).
     pub file: Arc<str>,
-    /// The 1-based line the record starts on (for CSV: the row's first line).
+    /// The 1-based line the record starts on (for CSV: the row's first line); 0 when the problem
+    /// concerns the whole file.
     pub line: u64,
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
+        if self.line == 0 {
+            write!(f, "{}", self.file)
+        } else {
+            write!(f, "{}:{}", self.file, self.line)
+        }
     }
 }
 

@@ -770,18 +770,24 @@ fn map_columns(cols: Vec<(String, Value)>, log: LogKind) -> (Object, Object) {
 
 /// The tenant: `AADTenantId`, else the tenant in `ResourceId`, else the body's tenant fields.
 fn tenant_of(cols: &[(String, Value)], body: &Object) -> Option<String> {
-    if let Some(t) = get_str(cols, "AADTenantId") {
+    if let Some(t) = get_str(cols, "AADTenantId").filter(|t| gatehouse_model::is_valid_tenant_id(t))
+    {
         return Some(t.to_string());
     }
     for name in ["ResourceId", "_ResourceId"] {
-        if let Some(t) = get_str(cols, name).and_then(tenant_in_resource_id) {
+        if let Some(t) = get_str(cols, name)
+            .and_then(tenant_in_resource_id)
+            .filter(|t| gatehouse_model::is_valid_tenant_id(t))
+        {
             return Some(t);
         }
     }
     ["resourceTenantId", "tenantId", "homeTenantId"]
         .iter()
         .find_map(|k| match body.get(*k) {
-            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            Some(Value::String(s)) if gatehouse_model::is_valid_tenant_id(s.trim()) => {
+                Some(s.trim().to_string())
+            }
             _ => None,
         })
 }

@@ -17,7 +17,7 @@
 use gatehouse_model::enums::{
     conditions_from_bits, provisioning_result_from_int, provisioning_step_type_from_int,
 };
-use gatehouse_model::{LogKind, SignInKind};
+use gatehouse_model::{is_valid_tenant_id, LogKind, SignInKind};
 use serde_json::Value;
 
 use crate::{Object, Record};
@@ -170,15 +170,17 @@ pub fn diagnostic_to_record(mut obj: Object) -> Result<Record, String> {
             body.insert(time_col.into(), t.clone());
         }
     }
+    // The first tenant id that is usable; placeholders (`<tenant id>` in docs samples) are skipped.
     let tenant_id = get_ci(&envelope, "tenantId")
         .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+        .filter(|s| is_valid_tenant_id(s))
         .map(str::to_string)
         .or_else(|| tenant_from_body(&body))
         .or_else(|| {
             get_ci(&envelope, "resourceId")
                 .and_then(Value::as_str)
                 .and_then(tenant_from_resource_id)
+                .filter(|s| is_valid_tenant_id(s))
         });
     Ok(Record {
         log,
@@ -202,7 +204,7 @@ fn tenant_from_body(body: &Object) -> Option<String> {
     ["tenantId", "resourceTenantId", "homeTenantId"]
         .iter()
         .filter_map(|k| body.get(*k).and_then(Value::as_str))
-        .find(|s| !s.is_empty())
+        .find(|s| is_valid_tenant_id(s))
         .map(str::to_string)
 }
 

@@ -117,3 +117,15 @@ impl fmt::Display for SignInKind {
         f.write_str(self.graph_name())
     }
 }
+
+/// Whether a tenant id can name a tenant's folder in the store: letters, digits, `-`, `_` and `.`
+/// (not first), 1 to 128 characters. GUIDs and names like `contoso` qualify; placeholders like
+/// `<tenant id>` and hostile values like `../x` do not.
+pub fn is_valid_tenant_id(tenant: &str) -> bool {
+    !tenant.is_empty()
+        && tenant.len() <= 128
+        && !tenant.starts_with('.')
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}

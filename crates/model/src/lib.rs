@@ -13,5 +13,5 @@ pub mod kind;
 pub mod schema;
 pub mod time;
 
-pub use kind::{LogKind, SignInKind};
+pub use kind::{is_valid_tenant_id, LogKind, SignInKind};
 pub use schema::{ColumnKind, TableSchema};

@@ -125,7 +125,14 @@ fn ms_app(name: &str, app_id: Option<&str>) -> Initiator {
 }
 
 /// A user registering an authentication method ("User registered security info").
-pub(crate) fn security_info(d: &mut Day, rng: &mut Rng, ui: usize, at: Ticks, ip: Option<u32>, method: &str) -> AuditRec {
+pub(crate) fn security_info(
+    d: &mut Day,
+    rng: &mut Rng,
+    ui: usize,
+    at: Ticks,
+    ip: Option<u32>,
+    method: &str,
+) -> AuditRec {
     let corr = rng.guid();
     let seq = d.next_seq();
     AuditRec {
@@ -153,10 +160,15 @@ pub(crate) fn plan_background(d: &mut Day) {
     let wd = crate::day::weekday(t.start_day + d.day as i64);
     let scale = if wd >= 5 { 0.15 } else { 1.0 };
     let n_users = t.users.len();
-    let hq_tz = t.offices.first().map(|o| catalog::CITIES[o.city_idx].tz_min).unwrap_or(0) as i64;
+    let hq_tz = t
+        .offices
+        .first()
+        .map(|o| catalog::CITIES[o.city_idx].tz_min)
+        .unwrap_or(0) as i64;
+    let dstart = d.start;
     let work_at = |rng: &mut Rng| -> Ticks {
         let m = rng.uniform(8.5 * 60.0, 17.5 * 60.0) as i64 - hq_tz;
-        d.start + m.rem_euclid(24 * 60) * TICKS_PER_MIN + rng.below(60 * 10_000_000) as i64
+        dstart + m.rem_euclid(24 * 60) * TICKS_PER_MIN + rng.below(60 * 10_000_000) as i64
     };
     let admins = &t.admin_users;
     let pick_admin = |rng: &mut Rng| -> usize {
@@ -180,10 +192,18 @@ pub(crate) fn plan_background(d: &mut Day) {
         let corr = rng.guid();
         let at = d.start + rng.below(crate::json::TICKS_PER_DAY as u64) as i64;
         let (attr, old, new) = *rng.pick(&[
-            ("TelephoneNumber", "[\"+1 206 555 0100\"]", "[\"+1 206 555 0142\"]"),
+            (
+                "TelephoneNumber",
+                "[\"+1 206 555 0100\"]",
+                "[\"+1 206 555 0142\"]",
+            ),
             ("Manager", "[]", "[]"),
             ("Title", "[\"Analyst\"]", "[\"Senior Analyst\"]"),
-            ("StreetAddress", "[\"1 Main Street\"]", "[\"400 Market Street\"]"),
+            (
+                "StreetAddress",
+                "[\"1 Main Street\"]",
+                "[\"400 Market Street\"]",
+            ),
         ]);
         out.push(AuditRec {
             t: at,
@@ -234,7 +254,11 @@ pub(crate) fn plan_background(d: &mut Day) {
             corr,
             result: "success",
             result_reason: String::new(),
-            activity: if remove { "Remove member from group" } else { "Add member to group" },
+            activity: if remove {
+                "Remove member from group"
+            } else {
+                "Add member to group"
+            },
             service: "Core Directory",
             op_type: if remove { "Unassign" } else { "Assign" },
             initiator: user_initiator(d, admin, admin_ip),
@@ -244,8 +268,24 @@ pub(crate) fn plan_background(d: &mut Day) {
                     d,
                     ui,
                     vec![
-                        prop_raw("Group.ObjectID", if remove { Some(json_string_literal(&g.id)) } else { None }, if remove { None } else { Some(json_string_literal(&g.id)) }),
-                        prop_raw("Group.DisplayName", if remove { Some(gname.clone()) } else { None }, if remove { None } else { Some(gname.clone()) }),
+                        prop_raw(
+                            "Group.ObjectID",
+                            if remove {
+                                Some(json_string_literal(&g.id))
+                            } else {
+                                None
+                            },
+                            if remove {
+                                None
+                            } else {
+                                Some(json_string_literal(&g.id))
+                            },
+                        ),
+                        prop_raw(
+                            "Group.DisplayName",
+                            if remove { Some(gname.clone()) } else { None },
+                            if remove { None } else { Some(gname.clone()) },
+                        ),
                     ],
                 ),
                 Target {
@@ -253,7 +293,11 @@ pub(crate) fn plan_background(d: &mut Day) {
                     display: Some(g.display_name.clone()),
                     ty: "Group",
                     upn: None,
-                    group_type: Some(if g.group_type == "unifiedGroups" { "unifiedGroups" } else { "azureAD" }),
+                    group_type: Some(if g.group_type == "unifiedGroups" {
+                        "unifiedGroups"
+                    } else {
+                        "azureAD"
+                    }),
                     props: Vec::new(),
                 },
             ],
@@ -310,7 +354,14 @@ pub(crate) fn plan_background(d: &mut Day) {
         let ui = pick_member(&mut rng);
         let at = work_at(&mut rng);
         let ip = Some(t.users[ui].home_ip);
-        let rec = security_info(d, &mut rng, ui, at, ip, "Authenticator App with Notification and Code");
+        let rec = security_info(
+            d,
+            &mut rng,
+            ui,
+            at,
+            ip,
+            "Authenticator App with Notification and Code",
+        );
         out.push(rec);
     }
 
@@ -319,7 +370,9 @@ pub(crate) fn plan_background(d: &mut Day) {
     for _ in 0..n_dev {
         let ui = pick_member(&mut rng);
         let u = &t.users[ui];
-        let Some(dev) = u.devices.iter().find(|x| !x.device_id.is_empty()) else { continue };
+        let Some(dev) = u.devices.iter().find(|x| !x.device_id.is_empty()) else {
+            continue;
+        };
         let corr = rng.guid();
         out.push(AuditRec {
             t: d.start + rng.below(crate::json::TICKS_PER_DAY as u64) as i64,
@@ -332,7 +385,10 @@ pub(crate) fn plan_background(d: &mut Day) {
             activity: "Update device",
             service: "Core Directory",
             op_type: "Update",
-            initiator: ms_app("Microsoft Intune", Some("0000000a-0000-0000-c000-000000000000")),
+            initiator: ms_app(
+                "Microsoft Intune",
+                Some("0000000a-0000-0000-c000-000000000000"),
+            ),
             user_agent: None,
             targets: vec![Target {
                 id: json::guid_string(rng.guid()),
@@ -345,7 +401,10 @@ pub(crate) fn plan_background(d: &mut Day) {
                     prop("Included Updated Properties", None, Some("IsCompliant")),
                 ],
             }],
-            additional: vec![("DeviceId".into(), dev.device_id.clone()), ("DeviceOSType".into(), dev.operating_system.clone())],
+            additional: vec![
+                ("DeviceId".into(), dev.device_id.clone()),
+                ("DeviceOSType".into(), dev.operating_system.clone()),
+            ],
         });
     }
 
@@ -393,7 +452,13 @@ pub(crate) fn plan_background(d: &mut Day) {
     if wd < 5 && rng.chance(0.25) {
         let ui = pick_member(&mut rng);
         let corr = rng.guid();
-        let app_name = *rng.pick(&["Grammarly", "Calendly", "Miro", "Adobe Acrobat", "Zoom for Outlook"]);
+        let app_name = *rng.pick(&[
+            "Grammarly",
+            "Calendly",
+            "Miro",
+            "Adobe Acrobat",
+            "Zoom for Outlook",
+        ]);
         let sp = rng.guid();
         out.push(AuditRec {
             t: work_at(&mut rng),
@@ -437,6 +502,61 @@ pub(crate) fn plan_background(d: &mut Day) {
         });
     }
 
+    // Routine secret rotations by administrators (look-alikes of a malicious credential add).
+    if wd < 5 && rng.chance(0.2) && !t.service_principals.is_empty() {
+        let sp = &t.service_principals[rng.index(t.service_principals.len())];
+        let admin = pick_admin(&mut rng);
+        let corr = rng.guid();
+        let key_desc = |id: &str, name: &str| {
+            format!("[KeyIdentifier={id},KeyType=Password,KeyUsage=Verify,DisplayName={name}]")
+        };
+        let old: Vec<String> = sp
+            .credentials
+            .iter()
+            .map(|c| key_desc(&c.key_id, &c.display_name))
+            .collect();
+        let mut new = old.clone();
+        new.push(key_desc(
+            &json::guid_string(rng.guid()),
+            &format!("{}-rotation", sp.display_name),
+        ));
+        let enc = |v: &[String]| serde_json::to_string(v).unwrap_or_default();
+        let ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0".to_string();
+        out.push(AuditRec {
+            t: work_at(&mut rng),
+            seq: 0,
+            id: audit_id(&mut rng, "Directory", corr),
+            category: "ApplicationManagement",
+            corr,
+            result: "success",
+            result_reason: String::new(),
+            activity: "Update application – Certificates and secrets management ",
+            service: "Core Directory",
+            op_type: "Update",
+            initiator: user_initiator(d, admin, t.offices.first().map(|o| o.ips[0])),
+            user_agent: Some(ua.clone()),
+            targets: vec![Target {
+                id: sp.application_object_id(),
+                display: Some(sp.display_name.clone()),
+                ty: "Application",
+                upn: None,
+                group_type: None,
+                props: vec![
+                    prop_raw("KeyDescription", Some(enc(&old)), Some(enc(&new))),
+                    prop_raw(
+                        "Included Updated Properties",
+                        None,
+                        Some("\"KeyDescription\"".into()),
+                    ),
+                ],
+            }],
+            additional: vec![
+                ("User-Agent".into(), ua),
+                ("AppId".into(), sp.app_id.clone()),
+            ],
+        });
+    }
+
     // PIM activations by admins.
     if wd < 5 {
         for &a in admins.iter() {
@@ -444,7 +564,11 @@ pub(crate) fn plan_background(d: &mut Day) {
                 continue;
             }
             let corr = rng.guid();
-            let role = t.users[a].roles.first().cloned().unwrap_or_else(|| "User Administrator".into());
+            let role = t.users[a]
+                .roles
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "User Administrator".into());
             out.push(AuditRec {
                 t: work_at(&mut rng),
                 seq: 0,
@@ -470,7 +594,10 @@ pub(crate) fn plan_background(d: &mut Day) {
                     user_target(d, a, Vec::new()),
                 ],
                 additional: vec![
-                    ("RoleDefinitionOriginId".into(), json::guid_string(rng.guid())),
+                    (
+                        "RoleDefinitionOriginId".into(),
+                        json::guid_string(rng.guid()),
+                    ),
                     ("ExpirationTime".into(), "8 hours".into()),
                 ],
             });
@@ -495,7 +622,12 @@ fn initiator_user_ip(b: &mut Vec<u8>, ip: Option<u32>) {
 
 fn write_initiator(o: &mut Obj, a: &AuditRec, graph: bool) {
     o.obj("initiatedBy", |i| match &a.initiator {
-        Initiator::User { id, display, upn, ip } => {
+        Initiator::User {
+            id,
+            display,
+            upn,
+            ip,
+        } => {
             if graph {
                 i.null("app");
             }
@@ -516,7 +648,12 @@ fn write_initiator(o: &mut Obj, a: &AuditRec, graph: bool) {
                 u.null("homeTenantName");
             });
         }
-        Initiator::App { app_id, display, sp_id, sp_name } => {
+        Initiator::App {
+            app_id,
+            display,
+            sp_id,
+            sp_name,
+        } => {
             i.obj("app", |p| {
                 p.opt("appId", app_id.as_deref());
                 p.str("displayName", display);
@@ -540,7 +677,15 @@ fn write_body(o: &mut Obj, a: &AuditRec, graph: bool) {
     o.str("result", a.result);
     o.str("resultReason", &a.result_reason);
     o.str("activityDisplayName", a.activity);
-    o.time("activityDateTime", a.t, if graph { TimeFmt::Frac7Z } else { TimeFmt::TrimOffset });
+    o.time(
+        "activityDateTime",
+        a.t,
+        if graph {
+            TimeFmt::Frac7Z
+        } else {
+            TimeFmt::TrimOffset
+        },
+    );
     o.str("loggedByService", a.service);
     o.str("operationType", a.op_type);
     if graph {
@@ -605,9 +750,8 @@ pub(crate) fn render(b: &mut Vec<u8>, t: &crate::tenant::Tenant, a: &AuditRec, g
     o.str("tenantId", &t.tenant_id);
     o.str("resultSignature", "None");
     o.int("durationMs", 0);
-    match &a.initiator {
-        Initiator::User { ip: Some(ip), .. } => initiator_user_ip(o.key("callerIpAddress"), Some(*ip)),
-        _ => {}
+    if let Initiator::User { ip: Some(ip), .. } = &a.initiator {
+        initiator_user_ip(o.key("callerIpAddress"), Some(*ip));
     }
     o.guid("correlationId", a.corr);
     let ident = match &a.initiator {

@@ -35,7 +35,14 @@ pub(crate) static CITIES: &[City] = &[
     city!("Seattle", "Washington", "US", 47.6062, -122.3321, -480),
     city!("Bellevue", "Washington", "US", 47.6101, -122.2015, -480),
     city!("Redmond", "Washington", "US", 47.6740, -122.1215, -480),
-    city!("San Francisco", "California", "US", 37.7749, -122.4194, -480),
+    city!(
+        "San Francisco",
+        "California",
+        "US",
+        37.7749,
+        -122.4194,
+        -480
+    ),
     city!("Oakland", "California", "US", 37.8044, -122.2712, -480),
     city!("Chicago", "Illinois", "US", 41.8781, -87.6298, -360),
     city!("Evanston", "Illinois", "US", 42.0451, -87.6877, -360),
@@ -60,7 +67,14 @@ pub(crate) static CITIES: &[City] = &[
     city!("Sydney", "New South Wales", "AU", -33.8688, 151.2093, 660),
     city!("Melbourne", "Victoria", "AU", -37.8136, 144.9631, 660),
     city!("Toronto", "Ontario", "CA", 43.6532, -79.3832, -300),
-    city!("Vancouver", "British Columbia", "CA", 49.2827, -123.1207, -480),
+    city!(
+        "Vancouver",
+        "British Columbia",
+        "CA",
+        49.2827,
+        -123.1207,
+        -480
+    ),
     city!("Dublin", "Dublin", "IE", 53.3498, -6.2603, 0),
     city!("Amsterdam", "North Holland", "NL", 52.3676, 4.9041, 60),
     city!("Tokyo", "Tokyo", "JP", 35.6762, 139.6503, 540),
@@ -69,7 +83,14 @@ pub(crate) static CITIES: &[City] = &[
     // Attacker / hosting locations.
     city!("Lagos", "Lagos", "NG", 6.5244, 3.3792, 60),
     city!("Moscow", "Moscow", "RU", 55.7558, 37.6173, 180),
-    city!("Ho Chi Minh City", "Ho Chi Minh", "VN", 10.8231, 106.6297, 420),
+    city!(
+        "Ho Chi Minh City",
+        "Ho Chi Minh",
+        "VN",
+        10.8231,
+        106.6297,
+        420
+    ),
     city!("Sao Paulo", "Sao Paulo", "BR", -23.5505, -46.6333, -180),
     city!("Bucharest", "Bucuresti", "RO", 44.4268, 26.1025, 120),
     city!("North Bergen", "New Jersey", "US", 40.8043, -74.0121, -300),
@@ -115,34 +136,124 @@ macro_rules! isp {
 
 /// Known networks.
 pub(crate) static ISPS: &[Isp] = &[
-    isp!("Comcast", 7922, "US", Residential, [(73, 0, 0, 0, 8), (98, 192, 0, 0, 10)]),
-    isp!("Verizon Fios", 701, "US", Residential, [(173, 48, 0, 0, 12), (96, 224, 0, 0, 11)]),
-    isp!("AT&T Internet", 7018, "US", Residential, [(99, 0, 0, 0, 10), (107, 192, 0, 0, 10)]),
+    isp!(
+        "Comcast",
+        7922,
+        "US",
+        Residential,
+        [(73, 0, 0, 0, 8), (98, 192, 0, 0, 10)]
+    ),
+    isp!(
+        "Verizon Fios",
+        701,
+        "US",
+        Residential,
+        [(173, 48, 0, 0, 12), (96, 224, 0, 0, 11)]
+    ),
+    isp!(
+        "AT&T Internet",
+        7018,
+        "US",
+        Residential,
+        [(99, 0, 0, 0, 10), (107, 192, 0, 0, 10)]
+    ),
     isp!("T-Mobile USA", 21928, "US", Mobile, [(172, 32, 0, 0, 11)]),
-    isp!("Verizon Wireless", 22394, "US", Mobile, [(174, 192, 0, 0, 10)]),
+    isp!(
+        "Verizon Wireless",
+        22394,
+        "US",
+        Mobile,
+        [(174, 192, 0, 0, 10)]
+    ),
     isp!("Lumen", 3356, "US", Business, [(4, 0, 0, 0, 9)]),
     isp!("Zayo", 6461, "US", Business, [(64, 125, 0, 0, 16)]),
     isp!("Cogent", 174, "US", Business, [(38, 0, 0, 0, 8)]),
-    isp!("BT", 2856, "GB", Residential, [(86, 128, 0, 0, 10), (81, 128, 0, 0, 11)]),
+    isp!(
+        "BT",
+        2856,
+        "GB",
+        Residential,
+        [(86, 128, 0, 0, 10), (81, 128, 0, 0, 11)]
+    ),
     isp!("Virgin Media", 5089, "GB", Residential, [(86, 0, 0, 0, 11)]),
-    isp!("Sky Broadband", 5607, "GB", Residential, [(2, 24, 0, 0, 13)]),
+    isp!(
+        "Sky Broadband",
+        5607,
+        "GB",
+        Residential,
+        [(2, 24, 0, 0, 13)]
+    ),
     isp!("EE", 12576, "GB", Mobile, [(31, 94, 0, 0, 16)]),
     isp!("Colt", 8220, "GB", Business, [(212, 36, 0, 0, 16)]),
-    isp!("Deutsche Telekom", 3320, "DE", Residential, [(79, 192, 0, 0, 10), (91, 0, 0, 0, 10), (84, 128, 0, 0, 10)]),
+    isp!(
+        "Deutsche Telekom",
+        3320,
+        "DE",
+        Residential,
+        [(79, 192, 0, 0, 10), (91, 0, 0, 0, 10), (84, 128, 0, 0, 10)]
+    ),
     isp!("Telekom Mobil", 3320, "DE", Mobile, [(80, 187, 0, 0, 16)]),
-    isp!("Deutsche Telekom Business", 3320, "DE", Business, [(217, 6, 0, 0, 16)]),
+    isp!(
+        "Deutsche Telekom Business",
+        3320,
+        "DE",
+        Business,
+        [(217, 6, 0, 0, 16)]
+    ),
     isp!("Orange", 3215, "FR", Residential, [(90, 0, 0, 0, 9)]),
-    isp!("Free SAS", 12322, "FR", Residential, [(82, 64, 0, 0, 10), (88, 160, 0, 0, 11)]),
+    isp!(
+        "Free SAS",
+        12322,
+        "FR",
+        Residential,
+        [(82, 64, 0, 0, 10), (88, 160, 0, 0, 11)]
+    ),
     isp!("Orange Mobile", 3215, "FR", Mobile, [(92, 184, 0, 0, 16)]),
-    isp!("Orange Business", 3215, "FR", Business, [(193, 252, 0, 0, 16)]),
-    isp!("Bharti Airtel", 24560, "IN", Residential, [(122, 160, 0, 0, 12)]),
-    isp!("ACT Fibernet", 24309, "IN", Residential, [(106, 51, 0, 0, 16)]),
-    isp!("Reliance Jio", 55836, "IN", Mobile, [(49, 32, 0, 0, 12), (157, 32, 0, 0, 12)]),
-    isp!("Tata Communications", 4755, "IN", Business, [(14, 140, 0, 0, 14)]),
+    isp!(
+        "Orange Business",
+        3215,
+        "FR",
+        Business,
+        [(193, 252, 0, 0, 16)]
+    ),
+    isp!(
+        "Bharti Airtel",
+        24560,
+        "IN",
+        Residential,
+        [(122, 160, 0, 0, 12)]
+    ),
+    isp!(
+        "ACT Fibernet",
+        24309,
+        "IN",
+        Residential,
+        [(106, 51, 0, 0, 16)]
+    ),
+    isp!(
+        "Reliance Jio",
+        55836,
+        "IN",
+        Mobile,
+        [(49, 32, 0, 0, 12), (157, 32, 0, 0, 12)]
+    ),
+    isp!(
+        "Tata Communications",
+        4755,
+        "IN",
+        Business,
+        [(14, 140, 0, 0, 14)]
+    ),
     isp!("Telstra", 1221, "AU", Residential, [(101, 160, 0, 0, 11)]),
     isp!("TPG", 7545, "AU", Residential, [(121, 44, 0, 0, 14)]),
     isp!("Telstra Mobile", 1221, "AU", Mobile, [(1, 128, 0, 0, 11)]),
-    isp!("Telstra Business", 1221, "AU", Business, [(203, 45, 0, 0, 16)]),
+    isp!(
+        "Telstra Business",
+        1221,
+        "AU",
+        Business,
+        [(203, 45, 0, 0, 16)]
+    ),
     isp!("Rogers", 812, "CA", Residential, [(99, 224, 0, 0, 11)]),
     isp!("Bell Canada", 577, "CA", Residential, [(70, 48, 0, 0, 13)]),
     isp!("Rogers Wireless", 812, "CA", Mobile, [(174, 88, 0, 0, 15)]),
@@ -153,24 +264,139 @@ pub(crate) static ISPS: &[Isp] = &[
     isp!("SoftBank", 17676, "JP", Residential, [(126, 0, 0, 0, 8)]),
     isp!("NTT Docomo", 9605, "JP", Mobile, [(1, 66, 0, 0, 15)]),
     isp!("Singtel", 9506, "SG", Residential, [(116, 14, 0, 0, 15)]),
-    isp!("Telefonica de Espana", 3352, "ES", Residential, [(83, 32, 0, 0, 11)]),
+    isp!(
+        "Telefonica de Espana",
+        3352,
+        "ES",
+        Residential,
+        [(83, 32, 0, 0, 11)]
+    ),
     isp!("Vodafone Spain", 12430, "ES", Mobile, [(37, 132, 0, 0, 14)]),
     // Hotels / travel networks are modelled as residential ISPs of the destination country.
     // Attacker infrastructure.
-    isp!("DigitalOcean, LLC", 14061, "US", Hosting, [(159, 203, 0, 0, 16), (167, 99, 0, 0, 16), (134, 209, 0, 0, 16)]),
-    isp!("OVH SAS", 16276, "FR", Hosting, [(51, 68, 0, 0, 16), (54, 36, 0, 0, 16), (137, 74, 0, 0, 16)]),
-    isp!("Hetzner Online GmbH", 24940, "FI", Hosting, [(95, 216, 0, 0, 16), (135, 181, 0, 0, 16), (65, 21, 0, 0, 16)]),
-    isp!("The Constant Company (Vultr)", 20473, "US", Hosting, [(45, 32, 0, 0, 16), (45, 76, 0, 0, 16), (149, 28, 0, 0, 16)]),
+    isp!(
+        "DigitalOcean, LLC",
+        14061,
+        "US",
+        Hosting,
+        [
+            (159, 203, 0, 0, 16),
+            (167, 99, 0, 0, 16),
+            (134, 209, 0, 0, 16)
+        ]
+    ),
+    isp!(
+        "OVH SAS",
+        16276,
+        "FR",
+        Hosting,
+        [(51, 68, 0, 0, 16), (54, 36, 0, 0, 16), (137, 74, 0, 0, 16)]
+    ),
+    isp!(
+        "Hetzner Online GmbH",
+        24940,
+        "FI",
+        Hosting,
+        [
+            (95, 216, 0, 0, 16),
+            (135, 181, 0, 0, 16),
+            (65, 21, 0, 0, 16)
+        ]
+    ),
+    isp!(
+        "The Constant Company (Vultr)",
+        20473,
+        "US",
+        Hosting,
+        [(45, 32, 0, 0, 16), (45, 76, 0, 0, 16), (149, 28, 0, 0, 16)]
+    ),
     isp!("M247 Europe", 9009, "RO", Hosting, [(37, 120, 128, 0, 17)]),
-    isp!("Akamai (Linode)", 63949, "US", Hosting, [(139, 162, 0, 0, 16), (172, 104, 0, 0, 15)]),
+    isp!(
+        "Akamai (Linode)",
+        63949,
+        "US",
+        Hosting,
+        [(139, 162, 0, 0, 16), (172, 104, 0, 0, 15)]
+    ),
     isp!("MTN Nigeria", 29465, "NG", Mobile, [(102, 88, 0, 0, 14)]),
-    isp!("Viettel Group", 7552, "VN", Residential, [(27, 64, 0, 0, 12)]),
-    isp!("PJSC Rostelecom", 12389, "RU", Residential, [(95, 24, 0, 0, 13)]),
-    isp!("Telefonica Brasil", 18881, "BR", Residential, [(177, 32, 0, 0, 12)]),
+    isp!(
+        "Viettel Group",
+        7552,
+        "VN",
+        Residential,
+        [(27, 64, 0, 0, 12)]
+    ),
+    isp!(
+        "PJSC Rostelecom",
+        12389,
+        "RU",
+        Residential,
+        [(95, 24, 0, 0, 13)]
+    ),
+    isp!(
+        "Telefonica Brasil",
+        18881,
+        "BR",
+        Residential,
+        [(177, 32, 0, 0, 12)]
+    ),
     // Automation.
-    isp!("Microsoft Corporation", 8075, "US", Azure, [(20, 0, 0, 0, 11), (40, 64, 0, 0, 10), (52, 224, 0, 0, 11), (13, 64, 0, 0, 11)]),
-    isp!("Amazon.com, Inc.", 16509, "US", Hosting, [(3, 0, 0, 0, 9), (18, 128, 0, 0, 9), (54, 64, 0, 0, 11)]),
+    isp!(
+        "Microsoft Corporation",
+        8075,
+        "US",
+        Azure,
+        [
+            (20, 0, 0, 0, 11),
+            (40, 64, 0, 0, 10),
+            (52, 224, 0, 0, 11),
+            (13, 64, 0, 0, 11)
+        ]
+    ),
+    isp!(
+        "Amazon.com, Inc.",
+        16509,
+        "US",
+        Hosting,
+        [(3, 0, 0, 0, 9), (18, 128, 0, 0, 9), (54, 64, 0, 0, 11)]
+    ),
 ];
+
+/// IPv6 allocations of the networks that hand out IPv6 to subscribers: (ISP name, prefix, length).
+static ISP_V6: &[(&str, u128, u8)] = &[
+    ("Comcast", 0x2601 << 112, 20),
+    ("Verizon Fios", 0x2600_4040 << 96, 24),
+    ("AT&T Internet", 0x2600_1700 << 96, 28),
+    ("T-Mobile USA", 0x2607_fb90 << 96, 32),
+    ("Verizon Wireless", 0x2600_1000 << 96, 28),
+    ("BT", 0x2a00_23c0 << 96, 26),
+    ("Sky Broadband", 0x2a02_0c7c << 96, 30),
+    ("Deutsche Telekom", 0x2003 << 112, 19),
+    ("Telekom Mobil", 0x2a01_0598 << 96, 32),
+    ("Orange", 0x2a01_cb00 << 96, 24),
+    ("Free SAS", 0x2a01_0e00 << 96, 26),
+    ("Reliance Jio", 0x2409_4000 << 96, 22),
+    ("Telstra", 0x2001_8000 << 96, 20),
+    ("Telstra Mobile", 0x2001_8004 << 96, 32),
+    ("Rogers", 0x2607_fea8 << 96, 32),
+];
+
+/// The IPv6 block of an ISP, if it has one.
+pub(crate) fn v6_block(isp: usize) -> Option<(u128, u8)> {
+    let name = ISPS.get(isp)?.name;
+    ISP_V6
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, p, l)| (*p, *l))
+}
+
+/// A /64 inside a block (`r` supplies the subnet bits).
+pub(crate) fn v6_subnet(block: (u128, u8), r: u64) -> u128 {
+    let (base, len) = block;
+    let sub_bits = 64 - len as u32;
+    let sub = (r as u128) & ((1u128 << sub_bits) - 1);
+    (base & !((1u128 << (128 - len as u32)) - 1)) | (sub << 64)
+}
 
 /// Finds a city by name and country.
 pub(crate) fn city_index(name: &str, country: &str) -> usize {
@@ -280,40 +506,281 @@ apps! {
 
 /// Given names.
 pub(crate) static FIRST_NAMES: &[&str] = &[
-    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David",
-    "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah",
-    "Charles", "Karen", "Daniel", "Lisa", "Matthew", "Nancy", "Anthony", "Sandra", "Mark",
-    "Ashley", "Steven", "Emily", "Andrew", "Michelle", "Joshua", "Amanda", "Kevin", "Melissa",
-    "Brian", "Stephanie", "George", "Rebecca", "Oliver", "Amelia", "Harry", "Isla", "Jack",
-    "Ava", "Noah", "Mia", "Leo", "Freya", "Lukas", "Hannah", "Felix", "Lena", "Jonas", "Marie",
-    "Paul", "Sophie", "Maximilian", "Lea", "Hugo", "Chloe", "Louis", "Camille", "Arthur",
-    "Manon", "Aarav", "Priya", "Vihaan", "Ananya", "Arjun", "Diya", "Rohan", "Kavya", "Rahul",
-    "Sneha", "Vikram", "Meera", "Liam", "Charlotte", "Ethan", "Zoe", "Lucas", "Grace", "Mason",
-    "Chen", "Wei", "Yuki", "Haruto", "Sakura", "Min-jun", "Seo-yeon", "Mateo", "Sofia",
-    "Santiago", "Valentina", "Diego", "Lucia", "Alejandro", "Isabella", "Omar", "Fatima",
-    "Ahmed", "Layla", "Yusuf", "Aisha", "Kwame", "Amara", "Chidi", "Ngozi", "Sean", "Siobhan",
-    "Conor", "Aoife", "Lars", "Ingrid", "Sven", "Astrid", "Piotr", "Katarzyna", "Tomas",
-    "Eva", "Nikos", "Eleni", "Dmitri", "Olga", "Rafael", "Beatriz", "Jamal", "Keisha",
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Charles",
+    "Karen",
+    "Daniel",
+    "Lisa",
+    "Matthew",
+    "Nancy",
+    "Anthony",
+    "Sandra",
+    "Mark",
+    "Ashley",
+    "Steven",
+    "Emily",
+    "Andrew",
+    "Michelle",
+    "Joshua",
+    "Amanda",
+    "Kevin",
+    "Melissa",
+    "Brian",
+    "Stephanie",
+    "George",
+    "Rebecca",
+    "Oliver",
+    "Amelia",
+    "Harry",
+    "Isla",
+    "Jack",
+    "Ava",
+    "Noah",
+    "Mia",
+    "Leo",
+    "Freya",
+    "Lukas",
+    "Hannah",
+    "Felix",
+    "Lena",
+    "Jonas",
+    "Marie",
+    "Paul",
+    "Sophie",
+    "Maximilian",
+    "Lea",
+    "Hugo",
+    "Chloe",
+    "Louis",
+    "Camille",
+    "Arthur",
+    "Manon",
+    "Aarav",
+    "Priya",
+    "Vihaan",
+    "Ananya",
+    "Arjun",
+    "Diya",
+    "Rohan",
+    "Kavya",
+    "Rahul",
+    "Sneha",
+    "Vikram",
+    "Meera",
+    "Liam",
+    "Charlotte",
+    "Ethan",
+    "Zoe",
+    "Lucas",
+    "Grace",
+    "Mason",
+    "Chen",
+    "Wei",
+    "Yuki",
+    "Haruto",
+    "Sakura",
+    "Min-jun",
+    "Seo-yeon",
+    "Mateo",
+    "Sofia",
+    "Santiago",
+    "Valentina",
+    "Diego",
+    "Lucia",
+    "Alejandro",
+    "Isabella",
+    "Omar",
+    "Fatima",
+    "Ahmed",
+    "Layla",
+    "Yusuf",
+    "Aisha",
+    "Kwame",
+    "Amara",
+    "Chidi",
+    "Ngozi",
+    "Sean",
+    "Siobhan",
+    "Conor",
+    "Aoife",
+    "Lars",
+    "Ingrid",
+    "Sven",
+    "Astrid",
+    "Piotr",
+    "Katarzyna",
+    "Tomas",
+    "Eva",
+    "Nikos",
+    "Eleni",
+    "Dmitri",
+    "Olga",
+    "Rafael",
+    "Beatriz",
+    "Jamal",
+    "Keisha",
 ];
 
 /// Family names.
 pub(crate) static LAST_NAMES: &[&str] = &[
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
-    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor",
-    "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez",
-    "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright",
-    "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall",
-    "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Evans", "Hughes", "Edwards",
-    "Collins", "Stewart", "Morris", "Murphy", "Cook", "Rogers", "Morgan", "Cooper", "Peterson",
-    "Reed", "Bailey", "Kelly", "Howard", "Ward", "Cox", "Richardson", "Wood", "Watson",
-    "Brooks", "Bennett", "Gray", "Price", "Patel", "Sharma", "Singh", "Kumar", "Gupta", "Reddy",
-    "Iyer", "Nair", "Das", "Mehta", "Muller", "Schmidt", "Schneider", "Fischer", "Weber",
-    "Meyer", "Wagner", "Becker", "Hoffmann", "Schulz", "Dubois", "Durand", "Lefebvre",
-    "Moreau", "Laurent", "Bernard", "Petit", "Rossi", "Russo", "Ferrari", "Esposito",
-    "Bianchi", "Tanaka", "Suzuki", "Sato", "Watanabe", "Kim", "Park", "Choi", "Wang", "Li",
-    "Zhang", "Liu", "Chen", "Yang", "O'Brien", "O'Connor", "Byrne", "Walsh", "Ryan",
-    "Johansson", "Larsson", "Nowak", "Kowalski", "Novak", "Papadopoulos", "Ivanov", "Silva",
-    "Santos", "Oliveira", "Okafor", "Mensah", "Haddad", "Khan", "Ali", "Hassan",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Nelson",
+    "Baker",
+    "Hall",
+    "Rivera",
+    "Campbell",
+    "Mitchell",
+    "Carter",
+    "Roberts",
+    "Evans",
+    "Hughes",
+    "Edwards",
+    "Collins",
+    "Stewart",
+    "Morris",
+    "Murphy",
+    "Cook",
+    "Rogers",
+    "Morgan",
+    "Cooper",
+    "Peterson",
+    "Reed",
+    "Bailey",
+    "Kelly",
+    "Howard",
+    "Ward",
+    "Cox",
+    "Richardson",
+    "Wood",
+    "Watson",
+    "Brooks",
+    "Bennett",
+    "Gray",
+    "Price",
+    "Patel",
+    "Sharma",
+    "Singh",
+    "Kumar",
+    "Gupta",
+    "Reddy",
+    "Iyer",
+    "Nair",
+    "Das",
+    "Mehta",
+    "Muller",
+    "Schmidt",
+    "Schneider",
+    "Fischer",
+    "Weber",
+    "Meyer",
+    "Wagner",
+    "Becker",
+    "Hoffmann",
+    "Schulz",
+    "Dubois",
+    "Durand",
+    "Lefebvre",
+    "Moreau",
+    "Laurent",
+    "Bernard",
+    "Petit",
+    "Rossi",
+    "Russo",
+    "Ferrari",
+    "Esposito",
+    "Bianchi",
+    "Tanaka",
+    "Suzuki",
+    "Sato",
+    "Watanabe",
+    "Kim",
+    "Park",
+    "Choi",
+    "Wang",
+    "Li",
+    "Zhang",
+    "Liu",
+    "Chen",
+    "Yang",
+    "O'Brien",
+    "O'Connor",
+    "Byrne",
+    "Walsh",
+    "Ryan",
+    "Johansson",
+    "Larsson",
+    "Nowak",
+    "Kowalski",
+    "Novak",
+    "Papadopoulos",
+    "Ivanov",
+    "Silva",
+    "Santos",
+    "Oliveira",
+    "Okafor",
+    "Mensah",
+    "Haddad",
+    "Khan",
+    "Ali",
+    "Hassan",
 ];
 
 /// A department with its job titles and its relative size.
@@ -326,17 +793,115 @@ pub(crate) struct Dept {
 
 /// Departments.
 pub(crate) static DEPTS: &[Dept] = &[
-    Dept { name: "Engineering", weight: 22, titles: &["Software Engineer", "Senior Software Engineer", "Staff Engineer", "Engineering Manager", "QA Engineer", "Site Reliability Engineer", "DevOps Engineer"] },
-    Dept { name: "Sales", weight: 16, titles: &["Account Executive", "Sales Development Representative", "Regional Sales Manager", "Sales Operations Analyst"] },
-    Dept { name: "Marketing", weight: 8, titles: &["Marketing Manager", "Content Strategist", "Product Marketing Manager", "Digital Marketing Specialist"] },
-    Dept { name: "Finance", weight: 7, titles: &["Financial Analyst", "Accountant", "Controller", "Accounts Payable Specialist"] },
-    Dept { name: "Human Resources", weight: 5, titles: &["HR Business Partner", "Recruiter", "People Operations Specialist", "Talent Acquisition Lead"] },
-    Dept { name: "IT", weight: 6, titles: &["IT Support Specialist", "Systems Administrator", "Cloud Administrator", "Identity Engineer", "Service Desk Analyst"] },
-    Dept { name: "Legal", weight: 3, titles: &["Corporate Counsel", "Paralegal", "Compliance Officer"] },
-    Dept { name: "Operations", weight: 10, titles: &["Operations Manager", "Supply Chain Analyst", "Project Manager", "Facilities Coordinator"] },
-    Dept { name: "Customer Support", weight: 14, titles: &["Support Engineer", "Customer Success Manager", "Support Team Lead", "Technical Account Manager"] },
-    Dept { name: "Product", weight: 6, titles: &["Product Manager", "Senior Product Manager", "UX Designer", "Product Analyst"] },
-    Dept { name: "Executive", weight: 1, titles: &["Chief Executive Officer", "Chief Financial Officer", "Chief Technology Officer", "VP Operations"] },
+    Dept {
+        name: "Engineering",
+        weight: 22,
+        titles: &[
+            "Software Engineer",
+            "Senior Software Engineer",
+            "Staff Engineer",
+            "Engineering Manager",
+            "QA Engineer",
+            "Site Reliability Engineer",
+            "DevOps Engineer",
+        ],
+    },
+    Dept {
+        name: "Sales",
+        weight: 16,
+        titles: &[
+            "Account Executive",
+            "Sales Development Representative",
+            "Regional Sales Manager",
+            "Sales Operations Analyst",
+        ],
+    },
+    Dept {
+        name: "Marketing",
+        weight: 8,
+        titles: &[
+            "Marketing Manager",
+            "Content Strategist",
+            "Product Marketing Manager",
+            "Digital Marketing Specialist",
+        ],
+    },
+    Dept {
+        name: "Finance",
+        weight: 7,
+        titles: &[
+            "Financial Analyst",
+            "Accountant",
+            "Controller",
+            "Accounts Payable Specialist",
+        ],
+    },
+    Dept {
+        name: "Human Resources",
+        weight: 5,
+        titles: &[
+            "HR Business Partner",
+            "Recruiter",
+            "People Operations Specialist",
+            "Talent Acquisition Lead",
+        ],
+    },
+    Dept {
+        name: "IT",
+        weight: 6,
+        titles: &[
+            "IT Support Specialist",
+            "Systems Administrator",
+            "Cloud Administrator",
+            "Identity Engineer",
+            "Service Desk Analyst",
+        ],
+    },
+    Dept {
+        name: "Legal",
+        weight: 3,
+        titles: &["Corporate Counsel", "Paralegal", "Compliance Officer"],
+    },
+    Dept {
+        name: "Operations",
+        weight: 10,
+        titles: &[
+            "Operations Manager",
+            "Supply Chain Analyst",
+            "Project Manager",
+            "Facilities Coordinator",
+        ],
+    },
+    Dept {
+        name: "Customer Support",
+        weight: 14,
+        titles: &[
+            "Support Engineer",
+            "Customer Success Manager",
+            "Support Team Lead",
+            "Technical Account Manager",
+        ],
+    },
+    Dept {
+        name: "Product",
+        weight: 6,
+        titles: &[
+            "Product Manager",
+            "Senior Product Manager",
+            "UX Designer",
+            "Product Analyst",
+        ],
+    },
+    Dept {
+        name: "Executive",
+        weight: 1,
+        titles: &[
+            "Chief Executive Officer",
+            "Chief Financial Officer",
+            "Chief Technology Officer",
+            "VP Operations",
+        ],
+    },
 ];
 
 /// Fictional company names for the tenant (name, domain stem).
@@ -399,5 +964,31 @@ pub(crate) fn failure_reason(code: u32) -> &'static str {
         81010 => "Seamless SSO failed because the user's Kerberos ticket has expired or is invalid.",
         500011 => "The resource principal named {name} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.",
         _ => "Other.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_stay_in_their_blocks() {
+        for (i, isp) in ISPS.iter().enumerate() {
+            for r in [0u64, 1, u64::MAX, 0x1234_5678_9abc_def0] {
+                let ip = ip_in(isp, r);
+                let ok = isp.blocks.iter().any(|&(a, b, c, d, len)| {
+                    let base = u32::from_be_bytes([a, b, c, d]);
+                    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+                    ip & mask == base & mask
+                });
+                assert!(ok, "{} outside {}", std::net::Ipv4Addr::from(ip), isp.name);
+            }
+            if let Some((base, len)) = v6_block(i) {
+                let net = v6_subnet((base, len), u64::MAX) | 0xffff;
+                let mask = u128::MAX << (128 - len as u32);
+                assert_eq!(net & mask, base & mask, "{}", isp.name);
+            }
+        }
+        assert!(v6_block(isp_index("Comcast")).is_some());
     }
 }

@@ -9,9 +9,7 @@ use crate::catalog::{self};
 use crate::json::{Ticks, TICKS_PER_DAY, TICKS_PER_MIN, TICKS_PER_SEC};
 use crate::provisioning::{self, ProvRec};
 use crate::rng::Rng;
-use crate::signin::{
-    self, Auth, Custom, Ev, Kind, Net, F_MFA_CLAIM, F_PRT,
-};
+use crate::signin::{self, Auth, Custom, Ev, Kind, Net, F_MFA_CLAIM, F_PRT};
 use crate::tenant::{DeviceKind, Tenant, Ui};
 use crate::Label;
 
@@ -141,7 +139,7 @@ pub(crate) fn plan_day(t: &Tenant, day: u32) -> Day<'_> {
     for ui in 0..t.users.len() {
         // A user's local day L maps to UTC [L*24h - tz, (L+1)*24h - tz); look at the local
         // days overlapping this UTC day and keep only events inside it.
-        let tz = t.users[ui].tz_min as i64 * TICKS_PER_MIN;
+        let tz = t.users[ui].tz_min() as i64 * TICKS_PER_MIN;
         for ld in [day as i64 - 1, day as i64, day as i64 + 1] {
             let local_start = t.day_start(0) + ld * TICKS_PER_DAY - tz;
             let local_end = local_start + TICKS_PER_DAY;
@@ -164,7 +162,9 @@ fn work_time(rng: &mut Rng, local_start: Ticks, from_min: i32, to_min: i32) -> T
         let m = rng.uniform(from_min as f64, to_min as f64);
         let lunch = (12.0 * 60.0..13.0 * 60.0).contains(&m);
         if !lunch || rng.chance(0.45) {
-            return local_start + (m * TICKS_PER_MIN as f64) as Ticks + rng.below(TICKS_PER_SEC as u64) as i64;
+            return local_start
+                + (m * TICKS_PER_MIN as f64) as Ticks
+                + rng.below(TICKS_PER_SEC as u64) as i64;
         }
     }
 }
@@ -190,7 +190,11 @@ fn plan_user_local_day(d: &mut Day, ui: usize, ld: i64, local_start: Ticks) {
     let start = (u.work_start_min as f64 + rng.normal(0.0, 18.0)) as i32;
     let len = (u.work_len_min as f64 + rng.normal(0.0, 30.0)) as i32;
     let (from, to, n_ia) = if working {
-        let base = if u.guest { rng.uniform(1.0, 6.0) } else { rng.uniform(20.0, 40.0) * u.activity };
+        let base = if u.guest {
+            rng.uniform(1.0, 6.0)
+        } else {
+            rng.uniform(20.0, 40.0) * u.activity
+        };
         (start, start + len, base.round() as usize)
     } else if active_weekend {
         (10 * 60, 17 * 60, rng.range(1, 6) as usize)
@@ -238,16 +242,26 @@ fn plan_user_local_day(d: &mut Day, ui: usize, ld: i64, local_start: Ticks) {
     // Interactive flows.
     let mut made = 0usize;
     let mut first_logon = true;
-    let dev_kind = |slot: u8| u.devices.get(slot as usize).map(|x| x.kind).unwrap_or(DeviceKind::Windows);
+    let dev_kind = |slot: u8| {
+        u.devices
+            .get(slot as usize)
+            .map(|x| x.kind)
+            .unwrap_or(DeviceKind::Windows)
+    };
     while made < n_ia && !u.ia_choices.is_empty() {
         let at = if first_logon && working {
-            local_start + (start as i64) * TICKS_PER_MIN + rng.below(5 * TICKS_PER_MIN as u64) as i64
+            local_start
+                + (start as i64) * TICKS_PER_MIN
+                + rng.below(5 * TICKS_PER_MIN as u64) as i64
         } else {
             work_time(&mut rng, local_start, from, to)
         };
         let (usage, slot0, logon) = if first_logon {
             first_logon = false;
-            let win = u.ia_choices.iter().position(|&(us, _)| t.usages[us as usize].ui == Ui::WinLogon);
+            let win = u
+                .ia_choices
+                .iter()
+                .position(|&(us, _)| t.usages[us as usize].ui == Ui::WinLogon);
             match win {
                 Some(i) if working => (u.ia_choices[i].0, u.ia_choices[i].1, true),
                 _ => {
@@ -271,8 +285,17 @@ fn plan_user_local_day(d: &mut Day, ui: usize, ld: i64, local_start: Ticks) {
         for k in 0..(n_ni + n_phone_bg) {
             let bg = k >= n_ni;
             let (at, phone_only) = if bg {
-                let m = if rng.chance(0.5) { rng.uniform(18.0 * 60.0, 23.5 * 60.0) } else { rng.uniform(0.0, 24.0 * 60.0) };
-                (local_start + (m * TICKS_PER_MIN as f64) as Ticks + rng.below(TICKS_PER_SEC as u64) as i64, true)
+                let m = if rng.chance(0.5) {
+                    rng.uniform(18.0 * 60.0, 23.5 * 60.0)
+                } else {
+                    rng.uniform(0.0, 24.0 * 60.0)
+                };
+                (
+                    local_start
+                        + (m * TICKS_PER_MIN as f64) as Ticks
+                        + rng.below(TICKS_PER_SEC as u64) as i64,
+                    true,
+                )
             } else {
                 (work_time(&mut rng, local_start, from - 10, to + 20), false)
             };
@@ -311,7 +334,14 @@ fn plan_user_local_day(d: &mut Day, ui: usize, ld: i64, local_start: Ticks) {
             let at = work_time(&mut rng, local_start, from, to);
             let code = if rng.chance(0.03) { 50126 } else { 0 };
             let (net, auth) = if at_office {
-                (Net::Internal, if code == 0 { Auth::AdfsWia } else { Auth::AdfsForms })
+                (
+                    Net::Internal,
+                    if code == 0 {
+                        Auth::AdfsWia
+                    } else {
+                        Auth::AdfsForms
+                    },
+                )
             } else {
                 (Net::Home, Auth::AdfsForms)
             };
@@ -360,14 +390,32 @@ fn plan_interactive(
     let trusted = matches!(net, Net::Office(_));
     let mfa_needed = !trusted || u.admin || u.guest;
     let mk = |at: Ticks, code: u32, auth: Auth, flags: u16, rng: &mut Rng| {
-        user_ev(t, Kind::Interactive, at, ui, usage, slot, resource, net, code, auth, flags, rng.request_guid(), corr)
+        user_ev(
+            t,
+            Kind::Interactive,
+            at,
+            ui,
+            usage,
+            slot,
+            resource,
+            net,
+            code,
+            auth,
+            flags,
+            rng.request_guid(),
+            corr,
+        )
     };
     if logon {
         d.push(mk(at, 0, Auth::WinHello, F_PRT | F_MFA_CLAIM, rng));
         return 1;
     }
     let roll = rng.f64();
-    let fresh_p = if dev.kind.is_mobile() || !joined_windows { 0.12 } else { 0.05 };
+    let fresh_p = if dev.kind.is_mobile() || !joined_windows {
+        0.12
+    } else {
+        0.05
+    };
     if roll < 0.022 {
         // Assorted failures.
         let code = match rng.below(9) {
@@ -381,7 +429,11 @@ fn plan_interactive(
             7 if rng.chance(0.1) => 50055,
             _ => 50058,
         };
-        let auth = if code == 50055 || code == 50089 { Auth::Password } else { Auth::None };
+        let auth = if code == 50055 || code == 50089 {
+            Auth::Password
+        } else {
+            Auth::None
+        };
         let mut ev = mk(at, code, auth, prt | F_MFA_CLAIM, rng);
         if code == 700016 {
             // An old bookmark to an application that no longer exists in the tenant.
@@ -390,7 +442,13 @@ fn plan_interactive(
         d.push(ev);
         if code == 50058 || code == 50199 {
             // The silent attempt is followed by an interactive one that succeeds.
-            let e2 = mk(at + rng.range(2, 9) * TICKS_PER_SEC, 0, Auth::Sso, prt | F_MFA_CLAIM, rng);
+            let e2 = mk(
+                at + rng.range(2, 9) * TICKS_PER_SEC,
+                0,
+                Auth::Sso,
+                prt | F_MFA_CLAIM,
+                rng,
+            );
             d.push(e2);
             return 2;
         }
@@ -411,17 +469,39 @@ fn plan_interactive(
             n += 1;
             if rng.chance(0.02) {
                 // The user ignores the prompt this time.
-                d.push(mk(tt + 60 * TICKS_PER_SEC, 500121, Auth::MfaTimeout, 0, rng));
+                d.push(mk(
+                    tt + 60 * TICKS_PER_SEC,
+                    500121,
+                    Auth::MfaTimeout,
+                    0,
+                    rng,
+                ));
                 return n + 1;
             }
         }
-        let final_auth = if mfa_needed { Auth::PasswordMfa } else { Auth::Password };
+        let final_auth = if mfa_needed {
+            Auth::PasswordMfa
+        } else {
+            Auth::Password
+        };
         if us.ui == Ui::Browser && rng.chance(0.35) {
-            d.push(mk(tt, 50140, final_auth, if mfa_needed { F_MFA_CLAIM } else { 0 }, rng));
+            d.push(mk(
+                tt,
+                50140,
+                final_auth,
+                if mfa_needed { F_MFA_CLAIM } else { 0 },
+                rng,
+            ));
             tt += rng.range(2, 8) * TICKS_PER_SEC;
             n += 1;
         }
-        let ev = mk(tt, 0, final_auth, if mfa_needed { F_MFA_CLAIM } else { 0 }, rng);
+        let ev = mk(
+            tt,
+            0,
+            final_auth,
+            if mfa_needed { F_MFA_CLAIM } else { 0 },
+            rng,
+        );
         let code = signin::plan_ca(t, &ev, None, d.day).unwrap_or(0);
         let mut ev = ev;
         ev.code = code;
@@ -431,7 +511,13 @@ fn plan_interactive(
     if u.admin && resource == catalog::ARM && rng.chance(0.3) {
         // Step-up for Azure management without an MFA claim in the session.
         d.push(mk(at, 50076, Auth::MfaPending, prt, rng));
-        let ev = mk(at + rng.range(8, 30) * TICKS_PER_SEC, 0, Auth::PasswordMfa, prt | F_MFA_CLAIM, rng);
+        let ev = mk(
+            at + rng.range(8, 30) * TICKS_PER_SEC,
+            0,
+            Auth::PasswordMfa,
+            prt | F_MFA_CLAIM,
+            rng,
+        );
         d.push(ev);
         return 2;
     }
@@ -453,11 +539,12 @@ fn plan_ni(d: &mut Day, rng: &mut Rng, ui: usize, usage: u16, slot: u8, net: Net
     } else {
         us.ni_resources[rng.index(us.ni_resources.len())]
     };
-    let prt = if dev.kind == DeviceKind::Windows && !dev.device_id.is_empty() && us.ui != Ui::Browser {
-        F_PRT
-    } else {
-        0
-    };
+    let prt =
+        if dev.kind == DeviceKind::Windows && !dev.device_id.is_empty() && us.ui != Ui::Browser {
+            F_PRT
+        } else {
+            0
+        };
     let trusted = matches!(net, Net::Office(_));
     let r = rng.f64();
     let (code, flags) = if r < 0.955 {
@@ -475,9 +562,30 @@ fn plan_ni(d: &mut Day, rng: &mut Rng, ui: usize, usage: u16, slot: u8, net: Net
             11 if dev.trust_type == "Hybrid Azure AD joined" => 81010,
             _ => 50173,
         };
-        (code, if code == 50076 { prt } else { F_MFA_CLAIM | prt })
+        (
+            code,
+            if code == 50076 {
+                prt
+            } else {
+                F_MFA_CLAIM | prt
+            },
+        )
     };
-    let ev = user_ev(t, Kind::NonInteractive, at, ui, usage, slot, resource, net, code, Auth::None, flags, rng.request_guid(), rng.guid());
+    let ev = user_ev(
+        t,
+        Kind::NonInteractive,
+        at,
+        ui,
+        usage,
+        slot,
+        resource,
+        net,
+        code,
+        Auth::None,
+        flags,
+        rng.request_guid(),
+        rng.guid(),
+    );
     let ev = if code == 0 {
         match signin::plan_ca(t, &ev, None, d.day) {
             Some(c) => Ev { code: c, ..ev },
@@ -493,7 +601,11 @@ fn plan_ni(d: &mut Day, rng: &mut Rng, ui: usize, usage: u16, slot: u8, net: Net
 fn plan_workloads(d: &mut Day) {
     let t = d.t;
     let wd = weekday(t.start_day + d.day as i64);
-    let hq_tz = t.offices.first().map(|o| catalog::CITIES[o.city_idx].tz_min).unwrap_or(0) as i64;
+    let hq_tz = t
+        .offices
+        .first()
+        .map(|o| catalog::CITIES[o.city_idx].tz_min)
+        .unwrap_or(0) as i64;
     for (si, sp) in t.service_principals.iter().enumerate() {
         let mut rng = Rng::from_parts(&[t.seed, 0x5B, sp.gid as u64, d.day as u64]);
         for job in &sp.jobs {
@@ -512,7 +624,11 @@ fn plan_workloads(d: &mut Day) {
                         code = 7000215;
                         cred = (sp.credentials.len() - 1) as u8;
                     } else if rng.chance(0.002) {
-                        code = if sp.credentials[0].credential_type == "certificate" { 700027 } else { 7000222 };
+                        code = if sp.credentials[0].credential_type == "certificate" {
+                            700027
+                        } else {
+                            7000222
+                        };
                     }
                     d.push(Ev {
                         t: at + jitter,
@@ -541,7 +657,8 @@ fn plan_workloads(d: &mut Day) {
         for h in 0..24 {
             let n = mi.per_hour as i64 + rng.range(-1, 1);
             for _ in 0..n.max(0) {
-                let at = d.start + h * 60 * TICKS_PER_MIN + rng.below(60 * TICKS_PER_MIN as u64) as i64;
+                let at =
+                    d.start + h * 60 * TICKS_PER_MIN + rng.below(60 * TICKS_PER_MIN as u64) as i64;
                 let res = mi.res_idx[rng.index(mi.res_idx.len())];
                 let code = if rng.chance(0.001) { 500011 } else { 0 };
                 d.push(Ev {

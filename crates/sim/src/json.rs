@@ -18,11 +18,37 @@ pub(crate) const TICKS_PER_DAY: i64 = 24 * TICKS_PER_HOUR;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// True when `bytes` contains a control character, a quote or a backslash (8 bytes at a
+/// time; the common case is a clean string).
+#[inline]
+fn needs_escape(bytes: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        let v = u64::from_le_bytes(a);
+        let lt = v.wrapping_sub(LO * 0x20) & !v & HI;
+        let q = v ^ (LO * 0x22);
+        let hq = q.wrapping_sub(LO) & !q & HI;
+        let bs = v ^ (LO * 0x5C);
+        let hb = bs.wrapping_sub(LO) & !bs & HI;
+        if (lt | hq | hb) != 0 {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&c| c < 0x20 || c == b'"' || c == b'\\')
+}
+
 /// Appends `s` as JSON string content (no surrounding quotes), escaping as needed.
 #[inline]
 pub(crate) fn esc(b: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    if !bytes.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\') {
+    if !needs_escape(bytes) {
         b.extend_from_slice(bytes);
         return;
     }
@@ -175,6 +201,24 @@ pub(crate) fn ipv4(b: &mut Vec<u8>, ip: u32) {
             b.push(b'.');
         }
         int(b, *x as i64);
+    }
+}
+
+/// An address as sign-in logs show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ip {
+    V4(u32),
+    V6(u128),
+}
+
+/// Appends an address (IPv6 in RFC 5952 canonical form).
+pub(crate) fn ip(b: &mut Vec<u8>, ip: Ip) {
+    match ip {
+        Ip::V4(x) => ipv4(b, x),
+        Ip::V6(x) => {
+            use std::io::Write;
+            let _ = write!(b, "{}", std::net::Ipv6Addr::from(x));
+        }
     }
 }
 
@@ -539,7 +583,10 @@ mod tests {
         // 2022-02-08T06:22:13.1610640Z
         let days = days_from_civil(2022, 2, 8);
         let t = days * TICKS_PER_DAY + (6 * 3600 + 22 * 60 + 13) * TICKS_PER_SEC + 1_610_640;
-        assert_eq!(time_string(t, TimeFmt::Frac7Z), "2022-02-08T06:22:13.1610640Z");
+        assert_eq!(
+            time_string(t, TimeFmt::Frac7Z),
+            "2022-02-08T06:22:13.1610640Z"
+        );
         assert_eq!(
             time_string(t, TimeFmt::TrimOffset),
             "2022-02-08T06:22:13.161064+00:00"
@@ -552,6 +599,17 @@ mod tests {
         let mut v = Vec::new();
         token_id(&mut v, g);
         assert_eq!(v, b"LsK9o4dlp065CignnK6MAA");
+        for probe in [
+            "plain ascii text here",
+            "caf\u{e9} \u{a0}x",
+            "12345678\"",
+            "1234567890abcdef\\",
+        ] {
+            let mut v = Vec::new();
+            esc(&mut v, probe);
+            let quoted = format!("\"{}\"", String::from_utf8(v).unwrap_or_default());
+            assert_eq!(quoted, serde_json::to_string(probe).unwrap_or_default());
+        }
         let mut e = Vec::new();
         esc(&mut e, "a\"b\\c\n\u{1}");
         assert_eq!(e, b"a\\\"b\\\\c\\n\\u0001");

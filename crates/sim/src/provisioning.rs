@@ -55,7 +55,7 @@ pub(crate) fn plan(d: &mut Day) {
         return;
     }
     let mut out = Vec::new();
-    for (ji, job) in t.provisioning_jobs.iter().enumerate() {
+    for ji in 0..t.provisioning_jobs.len() {
         let mut rng = Rng::from_parts(&[t.seed, 0x9F0, ji as u64, d.day as u64]);
         let cycle_every = 40 * TICKS_PER_MIN;
         let phase = rng.below(cycle_every as u64) as i64;
@@ -63,7 +63,7 @@ pub(crate) fn plan(d: &mut Day) {
         let rate = (t.users.len() as f64 / 150.0).max(0.3);
         while at < d.end {
             let cycle = rng.guid();
-            let n = (rng.exp(rate) + 0.3) as usize;
+            let n = (rng.f64() * 2.0 * rate + rng.f64()) as usize;
             let mut tt = at;
             for _ in 0..n {
                 let ui = members[rng.index(members.len())];
@@ -105,8 +105,12 @@ fn make_rec(d: &Day, rng: &mut Rng, ji: usize, ui: usize, at: Ticks, cycle: u128
             name: "EntrySynchronizationScoping",
             ty: 1,
             status: 0,
-            description: "Determine if Worker in scope by evaluating against each scoping filter".into(),
-            details: vec![("Active in the source system", "True".into()), ("Scoping filter evaluation passed", "True".into())],
+            description: "Determine if Worker in scope by evaluating against each scoping filter"
+                .into(),
+            details: vec![
+                ("Active in the source system", "True".into()),
+                ("Scoping filter evaluation passed", "True".into()),
+            ],
         });
         steps.push(Step {
             name: "EntryImportUpdate",
@@ -122,8 +126,13 @@ fn make_rec(d: &Day, rng: &mut Rng, ji: usize, ui: usize, at: Ticks, cycle: u128
                 name: "EntrySynchronizationSkip",
                 ty: 3,
                 status: 2,
-                description: format!("User '{upn}' will be skipped: no attribute changes were detected"),
-                details: vec![("SkipReason", "RedundantExport".into()), ("ReportableIdentifier", upn.clone())],
+                description: format!(
+                    "User '{upn}' will be skipped: no attribute changes were detected"
+                ),
+                details: vec![
+                    ("SkipReason", "RedundantExport".into()),
+                    ("ReportableIdentifier", upn.clone()),
+                ],
             });
         } else if roll < 0.97 {
             action = "update";
@@ -163,8 +172,14 @@ fn make_rec(d: &Day, rng: &mut Rng, ji: usize, ui: usize, at: Ticks, cycle: u128
             name: "EntryImportUpdate",
             ty: 0,
             status: 0,
-            description: format!("Received User '{upn}' change of type (Update) from Azure Active Directory"),
-            details: vec![("objectId", u.id.clone()), ("userPrincipalName", upn.clone()), ("accountEnabled", "True".into())],
+            description: format!(
+                "Received User '{upn}' change of type (Update) from Azure Active Directory"
+            ),
+            details: vec![
+                ("objectId", u.id.clone()),
+                ("userPrincipalName", upn.clone()),
+                ("accountEnabled", "True".into()),
+            ],
         });
         let in_scope = !u.lob_apps.is_empty() && roll > 0.15;
         if !in_scope {
@@ -174,16 +189,24 @@ fn make_rec(d: &Day, rng: &mut Rng, ji: usize, ui: usize, at: Ticks, cycle: u128
                 name: "EntrySynchronizationScoping",
                 ty: 1,
                 status: 2,
-                description: "Determine if User in scope by evaluating against each scoping filter".into(),
-                details: vec![("Assigned to the application", "False".into()), ("SkipReason", "NotEffectivelyEntitled".into())],
+                description: "Determine if User in scope by evaluating against each scoping filter"
+                    .into(),
+                details: vec![
+                    ("Assigned to the application", "False".into()),
+                    ("SkipReason", "NotEffectivelyEntitled".into()),
+                ],
             });
         } else {
             steps.push(Step {
                 name: "EntrySynchronizationScoping",
                 ty: 1,
                 status: 0,
-                description: "Determine if User in scope by evaluating against each scoping filter".into(),
-                details: vec![("Active in the source system", "True".into()), ("Assigned to the application", "True".into())],
+                description: "Determine if User in scope by evaluating against each scoping filter"
+                    .into(),
+                details: vec![
+                    ("Active in the source system", "True".into()),
+                    ("Assigned to the application", "True".into()),
+                ],
             });
             steps.push(Step {
                 name: "EntryImportUpdate",
@@ -214,7 +237,10 @@ fn make_rec(d: &Day, rng: &mut Rng, ji: usize, ui: usize, at: Ticks, cycle: u128
                     ty: 5,
                     status: 0,
                     description: format!("User '{upn}' was updated in {target}"),
-                    details: vec![("ReportableIdentifier", upn.clone()), ("title", u.job_title.clone())],
+                    details: vec![
+                        ("ReportableIdentifier", upn.clone()),
+                        ("title", u.job_title.clone()),
+                    ],
                 });
                 props.push(("title", u.job_title.clone()));
                 props.push(("active", "True".into()));
@@ -286,7 +312,11 @@ pub(crate) fn render(b: &mut Vec<u8>, t: &crate::tenant::Tenant, p: &ProvRec, gr
     let (src_name, src_type, tgt_type) = if job.inbound {
         (u.display_name.as_str(), "Worker", "User")
     } else {
-        (u.display_name.as_str(), "User", "urn:ietf:params:scim:schemas:core:2.0:User")
+        (
+            u.display_name.as_str(),
+            "User",
+            "urn:ietf:params:scim:schemas:core:2.0:User",
+        )
     };
     if graph {
         let mut o = Obj::new(b);
@@ -341,7 +371,14 @@ pub(crate) fn render(b: &mut Vec<u8>, t: &crate::tenant::Tenant, p: &ProvRec, gr
         });
         o.obj("targetIdentity", |s| {
             s.str("id", &p.target_id);
-            s.str("displayName", if p.target_id.is_empty() { "" } else { &u.display_name });
+            s.str(
+                "displayName",
+                if p.target_id.is_empty() {
+                    ""
+                } else {
+                    &u.display_name
+                },
+            );
             s.str("identityType", tgt_type);
             s.raw("details", b"{}");
         });

@@ -140,11 +140,6 @@ impl Rng {
         mu + sigma * s * 1.732_050_8
     }
 
-    /// Exponential sample with the given mean.
-    pub(crate) fn exp(&mut self, mean: f64) -> f64 {
-        -mean * (1.0 - self.f64()).ln()
-    }
-
     /// Random version-4 GUID shaped like an Entra request id (last byte usually `00`).
     pub(crate) fn request_guid(&mut self) -> u128 {
         let g = self.guid();

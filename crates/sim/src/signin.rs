@@ -7,9 +7,9 @@
 //! the event and the tenant, so rendering order never affects the bytes.
 
 use crate::catalog::{self, failure_reason, CITIES, ISPS};
-use crate::json::{self, Arr, Obj, Ticks, TimeFmt};
+use crate::json::{self, Arr, Ip, Obj, Ticks, TimeFmt};
 use crate::rng::mix;
-use crate::tenant::{cond, CaOutcome, CaRule, Device, Tenant, Ui};
+use crate::tenant::{CaOutcome, CaRule, Device, Tenant, Ui};
 
 /// Sign-in log kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -152,7 +152,6 @@ pub(crate) struct CaCtx {
     pub mobile: bool,
     pub compliant: bool,
     pub office365: bool,
-    pub azure_mgmt: bool,
     pub blocked_country: bool,
     pub mfa: bool,
 }
@@ -197,11 +196,6 @@ pub(crate) fn ca_eval(t: &Tenant, c: &CaCtx) -> ([CaOutcome; 8], Option<u32>) {
                     CaOutcome::NotApplied
                 }
             }
-            CaRule::MfaAzureMgmt => match (c.azure_mgmt, c.mfa) {
-                (false, _) => CaOutcome::NotApplied,
-                (true, true) => CaOutcome::Success,
-                (true, false) => CaOutcome::Failure,
-            },
         };
         if enforced && o == CaOutcome::Failure && block.is_none() {
             block = match p.rule {
@@ -245,7 +239,7 @@ struct Resolved<'a> {
     res_id: &'a str,
     res_name: &'a str,
     res_sp: Option<u128>,
-    ip: Option<u32>,
+    ip: Option<Ip>,
     asn: u32,
     loc: usize,
     device: Option<&'a Device>,
@@ -336,32 +330,46 @@ fn resolve<'a>(t: &'a Tenant, ev: &'a Ev, ov: Option<&'a Custom>, day: u32) -> R
                 r.device = u.devices.get(ev.device as usize);
                 r.session = r.device.map(|_| {
                     mix(&[t.seed, u.gid as u64, ev.device as u64, (day / 3) as u64]) as u128
-                        | ((u.gid as u128) << 64)
+                        | (u.gid << 64)
                 });
                 match ev.net {
                     Net::Office(o) => {
                         let off = &t.offices[(o as usize).min(t.offices.len() - 1)];
                         let ip = off.ips[(ev.subject as usize + day as usize) % off.ips.len()];
-                        r.ip = Some(ip);
+                        r.ip = Some(Ip::V4(ip));
                         r.asn = ISPS[off.isp].asn;
                         r.loc = off.city_idx;
                         r.network_name = Some(&off.named_location);
                     }
                     Net::Home => {
-                        r.ip = Some(u.home_ip);
+                        // Dual-stack homes use IPv6 for most connections; the
+                        // interface id rotates daily (privacy extensions).
+                        r.ip = Some(match u.home_ip6 {
+                            Some(p) if ev.id % 10 < 7 => {
+                                Ip::V6(p | mix(&[u.gid as u64, day as u64, 6]) as u128)
+                            }
+                            _ => Ip::V4(u.home_ip),
+                        });
                         r.asn = ISPS[u.home_isp].asn;
                         r.loc = u.home_city;
                     }
                     Net::Mobile => {
                         let isp = &ISPS[u.mobile_isp];
-                        let h = mix(&[u.gid as u64, day as u64, (ev.t / json::TICKS_PER_HOUR / 3) as u64]);
-                        r.ip = Some(catalog::ip_in(isp, h));
+                        let h = mix(&[
+                            u.gid as u64,
+                            day as u64,
+                            (ev.t / json::TICKS_PER_HOUR / 3) as u64,
+                        ]);
+                        r.ip = Some(match u.mobile_v6 {
+                            Some(b) => Ip::V6(catalog::v6_subnet(b, h) | mix(&[h, 64]) as u128),
+                            None => Ip::V4(catalog::ip_in(isp, h)),
+                        });
                         r.asn = isp.asn;
                         r.loc = u.home_city;
                     }
                     Net::Internal => {
                         let o = u.office_idx.unwrap_or(0) as u8;
-                        r.ip = Some(internal_ip(ev.subject, o));
+                        r.ip = Some(Ip::V4(internal_ip(ev.subject, o)));
                     }
                     Net::Custom => {}
                 }
@@ -374,6 +382,8 @@ fn resolve<'a>(t: &'a Tenant, ev: &'a Ev, ov: Option<&'a Custom>, day: u32) -> R
                 r.res_name = &rp.display_name;
                 r.sp_name = Some(&rp.app_display_name);
                 r.loc = crate::tenant::empty_loc(t);
+                r.device = None;
+                r.session = None;
                 r.client_app_used = "Unknown";
                 r.risk_during = "hidden";
                 r.risk_agg = "hidden";
@@ -426,7 +436,7 @@ fn resolve<'a>(t: &'a Tenant, ev: &'a Ev, ov: Option<&'a Custom>, day: u32) -> R
                 r.fic = Some(mix(&[sp.gid as u64, 7]) as u128 | ((sp.app_gid >> 64) << 64));
                 r.key_id = None;
             }
-            r.ip = Some(sp.ips[(ev.id as usize) % sp.ips.len()]);
+            r.ip = Some(Ip::V4(sp.ips[(ev.id as usize) % sp.ips.len()]));
             r.asn = ISPS[sp.isp].asn;
             r.loc = sp.city;
             r.library = sp.library;
@@ -443,12 +453,16 @@ fn resolve<'a>(t: &'a Tenant, ev: &'a Ev, ov: Option<&'a Custom>, day: u32) -> R
             r.sp_id = Some(mi.gid);
             r.user_type_graph = "";
             r.cred_type = "managedIdentity";
-            r.msi = Some((&mi.msi_type, &mi.associated_resource_id, &mi.azure_resource_id));
+            r.msi = Some((
+                &mi.msi_type,
+                &mi.associated_resource_id,
+                &mi.azure_resource_id,
+            ));
         }
     }
     if let Some(c) = ov {
         if let Some(ip) = c.ip {
-            r.ip = Some(ip);
+            r.ip = Some(Ip::V4(ip));
             r.asn = ISPS[c.isp].asn;
             r.loc = c.city.unwrap_or(crate::tenant::empty_loc(t));
             r.network_name = None;
@@ -456,6 +470,9 @@ fn resolve<'a>(t: &'a Tenant, ev: &'a Ev, ov: Option<&'a Custom>, day: u32) -> R
         if let Some(d) = &c.device {
             r.device = Some(d);
             r.user_agent = d.user_agent(r.ui);
+            // A different device means a different session.
+            let k = [ev.subject as u64, c.ip.unwrap_or(0) as u64, 0x5E55];
+            r.session = Some(((mix(&k) as u128) << 64) | mix(&[k[0], k[1], 0x5E56]) as u128);
         }
         if let Some(ua) = &c.user_agent {
             r.user_agent = ua;
@@ -511,6 +528,9 @@ fn resolve<'a>(t: &'a Tenant, ev: &'a Ev, ov: Option<&'a Custom>, day: u32) -> R
             });
         r.ca = Some(out);
     }
+    if matches!(ev.code, 50074 | 50076) {
+        r.mfa_required = true;
+    }
     r
 }
 
@@ -533,7 +553,6 @@ fn ca_ctx(t: &Tenant, ev: &Ev, r: &Resolved) -> CaCtx {
             .map(|d| d.is_compliant || d.trust_type == "Hybrid Azure AD joined")
             .unwrap_or(false),
         office365: is_office365(ev.resource as usize),
-        azure_mgmt: ev.resource as usize == catalog::ARM,
         blocked_country: !country.is_empty() && !t.allowed_countries.contains(&country),
         mfa: ev.flags & F_MFA_CLAIM != 0 || matches!(ev.auth, Auth::PasswordMfa),
     }
@@ -574,14 +593,25 @@ fn additional_details(code: u32, r: &Resolved, ev: &Ev) -> Option<&'static str> 
 fn processing_ms(ev: &Ev) -> i64 {
     let h = mix(&[ev.id as u64, 3]);
     match ev.kind {
-        Kind::Interactive => 40 + (h % 380) as i64 + if h % 11 == 0 { (h >> 20) as i64 % 3000 } else { 0 },
+        Kind::Interactive => {
+            40 + (h % 380) as i64
+                + if h.is_multiple_of(11) {
+                    (h >> 20) as i64 % 3000
+                } else {
+                    0
+                }
+        }
         Kind::NonInteractive => 18 + (h % 240) as i64,
         Kind::Adfs | Kind::ServicePrincipal | Kind::ManagedIdentity => 0,
     }
 }
 
 fn mfa_method(t: &Tenant, ev: &Ev) -> &'static str {
-    match t.users.get(ev.subject as usize).map(|u| u.mfa_method.as_str()) {
+    match t
+        .users
+        .get(ev.subject as usize)
+        .map(|u| u.mfa_method.as_str())
+    {
         Some("OATH verification code") => "OATH verification code",
         Some("Text message") => "Text message",
         _ => "Mobile app notification",
@@ -589,7 +619,11 @@ fn mfa_method(t: &Tenant, ev: &Ev) -> &'static str {
 }
 
 fn write_auth_details(a: &mut Arr, t: &Tenant, ev: &Ev, r: &Resolved, graph: bool) {
-    let fmt = if graph { TimeFmt::SecZ } else { TimeFmt::TrimOffset };
+    let fmt = if graph {
+        TimeFmt::SecZ
+    } else {
+        TimeFmt::TrimOffset
+    };
     let step = |a: &mut Arr,
                 at: Ticks,
                 method: &str,
@@ -622,24 +656,78 @@ fn write_auth_details(a: &mut Arr, t: &Tenant, ev: &Ev, r: &Resolved, graph: boo
     match ev.auth {
         Auth::None => {}
         Auth::Sso => {
-            step(a, ev.t, "Previously satisfied", None, true, "First factor requirement satisfied by claim in the token", primary, 0);
+            step(
+                a,
+                ev.t,
+                "Previously satisfied",
+                None,
+                true,
+                "First factor requirement satisfied by claim in the token",
+                primary,
+                0,
+            );
             if r.mfa_required {
-                step(a, ev.t, "Previously satisfied", None, true, "MFA requirement satisfied by claim in the token", mfa, 0);
+                step(
+                    a,
+                    ev.t,
+                    "Previously satisfied",
+                    None,
+                    true,
+                    "MFA requirement satisfied by claim in the token",
+                    mfa,
+                    0,
+                );
             }
         }
         Auth::Password => {
-            step(a, ev.t, "Password", pw_detail, true, "Correct password", primary, 0);
+            step(
+                a,
+                ev.t,
+                "Password",
+                pw_detail,
+                true,
+                "Correct password",
+                primary,
+                0,
+            );
         }
         Auth::PasswordMfa => {
-            step(a, t0, "Password", pw_detail, true, "Correct password", primary, 0);
+            step(
+                a,
+                t0,
+                "Password",
+                pw_detail,
+                true,
+                "Correct password",
+                primary,
+                0,
+            );
             let m = mfa_method(t, ev);
             step(a, ev.t, m, None, true, "MFA successfully completed", mfa, 1);
         }
         Auth::MfaPending => {
             if ev.code == 50076 {
-                step(a, ev.t, "Previously satisfied", None, true, "First factor requirement satisfied by claim in the token", primary, 0);
+                step(
+                    a,
+                    ev.t,
+                    "Previously satisfied",
+                    None,
+                    true,
+                    "First factor requirement satisfied by claim in the token",
+                    primary,
+                    0,
+                );
             } else {
-                step(a, ev.t, "Password", pw_detail, true, "Correct password", primary, 0);
+                step(
+                    a,
+                    ev.t,
+                    "Password",
+                    pw_detail,
+                    true,
+                    "Correct password",
+                    primary,
+                    0,
+                );
             }
         }
         Auth::BadPassword => {
@@ -652,7 +740,16 @@ fn write_auth_details(a: &mut Arr, t: &Tenant, ev: &Ev, r: &Resolved, graph: boo
             step(a, ev.t, "Password", pw_detail, false, res, primary, 1);
         }
         Auth::MfaDenied | Auth::MfaTimeout => {
-            step(a, t0, "Password", pw_detail, true, "Correct password", primary, 0);
+            step(
+                a,
+                t0,
+                "Password",
+                pw_detail,
+                true,
+                "Correct password",
+                primary,
+                0,
+            );
             let res = if ev.auth == Auth::MfaDenied {
                 "MFA denied; user declined the authentication"
             } else {
@@ -661,13 +758,44 @@ fn write_auth_details(a: &mut Arr, t: &Tenant, ev: &Ev, r: &Resolved, graph: boo
             step(a, ev.t, "Mobile app notification", None, false, res, mfa, 1);
         }
         Auth::WinHello => {
-            step(a, ev.t, "Windows Hello for Business", Some("Windows Hello for Business"), true, "Signed in with Windows Hello for Business", primary, 0);
+            step(
+                a,
+                ev.t,
+                "Windows Hello for Business",
+                Some("Windows Hello for Business"),
+                true,
+                "Signed in with Windows Hello for Business",
+                primary,
+                0,
+            );
         }
         Auth::AdfsForms => {
-            step(a, ev.t, "Password", Some("Forms Authentication"), ev.code == 0, if ev.code == 0 { "" } else { "Invalid username or password" }, "", 1);
+            step(
+                a,
+                ev.t,
+                "Password",
+                Some("Forms Authentication"),
+                ev.code == 0,
+                if ev.code == 0 {
+                    ""
+                } else {
+                    "Invalid username or password"
+                },
+                "",
+                1,
+            );
         }
         Auth::AdfsWia => {
-            step(a, ev.t, "Windows", Some("Windows Integrated Authentication"), true, "", "", 1);
+            step(
+                a,
+                ev.t,
+                "Windows",
+                Some("Windows Integrated Authentication"),
+                true,
+                "",
+                "",
+                1,
+            );
         }
     }
 }
@@ -710,9 +838,13 @@ fn write_processing_details(a: &mut Arr, ev: &Ev, r: &Resolved, t: &Tenant) {
             kv(a, "Server name", &server);
             let mut ipb = Vec::with_capacity(16);
             if let Some(ip) = r.ip {
-                json::ipv4(&mut ipb, ip);
+                json::ip(&mut ipb, ip);
             }
-            kv(a, "IP Addresses Involved in Auth Flow", std::str::from_utf8(&ipb).unwrap_or(""));
+            kv(
+                a,
+                "IP Addresses Involved in Auth Flow",
+                std::str::from_utf8(&ipb).unwrap_or(""),
+            );
             kv(a, "Legacy TLS (TLS 1.0, 1.1, 3DES)", "False");
             kv(a, "Is Legacy Store Used", "False");
             kv(a, "Is CAE Token", "False");
@@ -731,7 +863,15 @@ fn write_processing_details(a: &mut Arr, ev: &Ev, r: &Resolved, t: &Tenant) {
             if !r.scopes.is_empty() {
                 kv(a, "Oauth Scope Info", r.scopes);
             }
-            kv(a, "Is CAE Token", if ev.id % 3 == 0 { "True" } else { "False" });
+            kv(
+                a,
+                "Is CAE Token",
+                if ev.id.is_multiple_of(3) {
+                    "True"
+                } else {
+                    "False"
+                },
+            );
         }
     }
 }
@@ -766,10 +906,10 @@ fn ca_status(t: &Tenant, r: &Resolved) -> &'static str {
     st
 }
 
-fn ip_str(b: &mut Vec<u8>, ip: Option<u32>) {
+fn ip_str(b: &mut Vec<u8>, ip: Option<Ip>) {
     b.push(b'"');
     if let Some(ip) = ip {
-        json::ipv4(b, ip);
+        json::ip(b, ip);
     }
     b.push(b'"');
 }
@@ -819,7 +959,10 @@ fn device_frag<'a>(r: &'a Resolved, graph: bool) -> &'a [u8] {
 /// Renders a sign-in as a bare Graph beta `signIn` record (no trailing newline).
 pub(crate) fn render_graph(b: &mut Vec<u8>, t: &Tenant, ev: &Ev, ov: Option<&Custom>, day: u32) {
     let r = resolve(t, ev, ov, day);
-    let user_kind = matches!(ev.kind, Kind::Interactive | Kind::NonInteractive | Kind::Adfs);
+    let user_kind = matches!(
+        ev.kind,
+        Kind::Interactive | Kind::NonInteractive | Kind::Adfs
+    );
     let mut o = Obj::new(b);
     o.guid("id", ev.id);
     o.time("createdDateTime", ev.t, TimeFmt::SecZ);
@@ -849,7 +992,10 @@ pub(crate) fn render_graph(b: &mut Vec<u8>, t: &Tenant, ev: &Ev, ov: Option<&Cus
     o.guid("correlationId", ev.corr);
     o.str("conditionalAccessStatus", ca_status(t, &r));
     o.str("originalRequestId", "");
-    o.bool("isInteractive", matches!(ev.kind, Kind::Interactive | Kind::Adfs));
+    o.bool(
+        "isInteractive",
+        matches!(ev.kind, Kind::Interactive | Kind::Adfs),
+    );
     if ev.kind == Kind::Adfs {
         o.str("tokenIssuerName", &t.adfs_host);
         o.str("tokenIssuerType", "ADFederationServices");
@@ -878,13 +1024,24 @@ pub(crate) fn render_graph(b: &mut Vec<u8>, t: &Tenant, ev: &Ev, ov: Option<&Cus
             }
         }
     });
-    o.str("authenticationRequirement", if r.mfa_required || ev.auth == Auth::PasswordMfa {
-        "multiFactorAuthentication"
-    } else {
-        "singleFactorAuthentication"
-    });
-    let interactive_pw = ev.kind == Kind::Interactive && ev.auth != Auth::Sso && r.ui != Ui::WinLogon;
-    o.str("signInIdentifier", if interactive_pw || ev.kind == Kind::Adfs { r.upn } else { "" });
+    o.str(
+        "authenticationRequirement",
+        if r.mfa_required || ev.auth == Auth::PasswordMfa {
+            "multiFactorAuthentication"
+        } else {
+            "singleFactorAuthentication"
+        },
+    );
+    let interactive_pw =
+        ev.kind == Kind::Interactive && ev.auth != Auth::Sso && r.ui != Ui::WinLogon;
+    o.str(
+        "signInIdentifier",
+        if interactive_pw || ev.kind == Kind::Adfs {
+            r.upn
+        } else {
+            ""
+        },
+    );
     if interactive_pw {
         o.str("signInIdentifierType", "userPrincipalName");
     } else {
@@ -917,13 +1074,34 @@ pub(crate) fn render_graph(b: &mut Vec<u8>, t: &Tenant, ev: &Ev, ov: Option<&Cus
     o.str("incomingTokenType", r.incoming);
     o.str("authenticationProtocol", r.protocol);
     opt_guid(&mut o, "resourceServicePrincipalId", r.res_sp);
-    o.str("appOwnerTenantId", if r.sp_id.is_some() || ev.app as usize >= catalog::APPS.len() { &t.tenant_id } else { "f8cdef31-a31e-4b4a-93e4-5f571e91255a" });
-    o.str("resourceOwnerTenantId", if ev.resource as usize >= catalog::APPS.len() { &t.tenant_id } else { "f8cdef31-a31e-4b4a-93e4-5f571e91255a" });
+    o.str(
+        "appOwnerTenantId",
+        if r.sp_id.is_some() || ev.app as usize >= catalog::APPS.len() {
+            &t.tenant_id
+        } else {
+            "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
+        },
+    );
+    o.str(
+        "resourceOwnerTenantId",
+        if ev.resource as usize >= catalog::APPS.len() {
+            &t.tenant_id
+        } else {
+            "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
+        },
+    );
     match r.session {
         Some(s) => o.guid("sessionId", s),
         None => o.str("sessionId", ""),
     }
-    o.str("signInTokenProtectionStatus", if ev.flags & F_PRT != 0 { "bound" } else { "none" });
+    o.str(
+        "signInTokenProtectionStatus",
+        if ev.flags & F_PRT != 0 {
+            "bound"
+        } else {
+            "none"
+        },
+    );
     o.str("originalTransferMethod", "none");
     o.bool("isThroughGlobalSecureAccess", false);
     o.str("globalSecureAccessIpAddress", "");
@@ -939,16 +1117,23 @@ pub(crate) fn render_graph(b: &mut Vec<u8>, t: &Tenant, ev: &Ev, ov: Option<&Cus
     o.raw("location", loc_frag(t, &r, true));
     write_ca(&mut o, t, &r, true);
     o.strs("authenticationContextClassReferences", &[]);
-    o.arr("authenticationProcessingDetails", |a| write_processing_details(a, ev, &r, t));
+    o.arr("authenticationProcessingDetails", |a| {
+        write_processing_details(a, ev, &r, t)
+    });
     network_details(&mut o, &r);
-    o.arr("authenticationDetails", |a| write_auth_details(a, t, ev, &r, true));
+    o.arr("authenticationDetails", |a| {
+        write_auth_details(a, t, ev, &r, true)
+    });
     o.arr("authenticationRequirementPolicies", |a| {
         if r.mfa_required {
             a.raw(b"{\"requirementProvider\":\"multiConditionalAccess\",\"detail\":\"Conditional Access\"}");
         }
     });
     o.strs("sessionLifetimePolicies", &[]);
-    o.raw("privateLinkDetails", b"{\"policyId\":\"\",\"policyName\":\"\",\"resourceId\":\"\",\"policyTenantId\":\"\"}");
+    o.raw(
+        "privateLinkDetails",
+        b"{\"policyId\":\"\",\"policyName\":\"\",\"resourceId\":\"\",\"policyTenantId\":\"\"}",
+    );
     o.strs("appliedEventListeners", &[]);
     o.strs("authenticationAppPolicyEvaluationDetails", &[]);
     match r.msi {
@@ -1014,7 +1199,11 @@ fn envelope_head(b: &mut Vec<u8>, t: &Tenant, ev: &Ev, r: &Resolved) {
     }
     o.int("Level", 4);
     if ev.kind != Kind::ManagedIdentity {
-        let cc = if r.loc < CITIES.len() { CITIES[r.loc].country } else { "" };
+        let cc = if r.loc < CITIES.len() {
+            CITIES[r.loc].country
+        } else {
+            ""
+        };
         o.str("location", cc);
     }
     // The caller writes the properties object and closes the envelope.
@@ -1070,7 +1259,9 @@ pub(crate) fn render_diag(b: &mut Vec<u8>, t: &Tenant, ev: &Ev, ov: Option<&Cust
     o.bool("isInteractive", ev.kind == Kind::Interactive);
     o.str("tokenIssuerName", "");
     o.str("tokenIssuerType", "AzureAD");
-    o.arr("authenticationProcessingDetails", |a| write_processing_details(a, ev, &r, t));
+    o.arr("authenticationProcessingDetails", |a| {
+        write_processing_details(a, ev, &r, t)
+    });
     network_details(&mut o, &r);
     o.str("clientCredentialType", "none");
     o.int("processingTimeInMilliseconds", processing_ms(ev));
@@ -1085,18 +1276,23 @@ pub(crate) fn render_diag(b: &mut Vec<u8>, t: &Tenant, ev: &Ev, ov: Option<&Cust
     o.str("resourceTenantId", &t.tenant_id);
     o.guid("homeTenantId", r.home_tenant);
     o.str("tenantId", &t.tenant_id);
-    o.arr("authenticationDetails", |a| write_auth_details(a, t, ev, &r, false));
+    o.arr("authenticationDetails", |a| {
+        write_auth_details(a, t, ev, &r, false)
+    });
     o.arr("authenticationRequirementPolicies", |a| {
         if r.mfa_required {
             a.raw(b"{\"requirementProvider\":\"multiConditionalAccess\",\"detail\":\"Conditional Access\"}");
         }
     });
     o.strs("sessionLifetimePolicies", &[]);
-    o.str("authenticationRequirement", if r.mfa_required || ev.auth == Auth::PasswordMfa {
-        "multiFactorAuthentication"
-    } else {
-        "singleFactorAuthentication"
-    });
+    o.str(
+        "authenticationRequirement",
+        if r.mfa_required || ev.auth == Auth::PasswordMfa {
+            "multiFactorAuthentication"
+        } else {
+            "singleFactorAuthentication"
+        },
+    );
     if ev.kind == Kind::Interactive && ev.auth != Auth::Sso && r.ui != Ui::WinLogon {
         o.str("alternateSignInName", r.upn);
         o.str("signInIdentifier", r.upn);
@@ -1121,7 +1317,14 @@ pub(crate) fn render_diag(b: &mut Vec<u8>, t: &Tenant, ev: &Ev, ov: Option<&Cust
     o.null("appServicePrincipalId");
     opt_guid(&mut o, "resourceServicePrincipalId", r.res_sp);
     o.int("rngcStatus", 0);
-    o.str("signInTokenProtectionStatus", if ev.flags & F_PRT != 0 { "bound" } else { "none" });
+    o.str(
+        "signInTokenProtectionStatus",
+        if ev.flags & F_PRT != 0 {
+            "bound"
+        } else {
+            "none"
+        },
+    );
     o.raw(
         "tokenProtectionStatusDetails",
         if ev.flags & F_PRT != 0 {
@@ -1144,7 +1347,14 @@ pub(crate) fn render_diag(b: &mut Vec<u8>, t: &Tenant, ev: &Ev, ov: Option<&Cust
         Some(s) => o.guid("sessionId", s),
         None => o.str("sessionId", ""),
     }
-    o.str("resourceOwnerTenantId", if ev.resource as usize >= catalog::APPS.len() { &t.tenant_id } else { "f8cdef31-a31e-4b4a-93e4-5f571e91255a" });
+    o.str(
+        "resourceOwnerTenantId",
+        if ev.resource as usize >= catalog::APPS.len() {
+            &t.tenant_id
+        } else {
+            "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
+        },
+    );
     o.raw("signInEventTypes", ev.kind.event_type());
     o.end();
     b.push(b'}');
@@ -1172,7 +1382,9 @@ fn render_diag_workload(b: &mut Vec<u8>, t: &Tenant, ev: &Ev, r: &Resolved) {
     o.bool("isInteractive", false);
     o.str("tokenIssuerType", "AzureAD");
     if !mi {
-        o.arr("authenticationProcessingDetails", |a| write_processing_details(a, ev, r, t));
+        o.arr("authenticationProcessingDetails", |a| {
+            write_processing_details(a, ev, r, t)
+        });
     }
     o.int("processingTimeInMilliseconds", 0);
     o.str("riskDetail", "none");
@@ -1337,7 +1549,10 @@ fn render_diag_adfs(b: &mut Vec<u8>, t: &Tenant, ev: &Ev, r: &Resolved) {
         b.extend_from_slice(t.tenant_id.as_bytes());
         b.extend_from_slice(b"/providers/Microsoft.aadiam\"");
     }
-    o.str("resultSignature", if ev.code == 0 { "SUCCESS" } else { "FAILURE" });
+    o.str(
+        "resultSignature",
+        if ev.code == 0 { "SUCCESS" } else { "FAILURE" },
+    );
     {
         let b = o.key("resultType");
         b.push(b'"');

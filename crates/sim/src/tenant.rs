@@ -48,8 +48,6 @@ pub struct Tenant {
     #[serde(skip)]
     pub(crate) start_day: i64,
     #[serde(skip)]
-    pub(crate) days: u32,
-    #[serde(skip)]
     pub(crate) seed: u64,
     #[serde(skip)]
     pub(crate) versions: Versions,
@@ -65,8 +63,6 @@ pub struct Tenant {
     pub(crate) admin_users: Vec<usize>,
     #[serde(skip)]
     pub(crate) allowed_countries: Vec<&'static str>,
-    #[serde(skip)]
-    pub(crate) azure_subscription: u128,
 }
 
 /// The AD Connect sync account that shows up as initiator of directory sync audits.
@@ -146,6 +142,12 @@ pub struct User {
     pub(crate) home_ip: u32,
     #[serde(skip)]
     pub(crate) mobile_isp: usize,
+    /// Home IPv6 /64 for dual-stack broadband.
+    #[serde(skip)]
+    pub(crate) home_ip6: Option<u128>,
+    /// IPv6 block of the mobile carrier.
+    #[serde(skip)]
+    pub(crate) mobile_v6: Option<(u128, u8)>,
     #[serde(skip)]
     pub(crate) office_idx: Option<usize>,
     /// Bit `d` set: works from the office on weekday `d` (0 = Monday).
@@ -182,6 +184,14 @@ pub struct User {
     /// From this instant on, device slot `.1` is replaced by slot `.2` (new phone).
     #[serde(skip)]
     pub(crate) phone_swap: Option<(Ticks, u8, u8)>,
+}
+
+impl ServicePrincipal {
+    /// Object id of the application registration behind the service principal.
+    pub(crate) fn application_object_id(&self) -> String {
+        let lo = crate::rng::mix(&[self.app_gid as u64, 0x0B]) as u128;
+        guid_string(lo | (self.app_gid & (!0u128 << 64)))
+    }
 }
 
 impl User {
@@ -402,8 +412,6 @@ pub struct ServicePrincipal {
     #[serde(skip)]
     pub(crate) jobs: Vec<SpJob>,
     #[serde(skip)]
-    pub(crate) host: Host,
-    #[serde(skip)]
     pub(crate) ips: Vec<u32>,
     #[serde(skip)]
     pub(crate) isp: usize,
@@ -436,8 +444,6 @@ pub struct ManagedIdentity {
     pub resources: Vec<String>,
     #[serde(skip)]
     pub(crate) gid: u128,
-    #[serde(skip)]
-    pub(crate) app_gid: u128,
     #[serde(skip)]
     pub(crate) res_idx: Vec<usize>,
     #[serde(skip)]
@@ -523,7 +529,6 @@ pub(crate) enum CaRule {
     MfaUntrusted,
     CompliantDesktop,
     BlockCountries,
-    MfaAzureMgmt,
 }
 
 /// Outcome variants of a policy for one sign-in.
@@ -578,30 +583,88 @@ impl CaPolicy {
         use cond::*;
         // (satisfied, not satisfied, include rules, exclude rules) for each outcome.
         type Rules = &'static [(&'static str, &'static str)];
-        let (na, ok): ((u32, u32, Rules, Rules), (u32, u32, Rules, Rules)) = match self.rule {
+        type Variant = (u32, u32, Rules, Rules);
+        let (na, ok): (Variant, Variant) = match self.rule {
             CaRule::MfaAdmins => (
                 (APPLICATION, USERS, &[("application", "allApps")], &[]),
-                (APPLICATION | USERS, 0, &[("application", "allApps"), ("users", "roleId")], &[]),
+                (
+                    APPLICATION | USERS,
+                    0,
+                    &[("application", "allApps"), ("users", "roleId")],
+                    &[],
+                ),
             ),
             CaRule::BlockLegacy => (
-                (APPLICATION | USERS, CLIENT_TYPE, &[("application", "allApps"), ("users", "allUsers")], &[]),
-                (APPLICATION | USERS | CLIENT_TYPE, 0, &[("application", "allApps"), ("users", "allUsers")], &[]),
+                (
+                    APPLICATION | USERS,
+                    CLIENT_TYPE,
+                    &[("application", "allApps"), ("users", "allUsers")],
+                    &[],
+                ),
+                (
+                    APPLICATION | USERS | CLIENT_TYPE,
+                    0,
+                    &[("application", "allApps"), ("users", "allUsers")],
+                    &[],
+                ),
             ),
             CaRule::MfaUntrusted => (
-                (APPLICATION | USERS, LOCATION | IP_SEEN_BY_AAD, &[("application", "allApps"), ("users", "allUsers"), ("location", "allLocations")], &[("location", "allTrustedLocations")]),
-                (APPLICATION | USERS | LOCATION | IP_SEEN_BY_AAD, 0, &[("application", "allApps"), ("users", "allUsers"), ("location", "allLocations")], &[]),
+                (
+                    APPLICATION | USERS,
+                    LOCATION | IP_SEEN_BY_AAD,
+                    &[
+                        ("application", "allApps"),
+                        ("users", "allUsers"),
+                        ("location", "allLocations"),
+                    ],
+                    &[("location", "allTrustedLocations")],
+                ),
+                (
+                    APPLICATION | USERS | LOCATION | IP_SEEN_BY_AAD,
+                    0,
+                    &[
+                        ("application", "allApps"),
+                        ("users", "allUsers"),
+                        ("location", "allLocations"),
+                    ],
+                    &[],
+                ),
             ),
             CaRule::CompliantDesktop => (
-                (APPLICATION | USERS, DEVICE_PLATFORM, &[("application", "office365"), ("users", "allUsers")], &[]),
-                (APPLICATION | USERS | DEVICE_PLATFORM, 0, &[("application", "office365"), ("users", "allUsers"), ("devicePlatform", "devicePlatform")], &[]),
+                (
+                    APPLICATION | USERS,
+                    DEVICE_PLATFORM,
+                    &[("application", "office365"), ("users", "allUsers")],
+                    &[],
+                ),
+                (
+                    APPLICATION | USERS | DEVICE_PLATFORM,
+                    0,
+                    &[
+                        ("application", "office365"),
+                        ("users", "allUsers"),
+                        ("devicePlatform", "devicePlatform"),
+                    ],
+                    &[],
+                ),
             ),
             CaRule::BlockCountries => (
-                (APPLICATION | USERS, LOCATION | IP_SEEN_BY_AAD, &[("application", "allApps"), ("users", "allUsers")], &[]),
-                (APPLICATION | USERS | LOCATION | IP_SEEN_BY_AAD, 0, &[("application", "allApps"), ("users", "allUsers"), ("location", "locationId")], &[]),
-            ),
-            CaRule::MfaAzureMgmt => (
-                (USERS, APPLICATION, &[("users", "allUsers")], &[]),
-                (APPLICATION | USERS, 0, &[("application", "appId"), ("users", "allUsers")], &[]),
+                (
+                    APPLICATION | USERS,
+                    LOCATION | IP_SEEN_BY_AAD,
+                    &[("application", "allApps"), ("users", "allUsers")],
+                    &[],
+                ),
+                (
+                    APPLICATION | USERS | LOCATION | IP_SEEN_BY_AAD,
+                    0,
+                    &[
+                        ("application", "allApps"),
+                        ("users", "allUsers"),
+                        ("location", "locationId"),
+                    ],
+                    &[],
+                ),
             ),
         };
         let outcomes = [(na, "notApplied"), (ok, "success"), (ok, "failure")];
@@ -620,7 +683,11 @@ impl CaPolicy {
                     } else {
                         result
                     };
-                    let (sat, nsat) = if result == "notEnabled" { (0, 0) } else { (*sat, *nsat) };
+                    let (sat, nsat) = if result == "notEnabled" {
+                        (0, 0)
+                    } else {
+                        (*sat, *nsat)
+                    };
                     fragment(|o| {
                         o.str("id", &self.id);
                         o.str("displayName", &self.display_name);
@@ -644,7 +711,7 @@ impl CaPolicy {
                             o.null("authenticationStrength");
                             let rules = |o: &mut Obj, k: &str, rs: &[(&str, &str)]| {
                                 o.arr(k, |a| {
-                                    if result != "notEnabled" {
+                                    if !result.ends_with("otApplied") && result != "notEnabled" {
                                         for (c, r) in rs {
                                             a.obj(|o| {
                                                 o.str("conditionalAccessCondition", c);
@@ -689,7 +756,7 @@ impl Versions {
         } else {
             (apple_year - 2006).max(15) as u32
         };
-        let months_since = if m >= 10 { m - 9 } else { m + 3 } as u32;
+        let months_since = if m >= 10 { m - 9 } else { m + 3 };
         let ios_minor = (months_since * 2 / 3).min(6);
         let android = if day >= json::days_from_civil(2026, 6, 10) {
             17
@@ -767,7 +834,6 @@ pub(crate) fn empty_loc(t: &Tenant) -> usize {
 
 const DEPT_ENG: usize = 0;
 const DEPT_FIN: usize = 3;
-const DEPT_HR: usize = 4;
 const DEPT_IT: usize = 5;
 
 fn first_party_usages(
@@ -793,44 +859,287 @@ fn first_party_usages(
         scopes,
     };
     if kind.is_mobile() {
-        v.push(mk(OUTLOOK_MOBILE, EXO, &[EXO, GRAPH, SPO], Ui::Native, 3, 40, native, "[\"EAS.AccessAsUser.All\",\"EWS.AccessAsUser.All\",\"Mail.ReadWrite\"]"));
-        v.push(mk(TEAMS, TEAMS_SVC, &[TEAMS_SVC, GRAPH, SPO, EXO], Ui::Native, 3, 30, native, "[\"user_impersonation\"]"));
-        v.push(mk(AUTHENTICATOR, ACCOUNT_CONTROLS, &[ACCOUNT_CONTROLS, GRAPH], Ui::Native, 1, 4, native, "[\"openid\",\"profile\"]"));
-        v.push(mk(ONEDRIVE_MOBILE, SPO, &[SPO], Ui::Native, 1, 5, native, "[\"AllSites.Write\"]"));
-        v.push(mk(COMPANY_PORTAL, INTUNE, &[INTUNE], Ui::Native, 0, 2, native, "[\"user_impersonation\"]"));
-        v.push(mk(BROKER, DRS, &[DRS, GRAPH], Ui::Native, 0, 2, native, "[\"openid\",\"profile\"]"));
-        v.push(mk(OFFICE_HOME, OFFICE_HOME, &[], Ui::Browser, 2, 0, browser, ""));
+        v.push(mk(
+            OUTLOOK_MOBILE,
+            EXO,
+            &[EXO, GRAPH, SPO],
+            Ui::Native,
+            3,
+            40,
+            native,
+            "[\"EAS.AccessAsUser.All\",\"EWS.AccessAsUser.All\",\"Mail.ReadWrite\"]",
+        ));
+        v.push(mk(
+            TEAMS,
+            TEAMS_SVC,
+            &[TEAMS_SVC, GRAPH, SPO, EXO],
+            Ui::Native,
+            3,
+            30,
+            native,
+            "[\"user_impersonation\"]",
+        ));
+        v.push(mk(
+            AUTHENTICATOR,
+            ACCOUNT_CONTROLS,
+            &[ACCOUNT_CONTROLS, GRAPH],
+            Ui::Native,
+            1,
+            4,
+            native,
+            "[\"openid\",\"profile\"]",
+        ));
+        v.push(mk(
+            ONEDRIVE_MOBILE,
+            SPO,
+            &[SPO],
+            Ui::Native,
+            1,
+            5,
+            native,
+            "[\"AllSites.Write\"]",
+        ));
+        v.push(mk(
+            COMPANY_PORTAL,
+            INTUNE,
+            &[INTUNE],
+            Ui::Native,
+            0,
+            2,
+            native,
+            "[\"user_impersonation\"]",
+        ));
+        v.push(mk(
+            BROKER,
+            DRS,
+            &[DRS, GRAPH],
+            Ui::Native,
+            0,
+            2,
+            native,
+            "[\"openid\",\"profile\"]",
+        ));
+        v.push(mk(
+            OFFICE_HOME,
+            OFFICE_HOME,
+            &[],
+            Ui::Browser,
+            2,
+            0,
+            browser,
+            "",
+        ));
         return v;
     }
     if kind == DeviceKind::Windows {
-        v.push(mk(WINDOWS_SIGNIN, AAD, &[AAD], Ui::WinLogon, 3, 6, native, ""));
-        v.push(mk(EDGE, GRAPH, &[GRAPH], Ui::Native, 0, 3, native, "[\"openid\",\"profile\",\"User.Read\"]"));
-        v.push(mk(BROKER, DRS, &[DRS, INTUNE_ENROLL], Ui::Native, 0, 1, native, ""));
+        v.push(mk(
+            WINDOWS_SIGNIN,
+            AAD,
+            &[AAD],
+            Ui::WinLogon,
+            3,
+            6,
+            native,
+            "",
+        ));
+        v.push(mk(
+            EDGE,
+            GRAPH,
+            &[GRAPH],
+            Ui::Native,
+            0,
+            3,
+            native,
+            "[\"openid\",\"profile\",\"User.Read\"]",
+        ));
+        v.push(mk(
+            BROKER,
+            DRS,
+            &[DRS, INTUNE_ENROLL],
+            Ui::Native,
+            0,
+            1,
+            native,
+            "",
+        ));
     }
-    v.push(mk(TEAMS, TEAMS_SVC, &[TEAMS_SVC, GRAPH, SPO, EXO], Ui::Native, 4, 38, native, "[\"user_impersonation\"]"));
-    v.push(mk(OFFICE, EXO, &[EXO, SPO, GRAPH, SHELL_SERVER], Ui::Native, 4, 34, native, "[\"EWS.AccessAsUser.All\",\"Mail.ReadWrite\"]"));
-    v.push(mk(ONEDRIVE_SYNC, SPO, &[SPO], Ui::Native, 1, 14, native, "[\"AllSites.Write\"]"));
-    v.push(mk(OFFICE_HOME, OFFICE_HOME, &[], Ui::Browser, 9, 0, browser, ""));
-    v.push(mk(SHELL_CLIENT, SHELL_SERVER, &[SHELL_SERVER, GRAPH], Ui::Browser, 0, 8, browser, "[\"user_impersonation\"]"));
-    v.push(mk(OWA, EXO, &[EXO, GRAPH], Ui::Browser, 6, 12, browser, "[\"EWS.AccessAsUser.All\",\"Mail.ReadWrite\",\"Calendars.ReadWrite\"]"));
+    v.push(mk(
+        TEAMS,
+        TEAMS_SVC,
+        &[TEAMS_SVC, GRAPH, SPO, EXO],
+        Ui::Native,
+        4,
+        38,
+        native,
+        "[\"user_impersonation\"]",
+    ));
+    v.push(mk(
+        OFFICE,
+        EXO,
+        &[EXO, SPO, GRAPH, SHELL_SERVER],
+        Ui::Native,
+        4,
+        34,
+        native,
+        "[\"EWS.AccessAsUser.All\",\"Mail.ReadWrite\"]",
+    ));
+    v.push(mk(
+        ONEDRIVE_SYNC,
+        SPO,
+        &[SPO],
+        Ui::Native,
+        1,
+        14,
+        native,
+        "[\"AllSites.Write\"]",
+    ));
+    v.push(mk(
+        OFFICE_HOME,
+        OFFICE_HOME,
+        &[],
+        Ui::Browser,
+        9,
+        0,
+        browser,
+        "",
+    ));
+    v.push(mk(
+        SHELL_CLIENT,
+        SHELL_SERVER,
+        &[SHELL_SERVER, GRAPH],
+        Ui::Browser,
+        0,
+        8,
+        browser,
+        "[\"user_impersonation\"]",
+    ));
+    v.push(mk(
+        OWA,
+        EXO,
+        &[EXO, GRAPH],
+        Ui::Browser,
+        6,
+        12,
+        browser,
+        "[\"EWS.AccessAsUser.All\",\"Mail.ReadWrite\",\"Calendars.ReadWrite\"]",
+    ));
     v.push(mk(SPO, SPO, &[SPO], Ui::Browser, 9, 3, browser, ""));
-    v.push(mk(TEAMS_WEB, TEAMS_SVC, &[TEAMS_SVC, GRAPH], Ui::Browser, 1, 3, browser, "[\"user_impersonation\"]"));
+    v.push(mk(
+        TEAMS_WEB,
+        TEAMS_SVC,
+        &[TEAMS_SVC, GRAPH],
+        Ui::Browser,
+        1,
+        3,
+        browser,
+        "[\"user_impersonation\"]",
+    ));
     v.push(mk(MY_APPS, MY_APPS, &[], Ui::Browser, 1, 0, browser, ""));
-    v.push(mk(MY_SIGNINS, MY_SIGNINS, &[], Ui::Browser, 0, 0, browser, ""));
-    v.push(mk(TODO, GRAPH, &[GRAPH], Ui::Native, 0, 2, native, "[\"Tasks.ReadWrite\"]"));
+    v.push(mk(
+        MY_SIGNINS,
+        MY_SIGNINS,
+        &[],
+        Ui::Browser,
+        0,
+        0,
+        browser,
+        "",
+    ));
+    v.push(mk(
+        TODO,
+        GRAPH,
+        &[GRAPH],
+        Ui::Native,
+        0,
+        2,
+        native,
+        "[\"Tasks.ReadWrite\"]",
+    ));
     if dept == DEPT_ENG || dept == DEPT_IT {
-        v.push(mk(AZURE_PORTAL, ARM, &[ARM], Ui::Browser, 3, 8, browser, "[\"user_impersonation\"]"));
-        v.push(mk(ADIBIZA, GRAPH, &[GRAPH, AAD], Ui::Browser, 0, 6, browser, "[\"AuditLog.Read.All\",\"Directory.Read.All\",\"openid\",\"profile\"]"));
-        v.push(mk(AZURE_CLI, ARM, &[ARM, GRAPH, KEY_VAULT], Ui::Cli, 1, 10, native, "[\"user_impersonation\"]"));
-        v.push(mk(VSCODE, ARM, &[ARM, GRAPH], Ui::Native, 0, 3, native, "[\"user_impersonation\"]"));
+        v.push(mk(
+            AZURE_PORTAL,
+            ARM,
+            &[ARM],
+            Ui::Browser,
+            3,
+            8,
+            browser,
+            "[\"user_impersonation\"]",
+        ));
+        v.push(mk(
+            ADIBIZA,
+            GRAPH,
+            &[GRAPH, AAD],
+            Ui::Browser,
+            0,
+            6,
+            browser,
+            "[\"AuditLog.Read.All\",\"Directory.Read.All\",\"openid\",\"profile\"]",
+        ));
+        v.push(mk(
+            AZURE_CLI,
+            ARM,
+            &[ARM, GRAPH, KEY_VAULT],
+            Ui::Cli,
+            1,
+            10,
+            native,
+            "[\"user_impersonation\"]",
+        ));
+        v.push(mk(
+            VSCODE,
+            ARM,
+            &[ARM, GRAPH],
+            Ui::Native,
+            0,
+            3,
+            native,
+            "[\"user_impersonation\"]",
+        ));
     }
     if dept == DEPT_IT || admin {
-        v.push(mk(AZURE_PS, ARM, &[ARM, GRAPH], Ui::Cli, 1, 3, native, "[\"user_impersonation\"]"));
-        v.push(mk(EXO_POWERSHELL, EXO, &[EXO], Ui::Cli, 0, 2, native, "[\"Exchange.Manage\"]"));
-        v.push(mk(AAD_POWERSHELL, AAD, &[AAD, GRAPH], Ui::Cli, 0, 1, native, "[\"Directory.AccessAsUser.All\"]"));
+        v.push(mk(
+            AZURE_PS,
+            ARM,
+            &[ARM, GRAPH],
+            Ui::Cli,
+            1,
+            3,
+            native,
+            "[\"user_impersonation\"]",
+        ));
+        v.push(mk(
+            EXO_POWERSHELL,
+            EXO,
+            &[EXO],
+            Ui::Cli,
+            0,
+            2,
+            native,
+            "[\"Exchange.Manage\"]",
+        ));
+        v.push(mk(
+            AAD_POWERSHELL,
+            AAD,
+            &[AAD, GRAPH],
+            Ui::Cli,
+            0,
+            1,
+            native,
+            "[\"Directory.AccessAsUser.All\"]",
+        ));
     }
     if dept == DEPT_FIN {
-        v.push(mk(POWER_BI_DESKTOP, POWER_BI, &[POWER_BI], Ui::Native, 1, 6, native, "[\"Dataset.ReadWrite.All\"]"));
+        v.push(mk(
+            POWER_BI_DESKTOP,
+            POWER_BI,
+            &[POWER_BI],
+            Ui::Native,
+            1,
+            6,
+            native,
+            "[\"Dataset.ReadWrite.All\"]",
+        ));
     }
     for &(app, k) in lob {
         match k {
@@ -839,7 +1148,16 @@ fn first_party_usages(
                 u.protocol = "saml20";
                 v.push(u);
             }
-            _ => v.push(mk(app, app, &[app, GRAPH], Ui::Browser, 2, 4, browser, "[\"openid\",\"profile\",\"User.Read\"]")),
+            _ => v.push(mk(
+                app,
+                app,
+                &[app, GRAPH],
+                Ui::Browser,
+                2,
+                4,
+                browser,
+                "[\"openid\",\"profile\",\"User.Read\"]",
+            )),
         }
     }
     v
@@ -850,7 +1168,11 @@ const LOB_APPS: &[(&str, AppKind, &[usize])] = &[
     ("ServiceNow", AppKind::Saml, &[]),
     ("Workday", AppKind::Saml, &[]),
     ("Atlassian Cloud", AppKind::Saml, &[0, 5, 9]),
-    ("GitHub Enterprise Cloud - Organization", AppKind::Saml, &[0]),
+    (
+        "GitHub Enterprise Cloud - Organization",
+        AppKind::Saml,
+        &[0],
+    ),
     ("Zoom", AppKind::Saml, &[]),
     ("Slack", AppKind::Saml, &[0, 2, 9]),
     ("Expense Portal", AppKind::Oidc, &[]),
@@ -862,10 +1184,13 @@ impl Tenant {
     /// Derives the tenant deterministically from the options (users, seed, start date,
     /// tenant id and attack selection).
     pub fn generate(opts: &SimOptions) -> Tenant {
-        let mut rng = Rng::from_parts(&[opts.seed, 0x7E4A_4E7]);
-        let tenant_id = opts.effective_tenant_id();
-        let gid = json::parse_guid(&tenant_id).unwrap_or_else(|| rng.guid());
-        let (company, stem) = COMPANIES_PICK(&mut rng);
+        let mut rng = Rng::from_parts(&[opts.seed, 0x07E4_A4E7]);
+        // An invalid id (rejected by `SimOptions::validate`) falls back to one from the seed.
+        let gid = json::parse_guid(&opts.effective_tenant_id())
+            .or_else(|| json::parse_guid(&crate::tenant_id_for_seed(opts.seed)))
+            .unwrap_or_else(|| rng.guid());
+        let tenant_id = guid_string(gid);
+        let (company, stem) = pick_company(&mut rng);
         let domain = format!("{stem}.com");
         let initial_domain = format!("{stem}.onmicrosoft.com");
         let adfs_host = format!("sts.{domain}");
@@ -878,10 +1203,38 @@ impl Tenant {
 
         // Offices.
         let office_plans: &[&[(&str, &str)]] = &[
-            &[("Seattle", "US"), ("London", "GB"), ("Bengaluru", "IN"), ("Munich", "DE"), ("Sydney", "AU"), ("Toronto", "CA")],
-            &[("New York", "US"), ("Dublin", "IE"), ("Hyderabad", "IN"), ("Paris", "FR"), ("Singapore", "SG"), ("Austin", "US")],
-            &[("London", "GB"), ("Boston", "US"), ("Berlin", "DE"), ("Pune", "IN"), ("Melbourne", "AU"), ("Madrid", "ES")],
-            &[("Chicago", "US"), ("Manchester", "GB"), ("Frankfurt am Main", "DE"), ("Bengaluru", "IN"), ("Vancouver", "CA"), ("Tokyo", "JP")],
+            &[
+                ("Seattle", "US"),
+                ("London", "GB"),
+                ("Bengaluru", "IN"),
+                ("Munich", "DE"),
+                ("Sydney", "AU"),
+                ("Toronto", "CA"),
+            ],
+            &[
+                ("New York", "US"),
+                ("Dublin", "IE"),
+                ("Hyderabad", "IN"),
+                ("Paris", "FR"),
+                ("Singapore", "SG"),
+                ("Austin", "US"),
+            ],
+            &[
+                ("London", "GB"),
+                ("Boston", "US"),
+                ("Berlin", "DE"),
+                ("Pune", "IN"),
+                ("Melbourne", "AU"),
+                ("Madrid", "ES"),
+            ],
+            &[
+                ("Chicago", "US"),
+                ("Manchester", "GB"),
+                ("Frankfurt am Main", "DE"),
+                ("Bengaluru", "IN"),
+                ("Vancouver", "CA"),
+                ("Tokyo", "JP"),
+            ],
         ];
         let plan = office_plans[rng.index(office_plans.len())];
         let n_offices = (1 + opts.users as usize / 60).clamp(1, plan.len());
@@ -915,7 +1268,9 @@ impl Tenant {
         }
         let allowed_countries: Vec<&'static str> = {
             let mut v: Vec<&'static str> = plan.iter().map(|(_, c)| *c).collect();
-            v.extend_from_slice(&["US", "GB", "IE", "DE", "FR", "NL", "ES", "CA", "AU", "JP", "SG", "IN"]);
+            v.extend_from_slice(&[
+                "US", "GB", "IE", "DE", "FR", "NL", "ES", "CA", "AU", "JP", "SG", "IN",
+            ]);
             v.sort();
             v.dedup();
             v
@@ -979,8 +1334,16 @@ impl Tenant {
         let mut used_upns = std::collections::BTreeSet::new();
         let dept_weights: Vec<u32> = catalog::DEPTS.iter().map(|d| d.weight).collect();
         let n_users = opts.users.max(1) as usize;
-        let n_guests = if n_users >= 20 { (n_users / 25).max(1) } else { 0 };
-        let n_disabled = if n_users >= 10 { (n_users / 50).max(1) } else { 0 };
+        let n_guests = if n_users >= 20 {
+            (n_users / 25).max(1)
+        } else {
+            0
+        };
+        let n_disabled = if n_users >= 10 {
+            (n_users / 50).max(1)
+        } else {
+            0
+        };
         for ui in 0..n_users {
             let guest = ui >= n_users - n_guests;
             let disabled = !guest && ui >= n_users - n_guests - n_disabled;
@@ -1000,7 +1363,11 @@ impl Tenant {
                 .filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
                 .collect();
             let (partner_name, partner_domain) = *rng.pick(catalog::PARTNERS);
-            let dom = if guest { partner_domain.to_string() } else { domain.clone() };
+            let dom = if guest {
+                partner_domain.to_string()
+            } else {
+                domain.clone()
+            };
             let mut upn = format!("{local}@{dom}");
             let mut n = 2;
             while used_upns.contains(&upn) {
@@ -1008,9 +1375,7 @@ impl Tenant {
                 n += 1;
             }
             used_upns.insert(upn.clone());
-            let office_idx = if guest {
-                None
-            } else if rng.chance(0.12) {
+            let office_idx = if guest || rng.chance(0.12) {
                 None
             } else {
                 Some(rng.index(offices.len()).min(rng.index(offices.len())))
@@ -1027,10 +1392,23 @@ impl Tenant {
             };
             let cc = CITIES[home_city].country;
             let res = catalog::isps_of(cc, IspKind::Residential);
-            let home_isp = if res.is_empty() { 0 } else { res[rng.index(res.len())] };
+            let home_isp = if res.is_empty() {
+                0
+            } else {
+                res[rng.index(res.len())]
+            };
             let mob = catalog::isps_of(cc, IspKind::Mobile);
-            let mobile_isp = if mob.is_empty() { home_isp } else { mob[rng.index(mob.len())] };
+            let mobile_isp = if mob.is_empty() {
+                home_isp
+            } else {
+                mob[rng.index(mob.len())]
+            };
             let home_ip = catalog::ip_in(&ISPS[home_isp], rng.next_u64());
+            let home_ip6 = match catalog::v6_block(home_isp) {
+                Some(b) if rng.chance(0.6) => Some(catalog::v6_subnet(b, rng.next_u64())),
+                _ => None,
+            };
+            let mobile_v6 = catalog::v6_block(mobile_isp);
             let office_days = match office_idx {
                 None => 0,
                 Some(_) => match rng.below(4) {
@@ -1047,7 +1425,13 @@ impl Tenant {
                 vec!["Global Administrator".to_string()]
             } else {
                 vec![rng
-                    .pick(&["User Administrator", "Helpdesk Administrator", "Security Administrator", "Application Administrator", "Intune Administrator"])
+                    .pick(&[
+                        "User Administrator",
+                        "Helpdesk Administrator",
+                        "Security Administrator",
+                        "Application Administrator",
+                        "Intune Administrator",
+                    ])
                     .to_string()]
             };
             let mfa_method = if rng.chance(0.82) {
@@ -1064,11 +1448,13 @@ impl Tenant {
                 .map(|(i, _, _)| *i)
                 .collect();
             let adfs_rps: Vec<usize> = if !guest && rng.chance(0.35) {
-                (0..adfs_relying_parties.len()).filter(|_| rng.chance(0.4)).collect()
+                (0..adfs_relying_parties.len())
+                    .filter(|_| rng.chance(0.4))
+                    .collect()
             } else {
                 Vec::new()
             };
-            let devices = make_devices(&mut rng, &versions, guest, dept_idx, &first.to_string(), stem);
+            let devices = make_devices(&mut rng, &versions, guest, dept_idx, first, stem);
             let gid_u = rng.guid();
             let home_tenant = if guest { rng.guid() } else { gid };
             users.push(User {
@@ -1077,10 +1463,22 @@ impl Tenant {
                 given_name: first.to_string(),
                 surname: last.to_string(),
                 user_principal_name: upn,
-                user_type: if guest { "Guest".into() } else { "Member".into() },
+                user_type: if guest {
+                    "Guest".into()
+                } else {
+                    "Member".into()
+                },
                 account_enabled: !disabled,
-                department: if guest { String::new() } else { dept.name.to_string() },
-                job_title: if guest { String::new() } else { rng.pick(dept.titles).to_string() },
+                department: if guest {
+                    String::new()
+                } else {
+                    dept.name.to_string()
+                },
+                job_title: if guest {
+                    String::new()
+                } else {
+                    rng.pick(dept.titles).to_string()
+                },
                 office: match office_idx {
                     Some(o) => offices[o].name.clone(),
                     None => "Remote".into(),
@@ -1097,6 +1495,8 @@ impl Tenant {
                 home_isp,
                 home_ip,
                 mobile_isp,
+                home_ip6,
+                mobile_v6,
                 office_idx,
                 office_days,
                 work_start_min: (rng.normal(8.6 * 60.0, 40.0) as i32).clamp(6 * 60, 11 * 60),
@@ -1107,7 +1507,11 @@ impl Tenant {
                 lob_apps,
                 adfs_rps,
                 home_tenant,
-                home_tenant_name: if guest { partner_name.to_string() } else { String::new() },
+                home_tenant_name: if guest {
+                    partner_name.to_string()
+                } else {
+                    String::new()
+                },
                 ia_choices: Vec::new(),
                 ia_weights: Vec::new(),
                 ni_choices: Vec::new(),
@@ -1121,8 +1525,11 @@ impl Tenant {
         let mut usage_index: std::collections::BTreeMap<(usize, usize, bool, u8), u16> =
             std::collections::BTreeMap::new();
         for u in users.iter_mut() {
-            let lob: Vec<(usize, AppKind)> =
-                u.lob_apps.iter().map(|&i| (i, applications[i].kind)).collect();
+            let lob: Vec<(usize, AppKind)> = u
+                .lob_apps
+                .iter()
+                .map(|&i| (i, applications[i].kind))
+                .collect();
             for (slot, d) in u.devices.iter().enumerate() {
                 let list = if u.guest {
                     guest_usages(d.kind)
@@ -1137,7 +1544,8 @@ impl Tenant {
                     });
                     if us.ia_w > 0 {
                         u.ia_choices.push((idx, slot as u8));
-                        u.ia_weights.push(us.ia_w * if d.kind.is_mobile() { 1 } else { 3 });
+                        u.ia_weights
+                            .push(us.ia_w * if d.kind.is_mobile() { 1 } else { 3 });
                     }
                     if us.ni_w > 0 {
                         u.ni_choices.push((idx, slot as u8));
@@ -1157,7 +1565,6 @@ impl Tenant {
         // Workload service principals.
         let service_principals = make_service_principals(&mut rng, opts.users, &offices, stem);
         let managed_identities = make_managed_identities(&mut rng, opts.users);
-        let azure_subscription = rng.guid();
 
         // Groups.
         let groups = [
@@ -1183,13 +1590,43 @@ impl Tenant {
         .collect();
 
         // Conditional Access.
-        let ca_defs: &[(&str, &str, &[&str], &[&str], CaRule)] = &[
-            ("CA001: Require multifactor authentication for admins", "enabled", &["Mfa"], &[], CaRule::MfaAdmins),
-            ("CA002: Block legacy authentication", "enabled", &["Block"], &[], CaRule::BlockLegacy),
-            ("CA003: Require MFA outside trusted locations", "enabled", &["Mfa"], &[], CaRule::MfaUntrusted),
-            ("CA004: Require compliant or hybrid joined device for Office 365", "enabled", &["RequireCompliantDevice", "RequireDomainJoinedDevice"], &[], CaRule::CompliantDesktop),
-            ("CA005: Block access from unapproved countries", "enabled", &["Block"], &[], CaRule::BlockCountries),
-            ("CA006: Require MFA for Azure management", "enabledForReportingButNotEnforced", &["Mfa"], &["SignInFrequency"], CaRule::MfaAzureMgmt),
+        type CaDef<'a> = (&'a str, &'a str, &'a [&'a str], &'a [&'a str], CaRule);
+        let ca_defs: &[CaDef] = &[
+            (
+                "CA001: Require multifactor authentication for admins",
+                "enabled",
+                &["Mfa"],
+                &[],
+                CaRule::MfaAdmins,
+            ),
+            (
+                "CA002: Block legacy authentication",
+                "enabled",
+                &["Block"],
+                &[],
+                CaRule::BlockLegacy,
+            ),
+            (
+                "CA003: Require MFA outside trusted locations",
+                "enabled",
+                &["Mfa"],
+                &[],
+                CaRule::MfaUntrusted,
+            ),
+            (
+                "CA004: Require compliant or hybrid joined device for Office 365",
+                "enabled",
+                &["RequireCompliantDevice", "RequireDomainJoinedDevice"],
+                &[],
+                CaRule::CompliantDesktop,
+            ),
+            (
+                "CA005: Block access from unapproved countries",
+                "enabled",
+                &["Block"],
+                &[],
+                CaRule::BlockCountries,
+            ),
         ];
         let conditional_access_policies = ca_defs
             .iter()
@@ -1221,12 +1658,18 @@ impl Tenant {
             source_id: rng.guid(),
             target_id: rng.guid(),
         }];
-        for (name, prefix) in [("Salesforce", "SalesforceOutDelta"), ("ServiceNow", "ServiceNowOutDelta"), ("Slack", "slackOutDelta")] {
+        for (name, prefix) in [
+            ("Salesforce", "SalesforceOutDelta"),
+            ("ServiceNow", "ServiceNowOutDelta"),
+            ("Slack", "slackOutDelta"),
+        ] {
             let app = applications.iter().find(|a| a.display_name == name);
             provisioning_jobs.push(ProvisioningJob {
                 job_id: format!("{prefix}.{tid_hex}.{}", guid_string(rng.guid())),
                 service_principal_name: name.into(),
-                service_principal_id: app.map(|a| a.service_principal_id.clone()).unwrap_or_default(),
+                service_principal_id: app
+                    .map(|a| a.service_principal_id.clone())
+                    .unwrap_or_default(),
                 source_system: "Azure Active Directory".into(),
                 target_system: name.into(),
                 inbound: false,
@@ -1250,7 +1693,10 @@ impl Tenant {
 
         let sync_account = SyncAccount {
             id: rng.guid(),
-            upn: format!("Sync_DC01_{:012x}@{initial_domain}", rng.next_u64() & 0xFFFF_FFFF_FFFF),
+            upn: format!(
+                "Sync_DC01_{:012x}@{initial_domain}",
+                rng.next_u64() & 0xFFFF_FFFF_FFFF
+            ),
         };
 
         let mut t = Tenant {
@@ -1270,7 +1716,6 @@ impl Tenant {
             provisioning_jobs,
             gid,
             start_day,
-            days: opts.days,
             seed: opts.seed,
             versions,
             loc_frags,
@@ -1279,9 +1724,9 @@ impl Tenant {
             sync_account,
             admin_users,
             allowed_countries,
-            azure_subscription,
         };
         t.attacks = attacks::plan(&t, opts);
+        attacks::apply(&mut t);
         t
     }
 
@@ -1296,8 +1741,7 @@ impl Tenant {
     }
 }
 
-#[allow(non_snake_case)]
-fn COMPANIES_PICK(rng: &mut Rng) -> (&'static str, &'static str) {
+fn pick_company(rng: &mut Rng) -> (&'static str, &'static str) {
     *rng.pick(catalog::COMPANIES)
 }
 
@@ -1367,9 +1811,18 @@ fn make_devices(
 ) -> Vec<Device> {
     let mut out = Vec::new();
     let chrome = v.chrome - rng.below(2) as u32;
-    let rich = *rng.pick(&["Rich Client 4.66.2.0", "Rich Client 4.65.0.0", "Rich Client 4.67.1.0"]);
+    let rich = *rng.pick(&[
+        "Rich Client 4.66.2.0",
+        "Rich Client 4.65.0.0",
+        "Rich Client 4.67.1.0",
+    ]);
     // Primary computer.
-    let mac = !guest && rng.chance(if dept == DEPT_ENG || dept == 2 || dept == 9 { 0.35 } else { 0.08 });
+    let mac = !guest
+        && rng.chance(if dept == DEPT_ENG || dept == 2 || dept == 9 {
+            0.35
+        } else {
+            0.08
+        });
     let linux = !guest && !mac && dept == DEPT_ENG && rng.chance(0.06);
     let (kind, os) = if mac {
         (DeviceKind::Mac, "MacOs".to_string())
@@ -1416,13 +1869,28 @@ fn make_devices(
             _ => format!("{prefix}-LT-{}", hex_name(rng, 7)),
         };
         if kind == DeviceKind::Windows && r < 0.5 {
-            ("Hybrid Azure AD joined".to_string(), true, true, guid_string(rng.guid()), name)
-        } else if r < 0.93 || kind != DeviceKind::Windows {
-            let joined = if kind == DeviceKind::Windows { "Azure AD joined" } else { "Azure AD registered" };
-            (joined.to_string(), kind != DeviceKind::Linux, kind != DeviceKind::Linux, guid_string(rng.guid()), name)
+            (
+                "Hybrid Azure AD joined".to_string(),
+                true,
+                true,
+                guid_string(rng.guid()),
+                name,
+            )
         } else {
-            // Personal, unregistered Windows PC.
-            (String::new(), false, false, String::new(), String::new())
+            let joined = if kind == DeviceKind::Windows {
+                "Azure AD joined"
+            } else {
+                "Azure AD registered"
+            };
+            // A few devices drift out of compliance (stale OS patch, BitLocker off).
+            let compliant = !rng.chance(0.01);
+            (
+                joined.to_string(),
+                compliant,
+                true,
+                guid_string(rng.guid()),
+                name,
+            )
         }
     };
     let mut d = Device {
@@ -1443,13 +1911,14 @@ fn make_devices(
     out.push(d);
     // Phone.
     if !guest && rng.chance(0.85) {
-        out.push(make_phone(rng, v, first, rng.chance(0.7)));
+        let iphone = rng.chance(0.7);
+        out.push(make_phone(rng, v, iphone));
     }
     out
 }
 
 /// Builds a phone; `iphone` picks iOS over Android.
-pub(crate) fn make_phone(rng: &mut Rng, v: &Versions, first: &str, iphone: bool) -> Device {
+pub(crate) fn make_phone(rng: &mut Rng, v: &Versions, iphone: bool) -> Device {
     let lag = rng.below(3) as u32;
     let managed = rng.chance(0.55);
     let (kind, os, browser, ua_b, display) = if iphone {
@@ -1487,7 +1956,6 @@ pub(crate) fn make_phone(rng: &mut Rng, v: &Versions, first: &str, iphone: bool)
             model.to_string(),
         )
     };
-    let _ = first;
     let mut d = Device {
         device_id: guid_string(rng.guid()),
         display_name: display,
@@ -1513,22 +1981,105 @@ fn thumbprint(rng: &mut Rng) -> String {
     String::from_utf8(v).unwrap_or_default().to_uppercase()
 }
 
-fn make_service_principals(rng: &mut Rng, users: u32, offices: &[Office], stem: &str) -> Vec<ServicePrincipal> {
+fn make_service_principals(
+    rng: &mut Rng,
+    users: u32,
+    offices: &[Office],
+    stem: &str,
+) -> Vec<ServicePrincipal> {
     use catalog::*;
-    type Tpl = (&'static str, Host, &'static [(usize, u32, bool)], &'static str, &'static str);
+    type Tpl = (
+        &'static str,
+        Host,
+        &'static [(usize, u32, bool)],
+        &'static str,
+        &'static str,
+    );
     let templates: &[Tpl] = &[
-        ("Terraform-Deploy", Host::Azure, &[(ARM, 30, true), (GRAPH, 60, true)], "certificate", "Microsoft.Identity.Client"),
-        ("Backup-Exporter", Host::Office, &[(GRAPH, 60, false), (EXO, 60, false)], "certificate", "Microsoft.Identity.Client"),
-        ("HR-Sync-Connector", Host::Aws, &[(GRAPH, 15, false)], "clientSecret", "MSAL.Python"),
-        ("Datadog-Azure-Integration", Host::Aws, &[(ARM, 10, false), (GRAPH, 60, false)], "clientSecret", "azure-identity"),
-        ("ServiceNow-Graph-Connector", Host::Aws, &[(GRAPH, 30, false)], "clientSecret", "MSAL4J"),
-        ("PowerBI-Refresh-Svc", Host::Azure, &[(SQL, 60, false), (POWER_BI, 60, false)], "certificate", "Microsoft.Identity.Client"),
-        ("GitHub-Actions-Deploy", Host::Azure, &[(ARM, 45, true), (KEY_VAULT, 45, true)], "federatedIdentityCredential", "azure-identity"),
-        ("Legacy-Report-Script", Host::Office, &[(GRAPH, 120, true)], "clientSecret", "MSAL.PS"),
-        ("Sentinel-Graph-Collector", Host::Azure, &[(GRAPH, 20, false)], "clientSecret", "Microsoft.Identity.Client"),
-        ("Mail-Archiver", Host::Office, &[(EXO, 30, false)], "certificate", "Microsoft.Identity.Client"),
-        ("Okta-Workflows-Bridge", Host::Aws, &[(GRAPH, 30, true)], "clientSecret", "MSAL4J"),
-        ("Intune-Reporting-Export", Host::Azure, &[(GRAPH, 60, false), (INTUNE, 120, false)], "certificate", "Microsoft.Identity.Client"),
+        (
+            "Terraform-Deploy",
+            Host::Azure,
+            &[(ARM, 30, true), (GRAPH, 60, true)],
+            "certificate",
+            "Microsoft.Identity.Client",
+        ),
+        (
+            "Backup-Exporter",
+            Host::Office,
+            &[(GRAPH, 60, false), (EXO, 60, false)],
+            "certificate",
+            "Microsoft.Identity.Client",
+        ),
+        (
+            "HR-Sync-Connector",
+            Host::Aws,
+            &[(GRAPH, 15, false)],
+            "clientSecret",
+            "MSAL.Python",
+        ),
+        (
+            "Datadog-Azure-Integration",
+            Host::Aws,
+            &[(ARM, 10, false), (GRAPH, 60, false)],
+            "clientSecret",
+            "azure-identity",
+        ),
+        (
+            "ServiceNow-Graph-Connector",
+            Host::Aws,
+            &[(GRAPH, 30, false)],
+            "clientSecret",
+            "MSAL4J",
+        ),
+        (
+            "PowerBI-Refresh-Svc",
+            Host::Azure,
+            &[(SQL, 60, false), (POWER_BI, 60, false)],
+            "certificate",
+            "Microsoft.Identity.Client",
+        ),
+        (
+            "GitHub-Actions-Deploy",
+            Host::Azure,
+            &[(ARM, 45, true), (KEY_VAULT, 45, true)],
+            "federatedIdentityCredential",
+            "azure-identity",
+        ),
+        (
+            "Legacy-Report-Script",
+            Host::Office,
+            &[(GRAPH, 120, true)],
+            "clientSecret",
+            "MSAL.PS",
+        ),
+        (
+            "Sentinel-Graph-Collector",
+            Host::Azure,
+            &[(GRAPH, 20, false)],
+            "clientSecret",
+            "Microsoft.Identity.Client",
+        ),
+        (
+            "Mail-Archiver",
+            Host::Office,
+            &[(EXO, 30, false)],
+            "certificate",
+            "Microsoft.Identity.Client",
+        ),
+        (
+            "Okta-Workflows-Bridge",
+            Host::Aws,
+            &[(GRAPH, 30, true)],
+            "clientSecret",
+            "MSAL4J",
+        ),
+        (
+            "Intune-Reporting-Export",
+            Host::Azure,
+            &[(GRAPH, 60, false), (INTUNE, 120, false)],
+            "certificate",
+            "Microsoft.Identity.Client",
+        ),
     ];
     let n = (4 + users as usize / 40).clamp(4, templates.len());
     let _ = stem;
@@ -1541,7 +2092,11 @@ fn make_service_principals(rng: &mut Rng, users: u32, offices: &[Office], stem: 
             let mut credentials = vec![Credential {
                 key_id: guid_string(rng.guid()),
                 credential_type: cred_type.to_string(),
-                thumbprint: if *cred_type == "certificate" { thumbprint(rng) } else { String::new() },
+                thumbprint: if *cred_type == "certificate" {
+                    thumbprint(rng)
+                } else {
+                    String::new()
+                },
                 display_name: if *cred_type == "certificate" {
                     format!("CN={}", name.to_lowercase())
                 } else if *cred_type == "federatedIdentityCredential" {
@@ -1561,14 +2116,22 @@ fn make_service_principals(rng: &mut Rng, users: u32, offices: &[Office], stem: 
             let (isp, city, ips) = match host {
                 Host::Azure => {
                     let isp = catalog::isp_index("Microsoft Corporation");
-                    let city = *rng.pick(&[catalog::city_index("Boydton", "US"), catalog::city_index("Dublin", "IE"), catalog::city_index("Amsterdam", "NL")]);
-                    let ips = (0..3).map(|_| catalog::ip_in(&ISPS[isp], rng.next_u64())).collect();
+                    let city = *rng.pick(&[
+                        catalog::city_index("Boydton", "US"),
+                        catalog::city_index("Dublin", "IE"),
+                        catalog::city_index("Amsterdam", "NL"),
+                    ]);
+                    let ips = (0..3)
+                        .map(|_| catalog::ip_in(&ISPS[isp], rng.next_u64()))
+                        .collect();
                     (isp, city, ips)
                 }
                 Host::Aws => {
                     let isp = catalog::isp_index("Amazon.com, Inc.");
                     let city = catalog::city_index("Boydton", "US");
-                    let ips = (0..2).map(|_| catalog::ip_in(&ISPS[isp], rng.next_u64())).collect();
+                    let ips = (0..2)
+                        .map(|_| catalog::ip_in(&ISPS[isp], rng.next_u64()))
+                        .collect();
                     (isp, city, ips)
                 }
                 Host::Office => (offices[0].isp, offices[0].city_idx, vec![offices[0].ips[0]]),
@@ -1578,14 +2141,20 @@ fn make_service_principals(rng: &mut Rng, users: u32, offices: &[Office], stem: 
                 app_id: guid_string(app_gid),
                 display_name: name.to_string(),
                 credentials,
-                resources: jobs.iter().map(|(r, _, _)| APPS[*r].name.to_string()).collect(),
+                resources: jobs
+                    .iter()
+                    .map(|(r, _, _)| APPS[*r].name.to_string())
+                    .collect(),
                 gid,
                 app_gid,
                 jobs: jobs
                     .iter()
-                    .map(|&(resource, every_min, business_hours)| SpJob { resource, every_min, business_hours })
+                    .map(|&(resource, every_min, business_hours)| SpJob {
+                        resource,
+                        every_min,
+                        business_hours,
+                    })
                     .collect(),
-                host: *host,
                 ips,
                 isp,
                 city,
@@ -1599,18 +2168,95 @@ fn make_service_principals(rng: &mut Rng, users: u32, offices: &[Office], stem: 
 fn make_managed_identities(rng: &mut Rng, users: u32) -> Vec<ManagedIdentity> {
     use catalog::*;
     let sub = guid_string(rng.guid());
-    type Tpl = (&'static str, &'static str, &'static str, &'static str, &'static [usize], u32);
+    type Tpl = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static [usize],
+        u32,
+    );
     let templates: &[Tpl] = &[
-        ("func-invoice-processor", "systemAssigned", "rg-finance-prod", "Microsoft.Web/sites", &[KEY_VAULT, STORAGE, SQL], 6),
-        ("vm-build-agent-01", "systemAssigned", "rg-devops", "Microsoft.Compute/virtualMachines", &[ARM, STORAGE, KEY_VAULT], 4),
-        ("id-aks-prod-workload", "userAssigned", "rg-aks-prod", "Microsoft.ContainerService/managedClusters", &[KEY_VAULT, STORAGE, ARM], 10),
-        ("logic-hr-onboarding", "systemAssigned", "rg-hr-automation", "Microsoft.Logic/workflows", &[GRAPH], 2),
-        ("adf-analytics-prod", "systemAssigned", "rg-data-prod", "Microsoft.DataFactory/factories", &[SQL, STORAGE], 5),
-        ("id-app-gateway-kv", "userAssigned", "rg-network-prod", "Microsoft.Network/applicationGateways", &[KEY_VAULT], 3),
-        ("app-customer-portal", "systemAssigned", "rg-web-prod", "Microsoft.Web/sites", &[SQL, KEY_VAULT, STORAGE], 8),
-        ("vm-sql-reporting", "systemAssigned", "rg-data-prod", "Microsoft.Compute/virtualMachines", &[STORAGE, ARM], 2),
-        ("id-automation-runbooks", "userAssigned", "rg-ops", "Microsoft.Automation/automationAccounts", &[ARM, GRAPH], 3),
-        ("func-ticket-webhooks", "systemAssigned", "rg-support-prod", "Microsoft.Web/sites", &[KEY_VAULT, STORAGE], 4),
+        (
+            "func-invoice-processor",
+            "systemAssigned",
+            "rg-finance-prod",
+            "Microsoft.Web/sites",
+            &[KEY_VAULT, STORAGE, SQL],
+            6,
+        ),
+        (
+            "vm-build-agent-01",
+            "systemAssigned",
+            "rg-devops",
+            "Microsoft.Compute/virtualMachines",
+            &[ARM, STORAGE, KEY_VAULT],
+            4,
+        ),
+        (
+            "id-aks-prod-workload",
+            "userAssigned",
+            "rg-aks-prod",
+            "Microsoft.ContainerService/managedClusters",
+            &[KEY_VAULT, STORAGE, ARM],
+            10,
+        ),
+        (
+            "logic-hr-onboarding",
+            "systemAssigned",
+            "rg-hr-automation",
+            "Microsoft.Logic/workflows",
+            &[GRAPH],
+            2,
+        ),
+        (
+            "adf-analytics-prod",
+            "systemAssigned",
+            "rg-data-prod",
+            "Microsoft.DataFactory/factories",
+            &[SQL, STORAGE],
+            5,
+        ),
+        (
+            "id-app-gateway-kv",
+            "userAssigned",
+            "rg-network-prod",
+            "Microsoft.Network/applicationGateways",
+            &[KEY_VAULT],
+            3,
+        ),
+        (
+            "app-customer-portal",
+            "systemAssigned",
+            "rg-web-prod",
+            "Microsoft.Web/sites",
+            &[SQL, KEY_VAULT, STORAGE],
+            8,
+        ),
+        (
+            "vm-sql-reporting",
+            "systemAssigned",
+            "rg-data-prod",
+            "Microsoft.Compute/virtualMachines",
+            &[STORAGE, ARM],
+            2,
+        ),
+        (
+            "id-automation-runbooks",
+            "userAssigned",
+            "rg-ops",
+            "Microsoft.Automation/automationAccounts",
+            &[ARM, GRAPH],
+            3,
+        ),
+        (
+            "func-ticket-webhooks",
+            "systemAssigned",
+            "rg-support-prod",
+            "Microsoft.Web/sites",
+            &[KEY_VAULT, STORAGE],
+            4,
+        ),
     ];
     let n = (3 + users as usize / 60).clamp(3, templates.len());
     templates
@@ -1634,13 +2280,9 @@ fn make_managed_identities(rng: &mut Rng, users: u32) -> Vec<ManagedIdentity> {
                 azure_resource_id: resource_id,
                 resources: res.iter().map(|r| APPS[*r].name.to_string()).collect(),
                 gid,
-                app_gid,
                 res_idx: res.to_vec(),
                 per_hour: *per_hour,
             }
         })
         .collect()
 }
-
-/// Departments whose users handle HR data (used by provisioning).
-pub(crate) const HR_DEPT: usize = DEPT_HR;

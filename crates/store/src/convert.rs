@@ -85,7 +85,10 @@ impl ColBuilder {
                 valid: Vec::new(),
             },
             ColumnKind::Struct(cols) => ColBuilder::Struct {
-                members: cols.iter().map(|c| (c.name, ColBuilder::new(&c.kind))).collect(),
+                members: cols
+                    .iter()
+                    .map(|c| (c.name, ColBuilder::new(&c.kind)))
+                    .collect(),
                 valid: Vec::new(),
             },
         }
@@ -278,7 +281,13 @@ impl ColBuilder {
                 );
                 let offsets = OffsetBuffer::new(std::mem::replace(offsets, vec![0]).into());
                 let nulls = take_nulls(valid);
-                Arc::new(MapArray::new(entries_field.clone(), offsets, entries, nulls, *sorted))
+                Arc::new(MapArray::new(
+                    entries_field.clone(),
+                    offsets,
+                    entries,
+                    nulls,
+                    *sorted,
+                ))
             }
             ColBuilder::List {
                 child,
@@ -463,12 +472,16 @@ impl TableBuilder {
                     path.clear();
                     path.push_str(k);
                     if self.graph[i].check(v, &mut path)? == Fit::Lossy {
-                        extra.get_or_insert_with(Map::new).insert(k.clone(), v.clone());
+                        extra
+                            .get_or_insert_with(Map::new)
+                            .insert(k.clone(), v.clone());
                     }
                     self.slots[i] = Some(pos);
                 }
                 None => {
-                    extra.get_or_insert_with(Map::new).insert(k.clone(), v.clone());
+                    extra
+                        .get_or_insert_with(Map::new)
+                        .insert(k.clone(), v.clone());
                 }
             }
         }
@@ -542,8 +555,12 @@ mod tests {
     fn wrong_type_rejects_whole_record_and_keeps_builders_consistent() {
         let t = TableSchema::of(LogKind::SignIns);
         let mut b = TableBuilder::new(&t);
-        let good = obj(json!({"id": "1", "createdDateTime": "2024-01-01T00:00:00Z", "status": {"errorCode": 0}}));
-        let bad = obj(json!({"id": "2", "createdDateTime": "2024-01-01T00:00:00Z", "appId": "x", "status": {"errorCode": "nope"}}));
+        let good = obj(
+            json!({"id": "1", "createdDateTime": "2024-01-01T00:00:00Z", "status": {"errorCode": 0}}),
+        );
+        let bad = obj(
+            json!({"id": "2", "createdDateTime": "2024-01-01T00:00:00Z", "appId": "x", "status": {"errorCode": "nope"}}),
+        );
         b.append(&good, "createdDateTime", &sys()).unwrap();
         let err = b.append(&bad, "createdDateTime", &sys()).unwrap_err();
         assert!(err.contains("status.errorCode"), "{err}");
@@ -557,8 +574,10 @@ mod tests {
     fn unknown_fields_go_to_extra() {
         let t = TableSchema::of(LogKind::SignIns);
         let mut b = TableBuilder::new(&t);
-        let rec = obj(json!({"id": "1", "createdDateTime": "2024-01-01T00:00:00Z", "brandNew": {"x": 1},
-            "status": {"errorCode": 0, "newMember": true}}));
+        let rec = obj(
+            json!({"id": "1", "createdDateTime": "2024-01-01T00:00:00Z", "brandNew": {"x": 1},
+            "status": {"errorCode": 0, "newMember": true}}),
+        );
         b.append(&rec, "createdDateTime", &sys()).unwrap();
         let batch = b.finish();
         let extra = batch
@@ -579,11 +598,19 @@ mod tests {
         let t = TableSchema::of(LogKind::Audits);
         let mut b = TableBuilder::new(&t);
         assert!(b
-            .append(&obj(json!({"activityDateTime": "2024-01-01T00:00:00Z"})), "activityDateTime", &sys())
+            .append(
+                &obj(json!({"activityDateTime": "2024-01-01T00:00:00Z"})),
+                "activityDateTime",
+                &sys()
+            )
             .unwrap_err()
             .contains("missing `id`"));
         assert!(b
-            .append(&obj(json!({"id": "a", "activityDateTime": "soon"})), "activityDateTime", &sys())
+            .append(
+                &obj(json!({"id": "a", "activityDateTime": "soon"})),
+                "activityDateTime",
+                &sys()
+            )
             .unwrap_err()
             .contains("unrecognised timestamp"));
     }

@@ -1,0 +1,7 @@
+//! One module per subcommand.
+
+pub mod demo;
+pub mod ingest;
+pub mod retention;
+pub mod simulate;
+pub mod sql;

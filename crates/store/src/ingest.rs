@@ -1,0 +1,516 @@
+//! The ingest pipeline: input files → parsed, normalised, typed rows → deduplicated → Parquet →
+//! committed.
+//!
+//! ```text
+//! reader thread ──raw chunks──▶ N worker threads ──typed batches──▶ this thread
+//! (open, gunzip, split)         (parse JSON, normalise,            (reorder, dedup, buffer per
+//!                                convert to Arrow, partition)        partition, write, commit)
+//! ```
+//! Memory stays bounded whatever the input size: channels are bounded, and buffered rows are written
+//! out once a partition reaches [`IngestOptions::file_rows`] or all buffers together reach
+//! [`IngestOptions::max_buffered_bytes`]. Every write is followed by a commit, and only committed
+//! rows are counted as stored.
+
+use std::collections::{BTreeMap, HashMap};
+use std::thread;
+
+use arrow::array::BooleanArray;
+use arrow::compute::filter_record_batch;
+use arrow::record_batch::RecordBatch;
+use crossbeam_channel::bounded;
+use gatehouse_formats::input::{ByteCounter, InputFile};
+use gatehouse_formats::read::{parse_item, read_input, Batch};
+use gatehouse_formats::{InputFormat, Origin, Record, Rejection};
+use gatehouse_model::{LogKind, SignInKind, TableSchema};
+use serde_json::Value;
+
+use crate::convert::{SystemFields, TableBuilder};
+use crate::dedup::{id_hash, IdIndex};
+use crate::layout::{check_tenant_id, day_of, PartitionKey, DEFAULT_TENANT};
+use crate::writer::write_partition_file;
+use crate::{FileEntry, Result, StoreError, StoreWriter};
+
+/// How an ingest run behaves.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Put every record under this tenant (otherwise the record's own tenant id, else `default`).
+    pub tenant: Option<String>,
+    /// Force an input format instead of detecting it.
+    pub format: Option<InputFormat>,
+    /// Worker threads parsing and converting (default: available cores).
+    pub threads: usize,
+    /// Rows that make a partition's buffer worth a file of its own.
+    pub file_rows: usize,
+    /// When buffered rows of all partitions together use this much memory, write them all.
+    pub max_buffered_bytes: usize,
+    /// Compact partitions that accumulated many small files when the run ends.
+    pub compact: bool,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            tenant: None,
+            format: None,
+            threads: thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            file_rows: 256 * 1024,
+            max_buffered_bytes: 256 << 20,
+            compact: true,
+        }
+    }
+}
+
+/// What an ingest run did.
+#[derive(Debug, Clone, Default)]
+pub struct IngestSummary {
+    /// Rows stored per table.
+    pub stored: BTreeMap<LogKind, u64>,
+    /// Sign-ins stored per sign-in type.
+    pub signins_by_kind: BTreeMap<SignInKind, u64>,
+    /// Records skipped because their id was already stored (or seen earlier in this run).
+    pub duplicates: u64,
+    /// Records that could not be stored, with where and why.
+    pub rejected: Vec<Rejection>,
+    /// Inputs read.
+    pub inputs: usize,
+    /// Bytes read from disk (compressed size for gzip inputs).
+    pub bytes_read: u64,
+    /// Commits made.
+    pub commits: u64,
+    /// Files written.
+    pub files_written: u64,
+}
+
+impl IngestSummary {
+    /// Total rows stored.
+    pub fn total_stored(&self) -> u64 {
+        self.stored.values().sum()
+    }
+}
+
+/// Progress reports, sent from the ingesting thread.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress {
+    /// Work is starting; `total_bytes` is the size of all inputs on disk (0 when unknown).
+    Started {
+        /// Sum of input sizes.
+        total_bytes: u64,
+    },
+    /// More input was processed.
+    Advanced {
+        /// Bytes read so far.
+        bytes_read: u64,
+        /// Records seen so far (stored, duplicate or rejected).
+        records: u64,
+    },
+    /// A commit made rows visible.
+    Committed {
+        /// Rows stored by this run so far (all committed).
+        stored: u64,
+        /// The manifest version now live.
+        version: u64,
+    },
+}
+
+/// A worker's output for one input batch.
+struct Converted {
+    parts: Vec<PartOut>,
+    rejected: Vec<Rejection>,
+    records: u64,
+}
+
+struct PartOut {
+    key: PartitionKey,
+    batch: RecordBatch,
+    ids: Vec<u128>,
+    kinds: Vec<Option<SignInKind>>,
+}
+
+/// Produces input batches in order, calling `emit` for each; returns whole-input failures.
+pub type Source<'a> = Box<dyn FnOnce(&mut dyn FnMut(Batch)) -> Vec<Rejection> + Send + 'a>;
+
+/// Ingests `inputs` (files, directories, standard input) into the store, committing as it goes.
+pub fn ingest(
+    writer: &mut StoreWriter,
+    inputs: &[InputFile],
+    opts: &IngestOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<IngestSummary> {
+    let counter = ByteCounter::default();
+    let total_bytes = inputs.iter().map(|i| i.size).sum();
+    let format = opts.format;
+    let reader_counter = counter.clone();
+    let source: Source<'_> = Box::new(move |emit: &mut dyn FnMut(Batch)| {
+        let mut failures = Vec::new();
+        for input in inputs {
+            if let Err(e) = read_input(input, format, &reader_counter, emit) {
+                failures.push(Rejection {
+                    origin: Origin {
+                        file: input.display.clone(),
+                        line: 0,
+                    },
+                    reason: e.to_string(),
+                });
+            }
+        }
+        failures
+    });
+    let mut summary = ingest_source(writer, source, total_bytes, &counter, opts, progress)?;
+    summary.inputs = inputs.len();
+    Ok(summary)
+}
+
+/// Ingests whatever `source` produces (files, or records made in memory by the simulator).
+/// `counter` reports the bytes the source has consumed, out of `total_bytes` (0 if unknown).
+pub fn ingest_source(
+    writer: &mut StoreWriter,
+    source: Source<'_>,
+    total_bytes: u64,
+    counter: &ByteCounter,
+    opts: &IngestOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<IngestSummary> {
+    if let Some(t) = &opts.tenant {
+        check_tenant_id(t).map_err(StoreError::Invalid)?;
+    }
+    progress(Progress::Started { total_bytes });
+    let threads = opts.threads.max(1);
+    let (raw_tx, raw_rx) = bounded::<(u64, Batch)>(threads * 2);
+    let (out_tx, out_rx) = bounded::<(u64, Converted)>(threads * 2);
+    let ingested_at_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    let format = opts.format;
+
+    thread::scope(|scope| -> Result<IngestSummary> {
+        let reader = scope.spawn(move || {
+            let mut seq = 0u64;
+            source(&mut |batch| {
+                // A closed channel means the consumer stopped: nothing left to do.
+                let _ = raw_tx.send((seq, batch));
+                seq += 1;
+            })
+        });
+        for _ in 0..threads {
+            let raw_rx = raw_rx.clone();
+            let out_tx = out_tx.clone();
+            let tenant = opts.tenant.clone();
+            scope.spawn(move || {
+                let mut tables: HashMap<LogKind, TableSchema> = HashMap::new();
+                for (seq, batch) in raw_rx {
+                    let converted = convert_batch(
+                        batch,
+                        format,
+                        tenant.as_deref(),
+                        ingested_at_ns,
+                        &mut tables,
+                    );
+                    if out_tx.send((seq, converted)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(raw_rx);
+        drop(out_tx);
+
+        let mut state = Consumer::new(writer, opts);
+        let mut pending: BTreeMap<u64, Converted> = BTreeMap::new();
+        let mut next = 0u64;
+        let mut records = 0u64;
+        let mut result = Ok(());
+        for (seq, converted) in out_rx.iter() {
+            pending.insert(seq, converted);
+            while let Some(c) = pending.remove(&next) {
+                next += 1;
+                records += c.records;
+                if result.is_ok() {
+                    result = state.accept(c, progress);
+                }
+            }
+            progress(Progress::Advanced {
+                bytes_read: counter.get(),
+                records,
+            });
+        }
+        let failures = reader.join().unwrap_or_default();
+        result?;
+        state.summary.rejected.extend(failures);
+        state.flush_all(progress)?;
+        if opts.compact {
+            let touched: Vec<PartitionKey> = state.touched.iter().cloned().collect();
+            crate::maintenance::compact_partitions(state.writer, &touched)?;
+        }
+        let mut summary = state.summary;
+        summary.bytes_read = counter.get();
+        Ok(summary)
+    })
+}
+
+/// Resolves the partition of a record and appends it to that partition's builder.
+fn convert_batch(
+    batch: Batch,
+    format: Option<InputFormat>,
+    tenant: Option<&str>,
+    ingested_at_ns: i64,
+    tables: &mut HashMap<LogKind, TableSchema>,
+) -> Converted {
+    let mut out = Converted {
+        parts: Vec::new(),
+        rejected: Vec::new(),
+        records: 0,
+    };
+    let (file, records) = match batch {
+        Batch::Failed(r) => {
+            out.rejected.push(r);
+            return out;
+        }
+        Batch::Parsed { file, records } => (file, records),
+        Batch::Raw { file, chunk } => {
+            let mut records = Vec::with_capacity(chunk.items.len());
+            for (line, reason) in &chunk.rejected {
+                records.push((*line, Err(reason.clone())));
+            }
+            for item in &chunk.items {
+                parse_item(chunk.bytes(item), item.line, format, &mut records);
+            }
+            if let Some((line, reason)) = chunk.fatal {
+                records.push((line, Err(reason)));
+            }
+            (file, records)
+        }
+    };
+    let mut builders: HashMap<PartitionKey, (TableBuilder, Vec<u128>, Vec<Option<SignInKind>>)> =
+        HashMap::new();
+    for (line, rec) in records {
+        out.records += 1;
+        let reject = |reason: String| Rejection {
+            origin: Origin {
+                file: file.clone(),
+                line,
+            },
+            reason,
+        };
+        let rec = match rec {
+            Ok(r) => r,
+            Err(reason) => {
+                out.rejected.push(reject(reason));
+                continue;
+            }
+        };
+        match place(&rec, tenant) {
+            Ok(key) => {
+                let table = tables
+                    .entry(rec.log)
+                    .or_insert_with(|| TableSchema::of(rec.log));
+                let (builder, ids, kinds) = builders
+                    .entry(key)
+                    .or_insert_with(|| (TableBuilder::new(table), Vec::new(), Vec::new()));
+                let tenant_id = tenant_of(&rec, tenant);
+                let sys = SystemFields {
+                    tenant_id: &tenant_id,
+                    ingested_at_ns,
+                    source: &rec.source,
+                    envelope: rec.envelope.as_ref(),
+                };
+                match builder.append(&rec.body, rec.log.time_column(), &sys) {
+                    Ok(a) => {
+                        ids.push(id_hash(&a.id));
+                        kinds.push(signin_kind(&rec));
+                    }
+                    Err(reason) => out.rejected.push(reject(reason)),
+                }
+            }
+            Err(reason) => out.rejected.push(reject(reason)),
+        }
+    }
+    for (key, (mut builder, ids, kinds)) in builders {
+        if builder.is_empty() {
+            continue;
+        }
+        out.parts.push(PartOut {
+            key,
+            batch: builder.finish(),
+            ids,
+            kinds,
+        });
+    }
+    out.parts.sort_by(|a, b| a.key.cmp(&b.key));
+    out
+}
+
+fn tenant_of(rec: &Record, forced: Option<&str>) -> String {
+    match forced {
+        Some(t) => t.to_string(),
+        None => rec
+            .tenant_id
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_else(|| DEFAULT_TENANT.to_string()),
+    }
+}
+
+/// The partition a record goes to, or why it cannot be stored.
+fn place(rec: &Record, forced_tenant: Option<&str>) -> Result<PartitionKey, String> {
+    let tenant = tenant_of(rec, forced_tenant);
+    check_tenant_id(&tenant)?;
+    let time_column = rec.log.time_column();
+    let time = match rec.body.get(time_column) {
+        Some(Value::String(s)) => gatehouse_model::time::parse_timestamp(s)
+            .map_err(|e| format!("field `{time_column}`: {e}"))?,
+        None | Some(Value::Null) => return Err(format!("missing `{time_column}`")),
+        Some(_) => {
+            return Err(format!(
+                "field `{time_column}`: expected a timestamp string"
+            ))
+        }
+    };
+    let ns = time
+        .timestamp_nanos_opt()
+        .ok_or_else(|| format!("field `{time_column}`: outside 1677–2262"))?;
+    Ok(PartitionKey {
+        tenant,
+        log: rec.log,
+        day: day_of(ns),
+    })
+}
+
+fn signin_kind(rec: &Record) -> Option<SignInKind> {
+    if rec.log != LogKind::SignIns {
+        return None;
+    }
+    rec.body
+        .get("signInEventTypes")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .and_then(Value::as_str)
+        .and_then(SignInKind::from_graph_name)
+}
+
+/// The ingesting thread's state: dedup index, per-partition buffers, the summary.
+struct Consumer<'w> {
+    writer: &'w mut StoreWriter,
+    opts: &'w IngestOptions,
+    index: IdIndex,
+    buffers: BTreeMap<PartitionKey, Buffer>,
+    buffered_bytes: usize,
+    summary: IngestSummary,
+    touched: std::collections::BTreeSet<PartitionKey>,
+}
+
+#[derive(Default)]
+struct Buffer {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    bytes: usize,
+    kinds: BTreeMap<SignInKind, u64>,
+}
+
+impl<'w> Consumer<'w> {
+    fn new(writer: &'w mut StoreWriter, opts: &'w IngestOptions) -> Self {
+        Consumer {
+            writer,
+            opts,
+            index: IdIndex::default(),
+            buffers: BTreeMap::new(),
+            buffered_bytes: 0,
+            summary: IngestSummary::default(),
+            touched: Default::default(),
+        }
+    }
+
+    fn accept(&mut self, c: Converted, progress: &mut dyn FnMut(Progress)) -> Result<()> {
+        self.summary.rejected.extend(c.rejected);
+        let mut full = Vec::new();
+        for part in c.parts {
+            let root = self.writer.store().root().to_path_buf();
+            let known = self
+                .index
+                .partition(&root, self.writer.manifest(), &part.key)?;
+            let keep: Vec<bool> = part.ids.iter().map(|h| known.insert(*h)).collect();
+            let kept = keep.iter().filter(|k| **k).count();
+            self.summary.duplicates += (keep.len() - kept) as u64;
+            if kept == 0 {
+                continue;
+            }
+            let batch = if kept == keep.len() {
+                part.batch
+            } else {
+                filter_record_batch(&part.batch, &BooleanArray::from(keep.clone())).map_err(
+                    |e| StoreError::Arrow {
+                        context: "dropping duplicates".into(),
+                        source: e,
+                    },
+                )?
+            };
+            let buf = self.buffers.entry(part.key.clone()).or_default();
+            for (k, kind) in keep.iter().zip(&part.kinds) {
+                if let (true, Some(kind)) = (k, kind) {
+                    *buf.kinds.entry(*kind).or_default() += 1;
+                }
+            }
+            let bytes = batch.get_array_memory_size();
+            buf.rows += batch.num_rows();
+            buf.bytes += bytes;
+            buf.batches.push(batch);
+            self.buffered_bytes += bytes;
+            if buf.rows >= self.opts.file_rows {
+                full.push(part.key);
+            }
+        }
+        if self.buffered_bytes >= self.opts.max_buffered_bytes {
+            return self.flush_all(progress);
+        }
+        if !full.is_empty() {
+            full.dedup();
+            self.flush(&full, progress)?;
+        }
+        Ok(())
+    }
+
+    fn flush_all(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<()> {
+        let keys: Vec<PartitionKey> = self.buffers.keys().cloned().collect();
+        self.flush(&keys, progress)
+    }
+
+    /// Writes the buffers of `keys` as files and commits them in one manifest update.
+    fn flush(&mut self, keys: &[PartitionKey], progress: &mut dyn FnMut(Progress)) -> Result<()> {
+        let root = self.writer.store().root().to_path_buf();
+        let mut added: Vec<FileEntry> = Vec::new();
+        let mut flushed: Vec<(PartitionKey, Buffer)> = Vec::new();
+        for key in keys {
+            let Some(buf) = self.buffers.remove(key) else {
+                continue;
+            };
+            self.buffered_bytes = self.buffered_bytes.saturating_sub(buf.bytes);
+            if let Some(entry) = write_partition_file(&root, key, &buf.batches)? {
+                added.push(entry);
+            }
+            flushed.push((key.clone(), buf));
+        }
+        if added.is_empty() {
+            return Ok(());
+        }
+        self.summary.files_written += added.len() as u64;
+        self.writer.commit(added, &[])?;
+        self.summary.commits += 1;
+        for (key, buf) in flushed {
+            *self.summary.stored.entry(key.log).or_default() += buf.rows as u64;
+            for (kind, n) in buf.kinds {
+                *self.summary.signins_by_kind.entry(kind).or_default() += n;
+            }
+            self.touched.insert(key);
+        }
+        let stored = self.summary.total_stored();
+        tracing::info!(
+            stored,
+            version = self.writer.manifest().version,
+            "committed"
+        );
+        progress(Progress::Committed {
+            stored,
+            version: self.writer.manifest().version,
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,151 @@
+//! Writing one partition's rows as a Parquet file: sorted by event time, zstd-compressed, with
+//! column statistics (so engines skip row groups outside a time range), written to the staging
+//! folder, flushed, then moved into its partition folder.
+
+use std::fs::{self, File};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, TimestampNanosecondArray};
+use arrow::compute::{concat_batches, sort_to_indices, take_record_batch, SortOptions};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use crate::layout::{self, PartitionKey, STAGING_DIR};
+use crate::manifest::{sync_dir, FileEntry};
+use crate::{io_err, Result, StoreError};
+
+/// Rows per Parquet row group.
+pub const ROW_GROUP_ROWS: usize = 64 * 1024;
+
+/// The writer settings every Gatehouse file uses.
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_created_by(format!("gatehouse {}", env!("CARGO_PKG_VERSION")))
+        // Free-text JSON columns rarely repeat: dictionary pages would only cost time.
+        .set_column_dictionary_enabled(ColumnPath::from("_extra"), false)
+        .set_column_dictionary_enabled(ColumnPath::from("_envelope"), false)
+        .build()
+}
+
+/// Sorts rows by the table's time column.
+pub fn sort_by_time(batch: &RecordBatch, time_column: &str) -> Result<RecordBatch> {
+    let Some(col) = batch.column_by_name(time_column) else {
+        return Ok(batch.clone());
+    };
+    let indices = sort_to_indices(col, Some(SortOptions::default()), None).map_err(|e| {
+        StoreError::Arrow {
+            context: "sorting rows by time".into(),
+            source: e,
+        }
+    })?;
+    take_record_batch(batch, &indices).map_err(|e| StoreError::Arrow {
+        context: "sorting rows by time".into(),
+        source: e,
+    })
+}
+
+/// Writes `batches` (all of one partition) as a new Parquet file in place, returning its entry
+/// for the manifest. The file is not live until the manifest names it.
+pub fn write_partition_file(
+    root: &Path,
+    key: &PartitionKey,
+    batches: &[RecordBatch],
+) -> Result<Option<FileEntry>> {
+    let Some(first) = batches.first() else {
+        return Ok(None);
+    };
+    let schema = first.schema();
+    let all = concat_batches(&schema, batches).map_err(|e| StoreError::Arrow {
+        context: "gathering rows".into(),
+        source: e,
+    })?;
+    if all.num_rows() == 0 {
+        return Ok(None);
+    }
+    let time_column = key.log.time_column();
+    let sorted = sort_by_time(&all, time_column)?;
+    drop(all);
+    let (min_time_ns, max_time_ns) = time_range(&sorted, time_column);
+
+    let staging = root.join(STAGING_DIR);
+    fs::create_dir_all(&staging).map_err(io_err(&staging))?;
+    let name = format!("part-{}.parquet", uuid::Uuid::new_v4().simple());
+    let tmp = staging.join(&name);
+    {
+        let file = File::create(&tmp).map_err(io_err(&tmp))?;
+        let mut w = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties()))
+            .map_err(|e| parquet_err(&tmp, e))?;
+        w.write(&sorted).map_err(|e| parquet_err(&tmp, e))?;
+        let file = w.into_inner().map_err(|e| parquet_err(&tmp, e))?;
+        file.sync_all().map_err(io_err(&tmp))?;
+    }
+    let bytes = fs::metadata(&tmp).map_err(io_err(&tmp))?.len();
+    let dir = root.join(key.dir());
+    fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let dest = dir.join(&name);
+    fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
+    sync_dir(&dir)?;
+    Ok(Some(FileEntry {
+        path: layout::relative(root, &dest),
+        tenant: key.tenant.clone(),
+        table: key.log.table_name().to_string(),
+        day: key.day,
+        rows: sorted.num_rows() as u64,
+        bytes,
+        min_time_ns,
+        max_time_ns,
+    }))
+}
+
+fn time_range(batch: &RecordBatch, time_column: &str) -> (i64, i64) {
+    let Some(times) = batch
+        .column_by_name(time_column)
+        .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>())
+    else {
+        return (i64::MIN, i64::MAX);
+    };
+    let valid = || {
+        (0..times.len())
+            .filter(|i| times.is_valid(*i))
+            .map(|i| times.value(i))
+    };
+    (
+        valid().min().unwrap_or(i64::MIN),
+        valid().max().unwrap_or(i64::MAX),
+    )
+}
+
+fn parquet_err(path: &Path, e: parquet::errors::ParquetError) -> StoreError {
+    StoreError::Parquet {
+        context: path.display().to_string(),
+        source: e,
+    }
+}
+
+/// Reads every row of a live file (for compaction and retention).
+pub fn read_file(path: &Path) -> Result<Vec<RecordBatch>> {
+    let file = File::open(path).map_err(io_err(path))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| parquet_err(path, e))?
+        .with_batch_size(ROW_GROUP_ROWS)
+        .build()
+        .map_err(|e| parquet_err(path, e))?;
+    reader
+        .map(|b| {
+            b.map_err(|e| StoreError::Arrow {
+                context: path.display().to_string(),
+                source: e,
+            })
+        })
+        .collect()
+}
+
+/// Keeps `Arc` in scope for callers building schemas.
+pub type SchemaRef = Arc<arrow::datatypes::Schema>;
