@@ -40,6 +40,8 @@ enum Command {
     Ingest(cmd::ingest::Args),
     /// Run SQL over the tables signins, audits, provisioning, riskyUsers and riskDetections.
     Sql(cmd::sql::Args),
+    /// Write stored records as Graph JSON, one per line (uncapped).
+    Export(cmd::export::Args),
     /// Print the tables and their columns.
     Schema,
     /// Merge small files.
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Ingest(args) => cmd::ingest::run(&cli.data, args),
         Command::Sql(args) => cmd::sql::run(&cli.data, args),
+        Command::Export(args) => cmd::export::run(&cli.data, args),
         Command::Schema => {
             print!("{}", gatehouse_query::describe_schema());
             Ok(ExitCode::SUCCESS)

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod demo;
+pub mod export;
 pub mod ingest;
 pub mod retention;
 pub mod simulate;

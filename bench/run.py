@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Gatehouse benchmark harness: regenerates BENCHMARKS.md.
+
+Usage (from the repository root):
+
+    cargo build --release && .venv/bin/python bench/run.py [--signins 1000000] [--out bench-out]
+
+It simulates a tenant with `gatehouse simulate` (Graph beta JSON), concatenates the sign-ins into
+one NDJSON file, then in the same run measures, side by side:
+
+* ingest: `gatehouse ingest` of that file vs DuckDB turning the same file into Parquet
+  (`COPY (SELECT * FROM read_json(...)) TO ... (FORMAT parquet, COMPRESSION zstd)`): wall time,
+  records/s, MB/s, peak memory (from /usr/bin/time), output size;
+* queries: a few everyday questions with `gatehouse sql` vs DuckDB over its own Parquet file.
+
+Every figure is written with its ratio to DuckDB. Each ingest and query runs `--repeat` times and
+the best time is kept (the machine has 2 cores and other work can disturb a single run).
+"""
+
+import argparse
+import glob
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "gatehouse")
+
+QUERIES = [
+    (
+        "failed sign-ins per error code",
+        "SELECT status.errorCode AS code, count(*) AS n FROM signins WHERE status.errorCode <> 0 GROUP BY 1 ORDER BY n DESC LIMIT 10",
+        "SELECT status.errorCode AS code, count(*) AS n FROM t WHERE status.errorCode <> 0 GROUP BY 1 ORDER BY n DESC LIMIT 10",
+    ),
+    (
+        "distinct users per application",
+        "SELECT appDisplayName, count(DISTINCT userId) AS users FROM signins GROUP BY 1 ORDER BY users DESC LIMIT 10",
+        "SELECT appDisplayName, count(DISTINCT userId) AS users FROM t GROUP BY 1 ORDER BY users DESC LIMIT 10",
+    ),
+    (
+        "browsers and operating systems",
+        "SELECT deviceDetail.browser AS b, deviceDetail.operatingSystem AS os, count(*) AS n FROM signins GROUP BY 1, 2 ORDER BY n DESC LIMIT 10",
+        'SELECT deviceDetail.browser AS b, deviceDetail.operatingSystem AS os, count(*) AS n FROM t GROUP BY 1, 2 ORDER BY n DESC LIMIT 10',
+    ),
+    (
+        "one user's sign-ins in one day",
+        "SELECT count(*) FROM signins WHERE userPrincipalName = '{upn}' AND createdDateTime >= TIMESTAMP '{day}T00:00:00Z' AND createdDateTime < TIMESTAMP '{day}T00:00:00Z' + INTERVAL '1 day'",
+        "SELECT count(*) FROM t WHERE userPrincipalName = '{upn}' AND createdDateTime >= TIMESTAMP '{day} 00:00:00' AND createdDateTime < TIMESTAMP '{day} 00:00:00' + INTERVAL 1 DAY",
+    ),
+]
+
+
+def run_timed(cmd, **kw):
+    """Runs cmd under /usr/bin/time; returns (seconds, peak_rss_bytes, stdout)."""
+    tfile = "/tmp/gatehouse-bench-time.txt"
+    full = ["/usr/bin/time", "-f", "%e %M", "-o", tfile] + cmd
+    start = time.perf_counter()
+    p = subprocess.run(full, capture_output=True, text=True, **kw)
+    wall = time.perf_counter() - start
+    if p.returncode != 0:
+        sys.exit(f"command failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
+    with open(tfile) as f:
+        _, rss_kb = f.read().split()[-2:]
+    return wall, int(rss_kb) * 1024, p.stdout
+
+
+def du(path):
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            total += os.path.getsize(os.path.join(dirpath, f))
+    return total
+
+
+def fmt_int(n):
+    return f"{n:,.0f}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--signins", type=int, default=1_000_000, help="target sign-ins in the input file")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench-out"))
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--write", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    args = ap.parse_args()
+
+    import duckdb  # noqa: F401  (fail early if missing)
+
+    if not os.path.exists(BIN):
+        sys.exit("build first: cargo build --release")
+    os.makedirs(args.out, exist_ok=True)
+    sim_dir = os.path.join(args.out, "sim")
+    input_file = os.path.join(args.out, "signins.jsonl")
+
+    # 1. Input: a simulated tenant, sized to the requested number of sign-ins.
+    users, days = 1000, 2
+    probe = subprocess.run([BIN, "simulate", "--users", "200", "--days", "1", "--seed", "7", "--out", os.path.join(args.out, "probe")],
+                           capture_output=True, text=True, check=True)
+    probe_count = sum(1 for f in glob.glob(os.path.join(args.out, "probe", "graph", "signins", "*.jsonl")) for _ in open(f))
+    per_user_day = max(probe_count / 200.0, 1.0)
+    days = max(1, round(args.signins / (per_user_day * users)))
+    days = min(days, 60)
+    users = max(50, int(args.signins / (per_user_day * days)) + 1)
+    shutil.rmtree(os.path.join(args.out, "probe"), ignore_errors=True)
+    if not os.path.exists(input_file):
+        shutil.rmtree(sim_dir, ignore_errors=True)
+        sim_wall, _, _ = run_timed([BIN, "simulate", "--users", str(users), "--days", str(days), "--seed", "7",
+                                    "--start", "2026-10-01", "--out", sim_dir])
+        with open(input_file, "wb") as out:
+            for f in sorted(glob.glob(os.path.join(sim_dir, "graph", "signins", "*.jsonl"))):
+                with open(f, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+    else:
+        sim_wall = float("nan")
+    records = sum(1 for _ in open(input_file, "rb"))
+    raw_bytes = os.path.getsize(input_file)
+
+    # 2. Ingest, side by side.
+    g_best = None
+    for _ in range(args.repeat):
+        store = os.path.join(args.out, "store")
+        shutil.rmtree(store, ignore_errors=True)
+        wall, rss, out = run_timed([BIN, "--data", store, "ingest", "--tenant", "bench", input_file])
+        if "Rejected: 0" not in out:
+            sys.exit("gatehouse rejected records:\n" + out[-3000:])
+        if g_best is None or wall < g_best[0]:
+            g_best = (wall, rss)
+    g_wall, g_rss = g_best
+    g_size = du(os.path.join(store, "tenants"))
+
+    d_best = None
+    duck_parquet = os.path.join(args.out, "duckdb.parquet")
+    duck_script = (
+        "import duckdb,sys;c=duckdb.connect();"
+        "c.execute(\"SET preserve_insertion_order=false\");"
+        f"c.execute(\"COPY (SELECT * FROM read_json('{input_file}', format='newline_delimited', maximum_object_size=67108864)) "
+        f"TO '{duck_parquet}' (FORMAT parquet, COMPRESSION zstd)\")"
+    )
+    for _ in range(args.repeat):
+        if os.path.exists(duck_parquet):
+            os.remove(duck_parquet)
+        wall, rss, _ = run_timed([sys.executable, "-c", duck_script])
+        if d_best is None or wall < d_best[0]:
+            d_best = (wall, rss)
+    d_wall, d_rss = d_best
+    d_size = os.path.getsize(duck_parquet)
+
+    # 3. Queries, side by side (process start included for gatehouse; DuckDB timed in-process).
+    import duckdb
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{duck_parquet}')")
+    upn, day = con.execute("SELECT userPrincipalName, CAST(CAST(createdDateTime AS TIMESTAMP) AS DATE) FROM t WHERE userPrincipalName <> '' LIMIT 1").fetchone()
+    query_rows = []
+    for name, gsql, dsql in QUERIES:
+        gsql = gsql.format(upn=upn, day=day)
+        dsql = dsql.format(upn=upn, day=day)
+        g_t = min(run_timed([BIN, "--data", store, "sql", gsql, "--format", "csv"])[0] for _ in range(args.repeat + 1))
+        d_t = float("inf")
+        for _ in range(args.repeat + 1):
+            s = time.perf_counter()
+            con.execute(dsql).fetchall()
+            d_t = min(d_t, time.perf_counter() - s)
+        query_rows.append((name, gsql, g_t, d_t))
+
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, " + \
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM, {platform.system()} {platform.release()}"
+    try:
+        model = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")][0]
+        machine = model + "; " + machine
+    except Exception:
+        pass
+    duck_version = duckdb.__version__
+    g_version = subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout.strip()
+
+    mb = raw_bytes / 1e6
+    lines = []
+    w = lines.append
+    w("# Benchmarks")
+    w("")
+    w("Regenerate with `cargo build --release && .venv/bin/python bench/run.py` (this file is its output;")
+    w("`scripts/test.sh` creates `.venv` with DuckDB). Every figure is measured in the same run as DuckDB")
+    w("doing the same work on the same input; ratios are Gatehouse relative to DuckDB. Best of")
+    w(f"{args.repeat} runs for ingest, best of {args.repeat + 1} for queries.")
+    w("")
+    w("## Setup")
+    w("")
+    w(f"- Machine: {machine}")
+    w(f"- Gatehouse: `{g_version}` (release build); DuckDB {duck_version} (Python package)")
+    w(f"- Input: `gatehouse simulate --users {users} --days {days} --seed 7 --start 2026-10-01` (Graph beta JSON),")
+    w(f"  sign-ins concatenated into one NDJSON file: **{fmt_int(records)} sign-ins, {mb:,.0f} MB**")
+    w(f"  ({raw_bytes / records:,.0f} bytes per record)")
+    w("- Gatehouse: `gatehouse --data store ingest --tenant bench signins.jsonl` (parse, normalise, type,")
+    w("  dedup, partition by day, sort, zstd Parquet, commit)")
+    w("- DuckDB: `COPY (SELECT * FROM read_json('signins.jsonl', format='newline_delimited')) TO 'out.parquet'")
+    w("  (FORMAT parquet, COMPRESSION zstd)` with `preserve_insertion_order=false`")
+    w("")
+    w("## Ingest")
+    w("")
+    w("| | Gatehouse | DuckDB | Gatehouse / DuckDB |")
+    w("|---|---:|---:|---:|")
+    w(f"| wall time | {g_wall:.1f} s | {d_wall:.1f} s | {g_wall / d_wall:.2f}x time |")
+    w(f"| records/s | {fmt_int(records / g_wall)} | {fmt_int(records / d_wall)} | **{d_wall / g_wall:.2f}x throughput** |")
+    w(f"| MB/s of JSON | {mb / g_wall:,.1f} | {mb / d_wall:,.1f} | {d_wall / g_wall:.2f}x |")
+    w(f"| peak memory (RSS) | {g_rss / 2**20:,.0f} MiB | {d_rss / 2**20:,.0f} MiB | {g_rss / d_rss:.2f}x |")
+    w(f"| output size | {g_size / 1e6:,.1f} MB | {d_size / 1e6:,.1f} MB | {g_size / d_size:.2f}x |")
+    w(f"| size vs raw JSON | **1/{raw_bytes / g_size:.1f}** | 1/{raw_bytes / d_size:.1f} | |")
+    w(f"| bytes per record stored | {g_size / records:,.0f} | {d_size / records:,.0f} | |")
+    w("")
+    w("Targets (issue #2): ingest throughput at least 2x DuckDB's; store at most 1/15 of the raw JSON;")
+    w("peak ingest memory under 1 GB whatever the input size.")
+    w("")
+    w("## Queries over the stored sign-ins")
+    w("")
+    w("Gatehouse times are the whole `gatehouse sql` process (start-up, opening the store, planning,")
+    w("execution, printing); DuckDB times are the query alone in an open connection over its Parquet file.")
+    w("")
+    w("| question | Gatehouse | DuckDB | ratio |")
+    w("|---|---:|---:|---:|")
+    for name, _, g_t, d_t in query_rows:
+        w(f"| {name} | {g_t * 1e3:,.0f} ms | {d_t * 1e3:,.0f} ms | {g_t / d_t:.1f}x |")
+    w("")
+    w("## Simulator")
+    w("")
+    if sim_wall == sim_wall:
+        w(f"`gatehouse simulate` wrote the input ({users} users × {days} days, all record types) in {sim_wall:.1f} s.")
+    else:
+        w("Input reused from a previous run (delete bench-out/signins.jsonl to regenerate).")
+    w("")
+    with open(args.write, "w") as f:
+        f.write("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
