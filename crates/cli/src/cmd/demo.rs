@@ -41,7 +41,7 @@ GROUP BY appDisplayName ORDER BY users DESC, appDisplayName LIMIT 15",
     (
         "How many sign-ins failed in the last 24 hours, and why?",
         "WITH now AS (SELECT max(createdDateTime) AS t FROM signins)
-SELECT status.errorCode AS errorCode, first_value(status.failureReason) AS failureReason, count(*) AS signIns
+SELECT status.errorCode AS errorCode, substr(first_value(status.failureReason), 1, 80) AS failureReason, count(*) AS signIns
 FROM signins, now
 WHERE createdDateTime > now.t - INTERVAL '24 hours'
   AND status.errorCode NOT IN (0, 50125, 50140, 70043, 70044)
