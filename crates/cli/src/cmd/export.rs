@@ -57,7 +57,9 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
         "SELECT * FROM \"{}\" {filter} ORDER BY \"{time}\", id",
         args.log.table_name()
     );
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let engine = rt.block_on(QueryEngine::open(&store, args.tenant.as_deref()))?;
     let df = rt.block_on(engine.context().sql(&sql))?;
     let mut stream = rt.block_on(df.execute_stream())?;
@@ -67,7 +69,10 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
     while let Some(batch) = rt.block_on(stream.next()) {
         let batch = batch?;
         for row in 0..batch.num_rows() {
-            serde_json::to_writer(&mut out, &serde_json::Value::Object(record_to_json(&batch, row)))?;
+            serde_json::to_writer(
+                &mut out,
+                &serde_json::Value::Object(record_to_json(&batch, row)),
+            )?;
             out.write_all(b"\n")?;
         }
     }

@@ -10,7 +10,8 @@ use chrono::NaiveDate;
 use gatehouse_formats::input::ByteCounter;
 use gatehouse_formats::read::{Batch, CHUNK_BYTES};
 use gatehouse_formats::split::Splitter;
-use gatehouse_sim::{generate_day, parse_attack_list, simulate_to_dir, SimOptions, Tenant};
+use gatehouse_formats::{Origin, Rejection};
+use gatehouse_sim::{parse_attack_list, simulate_to_dir, stream_day, SimOptions, Tenant};
 use gatehouse_store::ingest::{ingest_source, IngestOptions, IngestSummary, Progress, Source};
 use gatehouse_store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -152,32 +153,52 @@ pub fn simulate_into_store(
     let counter = ByteCounter::default();
     let mut labels: Vec<String> = Vec::new();
     let labels_out = &mut labels;
-    let src_counter = counter.clone();
+    let src_counter = ByteCounter::default();
+    let src_counter_days = counter.clone();
     let src_opts = opts.clone();
     let source: Source<'_> = Box::new(move |emit: &mut dyn FnMut(Batch)| {
+        let mut failures = Vec::new();
         for day in 0..src_opts.days {
-            let out = generate_day(&tenant, &src_opts, day);
-            for l in &out.labels {
-                if let Ok(line) = serde_json::to_string(l) {
-                    labels_out.push(line);
-                }
-            }
-            let name: Arc<str> = Arc::from(format!("simulated:{}", out.date));
-            for buf in [out.signins, out.audits, out.provisioning] {
-                src_counter.add(1);
-                let mut splitter = Splitter::new(&buf[..]);
-                while let Some(chunk) = splitter.next_chunk(CHUNK_BYTES) {
+            let name: Arc<str> = Arc::from(format!(
+                "simulated:{}",
+                src_opts.start + chrono::Duration::days(i64::from(day))
+            ));
+            let meta = stream_day(&tenant, &src_opts, day, CHUNK_BYTES, &mut |_kind, bytes| {
+                src_counter.add(bytes.len() as u64);
+                let mut splitter = Splitter::new(bytes);
+                while let Some(chunk) = splitter.next_chunk(usize::MAX) {
                     emit(Batch::Raw {
                         file: name.clone(),
                         chunk,
                     });
                 }
+                Ok(())
+            });
+            match meta {
+                Ok(meta) => {
+                    for l in &meta.labels {
+                        if let Ok(line) = serde_json::to_string(l) {
+                            labels_out.push(line);
+                        }
+                    }
+                    src_counter_days.add(1);
+                }
+                Err(e) => {
+                    failures.push(Rejection {
+                        origin: Origin {
+                            file: name,
+                            line: 0,
+                        },
+                        reason: e.to_string(),
+                    });
+                    break;
+                }
             }
         }
-        Vec::new()
+        failures
     });
     let bar = day_bar(opts.days);
-    let total = u64::from(opts.days) * 3;
+    let total = u64::from(opts.days);
     let summary = ingest_source(
         &mut writer,
         source,
@@ -189,7 +210,7 @@ pub fn simulate_into_store(
                 bytes_read,
                 records,
             } => {
-                bar.set_position(bytes_read / 3);
+                bar.set_position(bytes_read);
                 bar.set_message(format!("{records} records"));
             }
             Progress::Committed { stored, .. } => bar.set_message(format!("{stored} stored")),

@@ -1,0 +1,548 @@
+//! Helpers shared by the CLI integration tests: running the real `gatehouse` binary against a
+//! temporary data directory, reading its summaries and rejections back, and a timestamp parser
+//! written independently of the product's.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{Map, Value};
+
+/// The binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_gatehouse"))
+}
+
+/// `../shared` of the repository (samples and public fixtures).
+pub fn shared_dir() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    p.canonicalize()
+        .unwrap_or_else(|e| panic!("shared material missing at {}: {e}", p.display()))
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    /// The exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from_output(o: Output) -> Run {
+        Run {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts the run neither panicked nor died of a signal, and exited with `code`.
+    pub fn expect_code(&self, code: i32, what: &str) -> &Run {
+        self.no_panic(what);
+        assert_eq!(
+            self.code,
+            Some(code),
+            "{what}: expected exit {code}\n--- stdout\n{}\n--- stderr\n{}",
+            clip(&self.stdout),
+            clip(&self.stderr)
+        );
+        self
+    }
+
+    /// Asserts the process did not panic (exit 101 or a panic message).
+    pub fn no_panic(&self, what: &str) -> &Run {
+        assert!(
+            self.code != Some(101) && !self.stderr.contains("panicked"),
+            "{what}: the binary panicked (exit {:?})\n--- stderr\n{}",
+            self.code,
+            clip(&self.stderr)
+        );
+        assert!(
+            self.code.is_some(),
+            "{what}: killed by a signal\n--- stderr\n{}",
+            clip(&self.stderr)
+        );
+        self
+    }
+
+    /// The ingest summary on standard output.
+    pub fn summary(&self) -> Summary {
+        Summary::parse(&self.stdout)
+            .unwrap_or_else(|| panic!("no ingest summary in output:\n{}", clip(&self.stdout)))
+    }
+}
+
+/// Shortens long outputs in assertion messages.
+pub fn clip(s: &str) -> String {
+    const MAX: usize = 6000;
+    if s.len() <= MAX {
+        return s.to_string();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes more)", &s[..end], s.len() - end)
+}
+
+/// A data directory in a temporary folder, and the commands run against it.
+pub struct Gh {
+    _tmp: tempfile::TempDir,
+    /// The temporary folder (inputs may be written here).
+    pub dir: PathBuf,
+    /// The data directory (`dir/data`).
+    pub data: PathBuf,
+}
+
+impl Default for Gh {
+    fn default() -> Self {
+        Gh::new()
+    }
+}
+
+impl Gh {
+    /// A fresh, empty data directory.
+    pub fn new() -> Gh {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().to_path_buf();
+        let data = dir.join("data");
+        Gh {
+            _tmp: tmp,
+            dir,
+            data,
+        }
+    }
+
+    /// A command for the binary with `--data` set and a quiet, colourless log.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("--data")
+            .arg(&self.data)
+            .env_remove("RUST_LOG")
+            .env_remove("GATEHOUSE_DATA")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs the binary with these arguments.
+    pub fn run<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Run {
+        let out = self.cmd().args(args).output().expect("running gatehouse");
+        Run::from_output(out)
+    }
+
+    /// Runs the binary with `stdin` as standard input.
+    pub fn run_stdin<S: AsRef<std::ffi::OsStr>>(&self, args: &[S], stdin: &[u8]) -> Run {
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning gatehouse");
+        let mut input = child.stdin.take().expect("stdin");
+        let bytes = stdin.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = input.write_all(&bytes);
+        });
+        let out = child.wait_with_output().expect("waiting for gatehouse");
+        writer.join().expect("stdin writer");
+        Run::from_output(out)
+    }
+
+    /// `gatehouse ingest ARGS…`.
+    pub fn ingest<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Run {
+        let mut all: Vec<std::ffi::OsString> = vec!["ingest".into()];
+        all.extend(args.iter().map(|a| a.as_ref().to_os_string()));
+        self.run(&all)
+    }
+
+    /// `gatehouse sql Q --format json`, parsed; panics unless it succeeds.
+    pub fn sql(&self, q: &str) -> Vec<Map<String, Value>> {
+        let r = self.run(&["sql", q, "--format", "json"]);
+        r.expect_code(0, &format!("sql {q}"));
+        let v: Value = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("sql {q}: output is not JSON ({e}):\n{}", clip(&r.stdout)));
+        match v {
+            Value::Array(rows) => rows
+                .into_iter()
+                .map(|r| match r {
+                    Value::Object(o) => o,
+                    other => panic!("sql {q}: row is not an object: {other}"),
+                })
+                .collect(),
+            other => panic!("sql {q}: not an array: {other}"),
+        }
+    }
+
+    /// A query returning one integer (first column of the only row).
+    pub fn sql_int(&self, q: &str) -> i64 {
+        let rows = self.sql(q);
+        assert_eq!(rows.len(), 1, "sql {q}: expected one row, got {rows:?}");
+        let v = rows[0].values().next().cloned().unwrap_or(Value::Null);
+        v.as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .unwrap_or_else(|| panic!("sql {q}: not an integer: {v}"))
+    }
+
+    /// Rows in a table.
+    pub fn count(&self, table: &str) -> i64 {
+        self.sql_int(&format!("SELECT count(*) AS n FROM \"{table}\""))
+    }
+
+    /// `gatehouse export --log LOG`, one JSON object per line.
+    pub fn export(&self, log: &str) -> Vec<Map<String, Value>> {
+        let r = self.run(&["export", "--log", log]);
+        r.expect_code(0, &format!("export --log {log}"));
+        r.stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| match serde_json::from_str::<Value>(l) {
+                Ok(Value::Object(o)) => o,
+                Ok(other) => panic!("export --log {log}: line is not an object: {other}"),
+                Err(e) => panic!("export --log {log}: bad JSON line ({e}): {}", clip(l)),
+            })
+            .collect()
+    }
+
+    /// Writes a file in the temporary folder and returns its path.
+    pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.dir.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, bytes).expect("writing input");
+        p
+    }
+
+    /// The live files named by `manifest.json` (relative paths), empty when there is none.
+    pub fn manifest_files(&self) -> Vec<String> {
+        let p = self.data.join("manifest.json");
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            return Vec::new();
+        };
+        let v: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not JSON ({e}): {}", p.display(), clip(&text)));
+        v["files"]
+            .as_array()
+            .map(|files| {
+                files
+                    .iter()
+                    .filter_map(|f| f["path"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every `*.parquet` under `DATA/tenants`, as `/`-separated paths relative to the data dir.
+    pub fn parquet_on_disk(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let root = self.data.join("tenants");
+        let mut stack = vec![root];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "parquet") {
+                    let rel = p.strip_prefix(&self.data).expect("under data");
+                    out.push(
+                        rel.components()
+                            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                            .collect::<Vec<_>>()
+                            .join("/"),
+                    );
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+/// The summary `gatehouse ingest` prints.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// "Stored N records".
+    pub stored: u64,
+    /// Per table lines ("  signins 35").
+    pub per_table: std::collections::BTreeMap<String, u64>,
+    /// "Duplicates skipped: N".
+    pub duplicates: u64,
+    /// The rejections listed after "Rejected: N".
+    pub rejected: Vec<Rejection>,
+}
+
+/// One `file:line: reason` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The file as printed.
+    pub file: String,
+    /// The line (0 when none was printed).
+    pub line: u64,
+    /// The reason.
+    pub reason: String,
+}
+
+impl Summary {
+    /// Parses the summary; `None` when the output has none.
+    pub fn parse(stdout: &str) -> Option<Summary> {
+        let mut s = Summary::default();
+        let mut lines = stdout.lines();
+        let first = lines.by_ref().find(|l| l.starts_with("Stored "))?;
+        s.stored = first.split_whitespace().nth(1)?.parse().ok()?;
+        let mut rejected_count = None;
+        for l in lines.by_ref() {
+            if let Some(n) = l.strip_prefix("Duplicates skipped: ") {
+                s.duplicates = n.trim().parse().ok()?;
+            } else if let Some(n) = l.strip_prefix("Rejected: ") {
+                rejected_count = Some(n.trim().parse::<usize>().ok()?);
+                break;
+            } else if let Some(rest) = l.strip_prefix("  ") {
+                let mut parts = rest.split_whitespace();
+                if let (Some(name), Some(n), None) = (parts.next(), parts.next(), parts.next()) {
+                    if !rest.starts_with(' ') {
+                        if let Ok(n) = n.parse() {
+                            s.per_table.insert(name.to_string(), n);
+                        }
+                    }
+                }
+            }
+        }
+        let n = rejected_count?;
+        for l in lines {
+            if let Some(r) = l.strip_prefix("  ") {
+                s.rejected.push(Rejection::parse(r));
+            }
+        }
+        assert_eq!(
+            s.rejected.len(),
+            n,
+            "\"Rejected: {n}\" but {} rejection lines:\n{}",
+            s.rejected.len(),
+            clip(stdout)
+        );
+        Some(s)
+    }
+
+    /// Rows stored in a table by this run (0 when the table is not listed).
+    pub fn table(&self, name: &str) -> u64 {
+        self.per_table.get(name).copied().unwrap_or(0)
+    }
+}
+
+impl Rejection {
+    /// Parses `file:line: reason` (or `file: reason`).
+    pub fn parse(text: &str) -> Rejection {
+        let mut search = 0;
+        while let Some(pos) = text[search..].find(": ").map(|p| p + search) {
+            let head = &text[..pos];
+            if let Some(colon) = head.rfind(':') {
+                let digits = &head[colon + 1..];
+                if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Rejection {
+                        file: head[..colon].to_string(),
+                        line: digits.parse().unwrap_or(0),
+                        reason: text[pos + 2..].to_string(),
+                    };
+                }
+            }
+            search = pos + 2;
+        }
+        match text.split_once(": ") {
+            Some((file, reason)) => Rejection {
+                file: file.to_string(),
+                line: 0,
+                reason: reason.to_string(),
+            },
+            None => Rejection {
+                file: String::new(),
+                line: 0,
+                reason: text.to_string(),
+            },
+        }
+    }
+}
+
+/// Asserts a run rejected exactly one record, in `file` at `line`, with a reason containing each
+/// of `reason_parts`.
+pub fn assert_one_rejection(run: &Run, file: &Path, line: u64, reason_parts: &[&str]) {
+    let s = run.summary();
+    assert_eq!(
+        s.rejected.len(),
+        1,
+        "expected one rejection, got:\n{}",
+        clip(&run.stdout)
+    );
+    let r = &s.rejected[0];
+    assert_eq!(r.file, file.display().to_string(), "rejection names the file");
+    assert_eq!(r.line, line, "rejection line number: {r:?}");
+    for part in reason_parts {
+        assert!(
+            r.reason.contains(part),
+            "rejection reason {:?} does not mention {part:?}",
+            r.reason
+        );
+    }
+}
+
+/// A small but valid Graph sign-in (beta shape) with a given id and time.
+pub fn signin(id: &str, created: &str) -> Value {
+    serde_json::json!({
+        "id": id,
+        "createdDateTime": created,
+        "userDisplayName": "Test User",
+        "userPrincipalName": "test.user@contoso.example",
+        "userId": "11111111-2222-3333-4444-555555555555",
+        "appId": "de8bc8b5-d9f9-48b1-a8ad-b748da725064",
+        "appDisplayName": "Graph Explorer",
+        "ipAddress": "203.0.113.7",
+        "clientAppUsed": "Browser",
+        "isInteractive": true,
+        "signInEventTypes": ["interactiveUser"],
+        "status": {"errorCode": 0},
+        "deviceDetail": {"browser": "Edge 120.0.0", "operatingSystem": "Windows10"},
+        "location": {"city": "Oslo", "countryOrRegion": "NO"}
+    })
+}
+
+/// A deterministic GUID-like id for record `n` of series `series`.
+pub fn guid(series: u32, n: u64) -> String {
+    let h = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (u64::from(series) << 40);
+    format!(
+        "{series:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        (n >> 32) & 0xffff,
+        (n >> 20) & 0xfff,
+        (n >> 8) & 0xfff,
+        h & 0xffff_ffff_ffff
+    )
+}
+
+/// Graph-style UTC timestamp of `secs` seconds after the epoch.
+pub fn ts(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .expect("valid time")
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// NDJSON text of these records.
+pub fn ndjson(records: &[Value]) -> String {
+    let mut s = String::new();
+    for r in records {
+        s.push_str(&r.to_string());
+        s.push('\n');
+    }
+    s
+}
+
+/// Parses any timestamp form Entra exports use into nanoseconds since the epoch (UTC): ISO 8601
+/// with `Z`, an offset or none, 0–9 fractional digits, an unpadded hour; US `M/d/yyyy[,]
+/// h:mm[:ss[.fff]] [AM|PM]`. Independent of the product's parser on purpose.
+pub fn parse_instant(s: &str) -> Option<i64> {
+    use chrono::{DateTime, NaiveDateTime};
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return t.timestamp_nanos_opt();
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, f) {
+            return t.timestamp_nanos_opt();
+        }
+    }
+    let plain = s.trim_end_matches(['Z', 'z']);
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%m/%d/%Y, %I:%M:%S%.f %p",
+        "%m/%d/%Y %I:%M:%S%.f %p",
+        "%m/%d/%Y %I:%M %p",
+        "%m/%d/%Y %H:%M:%S%.f",
+        "%m/%d/%Y, %H:%M:%S%.f",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(plain, f) {
+            return t.and_utc().timestamp_nanos_opt();
+        }
+    }
+    None
+}
+
+/// Removes ANSI colour sequences (in case the log is coloured despite `NO_COLOR`).
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The `stored=N` of a "committed" log line, if it is one.
+pub fn committed_stored(line: &str) -> Option<u64> {
+    let line = strip_ansi(line);
+    if !line.contains("committed") {
+        return None;
+    }
+    let pos = line.find("stored=")?;
+    let digits: String = line[pos + 7..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejection_lines() {
+        let r = Rejection::parse("/tmp/a b/x.json:12: field `x`: expected a: b");
+        assert_eq!(r.file, "/tmp/a b/x.json");
+        assert_eq!(r.line, 12);
+        assert_eq!(r.reason, "field `x`: expected a: b");
+        let r = Rejection::parse("/tmp/x.json: no such file");
+        assert_eq!((r.file.as_str(), r.line), ("/tmp/x.json", 0));
+    }
+
+    #[test]
+    fn instants() {
+        let z = parse_instant("2022-01-24T05:10:08.6816663Z").unwrap();
+        assert_eq!(parse_instant("2022-01-24T05:10:08.6816663+00:00"), Some(z));
+        assert_eq!(parse_instant("2022-01-24T07:10:08.6816663+02:00"), Some(z));
+        assert_eq!(
+            parse_instant("4/28/2021, 2:08:45.221 PM"),
+            parse_instant("2021-04-28T14:08:45.221Z")
+        );
+        assert_eq!(
+            parse_instant("12/12/2025 3:03:58 PM"),
+            parse_instant("2025-12-12T15:03:58Z")
+        );
+        assert_eq!(
+            parse_instant("2021-06-03T9:54:27.739Z"),
+            parse_instant("2021-06-03T09:54:27.739Z")
+        );
+        assert_eq!(parse_instant("yesterday"), None);
+    }
+}
