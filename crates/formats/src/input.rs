@@ -45,6 +45,10 @@ pub fn expand_paths<P: AsRef<str>>(paths: &[P]) -> Result<Vec<InputFile>, Format
             },
         })?;
         if meta.is_dir() {
+            // A `gatehouse simulate` output folder holds its ground truth beside the logs; those two
+            // files are not logs and are skipped when the folder is walked.
+            let simulator_output =
+                path.join("labels.jsonl").is_file() && path.join("tenant.json").is_file();
             let mut files = Vec::new();
             for entry in walkdir::WalkDir::new(path)
                 .follow_links(true)
@@ -63,6 +67,15 @@ pub fn expand_paths<P: AsRef<str>>(paths: &[P]) -> Result<Vec<InputFile>, Format
                         .into_io_error()
                         .unwrap_or_else(|| io::Error::other("walk failed")),
                 })?;
+                if simulator_output
+                    && entry.depth() == 1
+                    && matches!(
+                        entry.file_name().to_str(),
+                        Some("labels.jsonl" | "tenant.json")
+                    )
+                {
+                    continue;
+                }
                 if entry.file_type().is_file() {
                     let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
                     files.push(InputFile {

@@ -11,12 +11,13 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::TableReference;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::datasource::MemTable;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use gatehouse_model::{LogKind, TableSchema};
 use gatehouse_store::Store;
 
@@ -27,7 +28,7 @@ pub enum QueryError {
     #[error(transparent)]
     Store(#[from] gatehouse_store::StoreError),
     /// Planning or execution failed (bad SQL, unknown column, …).
-    #[error("{0}")]
+    #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
 }
 
@@ -74,7 +75,7 @@ impl QueryEngine {
                 .collect::<std::result::Result<_, _>>()?;
             if urls.is_empty() {
                 let empty = MemTable::try_new(schema, vec![vec![]])?;
-                ctx.register_table(log.table_name(), Arc::new(empty))?;
+                ctx.register_table(table_ref(log), Arc::new(empty))?;
                 continue;
             }
             let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
@@ -83,14 +84,19 @@ impl QueryEngine {
                 .with_listing_options(options)
                 .with_schema(schema);
             let table = ListingTable::try_new(config)?;
-            ctx.register_table(log.table_name(), Arc::new(table))?;
+            ctx.register_table(table_ref(log), Arc::new(table))?;
         }
         Ok(QueryEngine { ctx })
     }
 
-    /// Runs one SQL statement.
+    /// Runs one SQL query. The store is read-only here: DDL (`CREATE`, `DROP`), DML (`INSERT`,
+    /// `COPY … TO`, which would write files) and session statements (`SET`) are refused.
     pub async fn sql(&self, sql: &str) -> Result<QueryResult> {
-        let df = self.ctx.sql(sql).await?;
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let df = self.ctx.sql_with_options(sql, options).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
         Ok(QueryResult { schema, batches })
@@ -100,6 +106,12 @@ impl QueryEngine {
     pub fn context(&self) -> &SessionContext {
         &self.ctx
     }
+}
+
+/// The table's name exactly as spelled (`riskyUsers`): a plain `&str` would be parsed as a SQL
+/// identifier and lower-cased, leaving `riskyUsers` unreachable by its documented name.
+fn table_ref(log: LogKind) -> TableReference {
+    TableReference::bare(log.table_name())
 }
 
 /// A human-readable listing of every table and column (`gatehouse schema`).

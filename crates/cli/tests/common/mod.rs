@@ -385,7 +385,11 @@ pub fn assert_one_rejection(run: &Run, file: &Path, line: u64, reason_parts: &[&
         clip(&run.stdout)
     );
     let r = &s.rejected[0];
-    assert_eq!(r.file, file.display().to_string(), "rejection names the file");
+    assert_eq!(
+        r.file,
+        file.display().to_string(),
+        "rejection names the file"
+    );
     assert_eq!(r.line, line, "rejection line number: {r:?}");
     for part in reason_parts {
         assert!(
