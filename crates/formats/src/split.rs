@@ -517,13 +517,9 @@ fn io_reason(e: &std::io::Error) -> String {
 mod tests {
     use super::*;
 
-    fn split(
-        input: &str,
-    ) -> (
-        Vec<(u64, String)>,
-        Vec<(u64, String)>,
-        Option<(u64, String)>,
-    ) {
+    type Lines = Vec<(u64, String)>;
+
+    fn split(input: &str) -> (Lines, Lines, Option<(u64, String)>) {
         let mut s = Splitter::new(input.as_bytes());
         let mut items = Vec::new();
         let mut rejected = Vec::new();

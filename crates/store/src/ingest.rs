@@ -247,6 +247,9 @@ pub fn ingest_source(
     })
 }
 
+/// A partition's rows being built in a worker: the rows, their id hashes and sign-in types.
+type PartBuilder = (TableBuilder, Vec<u128>, Vec<Option<SignInKind>>);
+
 /// Resolves the partition of a record and appends it to that partition's builder.
 fn convert_batch(
     batch: Batch,
@@ -280,8 +283,7 @@ fn convert_batch(
             (file, records)
         }
     };
-    let mut builders: HashMap<PartitionKey, (TableBuilder, Vec<u128>, Vec<Option<SignInKind>>)> =
-        HashMap::new();
+    let mut builders: HashMap<PartitionKey, PartBuilder> = HashMap::new();
     for (line, rec) in records {
         out.records += 1;
         let reject = |reason: String| Rejection {
