@@ -52,7 +52,7 @@ pub fn record_to_json(batch: &RecordBatch, row: usize) -> Map<String, Value> {
     }
     if let Some(extra) = extra {
         for (k, v) in extra {
-            let _ = (k, v);
+            out.insert(k, v);
         }
     }
     out

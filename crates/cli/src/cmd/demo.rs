@@ -16,10 +16,10 @@ use crate::output::{write_result, OutputFormat};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Users in the simulated tenant.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 200)]
     users: u32,
     /// Days simulated (ending yesterday).
-    #[arg(long, default_value_t = 14)]
+    #[arg(long, default_value_t = 7)]
     days: u32,
     /// Seed of the simulation.
     #[arg(long, default_value_t = 1)]
