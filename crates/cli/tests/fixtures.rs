@@ -788,9 +788,9 @@ fn every_sample_ingests_and_reads_back() {
     let mut order = Vec::new();
     for c in &candidates {
         let key = c.key();
-        if !first.contains_key(&key) {
-            order.push(key.clone());
-            first.insert(key, c.clone());
+        if let std::collections::hash_map::Entry::Vacant(e) = first.entry(key.clone()) {
+            order.push(key);
+            e.insert(c.clone());
         }
     }
     let duplicates = candidates.len() - first.len();

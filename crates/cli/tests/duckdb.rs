@@ -1,0 +1,145 @@
+//! The store is plain Parquet another engine can read: DuckDB, reading the Hive-style folders
+//! directly, sees the same rows and nested values as `gatehouse sql`.
+//!
+//! DuckDB comes from Python: the interpreter is `$GATEHOUSE_PYTHON` when set, else the
+//! workspace's `.venv/bin/python`. Without one that imports `duckdb` the test fails, saying how to make one.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{shared_dir, Gh};
+use serde_json::Value;
+
+const HOW: &str =
+    "create it with: cd <workspace> && python3 -m venv .venv && .venv/bin/pip install duckdb \
+(or point GATEHOUSE_PYTHON at a python that has duckdb)";
+
+fn python() -> PathBuf {
+    let mut tried = Vec::new();
+    let mut candidates = Vec::new();
+    // An explicit choice is the only candidate; the workspace venv is the default.
+    match std::env::var_os("GATEHOUSE_PYTHON").filter(|p| !p.is_empty()) {
+        Some(p) => candidates.push(PathBuf::from(p)),
+        None => {
+            candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"))
+        }
+    }
+    for p in candidates {
+        let ok = Command::new(&p)
+            .args(["-c", "import duckdb"])
+            .output()
+            .map(|o| o.status.success());
+        match ok {
+            Ok(true) => return p,
+            Ok(false) => tried.push(format!("{} (no duckdb module)", p.display())),
+            Err(e) => tried.push(format!("{} ({e})", p.display())),
+        }
+    }
+    panic!(
+        "no Python with duckdb found; tried {}. {HOW}",
+        tried.join(", ")
+    );
+}
+
+const SCRIPT: &str = r#"
+import json, sys, duckdb
+data = sys.argv[1]
+con = duckdb.connect()
+def scan(table):
+    return (f"read_parquet('{data}/tenants/*/{table}/**/*.parquet', "
+            "hive_partitioning=true, union_by_name=true)")
+out = {}
+for t in ["signins", "audits", "provisioning"]:
+    out[t] = con.execute(f"SELECT count(*) FROM {scan(t)}").fetchone()[0]
+s = scan("signins")
+out["errorCode0"] = con.execute(f"SELECT count(*) FROM {s} WHERE status.errorCode = 0").fetchone()[0]
+out["browsers"] = con.execute(f"SELECT count(DISTINCT deviceDetail.browser) FROM {s}").fetchone()[0]
+out["failures"] = con.execute(
+    f"SELECT count(*) FROM {s} WHERE status.errorCode <> 0").fetchone()[0]
+out["dates"] = con.execute(f"SELECT count(DISTINCT date) FROM {s}").fetchone()[0]
+out["maxCreated"] = con.execute(
+    f"SELECT strftime(max(createdDateTime) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S') FROM {s}").fetchone()[0]
+out["steps"] = con.execute(
+    f"SELECT count(*) FROM (SELECT unnest(provisioningSteps) AS st FROM {scan('provisioning')}) "
+    "WHERE st.provisioningStepType = 'export'").fetchone()[0]
+print(json.dumps(out))
+"#;
+
+#[test]
+fn duckdb_reads_the_store_and_agrees_with_gatehouse_sql() {
+    let py = python();
+    let shared = shared_dir();
+    let gh = Gh::new();
+    let run = gh.ingest(&[shared.join("formats"), shared.join("fixtures")]);
+    run.no_panic("ingest");
+    assert!(run.summary().stored > 100);
+
+    let out = Command::new(&py)
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(&gh.data)
+        .output()
+        .expect("running python");
+    assert!(
+        out.status.success(),
+        "duckdb script failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let duck: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "duckdb output is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    let ours = |q: &str| gh.sql_int(q);
+    for t in ["signins", "audits", "provisioning"] {
+        let n = ours(&format!("SELECT count(*) FROM {t}"));
+        assert!(n > 0, "{t} is empty");
+        assert_eq!(duck[t].as_i64(), Some(n), "{t}: duckdb vs gatehouse");
+    }
+    assert_eq!(
+        duck["errorCode0"].as_i64(),
+        Some(ours(
+            "SELECT count(*) FROM signins WHERE status.\"errorCode\" = 0"
+        )),
+        "status.errorCode = 0"
+    );
+    assert_eq!(
+        duck["failures"].as_i64(),
+        Some(ours(
+            "SELECT count(*) FROM signins WHERE status.\"errorCode\" <> 0"
+        )),
+        "status.errorCode <> 0"
+    );
+    let browsers = ours("SELECT count(DISTINCT \"deviceDetail\".browser) FROM signins");
+    assert!(browsers > 1);
+    assert_eq!(
+        duck["browsers"].as_i64(),
+        Some(browsers),
+        "distinct deviceDetail.browser"
+    );
+    assert_eq!(
+        duck["dates"].as_i64(),
+        Some(ours(
+            "SELECT count(DISTINCT date_trunc('day', \"createdDateTime\")) FROM signins"
+        )),
+        "one date= folder per UTC day"
+    );
+    let max = gh.sql("SELECT max(\"createdDateTime\") AS t FROM signins");
+    let max = max[0]["t"].as_str().expect("max time");
+    assert_eq!(
+        duck["maxCreated"].as_str(),
+        Some(&max[..19]),
+        "timestamps are UTC instants in both"
+    );
+    assert_eq!(
+        duck["steps"].as_i64(),
+        Some(ours(
+            "SELECT count(*) FROM (SELECT unnest(\"provisioningSteps\") AS st FROM provisioning) \
+             WHERE st['provisioningStepType'] = 'export'"
+        )),
+        "provisioning steps of type export"
+    );
+}

@@ -1,0 +1,266 @@
+//! Ingest is idempotent; stdin works; `compact` and `retention` keep what they should.
+
+mod common;
+
+use common::{guid, ndjson, shared_dir, signin, ts, Gh};
+use serde_json::{json, Value};
+
+const TABLES: &[&str] = &[
+    "signins",
+    "audits",
+    "provisioning",
+    "riskyUsers",
+    "riskDetections",
+];
+
+fn counts(gh: &Gh) -> Vec<i64> {
+    TABLES.iter().map(|t| gh.count(t)).collect()
+}
+
+#[test]
+fn ingesting_the_same_files_twice_stores_nothing_new() {
+    let shared = shared_dir();
+    let gh = Gh::new();
+    let inputs = [shared.join("formats"), shared.join("fixtures")];
+    let first = gh.ingest(&inputs);
+    first.expect_code(2, "first ingest (the samples include non-records)");
+    let s1 = first.summary();
+    assert!(s1.stored > 100, "first run stored {}", s1.stored);
+    let before = counts(&gh);
+    assert_eq!(before.iter().sum::<i64>(), s1.stored as i64);
+    let files_before = gh.parquet_on_disk();
+
+    let second = gh.ingest(&inputs);
+    second.expect_code(2, "second ingest");
+    let s2 = second.summary();
+    assert_eq!(s2.stored, 0, "second run stored records again");
+    assert_eq!(
+        s2.duplicates,
+        s1.stored + s1.duplicates,
+        "every record of the second run is a duplicate"
+    );
+    assert_eq!(s2.rejected, s1.rejected, "same rejections both times");
+    assert_eq!(counts(&gh), before, "counts unchanged");
+    assert_eq!(gh.parquet_on_disk(), files_before, "no new files");
+    for t in TABLES {
+        assert_eq!(
+            gh.sql_int(&format!(
+                "SELECT count(*) - count(DISTINCT id || '|' || \"_tenantId\" || '|' || CAST(\"{}\" AS VARCHAR)) FROM \"{t}\"",
+                match *t {
+                    "signins" => "createdDateTime",
+                    "riskyUsers" => "riskLastUpdatedDateTime",
+                    "riskDetections" => "detectedDateTime",
+                    _ => "activityDateTime",
+                }
+            )),
+            0,
+            "{t}: a record stored twice"
+        );
+    }
+}
+
+#[test]
+fn duplicates_inside_one_input_are_skipped() {
+    let gh = Gh::new();
+    let a = signin("dup-a", "2024-03-01T10:00:00Z");
+    let b = signin("dup-b", "2024-03-01T11:00:00Z");
+    // The same record again, even with a differently written time, is the same record.
+    let mut a_again = a.clone();
+    a_again["createdDateTime"] = json!("2024-03-01T10:00:00.0000000+00:00");
+    let c = signin("dup-c", "2024-03-02T11:00:00Z");
+    let path = gh.write(
+        "in.jsonl",
+        ndjson(&[a.clone(), b.clone(), a_again, c.clone(), b]),
+    );
+    let run = gh.ingest(&[&path]);
+    run.expect_code(0, "ingest with repeats");
+    let s = run.summary();
+    assert_eq!((s.stored, s.duplicates), (3, 2), "{}", run.stdout);
+    assert_eq!(gh.count("signins"), 3);
+    assert_eq!(
+        gh.sql_int("SELECT count(DISTINCT id) FROM signins"),
+        3,
+        "distinct ids"
+    );
+    // Repeats across files of one run too.
+    let gh = Gh::new();
+    let p1 = gh.write("one.jsonl", ndjson(&[a.clone(), c.clone()]));
+    let p2 = gh.write("two.jsonl", ndjson(&[c, a]));
+    let s = gh.ingest(&[&p1, &p2]).expect_code(0, "two files").summary();
+    assert_eq!((s.stored, s.duplicates), (2, 2));
+    assert_eq!(gh.count("signins"), 2);
+}
+
+#[test]
+fn standard_input() {
+    let gh = Gh::new();
+    let records: Vec<Value> = (0..50)
+        .map(|n| signin(&guid(3, n), &ts(1_709_251_200 + n as i64 * 3600)))
+        .collect();
+    let run = gh.run_stdin(&["ingest", "-"], ndjson(&records).as_bytes());
+    run.expect_code(0, "ingest -");
+    assert_eq!(run.summary().stored, 50);
+    assert_eq!(gh.count("signins"), 50);
+    // Bad records from stdin are reported against `-`.
+    let run = gh.run_stdin(
+        &["ingest", "-"],
+        format!("{}\n{{oops\n", records[0]).as_bytes(),
+    );
+    run.expect_code(2, "ingest - with a bad line");
+    let s = run.summary();
+    assert_eq!((s.stored, s.duplicates), (0, 1));
+    assert_eq!(s.rejected.len(), 1);
+    assert_eq!((s.rejected[0].file.as_str(), s.rejected[0].line), ("-", 2));
+    // gzip on stdin is detected by its magic bytes.
+    let more: Vec<Value> = (50..60)
+        .map(|n| signin(&guid(3, n), &ts(1_709_251_200 + n as i64 * 3600)))
+        .collect();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, ndjson(&more).as_bytes()).unwrap();
+    let gz = enc.finish().unwrap();
+    let run = gh.run_stdin(&["ingest", "-"], &gz);
+    run.expect_code(0, "ingest - (gzip)");
+    assert_eq!(run.summary().stored, 10);
+    assert_eq!(gh.count("signins"), 60);
+}
+
+#[test]
+fn compact_merges_small_files_and_keeps_every_row() {
+    const DAYS: i64 = 12;
+    const FILES_PER_DAY: u64 = 3;
+    const PER_FILE: u64 = 10;
+    let gh = Gh::new();
+    let mut paths = Vec::new();
+    let mut n = 0u64;
+    for f in 0..FILES_PER_DAY {
+        for d in 0..DAYS {
+            let recs: Vec<Value> = (0..PER_FILE)
+                .map(|i| {
+                    n += 1;
+                    signin(
+                        &guid(5, n),
+                        &ts(1_704_067_200 + d * 86_400 + (f * PER_FILE + i) as i64 * 60),
+                    )
+                })
+                .collect();
+            paths.push(gh.write(&format!("in/{f}-{d:02}.jsonl"), ndjson(&recs)));
+        }
+    }
+    let total = (DAYS as u64 * FILES_PER_DAY * PER_FILE) as i64;
+    let mut args: Vec<std::ffi::OsString> = vec!["--file-rows".into(), "10".into()];
+    args.extend(paths.iter().map(|p| p.as_os_str().to_os_string()));
+    gh.ingest(&args).expect_code(0, "ingest");
+    assert_eq!(gh.count("signins"), total);
+
+    let before = gh.parquet_on_disk();
+    assert_eq!(before.len(), gh.manifest_files().len());
+    assert!(
+        before.len() as i64 >= 2 * DAYS,
+        "--file-rows 10 should leave several files per day, got {}",
+        before.len()
+    );
+    let ids_before = gh.sql("SELECT id, \"createdDateTime\" FROM signins ORDER BY id");
+
+    let run = gh.run(&["compact"]);
+    run.expect_code(0, "compact");
+    assert!(run.stdout.contains("Compacted"), "{}", run.stdout);
+    let after = gh.parquet_on_disk();
+    assert_eq!(
+        after.len() as i64,
+        DAYS,
+        "one file per day partition after compact (was {})",
+        before.len()
+    );
+    let mut manifest = gh.manifest_files();
+    manifest.sort();
+    assert_eq!(after, manifest, "files on disk = files in the manifest");
+    assert_eq!(gh.count("signins"), total);
+    assert_eq!(
+        gh.sql("SELECT id, \"createdDateTime\" FROM signins ORDER BY id"),
+        ids_before,
+        "same rows after compaction"
+    );
+    // Compacting again has nothing to do; ingesting the same inputs again adds nothing.
+    gh.run(&["compact"]).expect_code(0, "compact again");
+    assert_eq!(gh.parquet_on_disk(), after);
+    let s = gh.ingest(&args).expect_code(0, "re-ingest").summary();
+    assert_eq!((s.stored, s.duplicates as i64), (0, total));
+    assert_eq!(gh.count("signins"), total);
+}
+
+#[test]
+fn retention_deletes_only_older_rows() {
+    let gh = Gh::new();
+    let now = chrono::Utc::now().timestamp();
+    const DAYS: i64 = 30;
+    let cutoff = now - DAYS * 86_400;
+    let mut recs = Vec::new();
+    // Far in the past.
+    for n in 0..20u64 {
+        recs.push(signin(
+            &format!("old-{n}"),
+            &ts(978_307_200 + n as i64 * 7200),
+        ));
+    }
+    // Just either side of the cutoff (a partition may straddle it).
+    for n in 0..5i64 {
+        recs.push(signin(
+            &format!("before-cutoff-{n}"),
+            &ts(cutoff - 7200 - n * 60),
+        ));
+        recs.push(signin(
+            &format!("after-cutoff-{n}"),
+            &ts(cutoff + 7200 + n * 60),
+        ));
+    }
+    // Today.
+    for n in 0..10i64 {
+        recs.push(signin(&format!("today-{n}"), &ts(now - 3600 - n * 60)));
+    }
+    let audit_old = json!({
+        "id": "audit-old", "activityDateTime": ts(978_307_200), "activityDisplayName": "Add user",
+        "category": "UserManagement", "result": "success", "loggedByService": "Core Directory"
+    });
+    let audit_new = json!({
+        "id": "audit-new", "activityDateTime": ts(now - 60), "activityDisplayName": "Add user",
+        "category": "UserManagement", "result": "success", "loggedByService": "Core Directory"
+    });
+    recs.push(audit_old);
+    recs.push(audit_new);
+    let path = gh.write("in.jsonl", ndjson(&recs));
+    gh.ingest(&[&path]).expect_code(0, "ingest");
+    assert_eq!(gh.count("signins"), 40);
+    assert_eq!(gh.count("audits"), 2);
+
+    // Only sign-ins: the old audit stays.
+    let run = gh.run(&["retention", "--days", "30", "--log", "signins"]);
+    run.expect_code(0, "retention");
+    assert!(run.stdout.contains("Deleted 25 records"), "{}", run.stdout);
+    let left = gh.sql("SELECT id FROM signins ORDER BY id");
+    let left: Vec<&str> = left.iter().filter_map(|r| r["id"].as_str()).collect();
+    let mut want: Vec<String> = (0..5)
+        .map(|n| format!("after-cutoff-{n}"))
+        .chain((0..10).map(|n| format!("today-{n}")))
+        .collect();
+    want.sort();
+    assert_eq!(left, want);
+    assert_eq!(gh.count("audits"), 2, "--log signins leaves audits alone");
+
+    // All logs.
+    gh.run(&["retention", "--days", "30"])
+        .expect_code(0, "retention (all logs)");
+    assert_eq!(
+        gh.sql_int("SELECT count(*) FROM audits WHERE id = 'audit-new'"),
+        1
+    );
+    assert_eq!(gh.count("audits"), 1);
+    assert_eq!(gh.count("signins"), 15);
+    // Deleted files are gone from disk too.
+    let mut manifest = gh.manifest_files();
+    manifest.sort();
+    assert_eq!(gh.parquet_on_disk(), manifest);
+    // The deleted records are not duplicates any more: ingesting them again stores them again
+    // (and a second retention run removes them again).
+    let s = gh.ingest(&[&path]).expect_code(0, "re-ingest").summary();
+    assert_eq!((s.stored, s.duplicates), (26, 16));
+}
