@@ -2,12 +2,12 @@
 //! committed.
 //!
 //! ```text
-//! reader thread ──raw chunks──▶ N worker threads ──typed batches──▶ this thread
-//! (open, gunzip, split)         (parse JSON, normalise,            (reorder, dedup, buffer per
-//!                                convert to Arrow, partition)        partition, write, commit)
+//! reader thread ──raw chunks──▶ N worker threads ──typed batches──▶ this thread ──▶ writer thread
+//! (open, gunzip, split)         (parse JSON, normalise,            (reorder, dedup,   (sort, encode,
+//!                                convert to Arrow, partition)        buffer, commit)    compress Parquet)
 //! ```
 //! Memory stays bounded whatever the input size: channels are bounded, and buffered rows are written
-//! out once a partition reaches [`IngestOptions::file_rows`] or all buffers together reach
+//! out (by the writer thread, while parsing goes on) once a partition reaches [`IngestOptions::file_rows`] or all buffers together reach
 //! [`IngestOptions::max_buffered_bytes`]. Every write is followed by a commit, and only committed
 //! rows are counted as stored.
 
@@ -214,7 +214,19 @@ pub fn ingest_source(
         drop(raw_rx);
         drop(out_tx);
 
-        let mut state = Consumer::new(writer, opts);
+        // Parquet encoding and compression run on their own thread, so parsing never waits for it.
+        let (job_tx, job_rx) = bounded::<WriteJob>(1);
+        let (done_tx, done_rx) = bounded::<Result<WriteDone>>(4);
+        let root = writer.store().root().to_path_buf();
+        scope.spawn(move || {
+            for job in job_rx {
+                let done = write_job(&root, job);
+                if done_tx.send(done).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut state = Consumer::new(writer, opts, job_tx, done_rx);
         let mut pending: BTreeMap<u64, Converted> = BTreeMap::new();
         let mut next = 0u64;
         let mut records = 0u64;
@@ -237,6 +249,7 @@ pub fn ingest_source(
         result?;
         state.summary.rejected.extend(failures);
         state.flush_all(progress)?;
+        state.finish(progress)?;
         if opts.compact {
             let touched: Vec<PartitionKey> = state.touched.iter().cloned().collect();
             crate::maintenance::compact_partitions(state.writer, &touched)?;
@@ -393,6 +406,8 @@ fn signin_kind(rec: &Record) -> Option<SignInKind> {
 struct Consumer<'w> {
     writer: &'w mut StoreWriter,
     opts: &'w IngestOptions,
+    jobs: Option<crossbeam_channel::Sender<WriteJob>>,
+    done: crossbeam_channel::Receiver<Result<WriteDone>>,
     index: IdIndex,
     buffers: BTreeMap<PartitionKey, Buffer>,
     buffered_bytes: usize,
@@ -409,10 +424,17 @@ struct Buffer {
 }
 
 impl<'w> Consumer<'w> {
-    fn new(writer: &'w mut StoreWriter, opts: &'w IngestOptions) -> Self {
+    fn new(
+        writer: &'w mut StoreWriter,
+        opts: &'w IngestOptions,
+        jobs: crossbeam_channel::Sender<WriteJob>,
+        done: crossbeam_channel::Receiver<Result<WriteDone>>,
+    ) -> Self {
         Consumer {
             writer,
             opts,
+            jobs: Some(jobs),
+            done,
             index: IdIndex::default(),
             buffers: BTreeMap::new(),
             buffered_bytes: 0,
@@ -422,6 +444,7 @@ impl<'w> Consumer<'w> {
     }
 
     fn accept(&mut self, c: Converted, progress: &mut dyn FnMut(Progress)) -> Result<()> {
+        self.commit_done(false, progress)?;
         self.summary.rejected.extend(c.rejected);
         let mut full = Vec::new();
         for part in c.parts {
@@ -475,44 +498,92 @@ impl<'w> Consumer<'w> {
         self.flush(&keys, progress)
     }
 
-    /// Writes the buffers of `keys` as files and commits them in one manifest update.
+    /// Hands the buffers of `keys` to the writer thread, which writes one file per partition;
+    /// [`Consumer::commit_done`] makes them live in one manifest update once written.
     fn flush(&mut self, keys: &[PartitionKey], progress: &mut dyn FnMut(Progress)) -> Result<()> {
-        let root = self.writer.store().root().to_path_buf();
-        let mut added: Vec<FileEntry> = Vec::new();
-        let mut flushed: Vec<(PartitionKey, Buffer)> = Vec::new();
+        let mut parts: Vec<(PartitionKey, Buffer)> = Vec::new();
         for key in keys {
-            let Some(buf) = self.buffers.remove(key) else {
-                continue;
-            };
-            self.buffered_bytes = self.buffered_bytes.saturating_sub(buf.bytes);
-            if let Some(entry) = write_partition_file(&root, key, &buf.batches)? {
-                added.push(entry);
+            if let Some(buf) = self.buffers.remove(key) {
+                self.buffered_bytes = self.buffered_bytes.saturating_sub(buf.bytes);
+                parts.push((key.clone(), buf));
             }
-            flushed.push((key.clone(), buf));
         }
-        if added.is_empty() {
+        if parts.is_empty() {
             return Ok(());
         }
-        self.summary.files_written += added.len() as u64;
-        self.writer.commit(added, &[])?;
-        self.summary.commits += 1;
-        for (key, buf) in flushed {
-            *self.summary.stored.entry(key.log).or_default() += buf.rows as u64;
-            for (kind, n) in buf.kinds {
-                *self.summary.signins_by_kind.entry(kind).or_default() += n;
+        if let Some(jobs) = &self.jobs {
+            if jobs.send(WriteJob { parts }).is_err() {
+                // The writer thread stopped: its error is waiting in `done`.
+                self.finish(progress)?;
+                return Err(StoreError::Invalid("the file writer stopped".into()));
             }
-            self.touched.insert(key);
         }
-        let stored = self.summary.total_stored();
-        tracing::info!(
-            stored,
-            version = self.writer.manifest().version,
-            "committed"
-        );
-        progress(Progress::Committed {
-            stored,
-            version: self.writer.manifest().version,
-        });
-        Ok(())
+        self.commit_done(false, progress)
     }
+
+    /// Commits every write the writer thread has finished (waiting for all when `wait`).
+    fn commit_done(&mut self, wait: bool, progress: &mut dyn FnMut(Progress)) -> Result<()> {
+        loop {
+            let done = if wait {
+                match self.done.recv() {
+                    Ok(d) => d,
+                    Err(_) => return Ok(()),
+                }
+            } else {
+                match self.done.try_recv() {
+                    Ok(d) => d,
+                    Err(_) => return Ok(()),
+                }
+            };
+            let done = done?;
+            if done.added.is_empty() {
+                continue;
+            }
+            self.summary.files_written += done.added.len() as u64;
+            self.writer.commit(done.added, &[])?;
+            self.summary.commits += 1;
+            for (key, rows, kinds) in done.parts {
+                *self.summary.stored.entry(key.log).or_default() += rows as u64;
+                for (kind, n) in kinds {
+                    *self.summary.signins_by_kind.entry(kind).or_default() += n;
+                }
+                self.touched.insert(key);
+            }
+            let stored = self.summary.total_stored();
+            let version = self.writer.manifest().version;
+            tracing::info!(stored, version, "committed");
+            progress(Progress::Committed { stored, version });
+        }
+    }
+
+    /// Waits for the writer thread to finish and commits what it wrote.
+    fn finish(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<()> {
+        self.jobs = None;
+        self.commit_done(true, progress)
+    }
+}
+
+/// Buffers to write, one file per partition.
+struct WriteJob {
+    parts: Vec<(PartitionKey, Buffer)>,
+}
+
+/// Files written for a [`WriteJob`], with what each holds.
+struct WriteDone {
+    added: Vec<FileEntry>,
+    parts: Vec<(PartitionKey, usize, BTreeMap<SignInKind, u64>)>,
+}
+
+fn write_job(root: &std::path::Path, job: WriteJob) -> Result<WriteDone> {
+    let mut done = WriteDone {
+        added: Vec::new(),
+        parts: Vec::new(),
+    };
+    for (key, buf) in job.parts {
+        if let Some(entry) = write_partition_file(root, &key, &buf.batches)? {
+            done.added.push(entry);
+        }
+        done.parts.push((key, buf.rows, buf.kinds));
+    }
+    Ok(done)
 }
