@@ -96,24 +96,24 @@ def main():
     sim_dir = os.path.join(args.out, "sim")
     input_file = os.path.join(args.out, "signins.jsonl")
 
-    # 1. Input: a simulated tenant, sized to the requested number of sign-ins.
-    users, days = 1000, 2
-    probe = subprocess.run([BIN, "simulate", "--users", "200", "--days", "1", "--seed", "7", "--out", os.path.join(args.out, "probe")],
-                           capture_output=True, text=True, check=True)
-    probe_count = sum(1 for f in glob.glob(os.path.join(args.out, "probe", "graph", "signins", "*.jsonl")) for _ in open(f))
-    per_user_day = max(probe_count / 200.0, 1.0)
-    days = max(1, round(args.signins / (per_user_day * users)))
-    days = min(days, 60)
-    users = max(50, int(args.signins / (per_user_day * days)) + 1)
-    shutil.rmtree(os.path.join(args.out, "probe"), ignore_errors=True)
+    # 1. Input: a simulated tenant over three days (Thursday to Saturday), sized by a small probe
+    #    run to give at least the requested number of sign-ins.
+    days, start = 3, "2026-10-01"
+    probe_dir = os.path.join(args.out, "probe")
+    subprocess.run([BIN, "simulate", "--users", "100", "--days", str(days), "--seed", "7", "--start", start,
+                    "--out", probe_dir], capture_output=True, text=True, check=True)
+    per_user = sum(1 for f in glob.glob(os.path.join(probe_dir, "graph", "signins", "*.jsonl")) for _ in open(f)) / 100.0
+    shutil.rmtree(probe_dir, ignore_errors=True)
+    users = int(args.signins / max(per_user, 1.0) * 1.03) + 1
     if not os.path.exists(input_file):
         shutil.rmtree(sim_dir, ignore_errors=True)
         sim_wall, _, _ = run_timed([BIN, "simulate", "--users", str(users), "--days", str(days), "--seed", "7",
-                                    "--start", "2026-10-01", "--out", sim_dir])
+                                    "--start", start, "--out", sim_dir])
         with open(input_file, "wb") as out:
             for f in sorted(glob.glob(os.path.join(sim_dir, "graph", "signins", "*.jsonl"))):
                 with open(f, "rb") as src:
                     shutil.copyfileobj(src, out, 1 << 20)
+        shutil.rmtree(sim_dir, ignore_errors=True)
     else:
         sim_wall = float("nan")
     records = sum(1 for _ in open(input_file, "rb"))
@@ -190,7 +190,7 @@ def main():
     w("")
     w(f"- Machine: {machine}")
     w(f"- Gatehouse: `{g_version}` (release build); DuckDB {duck_version} (Python package)")
-    w(f"- Input: `gatehouse simulate --users {users} --days {days} --seed 7 --start 2026-10-01` (Graph beta JSON),")
+    w(f"- Input: `gatehouse simulate --users {users} --days {days} --seed 7 --start {start}` (Graph beta JSON),")
     w(f"  sign-ins concatenated into one NDJSON file: **{fmt_int(records)} sign-ins, {mb:,.0f} MB**")
     w(f"  ({raw_bytes / records:,.0f} bytes per record)")
     w("- Gatehouse: `gatehouse --data store ingest --tenant bench signins.jsonl` (parse, normalise, type,")

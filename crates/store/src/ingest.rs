@@ -56,7 +56,7 @@ impl Default for IngestOptions {
                 .map(|n| n.get())
                 .unwrap_or(2),
             file_rows: 256 * 1024,
-            max_buffered_bytes: 160 << 20,
+            max_buffered_bytes: 128 << 20,
             compact: true,
         }
     }

@@ -11,7 +11,7 @@ use arrow::compute::filter_record_batch;
 use gatehouse_model::LogKind;
 
 use crate::layout::PartitionKey;
-use crate::writer::{read_file, write_partition_file};
+use crate::writer::{file_batches, read_file, write_partition_file, write_partition_stream};
 use crate::{FileEntry, Result, StoreError, StoreWriter};
 
 /// A partition is compacted when it has at least this many files…
@@ -77,18 +77,22 @@ fn compact(
         let Some(files) = by_partition.get(key) else {
             continue;
         };
-        let small: Vec<&FileEntry> = files.iter().filter(|f| f.rows < SMALL_FILE_ROWS).collect();
+        let mut small: Vec<&FileEntry> =
+            files.iter().filter(|f| f.rows < SMALL_FILE_ROWS).collect();
         if small.len() < min_files.max(2) {
             continue;
         }
-        let mut batches = Vec::new();
+        // Oldest first, so the merged file stays (nearly) in time order; streamed file by file,
+        // so memory stays at one row group whatever the partition's size.
+        small.sort_by_key(|f| (f.min_time_ns, f.max_time_ns));
+        let mut sources = Vec::new();
         for f in &small {
-            batches.extend(read_file(&root.join(&f.path))?);
+            sources.push(file_batches(&root.join(&f.path))?);
         }
-        let added: Vec<FileEntry> = write_partition_file(&root, key, &batches)?
-            .into_iter()
-            .collect();
-        drop(batches);
+        let added: Vec<FileEntry> =
+            write_partition_stream(&root, key, sources.into_iter().flatten())?
+                .into_iter()
+                .collect();
         let removed: Vec<String> = small.iter().map(|f| f.path.clone()).collect();
         report.partitions += 1;
         report.files_before += removed.len();

@@ -51,41 +51,93 @@ pub fn sort_by_time(batch: &RecordBatch, time_column: &str) -> Result<RecordBatc
     })
 }
 
+/// Whether the rows of `batches`, taken in order, are already sorted by the time column.
+fn is_sorted_by_time(batches: &[RecordBatch], time_column: &str) -> bool {
+    let mut last = i64::MIN;
+    for b in batches {
+        let Some(times) = b
+            .column_by_name(time_column)
+            .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>())
+        else {
+            return false;
+        };
+        if times.null_count() > 0 {
+            return false;
+        }
+        for &t in times.values().iter() {
+            if t < last {
+                return false;
+            }
+            last = t;
+        }
+    }
+    true
+}
+
 /// Writes `batches` (all of one partition) as a new Parquet file in place, returning its entry
-/// for the manifest. The file is not live until the manifest names it.
+/// for the manifest. The file is not live until the manifest names it. Rows already in time order
+/// (the usual case: exports are chronological) are streamed to the file without copying.
 pub fn write_partition_file(
     root: &Path,
     key: &PartitionKey,
     batches: &[RecordBatch],
 ) -> Result<Option<FileEntry>> {
+    let time_column = key.log.time_column();
+    if is_sorted_by_time(batches, time_column) {
+        return write_partition_stream(root, key, batches.iter().cloned().map(Ok));
+    }
     let Some(first) = batches.first() else {
         return Ok(None);
     };
-    let schema = first.schema();
-    let all = concat_batches(&schema, batches).map_err(|e| StoreError::Arrow {
+    let all = concat_batches(&first.schema(), batches).map_err(|e| StoreError::Arrow {
         context: "gathering rows".into(),
         source: e,
     })?;
-    if all.num_rows() == 0 {
-        return Ok(None);
-    }
-    let time_column = key.log.time_column();
     let sorted = sort_by_time(&all, time_column)?;
     drop(all);
-    let (min_time_ns, max_time_ns) = time_range(&sorted, time_column);
+    write_partition_stream(root, key, std::iter::once(Ok(sorted)))
+}
 
+/// Streams batches (all of one partition, in the order given) into a new Parquet file in place;
+/// memory stays at one row group whatever the number of rows.
+pub fn write_partition_stream(
+    root: &Path,
+    key: &PartitionKey,
+    batches: impl Iterator<Item = Result<RecordBatch>>,
+) -> Result<Option<FileEntry>> {
+    let time_column = key.log.time_column();
     let staging = root.join(STAGING_DIR);
     fs::create_dir_all(&staging).map_err(io_err(&staging))?;
     let name = format!("part-{}.parquet", uuid::Uuid::new_v4().simple());
     let tmp = staging.join(&name);
-    {
-        let file = File::create(&tmp).map_err(io_err(&tmp))?;
-        let mut w = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties()))
-            .map_err(|e| parquet_err(&tmp, e))?;
-        w.write(&sorted).map_err(|e| parquet_err(&tmp, e))?;
-        let file = w.into_inner().map_err(|e| parquet_err(&tmp, e))?;
-        file.sync_all().map_err(io_err(&tmp))?;
+    let mut writer: Option<ArrowWriter<File>> = None;
+    let (mut min_time_ns, mut max_time_ns, mut rows) = (i64::MAX, i64::MIN, 0u64);
+    for batch in batches {
+        let batch = batch?;
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let (lo, hi) = time_range(&batch, time_column);
+        min_time_ns = min_time_ns.min(lo);
+        max_time_ns = max_time_ns.max(hi);
+        rows += batch.num_rows() as u64;
+        if writer.is_none() {
+            let file = File::create(&tmp).map_err(io_err(&tmp))?;
+            writer = Some(
+                ArrowWriter::try_new(file, batch.schema(), Some(writer_properties()))
+                    .map_err(|e| parquet_err(&tmp, e))?,
+            );
+        }
+        if let Some(w) = writer.as_mut() {
+            w.write(&batch).map_err(|e| parquet_err(&tmp, e))?;
+        }
     }
+    let Some(w) = writer else {
+        return Ok(None);
+    };
+    let file = w.into_inner().map_err(|e| parquet_err(&tmp, e))?;
+    file.sync_all().map_err(io_err(&tmp))?;
+    drop(file);
     let bytes = fs::metadata(&tmp).map_err(io_err(&tmp))?.len();
     let dir = root.join(key.dir());
     fs::create_dir_all(&dir).map_err(io_err(&dir))?;
@@ -97,7 +149,7 @@ pub fn write_partition_file(
         tenant: key.tenant.clone(),
         table: key.log.table_name().to_string(),
         day: key.day,
-        rows: sorted.num_rows() as u64,
+        rows,
         bytes,
         min_time_ns,
         max_time_ns,
@@ -129,7 +181,24 @@ fn parquet_err(path: &Path, e: parquet::errors::ParquetError) -> StoreError {
     }
 }
 
-/// Reads every row of a live file (for compaction and retention).
+/// Streams the rows of a live file, one row group's worth at a time.
+pub fn file_batches(path: &Path) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
+    let file = File::open(path).map_err(io_err(path))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| parquet_err(path, e))?
+        .with_batch_size(8 * 1024)
+        .build()
+        .map_err(|e| parquet_err(path, e))?;
+    let context = path.display().to_string();
+    Ok(reader.map(move |b| {
+        b.map_err(|e| StoreError::Arrow {
+            context: context.clone(),
+            source: e,
+        })
+    }))
+}
+
+/// Reads every row of a live file (for retention).
 pub fn read_file(path: &Path) -> Result<Vec<RecordBatch>> {
     let file = File::open(path).map_err(io_err(path))?;
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
