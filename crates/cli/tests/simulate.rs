@@ -35,24 +35,25 @@ fn count(data: &Path, sql: &str) -> u64 {
 
 const TENANT: &str = "0f8e6a52-8d0c-4f3e-9a55-2f4d3c1b0a99";
 
+/// The one simulated tenant every test here uses.
+const SIMULATE: [&str; 11] = [
+    "simulate",
+    "--users",
+    "30",
+    "--days",
+    "2",
+    "--seed",
+    "11",
+    "--start",
+    "2026-10-05",
+    "--tenant",
+    TENANT,
+];
+
 fn simulate(out: &Path, format: &str, extra: &[&str]) {
     let data = out.join("unused-data");
-    let mut args = vec![
-        "simulate",
-        "--users",
-        "30",
-        "--days",
-        "2",
-        "--seed",
-        "11",
-        "--start",
-        "2026-10-05",
-        "--tenant",
-        TENANT,
-        "--format",
-        format,
-        "--out",
-    ];
+    let mut args = SIMULATE.to_vec();
+    args.extend_from_slice(&["--format", format, "--out"]);
     let out_s = out.to_string_lossy().into_owned();
     args.push(&out_s);
     args.extend_from_slice(extra);
@@ -147,20 +148,8 @@ fn into_store_matches_files_and_is_idempotent() {
         ],
     ));
     let b = dir.path().join("b");
-    let args = [
-        "simulate",
-        "--users",
-        "30",
-        "--days",
-        "2",
-        "--seed",
-        "11",
-        "--start",
-        "2026-10-05",
-        "--tenant",
-        TENANT,
-        "--into-store",
-    ];
+    let mut args = SIMULATE.to_vec();
+    args.push("--into-store");
     ok(&gatehouse(&b, &args));
     for table in ["signins", "audits", "provisioning"] {
         let sql = format!("SELECT count(*), count(DISTINCT id) FROM {table}");

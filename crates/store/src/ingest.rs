@@ -315,13 +315,14 @@ fn convert_batch(
         };
         match place(&rec, tenant) {
             Ok(key) => {
+                // The partition already resolved the tenant; reuse it rather than resolving again.
+                let tenant_id = key.tenant.clone();
                 let table = tables
                     .entry(rec.log)
                     .or_insert_with(|| TableSchema::of(rec.log));
                 let (builder, ids, kinds) = builders
                     .entry(key)
                     .or_insert_with(|| (TableBuilder::new(table), Vec::new(), Vec::new()));
-                let tenant_id = tenant_of(&rec, tenant);
                 let sys = SystemFields {
                     tenant_id: &tenant_id,
                     ingested_at_ns,

@@ -30,8 +30,8 @@ pub struct CompactionReport {
     pub files_after: usize,
 }
 
-/// Merges the small files of each partition listed (or of all partitions when `keys` is empty and
-/// `all` is set by [`compact_all`]).
+/// Merges the small files of each partition listed, where a partition has at least
+/// [`COMPACT_MIN_FILES`] of them (ingest calls this for the partitions it touched).
 pub fn compact_partitions(
     writer: &mut StoreWriter,
     keys: &[PartitionKey],

@@ -11,7 +11,7 @@ use std::path::Path;
 use gatehouse_model::LogKind;
 use serde::{Deserialize, Serialize};
 
-use crate::layout::{self, MANIFEST_FILE};
+use crate::layout::MANIFEST_FILE;
 use crate::{io_err, Result, StoreError};
 
 /// One live Parquet file.
@@ -141,6 +141,5 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         let d = File::open(dir).map_err(io_err(dir))?;
         d.sync_all().map_err(io_err(dir))?;
     }
-    let _ = layout::MANIFEST_FILE;
     Ok(())
 }

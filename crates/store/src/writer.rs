@@ -4,7 +4,6 @@
 
 use std::fs::{self, File};
 use std::path::Path;
-use std::sync::Arc;
 
 use arrow::array::{Array, TimestampNanosecondArray};
 use arrow::compute::{concat_batches, sort_to_indices, take_record_batch, SortOptions};
@@ -215,6 +214,3 @@ pub fn read_file(path: &Path) -> Result<Vec<RecordBatch>> {
         })
         .collect()
 }
-
-/// Keeps `Arc` in scope for callers building schemas.
-pub type SchemaRef = Arc<arrow::datatypes::Schema>;
