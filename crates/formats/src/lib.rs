@@ -10,8 +10,13 @@
 //! stream into raw records without parsing them (so parsing can run in parallel) → [`shape`]
 //! recognises each record's export shape and [`normalize`] rewrites it to the Graph shape.
 //! CSV files go through [`csv_input`], whose rows are mapped by [`loganalytics`] or [`portal`].
+//!
+//! Bare Graph records that need no reshaping (most of any large export) can skip the general path:
+//! [`tape`] tokenizes a record without building a tree and [`fast`] recognises it, so the store can
+//! convert it to columns straight from the source text.
 
 pub mod csv_input;
+pub mod fast;
 pub mod input;
 pub mod loganalytics;
 pub mod normalize;
@@ -19,6 +24,7 @@ pub mod portal;
 pub mod read;
 pub mod shape;
 pub mod split;
+pub mod tape;
 
 use std::fmt;
 use std::sync::Arc;

@@ -396,6 +396,11 @@ const LA_MARKERS: &[&str] = &[
     "_IsBillable",
 ];
 
+/// Is `key` one of the columns only Log Analytics rows have (`TimeGenerated [UTC]` included)?
+pub(crate) fn is_marker_column(key: &str) -> bool {
+    LA_MARKERS.contains(&strip_utc(key))
+}
+
 /// Is this object a Log Analytics row? True for PascalCase rows with `TimeGenerated` (or
 /// `TimeGenerated [UTC]`), a `Type` naming a supported table, or several standard Log Analytics
 /// columns (`TenantId`, `OperationName`, `ResultType`, …). False for Graph records (camelCase) and

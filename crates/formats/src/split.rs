@@ -98,6 +98,16 @@ pub struct Splitter<R: BufRead> {
     line: u64,
     done: bool,
     scan: Scan,
+    lines: Lines,
+}
+
+/// Lines-mode state carried from chunk to chunk.
+#[derive(Default)]
+struct Lines {
+    /// The start of a line that did not fit in the previous chunk.
+    carry: Vec<u8>,
+    /// Skipping the rest of a line longer than [`MAX_RECORD_BYTES`].
+    skipping: bool,
 }
 
 /// Stream-mode scanning state, kept apart from the reader so both can be borrowed at once.
@@ -122,6 +132,7 @@ impl<R: BufRead> Splitter<R> {
             line: 1,
             done: false,
             scan: Scan::default(),
+            lines: Lines::default(),
         }
     }
 
@@ -185,61 +196,107 @@ impl<R: BufRead> Splitter<R> {
         })
     }
 
+    /// Lines layout: copies whole blocks of the input into the chunk and finds line ends with
+    /// `memchr`, so each byte is copied once and looked at once. A line cut by the end of the
+    /// chunk is carried over to the next one.
     fn fill_lines(&mut self, chunk: &mut Chunk, target: usize) {
-        while chunk.buf.len() < target {
-            let start = chunk.buf.len();
-            let line_no = self.line;
-            let res = read_line_limited(&mut self.reader, &mut chunk.buf, MAX_RECORD_BYTES);
-            match res {
-                Ok(LineRead::Eof) => {
-                    self.done = true;
-                    return;
+        chunk.buf.reserve(target.min(64 << 20));
+        chunk.buf.append(&mut self.lines.carry);
+        // Where the line being read starts in `chunk.buf`.
+        let mut line_start = 0;
+        loop {
+            if chunk.buf.len() >= target && line_start > 0 {
+                if !chunk.items.is_empty() || !chunk.rejected.is_empty() {
+                    break;
                 }
-                Ok(LineRead::Line { newline }) => {
-                    if newline {
-                        self.line += 1;
-                    }
-                    let mut end = chunk.buf.len();
-                    let mut s = start;
-                    if line_no == 1 && chunk.buf[s..end].starts_with(b"\xEF\xBB\xBF") {
-                        s += 3;
-                    }
-                    while end > s && chunk.buf[end - 1].is_ascii_whitespace() {
-                        end -= 1;
-                    }
-                    while s < end && chunk.buf[s].is_ascii_whitespace() {
-                        s += 1;
-                    }
-                    if s == end {
-                        chunk.buf.truncate(start);
-                    } else {
-                        chunk.buf.truncate(end);
-                        chunk.items.push(Item {
-                            line: line_no,
-                            range: s..end,
-                        });
-                    }
-                    if !newline {
-                        self.done = true;
-                        return;
-                    }
-                }
-                Ok(LineRead::TooLong) => {
-                    chunk.buf.truncate(start);
-                    self.line += 1;
-                    chunk.rejected.push((
-                        line_no,
-                        format!("line longer than {} MiB; skipped", MAX_RECORD_BYTES >> 20),
-                    ));
-                }
+                // Only blank lines so far: drop them rather than hold them.
+                chunk.buf.drain(..line_start);
+                line_start = 0;
+            }
+            let buf = match self.reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    chunk.buf.truncate(start);
-                    chunk.fatal = Some((line_no, io_reason(&e)));
+                    chunk.buf.truncate(line_start);
+                    chunk.fatal = Some((self.line, io_reason(&e)));
                     self.done = true;
                     return;
                 }
+            };
+            if buf.is_empty() {
+                // The end: a last line without a newline is still a line.
+                let end = chunk.buf.len();
+                if self.lines.skipping {
+                    self.reject_long_line(chunk);
+                } else if end > line_start {
+                    self.finish_line(chunk, line_start, end);
+                }
+                self.done = true;
+                return;
+            }
+            let len = buf.len();
+            if self.lines.skipping {
+                // The rest of an over-long line: drop bytes up to its newline.
+                match memchr::memchr(b'\n', buf) {
+                    Some(i) => {
+                        self.reader.consume(i + 1);
+                        self.reject_long_line(chunk);
+                    }
+                    None => self.reader.consume(len),
+                }
+                continue;
+            }
+            let from = chunk.buf.len();
+            chunk.buf.extend_from_slice(buf);
+            self.reader.consume(len);
+            let mut search = from;
+            while let Some(i) = memchr::memchr(b'\n', &chunk.buf[search..]) {
+                let newline = search + i;
+                self.finish_line(chunk, line_start, newline);
+                self.line += 1;
+                line_start = newline + 1;
+                search = line_start;
+            }
+            if chunk.buf.len() - line_start > MAX_RECORD_BYTES {
+                chunk.buf.truncate(line_start);
+                self.lines.skipping = true;
             }
         }
+        // Carry the unfinished line over to the next chunk.
+        self.lines.carry.extend_from_slice(&chunk.buf[line_start..]);
+        chunk.buf.truncate(line_start);
+    }
+
+    /// Records the line `chunk.buf[start..end]` (without its newline) as an item unless blank.
+    fn finish_line(&mut self, chunk: &mut Chunk, start: usize, end: usize) {
+        let line = &chunk.buf[start..end];
+        let mut s = 0;
+        if self.line == 1 && line.starts_with(b"\xEF\xBB\xBF") {
+            s = 3;
+        }
+        let mut e = line.len();
+        while e > s && line[e - 1].is_ascii_whitespace() {
+            e -= 1;
+        }
+        while s < e && line[s].is_ascii_whitespace() {
+            s += 1;
+        }
+        if s < e {
+            chunk.items.push(Item {
+                line: self.line,
+                range: start + s..start + e,
+            });
+        }
+    }
+
+    /// Rejects the over-long line just skipped.
+    fn reject_long_line(&mut self, chunk: &mut Chunk) {
+        self.lines.skipping = false;
+        chunk.rejected.push((
+            self.line,
+            format!("line longer than {} MiB; skipped", MAX_RECORD_BYTES >> 20),
+        ));
+        self.line += 1;
     }
 
     fn fill_stream(&mut self, chunk: &mut Chunk, target: usize) {
@@ -441,65 +498,6 @@ fn is_complete_value(line: &[u8]) -> bool {
     false
 }
 
-enum LineRead {
-    Eof,
-    Line { newline: bool },
-    TooLong,
-}
-
-/// `read_until(b'\n')` that stops copying past `limit` bytes (and then skips the rest of the line).
-fn read_line_limited(
-    reader: &mut dyn BufRead,
-    out: &mut Vec<u8>,
-    limit: usize,
-) -> std::io::Result<LineRead> {
-    let start = out.len();
-    let mut too_long = false;
-    let mut any = false;
-    loop {
-        let buf = match reader.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if buf.is_empty() {
-            return Ok(if !any {
-                LineRead::Eof
-            } else if too_long {
-                LineRead::TooLong
-            } else {
-                LineRead::Line { newline: false }
-            });
-        }
-        any = true;
-        let (part, found) = match memchr_newline(buf) {
-            Some(i) => (&buf[..=i], true),
-            None => (buf, false),
-        };
-        let len = part.len();
-        if !too_long {
-            if out.len() - start + len > limit {
-                too_long = true;
-                out.truncate(start);
-            } else {
-                out.extend_from_slice(part);
-            }
-        }
-        reader.consume(len);
-        if found {
-            return Ok(if too_long {
-                LineRead::TooLong
-            } else {
-                LineRead::Line { newline: true }
-            });
-        }
-    }
-}
-
-fn memchr_newline(buf: &[u8]) -> Option<usize> {
-    buf.iter().position(|b| *b == b'\n')
-}
-
 fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         ErrorKind::UnexpectedEof => {
@@ -534,6 +532,31 @@ mod tests {
             }
         }
         (items, rejected, fatal)
+    }
+
+    #[test]
+    fn lines_are_the_same_whatever_the_chunk_and_block_sizes() {
+        let input = "\u{feff}{\"a\":1}\r\n\n  {\"b\":\"x y\"}  \n{\"c\":[1,2,3]}\n\n{\"d\":{}}";
+        let want: Lines = vec![
+            (1, r#"{"a":1}"#.into()),
+            (3, r#"{"b":"x y"}"#.into()),
+            (4, r#"{"c":[1,2,3]}"#.into()),
+            (6, r#"{"d":{}}"#.into()),
+        ];
+        for block in [1, 2, 3, 7, 64, 4096] {
+            for target in [1, 5, 16, 1000, usize::MAX] {
+                let reader = std::io::BufReader::with_capacity(block, input.as_bytes());
+                let mut s = Splitter::new(reader);
+                let mut got = Vec::new();
+                while let Some(c) = s.next_chunk(target) {
+                    assert!(c.rejected.is_empty() && c.fatal.is_none());
+                    for it in &c.items {
+                        got.push((it.line, String::from_utf8_lossy(c.bytes(it)).into_owned()));
+                    }
+                }
+                assert_eq!(got, want, "block {block}, target {target}");
+            }
+        }
     }
 
     #[test]

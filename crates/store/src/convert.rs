@@ -15,6 +15,7 @@ use arrow::array::{
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, Fields, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use gatehouse_formats::tape::{NodeKind, Tape};
 use gatehouse_model::schema::{Column, ColumnKind, TableSchema};
 use gatehouse_model::time::parse_timestamp;
 use serde_json::{Map, Value};
@@ -42,6 +43,8 @@ enum ColBuilder {
     Struct {
         members: Vec<(&'static str, ColBuilder)>,
         valid: Vec<bool>,
+        /// The fast path's guess of which member each key position holds (see [`member_at`]).
+        order: Vec<u8>,
     },
 }
 
@@ -90,6 +93,7 @@ impl ColBuilder {
                     .map(|c| (c.name, ColBuilder::new(&c.kind)))
                     .collect(),
                 valid: Vec::new(),
+                order: Vec::new(),
             },
         }
     }
@@ -106,7 +110,7 @@ impl ColBuilder {
                 offsets.push(*offsets.last().unwrap_or(&0));
                 valid.push(false);
             }
-            ColBuilder::Struct { members, valid } => {
+            ColBuilder::Struct { members, valid, .. } => {
                 for (_, m) in members.iter_mut() {
                     m.append_null();
                 }
@@ -244,7 +248,7 @@ impl ColBuilder {
                 offsets.push(offsets.last().unwrap_or(&0) + items.len() as i32);
                 valid.push(true);
             }
-            ColBuilder::Struct { members, valid } => {
+            ColBuilder::Struct { members, valid, .. } => {
                 let o = v.as_object();
                 for (name, m) in members.iter_mut() {
                     m.append(o.and_then(|o| o.get(*name)));
@@ -302,7 +306,7 @@ impl ColBuilder {
                 let nulls = take_nulls(valid);
                 Arc::new(ListArray::new(item_field.clone(), offsets, values, nulls))
             }
-            ColBuilder::Struct { members, valid } => {
+            ColBuilder::Struct { members, valid, .. } => {
                 let DataType::Struct(fields) = data_type else {
                     unreachable!("Struct is a Struct")
                 };
@@ -317,6 +321,288 @@ impl ColBuilder {
                 } else {
                     Arc::new(StructArray::new(fields.clone(), arrays, nulls))
                 }
+            }
+        }
+    }
+}
+
+/// The fast path could not take a record; the general path must (and words any error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bail;
+
+/// No node (a missing field).
+const NO_NODE: u32 = u32::MAX;
+
+/// Struct members handled by the fast path's fixed-size scratch (every Graph type has fewer).
+const MAX_STRUCT_MEMBERS: usize = 64;
+
+/// `as_i64` for a tape node: the same numbers, and strings holding them.
+fn tape_i64(t: &Tape, text: &str, i: usize) -> Option<i64> {
+    match t.node(i).kind {
+        NodeKind::Number => {
+            let raw = t.raw(text, i);
+            if raw.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+                raw.parse().ok()
+            } else {
+                raw.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                    .map(|f| f as i64)
+            }
+        }
+        NodeKind::String => t.str(text, i).trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// `as_f64` for a tape node.
+fn tape_f64(t: &Tape, text: &str, i: usize) -> Option<f64> {
+    match t.node(i).kind {
+        NodeKind::Number => t.raw(text, i).parse::<f64>().ok().filter(|f| f.is_finite()),
+        NodeKind::String => t
+            .str(text, i)
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite()),
+        _ => None,
+    }
+}
+
+/// `as_bool` for a tape node.
+fn tape_bool(t: &Tape, text: &str, i: usize) -> Option<bool> {
+    match t.node(i).kind {
+        NodeKind::True => Some(true),
+        NodeKind::False => Some(false),
+        NodeKind::String => {
+            let s = t.str(text, i);
+            if s.eq_ignore_ascii_case("true") {
+                Some(true)
+            } else if s.eq_ignore_ascii_case("false") {
+                Some(false)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Whether every number under node `i` is one `serde_json` accepts (finite).
+fn tape_numbers_finite(t: &Tape, text: &str, i: usize) -> bool {
+    let end = t.node(i).next as usize;
+    (i..end).all(|n| {
+        t.node(n).kind != NodeKind::Number
+            || t.raw(text, n).parse::<f64>().is_ok_and(f64::is_finite)
+    })
+}
+
+/// Writes node `i` as `serde_json::Value::to_string` would: compact, object keys sorted and
+/// unique (the last wins), strings re-escaped, floats in their shortest form.
+fn write_compact_json(t: &Tape, text: &str, i: usize, out: &mut String) {
+    let node = t.node(i);
+    match node.kind {
+        NodeKind::Null => out.push_str("null"),
+        NodeKind::True => out.push_str("true"),
+        NodeKind::False => out.push_str("false"),
+        NodeKind::Number => {
+            let raw = t.raw(text, i);
+            let plain_int = raw.bytes().all(|b| b.is_ascii_digit() || b == b'-') && raw != "-0";
+            match (plain_int, raw.parse::<i64>(), raw.parse::<u64>()) {
+                (true, Ok(n), _) => out.push_str(&n.to_string()),
+                (true, _, Ok(n)) => out.push_str(&n.to_string()),
+                _ => {
+                    let f = raw.parse::<f64>().unwrap_or(f64::NAN);
+                    out.push_str(&serde_json::Value::from(f).to_string())
+                }
+            }
+        }
+        NodeKind::String => {
+            if node.escaped {
+                out.push_str(&Value::String(t.str(text, i).into_owned()).to_string());
+            } else {
+                // Unescaped content has no quote, backslash or control character to escape.
+                out.push('"');
+                out.push_str(t.raw(text, i));
+                out.push('"');
+            }
+        }
+        NodeKind::Array => {
+            out.push('[');
+            for (n, item) in t.items(i).enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                write_compact_json(t, text, item, out);
+            }
+            out.push(']');
+        }
+        NodeKind::Object => {
+            let mut members: Vec<(std::borrow::Cow<'_, str>, usize)> =
+                t.members(i).map(|(k, v)| (t.str(text, k), v)).collect();
+            // Stable: equal keys keep document order, so the last of a run is the one kept.
+            members.sort_by(|a, b| a.0.cmp(&b.0));
+            out.push('{');
+            let mut first = true;
+            for (n, (key, value)) in members.iter().enumerate() {
+                if members.get(n + 1).is_some_and(|next| next.0 == *key) {
+                    continue;
+                }
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                out.push_str(&Value::String(key.to_string()).to_string());
+                out.push(':');
+                write_compact_json(t, text, *value, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Which member key node `k`, at position `pos` of its object, names. Records of one source
+/// list members in the same order, so `order` remembers the member seen at each position and
+/// most lookups cost one comparison.
+#[inline]
+fn member_at(
+    members: &[(&'static str, ColBuilder)],
+    order: &mut Vec<u8>,
+    t: &Tape,
+    text: &str,
+    pos: usize,
+    k: usize,
+) -> Option<usize> {
+    if let Some(&m) = order.get(pos) {
+        if let Some((name, _)) = members.get(m as usize) {
+            if t.key_is(text, k, name) {
+                return Some(m as usize);
+            }
+        }
+    }
+    let found = members.iter().position(|(name, _)| t.key_is(text, k, name));
+    if pos < 256 {
+        if order.len() <= pos {
+            order.resize(pos + 1, u8::MAX);
+        }
+        order[pos] = found.map_or(u8::MAX, |m| m as u8);
+    }
+    found
+}
+
+impl ColBuilder {
+    /// [`ColBuilder::check`] for a tape node; `Bail` wherever the general path would reject
+    /// the record (or the fast path does not handle the value).
+    fn check_tape(&mut self, t: &Tape, text: &str, i: usize) -> Result<Fit, Bail> {
+        let kind = t.node(i).kind;
+        if kind == NodeKind::Null {
+            return Ok(Fit::Exact);
+        }
+        let ok = |b: bool| if b { Ok(Fit::Exact) } else { Err(Bail) };
+        match self {
+            ColBuilder::Str(_) => ok(kind == NodeKind::String),
+            ColBuilder::Json(_) => ok(tape_numbers_finite(t, text, i)),
+            ColBuilder::I32(_) => {
+                ok(tape_i64(t, text, i).is_some_and(|n| i32::try_from(n).is_ok()))
+            }
+            ColBuilder::I64(_) => ok(tape_i64(t, text, i).is_some()),
+            ColBuilder::F64(_) => ok(tape_f64(t, text, i).is_some()),
+            ColBuilder::Bool(_) => ok(tape_bool(t, text, i).is_some()),
+            ColBuilder::Ts(_) => {
+                ok(kind == NodeKind::String && parse_timestamp(&t.str(text, i)).is_ok())
+            }
+            // Maps are ordered by key on the general path; the fast path takes only empty ones.
+            ColBuilder::StrMap { .. } => ok(kind == NodeKind::Object && t.node(i).len == 0),
+            ColBuilder::List { child, .. } => {
+                if kind != NodeKind::Array {
+                    return Err(Bail);
+                }
+                let mut fit = Fit::Exact;
+                for item in t.items(i) {
+                    fit = fit.and(child.check_tape(t, text, item)?);
+                }
+                Ok(fit)
+            }
+            ColBuilder::Struct { members, order, .. } => {
+                if kind != NodeKind::Object || members.len() > MAX_STRUCT_MEMBERS {
+                    return Err(Bail);
+                }
+                let mut fit = Fit::Exact;
+                let mut seen = 0u64;
+                for (pos, (k, v)) in t.members(i).enumerate() {
+                    match member_at(members, order, t, text, pos, k) {
+                        Some(m) => {
+                            if seen & (1 << m) != 0 {
+                                return Err(Bail); // a repeated member
+                            }
+                            seen |= 1 << m;
+                            fit = fit.and(members[m].1.check_tape(t, text, v)?);
+                        }
+                        None => fit = Fit::Lossy,
+                    }
+                }
+                Ok(fit)
+            }
+        }
+    }
+
+    /// [`ColBuilder::append`] for a tape node that passed [`ColBuilder::check_tape`]
+    /// ([`NO_NODE`] for a missing value).
+    fn append_tape(&mut self, t: &Tape, text: &str, i: u32) {
+        if i == NO_NODE || t.node(i as usize).kind == NodeKind::Null {
+            return self.append_null();
+        }
+        let i = i as usize;
+        match self {
+            ColBuilder::Str(b) => b.append_value(t.str(text, i)),
+            ColBuilder::Json(b) => {
+                let mut s = String::with_capacity(t.json(text, i).len());
+                write_compact_json(t, text, i, &mut s);
+                b.append_value(s)
+            }
+            ColBuilder::I32(b) => {
+                b.append_option(tape_i64(t, text, i).and_then(|n| i32::try_from(n).ok()))
+            }
+            ColBuilder::I64(b) => b.append_option(tape_i64(t, text, i)),
+            ColBuilder::F64(b) => b.append_option(tape_f64(t, text, i)),
+            ColBuilder::Bool(b) => b.append_option(tape_bool(t, text, i)),
+            ColBuilder::Ts(b) => b.append_option(
+                parse_timestamp(&t.str(text, i))
+                    .ok()
+                    .and_then(|d| d.timestamp_nanos_opt()),
+            ),
+            ColBuilder::StrMap { offsets, valid, .. } => {
+                offsets.push(*offsets.last().unwrap_or(&0));
+                valid.push(true);
+            }
+            ColBuilder::List {
+                child,
+                offsets,
+                valid,
+            } => {
+                let mut n = 0;
+                for item in t.items(i) {
+                    child.append_tape(t, text, item as u32);
+                    n += 1;
+                }
+                offsets.push(offsets.last().unwrap_or(&0) + n);
+                valid.push(true);
+            }
+            ColBuilder::Struct {
+                members,
+                valid,
+                order,
+            } => {
+                let mut slots = [NO_NODE; MAX_STRUCT_MEMBERS];
+                for (pos, (k, v)) in t.members(i).enumerate() {
+                    if let Some(m) = member_at(members, order, t, text, pos, k) {
+                        slots[m] = v as u32;
+                    }
+                }
+                for (m, (_, b)) in members.iter_mut().enumerate() {
+                    b.append_tape(t, text, slots[m]);
+                }
+                valid.push(true);
             }
         }
     }
@@ -401,6 +687,18 @@ pub struct TableBuilder {
     rows: usize,
     /// Scratch space reused between records.
     slots: Vec<Option<usize>>,
+    /// The fast path's scratch: each column's value node in the current record.
+    tape_slots: Vec<u32>,
+    /// The column each key position held in the previous record (keys usually come in the same
+    /// order, so most lookups are one comparison).
+    key_order: Vec<u32>,
+}
+
+/// What [`TableBuilder::append_tape`] learned about a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapeAppended<'a> {
+    /// The record's `id`.
+    pub id: std::borrow::Cow<'a, str>,
 }
 
 /// What [`TableBuilder::append`] learned about a record.
@@ -428,6 +726,8 @@ impl TableBuilder {
             extra: StringBuilder::new(),
             rows: 0,
             slots: vec![None; cols.len()],
+            tape_slots: vec![NO_NODE; cols.len()],
+            key_order: Vec::new(),
         }
     }
 
@@ -505,6 +805,101 @@ impl TableBuilder {
         }
         self.rows += 1;
         Ok(Appended { id, time_ns })
+    }
+
+    /// [`TableBuilder::append`] for the object at node `obj` of a tape, whose event time
+    /// (`time_column`) the caller already parsed to `time_ns`. Appends exactly what `append`
+    /// would for the same record, or nothing and `Bail` when the general path must take it.
+    pub fn append_tape<'a>(
+        &mut self,
+        tape: &Tape,
+        text: &'a str,
+        obj: usize,
+        time_column: &str,
+        time_ns: i64,
+        sys: &SystemFields<'_>,
+    ) -> Result<TapeAppended<'a>, Bail> {
+        self.tape_slots.iter_mut().for_each(|s| *s = NO_NODE);
+        let mut extra: Option<Map<String, Value>> = None;
+        let mut keep_raw = |key: std::borrow::Cow<'_, str>, v: usize| -> Result<(), Bail> {
+            let value: Value = serde_json::from_str(tape.json(text, v)).map_err(|_| Bail)?;
+            extra
+                .get_or_insert_with(Map::new)
+                .insert(key.into_owned(), value);
+            Ok(())
+        };
+        let mut id = None;
+        let mut time_slot = None;
+        for (pos, (k, v)) in tape.members(obj).enumerate() {
+            let predicted = self.key_order.get(pos).copied().unwrap_or(NO_NODE);
+            let column =
+                if predicted != NO_NODE && tape.key_is(text, k, self.names[predicted as usize]) {
+                    Some(predicted as usize)
+                } else {
+                    let found = self.index.get(&*tape.str(text, k)).copied();
+                    if pos >= self.key_order.len() {
+                        self.key_order.resize(pos + 1, NO_NODE);
+                    }
+                    self.key_order[pos] = found.map_or(NO_NODE, |c| c as u32);
+                    found
+                };
+            match column {
+                Some(c) => {
+                    if self.tape_slots[c] != NO_NODE {
+                        return Err(Bail); // a repeated key
+                    }
+                    self.tape_slots[c] = v as u32;
+                    if self.names[c] == "id" {
+                        id = Some(v);
+                    }
+                    if self.names[c] == time_column {
+                        time_slot = Some(c);
+                        continue; // parsed by the caller
+                    }
+                    if self.graph[c].check_tape(tape, text, v)? == Fit::Lossy {
+                        keep_raw(tape.str(text, k), v)?;
+                    }
+                }
+                None => keep_raw(tape.str(text, k), v)?,
+            }
+        }
+        let id = match id {
+            Some(v)
+                if tape.node(v).kind == NodeKind::String
+                    && tape.node(v).end > tape.node(v).start =>
+            {
+                tape.str(text, v)
+            }
+            _ => return Err(Bail),
+        };
+        let Some(time_slot) = time_slot else {
+            return Err(Bail);
+        };
+        if !matches!(self.graph[time_slot], ColBuilder::Ts(_)) {
+            return Err(Bail);
+        }
+        // All checks passed: append.
+        for (c, b) in self.graph.iter_mut().enumerate() {
+            match b {
+                ColBuilder::Ts(b) if c == time_slot => b.append_value(time_ns),
+                b => b.append_tape(tape, text, self.tape_slots[c]),
+            }
+        }
+        self.tenant.append_value(sys.tenant_id);
+        self.ingested.append_value(sys.ingested_at_ns);
+        self.source.append_value(sys.source);
+        match sys.envelope {
+            Some(env) if !env.is_empty() => self
+                .envelope
+                .append_value(Value::Object(env.clone()).to_string()),
+            _ => self.envelope.append_null(),
+        }
+        match extra {
+            Some(e) => self.extra.append_value(Value::Object(e).to_string()),
+            None => self.extra.append_null(),
+        }
+        self.rows += 1;
+        Ok(TapeAppended { id })
     }
 
     /// The names of the Graph columns, in order.

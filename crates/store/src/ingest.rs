@@ -12,14 +12,17 @@
 //! rows are counted as stored.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::thread;
 
 use arrow::array::BooleanArray;
 use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::bounded;
+use gatehouse_formats::fast;
 use gatehouse_formats::input::{ByteCounter, InputFile};
 use gatehouse_formats::read::{parse_item, read_input, Batch};
+use gatehouse_formats::tape::{NodeKind, Tape};
 use gatehouse_formats::{InputFormat, Origin, Record, Rejection};
 use gatehouse_model::{LogKind, SignInKind, TableSchema};
 use serde_json::Value;
@@ -183,33 +186,42 @@ pub fn ingest_source(
     let format = opts.format;
 
     thread::scope(|scope| -> Result<IngestSummary> {
-        let reader = scope.spawn(move || {
-            let mut seq = 0u64;
-            source(&mut |batch| {
-                // A closed channel means the consumer stopped: nothing left to do.
-                let _ = raw_tx.send((seq, batch));
-                seq += 1;
+        let named = |name: &str| thread::Builder::new().name(name.to_string());
+        let spawn_failed =
+            |e: std::io::Error| StoreError::Invalid(format!("cannot start a thread: {e}"));
+        let reader = named("ingest-read")
+            .spawn_scoped(scope, move || {
+                let mut seq = 0u64;
+                source(&mut |batch| {
+                    // A closed channel means the consumer stopped: nothing left to do.
+                    let _ = raw_tx.send((seq, batch));
+                    seq += 1;
+                })
             })
-        });
+            .map_err(spawn_failed)?;
+        let mut workers = Vec::with_capacity(threads);
         for _ in 0..threads {
             let raw_rx = raw_rx.clone();
             let out_tx = out_tx.clone();
             let tenant = opts.tenant.clone();
-            scope.spawn(move || {
-                let mut tables: HashMap<LogKind, TableSchema> = HashMap::new();
-                for (seq, batch) in raw_rx {
-                    let converted = convert_batch(
-                        batch,
-                        format,
-                        tenant.as_deref(),
-                        ingested_at_ns,
-                        &mut tables,
-                    );
-                    if out_tx.send((seq, converted)).is_err() {
-                        return;
+            let worker = named("ingest-parse")
+                .spawn_scoped(scope, move || {
+                    let mut state = WorkerState::default();
+                    for (seq, batch) in raw_rx {
+                        let converted = convert_batch(
+                            batch,
+                            format,
+                            tenant.as_deref(),
+                            ingested_at_ns,
+                            &mut state,
+                        );
+                        if out_tx.send((seq, converted)).is_err() {
+                            return;
+                        }
                     }
-                }
-            });
+                })
+                .map_err(spawn_failed)?;
+            workers.push(worker);
         }
         drop(raw_rx);
         drop(out_tx);
@@ -218,14 +230,16 @@ pub fn ingest_source(
         let (job_tx, job_rx) = bounded::<WriteJob>(1);
         let (done_tx, done_rx) = bounded::<Result<WriteDone>>(4);
         let root = writer.store().root().to_path_buf();
-        scope.spawn(move || {
-            for job in job_rx {
-                let done = write_job(&root, job);
-                if done_tx.send(done).is_err() {
-                    return;
+        named("ingest-write")
+            .spawn_scoped(scope, move || {
+                for job in job_rx {
+                    let done = write_job(&root, job);
+                    if done_tx.send(done).is_err() {
+                        return;
+                    }
                 }
-            }
-        });
+            })
+            .map_err(spawn_failed)?;
         let mut state = Consumer::new(writer, opts, job_tx, done_rx);
         let mut pending: BTreeMap<u64, Converted> = BTreeMap::new();
         let mut next = 0u64;
@@ -245,7 +259,15 @@ pub fn ingest_source(
                 records,
             });
         }
-        let failures = reader.join().unwrap_or_default();
+        // A thread that panicked lost input: that is an error, never a quiet partial ingest.
+        let stopped = || StoreError::Invalid("an ingest thread stopped unexpectedly".into());
+        let failures = reader.join().map_err(|_| stopped())?;
+        for worker in workers {
+            worker.join().map_err(|_| stopped())?;
+        }
+        if !pending.is_empty() {
+            return Err(stopped());
+        }
         result?;
         state.summary.rejected.extend(failures);
         state.flush_all(progress)?;
@@ -263,96 +285,215 @@ pub fn ingest_source(
 /// A partition's rows being built in a worker: the rows, their id hashes and sign-in types.
 type PartBuilder = (TableBuilder, Vec<u128>, Vec<Option<SignInKind>>);
 
-/// Resolves the partition of a record and appends it to that partition's builder.
+/// A worker's reusable state: table schemas and the fast path's tape.
+#[derive(Default)]
+struct WorkerState {
+    tables: HashMap<LogKind, TableSchema>,
+    tape: Tape,
+}
+
+/// What one batch's records are being converted into.
+struct BatchOut<'a> {
+    file: Arc<str>,
+    tenant: Option<&'a str>,
+    ingested_at_ns: i64,
+    builders: HashMap<PartitionKey, PartBuilder>,
+    out: Converted,
+}
+
+impl BatchOut<'_> {
+    fn reject(&mut self, line: u64, reason: String) {
+        self.out.rejected.push(Rejection {
+            origin: Origin {
+                file: self.file.clone(),
+                line,
+            },
+            reason,
+        });
+    }
+
+    /// Stores a record that went through the general path.
+    fn record(
+        &mut self,
+        tables: &mut HashMap<LogKind, TableSchema>,
+        line: u64,
+        rec: std::result::Result<Record, String>,
+    ) {
+        self.out.records += 1;
+        let rec = match rec {
+            Ok(r) => r,
+            Err(reason) => return self.reject(line, reason),
+        };
+        let key = match place(&rec, self.tenant) {
+            Ok(key) => key,
+            Err(reason) => return self.reject(line, reason),
+        };
+        // The partition already resolved the tenant; reuse it rather than resolving again.
+        let tenant_id = key.tenant.clone();
+        let table = tables
+            .entry(rec.log)
+            .or_insert_with(|| TableSchema::of(rec.log));
+        let (builder, ids, kinds) = self
+            .builders
+            .entry(key)
+            .or_insert_with(|| (TableBuilder::new(table), Vec::new(), Vec::new()));
+        let sys = SystemFields {
+            tenant_id: &tenant_id,
+            ingested_at_ns: self.ingested_at_ns,
+            source: &rec.source,
+            envelope: rec.envelope.as_ref(),
+        };
+        match builder.append(&rec.body, rec.log.time_column(), &sys) {
+            Ok(a) => {
+                ids.push(id_hash(&a.id));
+                kinds.push(signin_kind(&rec));
+            }
+            Err(reason) => self.reject(line, reason),
+        }
+    }
+
+    /// Stores a raw record through the fast path when it can ([`gatehouse_formats::fast`]);
+    /// `false` when the general path must take it.
+    fn fast(&mut self, state: &mut WorkerState, bytes: &[u8], format: Option<InputFormat>) -> bool {
+        let Ok(text) = simdutf8::basic::from_utf8(bytes) else {
+            return false;
+        };
+        if state.tape.parse(text).is_err() {
+            return false;
+        }
+        let tape = &state.tape;
+        let Some(rec) = fast::recognize(tape, text, format) else {
+            return false;
+        };
+        let tenant = match self.tenant {
+            Some(t) => t.to_string(),
+            None => rec
+                .tenant_id
+                .map(|t| t.to_ascii_lowercase())
+                .unwrap_or_else(|| DEFAULT_TENANT.to_string()),
+        };
+        if check_tenant_id(&tenant).is_err() {
+            return false;
+        }
+        let time_column = rec.log.time_column();
+        let Some(time) = tape.get(text, rec.object, time_column) else {
+            return false;
+        };
+        if tape.node(time).kind != NodeKind::String {
+            return false;
+        }
+        let Some(time_ns) = gatehouse_model::time::parse_timestamp(&tape.str(text, time))
+            .ok()
+            .and_then(|t| t.timestamp_nanos_opt())
+        else {
+            return false;
+        };
+        let key = PartitionKey {
+            tenant,
+            log: rec.log,
+            day: day_of(time_ns),
+        };
+        let sys_tenant = key.tenant.clone();
+        let table = state
+            .tables
+            .entry(rec.log)
+            .or_insert_with(|| TableSchema::of(rec.log));
+        let (builder, ids, kinds) = self
+            .builders
+            .entry(key)
+            .or_insert_with(|| (TableBuilder::new(table), Vec::new(), Vec::new()));
+        let sys = SystemFields {
+            tenant_id: &sys_tenant,
+            ingested_at_ns: self.ingested_at_ns,
+            source: "graph",
+            envelope: None,
+        };
+        match builder.append_tape(tape, text, rec.object, time_column, time_ns, &sys) {
+            Ok(a) => {
+                ids.push(id_hash(&a.id));
+                kinds.push(rec.signin_kind);
+                self.out.records += 1;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// Converts one input batch: each record goes to its partition's builder (through the fast path
+/// when it can), in input order.
 fn convert_batch(
     batch: Batch,
     format: Option<InputFormat>,
     tenant: Option<&str>,
     ingested_at_ns: i64,
-    tables: &mut HashMap<LogKind, TableSchema>,
+    state: &mut WorkerState,
 ) -> Converted {
-    let mut out = Converted {
+    let empty = Converted {
         parts: Vec::new(),
         rejected: Vec::new(),
         records: 0,
     };
-    let (file, records) = match batch {
+    let mut b = match batch {
         Batch::Failed(r) => {
+            let mut out = empty;
             out.rejected.push(r);
             return out;
         }
-        Batch::Parsed { file, records } => (file, records),
-        Batch::Raw { file, chunk } => {
-            let mut records = Vec::with_capacity(chunk.items.len());
-            for (line, reason) in &chunk.rejected {
-                records.push((*line, Err(reason.clone())));
+        Batch::Parsed { file, records } => {
+            let mut b = BatchOut {
+                file,
+                tenant,
+                ingested_at_ns,
+                builders: HashMap::new(),
+                out: empty,
+            };
+            for (line, rec) in records {
+                b.record(&mut state.tables, line, rec);
             }
-            for item in &chunk.items {
-                parse_item(chunk.bytes(item), item.line, format, &mut records);
-            }
-            if let Some((line, reason)) = chunk.fatal {
-                records.push((line, Err(reason)));
-            }
-            (file, records)
+            b
         }
-    };
-    let mut builders: HashMap<PartitionKey, PartBuilder> = HashMap::new();
-    for (line, rec) in records {
-        out.records += 1;
-        let reject = |reason: String| Rejection {
-            origin: Origin {
-                file: file.clone(),
-                line,
-            },
-            reason,
-        };
-        let rec = match rec {
-            Ok(r) => r,
-            Err(reason) => {
-                out.rejected.push(reject(reason));
-                continue;
+        Batch::Raw { file, chunk } => {
+            let mut b = BatchOut {
+                file,
+                tenant,
+                ingested_at_ns,
+                builders: HashMap::new(),
+                out: empty,
+            };
+            for (line, reason) in &chunk.rejected {
+                b.record(&mut state.tables, *line, Err(reason.clone()));
             }
-        };
-        match place(&rec, tenant) {
-            Ok(key) => {
-                // The partition already resolved the tenant; reuse it rather than resolving again.
-                let tenant_id = key.tenant.clone();
-                let table = tables
-                    .entry(rec.log)
-                    .or_insert_with(|| TableSchema::of(rec.log));
-                let (builder, ids, kinds) = builders
-                    .entry(key)
-                    .or_insert_with(|| (TableBuilder::new(table), Vec::new(), Vec::new()));
-                let sys = SystemFields {
-                    tenant_id: &tenant_id,
-                    ingested_at_ns,
-                    source: &rec.source,
-                    envelope: rec.envelope.as_ref(),
-                };
-                match builder.append(&rec.body, rec.log.time_column(), &sys) {
-                    Ok(a) => {
-                        ids.push(id_hash(&a.id));
-                        kinds.push(signin_kind(&rec));
-                    }
-                    Err(reason) => out.rejected.push(reject(reason)),
+            let mut records = Vec::new();
+            for item in &chunk.items {
+                let bytes = chunk.bytes(item);
+                if b.fast(state, bytes, format) {
+                    continue;
+                }
+                parse_item(bytes, item.line, format, &mut records);
+                for (line, rec) in records.drain(..) {
+                    b.record(&mut state.tables, line, rec);
                 }
             }
-            Err(reason) => out.rejected.push(reject(reason)),
+            if let Some((line, reason)) = chunk.fatal {
+                b.record(&mut state.tables, line, Err(reason));
+            }
+            b
         }
-    }
-    for (key, (mut builder, ids, kinds)) in builders {
+    };
+    for (key, (mut builder, ids, kinds)) in b.builders {
         if builder.is_empty() {
             continue;
         }
-        out.parts.push(PartOut {
+        b.out.parts.push(PartOut {
             key,
             batch: builder.finish(),
             ids,
             kinds,
         });
     }
-    out.parts.sort_by(|a, b| a.key.cmp(&b.key));
-    out
+    b.out.parts.sort_by(|a, b| a.key.cmp(&b.key));
+    b.out
 }
 
 fn tenant_of(rec: &Record, forced: Option<&str>) -> String {
@@ -412,6 +553,8 @@ struct Consumer<'w> {
     index: IdIndex,
     buffers: BTreeMap<PartitionKey, Buffer>,
     buffered_bytes: usize,
+    /// Input batches accepted so far.
+    batches_seen: u64,
     summary: IngestSummary,
     touched: std::collections::BTreeSet<PartitionKey>,
 }
@@ -421,6 +564,8 @@ struct Buffer {
     batches: Vec<RecordBatch>,
     rows: usize,
     bytes: usize,
+    /// The input batch that last added rows (to find cold partitions).
+    last_batch: u64,
     kinds: BTreeMap<SignInKind, u64>,
 }
 
@@ -439,6 +584,7 @@ impl<'w> Consumer<'w> {
             index: IdIndex::default(),
             buffers: BTreeMap::new(),
             buffered_bytes: 0,
+            batches_seen: 0,
             summary: IngestSummary::default(),
             touched: Default::default(),
         }
@@ -446,6 +592,7 @@ impl<'w> Consumer<'w> {
 
     fn accept(&mut self, c: Converted, progress: &mut dyn FnMut(Progress)) -> Result<()> {
         self.commit_done(false, progress)?;
+        self.batches_seen += 1;
         self.summary.rejected.extend(c.rejected);
         let mut full = Vec::new();
         for part in c.parts {
@@ -476,6 +623,7 @@ impl<'w> Consumer<'w> {
                 }
             }
             let bytes = batch.get_array_memory_size();
+            buf.last_batch = self.batches_seen;
             buf.rows += batch.num_rows();
             buf.bytes += bytes;
             buf.batches.push(batch);
@@ -485,13 +633,35 @@ impl<'w> Consumer<'w> {
             }
         }
         if self.buffered_bytes >= self.opts.max_buffered_bytes {
-            return self.flush_all(progress);
+            return self.flush_coldest(progress);
         }
         if !full.is_empty() {
             full.dedup();
             self.flush(&full, progress)?;
         }
         Ok(())
+    }
+
+    /// Frees memory by writing the partitions that went longest without new rows, until at most
+    /// half of [`IngestOptions::max_buffered_bytes`] stays buffered. Exports are mostly in time
+    /// order, so past days are written whole and the current day keeps filling its buffer.
+    fn flush_coldest(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<()> {
+        let mut by_age: Vec<(u64, usize, PartitionKey)> = self
+            .buffers
+            .iter()
+            .map(|(k, b)| (b.last_batch, b.bytes, k.clone()))
+            .collect();
+        by_age.sort();
+        let mut left = self.buffered_bytes;
+        let mut keys = Vec::new();
+        for (_, bytes, key) in by_age {
+            if left <= self.opts.max_buffered_bytes / 2 {
+                break;
+            }
+            left = left.saturating_sub(bytes);
+            keys.push(key);
+        }
+        self.flush(&keys, progress)
     }
 
     fn flush_all(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<()> {

@@ -16,8 +16,10 @@ use crate::{FileEntry, Result, StoreError, StoreWriter};
 
 /// A partition is compacted when it has at least this many files…
 pub const COMPACT_MIN_FILES: usize = 4;
-/// …of which those below this many rows are merged.
-pub const SMALL_FILE_ROWS: u64 = 128 * 1024;
+/// …of which those below this many rows are merged. Ingest writes files of at least tens of
+/// thousands of rows even when memory is short, and those are left alone: rewriting them would
+/// double the cost of a large ingest for little gain in query time.
+pub const SMALL_FILE_ROWS: u64 = 16 * 1024;
 
 /// What a compaction did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

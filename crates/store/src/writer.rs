@@ -20,17 +20,34 @@ use crate::{io_err, Result, StoreError};
 /// Rows per Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 
-/// The writer settings every Gatehouse file uses.
+/// Columns whose values are (nearly) unique per row: a dictionary would only grow until Parquet
+/// falls back to plain encoding, and min/max statistics of random identifiers prune nothing.
+const UNIQUE_COLUMNS: &[&str] = &[
+    "id",
+    "correlationId",
+    "uniqueTokenIdentifier",
+    "originalRequestId",
+    "changeId",
+];
+
+/// The writer settings every Gatehouse file uses. zstd level 1: the columns are dictionary- and
+/// run-length-encoded before compression, so higher levels cost time for little size (see
+/// BENCHMARKS.md for the store size per record).
 pub fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_created_by(format!("gatehouse {}", env!("CARGO_PKG_VERSION")))
         // Free-text JSON columns rarely repeat: dictionary pages would only cost time.
         .set_column_dictionary_enabled(ColumnPath::from("_extra"), false)
-        .set_column_dictionary_enabled(ColumnPath::from("_envelope"), false)
-        .build()
+        .set_column_dictionary_enabled(ColumnPath::from("_envelope"), false);
+    for column in UNIQUE_COLUMNS {
+        builder = builder
+            .set_column_dictionary_enabled(ColumnPath::from(*column), false)
+            .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::None);
+    }
+    builder.build()
 }
 
 /// Sorts rows by the table's time column.

@@ -1,0 +1,264 @@
+//! Recognising, on a [`Tape`], the records that need no reshaping: bare Graph sign-ins and
+//! directory audits that are already in the Graph shape, the bulk of every large export.
+//!
+//! [`recognize`] answers "store this object as it is" only when the general path ([`crate::shape`]
+//! then [`crate::normalize`]) would classify the object the same way and leave it unchanged.
+//! Anything else (list responses, Event Hub messages, wrappers, diagnostic and Log Analytics
+//! records, provisioning and risk records, records needing a normalisation, duplicate keys,
+//! escaped keys) gets `None`, and the caller takes the general path, which also writes every
+//! error message. So both paths store exactly the same rows; only the speed differs.
+
+use gatehouse_model::{is_valid_tenant_id, LogKind, SignInKind};
+
+use crate::tape::{NodeKind, Tape};
+use crate::{loganalytics, InputFormat};
+
+/// A record the fast path can store as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FastRecord {
+    /// Its log (sign-ins or audits).
+    pub log: LogKind,
+    /// The record's object node on the tape.
+    pub object: usize,
+    /// The tenant the record names (`tenantId`, `resourceTenantId` or `homeTenantId`).
+    pub tenant_id: Option<String>,
+    /// For sign-ins, the first of `signInEventTypes`.
+    pub signin_kind: Option<SignInKind>,
+}
+
+/// Presence flags of the keys that classify a Graph object (see `normalize::classify_graph`).
+mod has {
+    pub const CREATED: u32 = 1 << 0;
+    pub const SIGNIN_HINT: u32 = 1 << 1;
+    pub const RISK_LAST_UPDATED: u32 = 1 << 2;
+    pub const RISK_EVENT_TYPE: u32 = 1 << 3;
+    pub const DETECTED: u32 = 1 << 4;
+    pub const ACTIVITY: u32 = 1 << 5;
+    pub const PROVISIONING_HINT: u32 = 1 << 6;
+    pub const AUDIT_HINT: u32 = 1 << 7;
+    pub const ID: u32 = 1 << 8;
+    pub const CATEGORY: u32 = 1 << 9;
+    pub const TIME: u32 = 1 << 10;
+}
+
+/// Says whether the object at node 0 of `tape` can be stored as it is, and what it is.
+pub fn recognize(tape: &Tape, text: &str, forced: Option<InputFormat>) -> Option<FastRecord> {
+    if !matches!(forced, None | Some(InputFormat::Graph)) {
+        return None;
+    }
+    if tape.nodes().first()?.kind != NodeKind::Object {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let mut flags = 0u32;
+    let mut tenants: [Option<usize>; 3] = [None; 3];
+    let (mut user_type, mut policies, mut event_types, mut targets) = (None, None, None, None);
+    let mut message = None;
+    for (k, v) in tape.members(0) {
+        let key = tape.node(k);
+        if key.escaped {
+            return None;
+        }
+        let name = &bytes[key.start as usize..key.end as usize];
+        let kind = tape.node(v).kind;
+        match name {
+            b"error" | b"input" | b"properties" if kind == NodeKind::Object => return None,
+            b"value" | b"records" if kind == NodeKind::Array => return None,
+            b"message" if kind == NodeKind::String => message = Some(v),
+            b"id" => flags |= has::ID,
+            b"category" => flags |= has::CATEGORY,
+            b"time" => flags |= has::TIME,
+            b"createdDateTime" => flags |= has::CREATED,
+            b"userPrincipalName" | b"appId" | b"status" | b"isInteractive" | b"ipAddress" => {
+                flags |= has::SIGNIN_HINT
+            }
+            b"signInEventTypes" => {
+                flags |= has::SIGNIN_HINT;
+                event_types = Some(v);
+            }
+            b"riskLastUpdatedDateTime" => flags |= has::RISK_LAST_UPDATED,
+            b"riskEventType" => flags |= has::RISK_EVENT_TYPE,
+            b"detectedDateTime" => flags |= has::DETECTED,
+            b"activityDateTime" => flags |= has::ACTIVITY,
+            b"provisioningAction"
+            | b"jobId"
+            | b"cycleId"
+            | b"provisioningSteps"
+            | b"provisioningStatusInfo" => flags |= has::PROVISIONING_HINT,
+            b"activityDisplayName" | b"loggedByService" | b"operationType" => {
+                flags |= has::AUDIT_HINT
+            }
+            b"targetResources" => {
+                flags |= has::AUDIT_HINT;
+                targets = Some(v);
+            }
+            b"tenantId" => tenants[0] = Some(v),
+            b"resourceTenantId" => tenants[1] = Some(v),
+            b"homeTenantId" => tenants[2] = Some(v),
+            b"userType" => user_type = Some(v),
+            b"appliedConditionalAccessPolicies" => policies = Some(v),
+            [first, ..]
+                if (first.is_ascii_uppercase() || *first == b'_')
+                    && loganalytics::is_marker_column(&tape.str(text, k)) =>
+            {
+                return None
+            }
+            _ => {}
+        }
+    }
+    let is = |f: u32| flags & f != 0;
+    // Wrapped messages and diagnostic envelopes take the general path.
+    if let Some(m) = message {
+        if !is(has::ID) && tape.str(text, m).trim_start().starts_with('{') {
+            return None;
+        }
+    }
+    if is(has::CATEGORY) && is(has::TIME) {
+        return None;
+    }
+    let log = if is(has::CREATED) && is(has::SIGNIN_HINT) {
+        LogKind::SignIns
+    } else if is(has::RISK_LAST_UPDATED)
+        || (is(has::RISK_EVENT_TYPE) && (is(has::DETECTED) || is(has::ACTIVITY)))
+        || (is(has::ACTIVITY) && is(has::PROVISIONING_HINT))
+    {
+        // Risk and provisioning records are reshaped by the general path.
+        return None;
+    } else if is(has::ACTIVITY) && is(has::AUDIT_HINT) {
+        LogKind::Audits
+    } else {
+        return None;
+    };
+    let mut signin_kind = None;
+    match log {
+        LogKind::SignIns => {
+            if let Some(u) = user_type {
+                if tape.node(u).kind == NodeKind::String
+                    && tape
+                        .str(text, u)
+                        .starts_with(|c: char| c.is_ascii_uppercase())
+                {
+                    return None;
+                }
+            }
+            if let Some(p) = policies {
+                if policies_need_rewrite(tape, text, p) {
+                    return None;
+                }
+            }
+            // A record that does not say its sign-in type gets one inferred by the general path.
+            let types = event_types?;
+            signin_kind = tape
+                .items(types)
+                .next()
+                .filter(|first| tape.node(*first).kind == NodeKind::String)
+                .and_then(|first| SignInKind::from_graph_name(&tape.str(text, first)));
+        }
+        LogKind::Audits => {
+            if let Some(t) = targets {
+                for item in tape.items(t) {
+                    if tape.get(text, item, "Type").is_some() {
+                        return None;
+                    }
+                }
+            }
+        }
+        _ => return None,
+    }
+    let tenant_id = tenants
+        .iter()
+        .flatten()
+        .filter(|v| tape.node(**v).kind == NodeKind::String)
+        .map(|v| tape.str(text, *v))
+        .find(|s| is_valid_tenant_id(s))
+        .map(|s| s.into_owned());
+    Some(FastRecord {
+        log,
+        object: 0,
+        tenant_id,
+        signin_kind,
+    })
+}
+
+/// Whether any Conditional Access policy carries a condition bitmask or rules sent as JSON text,
+/// which the general path rewrites.
+fn policies_need_rewrite(tape: &Tape, text: &str, policies: usize) -> bool {
+    for p in tape.items(policies) {
+        for (k, v) in tape.members(p) {
+            let node = tape.node(v);
+            if tape.key_is(text, k, "conditionsSatisfied")
+                || tape.key_is(text, k, "conditionsNotSatisfied")
+            {
+                match node.kind {
+                    NodeKind::Number => return true,
+                    NodeKind::String => {
+                        let s = tape.str(text, v);
+                        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                            return true;
+                        }
+                    }
+                    _ => {}
+                }
+            } else if (tape.key_is(text, k, "includeRulesSatisfied")
+                || tape.key_is(text, k, "excludeRulesSatisfied"))
+                && tape.items(v).any(|r| tape.node(r).kind == NodeKind::String)
+            {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fast(text: &str) -> Option<FastRecord> {
+        let mut tape = Tape::new();
+        tape.parse(text).unwrap();
+        recognize(&tape, text, None)
+    }
+
+    #[test]
+    fn graph_signin_and_audit_are_fast() {
+        let r = fast(r#"{"id":"a","createdDateTime":"2024-01-01T00:00:00Z","userPrincipalName":"u","signInEventTypes":["servicePrincipal"],"homeTenantId":"not valid","resourceTenantId":"8d2a6b4c-0b1d-4a5e-9f3a-1c2b3d4e5f60"}"#).unwrap();
+        assert_eq!(r.log, LogKind::SignIns);
+        assert_eq!(r.signin_kind, Some(SignInKind::ServicePrincipal));
+        assert_eq!(
+            r.tenant_id.as_deref(),
+            Some("8d2a6b4c-0b1d-4a5e-9f3a-1c2b3d4e5f60")
+        );
+        let r = fast(r#"{"id":"b","activityDateTime":"2024-01-01T00:00:00Z","activityDisplayName":"Add user","targetResources":[{"type":"User"}]}"#).unwrap();
+        assert_eq!(r.log, LogKind::Audits);
+    }
+
+    #[test]
+    fn anything_needing_reshaping_takes_the_general_path() {
+        for text in [
+            // no signInEventTypes: inferred
+            r#"{"id":"a","createdDateTime":"2024-01-01T00:00:00Z","userPrincipalName":"u"}"#,
+            // userType to lower-case
+            r#"{"id":"a","createdDateTime":"x","appId":"a","signInEventTypes":[],"userType":"Member"}"#,
+            // bitmasks
+            r#"{"id":"a","createdDateTime":"x","appId":"a","signInEventTypes":[],"appliedConditionalAccessPolicies":[{"conditionsSatisfied":3}]}"#,
+            r#"{"id":"a","createdDateTime":"x","appId":"a","signInEventTypes":[],"appliedConditionalAccessPolicies":[{"conditionsNotSatisfied":"12"}]}"#,
+            r#"{"id":"a","createdDateTime":"x","appId":"a","signInEventTypes":[],"appliedConditionalAccessPolicies":[{"includeRulesSatisfied":["{}"]}]}"#,
+            // PascalCase target type
+            r#"{"id":"b","activityDateTime":"x","activityDisplayName":"A","targetResources":[{"Type":"User"}]}"#,
+            // shapes
+            r#"{"value":[]}"#,
+            r#"{"records":[]}"#,
+            r#"{"error":{"code":"x"}}"#,
+            r#"{"time":"x","category":"SignInLogs","properties":{}}"#,
+            r#"{"TimeGenerated":"x","Id":"a"}"#,
+            r#"{"message":"{\"id\":1}"}"#,
+            r#"{"id":"p","activityDateTime":"x","jobId":"j"}"#,
+            r#"{"id":"r","riskLastUpdatedDateTime":"x"}"#,
+            r#"{"\u0069d":"a","createdDateTime":"x","appId":"a","signInEventTypes":[]}"#,
+            r#"[1]"#,
+        ] {
+            assert_eq!(fast(text), None, "{text}");
+        }
+    }
+}

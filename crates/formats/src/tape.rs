@@ -1,0 +1,633 @@
+//! A validating JSON tokenizer that records where each value lies instead of building a tree:
+//! the fast path of ingest.
+//!
+//! [`Tape::parse`] checks a whole JSON text against the JSON grammar (strings, escapes and
+//! surrogate pairs, numbers, literals, nesting) and writes one [`Node`] per value, in document
+//! order, each knowing its byte range and where its subtree ends. Nothing is allocated per value,
+//! strings are not copied, and one tape is reused from record to record. Readers then walk the
+//! nodes ([`Tape::members`], [`Tape::items`]) and take strings straight from the source text.
+//!
+//! The tape only says *whether* a text is valid JSON. Callers that need an error message for a
+//! bad record parse it again with `serde_json`, whose messages name the line and column: invalid
+//! input is rare, and this keeps one source of error wording.
+
+use std::borrow::Cow;
+
+/// How deeply arrays and objects may nest (the same limit as `serde_json`).
+pub const MAX_DEPTH: usize = 128;
+
+/// What a [`Node`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    /// `null`.
+    Null,
+    /// `true`.
+    True,
+    /// `false`.
+    False,
+    /// A number, as written.
+    Number,
+    /// A string; `start..end` is its content between the quotes, still escaped.
+    String,
+    /// An array; `len` is its number of items.
+    Array,
+    /// An object; `len` is its number of members. Members are a key node then a value node.
+    Object,
+}
+
+/// One JSON value on the tape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Node {
+    /// What the value is.
+    pub kind: NodeKind,
+    /// For strings: whether the content contains backslash escapes.
+    pub escaped: bool,
+    /// First byte (for strings: first byte after the opening quote).
+    pub start: u32,
+    /// One past the last byte (for strings: the closing quote).
+    pub end: u32,
+    /// Index of the node after this value and everything inside it.
+    pub next: u32,
+    /// Items of an array, members of an object; 0 otherwise.
+    pub len: u32,
+}
+
+/// Why a text is not one valid JSON value (kept deliberately coarse; see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invalid {
+    /// The byte offset where the problem was noticed.
+    pub offset: usize,
+}
+
+/// A reusable tape of nodes for one JSON text at a time.
+#[derive(Debug, Default)]
+pub struct Tape {
+    nodes: Vec<Node>,
+    stack: Vec<u32>,
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Bit 7 of each byte of the result is set where `w` has a quote, a backslash or a control
+/// character (exact for the lowest such byte, which is all the scanner uses).
+#[inline]
+fn specials(w: u64) -> u64 {
+    let quote = w ^ (ONES * b'"' as u64);
+    let backslash = w ^ (ONES * b'\\' as u64);
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+    zero(quote) | zero(backslash) | control
+}
+
+#[inline]
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\n' | b'\r' | b'\t') {
+        i += 1;
+    }
+    i
+}
+
+fn hex4(b: &[u8], i: usize) -> Option<u32> {
+    let digits = b.get(i..i + 4)?;
+    let mut v = 0u32;
+    for &d in digits {
+        v = v * 16 + (d as char).to_digit(16)?;
+    }
+    Some(v)
+}
+
+/// Scans a string whose opening quote is at `i - 1`; returns (closing quote index, escaped).
+#[inline]
+fn scan_string(b: &[u8], mut i: usize) -> Result<(usize, bool), Invalid> {
+    let mut escaped = false;
+    loop {
+        // Eight bytes at a time to the next quote, backslash or control character.
+        while i + 8 <= b.len() {
+            let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+            let m = specials(w);
+            if m != 0 {
+                i += (m.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
+        }
+        let Some(&c) = b.get(i) else {
+            return Err(Invalid { offset: i });
+        };
+        match c {
+            b'"' => return Ok((i, escaped)),
+            b'\\' => {
+                escaped = true;
+                match b.get(i + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                    Some(b'u') => {
+                        let v = hex4(b, i + 2).ok_or(Invalid { offset: i })?;
+                        i += 6;
+                        if (0xDC00..0xE000).contains(&v) {
+                            return Err(Invalid { offset: i });
+                        }
+                        if (0xD800..0xDC00).contains(&v) {
+                            // A leading surrogate must be followed by a trailing one.
+                            if b.get(i) != Some(&b'\\') || b.get(i + 1) != Some(&b'u') {
+                                return Err(Invalid { offset: i });
+                            }
+                            let low = hex4(b, i + 2).ok_or(Invalid { offset: i })?;
+                            if !(0xDC00..0xE000).contains(&low) {
+                                return Err(Invalid { offset: i });
+                            }
+                            i += 6;
+                        }
+                    }
+                    _ => return Err(Invalid { offset: i }),
+                }
+            }
+            c if c < 0x20 => return Err(Invalid { offset: i }),
+            // Only reachable in the scalar tail: ordinary bytes.
+            _ => i += 1,
+        }
+    }
+}
+
+/// Scans a number starting at `i`; returns one past its end.
+#[inline]
+fn scan_number(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
+    let bad = |i| Err(Invalid { offset: i });
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => {
+            while matches!(b.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+        }
+        _ => return bad(i),
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if !matches!(b.get(i), Some(b'0'..=b'9')) {
+            return bad(i);
+        }
+        while matches!(b.get(i), Some(b'0'..=b'9')) {
+            i += 1;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if !matches!(b.get(i), Some(b'0'..=b'9')) {
+            return bad(i);
+        }
+        while matches!(b.get(i), Some(b'0'..=b'9')) {
+            i += 1;
+        }
+    }
+    Ok(i)
+}
+
+impl Tape {
+    /// An empty tape.
+    pub fn new() -> Tape {
+        Tape::default()
+    }
+
+    /// The nodes of the last text parsed; node 0 is the top-level value.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// One node.
+    #[inline]
+    pub fn node(&self, i: usize) -> &Node {
+        &self.nodes[i]
+    }
+
+    /// Tokenizes `text`, which must hold exactly one JSON value (surrounding whitespace allowed).
+    pub fn parse(&mut self, text: &str) -> Result<(), Invalid> {
+        self.nodes.clear();
+        self.stack.clear();
+        let b = text.as_bytes();
+        if b.len() >= u32::MAX as usize {
+            return Err(Invalid { offset: 0 });
+        }
+        let mut i = skip_ws(b, 0);
+        // `true` when the next token must be a value (else a comma or a closing bracket).
+        let mut want_value = true;
+        loop {
+            if want_value {
+                let Some(&c) = b.get(i) else {
+                    return Err(Invalid { offset: i });
+                };
+                if let Some(&parent) = self.stack.last() {
+                    self.nodes[parent as usize].len += 1;
+                }
+                let index = self.nodes.len() as u32;
+                let mut node = Node {
+                    kind: NodeKind::Null,
+                    escaped: false,
+                    start: i as u32,
+                    end: 0,
+                    next: index + 1,
+                    len: 0,
+                };
+                match c {
+                    b'{' | b'[' => {
+                        if self.stack.len() >= MAX_DEPTH {
+                            return Err(Invalid { offset: i });
+                        }
+                        node.kind = if c == b'{' {
+                            NodeKind::Object
+                        } else {
+                            NodeKind::Array
+                        };
+                        self.nodes.push(node);
+                        self.stack.push(index);
+                        i = skip_ws(b, i + 1);
+                        let close = if c == b'{' { b'}' } else { b']' };
+                        if b.get(i) == Some(&close) {
+                            self.close(i);
+                            i += 1;
+                            want_value = false;
+                        } else if c == b'{' {
+                            i = self.key(b, i)?;
+                        }
+                        continue;
+                    }
+                    b'"' => {
+                        let (end, escaped) = scan_string(b, i + 1)?;
+                        node.kind = NodeKind::String;
+                        node.escaped = escaped;
+                        node.start = (i + 1) as u32;
+                        node.end = end as u32;
+                        i = end + 1;
+                    }
+                    b't' | b'f' | b'n' => {
+                        let (word, kind): (&[u8], _) = match c {
+                            b't' => (b"true", NodeKind::True),
+                            b'f' => (b"false", NodeKind::False),
+                            _ => (b"null", NodeKind::Null),
+                        };
+                        if b.get(i..i + word.len()) != Some(word) {
+                            return Err(Invalid { offset: i });
+                        }
+                        node.kind = kind;
+                        i += word.len();
+                        node.end = i as u32;
+                    }
+                    b'-' | b'0'..=b'9' => {
+                        i = scan_number(b, i)?;
+                        node.kind = NodeKind::Number;
+                        node.end = i as u32;
+                    }
+                    _ => return Err(Invalid { offset: i }),
+                }
+                self.nodes.push(node);
+                want_value = false;
+            }
+            // After a value: a comma, a closing bracket, or the end of the text.
+            i = skip_ws(b, i);
+            let Some(&parent) = self.stack.last() else {
+                return if i == b.len() {
+                    Ok(())
+                } else {
+                    Err(Invalid { offset: i })
+                };
+            };
+            let in_object = self.nodes[parent as usize].kind == NodeKind::Object;
+            match b.get(i) {
+                Some(b',') => {
+                    i = skip_ws(b, i + 1);
+                    if in_object {
+                        i = self.key(b, i)?;
+                    }
+                    want_value = true;
+                }
+                Some(b'}') if in_object => {
+                    self.close(i);
+                    i += 1;
+                }
+                Some(b']') if !in_object => {
+                    self.close(i);
+                    i += 1;
+                }
+                _ => return Err(Invalid { offset: i }),
+            }
+        }
+    }
+
+    /// Reads an object key at `i` and the colon after it; returns where the value starts.
+    fn key(&mut self, b: &[u8], i: usize) -> Result<usize, Invalid> {
+        if b.get(i) != Some(&b'"') {
+            return Err(Invalid { offset: i });
+        }
+        let (end, escaped) = scan_string(b, i + 1)?;
+        let index = self.nodes.len() as u32;
+        self.nodes.push(Node {
+            kind: NodeKind::String,
+            escaped,
+            start: (i + 1) as u32,
+            end: end as u32,
+            next: index + 1,
+            len: 0,
+        });
+        let j = skip_ws(b, end + 1);
+        if b.get(j) != Some(&b':') {
+            return Err(Invalid { offset: j });
+        }
+        Ok(skip_ws(b, j + 1))
+    }
+
+    /// Closes the innermost container at its closing bracket `i`.
+    fn close(&mut self, i: usize) {
+        let index = self.stack.pop().expect("a container is open") as usize;
+        let after = self.nodes.len() as u32;
+        let node = &mut self.nodes[index];
+        node.end = (i + 1) as u32;
+        node.next = after;
+    }
+
+    /// The members of object node `obj`, as (key node, value node) index pairs.
+    pub fn members(&self, obj: usize) -> Members<'_> {
+        let node = &self.nodes[obj];
+        Members {
+            tape: self,
+            at: obj + 1,
+            left: if node.kind == NodeKind::Object {
+                node.len
+            } else {
+                0
+            },
+        }
+    }
+
+    /// The items of array node `arr`, as node indexes.
+    pub fn items(&self, arr: usize) -> Items<'_> {
+        let node = &self.nodes[arr];
+        Items {
+            tape: self,
+            at: arr + 1,
+            left: if node.kind == NodeKind::Array {
+                node.len
+            } else {
+                0
+            },
+        }
+    }
+
+    /// The value of `key` in object node `obj` (the last one, if the key repeats).
+    pub fn get(&self, text: &str, obj: usize, key: &str) -> Option<usize> {
+        self.members(obj)
+            .filter(|(k, _)| self.key_is(text, *k, key))
+            .last()
+            .map(|(_, v)| v)
+    }
+
+    /// Whether string node `k` equals `key`.
+    #[inline]
+    pub fn key_is(&self, text: &str, k: usize, key: &str) -> bool {
+        let n = &self.nodes[k];
+        if n.escaped {
+            self.str(text, k) == key
+        } else {
+            short_eq(
+                &text.as_bytes()[n.start as usize..n.end as usize],
+                key.as_bytes(),
+            )
+        }
+    }
+
+    /// The text of string node `i`, unescaped (borrowed when it has no escapes).
+    #[inline]
+    pub fn str<'a>(&self, text: &'a str, i: usize) -> Cow<'a, str> {
+        let n = &self.nodes[i];
+        let raw = &text[n.start as usize..n.end as usize];
+        if n.escaped {
+            Cow::Owned(unescape(raw))
+        } else {
+            Cow::Borrowed(raw)
+        }
+    }
+
+    /// The source text of node `i` (for strings: without the quotes, still escaped).
+    #[inline]
+    pub fn raw<'a>(&self, text: &'a str, i: usize) -> &'a str {
+        let n = &self.nodes[i];
+        &text[n.start as usize..n.end as usize]
+    }
+
+    /// The whole source text of node `i` as JSON (strings with their quotes).
+    pub fn json<'a>(&self, text: &'a str, i: usize) -> &'a str {
+        let n = &self.nodes[i];
+        if n.kind == NodeKind::String {
+            &text[n.start as usize - 1..n.end as usize + 1]
+        } else {
+            &text[n.start as usize..n.end as usize]
+        }
+    }
+}
+
+/// Byte equality for short strings (keys) without a call into `memcmp`.
+#[inline]
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i + 8 <= a.len() {
+        let x = u64::from_le_bytes(a[i..i + 8].try_into().expect("8 bytes"));
+        let y = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        if x != y {
+            return false;
+        }
+        i += 8;
+    }
+    a[i..].iter().zip(&b[i..]).all(|(x, y)| x == y)
+}
+
+/// Iterator over an object's members; see [`Tape::members`].
+pub struct Members<'t> {
+    tape: &'t Tape,
+    at: usize,
+    left: u32,
+}
+
+impl Iterator for Members<'_> {
+    type Item = (usize, usize);
+    #[inline]
+    fn next(&mut self) -> Option<(usize, usize)> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let key = self.at;
+        let value = key + 1;
+        self.at = self.tape.nodes[value].next as usize;
+        Some((key, value))
+    }
+}
+
+/// Iterator over an array's items; see [`Tape::items`].
+pub struct Items<'t> {
+    tape: &'t Tape,
+    at: usize,
+    left: u32,
+}
+
+impl Iterator for Items<'_> {
+    type Item = usize;
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let item = self.at;
+        self.at = self.tape.nodes[item].next as usize;
+        Some(item)
+    }
+}
+
+/// Decodes the escapes of a string the tape validated.
+fn unescape(raw: &str) -> String {
+    let b = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    while i < b.len() {
+        let Some(off) = memchr::memchr(b'\\', &b[i..]) else {
+            out.push_str(&raw[i..]);
+            break;
+        };
+        out.push_str(&raw[i..i + off]);
+        i += off;
+        let c = b[i + 1];
+        i += 2;
+        match c {
+            b'b' => out.push('\u{8}'),
+            b'f' => out.push('\u{c}'),
+            b'n' => out.push('\n'),
+            b'r' => out.push('\r'),
+            b't' => out.push('\t'),
+            b'u' => {
+                let hi = hex4(b, i).unwrap_or(0xFFFD);
+                i += 4;
+                let code = if (0xD800..0xDC00).contains(&hi) {
+                    let lo = hex4(b, i + 2).unwrap_or(0xDC00);
+                    i += 6;
+                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                } else {
+                    hi
+                };
+                out.push(char::from_u32(code).unwrap_or('\u{FFFD}'));
+            }
+            other => out.push(other as char),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Tape, Invalid> {
+        let mut t = Tape::new();
+        t.parse(text).map(|_| t)
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_validity() {
+        let cases = [
+            r#"{"a":1,"b":[true,false,null],"c":{"d":"e"}}"#,
+            r#"  [1, -0, 0.5, 1e10, -1.5E-3, "x\"y", "\u00e9\ud83d\ude00"]  "#,
+            "{}",
+            "[]",
+            "[[],{}]",
+            r#""just a string""#,
+            "12",
+            r#"{"a":}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":1,}"#,
+            "[1,]",
+            "[01]",
+            "[1.]",
+            "[.5]",
+            "[1e]",
+            "[-]",
+            "[tru]",
+            "[nul]",
+            r#"["\x"]"#,
+            r#"["\ud800"]"#,
+            r#"["\udc00"]"#,
+            r#"["\ud800\u0041"]"#,
+            "[\"a\u{1}b\"]",
+            r#"{"a":1}{"b":2}"#,
+            r#"{"a":1} x"#,
+            r#"{"a":[1}"#,
+            r#"{"a":1]"#,
+            r#"{1:2}"#,
+            r#"["abc"#,
+            r#"["abcdefghijklmnopqrstuvwxyz"#,
+            "",
+            "   ",
+        ];
+        for case in cases {
+            let ours = parse(case).is_ok();
+            let theirs = serde_json::from_str::<serde_json::Value>(case).is_ok();
+            assert_eq!(ours, theirs, "{case:?}");
+        }
+    }
+
+    #[test]
+    fn nesting_is_limited() {
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert!(parse(&deep).is_err());
+        let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn walks_members_items_and_strings() {
+        let text = r#"{"id":"a\"b","n":[1,{"x":null},"s"],"o":{},"id":"last"}"#;
+        let t = parse(text).unwrap();
+        let members: Vec<_> = t.members(0).collect();
+        assert_eq!(members.len(), 4);
+        assert_eq!(t.str(text, members[0].1), "a\"b");
+        let list = members[1].1;
+        let items: Vec<_> = t.items(list).collect();
+        assert_eq!(items.len(), 3);
+        assert_eq!(t.json(text, items[1]), r#"{"x":null}"#);
+        assert_eq!(t.raw(text, items[0]), "1");
+        assert_eq!(t.str(text, items[2]), "s");
+        assert_eq!(t.node(members[2].1).kind, NodeKind::Object);
+        assert_eq!(t.str(text, t.get(text, 0, "id").unwrap()), "last");
+        assert_eq!(t.get(text, 0, "missing"), None);
+    }
+
+    #[test]
+    fn unescapes_like_serde_json() {
+        for s in [
+            r#""plain""#,
+            r#""a\nb\tc\\d\/e\"f""#,
+            r#""\u0041\u00e9\u4e2d\ud83d\ude00\b\f\r""#,
+            r#""ends with escape\\""#,
+        ] {
+            let t = parse(s).unwrap();
+            let want: String = serde_json::from_str(s).unwrap();
+            assert_eq!(t.str(s, 0), want);
+        }
+    }
+
+    #[test]
+    fn every_prefix_of_a_valid_text_is_handled() {
+        let text = r#"{"a":[1,2.5e3,"x\u00e9y",{"b":null,"c":true}],"d":"long string here"}"#;
+        for end in 0..text.len() {
+            let part = &text[..end];
+            let theirs = serde_json::from_str::<serde_json::Value>(part).is_ok();
+            assert_eq!(parse(part).is_ok(), theirs, "{part:?}");
+        }
+    }
+}

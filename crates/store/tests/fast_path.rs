@@ -1,0 +1,275 @@
+//! The fast path (tape + `fast::recognize` + `TableBuilder::append_tape`) must store exactly
+//! what the general path (serde_json → shape → normalize → `TableBuilder::append`) stores, for
+//! every record it accepts. This runs both on the simulator's records, on every record of the
+//! shared samples and public fixtures, and on hand-made edge cases, and compares the rows.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use arrow::record_batch::RecordBatch;
+use gatehouse_formats::fast::{recognize, FastRecord};
+use gatehouse_formats::read::parse_item;
+use gatehouse_formats::split::Splitter;
+use gatehouse_formats::tape::{NodeKind, Tape};
+use gatehouse_model::time::parse_timestamp;
+use gatehouse_model::{SignInKind, TableSchema};
+use gatehouse_sim::{stream_day, RecordKind, SimOptions, Tenant};
+use gatehouse_store::convert::{SystemFields, TableBuilder};
+
+const SYS: SystemFields<'static> = SystemFields {
+    tenant_id: "t",
+    ingested_at_ns: 7,
+    source: "graph",
+    envelope: None,
+};
+
+#[derive(Debug, PartialEq, Eq)]
+enum Path_ {
+    Fast,
+    General,
+}
+
+/// Runs one raw record through both paths; panics when they disagree.
+fn both_paths(text: &str, what: &str) -> Path_ {
+    let mut general = Vec::new();
+    parse_item(text.as_bytes(), 1, None, &mut general);
+    let mut tape = Tape::new();
+    let fast: Option<FastRecord> = match tape.parse(text) {
+        Ok(()) => recognize(&tape, text, None),
+        Err(_) => {
+            assert!(
+                serde_json::from_str::<serde_json::Value>(text).is_err(),
+                "{what}: the tape refused valid JSON"
+            );
+            None
+        }
+    };
+    let Some(fast) = fast else {
+        return Path_::General;
+    };
+    let time_column = fast.log.time_column();
+    let schema = TableSchema::of(fast.log);
+    let Some(time) = tape.get(text, fast.object, time_column) else {
+        return Path_::General;
+    };
+    let time_ns = (tape.node(time).kind == NodeKind::String)
+        .then(|| parse_timestamp(&tape.str(text, time)).ok())
+        .flatten()
+        .and_then(|t| t.timestamp_nanos_opt());
+    let Some(time_ns) = time_ns else {
+        return Path_::General;
+    };
+    let mut fast_builder = TableBuilder::new(&schema);
+    let Ok(appended) =
+        fast_builder.append_tape(&tape, text, fast.object, time_column, time_ns, &SYS)
+    else {
+        assert!(fast_builder.is_empty(), "{what}: a bail appended something");
+        return Path_::General;
+    };
+    // The fast path stored it: the general path must store the very same row.
+    assert_eq!(general.len(), 1, "{what}: fast path took a container");
+    let rec = general[0].1.as_ref().unwrap_or_else(|e| {
+        panic!("{what}: fast path stored a record the general path rejects: {e}")
+    });
+    assert_eq!(rec.log, fast.log, "{what}");
+    assert_eq!(rec.tenant_id, fast.tenant_id, "{what}");
+    let kind = rec
+        .body
+        .get("signInEventTypes")
+        .and_then(|v| v.get(0))
+        .and_then(|v| v.as_str())
+        .and_then(SignInKind::from_graph_name);
+    assert_eq!(kind, fast.signin_kind, "{what}");
+    let mut slow_builder = TableBuilder::new(&schema);
+    let slow = slow_builder
+        .append(&rec.body, time_column, &SYS)
+        .unwrap_or_else(|e| {
+            panic!("{what}: fast path stored a record the general path rejects: {e}")
+        });
+    assert_eq!(slow.id, appended.id, "{what}");
+    assert_eq!(slow.time_ns, time_ns, "{what}");
+    let (a, b): (RecordBatch, RecordBatch) = (slow_builder.finish(), fast_builder.finish());
+    for (i, field) in a.schema().fields().iter().enumerate() {
+        assert_eq!(
+            a.column(i),
+            b.column(i),
+            "{what}: column `{}` differs",
+            field.name()
+        );
+    }
+    Path_::Fast
+}
+
+#[test]
+fn simulated_graph_records_all_take_the_fast_path_and_match() {
+    let opts = SimOptions {
+        users: 40,
+        days: 2,
+        ..SimOptions::default()
+    };
+    let tenant = Tenant::generate(&opts);
+    let (mut fast, mut total, mut provisioning) = (0, 0, 0);
+    for day in 0..opts.days {
+        stream_day(&tenant, &opts, day, 1 << 20, &mut |kind, bytes| {
+            for line in std::str::from_utf8(bytes).unwrap().lines() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                total += 1;
+                let path = both_paths(line, "simulated record");
+                match kind {
+                    // Provisioning records are reshaped by the general path.
+                    RecordKind::Provisioning => {
+                        provisioning += 1;
+                        assert_eq!(path, Path_::General);
+                    }
+                    _ => {
+                        assert_eq!(path, Path_::Fast, "{line}");
+                        fast += 1;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    assert!(fast > 1000, "only {fast} of {total} records were compared");
+    assert!(provisioning > 0);
+}
+
+fn shared_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+/// Every JSON text in `dir`, cut into records by the real splitter; list responses and arrays
+/// are also taken apart so each element is compared on its own.
+fn records_under(dir: &Path, out: &mut Vec<(String, String)>) {
+    for entry in walkdir(dir) {
+        let name = entry.display().to_string();
+        if !(name.ends_with(".json") || name.ends_with(".jsonl") || name.ends_with(".ndjson")) {
+            continue;
+        }
+        let mut splitter = Splitter::new(BufReader::new(File::open(&entry).unwrap()));
+        while let Some(chunk) = splitter.next_chunk(1 << 20) {
+            for item in &chunk.items {
+                let Ok(text) = std::str::from_utf8(chunk.bytes(item)) else {
+                    continue;
+                };
+                let what = format!("{name}:{}", item.line);
+                let mut tape = Tape::new();
+                if tape.parse(text).is_ok() {
+                    let mut containers = vec![0];
+                    if let Some(v) = (tape.node(0).kind == NodeKind::Object)
+                        .then(|| tape.get(text, 0, "value"))
+                        .flatten()
+                    {
+                        containers.push(v);
+                    }
+                    for c in containers {
+                        if tape.node(c).kind == NodeKind::Array {
+                            for (n, element) in tape.items(c).enumerate() {
+                                out.push((format!("{what}[{n}]"), tape.json(text, element).into()));
+                            }
+                        }
+                    }
+                }
+                out.push((what, text.to_string()));
+            }
+        }
+    }
+}
+
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn every_shared_sample_and_fixture_record_matches() {
+    let mut records = Vec::new();
+    records_under(&shared_dir().join("formats"), &mut records);
+    records_under(&shared_dir().join("fixtures"), &mut records);
+    assert!(records.len() > 100, "found only {} records", records.len());
+    let fast: Vec<&str> = records
+        .iter()
+        .filter(|(what, text)| both_paths(text, what) == Path_::Fast)
+        .map(|(what, _)| what.as_str())
+        .collect();
+    // The beta sign-ins in the Graph shape are stored by the fast path (the v1.0 ones lack
+    // `signInEventTypes`, which the general path infers).
+    for expected in [
+        "graph-signin-beta-record-2024-sanitized.json:1",
+        "graph-signin-beta-list-response.json:1[0]",
+    ] {
+        assert!(
+            fast.iter().any(|f| f.ends_with(expected)),
+            "{expected} did not take the fast path (fast: {fast:?})"
+        );
+    }
+}
+
+#[test]
+fn edge_cases_match_or_take_the_general_path() {
+    let base = r#""id":"e1","createdDateTime":"2024-05-01T10:00:00Z","appId":"a","signInEventTypes":["interactiveUser"]"#;
+    let fast_cases = [
+        // escapes everywhere: values, nested members, list items
+        r#""userDisplayName":"Zo\u00eb \"Z\" \\ O'Neil\ttab","status":{"failureReason":"line\nbreak"},"authenticationMethodsUsed":["a\/b"]"#,
+        // unknown fields, top level and nested (lossy), with unsorted and repeated keys inside
+        r#""brandNew":{"z":1,"a":[1.5,-0,1e3,12345678901234567890]},"status":{"errorCode":0,"newMember":{"b":2,"a":1,"b":3}}"#,
+        // numbers sent as strings, floats in integer columns, booleans as strings
+        r#""processingTimeInMilliseconds":"42","status":{"errorCode":5.0},"isInteractive":"TRUE","flaggedForReview":"false""#,
+        // JSON columns: nested objects with unsorted keys, floats, escapes, duplicates
+        r#""conditionalAccessAudiences":[{"b":1,"a":"x\u0041"},2.50,[],"s",-7]"#,
+        r#""conditionalAccessAudiences":{"k":1,"k":2}"#,
+        // nulls and empty containers
+        r#""location":null,"deviceDetail":{},"appliedConditionalAccessPolicies":[],"userAgent":null"#,
+        // timestamps in other forms
+        r#""status":{"errorCode":0},"riskLastUpdatedDateTime":"2024-05-01T10:00:00.1234567+02:00""#,
+        // geo coordinates
+        r#""location":{"city":"Oslo","geoCoordinates":{"latitude":59.913868,"longitude":10.752245,"altitude":null}}"#,
+    ];
+    for extra in fast_cases {
+        let text = format!("{{{base},{extra}}}");
+        assert_eq!(both_paths(&text, &text), Path_::Fast, "{text}");
+    }
+    let general_cases = [
+        // wrong types: the general path words the rejection
+        r#""status":{"errorCode":"nope"}"#,
+        r#""status":{"errorCode":3000000000}"#,
+        r#""isInteractive":"maybe""#,
+        r#""location":[1]"#,
+        // a repeated known field
+        r#""appId":"b""#,
+        // a number out of range
+        r#""brandNew":1e999"#,
+        // normalisations
+        r#""userType":"Guest""#,
+        r#""appliedConditionalAccessPolicies":[{"id":"p","conditionsSatisfied":3}]"#,
+    ];
+    for extra in general_cases {
+        let text = format!("{{{base},{extra}}}");
+        assert_eq!(both_paths(&text, &text), Path_::General, "{text}");
+    }
+    // Not even JSON, or not one record.
+    for text in [
+        r#"{"id":"x","#,
+        r#"[{"id":"x"}]"#,
+        "\"s\"",
+        "{\"id\":\"\u{1}\"}",
+    ] {
+        assert_eq!(both_paths(text, text), Path_::General, "{text}");
+    }
+}
