@@ -24,6 +24,8 @@ pub struct FastRecord {
     pub tenant_id: Option<String>,
     /// For sign-ins, the first of `signInEventTypes`.
     pub signin_kind: Option<SignInKind>,
+    /// The node of the event time (`createdDateTime` or `activityDateTime`).
+    pub time: usize,
 }
 
 /// Presence flags of the keys that classify a Graph object (see `normalize::classify_graph`).
@@ -54,6 +56,7 @@ pub fn recognize(tape: &Tape, text: &str, forced: Option<InputFormat>) -> Option
     let mut tenants: [Option<usize>; 3] = [None; 3];
     let (mut user_type, mut policies, mut event_types, mut targets) = (None, None, None, None);
     let mut message = None;
+    let (mut created, mut activity) = (None, None);
     for (k, v) in tape.members(0) {
         let key = tape.node(k);
         if key.escaped {
@@ -68,7 +71,10 @@ pub fn recognize(tape: &Tape, text: &str, forced: Option<InputFormat>) -> Option
             b"id" => flags |= has::ID,
             b"category" => flags |= has::CATEGORY,
             b"time" => flags |= has::TIME,
-            b"createdDateTime" => flags |= has::CREATED,
+            b"createdDateTime" => {
+                flags |= has::CREATED;
+                created = Some(v);
+            }
             b"userPrincipalName" | b"appId" | b"status" | b"isInteractive" | b"ipAddress" => {
                 flags |= has::SIGNIN_HINT
             }
@@ -79,7 +85,10 @@ pub fn recognize(tape: &Tape, text: &str, forced: Option<InputFormat>) -> Option
             b"riskLastUpdatedDateTime" => flags |= has::RISK_LAST_UPDATED,
             b"riskEventType" => flags |= has::RISK_EVENT_TYPE,
             b"detectedDateTime" => flags |= has::DETECTED,
-            b"activityDateTime" => flags |= has::ACTIVITY,
+            b"activityDateTime" => {
+                flags |= has::ACTIVITY;
+                activity = Some(v);
+            }
             b"provisioningAction"
             | b"jobId"
             | b"cycleId"
@@ -130,6 +139,10 @@ pub fn recognize(tape: &Tape, text: &str, forced: Option<InputFormat>) -> Option
         return None;
     };
     let mut signin_kind = None;
+    let time = match log {
+        LogKind::SignIns => created?,
+        _ => activity?,
+    };
     match log {
         LogKind::SignIns => {
             if let Some(u) = user_type {
@@ -177,19 +190,21 @@ pub fn recognize(tape: &Tape, text: &str, forced: Option<InputFormat>) -> Option
         object: 0,
         tenant_id,
         signin_kind,
+        time,
     })
 }
 
 /// Whether any Conditional Access policy carries a condition bitmask or rules sent as JSON text,
 /// which the general path rewrites.
 fn policies_need_rewrite(tape: &Tape, text: &str, policies: usize) -> bool {
+    let bytes = text.as_bytes();
     for p in tape.items(policies) {
         for (k, v) in tape.members(p) {
+            let key = tape.node(k);
+            let name = &bytes[key.start as usize..key.end as usize];
             let node = tape.node(v);
-            if tape.key_is(text, k, "conditionsSatisfied")
-                || tape.key_is(text, k, "conditionsNotSatisfied")
-            {
-                match node.kind {
+            match name {
+                b"conditionsSatisfied" | b"conditionsNotSatisfied" => match node.kind {
                     NodeKind::Number => return true,
                     NodeKind::String => {
                         let s = tape.str(text, v);
@@ -198,12 +213,15 @@ fn policies_need_rewrite(tape: &Tape, text: &str, policies: usize) -> bool {
                         }
                     }
                     _ => {}
+                },
+                b"includeRulesSatisfied" | b"excludeRulesSatisfied" => {
+                    if tape.items(v).any(|r| tape.node(r).kind == NodeKind::String) {
+                        return true;
+                    }
                 }
-            } else if (tape.key_is(text, k, "includeRulesSatisfied")
-                || tape.key_is(text, k, "excludeRulesSatisfied"))
-                && tape.items(v).any(|r| tape.node(r).kind == NodeKind::String)
-            {
-                return true;
+                // An escaped key might spell one of the above.
+                _ if key.escaped => return true,
+                _ => {}
             }
         }
     }

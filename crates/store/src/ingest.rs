@@ -376,9 +376,7 @@ impl BatchOut<'_> {
             return false;
         }
         let time_column = rec.log.time_column();
-        let Some(time) = tape.get(text, rec.object, time_column) else {
-            return false;
-        };
+        let time = rec.time;
         if tape.node(time).kind != NodeKind::String {
             return false;
         }

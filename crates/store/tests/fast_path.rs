@@ -50,9 +50,12 @@ fn both_paths(text: &str, what: &str) -> Path_ {
     };
     let time_column = fast.log.time_column();
     let schema = TableSchema::of(fast.log);
-    let Some(time) = tape.get(text, fast.object, time_column) else {
-        return Path_::General;
-    };
+    let time = fast.time;
+    assert_eq!(
+        Some(time),
+        tape.get(text, fast.object, time_column),
+        "{what}"
+    );
     let time_ns = (tape.node(time).kind == NodeKind::String)
         .then(|| parse_timestamp(&tape.str(text, time)).ok())
         .flatten()
