@@ -214,10 +214,10 @@ fn policies_need_rewrite(tape: &Tape, text: &str, policies: usize) -> bool {
                     }
                     _ => {}
                 },
-                b"includeRulesSatisfied" | b"excludeRulesSatisfied" => {
-                    if tape.items(v).any(|r| tape.node(r).kind == NodeKind::String) {
-                        return true;
-                    }
+                b"includeRulesSatisfied" | b"excludeRulesSatisfied"
+                    if tape.items(v).any(|r| tape.node(r).kind == NodeKind::String) =>
+                {
+                    return true
                 }
                 // An escaped key might spell one of the above.
                 _ if key.escaped => return true,
