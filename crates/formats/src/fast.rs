@@ -43,12 +43,75 @@ mod has {
     pub const TIME: u32 = 1 << 10;
 }
 
-/// Says whether the object at node 0 of `tape` can be stored as it is, and what it is.
+/// Says whether the top-level value of `tape` is an object that can be stored as it is, and
+/// what it is.
 pub fn recognize(tape: &Tape, text: &str, forced: Option<InputFormat>) -> Option<FastRecord> {
+    if tape.nodes().is_empty() {
+        return None;
+    }
+    recognize_at(tape, text, forced, 0)
+}
+
+/// A Graph list response page (`{"@odata.context": …, "value": […]}`) whose elements are all
+/// objects: the elements, and the log the context names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPage {
+    /// The element object nodes, in order.
+    pub elements: Vec<usize>,
+    /// The log named by `@odata.context` (used by the general path for unclassifiable elements).
+    pub hint: Option<LogKind>,
+}
+
+/// Recognises a list response page the way the general path does (a Graph error envelope, a
+/// report response or a non-object element gets `None`, so the general path words it).
+pub fn list_page(tape: &Tape, text: &str, forced: Option<InputFormat>) -> Option<ListPage> {
     if !matches!(forced, None | Some(InputFormat::Graph)) {
         return None;
     }
     if tape.nodes().first()?.kind != NodeKind::Object {
+        return None;
+    }
+    if tape
+        .get(text, 0, "error")
+        .is_some_and(|e| tape.node(e).kind == NodeKind::Object)
+    {
+        return None;
+    }
+    let value = tape.get(text, 0, "value")?;
+    if tape.node(value).kind != NodeKind::Array {
+        return None;
+    }
+    let context = match tape.get(text, 0, "@odata.context") {
+        Some(c) if tape.node(c).kind == NodeKind::String => tape.str(text, c).into_owned(),
+        _ => String::new(),
+    };
+    if crate::shape::non_record_context(&context).is_some() {
+        return None;
+    }
+    let elements: Vec<usize> = tape.items(value).collect();
+    if elements
+        .iter()
+        .any(|e| tape.node(*e).kind != NodeKind::Object)
+    {
+        return None;
+    }
+    Some(ListPage {
+        elements,
+        hint: crate::shape::hint_from_context(&context),
+    })
+}
+
+/// Says whether object node `obj` can be stored as it is, and what it is.
+pub fn recognize_at(
+    tape: &Tape,
+    text: &str,
+    forced: Option<InputFormat>,
+    obj: usize,
+) -> Option<FastRecord> {
+    if !matches!(forced, None | Some(InputFormat::Graph)) {
+        return None;
+    }
+    if tape.node(obj).kind != NodeKind::Object {
         return None;
     }
     let bytes = text.as_bytes();
@@ -57,7 +120,7 @@ pub fn recognize(tape: &Tape, text: &str, forced: Option<InputFormat>) -> Option
     let (mut user_type, mut policies, mut event_types, mut targets) = (None, None, None, None);
     let mut message = None;
     let (mut created, mut activity) = (None, None);
-    for (k, v) in tape.members(0) {
+    for (k, v) in tape.members(obj) {
         let key = tape.node(k);
         if key.escaped {
             return None;
@@ -187,7 +250,7 @@ pub fn recognize(tape: &Tape, text: &str, forced: Option<InputFormat>) -> Option
         .map(|s| s.into_owned());
     Some(FastRecord {
         log,
-        object: 0,
+        object: obj,
         tenant_id,
         signin_kind,
         time,

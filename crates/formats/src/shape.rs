@@ -150,7 +150,20 @@ fn wrapped_message(obj: &Object) -> Option<&str> {
     }
 }
 
-fn hint_from_context(context: &str) -> Option<LogKind> {
+/// Expands one element of a Graph list response's `value` array exactly as [`expand`] does when
+/// it meets it inside the page (`hint` comes from the page's `@odata.context`).
+pub fn expand_list_element(
+    value: Value,
+    forced: Option<InputFormat>,
+    hint: Option<LogKind>,
+    out: &mut Vec<Result<Record, String>>,
+) {
+    // The page is level 0, its `value` array level 1, each element level 2.
+    expand_inner(value, forced, hint, 2, out);
+}
+
+/// The log a list response's `@odata.context` names.
+pub(crate) fn hint_from_context(context: &str) -> Option<LogKind> {
     let c = context.to_ascii_lowercase();
     if c.contains("signins") {
         Some(LogKind::SignIns)
@@ -167,7 +180,7 @@ fn hint_from_context(context: &str) -> Option<LogKind> {
     }
 }
 
-fn non_record_context(context: &str) -> Option<&'static str> {
+pub(crate) fn non_record_context(context: &str) -> Option<&'static str> {
     let c = context.to_ascii_lowercase();
     if c.contains("summarizedsignin") || c.contains("getsummarized") {
         Some("summarized sign-ins (aggregates)")

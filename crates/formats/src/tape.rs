@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 
 /// How deeply arrays and objects may nest (the same limit as `serde_json`).
-pub const MAX_DEPTH: usize = 128;
+pub const MAX_DEPTH: usize = 127;
 
 /// What a [`Node`] holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -387,17 +387,23 @@ impl Tape {
     }
 
     /// Whether string node `k` equals `key`.
-    #[inline]
+    #[inline(always)]
     pub fn key_is(&self, text: &str, k: usize, key: &str) -> bool {
         let n = &self.nodes[k];
         if n.escaped {
-            self.str(text, k) == key
-        } else {
-            short_eq(
-                &text.as_bytes()[n.start as usize..n.end as usize],
-                key.as_bytes(),
-            )
+            return self.escaped_key_is(text, k, key);
         }
+        (n.end - n.start) as usize == key.len()
+            && text
+                .as_bytes()
+                .get(n.start as usize..n.end as usize)
+                .is_some_and(|raw| short_eq(raw, key.as_bytes()))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn escaped_key_is(&self, text: &str, k: usize, key: &str) -> bool {
+        self.str(text, k) == key
     }
 
     /// The text of string node `i`, unescaped (borrowed when it has no escapes).
@@ -431,7 +437,7 @@ impl Tape {
 }
 
 /// Byte equality for short strings (keys) without a call into `memcmp`.
-#[inline]
+#[inline(always)]
 fn short_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -578,6 +584,17 @@ mod tests {
             let ours = parse(case).is_ok();
             let theirs = serde_json::from_str::<serde_json::Value>(case).is_ok();
             assert_eq!(ours, theirs, "{case:?}");
+        }
+    }
+
+    #[test]
+    fn nesting_limit_is_serde_json_s() {
+        for depth in [126, 127, 128, 129, 130] {
+            for (open, close) in [("[", "]"), ("{\"a\":", "}")] {
+                let text = open.repeat(depth) + "1" + &close.repeat(depth);
+                let theirs = serde_json::from_str::<serde_json::Value>(&text).is_ok();
+                assert_eq!(parse(&text).is_ok(), theirs, "depth {depth} {open}");
+            }
         }
     }
 

@@ -48,6 +48,9 @@ pub struct IngestOptions {
     pub max_buffered_bytes: usize,
     /// Compact partitions that accumulated many small files when the run ends.
     pub compact: bool,
+    /// Let records in the Graph shape skip the general path (the fast path; both store the same
+    /// rows, so this is only turned off to compare them).
+    pub fast_path: bool,
 }
 
 impl Default for IngestOptions {
@@ -61,6 +64,7 @@ impl Default for IngestOptions {
             file_rows: 256 * 1024,
             max_buffered_bytes: 128 << 20,
             compact: true,
+            fast_path: true,
         }
     }
 }
@@ -184,6 +188,7 @@ pub fn ingest_source(
     let (out_tx, out_rx) = bounded::<(u64, Converted)>(threads * 2);
     let ingested_at_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
     let format = opts.format;
+    let fast_path = opts.fast_path;
 
     thread::scope(|scope| -> Result<IngestSummary> {
         let named = |name: &str| thread::Builder::new().name(name.to_string());
@@ -213,6 +218,7 @@ pub fn ingest_source(
                             format,
                             tenant.as_deref(),
                             ingested_at_ns,
+                            fast_path,
                             &mut state,
                         );
                         if out_tx.send((seq, converted)).is_err() {
@@ -352,19 +358,74 @@ impl BatchOut<'_> {
         }
     }
 
-    /// Stores a raw record through the fast path when it can ([`gatehouse_formats::fast`]);
-    /// `false` when the general path must take it.
-    fn fast(&mut self, state: &mut WorkerState, bytes: &[u8], format: Option<InputFormat>) -> bool {
+    /// Stores a raw record (or a Graph list response page) through the fast path when it can
+    /// ([`gatehouse_formats::fast`]); `false` when the general path must take it whole.
+    fn fast(
+        &mut self,
+        state: &mut WorkerState,
+        bytes: &[u8],
+        line: u64,
+        format: Option<InputFormat>,
+    ) -> bool {
         let Ok(text) = simdutf8::basic::from_utf8(bytes) else {
             return false;
         };
-        if state.tape.parse(text).is_err() {
+        let WorkerState { tables, tape } = state;
+        if tape.parse(text).is_err() {
             return false;
         }
-        let tape = &state.tape;
-        let Some(rec) = fast::recognize(tape, text, format) else {
+        if let Some(rec) = fast::recognize(tape, text, format) {
+            return self.fast_record(tables, tape, text, rec);
+        }
+        let Some(page) = fast::list_page(tape, text, format) else {
             return false;
         };
+        // Decide for the whole page before storing any of it: every element must be a record the
+        // fast path recognises, and the page must be JSON `serde_json` accepts (its numbers
+        // finite), so that an element the fast path gives back below can be re-read alone.
+        let Some(records) = page
+            .elements
+            .iter()
+            .map(|e| fast::recognize_at(tape, text, format, *e))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return false;
+        };
+        if !tape_numbers_finite(tape, text) {
+            return false;
+        }
+        let mut general = Vec::new();
+        for rec in records {
+            let element = rec.object;
+            if self.fast_record(tables, tape, text, rec) {
+                continue;
+            }
+            // The general path words this element's problem, exactly as inside the page.
+            match serde_json::from_str(tape.json(text, element)) {
+                Ok(value) => gatehouse_formats::shape::expand_list_element(
+                    value,
+                    format,
+                    page.hint,
+                    &mut general,
+                ),
+                Err(e) => general.push(Err(format!("malformed JSON: {e}"))),
+            }
+            for rec in general.drain(..) {
+                self.record(tables, line, rec.map(gatehouse_formats::normalize::finish));
+            }
+        }
+        true
+    }
+
+    /// Stores one recognised record from the tape; `false` (nothing stored) when the general
+    /// path must take it.
+    fn fast_record(
+        &mut self,
+        tables: &mut HashMap<LogKind, TableSchema>,
+        tape: &Tape,
+        text: &str,
+        rec: fast::FastRecord,
+    ) -> bool {
         let tenant = match self.tenant {
             Some(t) => t.to_string(),
             None => rec
@@ -392,8 +453,7 @@ impl BatchOut<'_> {
             day: day_of(time_ns),
         };
         let sys_tenant = key.tenant.clone();
-        let table = state
-            .tables
+        let table = tables
             .entry(rec.log)
             .or_insert_with(|| TableSchema::of(rec.log));
         let (builder, ids, kinds) = self
@@ -418,6 +478,15 @@ impl BatchOut<'_> {
     }
 }
 
+/// Whether every number on the tape is finite (`serde_json` refuses the others).
+fn tape_numbers_finite(tape: &Tape, text: &str) -> bool {
+    tape.nodes().iter().enumerate().all(|(i, n)| {
+        n.kind != NodeKind::Number
+            || n.end - n.start < 16 && !tape.raw(text, i).contains(['e', 'E'])
+            || tape.raw(text, i).parse::<f64>().is_ok_and(f64::is_finite)
+    })
+}
+
 /// Converts one input batch: each record goes to its partition's builder (through the fast path
 /// when it can), in input order.
 fn convert_batch(
@@ -425,6 +494,7 @@ fn convert_batch(
     format: Option<InputFormat>,
     tenant: Option<&str>,
     ingested_at_ns: i64,
+    fast_path: bool,
     state: &mut WorkerState,
 ) -> Converted {
     let empty = Converted {
@@ -465,7 +535,7 @@ fn convert_batch(
             let mut records = Vec::new();
             for item in &chunk.items {
                 let bytes = chunk.bytes(item);
-                if b.fast(state, bytes, format) {
+                if fast_path && b.fast(state, bytes, item.line, format) {
                     continue;
                 }
                 parse_item(bytes, item.line, format, &mut records);
