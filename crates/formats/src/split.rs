@@ -12,8 +12,11 @@
 //! A container object (`{"value": [...]}` list response, `{"records": [...]}` Event Hub message) is
 //! one raw item; [`crate::shape`] expands it after parsing.
 
-use std::io::{BufRead, ErrorKind};
+use std::io::{BufRead, ErrorKind, Read};
 use std::ops::Range;
+
+/// How much the lines layout reads at a time (more than the input's buffer, so reads bypass it).
+const READ_BLOCK: usize = 4 << 20;
 
 /// Records larger than this are rejected (the rest of the input goes on where it can).
 pub const MAX_RECORD_BYTES: usize = 256 << 20;
@@ -200,7 +203,7 @@ impl<R: BufRead> Splitter<R> {
     /// `memchr`, so each byte is copied once and looked at once. A line cut by the end of the
     /// chunk is carried over to the next one.
     fn fill_lines(&mut self, chunk: &mut Chunk, target: usize) {
-        chunk.buf.reserve(target.min(64 << 20));
+        chunk.buf.reserve(target.min(64 << 20) + READ_BLOCK);
         chunk.buf.append(&mut self.lines.carry);
         // Where the line being read starts in `chunk.buf`.
         let mut line_start = 0;
@@ -213,30 +216,23 @@ impl<R: BufRead> Splitter<R> {
                 chunk.buf.drain(..line_start);
                 line_start = 0;
             }
-            let buf = match self.reader.fill_buf() {
-                Ok(b) => b,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    chunk.buf.truncate(line_start);
-                    chunk.fatal = Some((self.line, io_reason(&e)));
+            if self.lines.skipping {
+                // The rest of an over-long line: drop bytes up to its newline.
+                let buf = match self.reader.fill_buf() {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        chunk.fatal = Some((self.line, io_reason(&e)));
+                        self.done = true;
+                        return;
+                    }
+                };
+                if buf.is_empty() {
+                    self.reject_long_line(chunk);
                     self.done = true;
                     return;
                 }
-            };
-            if buf.is_empty() {
-                // The end: a last line without a newline is still a line.
-                let end = chunk.buf.len();
-                if self.lines.skipping {
-                    self.reject_long_line(chunk);
-                } else if end > line_start {
-                    self.finish_line(chunk, line_start, end);
-                }
-                self.done = true;
-                return;
-            }
-            let len = buf.len();
-            if self.lines.skipping {
-                // The rest of an over-long line: drop bytes up to its newline.
+                let len = buf.len();
                 match memchr::memchr(b'\n', buf) {
                     Some(i) => {
                         self.reader.consume(i + 1);
@@ -246,9 +242,25 @@ impl<R: BufRead> Splitter<R> {
                 }
                 continue;
             }
+            // A block straight into the chunk: a large read bypasses the reader's own buffer.
             let from = chunk.buf.len();
-            chunk.buf.extend_from_slice(buf);
-            self.reader.consume(len);
+            let read = (&mut self.reader)
+                .take(READ_BLOCK as u64)
+                .read_to_end(&mut chunk.buf);
+            let failed = match read {
+                Ok(0) => {
+                    // The end: a last line without a newline is still a line.
+                    let end = chunk.buf.len();
+                    if end > line_start {
+                        self.finish_line(chunk, line_start, end);
+                    }
+                    self.done = true;
+                    return;
+                }
+                Ok(_) => None,
+                // The bytes read before the error are in the chunk: keep their whole lines.
+                Err(e) => Some(e),
+            };
             let mut search = from;
             while let Some(i) = memchr::memchr(b'\n', &chunk.buf[search..]) {
                 let newline = search + i;
@@ -256,6 +268,12 @@ impl<R: BufRead> Splitter<R> {
                 self.line += 1;
                 line_start = newline + 1;
                 search = line_start;
+            }
+            if let Some(e) = failed {
+                chunk.buf.truncate(line_start);
+                chunk.fatal = Some((self.line, io_reason(&e)));
+                self.done = true;
+                return;
             }
             if chunk.buf.len() - line_start > MAX_RECORD_BYTES {
                 chunk.buf.truncate(line_start);

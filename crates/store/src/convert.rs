@@ -790,20 +790,7 @@ impl TableBuilder {
         for (i, b) in self.graph.iter_mut().enumerate() {
             b.append(self.slots[i].map(|p| values[p]));
         }
-        self.tenant.append_value(sys.tenant_id);
-        self.ingested.append_value(sys.ingested_at_ns);
-        self.source.append_value(sys.source);
-        match sys.envelope {
-            Some(env) if !env.is_empty() => self
-                .envelope
-                .append_value(Value::Object(env.clone()).to_string()),
-            _ => self.envelope.append_null(),
-        }
-        match extra {
-            Some(e) => self.extra.append_value(Value::Object(e).to_string()),
-            None => self.extra.append_null(),
-        }
-        self.rows += 1;
+        self.append_system(sys, extra);
         Ok(Appended { id, time_ns })
     }
 
@@ -885,6 +872,12 @@ impl TableBuilder {
                 b => b.append_tape(tape, text, self.tape_slots[c]),
             }
         }
+        self.append_system(sys, extra);
+        Ok(TapeAppended { id })
+    }
+
+    /// Appends a row's Gatehouse columns (after its Graph columns) and counts the row.
+    fn append_system(&mut self, sys: &SystemFields<'_>, extra: Option<Map<String, Value>>) {
         self.tenant.append_value(sys.tenant_id);
         self.ingested.append_value(sys.ingested_at_ns);
         self.source.append_value(sys.source);
@@ -899,7 +892,6 @@ impl TableBuilder {
             None => self.extra.append_null(),
         }
         self.rows += 1;
-        Ok(TapeAppended { id })
     }
 
     /// The names of the Graph columns, in order.

@@ -307,7 +307,21 @@ struct BatchOut<'a> {
     out: Converted,
 }
 
-impl BatchOut<'_> {
+impl<'a> BatchOut<'a> {
+    fn new(file: Arc<str>, tenant: Option<&'a str>, ingested_at_ns: i64) -> Self {
+        BatchOut {
+            file,
+            tenant,
+            ingested_at_ns,
+            builders: HashMap::new(),
+            out: Converted {
+                parts: Vec::new(),
+                rejected: Vec::new(),
+                records: 0,
+            },
+        }
+    }
+
     fn reject(&mut self, line: u64, reason: String) {
         self.out.rejected.push(Rejection {
             origin: Origin {
@@ -316,6 +330,20 @@ impl BatchOut<'_> {
             },
             reason,
         });
+    }
+
+    /// The builder of a partition's rows in this batch.
+    fn builder_for(
+        &mut self,
+        tables: &mut HashMap<LogKind, TableSchema>,
+        key: PartitionKey,
+    ) -> &mut PartBuilder {
+        let table = tables
+            .entry(key.log)
+            .or_insert_with(|| TableSchema::of(key.log));
+        self.builders
+            .entry(key)
+            .or_insert_with(|| (TableBuilder::new(table), Vec::new(), Vec::new()))
     }
 
     /// Stores a record that went through the general path.
@@ -336,16 +364,11 @@ impl BatchOut<'_> {
         };
         // The partition already resolved the tenant; reuse it rather than resolving again.
         let tenant_id = key.tenant.clone();
-        let table = tables
-            .entry(rec.log)
-            .or_insert_with(|| TableSchema::of(rec.log));
-        let (builder, ids, kinds) = self
-            .builders
-            .entry(key)
-            .or_insert_with(|| (TableBuilder::new(table), Vec::new(), Vec::new()));
+        let ingested_at_ns = self.ingested_at_ns;
+        let (builder, ids, kinds) = self.builder_for(tables, key);
         let sys = SystemFields {
             tenant_id: &tenant_id,
-            ingested_at_ns: self.ingested_at_ns,
+            ingested_at_ns,
             source: &rec.source,
             envelope: rec.envelope.as_ref(),
         };
@@ -453,16 +476,11 @@ impl BatchOut<'_> {
             day: day_of(time_ns),
         };
         let sys_tenant = key.tenant.clone();
-        let table = tables
-            .entry(rec.log)
-            .or_insert_with(|| TableSchema::of(rec.log));
-        let (builder, ids, kinds) = self
-            .builders
-            .entry(key)
-            .or_insert_with(|| (TableBuilder::new(table), Vec::new(), Vec::new()));
+        let ingested_at_ns = self.ingested_at_ns;
+        let (builder, ids, kinds) = self.builder_for(tables, key);
         let sys = SystemFields {
             tenant_id: &sys_tenant,
-            ingested_at_ns: self.ingested_at_ns,
+            ingested_at_ns,
             source: "graph",
             envelope: None,
         };
@@ -497,38 +515,23 @@ fn convert_batch(
     fast_path: bool,
     state: &mut WorkerState,
 ) -> Converted {
-    let empty = Converted {
-        parts: Vec::new(),
-        rejected: Vec::new(),
-        records: 0,
-    };
     let mut b = match batch {
         Batch::Failed(r) => {
-            let mut out = empty;
-            out.rejected.push(r);
-            return out;
+            return Converted {
+                parts: Vec::new(),
+                rejected: vec![r],
+                records: 0,
+            }
         }
         Batch::Parsed { file, records } => {
-            let mut b = BatchOut {
-                file,
-                tenant,
-                ingested_at_ns,
-                builders: HashMap::new(),
-                out: empty,
-            };
+            let mut b = BatchOut::new(file, tenant, ingested_at_ns);
             for (line, rec) in records {
                 b.record(&mut state.tables, line, rec);
             }
             b
         }
         Batch::Raw { file, chunk } => {
-            let mut b = BatchOut {
-                file,
-                tenant,
-                ingested_at_ns,
-                builders: HashMap::new(),
-                out: empty,
-            };
+            let mut b = BatchOut::new(file, tenant, ingested_at_ns);
             for (line, reason) in &chunk.rejected {
                 b.record(&mut state.tables, *line, Err(reason.clone()));
             }

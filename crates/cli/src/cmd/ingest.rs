@@ -29,6 +29,9 @@ pub struct Args {
     /// Rows per partition before a file is written (smaller = more frequent commits).
     #[arg(long, hide = true)]
     file_rows: Option<usize>,
+    /// Send every record through the general path (for comparing the two; same rows stored).
+    #[arg(long, hide = true)]
+    no_fast_path: bool,
 }
 
 /// Runs `gatehouse ingest`. Exit 0: all stored; 2: some records rejected; 1: fatal error.
@@ -44,6 +47,7 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
     if let Some(t) = args.threads {
         opts.threads = t;
     }
+    opts.fast_path = !args.no_fast_path;
     if let Some(r) = args.file_rows {
         opts.file_rows = r.max(1);
     }
