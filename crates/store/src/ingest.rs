@@ -44,7 +44,9 @@ pub struct IngestOptions {
     pub threads: usize,
     /// Rows that make a partition's buffer worth a file of its own.
     pub file_rows: usize,
-    /// When buffered rows of all partitions together use this much memory, write them all.
+    /// When buffered rows of all partitions together use this much memory, write the coldest
+    /// partitions until half of it is left (default 256 MiB: files of tens of thousands of rows
+    /// with a peak of about three times this in all, under 1 GB).
     pub max_buffered_bytes: usize,
     /// Compact partitions that accumulated many small files when the run ends.
     pub compact: bool,
@@ -62,7 +64,7 @@ impl Default for IngestOptions {
                 .map(|n| n.get())
                 .unwrap_or(2),
             file_rows: 256 * 1024,
-            max_buffered_bytes: 128 << 20,
+            max_buffered_bytes: 256 << 20,
             compact: true,
             fast_path: true,
         }
