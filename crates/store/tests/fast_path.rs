@@ -235,7 +235,7 @@ fn edge_cases_match_or_take_the_general_path() {
         // numbers sent as strings, floats in integer columns, booleans as strings
         r#""processingTimeInMilliseconds":"42","status":{"errorCode":5.0},"isInteractive":"TRUE","flaggedForReview":"false""#,
         // JSON columns: nested objects with unsorted keys, floats, escapes, duplicates
-        r#""conditionalAccessAudiences":[{"b":1,"a":"x\u0041"},2.50,[],"s",-7]"#,
+        r#""conditionalAccessAudiences":[{"b":1,"a":"x\u0041"},2.50,[],"s",-7,-0,0,1E2,18446744073709551615,18446744073709551616,-9223372036854775808]"#,
         r#""conditionalAccessAudiences":{"k":1,"k":2}"#,
         // nulls and empty containers
         r#""location":null,"deviceDetail":{},"appliedConditionalAccessPolicies":[],"userAgent":null"#,
