@@ -414,3 +414,104 @@ fn whole_ingests_agree_with_and_without_the_fast_path() {
     assert_eq!(summary.rejected.len(), 1, "{:?}", summary.rejected);
     assert!(summary.duplicates > 0);
 }
+
+/// A small deterministic generator for the mutation test (no dependency needed).
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn mutated_records_never_make_the_paths_disagree() {
+    let opts = SimOptions {
+        users: 15,
+        days: 1,
+        ..SimOptions::default()
+    };
+    let tenant = Tenant::generate(&opts);
+    let mut lines = Vec::new();
+    stream_day(&tenant, &opts, 0, 1 << 20, &mut |_, bytes| {
+        lines.extend(
+            std::str::from_utf8(bytes)
+                .unwrap()
+                .lines()
+                .step_by(7)
+                .map(str::to_string),
+        );
+        Ok(())
+    })
+    .unwrap();
+    // Splices that change a value's type, spelling or escaping, or the object's keys.
+    let splices: &[&str] = &[
+        "1",
+        "-0",
+        "1e999",
+        "\"1\"",
+        "\"TRUE\"",
+        "null",
+        "true",
+        "[]",
+        "{}",
+        "{\"x\":1}",
+        "\"\\u00e9\\n\"",
+        "\"\\ud83d\\ude00\"",
+        "\"2024-01-01T00:00:00Z\"",
+        "\"Member\"",
+        "\"12\"",
+        "3.5",
+        "\"id\":\"dup\",",
+        "\"zzUnknown\":[1,{\"a\":null}],",
+    ];
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let (mut fast, mut total) = (0, 0);
+    for line in &lines {
+        for _ in 0..12 {
+            let bytes = line.as_bytes();
+            // Pick a value start (after a colon) or a key start (after a comma or brace).
+            let at = rng.below(bytes.len());
+            let text = match bytes[at..].iter().position(|b| matches!(b, b':' | b',')) {
+                Some(off) => {
+                    let pos = at + off + 1;
+                    let splice = splices[rng.below(splices.len())];
+                    if splice.ends_with(',') {
+                        // Insert a member before the next key.
+                        if bytes[pos - 1] != b',' {
+                            continue;
+                        }
+                        format!("{}{}{}", &line[..pos], splice, &line[pos..])
+                    } else {
+                        if bytes[pos - 1] != b':' {
+                            continue;
+                        }
+                        // Replace the value that starts here, up to the next comma or brace
+                        // at any depth (the result may be malformed: that is part of the test).
+                        let end = bytes[pos..]
+                            .iter()
+                            .position(|b| matches!(b, b',' | b'}' | b']'))
+                            .map_or(bytes.len(), |e| pos + e);
+                        format!("{}{}{}", &line[..pos], splice, &line[end..])
+                    }
+                }
+                None => continue,
+            };
+            total += 1;
+            if both_paths(&text, &text) == Path_::Fast {
+                fast += 1;
+            }
+        }
+    }
+    assert!(total > 500, "{total}");
+    assert!(
+        fast > total / 10 && fast < total,
+        "{fast} of {total} took the fast path"
+    );
+}
