@@ -5,6 +5,11 @@
 //! the offending field) and the builders stay consistent. Top-level fields the schema does not
 //! know, and known fields whose nested objects carry members the schema does not know, are copied
 //! verbatim into the `_extra` JSON column, so reading a record back gives every field it had.
+//!
+//! Records arrive either as `serde_json` objects ([`TableBuilder::append`]) or as a tape of the
+//! source text ([`TableBuilder::append_tape`], the fast path). The tape version appends exactly
+//! what the object version would and gives up ([`Bail`]) wherever the object version would reject
+//! the record, so that rejections are always worded by the general path.
 
 use std::sync::Arc;
 

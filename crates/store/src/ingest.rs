@@ -6,10 +6,16 @@
 //! (open, gunzip, split)         (parse JSON, normalise,            (reorder, dedup,   (sort, encode,
 //!                                convert to Arrow, partition)        buffer, commit)    compress Parquet)
 //! ```
-//! Memory stays bounded whatever the input size: channels are bounded, and buffered rows are written
-//! out (by the writer thread, while parsing goes on) once a partition reaches [`IngestOptions::file_rows`] or all buffers together reach
-//! [`IngestOptions::max_buffered_bytes`]. Every write is followed by a commit, and only committed
-//! rows are counted as stored.
+//! Workers send each raw record down one of two paths: the fast path (a tape of the JSON,
+//! [`gatehouse_formats::fast`] recognition, [`TableBuilder::append_tape`]) for records already in
+//! the Graph shape, the general path (serde_json values, shape, normalise,
+//! [`TableBuilder::append`]) for everything else. Both store the same rows.
+//!
+//! Memory stays bounded whatever the input size: channels are bounded, and buffered rows are
+//! written out (by the writer thread, while parsing goes on) once a partition reaches
+//! [`IngestOptions::file_rows`], or, when all buffers together reach
+//! [`IngestOptions::max_buffered_bytes`], the partitions that went longest without new rows.
+//! Every write is followed by a commit, and only committed rows are counted as stored.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
