@@ -169,8 +169,13 @@ pub fn recognize_at(
             b"homeTenantId" => tenants[2] = Some(v),
             b"userType" => user_type = Some(v),
             b"appliedConditionalAccessPolicies" => policies = Some(v),
+            // Log Analytics columns are PascalCase or start with `_`; the general path trims
+            // names first, so a leading (possibly non-ASCII) space must be looked at too.
             [first, ..]
-                if (first.is_ascii_uppercase() || *first == b'_')
+                if (first.is_ascii_uppercase()
+                    || *first == b'_'
+                    || first.is_ascii_whitespace()
+                    || !first.is_ascii())
                     && loganalytics::is_marker_column(&tape.str(text, k)) =>
             {
                 return None
@@ -333,6 +338,10 @@ mod tests {
             r#"{"error":{"code":"x"}}"#,
             r#"{"time":"x","category":"SignInLogs","properties":{}}"#,
             r#"{"TimeGenerated":"x","Id":"a"}"#,
+            // Log Analytics column names, however spaced
+            r#"{"id":"a","createdDateTime":"x","appId":"a","signInEventTypes":[]," TimeGenerated":"x"}"#,
+            "{\"id\":\"a\",\"createdDateTime\":\"x\",\"appId\":\"a\",\"signInEventTypes\":[],\"\u{a0}TimeGenerated\":\"x\"}",
+            r#"{"id":"a","createdDateTime":"x","appId":"a","signInEventTypes":[],"TimeGenerated [UTC]":"x"}"#,
             r#"{"message":"{\"id\":1}"}"#,
             r#"{"id":"p","activityDateTime":"x","jobId":"j"}"#,
             r#"{"id":"r","riskLastUpdatedDateTime":"x"}"#,

@@ -260,6 +260,9 @@ fn edge_cases_match_or_take_the_general_path() {
         r#""brandNew":1e999"#,
         // normalisations
         r#""userType":"Guest""#,
+        // a Log Analytics column (names are trimmed by the general path)
+        r#"" TimeGenerated":"2024-05-01T10:00:00Z""#,
+        "\"\u{3000}TenantId\":\"t\",\" OperationName\":\"o\",\" ResultType\":\"0\"",
         r#""appliedConditionalAccessPolicies":[{"id":"p","conditionsSatisfied":3}]"#,
     ];
     for extra in general_cases {
