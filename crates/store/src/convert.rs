@@ -694,6 +694,8 @@ pub struct TableBuilder {
     slots: Vec<Option<usize>>,
     /// The fast path's scratch: each column's value node in the current record.
     tape_slots: Vec<u32>,
+    /// The index of the `id` column.
+    id_column: Option<usize>,
     /// The column each key position held in the previous record (keys usually come in the same
     /// order, so most lookups are one comparison).
     key_order: Vec<u32>,
@@ -732,6 +734,7 @@ impl TableBuilder {
             rows: 0,
             slots: vec![None; cols.len()],
             tape_slots: vec![NO_NODE; cols.len()],
+            id_column: cols.iter().position(|c| c.name == "id"),
             key_order: Vec::new(),
         }
     }
@@ -822,6 +825,8 @@ impl TableBuilder {
         };
         let mut id = None;
         let mut time_slot = None;
+        // Looked up once per record rather than compared at every key.
+        let time_col = self.index.get(time_column).copied();
         for (pos, (k, v)) in tape.members(obj).enumerate() {
             let predicted = self.key_order.get(pos).copied().unwrap_or(NO_NODE);
             let column =
@@ -841,10 +846,10 @@ impl TableBuilder {
                         return Err(Bail); // a repeated key
                     }
                     self.tape_slots[c] = v as u32;
-                    if self.names[c] == "id" {
+                    if Some(c) == self.id_column {
                         id = Some(v);
                     }
-                    if self.names[c] == time_column {
+                    if Some(c) == time_col {
                         time_slot = Some(c);
                         continue; // parsed by the caller
                     }

@@ -457,25 +457,15 @@ impl<'a> BatchOut<'a> {
         text: &str,
         rec: fast::FastRecord,
     ) -> bool {
-        let tenant = match self.tenant {
-            Some(t) => t.to_string(),
-            None => rec
-                .tenant_id
-                .map(|t| t.to_ascii_lowercase())
-                .unwrap_or_else(|| DEFAULT_TENANT.to_string()),
-        };
+        let tenant = tenant_of(rec.tenant_id.as_deref(), self.tenant);
         if check_tenant_id(&tenant).is_err() {
             return false;
         }
         let time_column = rec.log.time_column();
-        let time = rec.time;
-        if tape.node(time).kind != NodeKind::String {
+        if tape.node(rec.time).kind != NodeKind::String {
             return false;
         }
-        let Some(time_ns) = gatehouse_model::time::parse_timestamp(&tape.str(text, time))
-            .ok()
-            .and_then(|t| t.timestamp_nanos_opt())
-        else {
+        let Ok(time_ns) = event_time_ns(time_column, &tape.str(text, rec.time)) else {
             return false;
         };
         let key = PartitionKey {
@@ -575,25 +565,32 @@ fn convert_batch(
     b.out
 }
 
-fn tenant_of(rec: &Record, forced: Option<&str>) -> String {
+/// The tenant a record is stored under: `--tenant` if given, else the one the record names
+/// (lower-cased), else `default`.
+fn tenant_of(named: Option<&str>, forced: Option<&str>) -> String {
     match forced {
         Some(t) => t.to_string(),
-        None => rec
-            .tenant_id
-            .as_deref()
+        None => named
             .map(str::to_ascii_lowercase)
             .unwrap_or_else(|| DEFAULT_TENANT.to_string()),
     }
 }
 
+/// A record's event time (the text of `time_column`) in ns since the epoch, or why not.
+fn event_time_ns(time_column: &str, text: &str) -> std::result::Result<i64, String> {
+    gatehouse_model::time::parse_timestamp(text)
+        .map_err(|e| format!("field `{time_column}`: {e}"))?
+        .timestamp_nanos_opt()
+        .ok_or_else(|| format!("field `{time_column}`: outside 1677–2262"))
+}
+
 /// The partition a record goes to, or why it cannot be stored.
 fn place(rec: &Record, forced_tenant: Option<&str>) -> Result<PartitionKey, String> {
-    let tenant = tenant_of(rec, forced_tenant);
+    let tenant = tenant_of(rec.tenant_id.as_deref(), forced_tenant);
     check_tenant_id(&tenant)?;
     let time_column = rec.log.time_column();
-    let time = match rec.body.get(time_column) {
-        Some(Value::String(s)) => gatehouse_model::time::parse_timestamp(s)
-            .map_err(|e| format!("field `{time_column}`: {e}"))?,
+    let ns = match rec.body.get(time_column) {
+        Some(Value::String(s)) => event_time_ns(time_column, s)?,
         None | Some(Value::Null) => return Err(format!("missing `{time_column}`")),
         Some(_) => {
             return Err(format!(
@@ -601,9 +598,6 @@ fn place(rec: &Record, forced_tenant: Option<&str>) -> Result<PartitionKey, Stri
             ))
         }
     };
-    let ns = time
-        .timestamp_nanos_opt()
-        .ok_or_else(|| format!("field `{time_column}`: outside 1677–2262"))?;
     Ok(PartitionKey {
         tenant,
         log: rec.log,
