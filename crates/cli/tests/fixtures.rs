@@ -16,7 +16,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use common::{clip, parse_instant, Gh};
+use common::{clip, parse_instant, Gh, TABLES};
 use serde_json::{Map, Value};
 
 /// A rejection we expect: file (relative to `shared/`), line, a piece of the reason, and why the
@@ -726,14 +726,6 @@ fn compare_la(row: &BTreeMap<String, String>, out: &Map<String, Value>) -> Vec<S
     );
     diffs
 }
-
-const TABLES: &[&str] = &[
-    "signins",
-    "audits",
-    "provisioning",
-    "riskyUsers",
-    "riskDetections",
-];
 
 #[test]
 fn every_sample_ingests_and_reads_back() {

@@ -2,16 +2,8 @@
 
 mod common;
 
-use common::{guid, ndjson, shared_dir, signin, ts, Gh};
+use common::{guid, ndjson, shared_dir, signin, ts, Gh, TABLES};
 use serde_json::{json, Value};
-
-const TABLES: &[&str] = &[
-    "signins",
-    "audits",
-    "provisioning",
-    "riskyUsers",
-    "riskDetections",
-];
 
 fn counts(gh: &Gh) -> Vec<i64> {
     TABLES.iter().map(|t| gh.count(t)).collect()

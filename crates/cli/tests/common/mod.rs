@@ -10,6 +10,15 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{Map, Value};
 
+/// Every table of the store, as `gatehouse sql` names them.
+pub const TABLES: &[&str] = &[
+    "signins",
+    "audits",
+    "provisioning",
+    "riskyUsers",
+    "riskDetections",
+];
+
 /// The binary under test.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gatehouse"))
