@@ -239,12 +239,15 @@ fn parquet_err(path: &Path, e: parquet::errors::ParquetError) -> StoreError {
     }
 }
 
-/// Streams the rows of a live file, one row group's worth at a time.
-pub fn file_batches(path: &Path) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
+/// Streams the rows of a live file, `batch_rows` at a time.
+fn file_batches_of(
+    path: &Path,
+    batch_rows: usize,
+) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
     let file = File::open(path).map_err(io_err(path))?;
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| parquet_err(path, e))?
-        .with_batch_size(8 * 1024)
+        .with_batch_size(batch_rows)
         .build()
         .map_err(|e| parquet_err(path, e))?;
     let context = path.display().to_string();
@@ -256,22 +259,14 @@ pub fn file_batches(path: &Path) -> Result<impl Iterator<Item = Result<RecordBat
     }))
 }
 
+/// Streams the rows of a live file, a few thousand at a time (for compaction).
+pub fn file_batches(path: &Path) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
+    file_batches_of(path, 8 * 1024)
+}
+
 /// Reads every row of a live file (for retention).
 pub fn read_file(path: &Path) -> Result<Vec<RecordBatch>> {
-    let file = File::open(path).map_err(io_err(path))?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| parquet_err(path, e))?
-        .with_batch_size(ROW_GROUP_ROWS)
-        .build()
-        .map_err(|e| parquet_err(path, e))?;
-    reader
-        .map(|b| {
-            b.map_err(|e| StoreError::Arrow {
-                context: path.display().to_string(),
-                source: e,
-            })
-        })
-        .collect()
+    file_batches_of(path, ROW_GROUP_ROWS)?.collect()
 }
 
 #[cfg(test)]
