@@ -1,53 +1,59 @@
 //! JSON records → Arrow columns, driven by the explicit table schema.
 //!
-//! [`TableBuilder`] appends Graph-shaped objects to typed column builders. Each record is checked
-//! before anything is appended, so a record with a wrong type is rejected whole (with the path of
-//! the offending field) and the builders stay consistent. Top-level fields the schema does not
-//! know, and known fields whose nested objects carry members the schema does not know, are copied
-//! verbatim into the `_extra` JSON column, so reading a record back gives every field it had.
+//! [`TableBuilder`] appends Graph-shaped objects to typed column buffers ([`crate::columns`]). A
+//! record with a wrong type is rejected whole (with the path of the offending field) and the
+//! columns stay consistent. Top-level fields the schema does not know, and known fields whose
+//! nested objects carry members the schema does not know, are copied verbatim into the `_extra`
+//! JSON column, so reading a record back gives every field it had.
 //!
-//! Records arrive either as `serde_json` objects ([`TableBuilder::append`]) or as a tape of the
-//! source text ([`TableBuilder::append_tape`], the fast path). The tape version appends exactly
-//! what the object version would and gives up ([`Bail`]) wherever the object version would reject
-//! the record, so that rejections are always worded by the general path.
+//! Records arrive either as `serde_json` objects ([`TableBuilder::append`], which checks the whole
+//! record and then appends it, so that it can word any error) or as a tape of the source text
+//! ([`TableBuilder::append_tape`], the fast path). The tape version appends in one walk and gives
+//! up ([`Bail`]) wherever the object version would reject the record; it then cuts every column
+//! back to the previous row, so rejections are always worded by the general path and a record
+//! given up leaves no trace.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListArray, MapArray,
-    StringBuilder, StructArray, TimestampNanosecondBuilder,
+use arrow::array::{ArrayRef, ListArray, MapArray, StructArray};
+use arrow::datatypes::{
+    DataType, Field, Fields, Float64Type, Int32Type, Int64Type, SchemaRef,
+    TimestampNanosecondType,
 };
-use arrow::buffer::{NullBuffer, OffsetBuffer};
-use arrow::datatypes::{DataType, Field, Fields, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use gatehouse_formats::tape::{NodeKind, Tape};
 use gatehouse_model::schema::{Column, ColumnKind, TableSchema};
 use gatehouse_model::time::parse_timestamp;
 use serde_json::{Map, Value};
 
+use crate::columns::{Booleans, Offsets, Primitives, Strings, Validity};
+
 /// One column (or struct member) being built.
 enum ColBuilder {
-    Str(StringBuilder),
-    Json(StringBuilder),
-    I32(Int32Builder),
-    I64(Int64Builder),
-    F64(Float64Builder),
-    Bool(BooleanBuilder),
-    Ts(TimestampNanosecondBuilder),
+    Str(Strings),
+    Json {
+        strings: Strings,
+        /// Reused to write each value.
+        scratch: String,
+    },
+    I32(Primitives<Int32Type>),
+    I64(Primitives<Int64Type>),
+    F64(Primitives<Float64Type>),
+    Bool(Booleans),
+    Ts(Primitives<TimestampNanosecondType>),
     StrMap {
-        keys: StringBuilder,
-        values: StringBuilder,
-        offsets: Vec<i32>,
-        valid: Vec<bool>,
+        keys: Strings,
+        values: Strings,
+        lists: Offsets,
     },
     List {
         child: Box<ColBuilder>,
-        offsets: Vec<i32>,
-        valid: Vec<bool>,
+        lists: Offsets,
     },
     Struct {
         members: Vec<(&'static str, ColBuilder)>,
-        valid: Vec<bool>,
+        valid: Validity,
         /// The fast path's guess of which member each key position holds (see [`member_at`]).
         order: Vec<u8>,
     },
@@ -74,30 +80,31 @@ impl Fit {
 impl ColBuilder {
     fn new(kind: &ColumnKind) -> ColBuilder {
         match kind {
-            ColumnKind::Str => ColBuilder::Str(StringBuilder::new()),
-            ColumnKind::Json => ColBuilder::Json(StringBuilder::new()),
-            ColumnKind::Int32 => ColBuilder::I32(Int32Builder::new()),
-            ColumnKind::Int64 => ColBuilder::I64(Int64Builder::new()),
-            ColumnKind::Float64 => ColBuilder::F64(Float64Builder::new()),
-            ColumnKind::Bool => ColBuilder::Bool(BooleanBuilder::new()),
-            ColumnKind::Timestamp => ColBuilder::Ts(TimestampNanosecondBuilder::new()),
+            ColumnKind::Str => ColBuilder::Str(Strings::default()),
+            ColumnKind::Json => ColBuilder::Json {
+                strings: Strings::default(),
+                scratch: String::new(),
+            },
+            ColumnKind::Int32 => ColBuilder::I32(Primitives::default()),
+            ColumnKind::Int64 => ColBuilder::I64(Primitives::default()),
+            ColumnKind::Float64 => ColBuilder::F64(Primitives::default()),
+            ColumnKind::Bool => ColBuilder::Bool(Booleans::default()),
+            ColumnKind::Timestamp => ColBuilder::Ts(Primitives::default()),
             ColumnKind::StrMap => ColBuilder::StrMap {
-                keys: StringBuilder::new(),
-                values: StringBuilder::new(),
-                offsets: vec![0],
-                valid: Vec::new(),
+                keys: Strings::default(),
+                values: Strings::default(),
+                lists: Offsets::default(),
             },
             ColumnKind::List(item) => ColBuilder::List {
                 child: Box::new(ColBuilder::new(item)),
-                offsets: vec![0],
-                valid: Vec::new(),
+                lists: Offsets::default(),
             },
             ColumnKind::Struct(cols) => ColBuilder::Struct {
                 members: cols
                     .iter()
                     .map(|c| (c.name, ColBuilder::new(&c.kind)))
                     .collect(),
-                valid: Vec::new(),
+                valid: Validity::default(),
                 order: Vec::new(),
             },
         }
@@ -105,21 +112,49 @@ impl ColBuilder {
 
     fn append_null(&mut self) {
         match self {
-            ColBuilder::Str(b) | ColBuilder::Json(b) => b.append_null(),
-            ColBuilder::I32(b) => b.append_null(),
-            ColBuilder::I64(b) => b.append_null(),
-            ColBuilder::F64(b) => b.append_null(),
-            ColBuilder::Bool(b) => b.append_null(),
-            ColBuilder::Ts(b) => b.append_null(),
-            ColBuilder::StrMap { offsets, valid, .. } | ColBuilder::List { offsets, valid, .. } => {
-                offsets.push(*offsets.last().unwrap_or(&0));
-                valid.push(false);
-            }
+            ColBuilder::Str(b) | ColBuilder::Json { strings: b, .. } => b.push_null(),
+            ColBuilder::I32(b) => b.push_null(),
+            ColBuilder::I64(b) => b.push_null(),
+            ColBuilder::F64(b) => b.push_null(),
+            ColBuilder::Bool(b) => b.push_option(None),
+            ColBuilder::Ts(b) => b.push_null(),
+            ColBuilder::StrMap { lists, .. } | ColBuilder::List { lists, .. } => lists.push_null(),
             ColBuilder::Struct { members, valid, .. } => {
                 for (_, m) in members.iter_mut() {
                     m.append_null();
                 }
                 valid.push(false);
+            }
+        }
+    }
+
+    /// Keeps the first `n` values (and, in lists and maps, the items they hold).
+    fn truncate(&mut self, n: usize) {
+        match self {
+            ColBuilder::Str(b) | ColBuilder::Json { strings: b, .. } => b.truncate(n),
+            ColBuilder::I32(b) => b.truncate(n),
+            ColBuilder::I64(b) => b.truncate(n),
+            ColBuilder::F64(b) => b.truncate(n),
+            ColBuilder::Bool(b) => b.truncate(n),
+            ColBuilder::Ts(b) => b.truncate(n),
+            ColBuilder::StrMap {
+                keys,
+                values,
+                lists,
+            } => {
+                let items = lists.truncate(n);
+                keys.truncate(items);
+                values.truncate(items);
+            }
+            ColBuilder::List { child, lists } => {
+                let items = lists.truncate(n);
+                child.truncate(items);
+            }
+            ColBuilder::Struct { members, valid, .. } => {
+                valid.truncate(n);
+                for (_, m) in members.iter_mut() {
+                    m.truncate(n);
+                }
             }
         }
     }
@@ -134,7 +169,7 @@ impl ColBuilder {
                 Value::String(_) => Ok(Fit::Exact),
                 _ => Err(type_error(path, "a string", v)),
             },
-            ColBuilder::Json(_) => Ok(Fit::Exact),
+            ColBuilder::Json { .. } => Ok(Fit::Exact),
             ColBuilder::I32(_) => as_i64(v)
                 .filter(|n| i32::try_from(*n).is_ok())
                 .map(|_| Fit::Exact)
@@ -214,13 +249,16 @@ impl ColBuilder {
             Some(v) => v,
         };
         match self {
-            ColBuilder::Str(b) => b.append_option(v.as_str()),
-            ColBuilder::Json(b) => b.append_value(v.to_string()),
-            ColBuilder::I32(b) => b.append_option(as_i64(v).and_then(|n| i32::try_from(n).ok())),
-            ColBuilder::I64(b) => b.append_option(as_i64(v)),
-            ColBuilder::F64(b) => b.append_option(as_f64(v)),
-            ColBuilder::Bool(b) => b.append_option(as_bool(v)),
-            ColBuilder::Ts(b) => b.append_option(
+            ColBuilder::Str(b) => b.push_option(v.as_str()),
+            ColBuilder::Json { strings, scratch } => strings.push_with(scratch, |s| {
+                // Writing into a `String` cannot fail.
+                let _ = write!(s, "{v}");
+            }),
+            ColBuilder::I32(b) => b.push_option(as_i64(v).and_then(|n| i32::try_from(n).ok())),
+            ColBuilder::I64(b) => b.push_option(as_i64(v)),
+            ColBuilder::F64(b) => b.push_option(as_f64(v)),
+            ColBuilder::Bool(b) => b.push_option(as_bool(v)),
+            ColBuilder::Ts(b) => b.push_option(
                 v.as_str()
                     .and_then(|s| parse_timestamp(s).ok())
                     .and_then(|t| t.timestamp_nanos_opt()),
@@ -228,30 +266,20 @@ impl ColBuilder {
             ColBuilder::StrMap {
                 keys,
                 values,
-                offsets,
-                valid,
+                lists,
             } => {
-                let o = v.as_object();
-                let mut n = 0;
-                for (k, val) in o.into_iter().flatten() {
-                    keys.append_value(k);
-                    values.append_option(val.as_str());
-                    n += 1;
+                for (k, val) in v.as_object().into_iter().flatten() {
+                    keys.push(k);
+                    values.push_option(val.as_str());
                 }
-                offsets.push(offsets.last().unwrap_or(&0) + n);
-                valid.push(true);
+                lists.push(keys.len());
             }
-            ColBuilder::List {
-                child,
-                offsets,
-                valid,
-            } => {
+            ColBuilder::List { child, lists } => {
                 let items = v.as_array().map(Vec::as_slice).unwrap_or(&[]);
                 for item in items {
                     child.append(Some(item));
                 }
-                offsets.push(offsets.last().unwrap_or(&0) + items.len() as i32);
-                valid.push(true);
+                lists.push(lists.items() + items.len());
             }
             ColBuilder::Struct { members, valid, .. } => {
                 let o = v.as_object();
@@ -263,9 +291,10 @@ impl ColBuilder {
         }
     }
 
+    /// The values so far as an array of `data_type`; the builder starts again empty.
     fn finish(&mut self, data_type: &DataType) -> ArrayRef {
         match self {
-            ColBuilder::Str(b) | ColBuilder::Json(b) => Arc::new(b.finish()),
+            ColBuilder::Str(b) | ColBuilder::Json { strings: b, .. } => Arc::new(b.finish()),
             ColBuilder::I32(b) => Arc::new(b.finish()),
             ColBuilder::I64(b) => Arc::new(b.finish()),
             ColBuilder::F64(b) => Arc::new(b.finish()),
@@ -274,8 +303,7 @@ impl ColBuilder {
             ColBuilder::StrMap {
                 keys,
                 values,
-                offsets,
-                valid,
+                lists,
             } => {
                 let DataType::Map(entries_field, sorted) = data_type else {
                     unreachable!("StrMap is a Map")
@@ -288,8 +316,7 @@ impl ColBuilder {
                     vec![Arc::new(keys.finish()), Arc::new(values.finish())],
                     None,
                 );
-                let offsets = OffsetBuffer::new(std::mem::replace(offsets, vec![0]).into());
-                let nulls = take_nulls(valid);
+                let (offsets, nulls) = lists.finish();
                 Arc::new(MapArray::new(
                     entries_field.clone(),
                     offsets,
@@ -298,31 +325,27 @@ impl ColBuilder {
                     *sorted,
                 ))
             }
-            ColBuilder::List {
-                child,
-                offsets,
-                valid,
-            } => {
+            ColBuilder::List { child, lists } => {
                 let DataType::List(item_field) = data_type else {
                     unreachable!("List is a List")
                 };
                 let values = child.finish(item_field.data_type());
-                let offsets = OffsetBuffer::new(std::mem::replace(offsets, vec![0]).into());
-                let nulls = take_nulls(valid);
+                let (offsets, nulls) = lists.finish();
                 Arc::new(ListArray::new(item_field.clone(), offsets, values, nulls))
             }
             ColBuilder::Struct { members, valid, .. } => {
                 let DataType::Struct(fields) = data_type else {
                     unreachable!("Struct is a Struct")
                 };
+                let len = valid.len();
                 let arrays: Vec<ArrayRef> = members
                     .iter_mut()
                     .zip(fields.iter())
                     .map(|((_, m), f)| m.finish(f.data_type()))
                     .collect();
-                let nulls = take_nulls(valid);
+                let nulls = valid.finish();
                 if arrays.is_empty() {
-                    Arc::new(StructArray::new_empty_fields(0, nulls))
+                    Arc::new(StructArray::new_empty_fields(len, nulls))
                 } else {
                     Arc::new(StructArray::new(fields.clone(), arrays, nulls))
                 }
@@ -496,40 +519,73 @@ fn member_at(
 }
 
 impl ColBuilder {
-    /// [`ColBuilder::check`] for a tape node; `Bail` wherever the general path would reject
-    /// the record (or the fast path does not handle the value).
-    fn check_tape(&mut self, t: &Tape, text: &str, i: usize) -> Result<Fit, Bail> {
-        let kind = t.node(i).kind;
-        if kind == NodeKind::Null {
+    /// Appends tape node `i` in one walk: what [`ColBuilder::check`] then [`ColBuilder::append`]
+    /// store for the same value, or `Bail` wherever `check` would refuse it (or the fast path does
+    /// not handle the value). After a `Bail` this column may hold part of the value: the caller
+    /// cuts every column back with [`ColBuilder::truncate`].
+    fn put_tape(&mut self, t: &Tape, text: &str, i: usize) -> Result<Fit, Bail> {
+        let node = *t.node(i);
+        if node.kind == NodeKind::Null {
+            self.append_null();
             return Ok(Fit::Exact);
         }
-        let ok = |b: bool| if b { Ok(Fit::Exact) } else { Err(Bail) };
         match self {
-            ColBuilder::Str(_) => ok(kind == NodeKind::String),
-            ColBuilder::Json(_) => ok(tape_numbers_finite(t, text, i)),
-            ColBuilder::I32(_) => {
-                ok(tape_i64(t, text, i).is_some_and(|n| i32::try_from(n).is_ok()))
+            ColBuilder::Str(b) => {
+                if node.kind != NodeKind::String {
+                    return Err(Bail);
+                }
+                if node.escaped {
+                    b.push(&t.str(text, i));
+                } else {
+                    b.push(t.raw(text, i));
+                }
             }
-            ColBuilder::I64(_) => ok(tape_i64(t, text, i).is_some()),
-            ColBuilder::F64(_) => ok(tape_f64(t, text, i).is_some()),
-            ColBuilder::Bool(_) => ok(tape_bool(t, text, i).is_some()),
-            ColBuilder::Ts(_) => {
-                ok(kind == NodeKind::String && parse_timestamp(&t.str(text, i)).is_ok())
+            ColBuilder::Json { strings, scratch } => {
+                if !tape_numbers_finite(t, text, i) {
+                    return Err(Bail);
+                }
+                strings.push_with(scratch, |s| write_compact_json(t, text, i, s));
+            }
+            ColBuilder::I32(b) => b.push(
+                tape_i64(t, text, i)
+                    .and_then(|n| i32::try_from(n).ok())
+                    .ok_or(Bail)?,
+            ),
+            ColBuilder::I64(b) => b.push(tape_i64(t, text, i).ok_or(Bail)?),
+            ColBuilder::F64(b) => b.push(tape_f64(t, text, i).ok_or(Bail)?),
+            ColBuilder::Bool(b) => b.push_option(Some(tape_bool(t, text, i).ok_or(Bail)?)),
+            ColBuilder::Ts(b) => {
+                if node.kind != NodeKind::String {
+                    return Err(Bail);
+                }
+                let time = parse_timestamp(&t.str(text, i)).map_err(|_| Bail)?;
+                // As on the general path: a time too far out for nanoseconds is stored as null.
+                b.push_option(time.timestamp_nanos_opt());
             }
             // Maps are ordered by key on the general path; the fast path takes only empty ones.
-            ColBuilder::StrMap { .. } => ok(kind == NodeKind::Object && t.node(i).len == 0),
-            ColBuilder::List { child, .. } => {
-                if kind != NodeKind::Array {
+            ColBuilder::StrMap { lists, .. } => {
+                if node.kind != NodeKind::Object || node.len != 0 {
+                    return Err(Bail);
+                }
+                lists.push(lists.items());
+            }
+            ColBuilder::List { child, lists } => {
+                if node.kind != NodeKind::Array {
                     return Err(Bail);
                 }
                 let mut fit = Fit::Exact;
                 for item in t.items(i) {
-                    fit = fit.and(child.check_tape(t, text, item)?);
+                    fit = fit.and(child.put_tape(t, text, item)?);
                 }
-                Ok(fit)
+                lists.push(lists.items() + node.len as usize);
+                return Ok(fit);
             }
-            ColBuilder::Struct { members, order, .. } => {
-                if kind != NodeKind::Object || members.len() > MAX_STRUCT_MEMBERS {
+            ColBuilder::Struct {
+                members,
+                valid,
+                order,
+            } => {
+                if node.kind != NodeKind::Object || members.len() > MAX_STRUCT_MEMBERS {
                     return Err(Bail);
                 }
                 let mut fit = Fit::Exact;
@@ -541,84 +597,22 @@ impl ColBuilder {
                                 return Err(Bail); // a repeated member
                             }
                             seen |= 1 << m;
-                            fit = fit.and(members[m].1.check_tape(t, text, v)?);
+                            fit = fit.and(members[m].1.put_tape(t, text, v)?);
                         }
                         None => fit = Fit::Lossy,
                     }
                 }
-                Ok(fit)
-            }
-        }
-    }
-
-    /// [`ColBuilder::append`] for a tape node that passed [`ColBuilder::check_tape`]
-    /// ([`NO_NODE`] for a missing value).
-    fn append_tape(&mut self, t: &Tape, text: &str, i: u32) {
-        if i == NO_NODE || t.node(i as usize).kind == NodeKind::Null {
-            return self.append_null();
-        }
-        let i = i as usize;
-        match self {
-            ColBuilder::Str(b) => b.append_value(t.str(text, i)),
-            ColBuilder::Json(b) => {
-                let mut s = String::with_capacity(t.json(text, i).len());
-                write_compact_json(t, text, i, &mut s);
-                b.append_value(s)
-            }
-            ColBuilder::I32(b) => {
-                b.append_option(tape_i64(t, text, i).and_then(|n| i32::try_from(n).ok()))
-            }
-            ColBuilder::I64(b) => b.append_option(tape_i64(t, text, i)),
-            ColBuilder::F64(b) => b.append_option(tape_f64(t, text, i)),
-            ColBuilder::Bool(b) => b.append_option(tape_bool(t, text, i)),
-            ColBuilder::Ts(b) => b.append_option(
-                parse_timestamp(&t.str(text, i))
-                    .ok()
-                    .and_then(|d| d.timestamp_nanos_opt()),
-            ),
-            ColBuilder::StrMap { offsets, valid, .. } => {
-                offsets.push(*offsets.last().unwrap_or(&0));
-                valid.push(true);
-            }
-            ColBuilder::List {
-                child,
-                offsets,
-                valid,
-            } => {
-                let mut n = 0;
-                for item in t.items(i) {
-                    child.append_tape(t, text, item as u32);
-                    n += 1;
-                }
-                offsets.push(offsets.last().unwrap_or(&0) + n);
-                valid.push(true);
-            }
-            ColBuilder::Struct {
-                members,
-                valid,
-                order,
-            } => {
-                let mut slots = [NO_NODE; MAX_STRUCT_MEMBERS];
-                for (pos, (k, v)) in t.members(i).enumerate() {
-                    if let Some(m) = member_at(members, order, t, text, pos, k) {
-                        slots[m] = v as u32;
-                    }
-                }
-                for (m, (_, b)) in members.iter_mut().enumerate() {
-                    b.append_tape(t, text, slots[m]);
+                let all = u64::MAX >> (u64::BITS as usize - members.len());
+                let mut missing = all & !seen;
+                while missing != 0 {
+                    members[missing.trailing_zeros() as usize].1.append_null();
+                    missing &= missing - 1;
                 }
                 valid.push(true);
+                return Ok(fit);
             }
         }
-    }
-}
-
-fn take_nulls(valid: &mut Vec<bool>) -> Option<NullBuffer> {
-    let v = std::mem::take(valid);
-    if v.iter().all(|b| *b) {
-        None
-    } else {
-        Some(NullBuffer::from(v))
+        Ok(Fit::Exact)
     }
 }
 
@@ -684,11 +678,11 @@ pub struct TableBuilder {
     graph: Vec<ColBuilder>,
     names: Vec<&'static str>,
     index: std::collections::HashMap<&'static str, usize>,
-    tenant: StringBuilder,
-    ingested: TimestampNanosecondBuilder,
-    source: StringBuilder,
-    envelope: StringBuilder,
-    extra: StringBuilder,
+    tenant: Strings,
+    ingested: Primitives<TimestampNanosecondType>,
+    source: Strings,
+    envelope: Strings,
+    extra: Strings,
     rows: usize,
     /// Scratch space reused between records.
     slots: Vec<Option<usize>>,
@@ -726,11 +720,11 @@ impl TableBuilder {
             graph: cols.iter().map(|c| ColBuilder::new(&c.kind)).collect(),
             names: cols.iter().map(|c| c.name).collect(),
             index: cols.iter().enumerate().map(|(i, c)| (c.name, i)).collect(),
-            tenant: StringBuilder::new(),
-            ingested: TimestampNanosecondBuilder::new(),
-            source: StringBuilder::new(),
-            envelope: StringBuilder::new(),
-            extra: StringBuilder::new(),
+            tenant: Strings::default(),
+            ingested: Primitives::default(),
+            source: Strings::default(),
+            envelope: Strings::default(),
+            extra: Strings::default(),
             rows: 0,
             slots: vec![None; cols.len()],
             tape_slots: vec![NO_NODE; cols.len()],
@@ -814,6 +808,31 @@ impl TableBuilder {
         time_ns: i64,
         sys: &SystemFields<'_>,
     ) -> Result<TapeAppended<'a>, Bail> {
+        match self.put_tape_row(tape, text, obj, time_column, time_ns) {
+            Ok((id, extra)) => {
+                self.append_system(sys, extra);
+                Ok(TapeAppended { id })
+            }
+            Err(Bail) => {
+                // Cut back whatever part of the record was appended.
+                for b in &mut self.graph {
+                    b.truncate(self.rows);
+                }
+                Err(Bail)
+            }
+        }
+    }
+
+    /// Appends the Graph columns of one record in a single walk over its members; the row's
+    /// `id` and what goes to `_extra`. On `Bail` the columns hold part of the row.
+    fn put_tape_row<'a>(
+        &mut self,
+        tape: &Tape,
+        text: &'a str,
+        obj: usize,
+        time_column: &str,
+        time_ns: i64,
+    ) -> Result<(std::borrow::Cow<'a, str>, Option<Map<String, Value>>), Bail> {
         self.tape_slots.iter_mut().for_each(|s| *s = NO_NODE);
         let mut extra: Option<Map<String, Value>> = None;
         let mut keep_raw = |key: std::borrow::Cow<'_, str>, v: usize| -> Result<(), Bail> {
@@ -824,7 +843,7 @@ impl TableBuilder {
             Ok(())
         };
         let mut id = None;
-        let mut time_slot = None;
+        let mut has_time = false;
         // Looked up once per record rather than compared at every key.
         let time_col = self.index.get(time_column).copied();
         for (pos, (k, v)) in tape.members(obj).enumerate() {
@@ -840,24 +859,28 @@ impl TableBuilder {
                     self.key_order[pos] = found.map_or(NO_NODE, |c| c as u32);
                     found
                 };
-            match column {
-                Some(c) => {
-                    if self.tape_slots[c] != NO_NODE {
-                        return Err(Bail); // a repeated key
-                    }
-                    self.tape_slots[c] = v as u32;
-                    if Some(c) == self.id_column {
-                        id = Some(v);
-                    }
-                    if Some(c) == time_col {
-                        time_slot = Some(c);
-                        continue; // parsed by the caller
-                    }
-                    if self.graph[c].check_tape(tape, text, v)? == Fit::Lossy {
-                        keep_raw(tape.str(text, k), v)?;
-                    }
-                }
-                None => keep_raw(tape.str(text, k), v)?,
+            let Some(c) = column else {
+                keep_raw(tape.str(text, k), v)?;
+                continue;
+            };
+            if self.tape_slots[c] != NO_NODE {
+                return Err(Bail); // a repeated key
+            }
+            self.tape_slots[c] = v as u32;
+            if Some(c) == self.id_column {
+                id = Some(v);
+            }
+            if Some(c) == time_col {
+                // Parsed by the caller.
+                let ColBuilder::Ts(b) = &mut self.graph[c] else {
+                    return Err(Bail);
+                };
+                b.push(time_ns);
+                has_time = true;
+                continue;
+            }
+            if self.graph[c].put_tape(tape, text, v)? == Fit::Lossy {
+                keep_raw(tape.str(text, k), v)?;
             }
         }
         let id = match id {
@@ -869,37 +892,31 @@ impl TableBuilder {
             }
             _ => return Err(Bail),
         };
-        let Some(time_slot) = time_slot else {
-            return Err(Bail);
-        };
-        if !matches!(self.graph[time_slot], ColBuilder::Ts(_)) {
+        if !has_time {
             return Err(Bail);
         }
-        // All checks passed: append.
-        for (c, b) in self.graph.iter_mut().enumerate() {
-            match b {
-                ColBuilder::Ts(b) if c == time_slot => b.append_value(time_ns),
-                b => b.append_tape(tape, text, self.tape_slots[c]),
+        for (b, slot) in self.graph.iter_mut().zip(&self.tape_slots) {
+            if *slot == NO_NODE {
+                b.append_null();
             }
         }
-        self.append_system(sys, extra);
-        Ok(TapeAppended { id })
+        Ok((id, extra))
     }
 
     /// Appends a row's Gatehouse columns (after its Graph columns) and counts the row.
     fn append_system(&mut self, sys: &SystemFields<'_>, extra: Option<Map<String, Value>>) {
-        self.tenant.append_value(sys.tenant_id);
-        self.ingested.append_value(sys.ingested_at_ns);
-        self.source.append_value(sys.source);
+        self.tenant.push(sys.tenant_id);
+        self.ingested.push(sys.ingested_at_ns);
+        self.source.push(sys.source);
         match sys.envelope {
             Some(env) if !env.is_empty() => self
                 .envelope
-                .append_value(Value::Object(env.clone()).to_string()),
-            _ => self.envelope.append_null(),
+                .push(&Value::Object(env.clone()).to_string()),
+            _ => self.envelope.push_null(),
         }
         match extra {
-            Some(e) => self.extra.append_value(Value::Object(e).to_string()),
-            None => self.extra.append_null(),
+            Some(e) => self.extra.push(&Value::Object(e).to_string()),
+            None => self.extra.push_null(),
         }
         self.rows += 1;
     }
@@ -909,7 +926,8 @@ impl TableBuilder {
         &self.names
     }
 
-    /// Takes the pending rows as a record batch.
+    /// Takes the pending rows as a record batch; the builder starts again empty (and can be
+    /// reused: its buffers keep the size the last batch needed).
     pub fn finish(&mut self) -> RecordBatch {
         let fields: &Fields = self.schema.fields();
         let mut arrays: Vec<ArrayRef> = self

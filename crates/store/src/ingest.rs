@@ -299,11 +299,34 @@ pub fn ingest_source(
 /// A partition's rows being built in a worker: the rows, their id hashes and sign-in types.
 type PartBuilder = (TableBuilder, Vec<u128>, Vec<Option<SignInKind>>);
 
-/// A worker's reusable state: table schemas and the fast path's tape.
+/// A worker's reusable state: table builders and the fast path's tape.
 #[derive(Default)]
 struct WorkerState {
-    tables: HashMap<LogKind, TableSchema>,
+    pool: BuilderPool,
     tape: Tape,
+}
+
+/// Table builders kept from batch to batch, so that their buffers start each batch with the
+/// room the last one needed instead of growing from nothing.
+#[derive(Default)]
+struct BuilderPool {
+    spare: HashMap<LogKind, Vec<TableBuilder>>,
+}
+
+impl BuilderPool {
+    /// An empty builder for `log`'s table.
+    fn take(&mut self, log: LogKind) -> TableBuilder {
+        self.spare
+            .get_mut(&log)
+            .and_then(Vec::pop)
+            .unwrap_or_else(|| TableBuilder::new(&TableSchema::of(log)))
+    }
+
+    /// Keeps a builder (emptied by `finish`) for a later batch.
+    fn give_back(&mut self, log: LogKind, builder: TableBuilder) {
+        debug_assert!(builder.is_empty());
+        self.spare.entry(log).or_default().push(builder);
+    }
 }
 
 /// What one batch's records are being converted into.
@@ -341,23 +364,17 @@ impl<'a> BatchOut<'a> {
     }
 
     /// The builder of a partition's rows in this batch.
-    fn builder_for(
-        &mut self,
-        tables: &mut HashMap<LogKind, TableSchema>,
-        key: PartitionKey,
-    ) -> &mut PartBuilder {
-        let table = tables
-            .entry(key.log)
-            .or_insert_with(|| TableSchema::of(key.log));
+    fn builder_for(&mut self, pool: &mut BuilderPool, key: PartitionKey) -> &mut PartBuilder {
+        let log = key.log;
         self.builders
             .entry(key)
-            .or_insert_with(|| (TableBuilder::new(table), Vec::new(), Vec::new()))
+            .or_insert_with(|| (pool.take(log), Vec::new(), Vec::new()))
     }
 
     /// Stores a record that went through the general path.
     fn record(
         &mut self,
-        tables: &mut HashMap<LogKind, TableSchema>,
+        pool: &mut BuilderPool,
         line: u64,
         rec: std::result::Result<Record, String>,
     ) {
@@ -373,7 +390,7 @@ impl<'a> BatchOut<'a> {
         // The partition already resolved the tenant; reuse it rather than resolving again.
         let tenant_id = key.tenant.clone();
         let ingested_at_ns = self.ingested_at_ns;
-        let (builder, ids, kinds) = self.builder_for(tables, key);
+        let (builder, ids, kinds) = self.builder_for(pool, key);
         let sys = SystemFields {
             tenant_id: &tenant_id,
             ingested_at_ns,
@@ -401,12 +418,12 @@ impl<'a> BatchOut<'a> {
         let Ok(text) = simdutf8::basic::from_utf8(bytes) else {
             return false;
         };
-        let WorkerState { tables, tape } = state;
+        let WorkerState { pool, tape } = state;
         if tape.parse(text).is_err() {
             return false;
         }
         if let Some(rec) = fast::recognize(tape, text, format) {
-            return self.fast_record(tables, tape, text, rec);
+            return self.fast_record(pool, tape, text, rec);
         }
         let Some(page) = fast::list_page(tape, text, format) else {
             return false;
@@ -428,7 +445,7 @@ impl<'a> BatchOut<'a> {
         let mut general = Vec::new();
         for rec in records {
             let element = rec.object;
-            if self.fast_record(tables, tape, text, rec) {
+            if self.fast_record(pool, tape, text, rec) {
                 continue;
             }
             // The general path words this element's problem, exactly as inside the page.
@@ -442,7 +459,7 @@ impl<'a> BatchOut<'a> {
                 Err(e) => general.push(Err(format!("malformed JSON: {e}"))),
             }
             for rec in general.drain(..) {
-                self.record(tables, line, rec.map(gatehouse_formats::normalize::finish));
+                self.record(pool, line, rec.map(gatehouse_formats::normalize::finish));
             }
         }
         true
@@ -452,7 +469,7 @@ impl<'a> BatchOut<'a> {
     /// path must take it.
     fn fast_record(
         &mut self,
-        tables: &mut HashMap<LogKind, TableSchema>,
+        pool: &mut BuilderPool,
         tape: &Tape,
         text: &str,
         rec: fast::FastRecord,
@@ -475,7 +492,7 @@ impl<'a> BatchOut<'a> {
         };
         let sys_tenant = key.tenant.clone();
         let ingested_at_ns = self.ingested_at_ns;
-        let (builder, ids, kinds) = self.builder_for(tables, key);
+        let (builder, ids, kinds) = self.builder_for(pool, key);
         let sys = SystemFields {
             tenant_id: &sys_tenant,
             ingested_at_ns,
@@ -524,14 +541,14 @@ fn convert_batch(
         Batch::Parsed { file, records } => {
             let mut b = BatchOut::new(file, tenant, ingested_at_ns);
             for (line, rec) in records {
-                b.record(&mut state.tables, line, rec);
+                b.record(&mut state.pool, line, rec);
             }
             b
         }
         Batch::Raw { file, chunk } => {
             let mut b = BatchOut::new(file, tenant, ingested_at_ns);
             for (line, reason) in &chunk.rejected {
-                b.record(&mut state.tables, *line, Err(reason.clone()));
+                b.record(&mut state.pool, *line, Err(reason.clone()));
             }
             let mut records = Vec::new();
             for item in &chunk.items {
@@ -541,25 +558,26 @@ fn convert_batch(
                 }
                 parse_item(bytes, item.line, format, &mut records);
                 for (line, rec) in records.drain(..) {
-                    b.record(&mut state.tables, line, rec);
+                    b.record(&mut state.pool, line, rec);
                 }
             }
             if let Some((line, reason)) = chunk.fatal {
-                b.record(&mut state.tables, line, Err(reason));
+                b.record(&mut state.pool, line, Err(reason));
             }
             b
         }
     };
     for (key, (mut builder, ids, kinds)) in b.builders {
-        if builder.is_empty() {
-            continue;
+        let log = key.log;
+        if !builder.is_empty() {
+            b.out.parts.push(PartOut {
+                key,
+                batch: builder.finish(),
+                ids,
+                kinds,
+            });
         }
-        b.out.parts.push(PartOut {
-            key,
-            batch: builder.finish(),
-            ids,
-            kinds,
-        });
+        state.pool.give_back(log, builder);
     }
     b.out.parts.sort_by(|a, b| a.key.cmp(&b.key));
     b.out

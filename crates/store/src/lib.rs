@@ -13,6 +13,7 @@
 //! idempotent (a record whose id is stored is skipped); [`maintenance`] compacts small files and
 //! applies retention; [`to_json`] turns stored rows back into Graph JSON.
 
+pub mod columns;
 pub mod convert;
 pub mod dedup;
 pub mod ingest;

@@ -1,0 +1,375 @@
+//! Column buffers for [`crate::convert`]: plain vectors that grow by one value per row, can be cut
+//! back to an earlier length (so a record given up half-way leaves no trace), and become Arrow
+//! arrays without copying.
+//!
+//! Arrow's own builders cannot be cut back, which forced the fast path to check a whole record
+//! before appending any of it: two walks over every value. With these buffers it appends in one
+//! walk and, on the rare record it gives up, truncates every column to the previous row count.
+//! After [`finish`](Strings::finish) each buffer starts again with the capacity the last batch
+//! needed, so a builder reused from batch to batch stops reallocating.
+
+use arrow::array::{BooleanArray, PrimitiveArray, StringArray};
+use arrow::buffer::{BooleanBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::ArrowPrimitiveType;
+
+/// The most a buffer reserves for its next batch (a huge batch should not pin its size).
+const MAX_RESERVED_BYTES: usize = 8 << 20;
+
+/// Takes the contents of `v`, leaving an empty vector with room for as many elements (up to
+/// [`MAX_RESERVED_BYTES`]).
+fn take_sized<T>(v: &mut Vec<T>) -> Vec<T> {
+    let room = v.len().min(MAX_RESERVED_BYTES / std::mem::size_of::<T>().max(1));
+    std::mem::replace(v, Vec::with_capacity(room))
+}
+
+/// Which values are present: one flag per value, `false` for null.
+#[derive(Debug, Default)]
+pub struct Validity {
+    flags: Vec<bool>,
+    nulls: usize,
+}
+
+impl Validity {
+    /// Records one value, present or null.
+    #[inline]
+    pub fn push(&mut self, present: bool) {
+        self.flags.push(present);
+        self.nulls += usize::from(!present);
+    }
+
+    /// Values recorded.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.flags.len()
+    }
+
+    /// Whether no values are recorded.
+    pub fn is_empty(&self) -> bool {
+        self.flags.is_empty()
+    }
+
+    /// Keeps the first `n` values.
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.flags.len() {
+            self.nulls -= self.flags[n..].iter().filter(|f| !**f).count();
+            self.flags.truncate(n);
+        }
+    }
+
+    /// The null buffer of the values so far (none when all are present); starts again empty.
+    pub fn finish(&mut self) -> Option<NullBuffer> {
+        let flags = take_sized(&mut self.flags);
+        let nulls = std::mem::take(&mut self.nulls);
+        (nulls > 0).then(|| NullBuffer::from(flags))
+    }
+}
+
+/// A UTF-8 string column.
+#[derive(Debug)]
+pub struct Strings {
+    offsets: Vec<i32>,
+    data: Vec<u8>,
+    valid: Validity,
+}
+
+impl Default for Strings {
+    fn default() -> Self {
+        Strings {
+            offsets: vec![0],
+            data: Vec::new(),
+            valid: Validity::default(),
+        }
+    }
+}
+
+impl Strings {
+    /// Ends the value whose bytes were just added to `data`.
+    #[inline]
+    fn end_value(&mut self, present: bool) {
+        let end = i32::try_from(self.data.len()).expect("string column over 2 GiB in one batch");
+        self.offsets.push(end);
+        self.valid.push(present);
+    }
+
+    /// Appends a string.
+    #[inline]
+    pub fn push(&mut self, s: &str) {
+        self.data.extend_from_slice(s.as_bytes());
+        self.end_value(true);
+    }
+
+    /// Appends a string written by `write` into a scratch `String` the buffer lends it.
+    pub fn push_with(&mut self, scratch: &mut String, write: impl FnOnce(&mut String)) {
+        scratch.clear();
+        write(scratch);
+        self.push(scratch);
+    }
+
+    /// Appends a null.
+    #[inline]
+    pub fn push_null(&mut self) {
+        self.end_value(false);
+    }
+
+    /// Appends `s` or a null.
+    #[inline]
+    pub fn push_option(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.push(s),
+            None => self.push_null(),
+        }
+    }
+
+    /// Values appended.
+    pub fn len(&self) -> usize {
+        self.valid.len()
+    }
+
+    /// Whether no values are appended.
+    pub fn is_empty(&self) -> bool {
+        self.valid.is_empty()
+    }
+
+    /// Keeps the first `n` values.
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.len() {
+            self.offsets.truncate(n + 1);
+            self.data.truncate(self.offsets[n] as usize);
+            self.valid.truncate(n);
+        }
+    }
+
+    /// The values so far as an array; starts again empty.
+    pub fn finish(&mut self) -> StringArray {
+        let offsets = take_sized(&mut self.offsets);
+        self.offsets.push(0);
+        let data = take_sized(&mut self.data);
+        let nulls = self.valid.finish();
+        // Every value was appended as a `&str` and every offset marks where one ended, so the
+        // data is UTF-8 split at character boundaries and the offsets only grow.
+        StringArray::try_new(OffsetBuffer::new(offsets.into()), data.into(), nulls)
+            .expect("string buffers hold UTF-8 at character boundaries")
+    }
+}
+
+/// A column of fixed-width values (integers, floats, timestamps).
+#[derive(Debug)]
+pub struct Primitives<T: ArrowPrimitiveType> {
+    values: Vec<T::Native>,
+    valid: Validity,
+}
+
+impl<T: ArrowPrimitiveType> Default for Primitives<T> {
+    fn default() -> Self {
+        Primitives {
+            values: Vec::new(),
+            valid: Validity::default(),
+        }
+    }
+}
+
+impl<T: ArrowPrimitiveType> Primitives<T> {
+    /// Appends a value.
+    #[inline]
+    pub fn push(&mut self, v: T::Native) {
+        self.values.push(v);
+        self.valid.push(true);
+    }
+
+    /// Appends a null.
+    #[inline]
+    pub fn push_null(&mut self) {
+        self.values.push(T::Native::default());
+        self.valid.push(false);
+    }
+
+    /// Appends `v` or a null.
+    #[inline]
+    pub fn push_option(&mut self, v: Option<T::Native>) {
+        match v {
+            Some(v) => self.push(v),
+            None => self.push_null(),
+        }
+    }
+
+    /// Values appended.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether no values are appended.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Keeps the first `n` values.
+    pub fn truncate(&mut self, n: usize) {
+        self.values.truncate(n);
+        self.valid.truncate(n);
+    }
+
+    /// The values so far as an array; starts again empty.
+    pub fn finish(&mut self) -> PrimitiveArray<T> {
+        let values = ScalarBuffer::from(take_sized(&mut self.values));
+        PrimitiveArray::new(values, self.valid.finish())
+    }
+}
+
+/// A boolean column.
+#[derive(Debug, Default)]
+pub struct Booleans {
+    values: Vec<bool>,
+    valid: Validity,
+}
+
+impl Booleans {
+    /// Appends `v` or a null.
+    #[inline]
+    pub fn push_option(&mut self, v: Option<bool>) {
+        self.values.push(v.unwrap_or(false));
+        self.valid.push(v.is_some());
+    }
+
+    /// Values appended.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether no values are appended.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Keeps the first `n` values.
+    pub fn truncate(&mut self, n: usize) {
+        self.values.truncate(n);
+        self.valid.truncate(n);
+    }
+
+    /// The values so far as an array; starts again empty.
+    pub fn finish(&mut self) -> BooleanArray {
+        let values = BooleanBuffer::from(take_sized(&mut self.values));
+        BooleanArray::new(values, self.valid.finish())
+    }
+}
+
+/// The offsets and validity of a list or map column (its items live in a child column).
+#[derive(Debug)]
+pub struct Offsets {
+    offsets: Vec<i32>,
+    valid: Validity,
+}
+
+impl Default for Offsets {
+    fn default() -> Self {
+        Offsets {
+            offsets: vec![0],
+            valid: Validity::default(),
+        }
+    }
+}
+
+impl Offsets {
+    /// The number of child items so far.
+    #[inline]
+    pub fn items(&self) -> usize {
+        *self.offsets.last().unwrap_or(&0) as usize
+    }
+
+    /// Ends a present list whose items the child column now holds (`items` in all).
+    #[inline]
+    pub fn push(&mut self, items: usize) {
+        self.offsets
+            .push(i32::try_from(items).expect("list column over 2^31 items in one batch"));
+        self.valid.push(true);
+    }
+
+    /// Appends a null list.
+    #[inline]
+    pub fn push_null(&mut self) {
+        self.offsets.push(*self.offsets.last().unwrap_or(&0));
+        self.valid.push(false);
+    }
+
+    /// Lists appended.
+    pub fn len(&self) -> usize {
+        self.valid.len()
+    }
+
+    /// Whether no lists are appended.
+    pub fn is_empty(&self) -> bool {
+        self.valid.is_empty()
+    }
+
+    /// Keeps the first `n` lists; returns how many child items they hold (the child column is
+    /// cut to that).
+    pub fn truncate(&mut self, n: usize) -> usize {
+        if n < self.len() {
+            self.offsets.truncate(n + 1);
+            self.valid.truncate(n);
+        }
+        self.offsets[n.min(self.offsets.len() - 1)] as usize
+    }
+
+    /// The offsets and nulls so far; starts again empty.
+    pub fn finish(&mut self) -> (OffsetBuffer<i32>, Option<NullBuffer>) {
+        let offsets = take_sized(&mut self.offsets);
+        self.offsets.push(0);
+        (OffsetBuffer::new(offsets.into()), self.valid.finish())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Array;
+    use arrow::datatypes::Int64Type;
+
+    #[test]
+    fn strings_truncate_to_an_earlier_row() {
+        let mut s = Strings::default();
+        s.push("a");
+        s.push_null();
+        s.push("bcd");
+        s.push("e");
+        s.truncate(2);
+        s.push("f");
+        let a = s.finish();
+        assert_eq!(a.len(), 3);
+        assert_eq!(a.value(0), "a");
+        assert!(a.is_null(1));
+        assert_eq!(a.value(2), "f");
+        // Starts again empty and usable.
+        s.push("g");
+        assert_eq!(s.finish().value(0), "g");
+    }
+
+    #[test]
+    fn nulls_are_counted_through_truncation() {
+        let mut p = Primitives::<Int64Type>::default();
+        p.push(1);
+        p.push_null();
+        p.truncate(1);
+        let a = p.finish();
+        assert_eq!(a.null_count(), 0);
+        assert!(a.nulls().is_none());
+        let mut b = Booleans::default();
+        b.push_option(Some(true));
+        b.push_option(None);
+        let a = b.finish();
+        assert_eq!(a.null_count(), 1);
+        assert!(a.value(0));
+    }
+
+    #[test]
+    fn offsets_say_how_many_items_to_keep() {
+        let mut o = Offsets::default();
+        o.push(2);
+        o.push_null();
+        o.push(5);
+        assert_eq!(o.truncate(2), 2);
+        assert_eq!(o.truncate(5), 2);
+        assert_eq!(o.truncate(0), 0);
+        assert!(o.is_empty());
+    }
+}
