@@ -10,7 +10,9 @@ use gatehouse_model::LogKind;
 use gatehouse_store::convert::{SystemFields, TableBuilder};
 
 fn main() {
-    let path = std::env::args().nth(1).expect("usage: stage_costs FILE [STAGES]");
+    let path = std::env::args()
+        .nth(1)
+        .expect("usage: stage_costs FILE [STAGES]");
     // How many stages to run (for `perf stat` on a prefix of the pipeline); all by default.
     let stages: usize = std::env::args()
         .nth(2)
@@ -82,12 +84,9 @@ fn main() {
     }
     let t = Instant::now();
     let props = gatehouse_store::writer::writer_properties();
-    let mut w = parquet::arrow::ArrowWriter::try_new(
-        std::io::sink(),
-        batches[0].schema(),
-        Some(props),
-    )
-    .unwrap();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::io::sink(), batches[0].schema(), Some(props))
+            .unwrap();
     for b in &batches {
         w.write(b).unwrap();
     }
@@ -107,10 +106,18 @@ fn main() {
     };
     let variants: Vec<(&str, WriterProperties)> = vec![
         ("store", gatehouse_store::writer::writer_properties()),
-        ("no dictionary", base().set_dictionary_enabled(false).build()),
         ("dictionary, no stats", base().build()),
-        ("batch 8192", base().set_write_batch_size(8192).build()),
-        ("page 4 MiB", base().set_data_page_size_limit(4 << 20).build()),
+        ("store", gatehouse_store::writer::writer_properties()),
+        ("dictionary, no stats", base().build()),
+        (
+            "time column page stats",
+            base()
+                .set_column_statistics_enabled(
+                    parquet::schema::types::ColumnPath::from("createdDateTime"),
+                    parquet::file::properties::EnabledStatistics::Page,
+                )
+                .build(),
+        ),
     ];
     for (name, props) in variants {
         let t = Instant::now();
@@ -123,6 +130,9 @@ fn main() {
         }
         w.close().unwrap();
         let s = t.elapsed().as_secs_f64();
-        println!("writer {name:<22} {s:6.2} s  {:6.1} MB", out.len() as f64 / 1e6);
+        println!(
+            "writer {name:<22} {s:6.2} s  {:6.1} MB",
+            out.len() as f64 / 1e6
+        );
     }
 }

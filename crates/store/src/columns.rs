@@ -18,7 +18,9 @@ const MAX_RESERVED_BYTES: usize = 8 << 20;
 /// Takes the contents of `v`, leaving an empty vector with room for as many elements (up to
 /// [`MAX_RESERVED_BYTES`]).
 fn take_sized<T>(v: &mut Vec<T>) -> Vec<T> {
-    let room = v.len().min(MAX_RESERVED_BYTES / std::mem::size_of::<T>().max(1));
+    let room = v
+        .len()
+        .min(MAX_RESERVED_BYTES / std::mem::size_of::<T>().max(1));
     std::mem::replace(v, Vec::with_capacity(room))
 }
 

@@ -18,8 +18,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, ListArray, MapArray, StructArray};
 use arrow::datatypes::{
-    DataType, Field, Fields, Float64Type, Int32Type, Int64Type, SchemaRef,
-    TimestampNanosecondType,
+    DataType, Field, Fields, Float64Type, Int32Type, Int64Type, SchemaRef, TimestampNanosecondType,
 };
 use arrow::record_batch::RecordBatch;
 use gatehouse_formats::tape::{NodeKind, Tape};
@@ -702,6 +701,9 @@ pub struct TapeAppended<'a> {
     pub id: std::borrow::Cow<'a, str>,
 }
 
+/// A row the fast path appended: its `id`, and what goes to `_extra`.
+type TapeRow<'a> = (std::borrow::Cow<'a, str>, Option<Map<String, Value>>);
+
 /// What [`TableBuilder::append`] learned about a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
@@ -832,7 +834,7 @@ impl TableBuilder {
         obj: usize,
         time_column: &str,
         time_ns: i64,
-    ) -> Result<(std::borrow::Cow<'a, str>, Option<Map<String, Value>>), Bail> {
+    ) -> Result<TapeRow<'a>, Bail> {
         self.tape_slots.iter_mut().for_each(|s| *s = NO_NODE);
         let mut extra: Option<Map<String, Value>> = None;
         let mut keep_raw = |key: std::borrow::Cow<'_, str>, v: usize| -> Result<(), Bail> {
@@ -909,9 +911,9 @@ impl TableBuilder {
         self.ingested.push(sys.ingested_at_ns);
         self.source.push(sys.source);
         match sys.envelope {
-            Some(env) if !env.is_empty() => self
-                .envelope
-                .push(&Value::Object(env.clone()).to_string()),
+            Some(env) if !env.is_empty() => {
+                self.envelope.push(&Value::Object(env.clone()).to_string())
+            }
             _ => self.envelope.push_null(),
         }
         match extra {

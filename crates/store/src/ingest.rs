@@ -4,7 +4,8 @@
 //! ```text
 //! reader thread ──raw chunks──▶ N worker threads ──typed batches──▶ this thread ──▶ writer thread
 //! (open, gunzip, split)         (parse JSON, normalise,            (reorder, dedup,   (sort, encode,
-//!                                convert to Arrow, partition)        buffer, commit)    compress Parquet)
+//!                                convert to Arrow, partition)        buffer, commit)    compress Parquet,
+//!                                                                                       columns in parallel)
 //! ```
 //! Workers send each raw record down one of two paths: the fast path (a tape of the JSON,
 //! [`gatehouse_formats::fast`] recognition, [`TableBuilder::append_tape`]) for records already in
