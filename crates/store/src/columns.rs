@@ -5,12 +5,12 @@
 //! Arrow's own builders cannot be cut back, which forced the fast path to check a whole record
 //! before appending any of it: two walks over every value. With these buffers it appends in one
 //! walk and, on the rare record it gives up, truncates every column to the previous row count.
-//! After [`finish`](Strings::finish) each buffer starts again with the capacity the last batch
+//! After `finish` each buffer starts again with the capacity the last batch
 //! needed, so a builder reused from batch to batch stops reallocating.
 
 use arrow::array::{BooleanArray, PrimitiveArray, StringArray};
 use arrow::buffer::{BooleanBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
-use arrow::datatypes::ArrowPrimitiveType;
+use arrow::datatypes::{ArrowNativeType, ArrowPrimitiveType};
 
 /// The most a buffer reserves for its next batch (a huge batch should not pin its size).
 const MAX_RESERVED_BYTES: usize = 8 << 20;
@@ -154,26 +154,26 @@ impl Strings {
     }
 }
 
-/// A column of fixed-width values (integers, floats, timestamps).
+/// A column of fixed-width values: integers, floats, timestamps (ns) and booleans.
 #[derive(Debug)]
-pub struct Primitives<T: ArrowPrimitiveType> {
-    values: Vec<T::Native>,
+pub struct Fixed<V> {
+    values: Vec<V>,
     valid: Validity,
 }
 
-impl<T: ArrowPrimitiveType> Default for Primitives<T> {
+impl<V> Default for Fixed<V> {
     fn default() -> Self {
-        Primitives {
+        Fixed {
             values: Vec::new(),
             valid: Validity::default(),
         }
     }
 }
 
-impl<T: ArrowPrimitiveType> Primitives<T> {
+impl<V: Copy + Default> Fixed<V> {
     /// Appends a value.
     #[inline]
-    pub fn push(&mut self, v: T::Native) {
+    pub fn push(&mut self, v: V) {
         self.values.push(v);
         self.valid.push(true);
     }
@@ -181,13 +181,13 @@ impl<T: ArrowPrimitiveType> Primitives<T> {
     /// Appends a null.
     #[inline]
     pub fn push_null(&mut self) {
-        self.values.push(T::Native::default());
+        self.values.push(V::default());
         self.valid.push(false);
     }
 
     /// Appends `v` or a null.
     #[inline]
-    pub fn push_option(&mut self, v: Option<T::Native>) {
+    pub fn push_option(&mut self, v: Option<V>) {
         match v {
             Some(v) => self.push(v),
             None => self.push_null(),
@@ -209,47 +209,19 @@ impl<T: ArrowPrimitiveType> Primitives<T> {
         self.values.truncate(n);
         self.valid.truncate(n);
     }
+}
 
-    /// The values so far as an array; starts again empty.
-    pub fn finish(&mut self) -> PrimitiveArray<T> {
+impl<V: ArrowNativeType> Fixed<V> {
+    /// The values so far as an array of `T`; starts again empty.
+    pub fn finish_primitive<T: ArrowPrimitiveType<Native = V>>(&mut self) -> PrimitiveArray<T> {
         let values = ScalarBuffer::from(take_sized(&mut self.values));
         PrimitiveArray::new(values, self.valid.finish())
     }
 }
 
-/// A boolean column.
-#[derive(Debug, Default)]
-pub struct Booleans {
-    values: Vec<bool>,
-    valid: Validity,
-}
-
-impl Booleans {
-    /// Appends `v` or a null.
-    #[inline]
-    pub fn push_option(&mut self, v: Option<bool>) {
-        self.values.push(v.unwrap_or(false));
-        self.valid.push(v.is_some());
-    }
-
-    /// Values appended.
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
-    /// Whether no values are appended.
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
-
-    /// Keeps the first `n` values.
-    pub fn truncate(&mut self, n: usize) {
-        self.values.truncate(n);
-        self.valid.truncate(n);
-    }
-
-    /// The values so far as an array; starts again empty.
-    pub fn finish(&mut self) -> BooleanArray {
+impl Fixed<bool> {
+    /// The values so far as a boolean array; starts again empty.
+    pub fn finish_boolean(&mut self) -> BooleanArray {
         let values = BooleanBuffer::from(take_sized(&mut self.values));
         BooleanArray::new(values, self.valid.finish())
     }
@@ -348,17 +320,17 @@ mod tests {
 
     #[test]
     fn nulls_are_counted_through_truncation() {
-        let mut p = Primitives::<Int64Type>::default();
+        let mut p = Fixed::<i64>::default();
         p.push(1);
         p.push_null();
         p.truncate(1);
-        let a = p.finish();
+        let a = p.finish_primitive::<Int64Type>();
         assert_eq!(a.null_count(), 0);
         assert!(a.nulls().is_none());
-        let mut b = Booleans::default();
+        let mut b = Fixed::<bool>::default();
         b.push_option(Some(true));
         b.push_option(None);
-        let a = b.finish();
+        let a = b.finish_boolean();
         assert_eq!(a.null_count(), 1);
         assert!(a.value(0));
     }

@@ -26,7 +26,7 @@ use gatehouse_model::schema::{Column, ColumnKind, TableSchema};
 use gatehouse_model::time::parse_timestamp;
 use serde_json::{Map, Value};
 
-use crate::columns::{Booleans, Offsets, Primitives, Strings, Validity};
+use crate::columns::{Fixed, Offsets, Strings, Validity};
 
 /// One column (or struct member) being built.
 enum ColBuilder {
@@ -36,11 +36,12 @@ enum ColBuilder {
         /// Reused to write each value.
         scratch: String,
     },
-    I32(Primitives<Int32Type>),
-    I64(Primitives<Int64Type>),
-    F64(Primitives<Float64Type>),
-    Bool(Booleans),
-    Ts(Primitives<TimestampNanosecondType>),
+    I32(Fixed<i32>),
+    I64(Fixed<i64>),
+    F64(Fixed<f64>),
+    Bool(Fixed<bool>),
+    /// Nanoseconds since the epoch, UTC.
+    Ts(Fixed<i64>),
     StrMap {
         keys: Strings,
         values: Strings,
@@ -84,11 +85,11 @@ impl ColBuilder {
                 strings: Strings::default(),
                 scratch: String::new(),
             },
-            ColumnKind::Int32 => ColBuilder::I32(Primitives::default()),
-            ColumnKind::Int64 => ColBuilder::I64(Primitives::default()),
-            ColumnKind::Float64 => ColBuilder::F64(Primitives::default()),
-            ColumnKind::Bool => ColBuilder::Bool(Booleans::default()),
-            ColumnKind::Timestamp => ColBuilder::Ts(Primitives::default()),
+            ColumnKind::Int32 => ColBuilder::I32(Fixed::default()),
+            ColumnKind::Int64 => ColBuilder::I64(Fixed::default()),
+            ColumnKind::Float64 => ColBuilder::F64(Fixed::default()),
+            ColumnKind::Bool => ColBuilder::Bool(Fixed::default()),
+            ColumnKind::Timestamp => ColBuilder::Ts(Fixed::default()),
             ColumnKind::StrMap => ColBuilder::StrMap {
                 keys: Strings::default(),
                 values: Strings::default(),
@@ -294,11 +295,14 @@ impl ColBuilder {
     fn finish(&mut self, data_type: &DataType) -> ArrayRef {
         match self {
             ColBuilder::Str(b) | ColBuilder::Json { strings: b, .. } => Arc::new(b.finish()),
-            ColBuilder::I32(b) => Arc::new(b.finish()),
-            ColBuilder::I64(b) => Arc::new(b.finish()),
-            ColBuilder::F64(b) => Arc::new(b.finish()),
-            ColBuilder::Bool(b) => Arc::new(b.finish()),
-            ColBuilder::Ts(b) => Arc::new(b.finish().with_timezone("UTC")),
+            ColBuilder::I32(b) => Arc::new(b.finish_primitive::<Int32Type>()),
+            ColBuilder::I64(b) => Arc::new(b.finish_primitive::<Int64Type>()),
+            ColBuilder::F64(b) => Arc::new(b.finish_primitive::<Float64Type>()),
+            ColBuilder::Bool(b) => Arc::new(b.finish_boolean()),
+            ColBuilder::Ts(b) => Arc::new(
+                b.finish_primitive::<TimestampNanosecondType>()
+                    .with_timezone("UTC"),
+            ),
             ColBuilder::StrMap {
                 keys,
                 values,
@@ -678,7 +682,7 @@ pub struct TableBuilder {
     names: Vec<&'static str>,
     index: std::collections::HashMap<&'static str, usize>,
     tenant: Strings,
-    ingested: Primitives<TimestampNanosecondType>,
+    ingested: Fixed<i64>,
     source: Strings,
     envelope: Strings,
     extra: Strings,
@@ -723,7 +727,7 @@ impl TableBuilder {
             names: cols.iter().map(|c| c.name).collect(),
             index: cols.iter().enumerate().map(|(i, c)| (c.name, i)).collect(),
             tenant: Strings::default(),
-            ingested: Primitives::default(),
+            ingested: Fixed::default(),
             source: Strings::default(),
             envelope: Strings::default(),
             extra: Strings::default(),
@@ -939,7 +943,11 @@ impl TableBuilder {
             .map(|(b, f): (&mut ColBuilder, &Arc<Field>)| b.finish(f.data_type()))
             .collect();
         arrays.push(Arc::new(self.tenant.finish()));
-        arrays.push(Arc::new(self.ingested.finish().with_timezone("UTC")));
+        arrays.push(Arc::new(
+            self.ingested
+                .finish_primitive::<TimestampNanosecondType>()
+                .with_timezone("UTC"),
+        ));
         arrays.push(Arc::new(self.source.finish()));
         arrays.push(Arc::new(self.envelope.finish()));
         arrays.push(Arc::new(self.extra.finish()));
