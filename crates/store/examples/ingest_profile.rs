@@ -3,6 +3,10 @@
 
 use std::time::Instant;
 
+/// The allocator the `gatehouse` binary uses, so profiles match it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use gatehouse_formats::input::expand_paths;
 use gatehouse_store::ingest::{ingest, IngestOptions};
 use gatehouse_store::Store;
