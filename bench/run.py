@@ -224,6 +224,9 @@ def main():
     w("Every run, in order (seconds): Gatehouse " + ", ".join(f"{t:.1f}" for t in g_runs)
       + "; DuckDB " + ", ".join(f"{t:.1f}" for t in d_runs) + ". The runs alternate; the machine is a")
     w("shared virtual machine whose speed varies from minute to minute, so compare figures of one run.")
+    pairs = sorted(d / g for g, d in zip(g_runs, d_runs))
+    w("Throughput ratio of each Gatehouse run to the DuckDB run right after it: "
+      + ", ".join(f"{r:.2f}x" for r in pairs) + f" (median {pairs[len(pairs) // 2]:.2f}x).")
     w("")
     w("Every record of this input takes the fast path (bare Graph sign-ins need no reshaping). The same")
     w(f"ingest with `--no-fast-path` (all records through serde_json values, shape and normalisation)")
