@@ -84,7 +84,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--signins", type=int, default=1_000_000, help="target sign-ins in the input file")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-out"))
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--write", default=os.path.join(ROOT, "BENCHMARKS.md"))
     args = ap.parse_args()
 

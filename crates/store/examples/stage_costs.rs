@@ -151,6 +151,75 @@ fn append_alone(lines: &[&str], _mb: f64) {
         best = best.min(t.elapsed().as_secs_f64());
     }
     println!("append alone {best:6.3} s  {:7.0} MB/s", mb / best);
+    if std::env::var_os("WRITER_VARIANTS").is_some() {
+        writer_variants(&mut builder, lines, &tapes, &sys);
+    }
+}
+
+/// Compares Parquet writer settings on the same batches (best of five each, interleaved).
+fn writer_variants(
+    builder: &mut TableBuilder,
+    lines: &[&str],
+    tapes: &[(Tape, usize)],
+    sys: &SystemFields<'_>,
+) {
+    use parquet::file::properties::{WriterProperties, WriterVersion};
+    let mut batches = Vec::new();
+    for (line, (tape, object)) in lines.iter().zip(tapes) {
+        builder
+            .append_tape(tape, line, *object, "createdDateTime", 0, sys)
+            .expect("fast path");
+        if builder.len() == BATCH_ROWS {
+            batches.push(builder.finish());
+        }
+    }
+    batches.push(builder.finish());
+    let store = gatehouse_store::writer::writer_properties;
+    let variants: Vec<(&str, WriterProperties)> = vec![
+        ("store", store()),
+        (
+            "v2 pages",
+            store()
+                .into_builder()
+                .set_writer_version(WriterVersion::PARQUET_2_0)
+                .build(),
+        ),
+        (
+            "write batch 8192",
+            store().into_builder().set_write_batch_size(8192).build(),
+        ),
+        (
+            "no page index",
+            store()
+                .into_builder()
+                .set_offset_index_disabled(true)
+                .build(),
+        ),
+    ];
+    let mut best = vec![(f64::MAX, 0usize); variants.len()];
+    for _ in 0..5 {
+        for (v, (_, props)) in variants.iter().enumerate() {
+            let t = Instant::now();
+            let mut out = Vec::new();
+            let mut w = parquet::arrow::ArrowWriter::try_new(
+                &mut out,
+                batches[0].schema(),
+                Some(props.clone()),
+            )
+            .expect("writer");
+            for b in &batches {
+                w.write(b).expect("write");
+            }
+            w.close().expect("close");
+            let s = t.elapsed().as_secs_f64();
+            if s < best[v].0 {
+                best[v] = (s, out.len());
+            }
+        }
+    }
+    for ((name, _), (s, bytes)) in variants.iter().zip(best) {
+        println!("writer {name:<18} {s:6.3} s  {:6.1} MB", bytes as f64 / 1e6);
+    }
 }
 
 /// The batches the append stage makes (for timing the Parquet writer alone).
