@@ -440,4 +440,80 @@ mod tests {
         assert!(!props.dictionary_enabled(&ColumnPath::from("id")));
         assert!(props.dictionary_enabled(&ColumnPath::from("appDisplayName")));
     }
+
+    /// The parallel writer stores what `ArrowWriter` stores: the same rows, row groups of
+    /// `ROW_GROUP_ROWS` (the rows here cross a row group and several encode batches), and a
+    /// footer any Parquet reader opens.
+    #[test]
+    fn parallel_writer_matches_arrow_writer() {
+        use crate::convert::{SystemFields, TableBuilder};
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+
+        let dir = tempfile::tempdir().unwrap();
+        let table = TableSchema::of(LogKind::SignIns);
+        let mut builder = TableBuilder::new(&table);
+        let sys = SystemFields {
+            tenant_id: "t",
+            ingested_at_ns: 0,
+            source: "graph",
+            envelope: None,
+        };
+        let mut batches = Vec::new();
+        let rows = ROW_GROUP_ROWS + 3 * ENCODE_ROWS / 2;
+        for n in 0..rows {
+            let record = serde_json::json!({
+                "id": format!("id-{n}"),
+                "createdDateTime": format!("2024-01-01T00:{:02}:{:02}Z", n / 3600 % 60, n / 60 % 60),
+                "userPrincipalName": format!("user{}@contoso.com", n % 97),
+                "status": {"errorCode": (n % 7) as i64},
+                "appliedConditionalAccessPolicies": (0..n % 3)
+                    .map(|p| serde_json::json!({"id": format!("p{p}"), "enforcedGrantControls": ["Mfa"]}))
+                    .collect::<Vec<_>>(),
+            });
+            builder
+                .append(record.as_object().unwrap(), "createdDateTime", &sys)
+                .unwrap();
+            // Uneven batches, as ingest makes them.
+            if builder.len() == 700 + n % 300 {
+                batches.push(builder.finish());
+            }
+        }
+        batches.push(builder.finish());
+        let key = PartitionKey {
+            tenant: "t".into(),
+            log: LogKind::SignIns,
+            day: 19723,
+        };
+        let entry = write_partition_stream(dir.path(), &key, batches.iter().cloned().map(Ok))
+            .unwrap()
+            .unwrap();
+        assert_eq!(entry.rows, rows as u64);
+        let ours = dir.path().join(&entry.path);
+        let reader = SerializedFileReader::new(File::open(&ours).unwrap()).unwrap();
+        assert_eq!(reader.metadata().num_row_groups(), 2);
+        assert_eq!(
+            reader.metadata().row_group(0).num_rows(),
+            ROW_GROUP_ROWS as i64
+        );
+
+        let theirs = dir.path().join("arrow-writer.parquet");
+        let mut writer = parquet::arrow::ArrowWriter::try_new(
+            File::create(&theirs).unwrap(),
+            batches[0].schema(),
+            Some(writer_properties()),
+        )
+        .unwrap();
+        for b in &batches {
+            writer.write(b).unwrap();
+        }
+        writer.close().unwrap();
+        let all = |path: &Path| {
+            let batches = read_file(path).unwrap();
+            concat_batches(&batches[0].schema(), &batches).unwrap()
+        };
+        let (a, b) = (all(&ours), all(&theirs));
+        assert_eq!(a.num_rows(), rows);
+        assert_eq!(a, b);
+        assert_eq!(a, concat_batches(&batches[0].schema(), &batches).unwrap());
+    }
 }
