@@ -364,6 +364,9 @@ pub struct Bail;
 /// No node (a missing field).
 const NO_NODE: u32 = u32::MAX;
 
+/// Key positions whose column the fast path remembers from record to record.
+const MAX_PREDICTED_KEYS: usize = 256;
+
 /// Struct members handled by the fast path's fixed-size scratch (every Graph type has fewer).
 const MAX_STRUCT_MEMBERS: usize = 64;
 
@@ -605,7 +608,10 @@ impl ColBuilder {
                         None => fit = Fit::Lossy,
                     }
                 }
-                let all = u64::MAX >> (u64::BITS as usize - members.len());
+                // Every member's bit (none for a struct without members).
+                let all = u64::MAX
+                    .checked_shr(u64::BITS - members.len() as u32)
+                    .unwrap_or(0);
                 let mut missing = all & !seen;
                 while missing != 0 {
                     members[missing.trailing_zeros() as usize].1.append_null();
@@ -859,10 +865,14 @@ impl TableBuilder {
                     Some(predicted as usize)
                 } else {
                     let found = self.index.get(&*tape.str(text, k)).copied();
-                    if pos >= self.key_order.len() {
-                        self.key_order.resize(pos + 1, NO_NODE);
+                    // Bounded, so one record with countless keys does not pin memory in a
+                    // builder that lives for the whole ingest.
+                    if pos < MAX_PREDICTED_KEYS {
+                        if pos >= self.key_order.len() {
+                            self.key_order.resize(pos + 1, NO_NODE);
+                        }
+                        self.key_order[pos] = found.map_or(NO_NODE, |c| c as u32);
                     }
-                    self.key_order[pos] = found.map_or(NO_NODE, |c| c as u32);
                     found
                 };
             let Some(c) = column else {
@@ -1038,5 +1048,21 @@ mod tests {
             )
             .unwrap_err()
             .contains("unrecognised timestamp"));
+    }
+
+    #[test]
+    fn a_struct_without_members_takes_objects() {
+        let kind = ColumnKind::Struct(Vec::new());
+        let mut b = ColBuilder::new(&kind);
+        let mut tape = Tape::new();
+        for (text, fit) in [("{}", Fit::Exact), (r#"{"a":1}"#, Fit::Lossy)] {
+            tape.parse(text).unwrap();
+            assert_eq!(b.put_tape(&tape, text, 0), Ok(fit));
+        }
+        tape.parse("null").unwrap();
+        assert_eq!(b.put_tape(&tape, "null", 0), Ok(Fit::Exact));
+        let array = b.finish(&DataType::Struct(Fields::empty()));
+        assert_eq!(array.len(), 3);
+        assert_eq!(array.null_count(), 1);
     }
 }

@@ -223,7 +223,8 @@ pub fn write_partition_stream(
 }
 
 /// Writes a Parquet file like `parquet::arrow::ArrowWriter` (same settings, same Arrow schema in
-/// the footer, row groups of [`ROW_GROUP_ROWS`]), but encodes and compresses the columns of each
+/// the footer, row groups of [`ROW_GROUP_ROWS`]; it ignores the byte limit and content-defined
+/// chunking, which Gatehouse's properties do not set), but encodes and compresses the columns of each
 /// group of rows in parallel on rayon's pool, so writing uses every core instead of one. Memory
 /// stays at one row group of encoded pages plus [`ENCODE_ROWS`] rows waiting to be encoded.
 struct ParallelFileWriter {
@@ -232,6 +233,8 @@ struct ParallelFileWriter {
     schema: arrow::datatypes::SchemaRef,
     /// How many Parquet leaf columns each top-level field has.
     leaves_per_field: Vec<usize>,
+    /// Rows per row group (the writer properties' limit).
+    row_group_rows: usize,
     /// The column writers of the row group being written, grouped by top-level field.
     open: Option<Vec<Vec<ArrowColumnWriter>>>,
     /// Rows encoded into the open row group.
@@ -246,6 +249,10 @@ impl ParallelFileWriter {
     fn try_new(file: File, schema: arrow::datatypes::SchemaRef) -> parquet::errors::Result<Self> {
         let mut props = writer_properties();
         add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+        let row_group_rows = props
+            .max_row_group_row_count()
+            .unwrap_or(ROW_GROUP_ROWS)
+            .max(1);
         let parquet_schema = ArrowSchemaConverter::new()
             .with_coerce_types(props.coerce_types())
             .convert(&schema)?;
@@ -267,6 +274,7 @@ impl ParallelFileWriter {
             factory,
             schema,
             leaves_per_field,
+            row_group_rows,
             open: None,
             group_rows: 0,
             pending: Vec::new(),
@@ -276,14 +284,30 @@ impl ParallelFileWriter {
     }
 
     fn write(&mut self, batch: &RecordBatch) -> parquet::errors::Result<()> {
+        if batch.schema().fields() != self.schema.fields() {
+            return Err(parquet::errors::ParquetError::General(format!(
+                "a batch with columns {:?} does not fit a file of {:?}",
+                batch
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>(),
+                self.schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>(),
+            )));
+        }
         let mut offset = 0;
         while offset < batch.num_rows() {
-            let room = ROW_GROUP_ROWS - self.group_rows - self.pending_rows;
+            let room = self.row_group_rows - self.group_rows - self.pending_rows;
             let take = room.min(batch.num_rows() - offset);
             self.pending.push(batch.slice(offset, take));
             self.pending_rows += take;
             offset += take;
-            if self.group_rows + self.pending_rows == ROW_GROUP_ROWS {
+            if self.group_rows + self.pending_rows == self.row_group_rows {
                 self.close_row_group()?;
             } else if self.pending_rows >= ENCODE_ROWS {
                 self.encode_pending()?;
@@ -515,5 +539,13 @@ mod tests {
         assert_eq!(a.num_rows(), rows);
         assert_eq!(a, b);
         assert_eq!(a, concat_batches(&batches[0].schema(), &batches).unwrap());
+
+        // A batch of other columns is an error, not a panic.
+        let narrower = batches[0]
+            .project(&(0..batches[0].num_columns() - 1).collect::<Vec<_>>())
+            .unwrap();
+        let mixed = [batches[0].clone(), narrower];
+        let err = write_partition_stream(dir.path(), &key, mixed.into_iter().map(Ok)).unwrap_err();
+        assert!(err.to_string().contains("does not fit"), "{err}");
     }
 }
