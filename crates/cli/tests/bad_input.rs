@@ -222,6 +222,28 @@ fn empty_and_whitespace_only_files() {
 }
 
 #[test]
+fn invalid_utf8_inside_a_record() {
+    // A Latin-1 byte in a display name, near the start of the file: only that line is rejected,
+    // with serde_json's wording, and the records around it are stored.
+    // The marker U+FFFD stands for the byte until the text is bytes.
+    let bad = good_line(100).replace("\"id\"", "\"userDisplayName\":\"Zo\u{fffd}\",\"id\"");
+    let mut content = around(&bad, 2, 3).into_bytes();
+    let marker = "\u{fffd}".as_bytes();
+    let at = content
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .expect("the marker");
+    content.splice(at..at + marker.len(), [0xEB]);
+    one_bad(
+        "latin1.jsonl",
+        content,
+        2,
+        &["malformed JSON", "unicode"],
+        3,
+    );
+}
+
+#[test]
 fn binary_garbage() {
     // Deterministic pseudo-random bytes with NULs, not starting with the gzip magic.
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;

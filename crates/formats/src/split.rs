@@ -30,7 +30,8 @@ pub enum Sniffed {
     Json,
     /// Text that is not JSON: treated as CSV.
     Text,
-    /// NUL bytes or invalid UTF-8 in the first block: not an export of any kind.
+    /// NUL bytes, or more than a few invalid UTF-8 sequences, in the first block: not an export
+    /// of any kind.
     Binary,
 }
 
@@ -45,16 +46,29 @@ pub fn sniff(reader: &mut dyn BufRead) -> std::io::Result<Sniffed> {
     if sample.contains(&0) {
         return Ok(Sniffed::Binary);
     }
-    if let Err(e) = std::str::from_utf8(sample) {
-        // A multi-byte character cut at the end of the sample is fine.
-        if e.error_len().is_some() {
-            return Ok(Sniffed::Binary);
-        }
+    // A stray non-UTF-8 byte (a Latin-1 name, say) makes one record bad, which its reader rejects
+    // alone; binary data is full of them.
+    let invalid = invalid_utf8_sequences(sample);
+    if invalid > 2 && invalid * 100 > sample.len() {
+        return Ok(Sniffed::Binary);
     }
     Ok(match head[first] {
         b'{' | b'[' => Sniffed::Json,
         _ => Sniffed::Text,
     })
+}
+
+/// How many invalid UTF-8 sequences `bytes` holds (a character cut at the end is not one).
+fn invalid_utf8_sequences(mut bytes: &[u8]) -> usize {
+    let mut invalid = 0;
+    while let Err(e) = std::str::from_utf8(bytes) {
+        let Some(len) = e.error_len() else {
+            break;
+        };
+        invalid += 1;
+        bytes = &bytes[e.valid_up_to() + len..];
+    }
+    invalid
 }
 
 /// One raw record inside a [`Chunk`].
@@ -629,5 +643,16 @@ mod tests {
         assert_eq!(s(b"Id,Name\n"), Sniffed::Text);
         assert_eq!(s(b"\x00\x01\x02"), Sniffed::Binary);
         assert_eq!(s(b"\xff\xfe\xfd abc"), Sniffed::Binary);
+        // One stray Latin-1 byte in a text is a bad record, not a binary file.
+        let mut latin1 = b"{\"userDisplayName\":\"Zo\xEB\"}\n".to_vec();
+        latin1.extend_from_slice(&b"{\"a\":1}\n".repeat(20));
+        assert_eq!(s(&latin1), Sniffed::Json);
+        assert_eq!(
+            s(b"Id,Name\n1,Zo\xEB\n2,Ann\n3,Bob\n4,Eve\n5,Kim\n"),
+            Sniffed::Text
+        );
+        // A character cut by the end of the sample is not counted.
+        assert_eq!(invalid_utf8_sequences("é".as_bytes().split_at(1).0), 0);
+        assert_eq!(invalid_utf8_sequences(b"a\xffb\xfe"), 2);
     }
 }
