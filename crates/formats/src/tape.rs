@@ -425,6 +425,23 @@ impl Tape {
         &text[n.start as usize..n.end as usize]
     }
 
+    /// Whether every number in node `i` (and everything inside it) is finite as an `f64`:
+    /// `serde_json` refuses the others (`1e999`), where the grammar the tape checks allows them.
+    pub fn numbers_finite(&self, text: &str, i: usize) -> bool {
+        let Some(node) = self.nodes.get(i) else {
+            return true;
+        };
+        self.nodes[i..node.next as usize]
+            .iter()
+            .filter(|n| n.kind == NodeKind::Number)
+            .all(|n| {
+                let raw = &text[n.start as usize..n.end as usize];
+                // Without an exponent, fewer than 16 characters cannot overflow.
+                raw.len() < 16 && !raw.contains(['e', 'E'])
+                    || raw.parse::<f64>().is_ok_and(f64::is_finite)
+            })
+    }
+
     /// The whole source text of node `i` as JSON (strings with their quotes).
     pub fn json<'a>(&self, text: &'a str, i: usize) -> &'a str {
         let n = &self.nodes[i];
@@ -622,6 +639,30 @@ mod tests {
         assert_eq!(t.node(members[2].1).kind, NodeKind::Object);
         assert_eq!(t.str(text, t.get(text, 0, "id").unwrap()), "last");
         assert_eq!(t.get(text, 0, "missing"), None);
+    }
+
+    #[test]
+    fn numbers_finite_as_serde_json_reads_them() {
+        for (text, finite) in [
+            (
+                r#"{"a":[1,-0.5,1e308,123456789012345678901234567890]}"#,
+                true,
+            ),
+            (r#"{"a":[1,1e999]}"#, false),
+            (r#"{"a":-1E400}"#, false),
+            (r#""1e999""#, true),
+        ] {
+            let t = parse(text).unwrap();
+            assert_eq!(t.numbers_finite(text, 0), finite, "{text}");
+            let theirs = serde_json::from_str::<serde_json::Value>(text).is_ok();
+            assert_eq!(theirs, finite, "{text}");
+        }
+        // Only the subtree of the node asked about counts.
+        let text = r#"{"a":1e999,"b":[2]}"#;
+        let t = parse(text).unwrap();
+        let b = t.get(text, 0, "b").unwrap();
+        assert!(t.numbers_finite(text, b));
+        assert!(!t.numbers_finite(text, 0));
     }
 
     #[test]

@@ -378,13 +378,10 @@ fn tape_i64(t: &Tape, text: &str, i: usize) -> Option<i64> {
             if raw.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
                 raw.parse().ok()
             } else {
-                raw.parse::<f64>()
-                    .ok()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                    .map(|f| f as i64)
+                raw.parse::<f64>().ok().and_then(whole)
             }
         }
-        NodeKind::String => t.str(text, i).trim().parse().ok(),
+        NodeKind::String => int_in_text(&t.str(text, i)),
         _ => None,
     }
 }
@@ -393,12 +390,7 @@ fn tape_i64(t: &Tape, text: &str, i: usize) -> Option<i64> {
 fn tape_f64(t: &Tape, text: &str, i: usize) -> Option<f64> {
     match t.node(i).kind {
         NodeKind::Number => t.raw(text, i).parse::<f64>().ok().filter(|f| f.is_finite()),
-        NodeKind::String => t
-            .str(text, i)
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|f| f.is_finite()),
+        NodeKind::String => float_in_text(&t.str(text, i)),
         _ => None,
     }
 }
@@ -408,27 +400,9 @@ fn tape_bool(t: &Tape, text: &str, i: usize) -> Option<bool> {
     match t.node(i).kind {
         NodeKind::True => Some(true),
         NodeKind::False => Some(false),
-        NodeKind::String => {
-            let s = t.str(text, i);
-            if s.eq_ignore_ascii_case("true") {
-                Some(true)
-            } else if s.eq_ignore_ascii_case("false") {
-                Some(false)
-            } else {
-                None
-            }
-        }
+        NodeKind::String => bool_in_text(&t.str(text, i)),
         _ => None,
     }
-}
-
-/// Whether every number under node `i` is one `serde_json` accepts (finite).
-fn tape_numbers_finite(t: &Tape, text: &str, i: usize) -> bool {
-    let end = t.node(i).next as usize;
-    (i..end).all(|n| {
-        t.node(n).kind != NodeKind::Number
-            || t.raw(text, n).parse::<f64>().is_ok_and(f64::is_finite)
-    })
 }
 
 /// Writes node `i` as `serde_json::Value::to_string` would: compact, object keys sorted and
@@ -547,7 +521,7 @@ impl ColBuilder {
                 }
             }
             ColBuilder::Json { strings, scratch } => {
-                if !tape_numbers_finite(t, text, i) {
+                if !t.numbers_finite(text, i) {
                     return Err(Bail);
                 }
                 strings.push_with(scratch, |s| write_compact_json(t, text, i, s));
@@ -625,15 +599,39 @@ impl ColBuilder {
     }
 }
 
+// The rules for numbers and booleans, shared by both paths (the `as_*` functions for
+// `serde_json` values, the `tape_*` functions for tape nodes), so that they cannot drift apart.
+
+/// A whole float small enough to be exact as an integer.
+fn whole(f: f64) -> Option<i64> {
+    (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
+}
+
+/// An integer sent as a string (a diagnostic export quirk).
+fn int_in_text(s: &str) -> Option<i64> {
+    s.trim().parse().ok()
+}
+
+/// A finite number sent as a string.
+fn float_in_text(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
+/// `true` or `false`, in any case, sent as a string.
+fn bool_in_text(s: &str) -> Option<bool> {
+    if s.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if s.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 fn as_i64(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                .map(|f| f as i64)
-        }),
-        // Numbers sent as strings (diagnostic export quirk).
-        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().and_then(whole)),
+        Value::String(s) => int_in_text(s),
         _ => None,
     }
 }
@@ -641,7 +639,7 @@ fn as_i64(v: &Value) -> Option<i64> {
 fn as_f64(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        Value::String(s) => float_in_text(s),
         _ => None,
     }
 }
@@ -649,8 +647,7 @@ fn as_f64(v: &Value) -> Option<f64> {
 fn as_bool(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        Value::String(s) => bool_in_text(s),
         _ => None,
     }
 }

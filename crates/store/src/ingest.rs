@@ -440,7 +440,7 @@ impl<'a> BatchOut<'a> {
         else {
             return false;
         };
-        if !tape_numbers_finite(tape, text) {
+        if !tape.numbers_finite(text, 0) {
             return false;
         }
         let mut general = Vec::new();
@@ -510,15 +510,6 @@ impl<'a> BatchOut<'a> {
             Err(_) => false,
         }
     }
-}
-
-/// Whether every number on the tape is finite (`serde_json` refuses the others).
-fn tape_numbers_finite(tape: &Tape, text: &str) -> bool {
-    tape.nodes().iter().enumerate().all(|(i, n)| {
-        n.kind != NodeKind::Number
-            || n.end - n.start < 16 && !tape.raw(text, i).contains(['e', 'E'])
-            || tape.raw(text, i).parse::<f64>().is_ok_and(f64::is_finite)
-    })
 }
 
 /// Converts one input batch: each record goes to its partition's builder (through the fast path
