@@ -17,6 +17,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Rows per batch, about what one 4 MiB input chunk holds.
 const BATCH_ROWS: usize = 700;
 
+/// The Gatehouse columns of every row.
+const SYS: SystemFields<'static> = SystemFields {
+    tenant_id: "bench",
+    ingested_at_ns: 0,
+    source: "graph",
+    envelope: None,
+};
+
 fn main() {
     let path = std::env::args()
         .nth(1)
@@ -36,15 +44,11 @@ fn main() {
         return append_alone(&lines, mb);
     }
     let table = TableSchema::of(LogKind::SignIns);
-    let sys = SystemFields {
-        tenant_id: "bench",
-        ingested_at_ns: 0,
-        source: "graph",
-        envelope: None,
-    };
     let mut tape = Tape::new();
     let mut builder = TableBuilder::new(&table);
     let mut batches = Vec::new();
+    // The Parquet stage's input, made once.
+    let mut parquet_input: Option<Vec<arrow::record_batch::RecordBatch>> = None;
     let names = ["utf8", "+tape", "+recognize", "+append", "+parquet"];
     let mut previous = 0.0;
     for (stage, name) in names.iter().enumerate().take(stages) {
@@ -67,7 +71,7 @@ fn main() {
                         continue;
                     }
                     builder
-                        .append_tape(&tape, line, rec.object, "createdDateTime", 0, &sys)
+                        .append_tape(&tape, line, rec.object, "createdDateTime", 0, &SYS)
                         .expect("fast path");
                     if builder.len() == BATCH_ROWS {
                         batches.push(builder.finish());
@@ -77,16 +81,17 @@ fn main() {
                     batches.push(builder.finish());
                 }
             } else {
+                let all = parquet_input
+                    .get_or_insert_with(|| batches_for_parquet(&lines, &mut tape, &mut builder));
                 let props = gatehouse_store::writer::writer_properties();
                 let mut w = parquet::arrow::ArrowWriter::try_new(
                     std::io::sink(),
-                    batches_for_parquet(&lines, &mut tape, &mut builder, &sys)[0].schema(),
+                    all[0].schema(),
                     Some(props),
                 )
                 .expect("writer");
-                let all = batches_for_parquet(&lines, &mut tape, &mut builder, &sys);
                 let t = Instant::now();
-                for b in &all {
+                for b in all.iter() {
                     w.write(b).expect("write");
                 }
                 w.close().expect("close");
@@ -119,12 +124,6 @@ fn append_alone(lines: &[&str], _mb: f64) {
             (tape, object)
         })
         .collect();
-    let sys = SystemFields {
-        tenant_id: "bench",
-        ingested_at_ns: 0,
-        source: "graph",
-        envelope: None,
-    };
     let mut scratch = Tape::new();
     let mut best = f64::MAX;
     for _ in 0..5 {
@@ -141,7 +140,7 @@ fn append_alone(lines: &[&str], _mb: f64) {
         let t = Instant::now();
         for (line, (tape, object)) in lines.iter().zip(&tapes) {
             builder
-                .append_tape(tape, line, *object, "createdDateTime", 0, &sys)
+                .append_tape(tape, line, *object, "createdDateTime", 0, &SYS)
                 .expect("fast path");
             if builder.len() == BATCH_ROWS {
                 drop(builder.finish());
@@ -152,28 +151,15 @@ fn append_alone(lines: &[&str], _mb: f64) {
     }
     println!("append alone {best:6.3} s  {:7.0} MB/s", mb / best);
     if std::env::var_os("WRITER_VARIANTS").is_some() {
-        writer_variants(&mut builder, lines, &tapes, &sys);
+        writer_variants(lines);
     }
 }
 
 /// Compares Parquet writer settings on the same batches (best of five each, interleaved).
-fn writer_variants(
-    builder: &mut TableBuilder,
-    lines: &[&str],
-    tapes: &[(Tape, usize)],
-    sys: &SystemFields<'_>,
-) {
+fn writer_variants(lines: &[&str]) {
     use parquet::file::properties::{WriterProperties, WriterVersion};
-    let mut batches = Vec::new();
-    for (line, (tape, object)) in lines.iter().zip(tapes) {
-        builder
-            .append_tape(tape, line, *object, "createdDateTime", 0, sys)
-            .expect("fast path");
-        if builder.len() == BATCH_ROWS {
-            batches.push(builder.finish());
-        }
-    }
-    batches.push(builder.finish());
+    let mut builder = TableBuilder::new(&TableSchema::of(LogKind::SignIns));
+    let batches = batches_for_parquet(lines, &mut Tape::new(), &mut builder);
     let store = gatehouse_store::writer::writer_properties;
     let variants: Vec<(&str, WriterProperties)> = vec![
         ("store", store()),
@@ -227,14 +213,13 @@ fn batches_for_parquet(
     lines: &[&str],
     tape: &mut Tape,
     builder: &mut TableBuilder,
-    sys: &SystemFields<'_>,
 ) -> Vec<arrow::record_batch::RecordBatch> {
     let mut out = Vec::new();
     for line in lines {
         tape.parse(line).expect("JSON");
         let rec = fast::recognize(tape, line, None).expect("a Graph record");
         builder
-            .append_tape(tape, line, rec.object, "createdDateTime", 0, sys)
+            .append_tape(tape, line, rec.object, "createdDateTime", 0, &SYS)
             .expect("fast path");
         if builder.len() == BATCH_ROWS {
             out.push(builder.finish());
