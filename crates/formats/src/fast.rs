@@ -127,57 +127,21 @@ pub fn recognize_at(
         }
         let name = &bytes[key.start as usize..key.end as usize];
         let kind = tape.node(v).kind;
+        flags |= key_flag(name);
         match name {
             b"error" | b"input" | b"properties" if kind == NodeKind::Object => return None,
             b"value" | b"records" if kind == NodeKind::Array => return None,
             b"message" if kind == NodeKind::String => message = Some(v),
-            b"id" => flags |= has::ID,
-            b"category" => flags |= has::CATEGORY,
-            b"time" => flags |= has::TIME,
-            b"createdDateTime" => {
-                flags |= has::CREATED;
-                created = Some(v);
-            }
-            b"userPrincipalName" | b"appId" | b"status" | b"isInteractive" | b"ipAddress" => {
-                flags |= has::SIGNIN_HINT
-            }
-            b"signInEventTypes" => {
-                flags |= has::SIGNIN_HINT;
-                event_types = Some(v);
-            }
-            b"riskLastUpdatedDateTime" => flags |= has::RISK_LAST_UPDATED,
-            b"riskEventType" => flags |= has::RISK_EVENT_TYPE,
-            b"detectedDateTime" => flags |= has::DETECTED,
-            b"activityDateTime" => {
-                flags |= has::ACTIVITY;
-                activity = Some(v);
-            }
-            b"provisioningAction"
-            | b"jobId"
-            | b"cycleId"
-            | b"provisioningSteps"
-            | b"provisioningStatusInfo" => flags |= has::PROVISIONING_HINT,
-            b"activityDisplayName" | b"loggedByService" | b"operationType" => {
-                flags |= has::AUDIT_HINT
-            }
-            b"targetResources" => {
-                flags |= has::AUDIT_HINT;
-                targets = Some(v);
-            }
+            b"createdDateTime" => created = Some(v),
+            b"signInEventTypes" => event_types = Some(v),
+            b"activityDateTime" => activity = Some(v),
+            b"targetResources" => targets = Some(v),
             b"tenantId" => tenants[0] = Some(v),
             b"resourceTenantId" => tenants[1] = Some(v),
             b"homeTenantId" => tenants[2] = Some(v),
             b"userType" => user_type = Some(v),
             b"appliedConditionalAccessPolicies" => policies = Some(v),
-            // Log Analytics columns are PascalCase or start with `_`; the general path trims
-            // names first, so a leading (possibly non-ASCII) space must be looked at too.
-            [first, ..]
-                if (first.is_ascii_uppercase()
-                    || *first == b'_'
-                    || first.is_ascii_whitespace()
-                    || !first.is_ascii())
-                    && loganalytics::is_marker_column(&tape.str(text, k)) =>
-            {
+            _ if may_be_marker(name) && loganalytics::is_marker_column(&tape.str(text, k)) => {
                 return None
             }
             _ => {}
@@ -190,22 +154,7 @@ pub fn recognize_at(
             return None;
         }
     }
-    if is(has::CATEGORY) && is(has::TIME) {
-        return None;
-    }
-    let log = if is(has::CREATED) && is(has::SIGNIN_HINT) {
-        LogKind::SignIns
-    } else if is(has::RISK_LAST_UPDATED)
-        || (is(has::RISK_EVENT_TYPE) && (is(has::DETECTED) || is(has::ACTIVITY)))
-        || (is(has::ACTIVITY) && is(has::PROVISIONING_HINT))
-    {
-        // Risk and provisioning records are reshaped by the general path.
-        return None;
-    } else if is(has::ACTIVITY) && is(has::AUDIT_HINT) {
-        LogKind::Audits
-    } else {
-        return None;
-    };
+    let log = classify(flags)?;
     let mut signin_kind = None;
     let time = match log {
         LogKind::SignIns => created?,
@@ -262,6 +211,107 @@ pub fn recognize_at(
     })
 }
 
+/// The presence flag a top-level key sets (0 for keys that do not classify).
+fn key_flag(name: &[u8]) -> u32 {
+    match name {
+        b"id" => has::ID,
+        b"category" => has::CATEGORY,
+        b"time" => has::TIME,
+        b"createdDateTime" => has::CREATED,
+        b"userPrincipalName" | b"appId" | b"status" | b"isInteractive" | b"ipAddress"
+        | b"signInEventTypes" => has::SIGNIN_HINT,
+        b"riskLastUpdatedDateTime" => has::RISK_LAST_UPDATED,
+        b"riskEventType" => has::RISK_EVENT_TYPE,
+        b"detectedDateTime" => has::DETECTED,
+        b"activityDateTime" => has::ACTIVITY,
+        b"provisioningAction"
+        | b"jobId"
+        | b"cycleId"
+        | b"provisioningSteps"
+        | b"provisioningStatusInfo" => has::PROVISIONING_HINT,
+        b"activityDisplayName" | b"loggedByService" | b"operationType" | b"targetResources" => {
+            has::AUDIT_HINT
+        }
+        _ => 0,
+    }
+}
+
+/// Whether a key could name a Log Analytics column: those are PascalCase or start with `_`, and
+/// the general path trims names first, so a leading (possibly non-ASCII) space counts too.
+fn may_be_marker(name: &[u8]) -> bool {
+    name.first().is_some_and(|first| {
+        first.is_ascii_uppercase()
+            || *first == b'_'
+            || first.is_ascii_whitespace()
+            || !first.is_ascii()
+    })
+}
+
+/// The log a bare Graph object with these key flags is stored in as it is, if any.
+fn classify(flags: u32) -> Option<LogKind> {
+    let is = |f: u32| flags & f != 0;
+    if is(has::CATEGORY) && is(has::TIME) {
+        // A diagnostic record.
+        return None;
+    }
+    if is(has::CREATED) && is(has::SIGNIN_HINT) {
+        Some(LogKind::SignIns)
+    } else if is(has::RISK_LAST_UPDATED)
+        || (is(has::RISK_EVENT_TYPE) && (is(has::DETECTED) || is(has::ACTIVITY)))
+        || (is(has::ACTIVITY) && is(has::PROVISIONING_HINT))
+    {
+        // Risk and provisioning records are reshaped by the general path.
+        None
+    } else if is(has::ACTIVITY) && is(has::AUDIT_HINT) {
+        Some(LogKind::Audits)
+    } else {
+        None
+    }
+}
+
+/// What a top-level key of a bare Graph record means to a single-pass reader that only sees
+/// keys naming columns of the table it fills (see [`classify_keys`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyRole {
+    flags: u32,
+    /// The key (whatever its value) may make the general path reshape the record.
+    pub gives_up: bool,
+}
+
+/// The role of top-level key `name`, for a reader that gives a record up at any key whose
+/// role says so (and at any key it does not know, escaped keys included).
+pub fn key_role(name: &str) -> KeyRole {
+    let b = name.as_bytes();
+    KeyRole {
+        flags: key_flag(b),
+        gives_up: matches!(
+            b,
+            b"error" | b"input" | b"properties" | b"value" | b"records" | b"message" | b"time"
+        ) || (may_be_marker(b) && loganalytics::is_marker_column(name)),
+    }
+}
+
+/// The log of a record whose keys had these roles (none giving up), as [`recognize_at`] would
+/// decide it; the caller still makes the per-log checks `recognize_at` makes (sign-in types
+/// present, `userType` and Conditional Access policies as Graph writes them, no `Type` in
+/// target resources).
+pub fn classify_keys(roles: impl IntoIterator<Item = KeyRole>) -> Option<LogKind> {
+    let mut flags = 0;
+    for role in roles {
+        if role.gives_up {
+            return None;
+        }
+        flags |= role.flags;
+    }
+    classify(flags)
+}
+
+/// Whether a `conditionsSatisfied` or `conditionsNotSatisfied` value is a bitmask written as
+/// digits, which the general path rewrites.
+pub fn is_condition_bitmask(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Whether any Conditional Access policy carries a condition bitmask or rules sent as JSON text,
 /// which the general path rewrites.
 fn policies_need_rewrite(tape: &Tape, text: &str, policies: usize) -> bool {
@@ -274,12 +324,7 @@ fn policies_need_rewrite(tape: &Tape, text: &str, policies: usize) -> bool {
             match name {
                 b"conditionsSatisfied" | b"conditionsNotSatisfied" => match node.kind {
                     NodeKind::Number => return true,
-                    NodeKind::String => {
-                        let s = tape.str(text, v);
-                        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-                            return true;
-                        }
-                    }
+                    NodeKind::String if is_condition_bitmask(&tape.str(text, v)) => return true,
                     _ => {}
                 },
                 b"includeRulesSatisfied" | b"excludeRulesSatisfied"

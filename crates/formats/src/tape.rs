@@ -80,8 +80,9 @@ fn specials(w: u64) -> u64 {
     zero(quote) | zero(backslash) | control
 }
 
+/// The index of the first byte at or after `i` that is not JSON whitespace.
 #[inline]
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
+pub fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while i < b.len() && matches!(b[i], b' ' | b'\n' | b'\r' | b'\t') {
         i += 1;
     }
@@ -97,9 +98,10 @@ fn hex4(b: &[u8], i: usize) -> Option<u32> {
     Some(v)
 }
 
-/// Scans a string whose opening quote is at `i - 1`; returns (closing quote index, escaped).
+/// Scans (and validates) a string whose opening quote is at `i - 1`; returns (closing quote
+/// index, whether it holds escapes).
 #[inline]
-fn scan_string(b: &[u8], mut i: usize) -> Result<(usize, bool), Invalid> {
+pub fn scan_string(b: &[u8], mut i: usize) -> Result<(usize, bool), Invalid> {
     let mut escaped = false;
     loop {
         // Eight bytes at a time to the next quote, backslash or control character.
@@ -149,9 +151,9 @@ fn scan_string(b: &[u8], mut i: usize) -> Result<(usize, bool), Invalid> {
     }
 }
 
-/// Scans a number starting at `i`; returns one past its end.
+/// Scans (and validates) a number starting at `i`; returns one past its end.
 #[inline]
-fn scan_number(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
+pub fn scan_number(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
     let bad = |i| Err(Invalid { offset: i });
     if b.get(i) == Some(&b'-') {
         i += 1;
@@ -208,13 +210,33 @@ impl Tape {
 
     /// Tokenizes `text`, which must hold exactly one JSON value (surrounding whitespace allowed).
     pub fn parse(&mut self, text: &str) -> Result<(), Invalid> {
+        let b = text.as_bytes();
+        let end = self.parse_value(text, skip_ws(b, 0), 0)?;
+        let end = skip_ws(b, end);
+        if end == b.len() {
+            Ok(())
+        } else {
+            Err(Invalid { offset: end })
+        }
+    }
+
+    /// Tokenizes the one JSON value that starts at byte `start` of `text` (no whitespace
+    /// before it), nested `depth` containers deep in an enclosing text (so that the nesting limit
+    /// counts the whole text); returns one past the value's end. Node offsets are offsets into
+    /// `text`.
+    pub fn parse_value(
+        &mut self,
+        text: &str,
+        start: usize,
+        depth: usize,
+    ) -> Result<usize, Invalid> {
         self.nodes.clear();
         self.stack.clear();
         let b = text.as_bytes();
         if b.len() >= u32::MAX as usize {
             return Err(Invalid { offset: 0 });
         }
-        let mut i = skip_ws(b, 0);
+        let mut i = start;
         // `true` when the next token must be a value (else a comma or a closing bracket).
         let mut want_value = true;
         loop {
@@ -236,7 +258,7 @@ impl Tape {
                 };
                 match c {
                     b'{' | b'[' => {
-                        if self.stack.len() >= MAX_DEPTH {
+                        if self.stack.len() + depth >= MAX_DEPTH {
                             return Err(Invalid { offset: i });
                         }
                         node.kind = if c == b'{' {
@@ -288,15 +310,11 @@ impl Tape {
                 self.nodes.push(node);
                 want_value = false;
             }
-            // After a value: a comma, a closing bracket, or the end of the text.
-            i = skip_ws(b, i);
+            // After a value: the end of the top-level value, a comma or a closing bracket.
             let Some(&parent) = self.stack.last() else {
-                return if i == b.len() {
-                    Ok(())
-                } else {
-                    Err(Invalid { offset: i })
-                };
+                return Ok(i);
             };
+            i = skip_ws(b, i);
             let in_object = self.nodes[parent as usize].kind == NodeKind::Object;
             match b.get(i) {
                 Some(b',') => {
@@ -514,8 +532,8 @@ impl Iterator for Items<'_> {
     }
 }
 
-/// Decodes the escapes of a string the tape validated.
-fn unescape(raw: &str) -> String {
+/// Decodes the escapes of a string content that [`scan_string`] validated.
+pub fn unescape(raw: &str) -> String {
     let b = raw.as_bytes();
     let mut out = String::with_capacity(raw.len());
     let mut i = 0;

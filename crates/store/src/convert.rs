@@ -28,6 +28,10 @@ use serde_json::{Map, Value};
 
 use crate::columns::{Fixed, Offsets, Strings, Validity};
 
+mod direct;
+
+pub use direct::DirectRow;
+
 /// One column (or struct member) being built.
 enum ColBuilder {
     Str(Strings),
@@ -56,6 +60,9 @@ enum ColBuilder {
         valid: Validity,
         /// The fast path's guess of which member each key position holds (see [`member_at`]).
         order: Vec<u8>,
+        /// Members (by bit) whose digits-only strings are Conditional Access condition bitmasks
+        /// that the general path rewrites (the direct path gives such records up).
+        bitmasks: u64,
     },
 }
 
@@ -106,6 +113,15 @@ impl ColBuilder {
                     .collect(),
                 valid: Validity::default(),
                 order: Vec::new(),
+                bitmasks: cols
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| {
+                        matches!(c.name, "conditionsSatisfied" | "conditionsNotSatisfied")
+                    })
+                    .fold(0, |bits, (m, _)| {
+                        bits | 1u64.checked_shl(m as u32).unwrap_or(0)
+                    }),
             },
         }
     }
@@ -373,14 +389,7 @@ const MAX_STRUCT_MEMBERS: usize = 64;
 /// `as_i64` for a tape node: the same numbers, and strings holding them.
 fn tape_i64(t: &Tape, text: &str, i: usize) -> Option<i64> {
     match t.node(i).kind {
-        NodeKind::Number => {
-            let raw = t.raw(text, i);
-            if raw.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
-                raw.parse().ok()
-            } else {
-                raw.parse::<f64>().ok().and_then(whole)
-            }
-        }
+        NodeKind::Number => int_literal(t.raw(text, i)),
         NodeKind::String => int_in_text(&t.str(text, i)),
         _ => None,
     }
@@ -389,7 +398,7 @@ fn tape_i64(t: &Tape, text: &str, i: usize) -> Option<i64> {
 /// `as_f64` for a tape node.
 fn tape_f64(t: &Tape, text: &str, i: usize) -> Option<f64> {
     match t.node(i).kind {
-        NodeKind::Number => t.raw(text, i).parse::<f64>().ok().filter(|f| f.is_finite()),
+        NodeKind::Number => float_literal(t.raw(text, i)),
         NodeKind::String => float_in_text(&t.str(text, i)),
         _ => None,
     }
@@ -564,6 +573,7 @@ impl ColBuilder {
                 members,
                 valid,
                 order,
+                ..
             } => {
                 if node.kind != NodeKind::Object || members.len() > MAX_STRUCT_MEMBERS {
                     return Err(Bail);
@@ -605,6 +615,20 @@ impl ColBuilder {
 /// A whole float small enough to be exact as an integer.
 fn whole(f: f64) -> Option<i64> {
     (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
+}
+
+/// The integer a JSON number literal holds, as `serde_json` reads it (whole floats included).
+fn int_literal(raw: &str) -> Option<i64> {
+    if raw.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        raw.parse().ok()
+    } else {
+        raw.parse::<f64>().ok().and_then(whole)
+    }
+}
+
+/// The finite float a JSON number literal holds.
+fn float_literal(raw: &str) -> Option<f64> {
+    raw.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
 /// An integer sent as a string (a diagnostic export quirk).
@@ -699,6 +723,8 @@ pub struct TableBuilder {
     /// The column each key position held in the previous record (keys usually come in the same
     /// order, so most lookups are one comparison).
     key_order: Vec<u32>,
+    /// What the direct path needs to know, for tables whose records can take it.
+    direct: Option<direct::DirectPlan>,
 }
 
 /// What [`TableBuilder::append_tape`] learned about a record.
@@ -739,6 +765,7 @@ impl TableBuilder {
             tape_slots: vec![NO_NODE; cols.len()],
             id_column: cols.iter().position(|c| c.name == "id"),
             key_order: Vec::new(),
+            direct: direct::DirectPlan::of(table),
         }
     }
 

@@ -34,7 +34,7 @@ use gatehouse_formats::{InputFormat, Origin, Record, Rejection};
 use gatehouse_model::{LogKind, SignInKind, TableSchema};
 use serde_json::Value;
 
-use crate::convert::{SystemFields, TableBuilder};
+use crate::convert::{DirectRow, SystemFields, TableBuilder};
 use crate::dedup::{id_hash, IdIndex};
 use crate::layout::{check_tenant_id, day_of, PartitionKey, DEFAULT_TENANT};
 use crate::writer::write_partition_file;
@@ -336,6 +336,9 @@ struct BatchOut<'a> {
     tenant: Option<&'a str>,
     ingested_at_ns: i64,
     builders: HashMap<PartitionKey, PartBuilder>,
+    /// The partition of the last record the fast path stored: the direct path's guess for the
+    /// next one.
+    last_fast: Option<PartitionKey>,
     out: Converted,
 }
 
@@ -346,6 +349,7 @@ impl<'a> BatchOut<'a> {
             tenant,
             ingested_at_ns,
             builders: HashMap::new(),
+            last_fast: None,
             out: Converted {
                 parts: Vec::new(),
                 rejected: Vec::new(),
@@ -420,6 +424,9 @@ impl<'a> BatchOut<'a> {
             return false;
         };
         let WorkerState { pool, tape } = state;
+        if matches!(format, None | Some(InputFormat::Graph)) && self.direct(tape, text) {
+            return true;
+        }
         if tape.parse(text).is_err() {
             return false;
         }
@@ -466,6 +473,43 @@ impl<'a> BatchOut<'a> {
         true
     }
 
+    /// Stores a bare Graph record straight from its text ([`TableBuilder::append_direct`]) into
+    /// the partition the previous fast record went to, if it belongs there; `false` (nothing
+    /// stored) otherwise.
+    fn direct(&mut self, tape: &mut Tape, text: &str) -> bool {
+        let Some(key) = self.last_fast.as_ref() else {
+            return false;
+        };
+        let Some((builder, ids, kinds)) = self.builders.get_mut(key) else {
+            return false;
+        };
+        let sys = SystemFields {
+            tenant_id: &key.tenant,
+            ingested_at_ns: self.ingested_at_ns,
+            source: "graph",
+            envelope: None,
+        };
+        let forced = self.tenant;
+        let same_partition = |row: &DirectRow<'_>| {
+            let tenant_matches = match (forced, row.tenant_id) {
+                (Some(_), _) => true,
+                // `tenant_of` lower-cases the tenant a record names.
+                (None, Some(named)) => named.eq_ignore_ascii_case(&key.tenant),
+                (None, None) => key.tenant == DEFAULT_TENANT,
+            };
+            tenant_matches && row.log == key.log && day_of(row.time_ns) == key.day
+        };
+        match builder.append_direct(text, tape, &sys, same_partition) {
+            Ok(row) => {
+                ids.push(id_hash(&row.id));
+                kinds.push(row.signin_kind);
+                self.out.records += 1;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Stores one recognised record from the tape; `false` (nothing stored) when the general
     /// path must take it.
     fn fast_record(
@@ -493,6 +537,9 @@ impl<'a> BatchOut<'a> {
         };
         let sys_tenant = key.tenant.clone();
         let ingested_at_ns = self.ingested_at_ns;
+        if self.last_fast.as_ref() != Some(&key) {
+            self.last_fast = Some(key.clone());
+        }
         let (builder, ids, kinds) = self.builder_for(pool, key);
         let sys = SystemFields {
             tenant_id: &sys_tenant,

@@ -1,0 +1,580 @@
+//! The direct path: a bare Graph sign-in or audit appended straight from its JSON text, in one
+//! pass, without a tape.
+//!
+//! Records of one export list their keys in the same order, so at each key position the reader
+//! first compares the text with the column the previous record had there: one short compare
+//! instead of scanning the key. Values go straight into the columns while the text is validated
+//! against the JSON grammar (the same scanners as [`Tape`]), and the facts that recognise the
+//! record ([`fast::classify_keys`]: its log, tenant, sign-in type, event time) are gathered from
+//! the keys as they match.
+//!
+//! The direct path takes only what the tape path ([`TableBuilder::append_tape`] after
+//! [`fast::recognize`]) would store, and stores it identically. It gives up ([`Bail`]) liberally:
+//! at any key that is not a column of the table, any escaped key, repeated key, unknown nested
+//! member, non-empty map, or value of the wrong type, and at anything the recognition would
+//! look at more closely. The caller then cuts the columns back and takes the tape path.
+
+use std::borrow::Cow;
+
+use gatehouse_formats::fast::{self, KeyRole};
+use gatehouse_formats::tape::{self, Tape, MAX_DEPTH};
+use gatehouse_model::{is_valid_tenant_id, LogKind, SignInKind, TableSchema};
+
+use super::{
+    bool_in_text, float_in_text, float_literal, int_in_text, int_literal, write_compact_json, Bail,
+    ColBuilder, TableBuilder, MAX_PREDICTED_KEYS, MAX_STRUCT_MEMBERS, NO_NODE,
+};
+use gatehouse_model::time::parse_timestamp;
+
+/// What the direct path needs to know about a table's columns, worked out once per builder.
+#[derive(Debug, Clone)]
+pub(super) struct DirectPlan {
+    /// The table's log (only sign-ins and audits are stored as they are).
+    log: LogKind,
+    /// Each column's role as a top-level key.
+    roles: Vec<KeyRole>,
+    /// The event time column.
+    time: usize,
+    user_type: Option<usize>,
+    event_types: Option<usize>,
+    /// `tenantId`, `resourceTenantId`, `homeTenantId`: the tenant is the first valid one.
+    tenants: [Option<usize>; 3],
+}
+
+impl DirectPlan {
+    /// The plan for a table, if its records can take the direct path.
+    pub(super) fn of(table: &TableSchema) -> Option<DirectPlan> {
+        if !matches!(table.log, LogKind::SignIns | LogKind::Audits) {
+            return None;
+        }
+        let column = |name: &str| table.columns.iter().position(|c| c.name == name);
+        Some(DirectPlan {
+            log: table.log,
+            roles: table
+                .columns
+                .iter()
+                .map(|c| fast::key_role(c.name))
+                .collect(),
+            time: column(table.log.time_column())?,
+            user_type: column("userType"),
+            event_types: column("signInEventTypes"),
+            tenants: [
+                column("tenantId"),
+                column("resourceTenantId"),
+                column("homeTenantId"),
+            ],
+        })
+    }
+}
+
+/// What [`TableBuilder::append_direct`] learned about the record it appended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectRow<'a> {
+    /// Its log.
+    pub log: LogKind,
+    /// Its `id`.
+    pub id: Cow<'a, str>,
+    /// Its event time, ns since the epoch (UTC).
+    pub time_ns: i64,
+    /// The tenant it names (`tenantId`, `resourceTenantId` or `homeTenantId`), if valid.
+    pub tenant_id: Option<&'a str>,
+    /// For sign-ins, the first of `signInEventTypes`.
+    pub signin_kind: Option<SignInKind>,
+}
+
+/// A position in one record's text.
+struct Cursor<'a> {
+    text: &'a str,
+    b: &'a [u8],
+    i: usize,
+    /// Containers open around the cursor.
+    depth: usize,
+}
+
+impl<'a> Cursor<'a> {
+    #[inline(always)]
+    fn ws(&mut self) {
+        // Exports are compact: test the common case before the loop.
+        if matches!(self.b.get(self.i), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.i = tape::skip_ws(self.b, self.i);
+        }
+    }
+
+    #[inline(always)]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    /// Skips whitespace, then `c`.
+    #[inline(always)]
+    fn expect(&mut self, c: u8) -> Result<(), Bail> {
+        self.ws();
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(Bail)
+        }
+    }
+
+    /// The string whose opening quote is at the cursor, still escaped, and whether it holds
+    /// escapes; the cursor moves past its closing quote.
+    #[inline(always)]
+    fn raw_string(&mut self) -> Result<(&'a str, bool), Bail> {
+        if self.peek() != Some(b'"') {
+            return Err(Bail);
+        }
+        let start = self.i + 1;
+        let (end, escaped) = tape::scan_string(self.b, start).map_err(|_| Bail)?;
+        self.i = end + 1;
+        Ok((&self.text[start..end], escaped))
+    }
+
+    /// The string at the cursor, unescaped.
+    #[inline(always)]
+    fn string(&mut self) -> Result<Cow<'a, str>, Bail> {
+        let (raw, escaped) = self.raw_string()?;
+        Ok(if escaped {
+            Cow::Owned(tape::unescape(raw))
+        } else {
+            Cow::Borrowed(raw)
+        })
+    }
+
+    /// The number literal at the cursor, as written.
+    #[inline(always)]
+    fn number(&mut self) -> Result<&'a str, Bail> {
+        let start = self.i;
+        self.i = tape::scan_number(self.b, start).map_err(|_| Bail)?;
+        Ok(&self.text[start..self.i])
+    }
+
+    #[inline(always)]
+    fn literal(&mut self, word: &[u8]) -> Result<(), Bail> {
+        if self.b.get(self.i..self.i + word.len()) == Some(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            Err(Bail)
+        }
+    }
+
+    /// Enters the array or object whose bracket is at the cursor.
+    #[inline(always)]
+    fn open(&mut self) -> Result<(), Bail> {
+        if self.depth >= MAX_DEPTH {
+            return Err(Bail);
+        }
+        self.depth += 1;
+        self.i += 1;
+        self.ws();
+        Ok(())
+    }
+
+    /// After a member or item: `true` at a comma (the cursor then at the next one, whitespace
+    /// skipped), `false` at the closing bracket `close` (the cursor past it).
+    #[inline(always)]
+    fn more(&mut self, close: u8) -> Result<bool, Bail> {
+        self.ws();
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                self.ws();
+                Ok(true)
+            }
+            Some(c) if c == close => {
+                self.i += 1;
+                self.depth -= 1;
+                Ok(false)
+            }
+            _ => Err(Bail),
+        }
+    }
+
+    /// Whether the key at the cursor is exactly `name` (which holds no quote or backslash); if
+    /// so the cursor moves past it. One compare: no scanning.
+    #[inline(always)]
+    fn key_is(&mut self, name: &str) -> bool {
+        let n = name.len();
+        let i = self.i;
+        let hit = self.b.get(i..i + n + 2).is_some_and(|k| {
+            k[0] == b'"' && k[n + 1] == b'"' && short_eq(&k[1..n + 1], name.as_bytes())
+        });
+        if hit {
+            self.i = i + n + 2;
+        }
+        hit
+    }
+
+    /// The key at the cursor (the cursor past it), or `Bail` if it holds escapes.
+    #[inline]
+    fn plain_key(&mut self) -> Result<&'a str, Bail> {
+        match self.raw_string()? {
+            (key, false) => Ok(key),
+            (_, true) => Err(Bail),
+        }
+    }
+}
+
+/// Byte equality for short strings (keys) without a call into `memcmp`.
+#[inline(always)]
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut i = 0;
+    while i + 8 <= a.len() {
+        let x = u64::from_le_bytes(a[i..i + 8].try_into().expect("8 bytes"));
+        let y = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        if x != y {
+            return false;
+        }
+        i += 8;
+    }
+    a[i..] == b[i..]
+}
+
+impl ColBuilder {
+    /// Appends the value at the cursor, as [`ColBuilder::put_tape`] would append it from a tape
+    /// of the same text; `Bail` wherever that gives up or returns a lossy fit (the caller cuts
+    /// the columns back).
+    fn put_direct(&mut self, cur: &mut Cursor<'_>, tape: &mut Tape) -> Result<(), Bail> {
+        let c = cur.peek().ok_or(Bail)?;
+        if c == b'n' {
+            cur.literal(b"null")?;
+            self.append_null();
+            return Ok(());
+        }
+        match self {
+            ColBuilder::Str(b) => match cur.raw_string()? {
+                (raw, false) => b.push(raw),
+                (raw, true) => b.push(&tape::unescape(raw)),
+            },
+            ColBuilder::Json { strings, scratch } => {
+                let end = tape
+                    .parse_value(cur.text, cur.i, cur.depth)
+                    .map_err(|_| Bail)?;
+                if !tape.numbers_finite(cur.text, 0) {
+                    return Err(Bail);
+                }
+                strings.push_with(scratch, |s| write_compact_json(tape, cur.text, 0, s));
+                cur.i = end;
+            }
+            ColBuilder::I32(b) => b.push(
+                direct_i64(cur, c)?
+                    .and_then(|n| i32::try_from(n).ok())
+                    .ok_or(Bail)?,
+            ),
+            ColBuilder::I64(b) => b.push(direct_i64(cur, c)?.ok_or(Bail)?),
+            ColBuilder::F64(b) => {
+                let f = match c {
+                    b'"' => float_in_text(&cur.string()?),
+                    _ => float_literal(cur.number()?),
+                };
+                b.push(f.ok_or(Bail)?)
+            }
+            ColBuilder::Bool(b) => {
+                let v = match c {
+                    b't' => cur.literal(b"true").map(|_| true)?,
+                    b'f' => cur.literal(b"false").map(|_| false)?,
+                    b'"' => bool_in_text(&cur.string()?).ok_or(Bail)?,
+                    _ => return Err(Bail),
+                };
+                b.push_option(Some(v))
+            }
+            ColBuilder::Ts(b) => {
+                let time = parse_timestamp(&cur.string()?).map_err(|_| Bail)?;
+                // As on the other paths: a time too far out for nanoseconds is stored as null.
+                b.push_option(time.timestamp_nanos_opt());
+            }
+            // The other paths take only empty maps this way.
+            ColBuilder::StrMap { lists, .. } => {
+                if c != b'{' {
+                    return Err(Bail);
+                }
+                cur.open()?;
+                if cur.peek() != Some(b'}') {
+                    return Err(Bail);
+                }
+                cur.i += 1;
+                cur.depth -= 1;
+                lists.push(lists.items());
+            }
+            ColBuilder::List { child, lists } => {
+                if c != b'[' {
+                    return Err(Bail);
+                }
+                cur.open()?;
+                let mut items = 0;
+                if cur.peek() == Some(b']') {
+                    cur.i += 1;
+                    cur.depth -= 1;
+                } else {
+                    loop {
+                        child.put_direct(cur, tape)?;
+                        items += 1;
+                        if !cur.more(b']')? {
+                            break;
+                        }
+                    }
+                }
+                lists.push(lists.items() + items);
+            }
+            ColBuilder::Struct {
+                members,
+                valid,
+                order,
+                bitmasks,
+            } => {
+                if c != b'{' || members.len() > MAX_STRUCT_MEMBERS {
+                    return Err(Bail);
+                }
+                cur.open()?;
+                let mut seen = 0u64;
+                if cur.peek() == Some(b'}') {
+                    cur.i += 1;
+                    cur.depth -= 1;
+                } else {
+                    let mut pos = 0;
+                    loop {
+                        let m = struct_member(members, order, cur, pos)?;
+                        if seen & (1 << m) != 0 {
+                            return Err(Bail); // a repeated member
+                        }
+                        seen |= 1 << m;
+                        cur.expect(b':')?;
+                        cur.ws();
+                        let start = cur.i;
+                        members[m].1.put_direct(cur, tape)?;
+                        if *bitmasks & (1 << m) != 0 {
+                            let value = &cur.text[start..cur.i];
+                            if let Some(s) = value.strip_prefix('"') {
+                                if s.contains('\\') || fast::is_condition_bitmask(&s[..s.len() - 1])
+                                {
+                                    return Err(Bail);
+                                }
+                            }
+                        }
+                        pos += 1;
+                        if !cur.more(b'}')? {
+                            break;
+                        }
+                    }
+                }
+                // Every member's bit (none for a struct without members).
+                let all = u64::MAX
+                    .checked_shr(u64::BITS - members.len() as u32)
+                    .unwrap_or(0);
+                let mut missing = all & !seen;
+                while missing != 0 {
+                    members[missing.trailing_zeros() as usize].1.append_null();
+                    missing &= missing - 1;
+                }
+                valid.push(true);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The integer at the cursor (`None` when it is not one), as `tape_i64` reads it.
+#[inline]
+fn direct_i64(cur: &mut Cursor<'_>, c: u8) -> Result<Option<i64>, Bail> {
+    Ok(match c {
+        b'"' => int_in_text(&cur.string()?),
+        _ => int_literal(cur.number()?),
+    })
+}
+
+/// The member the key at the cursor names (the cursor past the key), remembering it as the
+/// guess for position `pos`; `Bail` for a member the struct does not have, or an escaped key.
+#[inline]
+fn struct_member(
+    members: &[(&'static str, ColBuilder)],
+    order: &mut Vec<u8>,
+    cur: &mut Cursor<'_>,
+    pos: usize,
+) -> Result<usize, Bail> {
+    if let Some(&m) = order.get(pos) {
+        if let Some((name, _)) = members.get(m as usize) {
+            if cur.key_is(name) {
+                return Ok(m as usize);
+            }
+        }
+    }
+    let key = cur.plain_key()?;
+    let found = members.iter().position(|(name, _)| *name == key);
+    if pos < 256 {
+        if order.len() <= pos {
+            order.resize(pos + 1, u8::MAX);
+        }
+        order[pos] = found.map_or(u8::MAX, |m| m as u8);
+    }
+    found.ok_or(Bail)
+}
+
+impl TableBuilder {
+    /// Appends a bare Graph record straight from its text (one JSON object, surrounding
+    /// whitespace allowed), when it is a record [`fast::recognize`] takes for this builder's
+    /// log and [`TableBuilder::append_tape`] would store; `accept` then sees what was learned
+    /// and may still refuse the row (a record of another partition, say). Stores exactly the
+    /// row `append_tape` would, or nothing and `Bail`. `tape` is scratch space for values kept
+    /// as JSON text.
+    pub fn append_direct<'a>(
+        &mut self,
+        text: &'a str,
+        tape: &mut Tape,
+        sys: &super::SystemFields<'_>,
+        accept: impl FnOnce(&DirectRow<'a>) -> bool,
+    ) -> Result<DirectRow<'a>, Bail> {
+        let row = match self.put_direct_row(text, tape) {
+            Ok(row) if accept(&row) => row,
+            _ => {
+                for b in &mut self.graph {
+                    b.truncate(self.rows);
+                }
+                return Err(Bail);
+            }
+        };
+        self.append_system(sys, None);
+        Ok(row)
+    }
+
+    /// Appends the Graph columns of one record; on `Bail` the columns hold part of the row.
+    fn put_direct_row<'a>(
+        &mut self,
+        text: &'a str,
+        tape: &mut Tape,
+    ) -> Result<DirectRow<'a>, Bail> {
+        let plan = self.direct.as_ref().ok_or(Bail)?;
+        if text.len() >= NO_NODE as usize {
+            return Err(Bail);
+        }
+        let mut cur = Cursor {
+            text,
+            b: text.as_bytes(),
+            i: 0,
+            depth: 0,
+        };
+        cur.ws();
+        if cur.peek() != Some(b'{') {
+            return Err(Bail);
+        }
+        cur.open()?;
+        // Where each column's value starts.
+        self.tape_slots.iter_mut().for_each(|s| *s = NO_NODE);
+        let mut time_ns = None;
+        let mut pos = 0;
+        loop {
+            let predicted = self.key_order.get(pos).copied().unwrap_or(NO_NODE);
+            let c = if predicted != NO_NODE && cur.key_is(self.names[predicted as usize]) {
+                predicted as usize
+            } else {
+                let found = self.index.get(cur.plain_key()?).copied();
+                if pos < MAX_PREDICTED_KEYS {
+                    if pos >= self.key_order.len() {
+                        self.key_order.resize(pos + 1, NO_NODE);
+                    }
+                    self.key_order[pos] = found.map_or(NO_NODE, |c| c as u32);
+                }
+                found.ok_or(Bail)?
+            };
+            if self.tape_slots[c] != NO_NODE || plan.roles[c].gives_up {
+                return Err(Bail);
+            }
+            cur.expect(b':')?;
+            cur.ws();
+            self.tape_slots[c] = cur.i as u32;
+            if c == plan.time {
+                let ns = parse_timestamp(&cur.string()?)
+                    .ok()
+                    .and_then(|t| t.timestamp_nanos_opt())
+                    .ok_or(Bail)?;
+                let ColBuilder::Ts(b) = &mut self.graph[c] else {
+                    return Err(Bail);
+                };
+                b.push(ns);
+                time_ns = Some(ns);
+            } else {
+                self.graph[c].put_direct(&mut cur, tape)?;
+            }
+            pos += 1;
+            if !cur.more(b'}')? {
+                break;
+            }
+        }
+        cur.ws();
+        if cur.i != text.len() {
+            return Err(Bail);
+        }
+        // Recognition, as `fast::recognize_at` decides it.
+        let slots = &self.tape_slots;
+        let present = |c: usize| slots[c] != NO_NODE;
+        let log = fast::classify_keys(
+            plan.roles
+                .iter()
+                .enumerate()
+                .filter(|(c, _)| present(*c))
+                .map(|(_, r)| *r),
+        )
+        .ok_or(Bail)?;
+        if log != plan.log {
+            return Err(Bail);
+        }
+        // The value at the start of column `c`.
+        let at = |c: usize| Cursor {
+            text,
+            b: text.as_bytes(),
+            i: slots[c] as usize,
+            depth: 0,
+        };
+        let mut signin_kind = None;
+        if log == LogKind::SignIns {
+            if let Some(u) = plan.user_type.filter(|u| present(*u)) {
+                if let Ok((raw, _)) = at(u).raw_string() {
+                    if raw.starts_with(|c: char| c.is_ascii_uppercase() || c == '\\') {
+                        return Err(Bail);
+                    }
+                }
+            }
+            // A record that does not say its sign-in type gets one inferred by the general path.
+            let types = plan.event_types.filter(|t| present(*t)).ok_or(Bail)?;
+            let mut first = at(types);
+            if first.peek() == Some(b'[') {
+                first.i += 1;
+                first.ws();
+                if first.peek() == Some(b'"') {
+                    signin_kind = SignInKind::from_graph_name(&first.string()?);
+                }
+            }
+        }
+        let mut tenant_id = None;
+        for t in plan.tenants.iter().flatten().filter(|t| present(**t)) {
+            match at(*t).raw_string() {
+                Ok((_, true)) => return Err(Bail),
+                Ok((raw, false)) if is_valid_tenant_id(raw) => {
+                    tenant_id = Some(raw);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let id = match self.id_column.filter(|c| present(*c)) {
+            Some(c) => match at(c).string() {
+                Ok(id) if !id.is_empty() => id,
+                _ => return Err(Bail),
+            },
+            None => return Err(Bail),
+        };
+        let time_ns = time_ns.ok_or(Bail)?;
+        for (b, slot) in self.graph.iter_mut().zip(&self.tape_slots) {
+            if *slot == NO_NODE {
+                b.append_null();
+            }
+        }
+        Ok(DirectRow {
+            log,
+            id,
+            time_ns,
+            tenant_id,
+            signin_kind,
+        })
+    }
+}
