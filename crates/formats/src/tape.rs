@@ -634,6 +634,25 @@ mod tests {
     }
 
     #[test]
+    fn parses_one_value_inside_a_larger_text() {
+        let text = r#"{"a": [1, {"b": "c"}] , "d": 2}"#;
+        let mut t = Tape::new();
+        let start = text.find('[').unwrap();
+        let end = t.parse_value(text, start, 1).unwrap();
+        assert_eq!(&text[start..end], r#"[1, {"b": "c"}]"#);
+        assert_eq!(t.json(text, 0), r#"[1, {"b": "c"}]"#);
+        assert_eq!(t.node(0).len, 2);
+        // A number ends where its digits do; nothing after the value is looked at.
+        let start = text.rfind('2').unwrap();
+        assert_eq!(t.parse_value(text, start, 1), Ok(start + 1));
+        assert!(t.parse_value(text, text.find(',').unwrap(), 1).is_err());
+        // The enclosing containers count towards the nesting limit.
+        let inner = "[".repeat(3) + &"]".repeat(3);
+        assert!(t.parse_value(&inner, 0, MAX_DEPTH - 3).is_ok());
+        assert!(t.parse_value(&inner, 0, MAX_DEPTH - 2).is_err());
+    }
+
+    #[test]
     fn nesting_is_limited() {
         let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
         assert!(parse(&deep).is_err());

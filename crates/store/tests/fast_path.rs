@@ -28,12 +28,83 @@ const SYS: SystemFields<'static> = SystemFields {
 
 #[derive(Debug, PartialEq, Eq)]
 enum Path_ {
+    /// Stored by the direct path (and identically by the tape path).
+    Direct,
+    /// Stored by the tape path; the direct path gave it up.
     Fast,
     General,
 }
 
-/// Runs one raw record through both paths; panics when they disagree.
+/// What the direct path stored for a record, after the reference row.
+struct DirectStored {
+    log: LogKind,
+    batch: RecordBatch,
+    id: String,
+    time_ns: i64,
+    tenant_id: Option<String>,
+    signin_kind: Option<SignInKind>,
+}
+
+/// Offers `text` to the direct path on a builder of each table that can take it, each holding
+/// a reference row first; checks that a record given up leaves that row alone.
+fn direct_path(text: &str, what: &str) -> Option<DirectStored> {
+    let mut stored = None;
+    let mut tape = Tape::new();
+    for log in [LogKind::SignIns, LogKind::Audits] {
+        let schema = TableSchema::of(log);
+        let time_column = log.time_column();
+        let reference = reference_row(log);
+        let mut b = TableBuilder::new(&schema);
+        b.append(&reference, time_column, &SYS)
+            .expect("the reference row is valid");
+        match b.append_direct(text, &mut tape, &SYS, |_| true) {
+            Ok(row) => {
+                assert!(
+                    stored.is_none(),
+                    "{what}: the direct path took it for two logs"
+                );
+                assert_eq!(row.log, log, "{what}");
+                stored = Some(DirectStored {
+                    log,
+                    id: row.id.to_string(),
+                    time_ns: row.time_ns,
+                    tenant_id: row.tenant_id.map(str::to_string),
+                    signin_kind: row.signin_kind,
+                    batch: b.finish(),
+                });
+            }
+            Err(_) => {
+                assert_eq!(b.len(), 1, "{what}: a direct bail appended a row");
+                b.append(&reference, time_column, &SYS).unwrap();
+                let mut twice = TableBuilder::new(&schema);
+                for _ in 0..2 {
+                    twice.append(&reference, time_column, &SYS).unwrap();
+                }
+                assert_same_rows(&twice.finish(), &b.finish(), what);
+            }
+        }
+    }
+    stored
+}
+
+/// Runs one raw record through every path; panics when they disagree.
 fn both_paths(text: &str, what: &str) -> Path_ {
+    let direct = direct_path(text, what);
+    let path = tape_and_general_paths(text, what, direct.as_ref());
+    if direct.is_some() {
+        assert_eq!(
+            path,
+            Path_::Fast,
+            "{what}: the direct path took what the tape path did not"
+        );
+        return Path_::Direct;
+    }
+    path
+}
+
+/// Runs one raw record through the tape and general paths (and compares what `direct` stored
+/// with them); panics when they disagree.
+fn tape_and_general_paths(text: &str, what: &str, direct: Option<&DirectStored>) -> Path_ {
     let mut general = Vec::new();
     parse_item(text.as_bytes(), 1, None, &mut general);
     let mut tape = Tape::new();
@@ -112,7 +183,16 @@ fn both_paths(text: &str, what: &str) -> Path_ {
         });
     assert_eq!(slow.id, appended.id, "{what}");
     assert_eq!(slow.time_ns, time_ns, "{what}");
-    assert_same_rows(&slow_builder.finish(), &fast_builder.finish(), what);
+    let slow_batch = slow_builder.finish();
+    assert_same_rows(&slow_batch, &fast_builder.finish(), what);
+    if let Some(d) = direct {
+        assert_eq!(d.log, fast.log, "{what}");
+        assert_eq!(d.id, slow.id, "{what}");
+        assert_eq!(d.time_ns, time_ns, "{what}");
+        assert_eq!(d.tenant_id, fast.tenant_id, "{what}");
+        assert_eq!(d.signin_kind, fast.signin_kind, "{what}");
+        assert_same_rows(&slow_batch, &d.batch, what);
+    }
     Path_::Fast
 }
 
@@ -179,8 +259,9 @@ fn simulated_graph_records_all_take_the_fast_path_and_match() {
                         provisioning += 1;
                         assert_eq!(path, Path_::General);
                     }
+                    // Everything else goes straight from the text into the columns.
                     _ => {
-                        assert_eq!(path, Path_::Fast, "{line}");
+                        assert_eq!(path, Path_::Direct, "{line}");
                         fast += 1;
                     }
                 }
@@ -260,7 +341,7 @@ fn every_shared_sample_and_fixture_record_matches() {
     assert!(records.len() > 100, "found only {} records", records.len());
     let fast: Vec<&str> = records
         .iter()
-        .filter(|(what, text)| both_paths(text, what) == Path_::Fast)
+        .filter(|(what, text)| both_paths(text, what) != Path_::General)
         .map(|(what, _)| what.as_str())
         .collect();
     // The beta sign-ins in the Graph shape are stored by the fast path (the v1.0 ones lack
@@ -281,24 +362,50 @@ fn edge_cases_match_or_take_the_general_path() {
     let base = r#""id":"e1","createdDateTime":"2024-05-01T10:00:00Z","appId":"a","signInEventTypes":["interactiveUser"]"#;
     let fast_cases = [
         // escapes everywhere: values, nested members, list items
-        r#""userDisplayName":"Zo\u00eb \"Z\" \\ O'Neil\ttab","status":{"failureReason":"line\nbreak"},"authenticationMethodsUsed":["a\/b"]"#,
-        // unknown fields, top level and nested (lossy), with unsorted and repeated keys inside
-        r#""brandNew":{"z":1,"a":[1.5,-0,1e3,12345678901234567890]},"status":{"errorCode":0,"newMember":{"b":2,"a":1,"b":3}}"#,
+        (r#""userDisplayName":"Zo\u00eb \"Z\" \\ O'Neil\ttab","status":{"failureReason":"line\nbreak"},"authenticationMethodsUsed":["a\/b"]"#, Path_::Direct),
+        // unknown fields, top level and nested (lossy), with unsorted and repeated keys inside:
+        // kept in `_extra` by the tape path
+        (r#""brandNew":{"z":1,"a":[1.5,-0,1e3,12345678901234567890]},"status":{"errorCode":0,"newMember":{"b":2,"a":1,"b":3}}"#, Path_::Fast),
+        (r#""status":{"errorCode":0,"newMember":1}"#, Path_::Fast),
+        // an escaped key
+        (r#""\u0061ppDisplayName":"x""#, Path_::General),
+        // a non-empty map
+        (r#""authenticationProcessingDetails":[{"key":"k","value":"v"}]"#, Path_::Direct),
         // numbers sent as strings, floats in integer columns, booleans as strings
-        r#""processingTimeInMilliseconds":"42","status":{"errorCode":5.0},"isInteractive":"TRUE","flaggedForReview":"false""#,
+        (r#""processingTimeInMilliseconds":"42","status":{"errorCode":5.0},"isInteractive":"TRUE","flaggedForReview":"false""#, Path_::Direct),
         // JSON columns: nested objects with unsorted keys, floats, escapes, duplicates
-        r#""conditionalAccessAudiences":[{"b":1,"a":"x\u0041"},2.50,[],"s",-7,-0,0,1E2,18446744073709551615,18446744073709551616,-9223372036854775808]"#,
-        r#""conditionalAccessAudiences":{"k":1,"k":2}"#,
+        (r#""conditionalAccessAudiences":[{"b":1,"a":"x\u0041"},2.50,[],"s",-7,-0,0,1E2,18446744073709551615,18446744073709551616,-9223372036854775808]"#, Path_::Direct),
+        (r#""conditionalAccessAudiences":{"k":1,"k":2}"#, Path_::Direct),
         // nulls and empty containers
-        r#""location":null,"deviceDetail":{},"appliedConditionalAccessPolicies":[],"userAgent":null"#,
+        (r#""location":null,"deviceDetail":{},"appliedConditionalAccessPolicies":[],"userAgent":null"#, Path_::Direct),
         // timestamps in other forms
-        r#""status":{"errorCode":0},"riskLastUpdatedDateTime":"2024-05-01T10:00:00.1234567+02:00""#,
+        (r#""status":{"errorCode":0},"riskLastUpdatedDateTime":"2024-05-01T10:00:00.1234567+02:00""#, Path_::Fast),
+        (r#""authenticationDetails":[{"authenticationStepDateTime":"5/1/2024 10:00:00 AM"}]"#, Path_::Direct),
         // geo coordinates
-        r#""location":{"city":"Oslo","geoCoordinates":{"latitude":59.913868,"longitude":10.752245,"altitude":null}}"#,
+        (r#""location":{"city":"Oslo","geoCoordinates":{"latitude":59.913868,"longitude":10.752245,"altitude":null}}"#, Path_::Direct),
+        // whitespace between every token
+        (" \"location\" : { \"city\" :\t\"Oslo\" , \"geoCoordinates\" : { } } ,\n\"authenticationMethodsUsed\" : [ \"a\" , \"b\" ] , \"resourceTenantId\" : \"T1\" ", Path_::Direct),
+        // Conditional Access conditions as Graph writes them, and escaped
+        (r#""appliedConditionalAccessPolicies":[{"id":"p","conditionsSatisfied":"application,users","conditionsNotSatisfied":"none"}]"#, Path_::Direct),
+        (r#""appliedConditionalAccessPolicies":[{"id":"p","conditionsSatisfied":"\u0033"}]"#, Path_::General),
+        (r#""appliedConditionalAccessPolicies":[{"id":"p","conditionsSatisfied":"\u0061"}]"#, Path_::Fast),
+        // tenants: the first valid one, upper case kept as the record writes it
+        (r#""homeTenantId":"not valid!","resourceTenantId":"AbC-1""#, Path_::Direct),
+        (r#""resourceTenantId":"\u0041bc""#, Path_::Fast),
     ];
-    for extra in fast_cases {
+    for (extra, path) in fast_cases {
         let text = format!("{{{base},{extra}}}");
-        assert_eq!(both_paths(&text, &text), Path_::Fast, "{text}");
+        assert_eq!(both_paths(&text, &text), path, "{text}");
+    }
+    // Records whose type or key order differ from the previous one's.
+    for text in [
+        r#"{"signInEventTypes":["servicePrincipal"],"createdDateTime":"2024-05-01T10:00:00Z","id":"s","appId":"a"}"#,
+        r#"{"id":"s","createdDateTime":"2024-05-01T10:00:00Z","appId":"a","signInEventTypes":[]}"#,
+        r#"{"id":"s","createdDateTime":"2024-05-01T10:00:00Z","appId":"a","signInEventTypes":null}"#,
+        r#"{"id":"s","createdDateTime":"2024-05-01T10:00:00Z","appId":"a","signInEventTypes":["someFutureType"]}"#,
+        r#"{"id":"a","activityDateTime":"2024-05-01T10:00:00Z","activityDisplayName":"Add user","category":"UserManagement","targetResources":[{"type":"User"}]}"#,
+    ] {
+        assert_eq!(both_paths(text, text), Path_::Direct, "{text}");
     }
     let general_cases = [
         // wrong types: the general path words the rejection
@@ -332,8 +439,8 @@ fn edge_cases_match_or_take_the_general_path() {
     }
 }
 
-/// Every row of a store, per table, as JSON rows sorted by id (without `_ingestedAt`, which is
-/// the time of the run).
+/// Every row of a store, per table, as its partition folder and JSON row, sorted (without
+/// `_ingestedAt`, which is the time of the run).
 fn store_rows(root: &Path) -> Vec<(String, Vec<String>)> {
     let store = gatehouse_store::Store::open(root).unwrap();
     let manifest = store.manifest().unwrap();
@@ -345,10 +452,12 @@ fn store_rows(root: &Path) -> Vec<(String, Vec<String>)> {
                 .collect();
             let batch = batch.project(&keep).unwrap();
             let rows = tables.entry(f.table.clone()).or_default();
+            // Each row with the partition (tenant, day) it is stored in.
+            let partition = Path::new(&f.path).parent().unwrap().display().to_string();
             rows.extend(
                 gatehouse_store::to_json::batch_to_json_rows(&batch)
                     .into_iter()
-                    .map(|r| serde_json::Value::Object(r).to_string()),
+                    .map(|r| format!("{partition} {}", serde_json::Value::Object(r))),
             );
         }
     }
@@ -397,6 +506,71 @@ fn ingest_both_ways(paths: &[String]) -> gatehouse_store::ingest::IngestSummary 
         }
     }
     fast.0
+}
+
+/// The direct path appends each record into the partition of the previous one and must give
+/// the record back when it belongs elsewhere: records here switch day, tenant (named in other
+/// case, another one, none) and log from line to line, and repeat ids within and across
+/// partitions.
+#[test]
+fn the_direct_path_follows_partitions() {
+    let opts = SimOptions {
+        users: 10,
+        days: 1,
+        ..SimOptions::default()
+    };
+    let tenant = Tenant::generate(&opts);
+    let (mut signins, mut audits) = (Vec::new(), Vec::new());
+    stream_day(&tenant, &opts, 0, 1 << 20, &mut |kind, bytes| {
+        let lines = std::str::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(str::to_string);
+        match kind {
+            RecordKind::SignIns => signins.extend(lines),
+            RecordKind::Audits => audits.extend(lines),
+            _ => {}
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert!(signins.len() > 100 && !audits.is_empty());
+    let set_day = |line: &str, day: &str| {
+        let at = line.find("\"createdDateTime\":\"").unwrap() + 19;
+        format!("{}{}{}", &line[..at], day, &line[at + 10..])
+    };
+    let mut out = Vec::new();
+    for (i, line) in signins.iter().take(120).enumerate() {
+        let line = set_day(line, ["2026-10-01", "2026-10-01", "2026-10-02"][i % 3]);
+        let tid = &line[line.find("\"homeTenantId\":\"").unwrap() + 16..][..36];
+        let line = match i % 4 {
+            0 => line.replace(tid, &tid.to_ascii_uppercase()),
+            1 => line.replace(tid, "11111111-2222-3333-4444-555555555555"),
+            2 => line
+                .replace(
+                    &format!("\"homeTenantId\":\"{tid}\""),
+                    "\"homeTenantId\":null",
+                )
+                .replace(
+                    &format!("\"resourceTenantId\":\"{tid}\""),
+                    "\"resourceTenantId\":null",
+                ),
+            _ => line,
+        };
+        out.push(line);
+        if i % 10 == 0 {
+            out.push(audits[i % audits.len()].clone());
+        }
+        if i % 7 == 0 && i > 0 {
+            out.push(out[out.len() - 2].clone());
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mixed.jsonl");
+    std::fs::write(&file, out.join("\n")).unwrap();
+    let summary = ingest_both_ways(&[file.display().to_string()]);
+    assert!(summary.duplicates > 0);
+    assert!(summary.rejected.is_empty(), "{:?}", summary.rejected);
 }
 
 #[test]
@@ -559,7 +733,7 @@ fn mutated_records_never_make_the_paths_disagree() {
                 None => continue,
             };
             total += 1;
-            if both_paths(&text, &text) == Path_::Fast {
+            if both_paths(&text, &text) != Path_::General {
                 fast += 1;
             }
         }
@@ -713,28 +887,58 @@ fn write(rng: &mut XorShift, v: &Value, out: &mut String, dup: bool, top: bool) 
                 }
             }
             out.push('{');
+            space(rng, out);
             for (n, (k, c)) in members.iter().enumerate() {
                 if n > 0 {
                     out.push(',');
+                    space(rng, out);
                 }
                 out.push_str(&serde_json::to_string(k).unwrap());
+                space(rng, out);
                 out.push(':');
+                space(rng, out);
                 write(rng, c, out, dup, false);
+                space(rng, out);
             }
             out.push('}');
         }
         Value::Array(a) => {
             out.push('[');
+            space(rng, out);
             for (n, c) in a.iter().enumerate() {
                 if n > 0 {
                     out.push(',');
+                    space(rng, out);
                 }
                 write(rng, c, out, dup, false);
+                space(rng, out);
             }
             out.push(']');
         }
         other => out.push_str(&other.to_string()),
     }
+}
+
+/// Now and then, JSON whitespace between tokens.
+fn space(rng: &mut XorShift, out: &mut String) {
+    if rng.below(40) == 0 {
+        out.push_str([" ", "\n", "\t ", "\r\n"][rng.below(4)]);
+    }
+}
+
+/// What `fast::recognize` says of a whole text.
+fn recognize_text(text: &str) -> Option<FastRecord> {
+    let mut tape = Tape::new();
+    tape.parse(text).ok()?;
+    recognize(&tape, text, None)
+}
+
+/// The event time of a record, if it has a usable one.
+fn time_ns_of(body: &Map<String, Value>, time_column: &str) -> Option<i64> {
+    body.get(time_column)
+        .and_then(|t| t.as_str())
+        .and_then(|s| parse_timestamp(s).ok())
+        .and_then(|t| t.timestamp_nanos_opt())
 }
 
 /// Seeded random mutations of simulated sign-ins and audits (wrong types, nulls, numbers as
@@ -776,8 +980,11 @@ fn random_mutations_store_the_same_rows_on_both_paths() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x9e3779b97f4a7c15);
     let mut rng = XorShift(seed);
-    let mut builders: HashMap<LogKind, (TableBuilder, TableBuilder, Vec<String>)> = HashMap::new();
-    let (mut fast, mut bail, mut rejected) = (0, 0, 0);
+    // Per log: the tape path then the general path; the general path alone; the direct path,
+    // then the general path; the texts of the batch.
+    type Builders = (TableBuilder, TableBuilder, TableBuilder, Vec<String>);
+    let mut builders: HashMap<LogKind, Builders> = HashMap::new();
+    let (mut fast, mut bail, mut rejected, mut direct) = (0, 0, 0, 0);
     let mut tape = Tape::new();
     for iter in 0..iters {
         let (log, base) = &bases[rng.below(bases.len())];
@@ -794,18 +1001,26 @@ fn random_mutations_store_the_same_rows_on_both_paths() {
         };
         let body: Map<String, Value> = body;
         let schema = TableSchema::of(*log);
-        let (f, g, texts) = builders.entry(*log).or_insert_with(|| {
+        let (f, g, d, texts) = builders.entry(*log).or_insert_with(|| {
             (
+                TableBuilder::new(&schema),
                 TableBuilder::new(&schema),
                 TableBuilder::new(&schema),
                 Vec::new(),
             )
         });
-        let time_ns = body
-            .get(time_column)
-            .and_then(|t| t.as_str())
-            .and_then(|s| parse_timestamp(s).ok())
-            .and_then(|t| t.timestamp_nanos_opt());
+        match d.append_direct(&text, &mut tape, &SYS, |_| true) {
+            Ok(row) => {
+                let r = recognize_text(&text);
+                assert_eq!(r.map(|r| r.log), Some(*log), "{text}");
+                assert_eq!(row.time_ns, time_ns_of(&body, time_column).unwrap());
+                direct += 1;
+            }
+            Err(_) => {
+                let _ = d.append(&body, time_column, &SYS);
+            }
+        }
+        let time_ns = time_ns_of(&body, time_column);
         tape.parse(&text).unwrap();
         let took_fast = match time_ns {
             Some(ns) => match f.append_tape(&tape, &text, 0, time_column, ns, &SYS) {
@@ -834,28 +1049,82 @@ fn random_mutations_store_the_same_rows_on_both_paths() {
             }
         }
         assert_eq!(f.len(), g.len());
+        assert_eq!(d.len(), g.len());
         texts.push(text);
         if iter % 97 == 0 || iter + 1 == iters {
-            for (log, (f, g, texts)) in builders.iter_mut() {
+            for (log, (f, g, d, texts)) in builders.iter_mut() {
                 let what = format!("{log:?} batch ending at iter {iter}");
                 let fb = f.finish();
                 let gb = g.finish();
+                let db = d.finish();
                 if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    assert_same_rows(&gb, &fb, &what)
+                    assert_same_rows(&gb, &fb, &what);
+                    assert_same_rows(&gb, &db, &format!("{what} (direct path)"));
                 }))
                 .is_err()
                 {
                     panic!("{what} (seed {seed}); its records:\n{}", texts.join("\n"));
                 }
-                fb.columns()
-                    .iter()
-                    .for_each(|c| c.to_data().validate_full().unwrap());
+                for batch in [fb, db] {
+                    batch
+                        .columns()
+                        .iter()
+                        .for_each(|c| c.to_data().validate_full().unwrap());
+                }
                 texts.clear();
             }
         }
     }
+    assert!(direct > iters / 20, "direct {direct} of {iters}");
     // The mutations must exercise all three outcomes, or the test proves little.
     assert!(fast > iters / 10, "fast {fast} of {iters}");
     assert!(bail > iters / 50, "bail {bail} of {iters}");
     assert!(rejected > 0, "rejected {rejected} of {iters}");
+}
+
+/// Damaged records (cut short anywhere, or with one byte replaced by a JSON token character)
+/// are taken by the direct path only when they are still valid records it stores exactly as
+/// the other paths do: `both_paths` checks that on every one.
+#[test]
+fn damaged_records_never_fool_the_direct_path() {
+    let opts = SimOptions {
+        users: 5,
+        days: 1,
+        ..SimOptions::default()
+    };
+    let tenant = Tenant::generate(&opts);
+    let mut lines: Vec<String> = Vec::new();
+    stream_day(&tenant, &opts, 0, 1 << 20, &mut |kind, bytes| {
+        if kind != RecordKind::Provisioning {
+            let text = std::str::from_utf8(bytes).unwrap();
+            lines.extend(text.lines().take(3).map(str::to_string));
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert!(lines.len() >= 6);
+    let mut rng = XorShift(0x2545f4914f6cdd1d);
+    let (mut direct, mut other) = (0, 0);
+    for line in lines.iter().take(8) {
+        let cuts = (0..line.len()).step_by(7).chain([line.len() - 1]);
+        for end in cuts.filter(|e| line.is_char_boundary(*e)) {
+            assert_ne!(both_paths(&line[..end], "a cut record"), Path_::Direct);
+        }
+        for _ in 0..300 {
+            let mut bytes = line.clone().into_bytes();
+            let at = rng.below(bytes.len());
+            if !bytes[at].is_ascii() {
+                continue;
+            }
+            let tokens = b"{}[]:,\"\\ -0e.tfn";
+            bytes[at] = tokens[rng.below(tokens.len())];
+            let text = String::from_utf8(bytes).unwrap();
+            match both_paths(&text, &text) {
+                Path_::Direct => direct += 1,
+                _ => other += 1,
+            }
+        }
+    }
+    // Most single-byte changes land inside a string and leave a valid record.
+    assert!(direct > 0 && other > 0, "direct {direct}, other {other}");
 }
