@@ -6,12 +6,13 @@
 //! nested objects carry members the schema does not know, are copied verbatim into the `_extra`
 //! JSON column, so reading a record back gives every field it had.
 //!
-//! Records arrive either as `serde_json` objects ([`TableBuilder::append`], which checks the whole
-//! record and then appends it, so that it can word any error) or as a tape of the source text
-//! ([`TableBuilder::append_tape`], the fast path). The tape version appends in one walk and gives
-//! up ([`Bail`]) wherever the object version would reject the record; it then cuts every column
-//! back to the previous row, so rejections are always worded by the general path and a record
-//! given up leaves no trace.
+//! Records arrive as `serde_json` objects ([`TableBuilder::append`], which checks the whole
+//! record and then appends it, so that it can word any error), as a tape of the source text
+//! ([`TableBuilder::append_tape`], the fast path), or as the bare text itself
+//! ([`TableBuilder::append_direct`], the direct path, in the `direct` module). The last two
+//! append in one walk and give up ([`Bail`]) wherever the object version would reject the record
+//! (the direct path far more often); they then cut every column back to the previous row, so
+//! rejections are always worded by the general path and a record given up leaves no trace.
 
 use std::fmt::Write as _;
 use std::sync::Arc;

@@ -7,10 +7,12 @@
 //!                                convert to Arrow, partition)        buffer, commit)    compress Parquet,
 //!                                                                                       columns in parallel)
 //! ```
-//! Workers send each raw record down one of two paths: the fast path (a tape of the JSON,
-//! [`gatehouse_formats::fast`] recognition, [`TableBuilder::append_tape`]) for records already in
-//! the Graph shape, the general path (serde_json values, shape, normalise,
-//! [`TableBuilder::append`]) for everything else. Both store the same rows.
+//! Workers send each raw record down one of three paths: the direct path
+//! ([`TableBuilder::append_direct`], one pass over the text) for bare Graph records of the
+//! previous record's partition, the fast path (a tape of the JSON, [`gatehouse_formats::fast`]
+//! recognition, [`TableBuilder::append_tape`]) for the other records already in the Graph shape,
+//! and the general path (serde_json values, shape, normalise, [`TableBuilder::append`]) for
+//! everything else. All three store the same rows.
 //!
 //! Memory stays bounded whatever the input size: channels are bounded, and buffered rows are
 //! written out (by the writer thread, while parsing goes on) once a partition reaches
@@ -57,8 +59,8 @@ pub struct IngestOptions {
     pub max_buffered_bytes: usize,
     /// Compact partitions that accumulated many small files when the run ends.
     pub compact: bool,
-    /// Let records in the Graph shape skip the general path (the fast path; both store the same
-    /// rows, so this is only turned off to compare them).
+    /// Let records in the Graph shape skip the general path (the direct and fast paths; all
+    /// store the same rows, so this is only turned off to compare them).
     pub fast_path: bool,
 }
 

@@ -29,7 +29,7 @@ pub struct Args {
     /// Rows per partition before a file is written (smaller = more frequent commits).
     #[arg(long, hide = true)]
     file_rows: Option<usize>,
-    /// Send every record through the general path (for comparing the two; same rows stored).
+    /// Send every record through the general path (for comparing the paths; same rows stored).
     #[arg(long, hide = true)]
     no_fast_path: bool,
 }
