@@ -54,8 +54,9 @@ pub struct IngestOptions {
     /// Rows that make a partition's buffer worth a file of its own.
     pub file_rows: usize,
     /// When buffered rows of all partitions together use this much memory, write the coldest
-    /// partitions until half of it is left (default 256 MiB: files of tens of thousands of rows
-    /// with a peak of about three times this in all, under 1 GB).
+    /// partitions until half of it is left (default 128 MiB: files of tens of thousands of rows
+    /// with a peak of about five times this in all, under 1 GB; 256 MiB peaked at just over
+    /// 1 GB, and a smaller working set is also faster).
     pub max_buffered_bytes: usize,
     /// Compact partitions that accumulated many small files when the run ends.
     pub compact: bool,
@@ -73,7 +74,7 @@ impl Default for IngestOptions {
                 .map(|n| n.get())
                 .unwrap_or(2),
             file_rows: 256 * 1024,
-            max_buffered_bytes: 256 << 20,
+            max_buffered_bytes: 128 << 20,
             compact: true,
             fast_path: true,
         }
@@ -244,7 +245,9 @@ pub fn ingest_source(
         drop(out_tx);
 
         // Parquet encoding and compression run on their own thread, so parsing never waits for it.
-        let (job_tx, job_rx) = bounded::<WriteJob>(1);
+        // A rendezvous: the consumer hands a job over only when the writer is free, so no
+        // written-out buffer waits in between (memory stays bounded by the buffers below).
+        let (job_tx, job_rx) = bounded::<WriteJob>(0);
         let (done_tx, done_rx) = bounded::<Result<WriteDone>>(4);
         let root = writer.store().root().to_path_buf();
         named("ingest-write")

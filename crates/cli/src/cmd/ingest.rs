@@ -29,6 +29,9 @@ pub struct Args {
     /// Rows per partition before a file is written (smaller = more frequent commits).
     #[arg(long, hide = true)]
     file_rows: Option<usize>,
+    /// MiB of buffered rows (all partitions together) before the coldest are written out.
+    #[arg(long, hide = true)]
+    buffer_mib: Option<usize>,
     /// Send every record through the general path (for comparing the paths; same rows stored).
     #[arg(long, hide = true)]
     no_fast_path: bool,
@@ -48,6 +51,9 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
         opts.threads = t;
     }
     opts.fast_path = !args.no_fast_path;
+    if let Some(m) = args.buffer_mib {
+        opts.max_buffered_bytes = m.max(1) << 20;
+    }
     if let Some(r) = args.file_rows {
         opts.file_rows = r.max(1);
     }

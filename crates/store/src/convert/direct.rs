@@ -216,19 +216,24 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Byte equality for short strings (keys) without a call into `memcmp`.
+/// Byte equality of two strings of the same length (keys) without a call into `memcmp`: eight
+/// bytes at a time, the last eight overlapping the ones before.
 #[inline(always)]
 fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    debug_assert_eq!(a.len(), b.len());
+    let n = a.len();
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
     let mut i = 0;
-    while i + 8 <= a.len() {
-        let x = u64::from_le_bytes(a[i..i + 8].try_into().expect("8 bytes"));
-        let y = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        if x != y {
+    while i + 8 < n {
+        if word(a, i) != word(b, i) {
             return false;
         }
         i += 8;
     }
-    a[i..] == b[i..]
+    word(a, n - 8) == word(b, n - 8)
 }
 
 impl ColBuilder {
@@ -400,7 +405,9 @@ fn struct_member(
         }
     }
     let key = cur.plain_key()?;
-    let found = members.iter().position(|(name, _)| *name == key);
+    let found = members
+        .iter()
+        .position(|(name, _)| name.len() == key.len() && short_eq(name.as_bytes(), key.as_bytes()));
     if pos < 256 {
         if order.len() <= pos {
             order.resize(pos + 1, u8::MAX);
