@@ -348,13 +348,11 @@ impl ColBuilder {
                         cur.ws();
                         let start = cur.i;
                         members[m].1.put_direct(cur, tape)?;
-                        if *bitmasks & (1 << m) != 0 {
-                            let value = &cur.text[start..cur.i];
-                            if let Some(s) = value.strip_prefix('"') {
-                                if s.contains('\\') || fast::is_condition_bitmask(&s[..s.len() - 1])
-                                {
-                                    return Err(Bail);
-                                }
+                        if *bitmasks & (1 << m) != 0 && cur.b[start] == b'"' {
+                            // The string's content, between its quotes.
+                            let s = &cur.text[start + 1..cur.i - 1];
+                            if s.contains('\\') || fast::is_condition_bitmask(s) {
+                                return Err(Bail);
                             }
                         }
                         pos += 1;
