@@ -258,7 +258,7 @@ impl Tape {
                 };
                 match c {
                     b'{' | b'[' => {
-                        if self.stack.len() + depth >= MAX_DEPTH {
+                        if self.stack.len().saturating_add(depth) >= MAX_DEPTH {
                             return Err(Invalid { offset: i });
                         }
                         node.kind = if c == b'{' {

@@ -499,13 +499,45 @@ fn member_at(
         }
     }
     let found = members.iter().position(|(name, _)| t.key_is(text, k, name));
+    remember_member(order, pos, found);
+    found
+}
+
+/// Remembers that key position `pos` of a struct held member `found` (positions past 256 are
+/// not remembered: every Graph type has fewer members).
+fn remember_member(order: &mut Vec<u8>, pos: usize, found: Option<usize>) {
     if pos < 256 {
         if order.len() <= pos {
             order.resize(pos + 1, u8::MAX);
         }
         order[pos] = found.map_or(u8::MAX, |m| m as u8);
     }
-    found
+}
+
+/// Remembers that top-level key position `pos` held column `found`. Bounded, so one record with
+/// countless keys does not pin memory in a builder that lives for the whole ingest.
+fn remember_column(key_order: &mut Vec<u32>, pos: usize, found: Option<usize>) {
+    if pos < MAX_PREDICTED_KEYS {
+        if pos >= key_order.len() {
+            key_order.resize(pos + 1, NO_NODE);
+        }
+        key_order[pos] = found.map_or(NO_NODE, |c| c as u32);
+    }
+}
+
+/// Ends one present struct value: the members it did not have (`seen` holds a bit for each
+/// one it had) get nulls.
+fn close_struct(members: &mut [(&'static str, ColBuilder)], valid: &mut Validity, seen: u64) {
+    // Every member's bit (none for a struct without members).
+    let all = u64::MAX
+        .checked_shr(u64::BITS - members.len() as u32)
+        .unwrap_or(0);
+    let mut missing = all & !seen;
+    while missing != 0 {
+        members[missing.trailing_zeros() as usize].1.append_null();
+        missing &= missing - 1;
+    }
+    valid.push(true);
 }
 
 impl ColBuilder {
@@ -593,16 +625,7 @@ impl ColBuilder {
                         None => fit = Fit::Lossy,
                     }
                 }
-                // Every member's bit (none for a struct without members).
-                let all = u64::MAX
-                    .checked_shr(u64::BITS - members.len() as u32)
-                    .unwrap_or(0);
-                let mut missing = all & !seen;
-                while missing != 0 {
-                    members[missing.trailing_zeros() as usize].1.append_null();
-                    missing &= missing - 1;
-                }
-                valid.push(true);
+                close_struct(members, valid, seen);
                 return Ok(fit);
             }
         }
@@ -890,14 +913,7 @@ impl TableBuilder {
                     Some(predicted as usize)
                 } else {
                     let found = self.index.get(&*tape.str(text, k)).copied();
-                    // Bounded, so one record with countless keys does not pin memory in a
-                    // builder that lives for the whole ingest.
-                    if pos < MAX_PREDICTED_KEYS {
-                        if pos >= self.key_order.len() {
-                            self.key_order.resize(pos + 1, NO_NODE);
-                        }
-                        self.key_order[pos] = found.map_or(NO_NODE, |c| c as u32);
-                    }
+                    remember_column(&mut self.key_order, pos, found);
                     found
                 };
             let Some(c) = column else {

@@ -236,39 +236,49 @@ fn reference_row(log: LogKind) -> serde_json::Map<String, serde_json::Value> {
     v.as_object().cloned().expect("an object")
 }
 
-#[test]
-fn simulated_graph_records_all_take_the_fast_path_and_match() {
+/// Every record the simulator writes for a tenant of `users` users over `days` days, with the
+/// stream it belongs to, one JSON text each.
+fn simulated(users: u32, days: u32) -> Vec<(RecordKind, String)> {
     let opts = SimOptions {
-        users: 40,
-        days: 2,
+        users,
+        days,
         ..SimOptions::default()
     };
     let tenant = Tenant::generate(&opts);
-    let (mut fast, mut total, mut provisioning) = (0, 0, 0);
-    for day in 0..opts.days {
+    let mut records = Vec::new();
+    for day in 0..days {
         stream_day(&tenant, &opts, day, 1 << 20, &mut |kind, bytes| {
-            for line in std::str::from_utf8(bytes).unwrap().lines() {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                total += 1;
-                let path = both_paths(line, "simulated record");
-                match kind {
-                    // Provisioning records are reshaped by the general path.
-                    RecordKind::Provisioning => {
-                        provisioning += 1;
-                        assert_eq!(path, Path_::General);
-                    }
-                    // Everything else goes straight from the text into the columns.
-                    _ => {
-                        assert_eq!(path, Path_::Direct, "{line}");
-                        fast += 1;
-                    }
-                }
-            }
+            let text = std::str::from_utf8(bytes).expect("the simulator writes UTF-8");
+            records.extend(
+                text.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| (kind, l.to_string())),
+            );
             Ok(())
         })
-        .unwrap();
+        .expect("simulated");
+    }
+    records
+}
+
+#[test]
+fn simulated_graph_records_all_take_the_fast_path_and_match() {
+    let (mut fast, mut total, mut provisioning) = (0, 0, 0);
+    for (kind, line) in simulated(40, 2) {
+        total += 1;
+        let path = both_paths(&line, "simulated record");
+        match kind {
+            // Provisioning records are reshaped by the general path.
+            RecordKind::Provisioning => {
+                provisioning += 1;
+                assert_eq!(path, Path_::General);
+            }
+            // Everything else goes straight from the text into the columns.
+            _ => {
+                assert_eq!(path, Path_::Direct, "{line}");
+                fast += 1;
+            }
+        }
     }
     assert!(fast > 1000, "only {fast} of {total} records were compared");
     assert!(provisioning > 0);
@@ -514,26 +524,14 @@ fn ingest_both_ways(paths: &[String]) -> gatehouse_store::ingest::IngestSummary 
 /// partitions.
 #[test]
 fn the_direct_path_follows_partitions() {
-    let opts = SimOptions {
-        users: 10,
-        days: 1,
-        ..SimOptions::default()
-    };
-    let tenant = Tenant::generate(&opts);
     let (mut signins, mut audits) = (Vec::new(), Vec::new());
-    stream_day(&tenant, &opts, 0, 1 << 20, &mut |kind, bytes| {
-        let lines = std::str::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(str::to_string);
+    for (kind, line) in simulated(10, 1) {
         match kind {
-            RecordKind::SignIns => signins.extend(lines),
-            RecordKind::Audits => audits.extend(lines),
+            RecordKind::SignIns => signins.push(line),
+            RecordKind::Audits => audits.push(line),
             _ => {}
         }
-        Ok(())
-    })
-    .unwrap();
+    }
     assert!(signins.len() > 100 && !audits.is_empty());
     let set_day = |line: &str, day: &str| {
         let at = line.find("\"createdDateTime\":\"").unwrap() + 19;
@@ -584,25 +582,11 @@ fn whole_ingests_agree_with_and_without_the_fast_path() {
 
     // Simulated sign-ins as NDJSON, and as Graph list response pages with, in the middle of one
     // page, an element with a wrong type, one needing a normalisation and a duplicate.
-    let opts = SimOptions {
-        users: 20,
-        days: 1,
-        ..SimOptions::default()
-    };
-    let tenant = Tenant::generate(&opts);
-    let mut lines = Vec::new();
-    stream_day(&tenant, &opts, 0, 1 << 20, &mut |kind, bytes| {
-        if kind == RecordKind::SignIns {
-            lines.extend(
-                std::str::from_utf8(bytes)
-                    .unwrap()
-                    .lines()
-                    .map(str::to_string),
-            );
-        }
-        Ok(())
-    })
-    .unwrap();
+    let lines: Vec<String> = simulated(20, 1)
+        .into_iter()
+        .filter(|(kind, _)| *kind == RecordKind::SignIns)
+        .map(|(_, line)| line)
+        .collect();
     assert!(lines.len() > 200);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("signins.jsonl"), lines.join("\n")).unwrap();
@@ -661,24 +645,11 @@ impl XorShift {
 
 #[test]
 fn mutated_records_never_make_the_paths_disagree() {
-    let opts = SimOptions {
-        users: 15,
-        days: 1,
-        ..SimOptions::default()
-    };
-    let tenant = Tenant::generate(&opts);
-    let mut lines = Vec::new();
-    stream_day(&tenant, &opts, 0, 1 << 20, &mut |_, bytes| {
-        lines.extend(
-            std::str::from_utf8(bytes)
-                .unwrap()
-                .lines()
-                .step_by(7)
-                .map(str::to_string),
-        );
-        Ok(())
-    })
-    .unwrap();
+    let lines: Vec<String> = simulated(15, 1)
+        .into_iter()
+        .step_by(7)
+        .map(|(_, line)| line)
+        .collect();
     // Splices that change a value's type, spelling or escaping, or the object's keys.
     let splices: &[&str] = &[
         "1",
@@ -949,27 +920,13 @@ fn time_ns_of(body: &Map<String, Value>, time_column: &str) -> Option<i64> {
 /// paths store differently, shows up as differing batches. `FUZZ_ITERS` and `FUZZ_SEED` widen it.
 #[test]
 fn random_mutations_store_the_same_rows_on_both_paths() {
-    let opts = SimOptions {
-        users: 20,
-        days: 1,
-        ..SimOptions::default()
-    };
-    let tenant = Tenant::generate(&opts);
-    let mut bases: Vec<(LogKind, Value)> = Vec::new();
-    stream_day(&tenant, &opts, 0, 1 << 20, &mut |_, bytes| {
-        for line in std::str::from_utf8(bytes).unwrap().lines() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let mut tape = Tape::new();
-            tape.parse(line).unwrap();
-            if let Some(r) = recognize(&tape, line, None) {
-                bases.push((r.log, serde_json::from_str(line).unwrap()));
-            }
-        }
-        Ok(())
-    })
-    .unwrap();
+    let bases: Vec<(LogKind, Value)> = simulated(20, 1)
+        .into_iter()
+        .filter_map(|(_, line)| {
+            let log = recognize_text(&line)?.log;
+            Some((log, serde_json::from_str(&line).unwrap()))
+        })
+        .collect();
     assert!(bases.len() > 100);
     let iters: usize = std::env::var("FUZZ_ITERS")
         .ok()
@@ -1087,25 +1044,22 @@ fn random_mutations_store_the_same_rows_on_both_paths() {
 /// the other paths do: `both_paths` checks that on every one.
 #[test]
 fn damaged_records_never_fool_the_direct_path() {
-    let opts = SimOptions {
-        users: 5,
-        days: 1,
-        ..SimOptions::default()
+    let records = simulated(5, 1);
+    let of = |kind: RecordKind, step: usize, n: usize| {
+        records
+            .iter()
+            .filter(move |(k, _)| *k == kind)
+            .step_by(step)
+            .take(n)
+            .map(|(_, line)| line.clone())
     };
-    let tenant = Tenant::generate(&opts);
-    let mut lines: Vec<String> = Vec::new();
-    stream_day(&tenant, &opts, 0, 1 << 20, &mut |kind, bytes| {
-        if kind != RecordKind::Provisioning {
-            let text = std::str::from_utf8(bytes).unwrap();
-            lines.extend(text.lines().take(3).map(str::to_string));
-        }
-        Ok(())
-    })
-    .unwrap();
-    assert!(lines.len() >= 6);
+    let lines: Vec<String> = of(RecordKind::SignIns, 17, 5)
+        .chain(of(RecordKind::Audits, 1, 3))
+        .collect();
+    assert_eq!(lines.len(), 8);
     let mut rng = XorShift(0x2545f4914f6cdd1d);
     let (mut direct, mut other) = (0, 0);
-    for line in lines.iter().take(8) {
+    for line in &lines {
         let cuts = (0..line.len()).step_by(7).chain([line.len() - 1]);
         for end in cuts.filter(|e| line.is_char_boundary(*e)) {
             assert_ne!(both_paths(&line[..end], "a cut record"), Path_::Direct);

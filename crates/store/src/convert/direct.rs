@@ -18,13 +18,14 @@ use std::borrow::Cow;
 
 use gatehouse_formats::fast::{self, KeyRole};
 use gatehouse_formats::tape::{self, Tape, MAX_DEPTH};
+use gatehouse_model::time::parse_timestamp;
 use gatehouse_model::{is_valid_tenant_id, LogKind, SignInKind, TableSchema};
 
 use super::{
-    bool_in_text, float_in_text, float_literal, int_in_text, int_literal, write_compact_json, Bail,
-    ColBuilder, TableBuilder, MAX_PREDICTED_KEYS, MAX_STRUCT_MEMBERS, NO_NODE,
+    bool_in_text, close_struct, float_in_text, float_literal, int_in_text, int_literal,
+    remember_column, remember_member, write_compact_json, Bail, ColBuilder, TableBuilder,
+    MAX_STRUCT_MEMBERS, NO_NODE,
 };
-use gatehouse_model::time::parse_timestamp;
 
 /// What the direct path needs to know about a table's columns, worked out once per builder.
 #[derive(Debug, Clone)]
@@ -361,16 +362,7 @@ impl ColBuilder {
                         }
                     }
                 }
-                // Every member's bit (none for a struct without members).
-                let all = u64::MAX
-                    .checked_shr(u64::BITS - members.len() as u32)
-                    .unwrap_or(0);
-                let mut missing = all & !seen;
-                while missing != 0 {
-                    members[missing.trailing_zeros() as usize].1.append_null();
-                    missing &= missing - 1;
-                }
-                valid.push(true);
+                close_struct(members, valid, seen);
             }
         }
         Ok(())
@@ -406,12 +398,7 @@ fn struct_member(
     let found = members
         .iter()
         .position(|(name, _)| name.len() == key.len() && short_eq(name.as_bytes(), key.as_bytes()));
-    if pos < 256 {
-        if order.len() <= pos {
-            order.resize(pos + 1, u8::MAX);
-        }
-        order[pos] = found.map_or(u8::MAX, |m| m as u8);
-    }
+    remember_member(order, pos, found);
     found.ok_or(Bail)
 }
 
@@ -473,12 +460,7 @@ impl TableBuilder {
                 predicted as usize
             } else {
                 let found = self.index.get(cur.plain_key()?).copied();
-                if pos < MAX_PREDICTED_KEYS {
-                    if pos >= self.key_order.len() {
-                        self.key_order.resize(pos + 1, NO_NODE);
-                    }
-                    self.key_order[pos] = found.map_or(NO_NODE, |c| c as u32);
-                }
+                remember_column(&mut self.key_order, pos, found);
                 found.ok_or(Bail)?
             };
             if self.tape_slots[c] != NO_NODE || plan.roles[c].gives_up {
