@@ -505,6 +505,7 @@ fn member_at(
 
 /// Remembers that key position `pos` of a struct held member `found` (positions past 256 are
 /// not remembered: every Graph type has fewer members).
+#[inline]
 fn remember_member(order: &mut Vec<u8>, pos: usize, found: Option<usize>) {
     if pos < 256 {
         if order.len() <= pos {
@@ -516,6 +517,7 @@ fn remember_member(order: &mut Vec<u8>, pos: usize, found: Option<usize>) {
 
 /// Remembers that top-level key position `pos` held column `found`. Bounded, so one record with
 /// countless keys does not pin memory in a builder that lives for the whole ingest.
+#[inline]
 fn remember_column(key_order: &mut Vec<u32>, pos: usize, found: Option<usize>) {
     if pos < MAX_PREDICTED_KEYS {
         if pos >= key_order.len() {
@@ -527,6 +529,7 @@ fn remember_column(key_order: &mut Vec<u32>, pos: usize, found: Option<usize>) {
 
 /// Ends one present struct value: the members it did not have (`seen` holds a bit for each
 /// one it had) get nulls.
+#[inline]
 fn close_struct(members: &mut [(&'static str, ColBuilder)], valid: &mut Validity, seen: u64) {
     // Every member's bit (none for a struct without members).
     let all = u64::MAX
