@@ -2,7 +2,7 @@
 //! input, and transparent gzip decompression (detected by its magic bytes, not the file name).
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -126,42 +126,82 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// An opened input: decompressed bytes, and whether it was gzip.
+/// An opened input: decompressed bytes, whether it was gzip, and how to count progress.
 pub struct Opened {
     /// The decompressed byte stream.
     pub reader: Box<dyn BufRead + Send>,
     /// Whether the input was gzip-compressed.
     pub gzip: bool,
+    /// Brings the byte counter up to date (see [`FileProgress::update`]).
+    pub progress: FileProgress,
+}
+
+/// Counts the bytes read from a file by its offset rather than by wrapping its reader: a
+/// wrapper would hide the file's `read_buf` from `Read::read_to_end`, which then zero-fills
+/// every block before reading into it.
+pub struct FileProgress {
+    /// A handle sharing the file's offset (none for standard input, which counts as it reads).
+    file: Option<File>,
+    /// Bytes already added to `counter`.
+    counted: u64,
+    counter: ByteCounter,
+}
+
+impl FileProgress {
+    /// Adds the bytes read since the last update to the counter (call it now and then while
+    /// reading, and once at the end).
+    pub fn update(&mut self) {
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
+        if let Ok(offset) = file.stream_position() {
+            if offset > self.counted {
+                self.counter.add(offset - self.counted);
+                self.counted = offset;
+            }
+        }
+    }
 }
 
 /// Opens an input, un-gzipping it if it starts with the gzip magic bytes.
 pub fn open(input: &InputFile, counter: &ByteCounter) -> Result<Opened, FormatError> {
-    let raw: Box<dyn Read + Send> = match &input.path {
-        None => Box::new(io::stdin()),
-        Some(path) => Box::new(File::open(path).map_err(|e| FormatError::Io {
-            path: input.display.to_string(),
-            source: e,
-        })?),
-    };
-    let counted = Counting {
-        inner: raw,
-        counter: counter.clone(),
-    };
-    let mut buffered = BufReader::with_capacity(1 << 20, counted);
-    let head = buffered.fill_buf().map_err(|e| FormatError::Io {
+    let io_error = |e| FormatError::Io {
         path: input.display.to_string(),
         source: e,
-    })?;
-    if head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b {
-        let decoder = MultiGzDecoder::new(buffered);
-        Ok(Opened {
-            reader: Box::new(BufReader::with_capacity(1 << 20, decoder)),
-            gzip: true,
-        })
+    };
+    let (raw, offset): (Box<dyn Read + Send>, Option<File>) = match &input.path {
+        None => (
+            Box::new(Counting {
+                inner: io::stdin(),
+                counter: counter.clone(),
+            }),
+            None,
+        ),
+        Some(path) => {
+            let file = File::open(path).map_err(io_error)?;
+            let offset = file.try_clone().map_err(io_error)?;
+            (Box::new(file), Some(offset))
+        }
+    };
+    let progress = FileProgress {
+        file: offset,
+        counted: 0,
+        counter: counter.clone(),
+    };
+    let mut buffered = BufReader::with_capacity(1 << 20, raw);
+    let head = buffered.fill_buf().map_err(io_error)?;
+    let gzip = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
+    let reader: Box<dyn BufRead + Send> = if gzip {
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            MultiGzDecoder::new(buffered),
+        ))
     } else {
-        Ok(Opened {
-            reader: Box::new(buffered),
-            gzip: false,
-        })
-    }
+        Box::new(buffered)
+    };
+    Ok(Opened {
+        reader,
+        gzip,
+        progress,
+    })
 }

@@ -49,10 +49,12 @@ pub fn read_input(
             reason,
         })
     };
-    let mut opened = open(input, counter)?;
-    let sniffed = match sniff(&mut opened.reader) {
+    let opened = open(input, counter)?;
+    let (mut reader, mut progress) = (opened.reader, opened.progress);
+    let sniffed = match sniff(&mut reader) {
         Ok(s) => s,
         Err(e) => {
+            progress.update();
             emit(failed(
                 1,
                 format!("cannot read: {e} (corrupt or truncated gzip?)"),
@@ -67,8 +69,9 @@ pub fn read_input(
             "binary data: not JSON or CSV (is this a compressed format other than gzip?)".into(),
         )),
         Sniffed::Json => {
-            let mut splitter = Splitter::new(opened.reader);
+            let mut splitter = Splitter::new(reader);
             while let Some(chunk) = splitter.next_chunk(CHUNK_BYTES) {
+                progress.update();
                 emit(Batch::Raw {
                     file: file.clone(),
                     chunk,
@@ -82,16 +85,16 @@ pub fn read_input(
                 .as_ref()
                 .and_then(|p| p.file_name())
                 .map(|n| n.to_string_lossy().into_owned());
-            let result =
-                csv_input::read_csv(&mut opened.reader, name.as_deref(), &mut |line, rec| {
-                    rows.push((line, rec.map(normalize::finish)));
-                    if rows.len() >= 8192 {
-                        emit(Batch::Parsed {
-                            file: file.clone(),
-                            records: std::mem::take(&mut rows),
-                        });
-                    }
-                });
+            let result = csv_input::read_csv(&mut reader, name.as_deref(), &mut |line, rec| {
+                rows.push((line, rec.map(normalize::finish)));
+                if rows.len() >= 8192 {
+                    progress.update();
+                    emit(Batch::Parsed {
+                        file: file.clone(),
+                        records: std::mem::take(&mut rows),
+                    });
+                }
+            });
             if !rows.is_empty() {
                 emit(Batch::Parsed {
                     file: file.clone(),
@@ -108,6 +111,7 @@ pub fn read_input(
             }
         }
     }
+    progress.update();
     Ok(())
 }
 
@@ -150,4 +154,51 @@ pub fn parse_item(
             .into_iter()
             .map(|r| (line, r.map(normalize::finish))),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Reads a file through `read_input`; the counter's bytes and how many batches came out.
+    fn count(path: &std::path::Path) -> (u64, usize) {
+        let input = crate::input::expand_paths(&[path.display().to_string()])
+            .unwrap()
+            .remove(0);
+        let counter = ByteCounter::default();
+        let mut batches = 0;
+        read_input(&input, None, &counter, &mut |_| batches += 1).unwrap();
+        (counter.get(), batches)
+    }
+
+    #[test]
+    fn every_byte_of_a_file_is_counted_plain_gzipped_or_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        // Several chunks of NDJSON, so the count also moves while reading.
+        let line = format!("{{\"id\":\"x\",\"pad\":\"{}\"}}\n", "p".repeat(1000));
+        let ndjson = line.repeat((3 * CHUNK_BYTES) / line.len() + 7);
+        let plain = dir.path().join("a.jsonl");
+        std::fs::write(&plain, &ndjson).unwrap();
+        let (bytes, batches) = count(&plain);
+        assert_eq!(bytes, ndjson.len() as u64);
+        assert!(batches >= 3, "{batches}");
+
+        let gz = dir.path().join("a.jsonl.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(ndjson.as_bytes()).unwrap();
+        let compressed = enc.finish().unwrap();
+        std::fs::write(&gz, &compressed).unwrap();
+        // Progress counts the file as stored, not the decompressed text.
+        assert_eq!(count(&gz).0, compressed.len() as u64);
+
+        let csv = dir.path().join("a.csv");
+        let text = "Id,Type\n".to_string() + &"1,SigninLogs\n".repeat(20_000);
+        std::fs::write(&csv, &text).unwrap();
+        assert_eq!(count(&csv).0, text.len() as u64);
+
+        let empty = dir.path().join("empty.json");
+        std::fs::write(&empty, "").unwrap();
+        assert_eq!(count(&empty), (0, 1));
+    }
 }
