@@ -37,6 +37,7 @@ pub fn read_input(
     input: &InputFile,
     forced: Option<InputFormat>,
     counter: &ByteCounter,
+    spare: &mut dyn FnMut() -> Vec<u8>,
     emit: &mut dyn FnMut(Batch),
 ) -> Result<(), FormatError> {
     let file = input.display.clone();
@@ -70,7 +71,7 @@ pub fn read_input(
         )),
         Sniffed::Json => {
             let mut splitter = Splitter::new(reader);
-            while let Some(chunk) = splitter.next_chunk(CHUNK_BYTES) {
+            while let Some(chunk) = splitter.next_chunk_into(CHUNK_BYTES, spare()) {
                 progress.update();
                 emit(Batch::Raw {
                     file: file.clone(),
@@ -168,7 +169,7 @@ mod tests {
             .remove(0);
         let counter = ByteCounter::default();
         let mut batches = 0;
-        read_input(&input, None, &counter, &mut |_| batches += 1).unwrap();
+        read_input(&input, None, &counter, &mut Vec::new, &mut |_| batches += 1).unwrap();
         (counter.get(), batches)
     }
 

@@ -155,6 +155,13 @@ impl<R: BufRead> Splitter<R> {
 
     /// Reads records until about `target_bytes` are gathered. `None` at the end of the input.
     pub fn next_chunk(&mut self, target_bytes: usize) -> Option<Chunk> {
+        self.next_chunk_into(target_bytes, Vec::new())
+    }
+
+    /// [`Splitter::next_chunk`], reusing `buf` (emptied first) for the chunk's bytes: a buffer
+    /// that held an earlier chunk has its pages in memory already, so reading into it costs no
+    /// page faults.
+    pub fn next_chunk_into(&mut self, target_bytes: usize, mut buf: Vec<u8>) -> Option<Chunk> {
         if self.done {
             return None;
         }
@@ -170,7 +177,11 @@ impl<R: BufRead> Splitter<R> {
                 }
             };
         }
-        let mut chunk = Chunk::default();
+        buf.clear();
+        let mut chunk = Chunk {
+            buf,
+            ..Chunk::default()
+        };
         match self.layout {
             Layout::Lines => self.fill_lines(&mut chunk, target_bytes),
             _ => self.fill_stream(&mut chunk, target_bytes),
@@ -545,6 +556,21 @@ fn io_reason(e: &std::io::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_reused_buffer_starts_empty() {
+        for (text, want) in [
+            ("{\"a\":1}\n{\"b\":2}\n", [r#"{"a":1}"#, r#"{"b":2}"#]),
+            ("[{\"a\":1},\n {\"b\":2}]", [r#"{"a":1}"#, r#"{"b":2}"#]),
+        ] {
+            let mut s = Splitter::new(text.as_bytes());
+            let chunk = s
+                .next_chunk_into(1 << 20, b"left from an earlier chunk".to_vec())
+                .unwrap();
+            let items: Vec<&[u8]> = chunk.items.iter().map(|i| chunk.bytes(i)).collect();
+            assert_eq!(items, want.map(str::as_bytes), "{text}");
+        }
+    }
     use super::*;
 
     type Lines = Vec<(u64, String)>;

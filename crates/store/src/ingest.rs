@@ -147,8 +147,12 @@ struct PartOut {
     kinds: Vec<Option<SignInKind>>,
 }
 
-/// Produces input batches in order, calling `emit` for each; returns whole-input failures.
-pub type Source<'a> = Box<dyn FnOnce(&mut dyn FnMut(Batch)) -> Vec<Rejection> + Send + 'a>;
+/// Produces input batches in order, calling `emit` (its first argument) for each; returns
+/// whole-input failures. Its second argument gives a buffer to read the next chunk into: one a
+/// worker is done with when there is one (its pages are in memory already), else a new one.
+pub type Source<'a> = Box<
+    dyn FnOnce(&mut dyn FnMut(Batch), &mut dyn FnMut() -> Vec<u8>) -> Vec<Rejection> + Send + 'a,
+>;
 
 /// Ingests `inputs` (files, directories, standard input) into the store, committing as it goes.
 pub fn ingest(
@@ -161,10 +165,10 @@ pub fn ingest(
     let total_bytes = inputs.iter().map(|i| i.size).sum();
     let format = opts.format;
     let reader_counter = counter.clone();
-    let source: Source<'_> = Box::new(move |emit: &mut dyn FnMut(Batch)| {
+    let source: Source<'_> = Box::new(move |emit, spare| {
         let mut failures = Vec::new();
         for input in inputs {
-            if let Err(e) = read_input(input, format, &reader_counter, emit) {
+            if let Err(e) = read_input(input, format, &reader_counter, spare, emit) {
                 failures.push(Rejection {
                     origin: Origin {
                         file: input.display.clone(),
@@ -197,6 +201,9 @@ pub fn ingest_source(
     progress(Progress::Started { total_bytes });
     let threads = opts.threads.max(1);
     let (raw_tx, raw_rx) = bounded::<(u64, Batch)>(threads * 2);
+    // Chunk buffers the workers are done with, back to the reader (when it is full, a buffer
+    // is freed instead).
+    let (spare_tx, spare_rx) = bounded::<Vec<u8>>(threads * 2 + 2);
     let (out_tx, out_rx) = bounded::<(u64, Converted)>(threads * 2);
     let ingested_at_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
     let format = opts.format;
@@ -209,17 +216,21 @@ pub fn ingest_source(
         let reader = named("ingest-read")
             .spawn_scoped(scope, move || {
                 let mut seq = 0u64;
-                source(&mut |batch| {
-                    // A closed channel means the consumer stopped: nothing left to do.
-                    let _ = raw_tx.send((seq, batch));
-                    seq += 1;
-                })
+                source(
+                    &mut |batch| {
+                        // A closed channel means the consumer stopped: nothing left to do.
+                        let _ = raw_tx.send((seq, batch));
+                        seq += 1;
+                    },
+                    &mut || spare_rx.try_recv().unwrap_or_default(),
+                )
             })
             .map_err(spawn_failed)?;
         let mut workers = Vec::with_capacity(threads);
         for _ in 0..threads {
             let raw_rx = raw_rx.clone();
             let out_tx = out_tx.clone();
+            let spare_tx = spare_tx.clone();
             let tenant = opts.tenant.clone();
             let worker = named("ingest-parse")
                 .spawn_scoped(scope, move || {
@@ -232,6 +243,7 @@ pub fn ingest_source(
                             ingested_at_ns,
                             fast_path,
                             &mut state,
+                            &spare_tx,
                         );
                         if out_tx.send((seq, converted)).is_err() {
                             return;
@@ -573,6 +585,7 @@ fn convert_batch(
     ingested_at_ns: i64,
     fast_path: bool,
     state: &mut WorkerState,
+    spare: &crossbeam_channel::Sender<Vec<u8>>,
 ) -> Converted {
     let mut b = match batch {
         Batch::Failed(r) => {
@@ -608,6 +621,8 @@ fn convert_batch(
             if let Some((line, reason)) = chunk.fatal {
                 b.record(&mut state.pool, line, Err(reason));
             }
+            // The reader may read its next chunk into this buffer.
+            let _ = spare.try_send(chunk.buf);
             b
         }
     };

@@ -156,7 +156,7 @@ pub fn simulate_into_store(
     let src_counter = ByteCounter::default();
     let src_counter_days = counter.clone();
     let src_opts = opts.clone();
-    let source: Source<'_> = Box::new(move |emit: &mut dyn FnMut(Batch)| {
+    let source: Source<'_> = Box::new(move |emit: &mut dyn FnMut(Batch), _spare| {
         let mut failures = Vec::new();
         for day in 0..src_opts.days {
             let name: Arc<str> = Arc::from(format!(
