@@ -556,6 +556,9 @@ fn io_reason(e: &std::io::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    type Lines = Vec<(u64, String)>;
 
     #[test]
     fn a_reused_buffer_starts_empty() {
@@ -571,9 +574,6 @@ mod tests {
             assert_eq!(items, want.map(str::as_bytes), "{text}");
         }
     }
-    use super::*;
-
-    type Lines = Vec<(u64, String)>;
 
     fn split(input: &str) -> (Lines, Lines, Option<(u64, String)>) {
         let mut s = Splitter::new(input.as_bytes());

@@ -471,22 +471,26 @@ impl Tape {
     }
 }
 
-/// Byte equality for short strings (keys) without a call into `memcmp`.
+/// Byte equality for short strings (keys) without a call into `memcmp`: eight bytes at a time,
+/// the last eight overlapping the ones before.
 #[inline(always)]
-fn short_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+pub fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
     let mut i = 0;
-    while i + 8 <= a.len() {
-        let x = u64::from_le_bytes(a[i..i + 8].try_into().expect("8 bytes"));
-        let y = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        if x != y {
+    while i + 8 < n {
+        if word(a, i) != word(b, i) {
             return false;
         }
         i += 8;
     }
-    a[i..].iter().zip(&b[i..]).all(|(x, y)| x == y)
+    word(a, n - 8) == word(b, n - 8)
 }
 
 /// Iterator over an object's members; see [`Tape::members`].
@@ -650,6 +654,30 @@ mod tests {
         let inner = "[".repeat(3) + &"]".repeat(3);
         assert!(t.parse_value(&inner, 0, MAX_DEPTH - 3).is_ok());
         assert!(t.parse_value(&inner, 0, MAX_DEPTH - 2).is_err());
+    }
+
+    #[test]
+    fn short_eq_is_byte_equality() {
+        let words = [
+            "",
+            "a",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefghijklmnop",
+            "abcdefghijklmnopq",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(short_eq(a.as_bytes(), b.as_bytes()), a == b, "{a} {b}");
+            }
+            // A difference in any one byte is seen.
+            for i in 0..a.len() {
+                let mut c = a.as_bytes().to_vec();
+                c[i] ^= 1;
+                assert!(!short_eq(a.as_bytes(), &c), "{a} at {i}");
+            }
+        }
     }
 
     #[test]

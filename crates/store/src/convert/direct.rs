@@ -17,7 +17,7 @@
 use std::borrow::Cow;
 
 use gatehouse_formats::fast::{self, KeyRole};
-use gatehouse_formats::tape::{self, Tape, MAX_DEPTH};
+use gatehouse_formats::tape::{self, short_eq, Tape, MAX_DEPTH};
 use gatehouse_model::time::parse_timestamp;
 use gatehouse_model::{is_valid_tenant_id, LogKind, SignInKind, TableSchema};
 
@@ -217,26 +217,6 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Byte equality of two strings of the same length (keys) without a call into `memcmp`: eight
-/// bytes at a time, the last eight overlapping the ones before.
-#[inline(always)]
-fn short_eq(a: &[u8], b: &[u8]) -> bool {
-    debug_assert_eq!(a.len(), b.len());
-    let n = a.len();
-    if n < 8 {
-        return a.iter().zip(b).all(|(x, y)| x == y);
-    }
-    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
-    let mut i = 0;
-    while i + 8 < n {
-        if word(a, i) != word(b, i) {
-            return false;
-        }
-        i += 8;
-    }
-    word(a, n - 8) == word(b, n - 8)
-}
-
 impl ColBuilder {
     /// Appends the value at the cursor, as [`ColBuilder::put_tape`] would append it from a tape
     /// of the same text; `Bail` wherever that gives up or returns a lossy fit (the caller cuts
@@ -397,7 +377,7 @@ fn struct_member(
     let key = cur.plain_key()?;
     let found = members
         .iter()
-        .position(|(name, _)| name.len() == key.len() && short_eq(name.as_bytes(), key.as_bytes()));
+        .position(|(name, _)| short_eq(name.as_bytes(), key.as_bytes()));
     remember_member(order, pos, found);
     found.ok_or(Bail)
 }
