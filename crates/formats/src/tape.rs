@@ -69,15 +69,35 @@ pub struct Tape {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Bit 7 of each byte of the result is set where `w` has a quote, a backslash or a control
-/// character (exact for the lowest such byte, which is all the scanner uses).
+/// Bit 7 of each byte of the result is set where `w` has a quote, a backslash, a control
+/// character or a non-ASCII byte (exact for the lowest such byte, which is all the scanner uses).
 #[inline]
 fn specials(w: u64) -> u64 {
     let quote = w ^ (ONES * b'"' as u64);
     let backslash = w ^ (ONES * b'\\' as u64);
     let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
     let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-    zero(quote) | zero(backslash) | control
+    zero(quote) | zero(backslash) | control | (w & HIGHS)
+}
+
+/// The index just past the UTF-8 sequence that starts with the non-ASCII byte at `i`, if it is
+/// a well-formed one (the rules of `std::str::from_utf8`: no overlong forms, no surrogates,
+/// nothing above U+10FFFF).
+#[inline]
+fn utf8_sequence(b: &[u8], i: usize) -> Option<usize> {
+    let cont = |j: usize| b.get(j).is_some_and(|c| (0x80..0xC0).contains(c));
+    let second = |lo: u8, hi: u8| b.get(i + 1).is_some_and(|c| (lo..=hi).contains(c));
+    let len = match b[i] {
+        0xC2..=0xDF => return cont(i + 1).then_some(i + 2),
+        0xE0 => second(0xA0, 0xBF).then_some(3),
+        0xE1..=0xEC | 0xEE..=0xEF => second(0x80, 0xBF).then_some(3),
+        0xED => second(0x80, 0x9F).then_some(3),
+        0xF0 => second(0x90, 0xBF).then_some(4),
+        0xF1..=0xF3 => second(0x80, 0xBF).then_some(4),
+        0xF4 => second(0x80, 0x8F).then_some(4),
+        _ => None,
+    }?;
+    (2..len).all(|k| cont(i + k)).then_some(i + len)
 }
 
 /// The index of the first byte at or after `i` that is not JSON whitespace.
@@ -99,12 +119,15 @@ fn hex4(b: &[u8], i: usize) -> Option<u32> {
 }
 
 /// Scans (and validates) a string whose opening quote is at `i - 1`; returns (closing quote
-/// index, whether it holds escapes).
+/// index, whether it holds escapes). The content is checked to be UTF-8 as well, so a caller
+/// that checked every byte outside strings against the grammar (all ASCII) knows the whole text
+/// is UTF-8 without a separate pass.
 #[inline]
 pub fn scan_string(b: &[u8], mut i: usize) -> Result<(usize, bool), Invalid> {
     let mut escaped = false;
     loop {
-        // Eight bytes at a time to the next quote, backslash or control character.
+        // Eight bytes at a time to the next quote, backslash, control character or non-ASCII
+        // byte.
         while i + 8 <= b.len() {
             let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
             let m = specials(w);
@@ -145,6 +168,7 @@ pub fn scan_string(b: &[u8], mut i: usize) -> Result<(usize, bool), Invalid> {
                 }
             }
             c if c < 0x20 => return Err(Invalid { offset: i }),
+            c if c >= 0x80 => i = utf8_sequence(b, i).ok_or(Invalid { offset: i })?,
             // Only reachable in the scalar tail: ordinary bytes.
             _ => i += 1,
         }
@@ -211,7 +235,7 @@ impl Tape {
     /// Tokenizes `text`, which must hold exactly one JSON value (surrounding whitespace allowed).
     pub fn parse(&mut self, text: &str) -> Result<(), Invalid> {
         let b = text.as_bytes();
-        let end = self.parse_value(text, skip_ws(b, 0), 0)?;
+        let end = self.parse_value(b, skip_ws(b, 0), 0)?;
         let end = skip_ws(b, end);
         if end == b.len() {
             Ok(())
@@ -220,19 +244,14 @@ impl Tape {
         }
     }
 
-    /// Tokenizes the one JSON value that starts at byte `start` of `text` (no whitespace
-    /// before it), nested `depth` containers deep in an enclosing text (so that the nesting limit
-    /// counts the whole text); returns one past the value's end. Node offsets are offsets into
-    /// `text`.
-    pub fn parse_value(
-        &mut self,
-        text: &str,
-        start: usize,
-        depth: usize,
-    ) -> Result<usize, Invalid> {
+    /// Tokenizes the one JSON value that starts at byte `start` of `b` (no whitespace before
+    /// it), nested `depth` containers deep in an enclosing text (so that the nesting limit counts
+    /// the whole text); returns one past the value's end. Node offsets are offsets into `b`.
+    /// The value's bytes are then known to be UTF-8: string contents are checked as they are
+    /// scanned, and every other byte matched the (ASCII) grammar.
+    pub fn parse_value(&mut self, b: &[u8], start: usize, depth: usize) -> Result<usize, Invalid> {
         self.nodes.clear();
         self.stack.clear();
-        let b = text.as_bytes();
         if b.len() >= u32::MAX as usize {
             return Err(Invalid { offset: 0 });
         }
@@ -638,22 +657,88 @@ mod tests {
     }
 
     #[test]
+    fn strings_are_checked_as_utf8_as_std_checks_them() {
+        // A string holding `content`, at every alignment against the eight-byte loop, and
+        // followed by enough text for that loop to run past it.
+        let check = |content: &[u8]| {
+            if content.iter().any(|c| matches!(c, b'"' | b'\\')) {
+                return;
+            }
+            let valid = std::str::from_utf8(content).is_ok() && content.iter().all(|&c| c >= 0x20);
+            for pad in 0..9 {
+                let mut text = vec![b'"'];
+                text.extend(std::iter::repeat_n(b'a', pad));
+                text.extend_from_slice(content);
+                text.extend_from_slice(b"\"0123456789");
+                let got = scan_string(&text, 1);
+                assert_eq!(got.is_ok(), valid, "{content:02x?} after {pad} bytes");
+                if valid {
+                    assert_eq!(got, Ok((1 + pad + content.len(), false)));
+                }
+            }
+        };
+        for a in 0..=255u8 {
+            check(&[a]);
+            for b in 0..=255u8 {
+                check(&[a, b]);
+            }
+        }
+        // Three- and four-byte sequences: lead bytes from 0xE0 up, then bytes near the edges
+        // of the continuation range, from a fixed pseudo-random sequence.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let edges = [
+            0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC2, 0xF4, 0xFF,
+        ];
+        for _ in 0..60_000 {
+            let r = next();
+            let lead = 0xE0 + (r % 32) as u8;
+            let pick = |k: u32| edges[((r >> (8 + 4 * k)) % edges.len() as u64) as usize];
+            check(&[lead, pick(0), pick(1)]);
+            check(&[lead, pick(0), pick(1), pick(2)]);
+            check(&[lead, pick(0), pick(1), pick(2), b'z']);
+        }
+        // Whole characters of every length, and the first and last of each range.
+        for s in [
+            "é",
+            "€",
+            "😀",
+            "\u{80}",
+            "\u{7FF}",
+            "\u{800}",
+            "\u{FFFF}",
+            "\u{10000}",
+            "\u{10FFFF}",
+        ] {
+            check(s.as_bytes());
+            check(s.repeat(5).as_bytes());
+        }
+    }
+
+    #[test]
     fn parses_one_value_inside_a_larger_text() {
         let text = r#"{"a": [1, {"b": "c"}] , "d": 2}"#;
         let mut t = Tape::new();
         let start = text.find('[').unwrap();
-        let end = t.parse_value(text, start, 1).unwrap();
+        let end = t.parse_value(text.as_bytes(), start, 1).unwrap();
         assert_eq!(&text[start..end], r#"[1, {"b": "c"}]"#);
         assert_eq!(t.json(text, 0), r#"[1, {"b": "c"}]"#);
         assert_eq!(t.node(0).len, 2);
         // A number ends where its digits do; nothing after the value is looked at.
         let start = text.rfind('2').unwrap();
-        assert_eq!(t.parse_value(text, start, 1), Ok(start + 1));
-        assert!(t.parse_value(text, text.find(',').unwrap(), 1).is_err());
+        assert_eq!(t.parse_value(text.as_bytes(), start, 1), Ok(start + 1));
+        assert!(t
+            .parse_value(text.as_bytes(), text.find(',').unwrap(), 1)
+            .is_err());
         // The enclosing containers count towards the nesting limit.
         let inner = "[".repeat(3) + &"]".repeat(3);
-        assert!(t.parse_value(&inner, 0, MAX_DEPTH - 3).is_ok());
-        assert!(t.parse_value(&inner, 0, MAX_DEPTH - 2).is_err());
+        assert!(t.parse_value(inner.as_bytes(), 0, MAX_DEPTH - 3).is_ok());
+        assert!(t.parse_value(inner.as_bytes(), 0, MAX_DEPTH - 2).is_err());
     }
 
     #[test]

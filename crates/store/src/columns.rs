@@ -15,12 +15,11 @@ use arrow::datatypes::{ArrowNativeType, ArrowPrimitiveType};
 /// The most a buffer reserves for its next batch (a huge batch should not pin its size).
 const MAX_RESERVED_BYTES: usize = 8 << 20;
 
-/// Takes the contents of `v`, leaving an empty vector with room for as many elements (up to
-/// [`MAX_RESERVED_BYTES`]).
+/// Takes the contents of `v`, leaving an empty vector with room for a quarter more elements
+/// than it held (up to [`MAX_RESERVED_BYTES`]): batches vary in size, and a batch a little
+/// larger than the last would otherwise double the buffer, copying it into fresh pages.
 fn take_sized<T>(v: &mut Vec<T>) -> Vec<T> {
-    let room = v
-        .len()
-        .min(MAX_RESERVED_BYTES / std::mem::size_of::<T>().max(1));
+    let room = (v.len() + v.len() / 4).min(MAX_RESERVED_BYTES / std::mem::size_of::<T>().max(1));
     std::mem::replace(v, Vec::with_capacity(room))
 }
 

@@ -437,13 +437,14 @@ impl<'a> BatchOut<'a> {
         line: u64,
         format: Option<InputFormat>,
     ) -> bool {
+        let WorkerState { pool, tape } = state;
+        // The direct path checks the text as UTF-8 as it reads it; the others need it checked.
+        if matches!(format, None | Some(InputFormat::Graph)) && self.direct(tape, bytes) {
+            return true;
+        }
         let Ok(text) = simdutf8::basic::from_utf8(bytes) else {
             return false;
         };
-        let WorkerState { pool, tape } = state;
-        if matches!(format, None | Some(InputFormat::Graph)) && self.direct(tape, text) {
-            return true;
-        }
         if tape.parse(text).is_err() {
             return false;
         }
@@ -493,7 +494,7 @@ impl<'a> BatchOut<'a> {
     /// Stores a bare Graph record straight from its text ([`TableBuilder::append_direct`]) into
     /// the partition the previous fast record went to, if it belongs there; `false` (nothing
     /// stored) otherwise.
-    fn direct(&mut self, tape: &mut Tape, text: &str) -> bool {
+    fn direct(&mut self, tape: &mut Tape, text: &[u8]) -> bool {
         let Some(key) = self.last_fast.as_ref() else {
             return false;
         };

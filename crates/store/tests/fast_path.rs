@@ -47,7 +47,7 @@ struct DirectStored {
 
 /// Offers `text` to the direct path on a builder of each table that can take it, each holding
 /// a reference row first; checks that a record given up leaves that row alone.
-fn direct_path(text: &str, what: &str) -> Option<DirectStored> {
+fn direct_path(text: &[u8], what: &str) -> Option<DirectStored> {
     let mut stored = None;
     let mut tape = Tape::new();
     for log in [LogKind::SignIns, LogKind::Audits] {
@@ -89,7 +89,7 @@ fn direct_path(text: &str, what: &str) -> Option<DirectStored> {
 
 /// Runs one raw record through every path; panics when they disagree.
 fn both_paths(text: &str, what: &str) -> Path_ {
-    let direct = direct_path(text, what);
+    let direct = direct_path(text.as_bytes(), what);
     let path = tape_and_general_paths(text, what, direct.as_ref());
     if direct.is_some() {
         assert_eq!(
@@ -966,7 +966,7 @@ fn random_mutations_store_the_same_rows_on_both_paths() {
                 Vec::new(),
             )
         });
-        match d.append_direct(&text, &mut tape, &SYS, |_| true) {
+        match d.append_direct(text.as_bytes(), &mut tape, &SYS, |_| true) {
             Ok(row) => {
                 let r = recognize_text(&text);
                 assert_eq!(r.map(|r| r.log), Some(*log), "{text}");
@@ -1081,4 +1081,89 @@ fn damaged_records_never_fool_the_direct_path() {
     }
     // Most single-byte changes land inside a string and leave a valid record.
     assert!(direct > 0 && other > 0, "direct {direct}, other {other}");
+}
+
+/// The direct path reads text that was not checked as UTF-8 beforehand and checks it as it
+/// goes. Bytes that are not UTF-8, in a value, a nested value, a JSON-text column, a key or
+/// between tokens, are never taken (ingest then rejects the record with a reason); well-formed
+/// characters of every length are, and stored as the tape path stores them.
+#[test]
+fn the_direct_path_checks_utf8_as_it_reads() {
+    let line = simulated(2, 1)
+        .into_iter()
+        .find(|(k, l)| {
+            *k == RecordKind::SignIns && l.contains(r#""conditionalAccessAudiences":[""#)
+        })
+        .expect("a sign-in with audiences")
+        .1;
+    // Where bytes go in: after each of these markers.
+    let places = [
+        ("a string value", r#""userDisplayName":""#),
+        ("a nested value", r#""city":""#),
+        ("a JSON-text column", r#""conditionalAccessAudiences":[""#),
+        ("a key", r#""userDisplay"#),
+        ("between tokens", r#""userDisplayName":"#),
+    ];
+    let bad: [&[u8]; 10] = [
+        b"\xFF",
+        b"\x80",
+        b"\xC0\x80",
+        b"\xC1\xBF",
+        b"\xE0\x80\x80",
+        b"\xED\xA0\x80",
+        b"\xF4\x90\x80\x80",
+        b"\xF8\x88\x80\x80\x80",
+        b"\xE2\x82",
+        b"\xF0\x9F\x98",
+    ];
+    let good = [
+        "é",
+        "€",
+        "😀",
+        "\u{80}",
+        "\u{7FF}",
+        "\u{800}",
+        "\u{FFFF}",
+        "\u{10000}",
+        "\u{10FFFF}",
+    ];
+    let with = |marker: &str, insert: &[u8], times: usize| {
+        let at = line.find(marker).expect("marker") + marker.len();
+        let mut bytes = line.as_bytes()[..at].to_vec();
+        for _ in 0..times {
+            bytes.extend_from_slice(insert);
+        }
+        bytes.extend_from_slice(&line.as_bytes()[at..]);
+        bytes
+    };
+    for (place, marker) in places {
+        for insert in bad {
+            // Alone, and after enough ASCII-free text that the scanner's eight-byte loop meets it.
+            for times in [1, 9] {
+                let bytes = with(marker, insert, times);
+                let what = format!("{insert:02x?} x{times} in {place}");
+                assert!(direct_path(&bytes, &what).is_none(), "{what}: taken");
+                let mut general = Vec::new();
+                parse_item(&bytes, 1, None, &mut general);
+                assert!(
+                    general.iter().all(|(_, r)| r.is_err()),
+                    "{what}: the general path took it"
+                );
+            }
+        }
+    }
+    let mut direct = 0;
+    for (place, marker) in places {
+        for insert in good {
+            for times in [1, 9] {
+                let text = String::from_utf8(with(marker, insert.as_bytes(), times)).unwrap();
+                let what = format!("{insert:?} x{times} in {place}");
+                if both_paths(&text, &what) == Path_::Direct {
+                    direct += 1;
+                }
+            }
+        }
+    }
+    // Everywhere but in the key (an unknown key goes to `_extra`) and between tokens (not JSON).
+    assert_eq!(direct, 3 * good.len() * 2);
 }

@@ -84,8 +84,13 @@ pub struct DirectRow<'a> {
 }
 
 /// A position in one record's text.
+///
+/// The text arrives as bytes, not checked as UTF-8 beforehand: the bytes before the cursor are
+/// always known to be UTF-8, because each byte the cursor passes either matched the grammar's
+/// ASCII (brackets, separators, whitespace, literals, numbers, column names) or lies inside a
+/// string, whose content [`tape::scan_string`] checks. Text is taken only from behind the
+/// cursor ([`Cursor::passed`]), which spares ingest a separate UTF-8 pass over every record.
 struct Cursor<'a> {
-    text: &'a str,
     b: &'a [u8],
     i: usize,
     /// Containers open around the cursor.
@@ -93,6 +98,20 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    /// The bytes `start..end` behind the cursor as text; both ends follow or precede an ASCII
+    /// byte of the grammar (a quote, the first or last digit of a number, a value's first byte).
+    #[inline(always)]
+    fn passed(&self, start: usize, end: usize) -> &'a str {
+        assert!(
+            start <= end && end <= self.i,
+            "text taken from behind the cursor"
+        );
+        let bytes = &self.b[start..end];
+        debug_assert!(std::str::from_utf8(bytes).is_ok());
+        // SAFETY: the bytes before the cursor are UTF-8 (see the type's docs), and `start` and
+        // `end` sit next to ASCII bytes, so they are character boundaries within them.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
     #[inline(always)]
     fn ws(&mut self) {
         // Exports are compact: test the common case before the loop.
@@ -128,7 +147,7 @@ impl<'a> Cursor<'a> {
         let start = self.i + 1;
         let (end, escaped) = tape::scan_string(self.b, start).map_err(|_| Bail)?;
         self.i = end + 1;
-        Ok((&self.text[start..end], escaped))
+        Ok((self.passed(start, end), escaped))
     }
 
     /// The string at the cursor, unescaped.
@@ -147,7 +166,7 @@ impl<'a> Cursor<'a> {
     fn number(&mut self) -> Result<&'a str, Bail> {
         let start = self.i;
         self.i = tape::scan_number(self.b, start).map_err(|_| Bail)?;
-        Ok(&self.text[start..self.i])
+        Ok(self.passed(start, self.i))
     }
 
     #[inline(always)]
@@ -234,14 +253,15 @@ impl ColBuilder {
                 (raw, true) => b.push(&tape::unescape(raw)),
             },
             ColBuilder::Json { strings, scratch } => {
-                let end = tape
-                    .parse_value(cur.text, cur.i, cur.depth)
+                cur.i = tape
+                    .parse_value(cur.b, cur.i, cur.depth)
                     .map_err(|_| Bail)?;
-                if !tape.numbers_finite(cur.text, 0) {
+                // The text up to the value's end: the tape's offsets are offsets into it.
+                let text = cur.passed(0, cur.i);
+                if !tape.numbers_finite(text, 0) {
                     return Err(Bail);
                 }
-                strings.push_with(scratch, |s| write_compact_json(tape, cur.text, 0, s));
-                cur.i = end;
+                strings.push_with(scratch, |s| write_compact_json(tape, text, 0, s));
             }
             ColBuilder::I32(b) => b.push(
                 direct_i64(cur, c)?
@@ -331,7 +351,7 @@ impl ColBuilder {
                         members[m].1.put_direct(cur, tape)?;
                         if *bitmasks & (1 << m) != 0 && cur.b[start] == b'"' {
                             // The string's content, between its quotes.
-                            let s = &cur.text[start + 1..cur.i - 1];
+                            let s = cur.passed(start + 1, cur.i - 1);
                             if s.contains('\\') || fast::is_condition_bitmask(s) {
                                 return Err(Bail);
                             }
@@ -389,9 +409,12 @@ impl TableBuilder {
     /// and may still refuse the row (a record of another partition, say). Stores exactly the
     /// row `append_tape` would, or nothing and `Bail`. `tape` is scratch space for values kept
     /// as JSON text.
+    ///
+    /// `text` need not have been checked as UTF-8: a record that is not gets `Bail` (see
+    /// [`Cursor`]), and a stored one was checked whole on the way.
     pub fn append_direct<'a>(
         &mut self,
-        text: &'a str,
+        text: &'a [u8],
         tape: &mut Tape,
         sys: &super::SystemFields<'_>,
         accept: impl FnOnce(&DirectRow<'a>) -> bool,
@@ -412,7 +435,7 @@ impl TableBuilder {
     /// Appends the Graph columns of one record; on `Bail` the columns hold part of the row.
     fn put_direct_row<'a>(
         &mut self,
-        text: &'a str,
+        text: &'a [u8],
         tape: &mut Tape,
     ) -> Result<DirectRow<'a>, Bail> {
         let plan = self.direct.as_ref().ok_or(Bail)?;
@@ -420,8 +443,7 @@ impl TableBuilder {
             return Err(Bail);
         }
         let mut cur = Cursor {
-            text,
-            b: text.as_bytes(),
+            b: text,
             i: 0,
             depth: 0,
         };
@@ -486,9 +508,9 @@ impl TableBuilder {
             return Err(Bail);
         }
         // The value at the start of column `c`.
+        // It lies behind the cursor, which passed the whole text: the text is UTF-8.
         let at = |c: usize| Cursor {
-            text,
-            b: text.as_bytes(),
+            b: text,
             i: slots[c] as usize,
             depth: 0,
         };
