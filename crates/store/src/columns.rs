@@ -32,7 +32,7 @@ pub struct Validity {
 
 impl Validity {
     /// Records one value, present or null.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, present: bool) {
         self.flags.push(present);
         self.nulls += usize::from(!present);
@@ -85,7 +85,7 @@ impl Default for Strings {
 
 impl Strings {
     /// Ends the value whose bytes were just added to `data`.
-    #[inline]
+    #[inline(always)]
     fn end_value(&mut self, present: bool) {
         let end = i32::try_from(self.data.len()).expect("string column over 2 GiB in one batch");
         self.offsets.push(end);
@@ -93,7 +93,7 @@ impl Strings {
     }
 
     /// Appends a string.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, s: &str) {
         self.data.extend_from_slice(s.as_bytes());
         self.end_value(true);
@@ -107,7 +107,7 @@ impl Strings {
     }
 
     /// Appends a null.
-    #[inline]
+    #[inline(always)]
     pub fn push_null(&mut self) {
         self.end_value(false);
     }
@@ -175,14 +175,14 @@ impl<V> Default for Fixed<V> {
 
 impl<V: Copy + Default> Fixed<V> {
     /// Appends a value.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, v: V) {
         self.values.push(v);
         self.valid.push(true);
     }
 
     /// Appends a null.
-    #[inline]
+    #[inline(always)]
     pub fn push_null(&mut self) {
         self.values.push(V::default());
         self.valid.push(false);
@@ -254,7 +254,7 @@ impl Offsets {
     }
 
     /// Ends a present list whose items the child column now holds (`items` in all).
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, items: usize) {
         self.offsets
             .push(i32::try_from(items).expect("list column over 2^31 items in one batch"));
@@ -262,7 +262,7 @@ impl Offsets {
     }
 
     /// Appends a null list.
-    #[inline]
+    #[inline(always)]
     pub fn push_null(&mut self) {
         self.offsets.push(*self.offsets.last().unwrap_or(&0));
         self.valid.push(false);
