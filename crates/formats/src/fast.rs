@@ -296,14 +296,37 @@ pub fn key_role(name: &str) -> KeyRole {
 /// present, `userType` and Conditional Access policies as Graph writes them, no `Type` in
 /// target resources).
 pub fn classify_keys(roles: impl IntoIterator<Item = KeyRole>) -> Option<LogKind> {
-    let mut flags = 0;
+    let mut all = KeyRoles::default();
     for role in roles {
-        if role.gives_up {
-            return None;
-        }
-        flags |= role.flags;
+        all.add(role);
     }
-    classify(flags)
+    all.classify()
+}
+
+/// The roles of a record's top-level keys gathered one key at a time, by a reader that
+/// classifies the record once it has read them all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyRoles {
+    flags: u32,
+    gives_up: bool,
+}
+
+impl KeyRoles {
+    /// Adds one key's role.
+    #[inline]
+    pub fn add(&mut self, role: KeyRole) {
+        self.flags |= role.flags;
+        self.gives_up |= role.gives_up;
+    }
+
+    /// The log, as [`classify_keys`] decides it for the roles added.
+    pub fn classify(self) -> Option<LogKind> {
+        if self.gives_up {
+            None
+        } else {
+            classify(self.flags)
+        }
+    }
 }
 
 /// Whether a `conditionsSatisfied` or `conditionsNotSatisfied` value is a bitmask written as

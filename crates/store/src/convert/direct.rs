@@ -16,7 +16,7 @@
 
 use std::borrow::Cow;
 
-use gatehouse_formats::fast::{self, KeyRole};
+use gatehouse_formats::fast::{self, KeyRole, KeyRoles};
 use gatehouse_formats::tape::{self, short_eq, Tape, MAX_DEPTH};
 use gatehouse_model::time::parse_timestamp;
 use gatehouse_model::{is_valid_tenant_id, LogKind, SignInKind, TableSchema};
@@ -27,7 +27,11 @@ use super::{
     MAX_STRUCT_MEMBERS, NO_NODE,
 };
 
-/// What the direct path needs to know about a table's columns, worked out once per builder.
+/// A set of a table's columns, by index (the direct path takes tables of at most 128).
+type ColumnSet = u128;
+
+/// What the direct path needs to know about a table's columns, worked out once per builder,
+/// and what it remembers from record to record.
 #[derive(Debug, Clone)]
 pub(super) struct DirectPlan {
     /// The table's log (only sign-ins and audits are stored as they are).
@@ -40,12 +44,19 @@ pub(super) struct DirectPlan {
     event_types: Option<usize>,
     /// `tenantId`, `resourceTenantId`, `homeTenantId`: the tenant is the first valid one.
     tenants: [Option<usize>; 3],
+    /// The columns the last record had, and the others: the columns to fill with nulls. Records
+    /// of one export mostly have the same keys, so this is worked out again only when they
+    /// change.
+    last_present: ColumnSet,
+    absent: Vec<usize>,
 }
 
 impl DirectPlan {
     /// The plan for a table, if its records can take the direct path.
     pub(super) fn of(table: &TableSchema) -> Option<DirectPlan> {
-        if !matches!(table.log, LogKind::SignIns | LogKind::Audits) {
+        if !matches!(table.log, LogKind::SignIns | LogKind::Audits)
+            || table.columns.len() > ColumnSet::BITS as usize
+        {
             return None;
         }
         let column = |name: &str| table.columns.iter().position(|c| c.name == name);
@@ -64,6 +75,8 @@ impl DirectPlan {
                 column("resourceTenantId"),
                 column("homeTenantId"),
             ],
+            last_present: ColumnSet::MAX,
+            absent: Vec::new(),
         })
     }
 }
@@ -438,7 +451,7 @@ impl TableBuilder {
         text: &'a [u8],
         tape: &mut Tape,
     ) -> Result<DirectRow<'a>, Bail> {
-        let plan = self.direct.as_ref().ok_or(Bail)?;
+        let plan = self.direct.as_mut().ok_or(Bail)?;
         if text.len() >= NO_NODE as usize {
             return Err(Bail);
         }
@@ -452,8 +465,10 @@ impl TableBuilder {
             return Err(Bail);
         }
         cur.open()?;
-        // Where each column's value starts.
-        self.tape_slots.iter_mut().for_each(|s| *s = NO_NODE);
+        // The columns seen, the roles of their keys, and (in `tape_slots`) where each one's
+        // value starts.
+        let mut seen: ColumnSet = 0;
+        let mut roles = KeyRoles::default();
         let mut time_ns = None;
         let mut pos = 0;
         loop {
@@ -465,9 +480,12 @@ impl TableBuilder {
                 remember_column(&mut self.key_order, pos, found);
                 found.ok_or(Bail)?
             };
-            if self.tape_slots[c] != NO_NODE || plan.roles[c].gives_up {
+            let bit = 1 << c;
+            if seen & bit != 0 || plan.roles[c].gives_up {
                 return Err(Bail);
             }
+            seen |= bit;
+            roles.add(plan.roles[c]);
             cur.expect(b':')?;
             cur.ws();
             self.tape_slots[c] = cur.i as u32;
@@ -495,15 +513,8 @@ impl TableBuilder {
         }
         // Recognition, as `fast::recognize_at` decides it.
         let slots = &self.tape_slots;
-        let present = |c: usize| slots[c] != NO_NODE;
-        let log = fast::classify_keys(
-            plan.roles
-                .iter()
-                .enumerate()
-                .filter(|(c, _)| present(*c))
-                .map(|(_, r)| *r),
-        )
-        .ok_or(Bail)?;
+        let present = |c: usize| seen & (1 << c) != 0;
+        let log = roles.classify().ok_or(Bail)?;
         if log != plan.log {
             return Err(Bail);
         }
@@ -553,10 +564,14 @@ impl TableBuilder {
             None => return Err(Bail),
         };
         let time_ns = time_ns.ok_or(Bail)?;
-        for (b, slot) in self.graph.iter_mut().zip(&self.tape_slots) {
-            if *slot == NO_NODE {
-                b.append_null();
-            }
+        let columns = self.graph.len();
+        if seen != plan.last_present {
+            plan.absent.clear();
+            plan.absent.extend((0..columns).filter(|c| !present(*c)));
+            plan.last_present = seen;
+        }
+        for &c in &plan.absent {
+            self.graph[c].append_null();
         }
         Ok(DirectRow {
             log,
