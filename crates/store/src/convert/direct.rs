@@ -228,13 +228,16 @@ impl<'a> Cursor<'a> {
     /// so the cursor moves past it. One compare: no scanning.
     #[inline(always)]
     fn key_is(&mut self, name: &str) -> bool {
-        let n = name.len();
-        let i = self.i;
-        let hit = self.b.get(i..i + n + 2).is_some_and(|k| {
-            k[0] == b'"' && k[n + 1] == b'"' && short_eq(&k[1..n + 1], name.as_bytes())
-        });
+        let end = self.i + name.len() + 2;
+        let Some(k) = self.b.get(self.i..end) else {
+            return false;
+        };
+        let [b'"', key @ .., b'"'] = k else {
+            return false;
+        };
+        let hit = short_eq(key, name.as_bytes());
         if hit {
-            self.i = i + n + 2;
+            self.i = end;
         }
         hit
     }
