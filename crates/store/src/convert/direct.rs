@@ -330,7 +330,7 @@ impl ColBuilder {
                     cur.depth -= 1;
                 } else {
                     loop {
-                        child.put_direct(cur, tape)?;
+                        put_value(child, cur, tape)?;
                         items += 1;
                         if !cur.more(b']')? {
                             break;
@@ -364,7 +364,7 @@ impl ColBuilder {
                         cur.expect(b':')?;
                         cur.ws();
                         let start = cur.i;
-                        members[m].1.put_direct(cur, tape)?;
+                        put_value(&mut members[m].1, cur, tape)?;
                         if *bitmasks & (1 << m) != 0 && cur.b[start] == b'"' {
                             // The string's content, between its quotes.
                             let s = cur.passed(start + 1, cur.i - 1);
@@ -383,6 +383,22 @@ impl ColBuilder {
         }
         Ok(())
     }
+}
+
+/// Appends the value at the cursor to `col`, as [`ColBuilder::put_direct`] does; a string into
+/// a string column (the commonest value) without the call and the dispatch on the column's kind.
+#[inline(always)]
+fn put_value(col: &mut ColBuilder, cur: &mut Cursor<'_>, tape: &mut Tape) -> Result<(), Bail> {
+    if let ColBuilder::Str(b) = col {
+        if cur.peek() == Some(b'"') {
+            match cur.raw_string()? {
+                (raw, false) => b.push(raw),
+                (raw, true) => b.push(&tape::unescape(raw)),
+            }
+            return Ok(());
+        }
+    }
+    col.put_direct(cur, tape)
 }
 
 /// The integer at the cursor (`None` when it is not one), as `tape_i64` reads it.
@@ -503,7 +519,7 @@ impl TableBuilder {
                 b.push(ns);
                 time_ns = Some(ns);
             } else {
-                self.graph[c].put_direct(&mut cur, tape)?;
+                put_value(&mut self.graph[c], &mut cur, tape)?;
             }
             pos += 1;
             if !cur.more(b'}')? {
