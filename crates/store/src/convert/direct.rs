@@ -412,7 +412,7 @@ fn direct_i64(cur: &mut Cursor<'_>, c: u8) -> Result<Option<i64>, Bail> {
 
 /// The member the key at the cursor names (the cursor past the key), remembering it as the
 /// guess for position `pos`; `Bail` for a member the struct does not have, or an escaped key.
-#[inline]
+#[inline(always)]
 fn struct_member(
     members: &[(&'static str, ColBuilder)],
     order: &mut Vec<u8>,
