@@ -1116,17 +1116,13 @@ fn the_direct_path_checks_utf8_as_it_reads() {
         b"\xE2\x82",
         b"\xF0\x9F\x98",
     ];
-    let good = [
-        "é",
-        "€",
-        "😀",
-        "\u{80}",
-        "\u{7FF}",
-        "\u{800}",
-        "\u{FFFF}",
-        "\u{10000}",
-        "\u{10FFFF}",
-    ];
+    // The first and last character encoded in two, three and four bytes, and a common one of each.
+    let good: Vec<String> = [
+        0x80, 0x7FF, 0xE9, 0x800, 0xFFFF, 0x20AC, 0x10000, 0x10FFFF, 0x1F600,
+    ]
+    .into_iter()
+    .map(|c| char::from_u32(c).expect("a character").to_string())
+    .collect();
     let with = |marker: &str, insert: &[u8], times: usize| {
         let at = line.find(marker).expect("marker") + marker.len();
         let mut bytes = line.as_bytes()[..at].to_vec();
@@ -1154,7 +1150,7 @@ fn the_direct_path_checks_utf8_as_it_reads() {
     }
     let mut direct = 0;
     for (place, marker) in places {
-        for insert in good {
+        for insert in &good {
             for times in [1, 9] {
                 let text = String::from_utf8(with(marker, insert.as_bytes(), times)).unwrap();
                 let what = format!("{insert:?} x{times} in {place}");
