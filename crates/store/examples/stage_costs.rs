@@ -112,15 +112,23 @@ fn main() {
     }
 }
 
+/// The best of five timings of `run`, in seconds.
+fn best_of_five(mut run: impl FnMut()) -> f64 {
+    (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            run();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::MAX, f64::min)
+}
+
 /// Times the direct path (`append_direct`, which checks UTF-8 as it reads; batches finished as
-/// ingest does):
-/// best of five.
+/// ingest does): best of five.
 fn direct(lines: &[&str], mb: f64) {
     let mut builder = TableBuilder::new(&TableSchema::of(LogKind::SignIns));
     let mut tape = Tape::new();
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let t = Instant::now();
+    let best = best_of_five(|| {
         for line in lines {
             builder
                 .append_direct(line.as_bytes(), &mut tape, &SYS, |_| true)
@@ -130,8 +138,7 @@ fn direct(lines: &[&str], mb: f64) {
             }
         }
         drop(builder.finish());
-        best = best.min(t.elapsed().as_secs_f64());
-    }
+    });
     println!("direct       {best:6.3} s  {:7.0} MB/s", mb / best);
 }
 
@@ -152,19 +159,14 @@ fn append_alone(lines: &[&str], _mb: f64) {
         })
         .collect();
     let mut scratch = Tape::new();
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let t = Instant::now();
+    let best = best_of_five(|| {
         for line in lines {
             scratch.parse(line).expect("JSON");
         }
-        best = best.min(t.elapsed().as_secs_f64());
-    }
+    });
     println!("tape alone   {best:6.3} s  {:7.0} MB/s", mb / best);
     let mut builder = TableBuilder::new(&TableSchema::of(LogKind::SignIns));
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let t = Instant::now();
+    let best = best_of_five(|| {
         for (line, (tape, object)) in lines.iter().zip(&tapes) {
             builder
                 .append_tape(tape, line, *object, "createdDateTime", 0, &SYS)
@@ -174,8 +176,7 @@ fn append_alone(lines: &[&str], _mb: f64) {
             }
         }
         drop(builder.finish());
-        best = best.min(t.elapsed().as_secs_f64());
-    }
+    });
     println!("append alone {best:6.3} s  {:7.0} MB/s", mb / best);
     if std::env::var_os("WRITER_VARIANTS").is_some() {
         writer_variants(lines);

@@ -21,6 +21,8 @@ use gatehouse_formats::tape::{self, short_eq, Tape, MAX_DEPTH};
 use gatehouse_model::time::parse_timestamp;
 use gatehouse_model::{is_valid_tenant_id, LogKind, SignInKind, TableSchema};
 
+use crate::columns::Strings;
+
 use super::{
     bool_in_text, close_struct, float_in_text, float_literal, int_in_text, int_literal,
     remember_column, remember_member, write_compact_json, Bail, ColBuilder, TableBuilder,
@@ -264,10 +266,7 @@ impl ColBuilder {
             return Ok(());
         }
         match self {
-            ColBuilder::Str(b) => match cur.raw_string()? {
-                (raw, false) => b.push(raw),
-                (raw, true) => b.push(&tape::unescape(raw)),
-            },
+            ColBuilder::Str(b) => put_string(b, cur)?,
             ColBuilder::Json { strings, scratch } => {
                 cur.i = tape
                     .parse_value(cur.b, cur.i, cur.depth)
@@ -389,16 +388,20 @@ impl ColBuilder {
 /// a string column (the commonest value) without the call and the dispatch on the column's kind.
 #[inline(always)]
 fn put_value(col: &mut ColBuilder, cur: &mut Cursor<'_>, tape: &mut Tape) -> Result<(), Bail> {
-    if let ColBuilder::Str(b) = col {
-        if cur.peek() == Some(b'"') {
-            match cur.raw_string()? {
-                (raw, false) => b.push(raw),
-                (raw, true) => b.push(&tape::unescape(raw)),
-            }
-            return Ok(());
-        }
+    match col {
+        ColBuilder::Str(b) if cur.peek() == Some(b'"') => put_string(b, cur),
+        _ => col.put_direct(cur, tape),
     }
-    col.put_direct(cur, tape)
+}
+
+/// Appends the string at the cursor, unescaped.
+#[inline(always)]
+fn put_string(b: &mut Strings, cur: &mut Cursor<'_>) -> Result<(), Bail> {
+    match cur.raw_string()? {
+        (raw, false) => b.push(raw),
+        (raw, true) => b.push(&tape::unescape(raw)),
+    }
+    Ok(())
 }
 
 /// The integer at the cursor (`None` when it is not one), as `tape_i64` reads it.
