@@ -17,6 +17,24 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `purge_delay` option (`mi_option_purge_delay` in its header, which the Rust
+/// bindings do not name).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Tells mimalloc never to hand freed memory back to the kernel while the process runs.
+///
+/// Every subcommand is a batch job whose memory use rises to a plateau and stays there; by default
+/// mimalloc returns pages that stayed free for a second, and the next batches of column buffers
+/// fault them in again, each page zeroed by the kernel (on a virtual machine whose host reclaims guest memory,
+/// a first touch costs about 1.6 ms per MB). Measured on the 1M sign-in benchmark: system time
+/// from about 2 s to 0.6 s, page faults from 170–230k to 72k, peak RSS about 8% higher.
+/// A long-running server would want a finite delay instead.
+fn keep_freed_memory() {
+    // SAFETY: called first thing in `main`, before any other thread exists (mimalloc's option
+    // setters are not thread-safe); the option index is the one mimalloc's v2 and v3 headers give.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
 /// Gatehouse keeps every Entra ID sign-in, audit and provisioning record of a tenant and answers
 /// questions about them.
 #[derive(Debug, Parser)]
@@ -60,6 +78,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     let result = match cli.command {
@@ -96,4 +115,24 @@ fn init_tracing(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_purge_delay_option_is_the_one_set() {
+        // mimalloc v3's default purge delay is 1000 ms, a value no other option has by default,
+        // so this fails if the index names another option.
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            let defaults: Vec<_> = (0..30)
+                .map(|o| unsafe { libmimalloc_sys::mi_option_get(o) })
+                .collect();
+            assert_eq!(defaults[MI_OPTION_PURGE_DELAY as usize], 1000, "{defaults:?}");
+            assert_eq!(defaults.iter().filter(|d| **d == 1000).count(), 1, "{defaults:?}");
+        }
+        keep_freed_memory();
+        assert_eq!(unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) }, -1);
+    }
 }
