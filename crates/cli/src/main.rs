@@ -77,8 +77,40 @@ enum Command {
     Demo(cmd::demo::Args),
 }
 
+/// What `gatehouse` prints when a memory-mapped input shrinks while it is read.
+const SHRANK_MESSAGE: &[u8] = b"error: an input file shrank while it was being read (SIGBUS). \
+Batches committed before this point are stored and intact; run the same `gatehouse ingest` again \
+to store the rest (records already stored are skipped), with --no-mmap if files may be truncated \
+while they are read.\n";
+
+/// Turns `SIGBUS` into a message and exit code 1. Ingest reads uncompressed NDJSON files through
+/// memory maps, and the kernel raises `SIGBUS` when a file is truncated under the map; the store is
+/// crash-safe, so ending at once is safe, but "Bus error" would not say what happened.
+#[cfg(unix)]
+fn report_shrunk_inputs() {
+    extern "C" fn on_sigbus(_signal: libc::c_int) {
+        // SAFETY: write(2) and _exit(2) are async-signal-safe; the message is a static buffer.
+        unsafe {
+            libc::write(2, SHRANK_MESSAGE.as_ptr().cast(), SHRANK_MESSAGE.len());
+            libc::_exit(1);
+        }
+    }
+    // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value, and the handler only
+    // calls async-signal-safe functions.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_sigbus as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
+    }
+}
+
+#[cfg(not(unix))]
+fn report_shrunk_inputs() {}
+
 fn main() -> ExitCode {
     keep_freed_memory();
+    report_shrunk_inputs();
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     let result = match cli.command {
@@ -129,10 +161,20 @@ mod tests {
             let defaults: Vec<_> = (0..30)
                 .map(|o| unsafe { libmimalloc_sys::mi_option_get(o) })
                 .collect();
-            assert_eq!(defaults[MI_OPTION_PURGE_DELAY as usize], 1000, "{defaults:?}");
-            assert_eq!(defaults.iter().filter(|d| **d == 1000).count(), 1, "{defaults:?}");
+            assert_eq!(
+                defaults[MI_OPTION_PURGE_DELAY as usize], 1000,
+                "{defaults:?}"
+            );
+            assert_eq!(
+                defaults.iter().filter(|d| **d == 1000).count(),
+                1,
+                "{defaults:?}"
+            );
         }
         keep_freed_memory();
-        assert_eq!(unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) }, -1);
+        assert_eq!(
+            unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) },
+            -1
+        );
     }
 }

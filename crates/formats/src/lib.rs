@@ -7,7 +7,8 @@
 //! its log, tenant and origin, or a [`Rejection`] naming the file, line and reason.
 //!
 //! The flow is: [`input`] opens paths (walking directories, un-gzipping) → [`split`] cuts a byte
-//! stream into raw records without parsing them (so parsing can run in parallel) → [`shape`]
+//! stream into raw records without parsing them (so parsing can run in parallel; [`mapped`] does
+//! it for uncompressed NDJSON files in place, through memory maps) → [`shape`]
 //! recognises each record's export shape and [`normalize`] rewrites it to the Graph shape.
 //! CSV files go through [`csv_input`], whose rows are mapped by [`loganalytics`] or [`portal`].
 //!
@@ -19,6 +20,7 @@ pub mod csv_input;
 pub mod fast;
 pub mod input;
 pub mod loganalytics;
+pub mod mapped;
 pub mod normalize;
 pub mod portal;
 pub mod read;

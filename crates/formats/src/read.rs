@@ -2,10 +2,12 @@
 //! raw or finished records to the caller, who parses raw ones on worker threads with
 //! [`parse_item`].
 
+use std::io::BufRead;
 use std::sync::Arc;
 
 use crate::input::{open, ByteCounter, InputFile};
-use crate::split::{sniff, Chunk, Sniffed, Splitter};
+use crate::mapped::MappedLines;
+use crate::split::{is_lines_layout, sniff, Chunk, Sniffed, Splitter};
 use crate::{csv_input, normalize, shape, FormatError, InputFormat, Origin, Record, Rejection};
 
 /// What reading an input produces, in input order.
@@ -31,15 +33,35 @@ pub enum Batch {
 /// How many bytes of raw JSON to gather per batch.
 pub const CHUNK_BYTES: usize = 4 << 20;
 
+/// How inputs are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Read every input as this format instead of detecting it.
+    pub format: Option<InputFormat>,
+    /// Read uncompressed NDJSON files in place through memory maps ([`crate::mapped`]) rather
+    /// than copying them into buffers. A mapped file must not shrink while it is read.
+    pub map_files: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            format: None,
+            map_files: true,
+        }
+    }
+}
+
 /// Reads one input, calling `emit` with each batch. Per-record problems arrive as rejections
 /// inside the batches; an input that cannot be read at all arrives as [`Batch::Failed`].
 pub fn read_input(
     input: &InputFile,
-    forced: Option<InputFormat>,
+    options: ReadOptions,
     counter: &ByteCounter,
     spare: &mut dyn FnMut() -> Vec<u8>,
     emit: &mut dyn FnMut(Batch),
 ) -> Result<(), FormatError> {
+    let forced = options.format;
     let file = input.display.clone();
     let failed = |line: u64, reason: String| {
         Batch::Failed(Rejection {
@@ -51,6 +73,7 @@ pub fn read_input(
         })
     };
     let opened = open(input, counter)?;
+    let gzip = opened.gzip;
     let (mut reader, mut progress) = (opened.reader, opened.progress);
     let sniffed = match sniff(&mut reader) {
         Ok(s) => s,
@@ -70,6 +93,23 @@ pub fn read_input(
             "binary data: not JSON or CSV (is this a compressed format other than gzip?)".into(),
         )),
         Sniffed::Json => {
+            let head = reader.fill_buf().map_err(|e| FormatError::Io {
+                path: input.display.to_string(),
+                source: e,
+            })?;
+            if let Some(mut lines) = mapped_lines(input, options, gzip, head) {
+                let mut counted = 0;
+                while let Some(chunk) = lines.next_chunk(CHUNK_BYTES) {
+                    counter.add(lines.position() - counted);
+                    counted = lines.position();
+                    emit(Batch::Raw {
+                        file: file.clone(),
+                        chunk,
+                    });
+                }
+                counter.add(lines.position() - counted);
+                return Ok(());
+            }
             let mut splitter = Splitter::new(reader);
             while let Some(chunk) = splitter.next_chunk_into(CHUNK_BYTES, spare()) {
                 progress.update();
@@ -114,6 +154,24 @@ pub fn read_input(
     }
     progress.update();
     Ok(())
+}
+
+/// The input read in place when it can be: an uncompressed regular file in the lines layout, when
+/// `options` allow mapping files.
+fn mapped_lines(
+    input: &InputFile,
+    options: ReadOptions,
+    gzip: bool,
+    head: &[u8],
+) -> Option<MappedLines> {
+    if !options.map_files || gzip || !is_lines_layout(head) {
+        return None;
+    }
+    let file = std::fs::File::open(input.path.as_ref()?).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    MappedLines::new(file).ok()
 }
 
 /// Parses one raw JSON record that starts at `line`, expands containers, and normalises each
@@ -162,15 +220,27 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    /// Reads a file through `read_input`; the counter's bytes and how many batches came out.
+    /// Reads a file through `read_input`, mapped where it can be and again read into buffers;
+    /// the counter's bytes and how many batches came out (the same both ways).
     fn count(path: &std::path::Path) -> (u64, usize) {
         let input = crate::input::expand_paths(&[path.display().to_string()])
             .unwrap()
             .remove(0);
-        let counter = ByteCounter::default();
-        let mut batches = 0;
-        read_input(&input, None, &counter, &mut Vec::new, &mut |_| batches += 1).unwrap();
-        (counter.get(), batches)
+        let both = [true, false].map(|map_files| {
+            let counter = ByteCounter::default();
+            let mut batches = 0;
+            let options = ReadOptions {
+                format: None,
+                map_files,
+            };
+            read_input(&input, options, &counter, &mut Vec::new, &mut |_| {
+                batches += 1
+            })
+            .unwrap();
+            (counter.get(), batches)
+        });
+        assert_eq!(both[0].0, both[1].0, "bytes counted, mapped and read");
+        both[0]
     }
 
     #[test]

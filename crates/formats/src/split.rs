@@ -83,8 +83,11 @@ pub struct Item {
 /// A batch of raw records, plus records that could not even be cut out.
 #[derive(Debug, Default)]
 pub struct Chunk {
-    /// The records' bytes, back to back.
+    /// The records' bytes, back to back (empty when `mapped` holds them).
     pub buf: Vec<u8>,
+    /// A window of a memory-mapped file holding the records in place, when they were not read
+    /// into `buf` (see [`crate::mapped`]). Item ranges then index into it.
+    pub mapped: Option<memmap2::Mmap>,
     /// The records.
     pub items: Vec<Item>,
     /// Records rejected while splitting: (line, reason).
@@ -96,7 +99,10 @@ pub struct Chunk {
 impl Chunk {
     /// The bytes of one item.
     pub fn bytes(&self, item: &Item) -> &[u8] {
-        &self.buf[item.range.clone()]
+        match &self.mapped {
+            Some(map) => &map[item.range.clone()],
+            None => &self.buf[item.range.clone()],
+        }
     }
 }
 
@@ -192,36 +198,9 @@ impl<R: BufRead> Splitter<R> {
         Some(chunk)
     }
 
-    /// Lines layout when the first non-blank line is, by itself, one complete JSON value.
+    /// The layout of the input, from its first block (see [`layout_of`]).
     fn decide_layout(&mut self) -> std::io::Result<Layout> {
-        let buf = self.reader.fill_buf()?;
-        let buf = buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf);
-        let start = buf
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .unwrap_or(0);
-        let rest = &buf[start..];
-        let line_end = rest.iter().position(|b| *b == b'\n');
-        let line = match line_end {
-            Some(end) => &rest[..end],
-            // No newline in the first block: a single huge line is still a line.
-            None => {
-                return Ok(if rest.first() == Some(&b'[') {
-                    Layout::Stream
-                } else {
-                    Layout::Lines
-                })
-            }
-        };
-        if line.first() == Some(&b'[') {
-            // A top-level array is streamed even when it is on one line.
-            return Ok(Layout::Stream);
-        }
-        Ok(if is_complete_value(line) {
-            Layout::Lines
-        } else {
-            Layout::Stream
-        })
+        Ok(layout_of(self.reader.fill_buf()?))
     }
 
     /// Lines layout: copies whole blocks of the input into the chunk and finds line ends with
@@ -312,24 +291,7 @@ impl<R: BufRead> Splitter<R> {
 
     /// Records the line `chunk.buf[start..end]` (without its newline) as an item unless blank.
     fn finish_line(&mut self, chunk: &mut Chunk, start: usize, end: usize) {
-        let line = &chunk.buf[start..end];
-        let mut s = 0;
-        if self.line == 1 && line.starts_with(b"\xEF\xBB\xBF") {
-            s = 3;
-        }
-        let mut e = line.len();
-        while e > s && line[e - 1].is_ascii_whitespace() {
-            e -= 1;
-        }
-        while s < e && line[s].is_ascii_whitespace() {
-            s += 1;
-        }
-        if s < e {
-            chunk.items.push(Item {
-                line: self.line,
-                range: start + s..start + e,
-            });
-        }
+        push_line(&mut chunk.items, self.line, &chunk.buf, start..end);
     }
 
     /// Rejects the over-long line just skipped.
@@ -494,6 +456,67 @@ impl Scan {
             range: start..chunk.buf.len(),
         });
         self.cur.clear();
+    }
+}
+
+/// Records the line `buf[line]` (without its newline), whose number is `number`, as an item unless
+/// it is blank: surrounding whitespace (and a UTF-8 byte order mark on line 1) is left out.
+pub(crate) fn push_line(items: &mut Vec<Item>, number: u64, buf: &[u8], line: Range<usize>) {
+    let start = line.start;
+    let line = &buf[line];
+    let mut s = 0;
+    if number == 1 && line.starts_with(b"\xEF\xBB\xBF") {
+        s = 3;
+    }
+    let mut e = line.len();
+    while e > s && line[e - 1].is_ascii_whitespace() {
+        e -= 1;
+    }
+    while s < e && line[s].is_ascii_whitespace() {
+        s += 1;
+    }
+    if s < e {
+        items.push(Item {
+            line: number,
+            range: start + s..start + e,
+        });
+    }
+}
+
+/// Whether an input whose first block is `head` is read as lines (one JSON value per line) rather
+/// than streamed value by value.
+pub fn is_lines_layout(head: &[u8]) -> bool {
+    layout_of(head) == Layout::Lines
+}
+
+/// Lines layout when the first non-blank line is, by itself, one complete JSON value.
+fn layout_of(buf: &[u8]) -> Layout {
+    let buf = buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf);
+    let start = buf
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(0);
+    let rest = &buf[start..];
+    let line_end = rest.iter().position(|b| *b == b'\n');
+    let line = match line_end {
+        Some(end) => &rest[..end],
+        // No newline in the first block: a single huge line is still a line.
+        None => {
+            return if rest.first() == Some(&b'[') {
+                Layout::Stream
+            } else {
+                Layout::Lines
+            }
+        }
+    };
+    if line.first() == Some(&b'[') {
+        // A top-level array is streamed even when it is on one line.
+        return Layout::Stream;
+    }
+    if is_complete_value(line) {
+        Layout::Lines
+    } else {
+        Layout::Stream
     }
 }
 

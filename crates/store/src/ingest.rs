@@ -30,7 +30,7 @@ use arrow::record_batch::RecordBatch;
 use crossbeam_channel::bounded;
 use gatehouse_formats::fast;
 use gatehouse_formats::input::{ByteCounter, InputFile};
-use gatehouse_formats::read::{parse_item, read_input, Batch};
+use gatehouse_formats::read::{parse_item, read_input, Batch, ReadOptions};
 use gatehouse_formats::tape::{NodeKind, Tape};
 use gatehouse_formats::{InputFormat, Origin, Record, Rejection};
 use gatehouse_model::{LogKind, SignInKind, TableSchema};
@@ -60,6 +60,9 @@ pub struct IngestOptions {
     pub max_buffered_bytes: usize,
     /// Compact partitions that accumulated many small files when the run ends.
     pub compact: bool,
+    /// Read uncompressed NDJSON files in place through memory maps instead of copying them into
+    /// buffers (see [`gatehouse_formats::mapped`]; a mapped file must not shrink meanwhile).
+    pub map_files: bool,
     /// Let records in the Graph shape skip the general path (the direct and fast paths; all
     /// store the same rows, so this is only turned off to compare them).
     pub fast_path: bool,
@@ -76,6 +79,7 @@ impl Default for IngestOptions {
             file_rows: 256 * 1024,
             max_buffered_bytes: 128 << 20,
             compact: true,
+            map_files: true,
             fast_path: true,
         }
     }
@@ -163,12 +167,15 @@ pub fn ingest(
 ) -> Result<IngestSummary> {
     let counter = ByteCounter::default();
     let total_bytes = inputs.iter().map(|i| i.size).sum();
-    let format = opts.format;
+    let read = ReadOptions {
+        format: opts.format,
+        map_files: opts.map_files,
+    };
     let reader_counter = counter.clone();
     let source: Source<'_> = Box::new(move |emit, spare| {
         let mut failures = Vec::new();
         for input in inputs {
-            if let Err(e) = read_input(input, format, &reader_counter, spare, emit) {
+            if let Err(e) = read_input(input, read, &reader_counter, spare, emit) {
                 failures.push(Rejection {
                     origin: Origin {
                         file: input.display.clone(),
@@ -622,8 +629,10 @@ fn convert_batch(
             if let Some((line, reason)) = chunk.fatal {
                 b.record(&mut state.pool, line, Err(reason));
             }
-            // The reader may read its next chunk into this buffer.
-            let _ = spare.try_send(chunk.buf);
+            // The reader may read its next chunk into this buffer (a mapped chunk has none).
+            if chunk.buf.capacity() > 0 {
+                let _ = spare.try_send(chunk.buf);
+            }
             b
         }
     };

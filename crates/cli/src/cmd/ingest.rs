@@ -32,6 +32,10 @@ pub struct Args {
     /// MiB of buffered rows (all partitions together) before the coldest are written out.
     #[arg(long, hide = true)]
     buffer_mib: Option<usize>,
+    /// Read files into buffers instead of mapping them into memory (use it when an input may be
+    /// truncated while it is read: a mapped file that shrinks ends the process).
+    #[arg(long)]
+    no_mmap: bool,
     /// Send every record through the general path (for comparing the paths; same rows stored).
     #[arg(long, hide = true)]
     no_fast_path: bool,
@@ -51,6 +55,7 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
         opts.threads = t;
     }
     opts.fast_path = !args.no_fast_path;
+    opts.map_files = !args.no_mmap;
     if let Some(m) = args.buffer_mib {
         opts.max_buffered_bytes = m.max(1) << 20;
     }
