@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod layout;
 pub mod maintenance;
 pub mod manifest;
+pub mod string_chunks;
 pub mod to_json;
 pub mod writer;
 

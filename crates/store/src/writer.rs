@@ -6,9 +6,9 @@ use std::fs::{self, File};
 use std::path::Path;
 use std::sync::OnceLock;
 
-use arrow::array::{Array, TimestampNanosecondArray};
+use arrow::array::{Array, ArrayRef, TimestampNanosecondArray};
 use arrow::compute::{concat_batches, sort_to_indices, take_record_batch, SortOptions};
-use arrow::datatypes::{DataType, Fields};
+use arrow::datatypes::{DataType, Field, Fields};
 use arrow::record_batch::RecordBatch;
 use gatehouse_model::{LogKind, TableSchema};
 use parquet::arrow::arrow_writer::{
@@ -23,6 +23,7 @@ use rayon::prelude::*;
 
 use crate::layout::{self, PartitionKey, STAGING_DIR};
 use crate::manifest::{sync_dir, FileEntry};
+use crate::string_chunks::{LeafPath, StringChunkWriter};
 use crate::{io_err, Result, StoreError};
 
 /// Rows per Parquet row group.
@@ -224,25 +225,111 @@ pub fn write_partition_stream(
 
 /// Writes a Parquet file like `parquet::arrow::ArrowWriter` (same settings, same Arrow schema in
 /// the footer, row groups of [`ROW_GROUP_ROWS`]; it ignores the byte limit and content-defined
-/// chunking, which Gatehouse's properties do not set), but encodes and compresses the columns of each
-/// group of rows in parallel on rayon's pool, so writing uses every core instead of one. Memory
-/// stays at one row group of encoded pages plus [`ENCODE_ROWS`] rows waiting to be encoded.
+/// chunking, which Gatehouse's properties do not set), but encodes and compresses the columns of
+/// each group of rows in parallel on rayon's pool, so writing uses every core instead of one, and
+/// writes dictionary-encoded string leaves itself ([`crate::string_chunks`]). Memory stays at one
+/// row group of encoded pages plus [`ENCODE_ROWS`] rows waiting to be encoded.
 struct ParallelFileWriter {
     file: SerializedFileWriter<File>,
     factory: ArrowRowGroupWriterFactory,
+    props: std::sync::Arc<WriterProperties>,
     schema: arrow::datatypes::SchemaRef,
-    /// How many Parquet leaf columns each top-level field has.
-    leaves_per_field: Vec<usize>,
+    /// How each top-level field's leaves are written.
+    plans: Vec<FieldPlan>,
     /// Rows per row group (the writer properties' limit).
     row_group_rows: usize,
     /// The column writers of the row group being written, grouped by top-level field.
-    open: Option<Vec<Vec<ArrowColumnWriter>>>,
+    open: Option<Vec<Vec<LeafWriter>>>,
     /// Rows encoded into the open row group.
     group_rows: usize,
     /// Rows waiting to be encoded (all belonging to the open row group).
     pending: Vec<RecordBatch>,
     pending_rows: usize,
     row_groups: usize,
+}
+
+/// How the leaves of one top-level field are written: string leaves by
+/// [`StringChunkWriter`] (their paths), the others by arrow-rs (`None`).
+struct FieldPlan {
+    field: arrow::datatypes::FieldRef,
+    leaves: Vec<Option<LeafPath>>,
+    /// Whether arrow-rs writes every leaf (the column then goes to it as it is).
+    all_arrow: bool,
+}
+
+impl FieldPlan {
+    /// The part of `array` arrow-rs writes, with its field: the leaves it writes, in order.
+    fn arrow_part(&self, array: &ArrayRef) -> Option<(Field, ArrayRef)> {
+        if self.all_arrow {
+            return Some((self.field.as_ref().clone(), array.clone()));
+        }
+        let keep: Vec<bool> = self.leaves.iter().map(Option::is_none).collect();
+        project(&self.field, array, &keep, &mut 0)
+    }
+}
+
+/// Keeps the leaves of `field` whose flags in `keep` (from position `at`, in leaf order) are set:
+/// structs and lists without any kept leaf disappear. `None` when nothing is kept.
+fn project(
+    field: &Field,
+    array: &ArrayRef,
+    keep: &[bool],
+    at: &mut usize,
+) -> Option<(Field, ArrayRef)> {
+    use arrow::array::{AsArray, ListArray, StructArray};
+    match field.data_type() {
+        DataType::Struct(children) => {
+            let s = array.as_struct();
+            let (mut fields, mut arrays) = (Vec::new(), Vec::new());
+            for (child, column) in children.iter().zip(s.columns()) {
+                if let Some((f, a)) = project(child, column, keep, at) {
+                    fields.push(f);
+                    arrays.push(a);
+                }
+            }
+            if fields.is_empty() {
+                return None;
+            }
+            let projected = StructArray::new(fields.clone().into(), arrays, s.nulls().cloned());
+            Some((
+                field
+                    .clone()
+                    .with_data_type(DataType::Struct(fields.into())),
+                std::sync::Arc::new(projected),
+            ))
+        }
+        DataType::List(item) => {
+            let l = array.as_list::<i32>();
+            let (f, values) = project(item, l.values(), keep, at)?;
+            let f = std::sync::Arc::new(f);
+            let projected =
+                ListArray::new(f.clone(), l.offsets().clone(), values, l.nulls().cloned());
+            Some((
+                field.clone().with_data_type(DataType::List(f)),
+                std::sync::Arc::new(projected),
+            ))
+        }
+        _ => {
+            // A leaf, or a type whose leaves are all kept (maps and the like: their string leaves
+            // are never taken from arrow-rs).
+            let n = LeafPath::leaves_of(field).len();
+            let kept = keep[*at..*at + n].iter().all(|k| *k);
+            *at += n;
+            kept.then(|| (field.clone(), array.clone()))
+        }
+    }
+}
+
+/// The writer of one leaf of the open row group.
+enum LeafWriter {
+    Arrow(Box<ArrowColumnWriter>),
+    Strings(Box<StringChunkWriter>),
+}
+
+/// A closed leaf, ready to append to the row group.
+enum ClosedLeaf {
+    Arrow(ArrowColumnChunk),
+    Strings(bytes::Bytes, parquet::column::writer::ColumnCloseResult),
 }
 
 impl ParallelFileWriter {
@@ -256,24 +343,45 @@ impl ParallelFileWriter {
         let parquet_schema = ArrowSchemaConverter::new()
             .with_coerce_types(props.coerce_types())
             .convert(&schema)?;
-        let file = SerializedFileWriter::new(
-            file,
-            parquet_schema.root_schema_ptr(),
-            std::sync::Arc::new(props),
-        )?;
+        let props = std::sync::Arc::new(props);
+        let file =
+            SerializedFileWriter::new(file, parquet_schema.root_schema_ptr(), props.clone())?;
         let factory = ArrowRowGroupWriterFactory::new(&file, schema.clone());
-        let leaves_per_field = schema
-            .fields()
-            .iter()
-            .map(|f| {
-                compute_leaves(f, &arrow::array::new_empty_array(f.data_type())).map(|l| l.len())
-            })
-            .collect::<parquet::errors::Result<_>>()?;
+        let descriptors = file.schema_descr();
+        let mut first_leaf = 0;
+        let mut plans = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields() {
+            let count =
+                compute_leaves(field, &arrow::array::new_empty_array(field.data_type()))?.len();
+            let mut leaves = LeafPath::leaves_of(field);
+            if leaves.len() != count {
+                // Not a shape this writer follows: arrow-rs writes the whole field.
+                leaves = vec![None; count];
+            }
+            for (n, leaf) in leaves.iter_mut().enumerate() {
+                let descr = descriptors.column(first_leaf + n);
+                let fits = leaf.as_ref().is_some_and(|path| {
+                    StringChunkWriter::suits(&props, descr.path())
+                        && descr.max_def_level() == path.max_def()
+                        && descr.max_rep_level() == path.max_rep()
+                });
+                if !fits {
+                    *leaf = None;
+                }
+            }
+            first_leaf += count;
+            plans.push(FieldPlan {
+                field: field.clone(),
+                all_arrow: leaves.iter().all(Option::is_none),
+                leaves,
+            });
+        }
         Ok(ParallelFileWriter {
             file,
             factory,
+            props,
             schema,
-            leaves_per_field,
+            plans,
             row_group_rows,
             open: None,
             group_rows: 0,
@@ -326,22 +434,53 @@ impl ParallelFileWriter {
                 .factory
                 .create_column_writers(self.row_groups)?
                 .into_iter();
-            let grouped = self
-                .leaves_per_field
-                .iter()
-                .map(|n| writers.by_ref().take(*n).collect())
-                .collect();
+            let descriptors = self.file.schema_descr();
+            let mut leaf = 0;
+            let mut grouped = Vec::with_capacity(self.plans.len());
+            for plan in &self.plans {
+                let mut group = Vec::with_capacity(plan.leaves.len());
+                for path in &plan.leaves {
+                    let Some(arrow) = writers.next() else {
+                        return Err(parquet::errors::ParquetError::General(
+                            "fewer column writers than leaves".into(),
+                        ));
+                    };
+                    group.push(match path {
+                        None => LeafWriter::Arrow(Box::new(arrow)),
+                        Some(path) => LeafWriter::Strings(Box::new(StringChunkWriter::new(
+                            descriptors.column(leaf),
+                            path.clone(),
+                            &self.props,
+                        )?)),
+                    });
+                    leaf += 1;
+                }
+                grouped.push(group);
+            }
             self.open = Some(grouped);
         }
         let open = self.open.as_mut().expect("opened above");
-        let fields = self.schema.fields();
+        let plans = &self.plans;
         let pending = &self.pending;
         open.par_iter_mut().enumerate().try_for_each(
             |(f, writers)| -> parquet::errors::Result<()> {
+                let plan = &plans[f];
                 for batch in pending {
-                    let leaves = compute_leaves(&fields[f], batch.column(f))?;
-                    for (writer, leaf) in writers.iter_mut().zip(leaves) {
-                        writer.write(&leaf)?;
+                    let column = batch.column(f);
+                    if let Some((field, array)) = plan.arrow_part(column) {
+                        let leaves = compute_leaves(&field, &array)?;
+                        let arrow = writers.iter_mut().filter_map(|w| match w {
+                            LeafWriter::Arrow(w) => Some(w),
+                            LeafWriter::Strings(_) => None,
+                        });
+                        for (writer, leaf) in arrow.zip(leaves) {
+                            writer.write(&leaf)?;
+                        }
+                    }
+                    for writer in writers.iter_mut() {
+                        if let LeafWriter::Strings(w) = writer {
+                            w.write(column.as_ref())?;
+                        }
                     }
                 }
                 Ok(())
@@ -359,13 +498,26 @@ impl ParallelFileWriter {
         let Some(open) = self.open.take() else {
             return Ok(());
         };
-        let chunks: Vec<Vec<ArrowColumnChunk>> = open
+        let closed: Vec<Vec<ClosedLeaf>> = open
             .into_par_iter()
-            .map(|writers| writers.into_iter().map(ArrowColumnWriter::close).collect())
+            .map(|writers| {
+                writers
+                    .into_iter()
+                    .map(|w| match w {
+                        LeafWriter::Arrow(w) => (*w).close().map(ClosedLeaf::Arrow),
+                        LeafWriter::Strings(w) => w
+                            .close()
+                            .map(|(bytes, close)| ClosedLeaf::Strings(bytes, close)),
+                    })
+                    .collect()
+            })
             .collect::<parquet::errors::Result<_>>()?;
         let mut row_group = self.file.next_row_group()?;
-        for chunk in chunks.into_iter().flatten() {
-            chunk.append_to_row_group(&mut row_group)?;
+        for leaf in closed.into_iter().flatten() {
+            match leaf {
+                ClosedLeaf::Arrow(chunk) => chunk.append_to_row_group(&mut row_group)?,
+                ClosedLeaf::Strings(bytes, close) => row_group.append_column(&bytes, close)?,
+            }
         }
         row_group.close()?;
         self.row_groups += 1;
@@ -547,5 +699,195 @@ mod tests {
         let mixed = [batches[0].clone(), narrower];
         let err = write_partition_stream(dir.path(), &key, mixed.into_iter().map(Ok)).unwrap_err();
         assert!(err.to_string().contains("does not fit"), "{err}");
+    }
+
+    /// Sign-ins with every kind of absence the string chunks must encode: null and empty lists,
+    /// null structs inside lists, null strings at every depth, lists of lists, empty strings,
+    /// non-ASCII text, a column too varied for its dictionary (so its chunk falls back to PLAIN
+    /// pages) and one that is null throughout; over a row group, in uneven batches.
+    #[test]
+    fn string_chunks_read_back_as_arrow_rs_writes_them() {
+        use crate::convert::{SystemFields, TableBuilder};
+        use serde_json::{json, Value};
+
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let words = [
+            "",
+            "none",
+            "success",
+            "Mfa",
+            "Ünïcødé ✓",
+            "Office 365 Exchange Online",
+        ];
+        let mut word = |next: &mut dyn FnMut(u64) -> u64| -> Value {
+            match next(8) {
+                0 => Value::Null,
+                n => json!(words[(n as usize) % words.len()]),
+            }
+        };
+        let table = TableSchema::of(LogKind::SignIns);
+        let mut builder = TableBuilder::new(&table);
+        let sys = SystemFields {
+            tenant_id: "t",
+            ingested_at_ns: 0,
+            source: "graph",
+            envelope: None,
+        };
+        let rows = ROW_GROUP_ROWS + 9_000;
+        let mut batches = Vec::new();
+        for n in 0..rows {
+            let mut record = serde_json::Map::new();
+            record.insert("id".into(), json!(format!("id-{n}")));
+            record.insert(
+                "createdDateTime".into(),
+                json!(format!(
+                    "2024-01-01T{:02}:{:02}:{:02}Z",
+                    n / 3600 % 24,
+                    n / 60 % 60,
+                    n % 60
+                )),
+            );
+            record.insert(
+                "userPrincipalName".into(),
+                json!(format!("user{}@contoso.com", next(500))),
+            );
+            record.insert("appDisplayName".into(), word(&mut next));
+            // Unique and long: its dictionary outgrows 1 MiB within the row group.
+            record.insert(
+                "userAgent".into(),
+                json!(format!("agent {n} {}", "x".repeat(40))),
+            );
+            if next(3) > 0 {
+                record.insert(
+                    "status".into(),
+                    match next(4) {
+                        0 => Value::Null,
+                        _ => json!({"errorCode": next(3), "failureReason": word(&mut next)}),
+                    },
+                );
+            }
+            if next(4) > 0 {
+                let policies: Value = match next(5) {
+                    0 => Value::Null,
+                    1 => json!([]),
+                    _ => (0..next(6))
+                        .map(|p| {
+                            if next(9) == 0 {
+                                return Value::Null;
+                            }
+                            let grants: Value = match next(4) {
+                                0 => Value::Null,
+                                1 => json!([]),
+                                _ => (0..next(4)).map(|_| word(&mut next)).collect(),
+                            };
+                            let rules: Value = match next(3) {
+                                0 => json!([]),
+                                _ => (0..next(3))
+                                    .map(|_| json!({"conditionalAccessCondition": word(&mut next), "ruleSatisfied": word(&mut next)}))
+                                    .collect(),
+                            };
+                            let strength = match next(3) {
+                                0 => Value::Null,
+                                _ => json!({"displayName": word(&mut next)}),
+                            };
+                            json!({
+                                "id": format!("policy-{p}"),
+                                "displayName": word(&mut next),
+                                "enforcedGrantControls": grants,
+                                "result": word(&mut next),
+                                "includeRulesSatisfied": rules,
+                                "authenticationStrength": strength,
+                            })
+                        })
+                        .collect(),
+                };
+                record.insert("appliedConditionalAccessPolicies".into(), policies);
+            }
+            builder.append(&record, "createdDateTime", &sys).unwrap();
+            if builder.len() == 500 + n % 2_000 {
+                batches.push(builder.finish());
+            }
+        }
+        batches.push(builder.finish());
+        let input = concat_batches(&batches[0].schema(), &batches).unwrap();
+        assert_eq!(input.num_rows(), rows);
+
+        let dir = tempfile::tempdir().unwrap();
+        let key = PartitionKey {
+            tenant: "t".into(),
+            log: LogKind::SignIns,
+            day: 19723,
+        };
+        let entry = write_partition_stream(dir.path(), &key, batches.iter().cloned().map(Ok))
+            .unwrap()
+            .unwrap();
+        let ours = dir.path().join(&entry.path);
+        let theirs = dir.path().join("arrow-writer.parquet");
+        let mut writer = parquet::arrow::ArrowWriter::try_new(
+            File::create(&theirs).unwrap(),
+            batches[0].schema(),
+            Some(writer_properties()),
+        )
+        .unwrap();
+        for b in &batches {
+            writer.write(b).unwrap();
+        }
+        writer.close().unwrap();
+        let all = |path: &Path| {
+            let batches = read_file(path).unwrap();
+            concat_batches(&batches[0].schema(), &batches).unwrap()
+        };
+        let (a, b) = (all(&ours), all(&theirs));
+        for (i, field) in input.schema().fields().iter().enumerate() {
+            assert_eq!(a.column(i), input.column(i), "column {}", field.name());
+        }
+        assert_eq!(a, b);
+
+        // The chunks look like arrow-rs's: dictionary first, the varied column fell back to
+        // PLAIN, pages of at most 20 000 rows with an offset index.
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let reader = SerializedFileReader::new(File::open(&ours).unwrap()).unwrap();
+        let meta = reader.metadata();
+        let column = |name: &str| {
+            let rg = meta.row_group(0);
+            (0..rg.num_columns())
+                .map(|c| rg.column(c))
+                .find(|c| c.column_path().string() == name)
+                .unwrap()
+                .clone()
+        };
+        use parquet::basic::Encoding;
+        let agent = column("userAgent");
+        assert!(agent.dictionary_page_offset().is_some());
+        let data_pages = agent.page_encoding_stats_mask().unwrap();
+        assert!(data_pages.is_set(Encoding::PLAIN) && data_pages.is_set(Encoding::RLE_DICTIONARY));
+        let app = column("appDisplayName");
+        assert!(app.dictionary_page_offset().is_some());
+        assert!(app
+            .page_encoding_stats_mask()
+            .unwrap()
+            .is_only(Encoding::RLE_DICTIONARY));
+        let reader = parquet::file::serialized_reader::SerializedFileReader::new_with_options(
+            File::open(&ours).unwrap(),
+            parquet::file::serialized_reader::ReadOptionsBuilder::new()
+                .with_page_index()
+                .build(),
+        )
+        .unwrap();
+        let offsets = reader.metadata().offset_index().unwrap();
+        let leaf = (0..meta.row_group(0).num_columns())
+            .find(|c| meta.row_group(0).column(*c).column_path().string() == "appDisplayName")
+            .unwrap();
+        let pages = offsets[0][leaf].page_locations();
+        assert_eq!(pages.len(), ROW_GROUP_ROWS.div_ceil(20_000));
+        assert!(pages
+            .windows(2)
+            .all(|w| w[1].first_row_index - w[0].first_row_index == 20_000));
     }
 }
