@@ -911,7 +911,7 @@ fn write_job(root: &std::path::Path, job: WriteJob) -> Result<WriteDone> {
         parts: Vec::new(),
     };
     for (key, buf) in job.parts {
-        if let Some(entry) = write_partition_file(root, &key, &buf.batches)? {
+        if let Some(entry) = write_partition_file(root, &key, buf.batches)? {
             done.added.push(entry);
         }
         done.parts.push((key, buf.rows, buf.kinds));

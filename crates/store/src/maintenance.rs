@@ -165,7 +165,7 @@ pub fn apply_retention(
             log,
             day: f.day,
         };
-        added.extend(write_partition_file(&root, &key, &kept)?);
+        added.extend(write_partition_file(&root, &key, kept)?);
         removed.push(f.path.clone());
     }
     if !removed.is_empty() {

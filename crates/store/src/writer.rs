@@ -143,23 +143,25 @@ fn is_sorted_by_time(batches: &[RecordBatch], time_column: &str) -> bool {
 
 /// Writes `batches` (all of one partition) as a new Parquet file in place, returning its entry
 /// for the manifest. The file is not live until the manifest names it. Rows already in time order
-/// (the usual case: exports are chronological) are streamed to the file without copying.
+/// (the usual case: exports are chronological) are streamed to the file without copying, each
+/// batch freed once encoded.
 pub fn write_partition_file(
     root: &Path,
     key: &PartitionKey,
-    batches: &[RecordBatch],
+    batches: Vec<RecordBatch>,
 ) -> Result<Option<FileEntry>> {
     let time_column = key.log.time_column();
-    if is_sorted_by_time(batches, time_column) {
-        return write_partition_stream(root, key, batches.iter().cloned().map(Ok));
+    if is_sorted_by_time(&batches, time_column) {
+        return write_partition_stream(root, key, batches.into_iter().map(Ok));
     }
     let Some(first) = batches.first() else {
         return Ok(None);
     };
-    let all = concat_batches(&first.schema(), batches).map_err(|e| StoreError::Arrow {
+    let all = concat_batches(&first.schema(), &batches).map_err(|e| StoreError::Arrow {
         context: "gathering rows".into(),
         source: e,
     })?;
+    drop(batches);
     let sorted = sort_by_time(&all, time_column)?;
     drop(all);
     write_partition_stream(root, key, std::iter::once(Ok(sorted)))

@@ -129,8 +129,9 @@ impl<'a> Cursor<'a> {
     }
     #[inline(always)]
     fn ws(&mut self) {
-        // Exports are compact: test the common case before the loop.
-        if matches!(self.b.get(self.i), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        // Exports are compact: test the common case before the loop (one compare: whitespace and
+        // control bytes are all at or below a space; skip_ws stops at anything but whitespace).
+        if self.b.get(self.i).is_some_and(|c| *c <= b' ') {
             self.i = tape::skip_ws(self.b, self.i);
         }
     }
