@@ -555,11 +555,22 @@ impl StringChunkWriter {
         &mut self,
         steps: &[Step],
         arrays: &[Resolved<'_>],
-        k: usize,
+        mut k: usize,
         i: usize,
-        def: i16,
+        mut def: i16,
         rep: i16,
     ) {
+        // Structs in a loop: only lists need another call.
+        while let (Step::Struct { nullable, .. }, Resolved::Struct(s)) = (&steps[k], &arrays[k]) {
+            if *nullable {
+                if s.is_null(i) {
+                    self.push_levels(def, rep);
+                    return;
+                }
+                def += 1;
+            }
+            k += 1;
+        }
         match (&steps[k], &arrays[k]) {
             (Step::Leaf { nullable }, Resolved::Leaf(strings)) => {
                 if *nullable && strings.is_null(i) {
@@ -567,13 +578,6 @@ impl StringChunkWriter {
                 } else {
                     self.push_levels(def + i16::from(*nullable), rep);
                     self.put(strings.value(i).as_bytes());
-                }
-            }
-            (Step::Struct { nullable, .. }, Resolved::Struct(s)) => {
-                if *nullable && s.is_null(i) {
-                    self.push_levels(def, rep);
-                } else {
-                    self.nested(steps, arrays, k + 1, i, def + i16::from(*nullable), rep);
                 }
             }
             (
@@ -879,8 +883,14 @@ fn pack_bits<T: Packable>(values: &[T], groups: usize, bits: u8, out: &mut Vec<u
     let width = u32::from(bits);
     for g in 0..groups {
         let group = &values[(g * 8).min(values.len())..((g + 1) * 8).min(values.len())];
-        if width <= 16 {
-            // Eight values of up to 16 bits fit one 128-bit word: `bits` bytes.
+        if width <= 8 {
+            // Eight values of up to 8 bits fit one 64-bit word: `bits` bytes.
+            let mut word = 0u64;
+            for (k, v) in group.iter().enumerate() {
+                word |= v.bits() << (k as u32 * width);
+            }
+            out.extend_from_slice(&word.to_le_bytes()[..bits as usize]);
+        } else if width <= 16 {
             let mut word = 0u128;
             for (k, v) in group.iter().enumerate() {
                 word |= u128::from(v.bits()) << (k as u32 * width);
