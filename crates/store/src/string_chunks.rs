@@ -296,6 +296,10 @@ pub struct StringChunkWriter {
     plain: bool,
     /// The index the column's previous value got (the commonest next value).
     last: Option<u32>,
+    /// For a leaf below one list: the indices of the previous row's elements, by position, and
+    /// those of the row being written.
+    by_position: Vec<u32>,
+    by_position_next: Vec<u32>,
     // The page being built.
     defs: Vec<i16>,
     reps: Vec<i16>,
@@ -348,6 +352,8 @@ impl StringChunkWriter {
             dictionary: Dictionary::new(),
             plain: false,
             last: None,
+            by_position: Vec::new(),
+            by_position_next: Vec::new(),
             defs: Vec::new(),
             reps: Vec::new(),
             values: Values::Indices(Vec::new()),
@@ -492,6 +498,8 @@ impl StringChunkWriter {
         };
         let offsets = list.value_offsets();
         'rows: for i in rows {
+            std::mem::swap(&mut self.by_position, &mut self.by_position_next);
+            self.by_position_next.clear();
             let mut def = 0;
             for (step, array) in steps[..at].iter().zip(&arrays[..at]) {
                 if let (Step::Struct { nullable: true, .. }, Resolved::Struct(s)) = (step, array) {
@@ -538,7 +546,7 @@ impl StringChunkWriter {
                                 d += 1;
                             }
                             self.push_levels(d, rep);
-                            self.put(strings.value(j).as_bytes());
+                            self.put_at(strings.value(j).as_bytes(), j - start);
                         }
                         // One list only, and it was the step at `at`.
                         _ => unreachable!("a path with one list"),
@@ -619,6 +627,30 @@ impl StringChunkWriter {
         }
         self.num_values += 1;
         self.page_entries += 1;
+    }
+
+    /// [`Self::put`] for the element at `position` of a list: the element at the same position
+    /// of the previous row's list is the likeliest value (sign-ins of one app list the same
+    /// Conditional Access policies in the same order), then the column's previous value.
+    #[inline(always)]
+    fn put_at(&mut self, value: &[u8], position: usize) {
+        if let (Values::Indices(indices), Some(&before)) =
+            (&mut self.values, self.by_position.get(position))
+        {
+            if short_eq(self.dictionary.get(before), value) {
+                self.unencoded_bytes += value.len() as i64;
+                indices.push(before);
+                self.last = Some(before);
+                self.by_position_next.push(before);
+                return;
+            }
+        }
+        self.put(value);
+        if let Some(index) = self.last {
+            if self.by_position_next.len() == position {
+                self.by_position_next.push(index);
+            }
+        }
     }
 
     /// One value (its levels already pushed): its dictionary index, or its PLAIN bytes after the
