@@ -38,6 +38,12 @@ impl Validity {
         self.nulls += usize::from(!present);
     }
 
+    /// Records `n` nulls.
+    pub fn push_nulls(&mut self, n: usize) {
+        self.flags.resize(self.flags.len() + n, false);
+        self.nulls += n;
+    }
+
     /// Values recorded.
     #[inline]
     pub fn len(&self) -> usize {
@@ -110,6 +116,13 @@ impl Strings {
     #[inline(always)]
     pub fn push_null(&mut self) {
         self.end_value(false);
+    }
+
+    /// Appends `n` nulls.
+    pub fn push_nulls(&mut self, n: usize) {
+        let end = *self.offsets.last().unwrap_or(&0);
+        self.offsets.resize(self.offsets.len() + n, end);
+        self.valid.push_nulls(n);
     }
 
     /// Appends `s` or a null.
@@ -186,6 +199,12 @@ impl<V: Copy + Default> Fixed<V> {
     pub fn push_null(&mut self) {
         self.values.push(V::default());
         self.valid.push(false);
+    }
+
+    /// Appends `n` nulls.
+    pub fn push_nulls(&mut self, n: usize) {
+        self.values.resize(self.values.len() + n, V::default());
+        self.valid.push_nulls(n);
     }
 
     /// Appends `v` or a null.
@@ -268,6 +287,13 @@ impl Offsets {
         self.valid.push(false);
     }
 
+    /// Appends `n` null lists.
+    pub fn push_nulls(&mut self, n: usize) {
+        let end = *self.offsets.last().unwrap_or(&0);
+        self.offsets.resize(self.offsets.len() + n, end);
+        self.valid.push_nulls(n);
+    }
+
     /// Lists appended.
     pub fn len(&self) -> usize {
         self.valid.len()
@@ -336,6 +362,36 @@ mod tests {
         let a = b.finish_boolean();
         assert_eq!(a.null_count(), 1);
         assert!(a.value(0));
+    }
+
+    #[test]
+    fn nulls_in_bulk_equal_nulls_one_by_one() {
+        let (mut a, mut b) = (Strings::default(), Strings::default());
+        let (mut c, mut d) = (Fixed::<i32>::default(), Fixed::<i32>::default());
+        let (mut e, mut f) = (Offsets::default(), Offsets::default());
+        for n in [0, 1, 3, 70] {
+            a.push("x");
+            b.push("x");
+            c.push(7);
+            d.push(7);
+            e.push(e.items() + 2);
+            f.push(f.items() + 2);
+            a.push_nulls(n);
+            c.push_nulls(n);
+            f.push_nulls(n);
+            for _ in 0..n {
+                b.push_null();
+                d.push_null();
+                e.push_null();
+            }
+        }
+        assert_eq!(a.finish(), b.finish());
+        assert_eq!(
+            c.finish_primitive::<arrow::datatypes::Int32Type>(),
+            d.finish_primitive()
+        );
+        let ((eo, en), (fo, fnn)) = (e.finish(), f.finish());
+        assert_eq!((eo, en), (fo, fnn));
     }
 
     #[test]

@@ -145,6 +145,27 @@ impl ColBuilder {
         }
     }
 
+    /// Appends `n` nulls, as `n` calls of [`ColBuilder::append_null`] would.
+    fn append_nulls(&mut self, n: usize) {
+        match self {
+            ColBuilder::Str(b) | ColBuilder::Json { strings: b, .. } => b.push_nulls(n),
+            ColBuilder::I32(b) => b.push_nulls(n),
+            ColBuilder::I64(b) => b.push_nulls(n),
+            ColBuilder::F64(b) => b.push_nulls(n),
+            ColBuilder::Bool(b) => b.push_nulls(n),
+            ColBuilder::Ts(b) => b.push_nulls(n),
+            ColBuilder::StrMap { lists, .. } | ColBuilder::List { lists, .. } => {
+                lists.push_nulls(n)
+            }
+            ColBuilder::Struct { members, valid, .. } => {
+                for (_, m) in members.iter_mut() {
+                    m.append_nulls(n);
+                }
+                valid.push_nulls(n);
+            }
+        }
+    }
+
     /// Keeps the first `n` values (and, in lists and maps, the items they hold).
     fn truncate(&mut self, n: usize) {
         match self {
@@ -828,6 +849,7 @@ impl TableBuilder {
             None | Some(Value::Null) => return Err(format!("missing `{time_column}`")),
             Some(other) => return Err(type_error(time_column, "a timestamp string", other)),
         };
+        self.fill_deferred_nulls();
         self.slots.iter_mut().for_each(|s| *s = None);
         let mut extra: Option<Map<String, Value>> = None;
         let mut path = String::new();
@@ -871,6 +893,7 @@ impl TableBuilder {
         time_ns: i64,
         sys: &SystemFields<'_>,
     ) -> Result<TapeAppended<'a>, Bail> {
+        self.fill_deferred_nulls();
         match self.put_tape_row(tape, text, obj, time_column, time_ns) {
             Ok((id, extra)) => {
                 self.append_system(sys, extra);
@@ -989,6 +1012,7 @@ impl TableBuilder {
     /// Takes the pending rows as a record batch; the builder starts again empty (and can be
     /// reused: its buffers keep the size the last batch needed).
     pub fn finish(&mut self) -> RecordBatch {
+        self.fill_deferred_nulls();
         let fields: &Fields = self.schema.fields();
         let mut arrays: Vec<ArrayRef> = self
             .graph

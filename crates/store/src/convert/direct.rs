@@ -51,6 +51,10 @@ pub(super) struct DirectPlan {
     /// change.
     last_present: ColumnSet,
     absent: Vec<usize>,
+    /// Rows whose `absent` columns still lack their null: they are appended in bulk when the
+    /// list changes, before a value goes into one of those columns, and before anything else
+    /// touches the columns ([`TableBuilder::fill_deferred_nulls`]).
+    deferred: usize,
 }
 
 impl DirectPlan {
@@ -79,6 +83,7 @@ impl DirectPlan {
             ],
             last_present: ColumnSet::MAX,
             absent: Vec::new(),
+            deferred: 0,
         })
     }
 }
@@ -439,6 +444,19 @@ fn struct_member(
 }
 
 impl TableBuilder {
+    /// Appends the nulls the direct path deferred, so every column holds every row: called
+    /// before any other path appends and before the rows are taken.
+    pub(super) fn fill_deferred_nulls(&mut self) {
+        if let Some(plan) = self.direct.as_mut() {
+            if plan.deferred > 0 {
+                for &c in &plan.absent {
+                    self.graph[c].append_nulls(plan.deferred);
+                }
+                plan.deferred = 0;
+            }
+        }
+    }
+
     /// Appends a bare Graph record straight from its text (one JSON object, surrounding
     /// whitespace allowed), when it is a record [`fast::recognize`] takes for this builder's
     /// log and [`TableBuilder::append_tape`] would store; `accept` then sees what was learned
@@ -457,7 +475,13 @@ impl TableBuilder {
     ) -> Result<DirectRow<'a>, Bail> {
         let row = match self.put_direct_row(text, tape) {
             Ok(row) if accept(&row) => row,
-            _ => {
+            done => {
+                if done.is_ok() {
+                    // The refused row was counted among the deferred ones.
+                    if let Some(plan) = self.direct.as_mut() {
+                        plan.deferred -= 1;
+                    }
+                }
                 for b in &mut self.graph {
                     b.truncate(self.rows);
                 }
@@ -509,6 +533,13 @@ impl TableBuilder {
             }
             seen |= bit;
             roles.add(plan.roles[c]);
+            if plan.last_present & bit == 0 && plan.deferred > 0 {
+                // A column the previous records lacked: its nulls go in before this value.
+                for &a in &plan.absent {
+                    self.graph[a].append_nulls(plan.deferred);
+                }
+                plan.deferred = 0;
+            }
             cur.expect(b':')?;
             cur.ws();
             self.tape_slots[c] = cur.i as u32;
@@ -589,13 +620,16 @@ impl TableBuilder {
         let time_ns = time_ns.ok_or(Bail)?;
         let columns = self.graph.len();
         if seen != plan.last_present {
+            for &c in &plan.absent {
+                self.graph[c].append_nulls(plan.deferred);
+            }
+            plan.deferred = 0;
             plan.absent.clear();
             plan.absent.extend((0..columns).filter(|c| !present(*c)));
             plan.last_present = seen;
         }
-        for &c in &plan.absent {
-            self.graph[c].append_null();
-        }
+        // This row's nulls in the absent columns are appended later, in bulk.
+        plan.deferred += 1;
         Ok(DirectRow {
             log,
             id,
