@@ -727,7 +727,7 @@ mod tests {
             "Ünïcødé ✓",
             "Office 365 Exchange Online",
         ];
-        let mut word = |next: &mut dyn FnMut(u64) -> u64| -> Value {
+        let word = |next: &mut dyn FnMut(u64) -> u64| -> Value {
             match next(8) {
                 0 => Value::Null,
                 n => json!(words[(n as usize) % words.len()]),
