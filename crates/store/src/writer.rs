@@ -233,7 +233,10 @@ pub fn write_partition_stream(
 /// row group of encoded pages plus [`ENCODE_ROWS`] rows waiting to be encoded.
 struct ParallelFileWriter {
     file: SerializedFileWriter<File>,
-    factory: ArrowRowGroupWriterFactory,
+    /// The part of the schema arrow-rs writes (every field without the string leaves
+    /// [`StringChunkWriter`] takes), in Arrow and in Parquet: column writers are made for it
+    /// alone, not for leaves that would be thrown away (each held two zstd contexts).
+    arrow_writers: ArrowRowGroupWriterFactory,
     props: std::sync::Arc<WriterProperties>,
     schema: arrow::datatypes::SchemaRef,
     /// How each top-level field's leaves are written.
@@ -348,7 +351,6 @@ impl ParallelFileWriter {
         let props = std::sync::Arc::new(props);
         let file =
             SerializedFileWriter::new(file, parquet_schema.root_schema_ptr(), props.clone())?;
-        let factory = ArrowRowGroupWriterFactory::new(&file, schema.clone());
         let descriptors = file.schema_descr();
         let mut first_leaf = 0;
         let mut plans = Vec::with_capacity(schema.fields().len());
@@ -378,9 +380,28 @@ impl ParallelFileWriter {
                 leaves,
             });
         }
+        let arrow_fields: Vec<Field> = plans
+            .iter()
+            .filter_map(|plan| {
+                plan.arrow_part(&arrow::array::new_empty_array(plan.field.data_type()))
+                    .map(|(field, _)| field)
+            })
+            .collect();
+        let arrow_schema = std::sync::Arc::new(arrow::datatypes::Schema::new(arrow_fields));
+        let arrow_parquet = ArrowSchemaConverter::new()
+            .with_coerce_types(props.coerce_types())
+            .convert(&arrow_schema)?;
+        // The factory takes its Parquet schema from a file writer: one over a sink, for the part
+        // of the schema arrow-rs writes (its leaves have the same descriptors as in the file).
+        let sink = SerializedFileWriter::new(
+            std::io::sink(),
+            arrow_parquet.root_schema_ptr(),
+            props.clone(),
+        )?;
+        let arrow_writers = ArrowRowGroupWriterFactory::new(&sink, arrow_schema);
         Ok(ParallelFileWriter {
             file,
-            factory,
+            arrow_writers,
             props,
             schema,
             plans,
@@ -433,7 +454,7 @@ impl ParallelFileWriter {
         }
         if self.open.is_none() {
             let mut writers = self
-                .factory
+                .arrow_writers
                 .create_column_writers(self.row_groups)?
                 .into_iter();
             let descriptors = self.file.schema_descr();
@@ -442,13 +463,12 @@ impl ParallelFileWriter {
             for plan in &self.plans {
                 let mut group = Vec::with_capacity(plan.leaves.len());
                 for path in &plan.leaves {
-                    let Some(arrow) = writers.next() else {
-                        return Err(parquet::errors::ParquetError::General(
-                            "fewer column writers than leaves".into(),
-                        ));
-                    };
                     group.push(match path {
-                        None => LeafWriter::Arrow(Box::new(arrow)),
+                        None => LeafWriter::Arrow(Box::new(writers.next().ok_or_else(|| {
+                            parquet::errors::ParquetError::General(
+                                "fewer column writers than leaves".into(),
+                            )
+                        })?)),
                         Some(path) => LeafWriter::Strings(Box::new(StringChunkWriter::new(
                             descriptors.column(leaf),
                             path.clone(),
