@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! reader thread ──raw chunks──▶ N worker threads ──typed batches──▶ this thread ──▶ writer thread
-//! (open, gunzip, split)         (parse JSON, normalise,            (reorder, dedup,   (sort, encode,
-//!                                convert to Arrow, partition)        buffer, commit)    compress Parquet,
+//! (open, gunzip, split)         (parse JSON, normalise,            (reorder, dedup,   (one open file per
+//!                                convert to Arrow, partition)        commit)            partition: encode,
+//!                                                                                       compress Parquet,
 //!                                                                                       columns in parallel)
 //! ```
 //! Workers send each raw record down one of three paths: the direct path
@@ -14,11 +15,12 @@
 //! and the general path (serde_json values, shape, normalise, [`TableBuilder::append`]) for
 //! everything else. All three store the same rows.
 //!
-//! Memory stays bounded whatever the input size: channels are bounded, and buffered rows are
-//! written out (by the writer thread, while parsing goes on) once a partition reaches
-//! [`IngestOptions::file_rows`], or, when all buffers together reach
-//! [`IngestOptions::max_buffered_bytes`], the partitions that went longest without new rows.
-//! Every write is followed by a commit, and only committed rows are counted as stored.
+//! Memory stays bounded whatever the input size: channels are bounded, and the writer thread
+//! streams accepted rows into one open file per partition ([`open_files`]), encoding them a
+//! group of rows at a time. A file is closed once it holds [`IngestOptions::file_rows`] rows, or,
+//! when the open files together hold [`IngestOptions::max_buffered_bytes`], the partitions that
+//! went longest without new rows are closed first. Every closed file is committed, and only
+//! committed rows are counted as stored.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -39,8 +41,11 @@ use serde_json::Value;
 use crate::convert::{DirectRow, SystemFields, TableBuilder};
 use crate::dedup::{id_hash, IdIndex};
 use crate::layout::{check_tenant_id, day_of, PartitionKey, DEFAULT_TENANT};
-use crate::writer::write_partition_file;
-use crate::{FileEntry, Result, StoreError, StoreWriter};
+
+use crate::{Result, StoreError, StoreWriter};
+
+mod open_files;
+use open_files::{OpenFiles, ToWriter, WriteDone};
 
 /// How an ingest run behaves.
 #[derive(Debug, Clone)]
@@ -51,12 +56,12 @@ pub struct IngestOptions {
     pub format: Option<InputFormat>,
     /// Worker threads parsing and converting (default: available cores).
     pub threads: usize,
-    /// Rows that make a partition's buffer worth a file of its own.
+    /// Rows after which a partition's open file is closed (and committed).
     pub file_rows: usize,
-    /// When buffered rows of all partitions together use this much memory, write the coldest
-    /// partitions until half of it is left (default 128 MiB: files of tens of thousands of rows
-    /// with a peak of about five times this in all, under 1 GB; 256 MiB peaked at just over
-    /// 1 GB, and a smaller working set is also faster).
+    /// When the open files together hold this much memory (rows waiting to be encoded, encoded
+    /// pages of their open row groups, and the rows of partitions gathered for sorting), the
+    /// ones that went longest without new rows are closed until half of it is left (default
+    /// 128 MiB).
     pub max_buffered_bytes: usize,
     /// Compact partitions that accumulated many small files when the run ends.
     pub compact: bool,
@@ -263,23 +268,19 @@ pub fn ingest_source(
         drop(raw_rx);
         drop(out_tx);
 
-        // Parquet encoding and compression run on their own thread, so parsing never waits for it.
-        // A rendezvous: the consumer hands a job over only when the writer is free, so no
-        // written-out buffer waits in between (memory stays bounded by the buffers below).
-        let (job_tx, job_rx) = bounded::<WriteJob>(0);
+        // Parquet encoding and compression run on their own thread, so parsing never waits for
+        // it: accepted rows stream into one open file per partition (`open_files`).
+        let (rows_tx, rows_rx) = bounded::<ToWriter>(4);
         let (done_tx, done_rx) = bounded::<Result<WriteDone>>(4);
-        let root = writer.store().root().to_path_buf();
+        let files = OpenFiles::new(
+            writer.store().root().to_path_buf(),
+            opts.file_rows,
+            opts.max_buffered_bytes,
+        );
         named("ingest-write")
-            .spawn_scoped(scope, move || {
-                for job in job_rx {
-                    let done = write_job(&root, job);
-                    if done_tx.send(done).is_err() {
-                        return;
-                    }
-                }
-            })
+            .spawn_scoped(scope, move || files.run(rows_rx, done_tx))
             .map_err(spawn_failed)?;
-        let mut state = Consumer::new(writer, opts, job_tx, done_rx);
+        let mut state = Consumer::new(writer, rows_tx, done_rx);
         let mut pending: BTreeMap<u64, Converted> = BTreeMap::new();
         let mut next = 0u64;
         let mut records = 0u64;
@@ -704,57 +705,37 @@ fn signin_kind(rec: &Record) -> Option<SignInKind> {
         .and_then(SignInKind::from_graph_name)
 }
 
-/// The ingesting thread's state: dedup index, per-partition buffers, the summary.
+/// The ingesting thread's state: dedup index, the channel to the writer thread, the summary.
 struct Consumer<'w> {
     writer: &'w mut StoreWriter,
-    opts: &'w IngestOptions,
-    jobs: Option<crossbeam_channel::Sender<WriteJob>>,
+    rows_out: Option<crossbeam_channel::Sender<ToWriter>>,
     done: crossbeam_channel::Receiver<Result<WriteDone>>,
     index: IdIndex,
-    buffers: BTreeMap<PartitionKey, Buffer>,
-    buffered_bytes: usize,
-    /// Input batches accepted so far.
-    batches_seen: u64,
     summary: IngestSummary,
     touched: std::collections::BTreeSet<PartitionKey>,
-}
-
-#[derive(Default)]
-struct Buffer {
-    batches: Vec<RecordBatch>,
-    rows: usize,
-    bytes: usize,
-    /// The input batch that last added rows (to find cold partitions).
-    last_batch: u64,
-    kinds: BTreeMap<SignInKind, u64>,
 }
 
 impl<'w> Consumer<'w> {
     fn new(
         writer: &'w mut StoreWriter,
-        opts: &'w IngestOptions,
-        jobs: crossbeam_channel::Sender<WriteJob>,
+        rows_out: crossbeam_channel::Sender<ToWriter>,
         done: crossbeam_channel::Receiver<Result<WriteDone>>,
     ) -> Self {
         Consumer {
             writer,
-            opts,
-            jobs: Some(jobs),
+            rows_out: Some(rows_out),
             done,
             index: IdIndex::default(),
-            buffers: BTreeMap::new(),
-            buffered_bytes: 0,
-            batches_seen: 0,
             summary: IngestSummary::default(),
             touched: Default::default(),
         }
     }
 
+    /// Drops the rows whose ids are stored or seen already, and hands the rest to the writer
+    /// thread; commits what it has finished meanwhile.
     fn accept(&mut self, c: Converted, progress: &mut dyn FnMut(Progress)) -> Result<()> {
         self.commit_done(false, progress)?;
-        self.batches_seen += 1;
         self.summary.rejected.extend(c.rejected);
-        let mut full = Vec::new();
         for part in c.parts {
             let root = self.writer.store().root().to_path_buf();
             let known = self
@@ -776,80 +757,38 @@ impl<'w> Consumer<'w> {
                     },
                 )?
             };
-            let buf = self.buffers.entry(part.key.clone()).or_default();
+            let mut kinds = BTreeMap::new();
             for (k, kind) in keep.iter().zip(&part.kinds) {
                 if let (true, Some(kind)) = (k, kind) {
-                    *buf.kinds.entry(*kind).or_default() += 1;
+                    *kinds.entry(*kind).or_default() += 1;
                 }
             }
-            let bytes = batch.get_array_memory_size();
-            buf.last_batch = self.batches_seen;
-            buf.rows += batch.num_rows();
-            buf.bytes += bytes;
-            buf.batches.push(batch);
-            self.buffered_bytes += bytes;
-            if buf.rows >= self.opts.file_rows {
-                full.push(part.key);
-            }
-        }
-        if self.buffered_bytes >= self.opts.max_buffered_bytes {
-            return self.flush_coldest(progress);
-        }
-        if !full.is_empty() {
-            full.dedup();
-            self.flush(&full, progress)?;
+            self.send(
+                ToWriter::Rows {
+                    key: part.key,
+                    batch,
+                    kinds,
+                },
+                progress,
+            )?;
         }
         Ok(())
     }
 
-    /// Frees memory by writing the partitions that went longest without new rows, until at most
-    /// half of [`IngestOptions::max_buffered_bytes`] stays buffered. Exports are mostly in time
-    /// order, so past days are written whole and the current day keeps filling its buffer.
-    fn flush_coldest(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<()> {
-        let mut by_age: Vec<(u64, usize, PartitionKey)> = self
-            .buffers
-            .iter()
-            .map(|(k, b)| (b.last_batch, b.bytes, k.clone()))
-            .collect();
-        by_age.sort();
-        let mut left = self.buffered_bytes;
-        let mut keys = Vec::new();
-        for (_, bytes, key) in by_age {
-            if left <= self.opts.max_buffered_bytes / 2 {
-                break;
-            }
-            left = left.saturating_sub(bytes);
-            keys.push(key);
-        }
-        self.flush(&keys, progress)
-    }
-
+    /// Tells the writer thread to close every file, for the commits of the end.
     fn flush_all(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<()> {
-        let keys: Vec<PartitionKey> = self.buffers.keys().cloned().collect();
-        self.flush(&keys, progress)
+        self.send(ToWriter::CloseAll, progress)
     }
 
-    /// Hands the buffers of `keys` to the writer thread, which writes one file per partition;
-    /// [`Consumer::commit_done`] makes them live in one manifest update once written.
-    fn flush(&mut self, keys: &[PartitionKey], progress: &mut dyn FnMut(Progress)) -> Result<()> {
-        let mut parts: Vec<(PartitionKey, Buffer)> = Vec::new();
-        for key in keys {
-            if let Some(buf) = self.buffers.remove(key) {
-                self.buffered_bytes = self.buffered_bytes.saturating_sub(buf.bytes);
-                parts.push((key.clone(), buf));
-            }
-        }
-        if parts.is_empty() {
-            return Ok(());
-        }
-        if let Some(jobs) = &self.jobs {
-            if jobs.send(WriteJob { parts }).is_err() {
+    fn send(&mut self, message: ToWriter, progress: &mut dyn FnMut(Progress)) -> Result<()> {
+        if let Some(out) = &self.rows_out {
+            if out.send(message).is_err() {
                 // The writer thread stopped: its error is waiting in `done`.
                 self.finish(progress)?;
                 return Err(StoreError::Invalid("the file writer stopped".into()));
             }
         }
-        self.commit_done(false, progress)
+        Ok(())
     }
 
     /// Commits every write the writer thread has finished (waiting for all when `wait`).
@@ -889,32 +828,7 @@ impl<'w> Consumer<'w> {
 
     /// Waits for the writer thread to finish and commits what it wrote.
     fn finish(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<()> {
-        self.jobs = None;
+        self.rows_out = None;
         self.commit_done(true, progress)
     }
-}
-
-/// Buffers to write, one file per partition.
-struct WriteJob {
-    parts: Vec<(PartitionKey, Buffer)>,
-}
-
-/// Files written for a [`WriteJob`], with what each holds.
-struct WriteDone {
-    added: Vec<FileEntry>,
-    parts: Vec<(PartitionKey, usize, BTreeMap<SignInKind, u64>)>,
-}
-
-fn write_job(root: &std::path::Path, job: WriteJob) -> Result<WriteDone> {
-    let mut done = WriteDone {
-        added: Vec::new(),
-        parts: Vec::new(),
-    };
-    for (key, buf) in job.parts {
-        if let Some(entry) = write_partition_file(root, &key, buf.batches)? {
-            done.added.push(entry);
-        }
-        done.parts.push((key, buf.rows, buf.kinds));
-    }
-    Ok(done)
 }

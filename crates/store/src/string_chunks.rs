@@ -367,6 +367,26 @@ impl StringChunkWriter {
         })
     }
 
+    /// Memory held: the dictionary, the page being built and the pages kept for the chunk.
+    pub fn memory_size(&self) -> usize {
+        let d = &self.dictionary;
+        let values = match &self.values {
+            Values::Indices(v) => v.capacity() * 4,
+            Values::Plain(v) => v.capacity(),
+        };
+        d.bytes.capacity()
+            + d.slots.capacity() * 8
+            + d.hashes.capacity() * 8
+            + d.offsets.capacity() * 4
+            + (self.defs.capacity() + self.reps.capacity()) * 2
+            + values
+            + self
+                .pages
+                .iter()
+                .map(|p| p.page.data().len())
+                .sum::<usize>()
+    }
+
     /// Whether a column may be written by this module under these properties (dictionary
     /// encoding on, zstd compression).
     pub fn suits(props: &WriterProperties, column: &ColumnPath) -> bool {

@@ -174,55 +174,114 @@ pub fn write_partition_stream(
     key: &PartitionKey,
     batches: impl Iterator<Item = Result<RecordBatch>>,
 ) -> Result<Option<FileEntry>> {
-    let time_column = key.log.time_column();
-    let staging = root.join(STAGING_DIR);
-    fs::create_dir_all(&staging).map_err(io_err(&staging))?;
-    let name = format!("part-{}.parquet", uuid::Uuid::new_v4().simple());
-    let tmp = staging.join(&name);
-    let mut writer: Option<ParallelFileWriter> = None;
-    let (mut min_time_ns, mut max_time_ns, mut rows) = (i64::MAX, i64::MIN, 0u64);
+    let mut file = PartitionFile::new(root, key);
     for batch in batches {
-        let batch = batch?;
-        if batch.num_rows() == 0 {
-            continue;
-        }
-        let (lo, hi) = time_range(&batch, time_column);
-        min_time_ns = min_time_ns.min(lo);
-        max_time_ns = max_time_ns.max(hi);
-        rows += batch.num_rows() as u64;
-        if writer.is_none() {
-            let file = File::create(&tmp).map_err(io_err(&tmp))?;
-            writer = Some(
-                ParallelFileWriter::try_new(file, batch.schema())
-                    .map_err(|e| parquet_err(&tmp, e))?,
-            );
-        }
-        if let Some(w) = writer.as_mut() {
-            w.write(&batch).map_err(|e| parquet_err(&tmp, e))?;
+        file.append(&batch?)?;
+    }
+    file.finish()
+}
+
+/// A new Parquet file of one partition being written in the staging folder: rows go in as they
+/// come (each batch encoded as soon as a group of rows is complete), and
+/// [`PartitionFile::finish`] moves the file into its partition folder. Until then no reader sees
+/// it, and a file left behind by a crash is removed by the next writer.
+pub struct PartitionFile {
+    root: std::path::PathBuf,
+    key: PartitionKey,
+    name: String,
+    tmp: std::path::PathBuf,
+    writer: Option<ParallelFileWriter>,
+    min_time_ns: i64,
+    max_time_ns: i64,
+    rows: u64,
+}
+
+impl PartitionFile {
+    /// A file for `key` under the store at `root` (created on disk with its first rows).
+    pub fn new(root: &Path, key: &PartitionKey) -> PartitionFile {
+        let name = format!("part-{}.parquet", uuid::Uuid::new_v4().simple());
+        PartitionFile {
+            root: root.to_path_buf(),
+            key: key.clone(),
+            tmp: root.join(STAGING_DIR).join(&name),
+            name,
+            writer: None,
+            min_time_ns: i64::MAX,
+            max_time_ns: i64::MIN,
+            rows: 0,
         }
     }
-    let Some(w) = writer else {
-        return Ok(None);
-    };
-    let file = w.into_inner().map_err(|e| parquet_err(&tmp, e))?;
-    file.sync_all().map_err(io_err(&tmp))?;
-    drop(file);
-    let bytes = fs::metadata(&tmp).map_err(io_err(&tmp))?.len();
-    let dir = root.join(key.dir());
-    fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-    let dest = dir.join(&name);
-    fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
-    sync_dir(&dir)?;
-    Ok(Some(FileEntry {
-        path: layout::relative(root, &dest),
-        tenant: key.tenant.clone(),
-        table: key.log.table_name().to_string(),
-        day: key.day,
-        rows,
-        bytes,
-        min_time_ns,
-        max_time_ns,
-    }))
+
+    /// Appends rows; the file keeps them in the order appended.
+    pub fn append(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let (lo, hi) = time_range(batch, self.key.log.time_column());
+        self.min_time_ns = self.min_time_ns.min(lo);
+        self.max_time_ns = self.max_time_ns.max(hi);
+        self.rows += batch.num_rows() as u64;
+        if self.writer.is_none() {
+            let staging = self.root.join(STAGING_DIR);
+            fs::create_dir_all(&staging).map_err(io_err(&staging))?;
+            let file = File::create(&self.tmp).map_err(io_err(&self.tmp))?;
+            self.writer = Some(
+                ParallelFileWriter::try_new(file, batch.schema())
+                    .map_err(|e| parquet_err(&self.tmp, e))?,
+            );
+        }
+        if let Some(w) = self.writer.as_mut() {
+            w.write(batch).map_err(|e| parquet_err(&self.tmp, e))?;
+        }
+        Ok(())
+    }
+
+    /// Rows appended so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The latest event time appended so far (`i64::MIN` before any row).
+    pub fn max_time_ns(&self) -> i64 {
+        self.max_time_ns
+    }
+
+    /// Memory the file holds while open: rows waiting to be encoded and the encoded pages of its
+    /// open row group.
+    pub fn memory_size(&self) -> usize {
+        self.writer
+            .as_ref()
+            .map_or(0, ParallelFileWriter::memory_size)
+    }
+
+    /// Writes the footer, flushes the file to disk and moves it into its partition folder; its
+    /// entry for the manifest (`None` if no rows were appended). It is not live until a commit
+    /// names it.
+    pub fn finish(self) -> Result<Option<FileEntry>> {
+        let Some(w) = self.writer else {
+            return Ok(None);
+        };
+        let tmp = &self.tmp;
+        let file = w.into_inner().map_err(|e| parquet_err(tmp, e))?;
+        file.sync_all().map_err(io_err(tmp))?;
+        drop(file);
+        let bytes = fs::metadata(tmp).map_err(io_err(tmp))?.len();
+        let dir = self.root.join(self.key.dir());
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let dest = dir.join(&self.name);
+        fs::rename(tmp, &dest).map_err(io_err(&dest))?;
+        sync_dir(&dir)?;
+        Ok(Some(FileEntry {
+            path: layout::relative(&self.root, &dest),
+            tenant: self.key.tenant.clone(),
+            table: self.key.log.table_name().to_string(),
+            day: self.key.day,
+            rows: self.rows,
+            bytes,
+            min_time_ns: self.min_time_ns,
+            max_time_ns: self.max_time_ns,
+        }))
+    }
 }
 
 /// Writes a Parquet file like `parquet::arrow::ArrowWriter` (same settings, same Arrow schema in
@@ -412,6 +471,22 @@ impl ParallelFileWriter {
             pending_rows: 0,
             row_groups: 0,
         })
+    }
+
+    /// Memory held: the rows waiting to be encoded and the open row group's encoded pages.
+    fn memory_size(&self) -> usize {
+        let pending: usize = self.pending.iter().map(|b| b.get_array_memory_size()).sum();
+        let open: usize = self
+            .open
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|w| match w {
+                LeafWriter::Arrow(w) => w.memory_size(),
+                LeafWriter::Strings(w) => w.memory_size(),
+            })
+            .sum();
+        pending + open
     }
 
     fn write(&mut self, batch: &RecordBatch) -> parquet::errors::Result<()> {

@@ -1,0 +1,378 @@
+//! The ingest writer thread's files: one open Parquet file per partition, into which accepted
+//! rows are streamed as they arrive, so memory holds a row group being encoded per partition
+//! rather than every row of a file waiting to be written.
+//!
+//! A file is closed when it holds [`IngestOptions::file_rows`] rows, when the open files
+//! together hold more than [`IngestOptions::max_buffered_bytes`] (the partitions that went
+//! longest without new rows first, until half is left), and at the end of the input; each closed
+//! file is reported to the ingesting thread, which commits it.
+//!
+//! Files keep their rows in time order. Rows of a partition arriving out of order end its
+//! streamed file, and from then on that partition's files gather their rows in memory and are
+//! sorted when closed, as every file was before streaming.
+//!
+//! [`IngestOptions::file_rows`]: super::IngestOptions::file_rows
+//! [`IngestOptions::max_buffered_bytes`]: super::IngestOptions::max_buffered_bytes
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+
+use arrow::array::{Array, TimestampNanosecondArray};
+use arrow::record_batch::RecordBatch;
+use crossbeam_channel::{Receiver, Sender};
+use gatehouse_model::SignInKind;
+
+use crate::layout::PartitionKey;
+use crate::writer::{sort_by_time, write_partition_file, PartitionFile};
+use crate::{FileEntry, Result};
+
+/// What the ingesting thread sends the writer thread.
+pub(super) enum ToWriter {
+    /// Accepted rows of one partition (duplicates already dropped), with their sign-in types.
+    Rows {
+        key: PartitionKey,
+        batch: RecordBatch,
+        kinds: BTreeMap<SignInKind, u64>,
+    },
+    /// Close every open file (the input has ended).
+    CloseAll,
+}
+
+/// Files the writer thread closed, with what each holds, for one commit.
+#[derive(Default)]
+pub(super) struct WriteDone {
+    pub(super) added: Vec<FileEntry>,
+    pub(super) parts: Vec<(PartitionKey, usize, BTreeMap<SignInKind, u64>)>,
+}
+
+/// An open file and what it holds.
+struct Open {
+    body: Body,
+    rows: usize,
+    kinds: BTreeMap<SignInKind, u64>,
+    /// When rows last arrived (a message count), to find cold partitions.
+    last_used: u64,
+}
+
+enum Body {
+    /// Rows encoded into the file as they come (they arrive in time order).
+    Streaming(Box<PartitionFile>),
+    /// Rows gathered in memory, sorted and written when the file closes.
+    Gathered {
+        batches: Vec<RecordBatch>,
+        bytes: usize,
+    },
+}
+
+impl Open {
+    fn memory_size(&self) -> usize {
+        match &self.body {
+            Body::Streaming(f) => f.memory_size(),
+            Body::Gathered { bytes, .. } => *bytes,
+        }
+    }
+}
+
+/// The writer thread's state.
+pub(super) struct OpenFiles {
+    root: PathBuf,
+    file_rows: usize,
+    max_bytes: usize,
+    open: HashMap<PartitionKey, Open>,
+    /// Partitions whose rows arrived out of order: their files are gathered and sorted.
+    unsorted: HashSet<PartitionKey>,
+    messages: u64,
+}
+
+impl OpenFiles {
+    pub(super) fn new(root: PathBuf, file_rows: usize, max_bytes: usize) -> OpenFiles {
+        OpenFiles {
+            root,
+            file_rows: file_rows.max(1),
+            max_bytes,
+            open: HashMap::new(),
+            unsorted: HashSet::new(),
+            messages: 0,
+        }
+    }
+
+    /// Handles messages until the ingesting thread hangs up, then closes what is open. Reports
+    /// each set of closed files; stops at the first error, which it reports.
+    pub(super) fn run(mut self, messages: Receiver<ToWriter>, done: Sender<Result<WriteDone>>) {
+        let report = |r: Result<WriteDone>| -> bool {
+            match r {
+                Ok(d) if d.added.is_empty() && d.parts.is_empty() => true,
+                Ok(d) => done.send(Ok(d)).is_ok(),
+                Err(e) => {
+                    let _ = done.send(Err(e));
+                    false
+                }
+            }
+        };
+        for message in messages {
+            let result = match message {
+                ToWriter::Rows { key, batch, kinds } => self.rows(key, batch, kinds),
+                ToWriter::CloseAll => self.close_all(),
+            };
+            if !report(result) {
+                return;
+            }
+        }
+        report(self.close_all());
+    }
+
+    fn rows(
+        &mut self,
+        key: PartitionKey,
+        batch: RecordBatch,
+        kinds: BTreeMap<SignInKind, u64>,
+    ) -> Result<WriteDone> {
+        self.messages += 1;
+        let mut done = WriteDone::default();
+        let time_column = key.log.time_column();
+        let mut batch = batch;
+        if !self.unsorted.contains(&key) {
+            if !times_ascend(&batch, time_column) {
+                batch = sort_by_time(&batch, time_column)?;
+            }
+            let behind = match self.open.get(&key).map(|o| &o.body) {
+                Some(Body::Streaming(f)) => {
+                    first_time(&batch, time_column).is_none_or(|first| first < f.max_time_ns())
+                }
+                _ => false,
+            };
+            if behind {
+                // Rows older than the file's latest: the streamed file ends here (it is sorted),
+                // and this partition's files are sorted in memory from now on.
+                self.unsorted.insert(key.clone());
+                self.close(&key, &mut done)?;
+            }
+        }
+        let open = match self.open.get_mut(&key) {
+            Some(open) => open,
+            None => {
+                let body = if self.unsorted.contains(&key) {
+                    Body::Gathered {
+                        batches: Vec::new(),
+                        bytes: 0,
+                    }
+                } else {
+                    Body::Streaming(Box::new(PartitionFile::new(&self.root, &key)))
+                };
+                self.open.entry(key.clone()).or_insert(Open {
+                    body,
+                    rows: 0,
+                    kinds: BTreeMap::new(),
+                    last_used: 0,
+                })
+            }
+        };
+        open.rows += batch.num_rows();
+        open.last_used = self.messages;
+        for (kind, n) in kinds {
+            *open.kinds.entry(kind).or_default() += n;
+        }
+        match &mut open.body {
+            Body::Streaming(f) => f.append(&batch)?,
+            Body::Gathered { batches, bytes } => {
+                *bytes += batch.get_array_memory_size();
+                batches.push(batch);
+            }
+        }
+        if open.rows >= self.file_rows {
+            self.close(&key, &mut done)?;
+        }
+        self.close_coldest(&mut done)?;
+        Ok(done)
+    }
+
+    /// When the open files hold more than the limit, closes the ones that went longest without
+    /// new rows until at most half of it is left.
+    fn close_coldest(&mut self, done: &mut WriteDone) -> Result<()> {
+        let mut held: usize = self.open.values().map(Open::memory_size).sum();
+        if held <= self.max_bytes {
+            return Ok(());
+        }
+        let mut by_age: Vec<(u64, usize, PartitionKey)> = self
+            .open
+            .iter()
+            .map(|(k, o)| (o.last_used, o.memory_size(), k.clone()))
+            .collect();
+        by_age.sort();
+        for (_, bytes, key) in by_age {
+            if held <= self.max_bytes / 2 {
+                break;
+            }
+            held = held.saturating_sub(bytes);
+            self.close(&key, done)?;
+        }
+        Ok(())
+    }
+
+    fn close_all(&mut self) -> Result<WriteDone> {
+        let mut done = WriteDone::default();
+        let mut keys: Vec<PartitionKey> = self.open.keys().cloned().collect();
+        keys.sort();
+        for key in keys {
+            self.close(&key, &mut done)?;
+        }
+        Ok(done)
+    }
+
+    /// Finishes the file of `key` (if open) and notes it in `done`.
+    fn close(&mut self, key: &PartitionKey, done: &mut WriteDone) -> Result<()> {
+        let Some(open) = self.open.remove(key) else {
+            return Ok(());
+        };
+        let entry = match open.body {
+            Body::Streaming(f) => (*f).finish()?,
+            Body::Gathered { batches, .. } => write_partition_file(&self.root, key, batches)?,
+        };
+        done.added.extend(entry);
+        done.parts.push((key.clone(), open.rows, open.kinds));
+        Ok(())
+    }
+}
+
+fn times(batch: &RecordBatch, time_column: &str) -> Option<TimestampNanosecondArray> {
+    batch
+        .column_by_name(time_column)?
+        .as_any()
+        .downcast_ref::<TimestampNanosecondArray>()
+        .cloned()
+}
+
+/// Whether the batch's rows are in time order (no nulls: every stored row has its time).
+fn times_ascend(batch: &RecordBatch, time_column: &str) -> bool {
+    times(batch, time_column)
+        .is_some_and(|t| t.null_count() == 0 && t.values().windows(2).all(|w| w[0] <= w[1]))
+}
+
+fn first_time(batch: &RecordBatch, time_column: &str) -> Option<i64> {
+    let t = times(batch, time_column)?;
+    (t.null_count() == 0 && !t.is_empty()).then(|| t.value(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::{SystemFields, TableBuilder};
+    use crate::writer::read_file;
+    use gatehouse_model::{LogKind, TableSchema};
+
+    /// Sign-ins `ids` at second `t0 + id` of 2024-01-01, as one batch.
+    fn batch(ids: impl Iterator<Item = u32>, t0: u32) -> RecordBatch {
+        let table = TableSchema::of(LogKind::SignIns);
+        let mut b = TableBuilder::new(&table);
+        let sys = SystemFields {
+            tenant_id: "t",
+            ingested_at_ns: 0,
+            source: "graph",
+            envelope: None,
+        };
+        for id in ids {
+            let s = t0 + id;
+            let record = serde_json::json!({
+                "id": format!("id-{id}"),
+                "createdDateTime": format!("2024-01-01T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60),
+                "userPrincipalName": format!("u{}", id % 7),
+            });
+            b.append(record.as_object().unwrap(), "createdDateTime", &sys)
+                .unwrap();
+        }
+        b.finish()
+    }
+
+    fn key() -> PartitionKey {
+        PartitionKey {
+            tenant: "t".into(),
+            log: LogKind::SignIns,
+            day: 19723,
+        }
+    }
+
+    /// Runs the writer thread's loop over `batches` and returns what it reported.
+    fn run(
+        dir: &std::path::Path,
+        file_rows: usize,
+        max_bytes: usize,
+        batches: Vec<RecordBatch>,
+    ) -> Vec<WriteDone> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        for batch in batches {
+            tx.send(ToWriter::Rows {
+                key: key(),
+                batch,
+                kinds: BTreeMap::new(),
+            })
+            .unwrap();
+        }
+        drop(tx);
+        OpenFiles::new(dir.to_path_buf(), file_rows, max_bytes).run(rx, done_tx);
+        done_rx.iter().map(|d| d.unwrap()).collect()
+    }
+
+    fn times_of(dir: &std::path::Path, entry: &FileEntry) -> Vec<i64> {
+        read_file(&dir.join(&entry.path))
+            .unwrap()
+            .iter()
+            .flat_map(|b| times(b, "createdDateTime").unwrap().values().to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn rows_in_order_stream_into_files_of_file_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let batches = (0..10).map(|n| batch(n * 100..(n + 1) * 100, 0)).collect();
+        let done = run(dir.path(), 300, usize::MAX, batches);
+        let files: Vec<&FileEntry> = done.iter().flat_map(|d| &d.added).collect();
+        // Closed at 300 rows (at a batch boundary: 300, 300, 300), the rest at the end.
+        assert_eq!(
+            files.iter().map(|f| f.rows).collect::<Vec<_>>(),
+            [300, 300, 300, 100]
+        );
+        let rows: usize = done.iter().flat_map(|d| &d.parts).map(|p| p.1).sum();
+        assert_eq!(rows, 1000);
+        for f in files {
+            let t = times_of(dir.path(), f);
+            assert!(t.windows(2).all(|w| w[0] <= w[1]));
+            assert_eq!((t[0], *t.last().unwrap()), (f.min_time_ns, f.max_time_ns));
+        }
+    }
+
+    #[test]
+    fn rows_out_of_order_end_the_streamed_file_and_are_sorted_from_then_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let batches = vec![
+            batch(0..100, 1000),
+            // Unsorted within itself, but after the first batch once sorted: still streamed.
+            batch((100..200).rev(), 1000),
+            // Older than what the file holds: the file ends; the partition is gathered.
+            batch(200..300, 0),
+            batch(300..400, 2000),
+            batch(400..500, 500),
+        ];
+        let done = run(dir.path(), usize::MAX, usize::MAX, batches);
+        let files: Vec<&FileEntry> = done.iter().flat_map(|d| &d.added).collect();
+        assert_eq!(files.iter().map(|f| f.rows).collect::<Vec<_>>(), [200, 300]);
+        for f in &files {
+            let t = times_of(dir.path(), f);
+            assert!(
+                t.windows(2).all(|w| w[0] <= w[1]),
+                "a file out of time order"
+            );
+        }
+    }
+
+    #[test]
+    fn open_files_over_the_memory_limit_are_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let batches = (0..6).map(|n| batch(n * 500..(n + 1) * 500, 0)).collect();
+        // Every batch puts the open file over the limit: each is closed at once.
+        let done = run(dir.path(), usize::MAX, 1, batches);
+        let files: Vec<&FileEntry> = done.iter().flat_map(|d| &d.added).collect();
+        assert_eq!(files.len(), 6);
+        assert!(files.iter().all(|f| f.rows == 500));
+    }
+}
