@@ -43,6 +43,27 @@ fn python() -> PathBuf {
     );
 }
 
+/// Runs a Python script (given the data directory as its argument) and parses the JSON it prints.
+fn run_duckdb(py: &std::path::Path, script: &str, data: &std::path::Path) -> Value {
+    let out = Command::new(py)
+        .arg("-c")
+        .arg(script)
+        .arg(data)
+        .output()
+        .expect("running python");
+    assert!(
+        out.status.success(),
+        "duckdb script failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "duckdb output is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
 const SCRIPT: &str = r#"
 import json, sys, duckdb
 data = sys.argv[1]
@@ -76,23 +97,7 @@ fn duckdb_reads_the_store_and_agrees_with_gatehouse_sql() {
     run.no_panic("ingest");
     assert!(run.summary().stored > 100);
 
-    let out = Command::new(&py)
-        .arg("-c")
-        .arg(SCRIPT)
-        .arg(&gh.data)
-        .output()
-        .expect("running python");
-    assert!(
-        out.status.success(),
-        "duckdb script failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let duck: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "duckdb output is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    });
+    let duck = run_duckdb(&py, SCRIPT, &gh.data);
     let ours = |q: &str| gh.sql_int(q);
     for t in ["signins", "audits", "provisioning"] {
         let n = ours(&format!("SELECT count(*) FROM {t}"));
@@ -210,18 +215,7 @@ fn duckdb_reads_every_kind_of_string_column_as_gatehouse_does() {
         ));
     }
     script.push_str("print(json.dumps(out))\n");
-    let out = Command::new(&py)
-        .arg("-c")
-        .arg(&script)
-        .arg(&gh.data)
-        .output()
-        .expect("running python");
-    assert!(
-        out.status.success(),
-        "duckdb script failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let duck: Value = serde_json::from_slice(&out.stdout).expect("duckdb output is JSON");
+    let duck = run_duckdb(&py, &script, &gh.data);
     for (what, sub) in STRING_PATHS {
         let ours = gh.sql(&stats(&sub.replace("FROM S", "FROM signins")));
         let ours: Vec<Value> = ["n", "d", "l"]

@@ -119,7 +119,7 @@ pub fn sort_by_time(batch: &RecordBatch, time_column: &str) -> Result<RecordBatc
 }
 
 /// Whether the rows of `batches`, taken in order, are already sorted by the time column.
-fn is_sorted_by_time(batches: &[RecordBatch], time_column: &str) -> bool {
+pub(crate) fn is_sorted_by_time(batches: &[RecordBatch], time_column: &str) -> bool {
     let mut last = i64::MIN;
     for b in batches {
         let Some(times) = b
@@ -714,6 +714,35 @@ mod tests {
         assert!(props.dictionary_enabled(&ColumnPath::from("appDisplayName")));
     }
 
+    /// Writes `batches` with Gatehouse's writer and with arrow-rs's `ArrowWriter` (same
+    /// properties); the entry of ours, and every row each file reads back as.
+    fn write_both(
+        dir: &Path,
+        key: &PartitionKey,
+        batches: &[RecordBatch],
+    ) -> (FileEntry, RecordBatch, RecordBatch) {
+        let entry = write_partition_stream(dir, key, batches.iter().cloned().map(Ok))
+            .unwrap()
+            .unwrap();
+        let theirs = dir.join("arrow-writer.parquet");
+        let mut writer = parquet::arrow::ArrowWriter::try_new(
+            File::create(&theirs).unwrap(),
+            batches[0].schema(),
+            Some(writer_properties()),
+        )
+        .unwrap();
+        for b in batches {
+            writer.write(b).unwrap();
+        }
+        writer.close().unwrap();
+        let all = |path: &Path| {
+            let batches = read_file(path).unwrap();
+            concat_batches(&batches[0].schema(), &batches).unwrap()
+        };
+        let ours = all(&dir.join(&entry.path));
+        (entry, ours, all(&theirs))
+    }
+
     /// The parallel writer stores what `ArrowWriter` stores: the same rows, row groups of
     /// `ROW_GROUP_ROWS` (the rows here cross a row group and several encode batches), and a
     /// footer any Parquet reader opens.
@@ -757,9 +786,7 @@ mod tests {
             log: LogKind::SignIns,
             day: 19723,
         };
-        let entry = write_partition_stream(dir.path(), &key, batches.iter().cloned().map(Ok))
-            .unwrap()
-            .unwrap();
+        let (entry, a, b) = write_both(dir.path(), &key, &batches);
         assert_eq!(entry.rows, rows as u64);
         let ours = dir.path().join(&entry.path);
         let reader = SerializedFileReader::new(File::open(&ours).unwrap()).unwrap();
@@ -768,23 +795,6 @@ mod tests {
             reader.metadata().row_group(0).num_rows(),
             ROW_GROUP_ROWS as i64
         );
-
-        let theirs = dir.path().join("arrow-writer.parquet");
-        let mut writer = parquet::arrow::ArrowWriter::try_new(
-            File::create(&theirs).unwrap(),
-            batches[0].schema(),
-            Some(writer_properties()),
-        )
-        .unwrap();
-        for b in &batches {
-            writer.write(b).unwrap();
-        }
-        writer.close().unwrap();
-        let all = |path: &Path| {
-            let batches = read_file(path).unwrap();
-            concat_batches(&batches[0].schema(), &batches).unwrap()
-        };
-        let (a, b) = (all(&ours), all(&theirs));
         assert_eq!(a.num_rows(), rows);
         assert_eq!(a, b);
         assert_eq!(a, concat_batches(&batches[0].schema(), &batches).unwrap());
@@ -921,26 +931,8 @@ mod tests {
             log: LogKind::SignIns,
             day: 19723,
         };
-        let entry = write_partition_stream(dir.path(), &key, batches.iter().cloned().map(Ok))
-            .unwrap()
-            .unwrap();
+        let (entry, a, b) = write_both(dir.path(), &key, &batches);
         let ours = dir.path().join(&entry.path);
-        let theirs = dir.path().join("arrow-writer.parquet");
-        let mut writer = parquet::arrow::ArrowWriter::try_new(
-            File::create(&theirs).unwrap(),
-            batches[0].schema(),
-            Some(writer_properties()),
-        )
-        .unwrap();
-        for b in &batches {
-            writer.write(b).unwrap();
-        }
-        writer.close().unwrap();
-        let all = |path: &Path| {
-            let batches = read_file(path).unwrap();
-            concat_batches(&batches[0].schema(), &batches).unwrap()
-        };
-        let (a, b) = (all(&ours), all(&theirs));
         for (i, field) in input.schema().fields().iter().enumerate() {
             assert_eq!(a.column(i), input.column(i), "column {}", field.name());
         }

@@ -23,7 +23,7 @@ use crossbeam_channel::{Receiver, Sender};
 use gatehouse_model::SignInKind;
 
 use crate::layout::PartitionKey;
-use crate::writer::{sort_by_time, write_partition_file, PartitionFile};
+use crate::writer::{is_sorted_by_time, sort_by_time, write_partition_file, PartitionFile};
 use crate::{FileEntry, Result};
 
 /// What the ingesting thread sends the writer thread.
@@ -132,7 +132,7 @@ impl OpenFiles {
         let time_column = key.log.time_column();
         let mut batch = batch;
         if !self.unsorted.contains(&key) {
-            if !times_ascend(&batch, time_column) {
+            if !is_sorted_by_time(std::slice::from_ref(&batch), time_column) {
                 batch = sort_by_time(&batch, time_column)?;
             }
             let behind = match self.open.get(&key).map(|o| &o.body) {
@@ -240,12 +240,6 @@ fn times(batch: &RecordBatch, time_column: &str) -> Option<TimestampNanosecondAr
         .as_any()
         .downcast_ref::<TimestampNanosecondArray>()
         .cloned()
-}
-
-/// Whether the batch's rows are in time order (no nulls: every stored row has its time).
-fn times_ascend(batch: &RecordBatch, time_column: &str) -> bool {
-    times(batch, time_column)
-        .is_some_and(|t| t.null_count() == 0 && t.values().windows(2).all(|w| w[0] <= w[1]))
 }
 
 fn first_time(batch: &RecordBatch, time_column: &str) -> Option<i64> {
