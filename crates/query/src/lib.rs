@@ -7,6 +7,7 @@
 //! `deviceDetail.browser` work as written. DataFusion prunes files and row groups by their
 //! statistics, so a time-range query reads only the days it needs.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
@@ -35,10 +36,19 @@ pub enum QueryError {
 /// Result alias.
 pub type Result<T, E = QueryError> = std::result::Result<T, E>;
 
-/// A query session over a store.
+/// A query session over a store, pinned to the manifest version it was opened at.
 pub struct QueryEngine {
     ctx: SessionContext,
+    store: Store,
+    tenant: Option<String>,
+    version: u64,
+    /// The files registered, as the manifest names them.
+    files: Vec<String>,
 }
+
+/// How many times [`QueryEngine::sql`] runs a query again over a newer manifest when files it
+/// read were replaced under it (each retry needs another such commit during the previous run).
+const STALE_RETRIES: usize = 3;
 
 /// The result of a query.
 pub struct QueryResult {
@@ -65,10 +75,13 @@ impl QueryEngine {
             .set_bool("datafusion.execution.collect_statistics", true);
         let ctx = SessionContext::new_with_config(config);
         let manifest = store.manifest()?;
+        let version = manifest.version;
+        let mut files = Vec::new();
         for log in LogKind::ALL {
             let schema = TableSchema::of(log).arrow_schema();
             let urls: Vec<ListingTableUrl> = manifest
                 .files_for(log, tenant, None)
+                .inspect(|f| files.push(f.path.clone()))
                 .map(|f| {
                     ListingTableUrl::parse(store.root().join(&f.path).to_string_lossy().as_ref())
                 })
@@ -86,12 +99,63 @@ impl QueryEngine {
             let table = ListingTable::try_new(config)?;
             ctx.register_table(table_ref(log), Arc::new(table))?;
         }
-        Ok(QueryEngine { ctx })
+        Ok(QueryEngine {
+            ctx,
+            store: store.clone(),
+            tenant: tenant.map(str::to_owned),
+            version,
+            files,
+        })
+    }
+
+    /// The manifest version the tables were registered from.
+    pub fn manifest_version(&self) -> u64 {
+        self.version
     }
 
     /// Runs one SQL query. The store is read-only here: DDL (`CREATE`, `DROP`), DML (`INSERT`,
     /// `COPY … TO`, which would write files) and session statements (`SET`) are refused.
+    ///
+    /// A writer may commit while the session is open, and a compaction or retention commit
+    /// deletes the files it replaced, which this session registered. A file gone before the scan
+    /// lists it would be skipped without an error, and one gone while it is read fails the
+    /// query; so when a query ends (either way) and the manifest no longer lists every file the
+    /// session registered, it is run again over the current manifest (up to [`STALE_RETRIES`]
+    /// times). A reader therefore never fails, nor silently misses rows, because a writer was
+    /// busy; commits that only add files leave the session's snapshot intact and are not waited
+    /// for.
     pub async fn sql(&self, sql: &str) -> Result<QueryResult> {
+        let mut result = self.sql_once(sql).await;
+        let mut fresh: Option<QueryEngine> = None;
+        for _ in 0..STALE_RETRIES {
+            let session = fresh.as_ref().unwrap_or(self);
+            if session.snapshot_intact()? {
+                break;
+            }
+            tracing::debug!(
+                version = session.version,
+                "files of the query were replaced while it ran; running it again"
+            );
+            let next = QueryEngine::open(&self.store, self.tenant.as_deref()).await?;
+            result = next.sql_once(sql).await;
+            fresh = Some(next);
+        }
+        result
+    }
+
+    /// Whether the manifest still lists every file this session registered, so that whatever
+    /// it read (or will read) is the snapshot it was opened on. Callers that stream results
+    /// themselves (through [`QueryEngine::context`]) check it at the end.
+    pub fn snapshot_intact(&self) -> Result<bool> {
+        let manifest = self.store.manifest()?;
+        if manifest.version == self.version {
+            return Ok(true);
+        }
+        let live: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+        Ok(self.files.iter().all(|f| live.contains(f.as_str())))
+    }
+
+    async fn sql_once(&self, sql: &str) -> Result<QueryResult> {
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)

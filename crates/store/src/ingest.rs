@@ -15,11 +15,12 @@
 //! and the general path (serde_json values, shape, normalise, [`TableBuilder::append`]) for
 //! everything else. All three store the same rows.
 //!
-//! Memory stays bounded whatever the input size: channels are bounded, and the writer thread
-//! streams accepted rows into one open file per partition ([`open_files`]), encoding them a
-//! group of rows at a time. A file is closed once it holds [`IngestOptions::file_rows`] rows, or,
-//! when the open files together hold [`IngestOptions::max_buffered_bytes`], the partitions that
-//! went longest without new rows are closed first. Every closed file is committed, and only
+//! Memory stays bounded whatever the input size: the channels carrying rows are bounded, and the
+//! writer thread streams accepted rows into one open file per partition ([`open_files`]),
+//! encoding them a group of rows at a time. A file is closed once it holds
+//! [`IngestOptions::file_rows`] rows, or, when the open files together hold
+//! [`IngestOptions::max_buffered_bytes`] or number [`IngestOptions::max_open_files`], the
+//! partitions that went longest without new rows are closed first. Every closed file is committed, and only
 //! committed rows are counted as stored.
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,7 +30,7 @@ use std::thread;
 use arrow::array::BooleanArray;
 use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
-use crossbeam_channel::bounded;
+use crossbeam_channel::{bounded, unbounded};
 use gatehouse_formats::fast;
 use gatehouse_formats::input::{ByteCounter, InputFile};
 use gatehouse_formats::read::{parse_item, read_input, Batch, ReadOptions};
@@ -63,6 +64,10 @@ pub struct IngestOptions {
     /// ones that went longest without new rows are closed until half of it is left (default
     /// 128 MiB).
     pub max_buffered_bytes: usize,
+    /// At most this many partitions have a file open at once (each holds a file descriptor and
+    /// a row group being encoded): a row for another partition first closes the one that went
+    /// longest without new rows (default 128, well under the usual limit of 1,024 descriptors).
+    pub max_open_files: usize,
     /// Compact partitions that accumulated many small files when the run ends.
     pub compact: bool,
     /// Read uncompressed NDJSON files in place through memory maps instead of copying them into
@@ -83,6 +88,7 @@ impl Default for IngestOptions {
                 .unwrap_or(2),
             file_rows: 256 * 1024,
             max_buffered_bytes: 128 << 20,
+            max_open_files: 128,
             compact: true,
             map_files: true,
             fast_path: true,
@@ -270,12 +276,17 @@ pub fn ingest_source(
 
         // Parquet encoding and compression run on their own thread, so parsing never waits for
         // it: accepted rows stream into one open file per partition (`open_files`).
+        // `done` is unbounded: the ingesting thread drains it only between batches, while it
+        // may be blocked sending a batch's partitions to `rows`; were the writer thread able to
+        // block on `done`, several files closing during one batch would deadlock the two.
+        // Its messages are a few file entries each, one per closed file at most.
         let (rows_tx, rows_rx) = bounded::<ToWriter>(4);
-        let (done_tx, done_rx) = bounded::<Result<WriteDone>>(4);
+        let (done_tx, done_rx) = unbounded::<Result<WriteDone>>();
         let files = OpenFiles::new(
             writer.store().root().to_path_buf(),
             opts.file_rows,
             opts.max_buffered_bytes,
+            opts.max_open_files,
         );
         named("ingest-write")
             .spawn_scoped(scope, move || files.run(rows_rx, done_tx))

@@ -77,5 +77,11 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     out.flush()?;
+    if !engine.snapshot_intact()? {
+        anyhow::bail!(
+            "a compaction or retention replaced files while the export ran, so records may be \
+             missing from it: run it again"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

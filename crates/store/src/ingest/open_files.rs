@@ -4,8 +4,10 @@
 //!
 //! A file is closed when it holds [`IngestOptions::file_rows`] rows, when the open files
 //! together hold more than [`IngestOptions::max_buffered_bytes`] (the partitions that went
-//! longest without new rows first, until half is left), and at the end of the input; each closed
-//! file is reported to the ingesting thread, which commits it.
+//! longest without new rows first, until half is left), when rows arrive for a partition while
+//! [`IngestOptions::max_open_files`] are open (the coldest first: each open file holds a file
+//! descriptor), and at the end of the input; each closed file is reported to the ingesting
+//! thread, which commits it.
 //!
 //! Files keep their rows in time order. Rows of a partition arriving out of order end its
 //! streamed file, and from then on that partition's files gather their rows in memory and are
@@ -13,6 +15,7 @@
 //!
 //! [`IngestOptions::file_rows`]: super::IngestOptions::file_rows
 //! [`IngestOptions::max_buffered_bytes`]: super::IngestOptions::max_buffered_bytes
+//! [`IngestOptions::max_open_files`]: super::IngestOptions::max_open_files
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -78,6 +81,7 @@ pub(super) struct OpenFiles {
     root: PathBuf,
     file_rows: usize,
     max_bytes: usize,
+    max_open: usize,
     open: HashMap<PartitionKey, Open>,
     /// Partitions whose rows arrived out of order: their files are gathered and sorted.
     unsorted: HashSet<PartitionKey>,
@@ -85,11 +89,17 @@ pub(super) struct OpenFiles {
 }
 
 impl OpenFiles {
-    pub(super) fn new(root: PathBuf, file_rows: usize, max_bytes: usize) -> OpenFiles {
+    pub(super) fn new(
+        root: PathBuf,
+        file_rows: usize,
+        max_bytes: usize,
+        max_open: usize,
+    ) -> OpenFiles {
         OpenFiles {
             root,
             file_rows: file_rows.max(1),
             max_bytes,
+            max_open: max_open.max(1),
             open: HashMap::new(),
             unsorted: HashSet::new(),
             messages: 0,
@@ -146,6 +156,16 @@ impl OpenFiles {
                 // and this partition's files are sorted in memory from now on.
                 self.unsorted.insert(key.clone());
                 self.close(&key, &mut done)?;
+            }
+        }
+        if !self.open.contains_key(&key) && self.open.len() >= self.max_open {
+            let coldest = self
+                .open
+                .iter()
+                .min_by_key(|(_, o)| o.last_used)
+                .map(|(k, _)| k.clone());
+            if let Some(coldest) = coldest {
+                self.close(&coldest, &mut done)?;
             }
         }
         let open = match self.open.get_mut(&key) {
@@ -303,7 +323,7 @@ mod tests {
             .unwrap();
         }
         drop(tx);
-        OpenFiles::new(dir.to_path_buf(), file_rows, max_bytes).run(rx, done_tx);
+        OpenFiles::new(dir.to_path_buf(), file_rows, max_bytes, usize::MAX).run(rx, done_tx);
         done_rx.iter().map(|d| d.unwrap()).collect()
     }
 
@@ -357,6 +377,32 @@ mod tests {
                 "a file out of time order"
             );
         }
+    }
+
+    #[test]
+    fn at_most_max_open_files_are_open_the_coldest_closing_first() {
+        let dir = tempfile::tempdir().unwrap();
+        const CAP: usize = 4;
+        let mut files = OpenFiles::new(dir.path().to_path_buf(), usize::MAX, usize::MAX, CAP);
+        let day_key = |d: i32| PartitionKey {
+            day: 19723 + d,
+            ..key()
+        };
+        let mut closed = Vec::new();
+        // Days 0-3 fill the open files; day 0 is used again, so day 1 is the coldest when day 4
+        // arrives, then day 2 when day 5 arrives.
+        for (n, d) in [0, 1, 2, 3, 0, 4, 5].into_iter().enumerate() {
+            let n = n as u32;
+            let done = files
+                .rows(day_key(d), batch(n * 10..(n + 1) * 10, 0), BTreeMap::new())
+                .unwrap();
+            closed.extend(done.parts.iter().map(|p| p.0.day - 19723));
+            assert!(files.open.len() <= CAP, "{} files open", files.open.len());
+        }
+        assert_eq!(closed, [1, 2]);
+        let done = files.close_all().unwrap();
+        let rows: usize = done.parts.iter().map(|p| p.1).sum();
+        assert_eq!((done.added.len(), rows), (CAP, 50));
     }
 
     #[test]
