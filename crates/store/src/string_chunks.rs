@@ -7,8 +7,8 @@
 //! identifiers of a few thousand users and apps), so this module encodes them itself:
 //!
 //! - a value equal to the one this column held a row before costs one comparison;
-//! - any other is looked up in an open-addressing table keyed by a seeded XXH3 hash (no crafted
-//!   input can make the lookups collide), compared inline;
+//! - any other is looked up in an open-addressing table keyed by a foldhash hash with a
+//!   per-process random seed (crafted input cannot aim for colliding lookups), compared inline;
 //! - definition and repetition levels come straight from the Arrow arrays along the column's
 //!   path of structs and lists ([`LeafPath`]);
 //! - pages are laid out as arrow-rs lays them out: one PLAIN dictionary page, then data pages of
@@ -32,7 +32,7 @@ use parquet::column::page::{CompressedPage, Page, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{ColumnChunkMetaData, OffsetIndexBuilder, PageEncodingStats};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::{ColumnDescPtr, ColumnPath};
 
@@ -387,11 +387,15 @@ impl StringChunkWriter {
                 .sum::<usize>()
     }
 
-    /// Whether a column may be written by this module under these properties (dictionary
-    /// encoding on, zstd compression).
+    /// Whether a column may be written by this module under these properties: dictionary
+    /// encoding on, zstd compression, version 1 data pages, and neither statistics nor a bloom
+    /// filter (which this module does not write: a column asking for them goes to arrow-rs).
     pub fn suits(props: &WriterProperties, column: &ColumnPath) -> bool {
         props.dictionary_enabled(column)
             && matches!(props.compression(column), Compression::ZSTD(_))
+            && props.writer_version() == WriterVersion::PARQUET_1_0
+            && props.statistics_enabled(column) == EnabledStatistics::None
+            && props.bloom_filter_properties(column).is_none()
     }
 
     /// Appends every row of `top`, the top-level column the leaf belongs to, checking the page's
@@ -976,6 +980,37 @@ fn put_varint(mut v: u64, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn suits_only_what_it_writes() {
+        let path = ColumnPath::from("userPrincipalName");
+        let zstd = || {
+            WriterProperties::builder()
+                .set_compression(Compression::ZSTD(Default::default()))
+                .set_statistics_enabled(EnabledStatistics::None)
+        };
+        assert!(StringChunkWriter::suits(&zstd().build(), &path));
+        assert!(StringChunkWriter::suits(
+            &crate::writer::writer_properties(),
+            &path
+        ));
+        let refused = [
+            zstd().set_compression(Compression::SNAPPY).build(),
+            zstd().set_dictionary_enabled(false).build(),
+            zstd()
+                .set_writer_version(WriterVersion::PARQUET_2_0)
+                .build(),
+            zstd()
+                .set_column_statistics_enabled(path.clone(), EnabledStatistics::Page)
+                .build(),
+            zstd()
+                .set_column_bloom_filter_enabled(path.clone(), true)
+                .build(),
+        ];
+        for props in &refused {
+            assert!(!StringChunkWriter::suits(props, &path));
+        }
+    }
 
     /// Decodes the RLE / bit-packing hybrid (a reader's view), for checking the encoder.
     fn decode_hybrid(mut data: &[u8], bits: u8, count: usize) -> Vec<u64> {
