@@ -11,7 +11,11 @@ one NDJSON file, then in the same run measures, side by side:
 * ingest: `gatehouse ingest` of that file vs DuckDB turning the same file into Parquet
   (`COPY (SELECT * FROM read_json(...)) TO ... (FORMAT parquet, COMPRESSION zstd)`): wall time,
   records/s, MB/s, peak memory (from /usr/bin/time), output size;
-* queries: a few everyday questions with `gatehouse sql` vs DuckDB over its own Parquet file.
+* queries: a few everyday questions with `gatehouse sql` vs DuckDB over its own Parquet file;
+* the Azure Monitor diagnostic export shape: `gatehouse simulate --format diagnostic` writes the
+  storage-account blob tree (`insights-logs-<category>/…/PT1H.json`, all categories), and
+  `gatehouse ingest` of the tree is timed against DuckDB reading every blob
+  (`read_json(…, union_by_name=true)`) into Parquet.
 
 Every figure is written with its ratio to DuckDB. Each ingest and query runs `--repeat` times and
 the best time is kept (the machine has 2 cores and other work can disturb a single run). Each
@@ -99,6 +103,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-out"))
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--write", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    ap.add_argument("--diagnostic-users", type=int, default=400,
+                    help="users of the simulated tenant for the diagnostic-export comparison")
     args = ap.parse_args()
 
     import duckdb  # noqa: F401  (fail early if missing)
@@ -204,6 +210,55 @@ def main():
             d_t = min(d_t, time.perf_counter() - s)
         query_rows.append((name, gsql, g_t, d_t))
 
+    # 4. The Azure Monitor diagnostic export shape (a blob per category and hour, records with
+    #    an envelope around Graph-like properties, every log type mixed), side by side.
+    diag_in = os.path.join(args.out, "diagnostic")
+    diag_store = os.path.join(args.out, "store-diagnostic")
+    diag_parquet = os.path.join(args.out, "duckdb-diagnostic.parquet")
+    diag_users = args.diagnostic_users
+    shutil.rmtree(diag_in, ignore_errors=True)
+    run_timed([BIN, "simulate", "--users", str(diag_users), "--days", str(days), "--seed", "7",
+               "--start", start, "--format", "diagnostic", "--out", diag_in])
+    diag_files = sorted(glob.glob(os.path.join(diag_in, "insights-logs-*", "**", "*.json"), recursive=True))
+    diag_bytes = sum(os.path.getsize(f) for f in diag_files)
+    diag_records = sum(1 for f in diag_files for line in open(f, "rb") if line.strip())
+    diag_glob = os.path.join(diag_in, "insights-logs-*", "**", "*.json")
+    diag_duck = (
+        "import duckdb;c=duckdb.connect();"
+        "c.execute(\"SET preserve_insertion_order=false\");"
+        f"c.execute(\"COPY (SELECT * FROM read_json('{diag_glob}', union_by_name=true, maximum_object_size=67108864)) "
+        f"TO '{diag_parquet}' (FORMAT parquet, COMPRESSION zstd)\")"
+    )
+    diag_repeat = max(1, min(args.repeat, 3))
+    dg_runs, dd_runs = [], []
+    dg_best = dd_best = None
+    for _ in range(diag_repeat):
+        shutil.rmtree(diag_store, ignore_errors=True)
+        for f in diag_files:
+            warm(f)
+        wall, rss, out = run_timed([BIN, "--data", diag_store, "ingest"]
+                                   + sorted(glob.glob(os.path.join(diag_in, "insights-logs-*"))))
+        if "Rejected: 0" not in out or f"Stored {diag_records} records" not in out:
+            sys.exit(f"gatehouse did not store all {diag_records} diagnostic records:\n" + out[-3000:])
+        dg_runs.append(wall)
+        if dg_best is None or wall < dg_best[0]:
+            dg_best = (wall, rss)
+        if os.path.exists(diag_parquet):
+            os.remove(diag_parquet)
+        for f in diag_files:
+            warm(f)
+        wall, rss, _ = run_timed([sys.executable, "-c", diag_duck])
+        dd_runs.append(wall)
+        if dd_best is None or wall < dd_best[0]:
+            dd_best = (wall, rss)
+    dg_wall, dg_rss = dg_best
+    dd_wall, dd_rss = dd_best
+    dg_size = du(os.path.join(diag_store, "tenants"))
+    dd_size = os.path.getsize(diag_parquet)
+    shutil.rmtree(diag_in, ignore_errors=True)
+    shutil.rmtree(diag_store, ignore_errors=True)
+    os.remove(diag_parquet)
+
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, " + \
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM, {platform.system()} {platform.release()}"
     try:
@@ -275,6 +330,28 @@ def main():
     w("|---|---:|---:|---:|")
     for name, _, g_t, d_t in query_rows:
         w(f"| {name} | {g_t * 1e3:,.0f} ms | {d_t * 1e3:,.0f} ms | {g_t / d_t:.1f}x |")
+    w("")
+    w("## Azure Monitor diagnostic export")
+    w("")
+    dmb = diag_bytes / 1e6
+    w(f"Input: `gatehouse simulate --users {diag_users} --days {days} --seed 7 --start {start} --format diagnostic`:")
+    w(f"the storage-account blob tree, **{len(diag_files)} blobs, {fmt_int(diag_records)} records, {dmb:,.0f} MB** (every")
+    w("category: sign-ins of all four types, audits, provisioning). Gatehouse: `gatehouse ingest` of the")
+    w("tree (records unwrapped from their envelope, each to its table, envelope fields kept). DuckDB:")
+    w("`COPY (SELECT * FROM read_json('insights-logs-*/**/*.json', union_by_name=true)) TO … (FORMAT")
+    w(f"parquet, COMPRESSION zstd)`. Best of {diag_repeat} alternating runs.")
+    w("")
+    w("| | Gatehouse | DuckDB | Gatehouse / DuckDB |")
+    w("|---|---:|---:|---:|")
+    w(f"| wall time | {dg_wall:.1f} s | {dd_wall:.1f} s | {dg_wall / dd_wall:.2f}x time |")
+    w(f"| records/s | {fmt_int(diag_records / dg_wall)} | {fmt_int(diag_records / dd_wall)} | **{dd_wall / dg_wall:.2f}x throughput** |")
+    w(f"| MB/s of JSON | {dmb / dg_wall:,.1f} | {dmb / dd_wall:,.1f} | {dd_wall / dg_wall:.2f}x |")
+    w(f"| peak memory (RSS) | {dg_rss / 2**20:,.0f} MiB | {dd_rss / 2**20:,.0f} MiB | {dg_rss / dd_rss:.2f}x |")
+    w(f"| output size | {dg_size / 1e6:,.1f} MB | {dd_size / 1e6:,.1f} MB | {dg_size / dd_size:.2f}x |")
+    w(f"| size vs raw JSON | 1/{diag_bytes / dg_size:.1f} | 1/{diag_bytes / dd_size:.1f} | |")
+    w("")
+    w("Every run (seconds): Gatehouse " + ", ".join(f"{t:.1f}" for t in dg_runs)
+      + "; DuckDB " + ", ".join(f"{t:.1f}" for t in dd_runs) + ".")
     w("")
     w("## Simulator")
     w("")
