@@ -97,6 +97,54 @@ def fmt_int(n):
     return f"{n:,.0f}"
 
 
+def alternate(repeat, inputs, store, gatehouse_cmd, check, duck_script, duck_out):
+    """Runs a Gatehouse ingest and then DuckDB's, `repeat` times, each run starting with `inputs`
+    in the page cache and an empty output; `check` sees Gatehouse's output.
+
+    Returns the Gatehouse walls, its best (wall, rss), DuckDB's walls and its best (wall, rss).
+    Alternating means a slow spell of this shared machine hits both.
+    """
+    g_runs, d_runs = [], []
+    for _ in range(repeat):
+        shutil.rmtree(store, ignore_errors=True)
+        for f in inputs:
+            warm(f)
+        wall, rss, out = run_timed(gatehouse_cmd)
+        check(out)
+        g_runs.append((wall, rss))
+        if os.path.exists(duck_out):
+            os.remove(duck_out)
+        for f in inputs:
+            warm(f)
+        wall, rss, _ = run_timed([sys.executable, "-c", duck_script])
+        d_runs.append((wall, rss))
+    return [w for w, _ in g_runs], min(g_runs), [w for w, _ in d_runs], min(d_runs)
+
+
+def runs_lines(w, g_runs, d_runs):
+    """Writes every run's time and each alternating pair's throughput ratio."""
+    w("Every run, in order (seconds): Gatehouse " + ", ".join(f"{t:.1f}" for t in g_runs)
+      + "; DuckDB " + ", ".join(f"{t:.1f}" for t in d_runs) + ". The runs alternate.")
+    pairs = sorted(d / g for g, d in zip(g_runs, d_runs))
+    w("Throughput ratio of each Gatehouse run to the DuckDB run right after it: "
+      + ", ".join(f"{r:.2f}x" for r in pairs) + f" (median {pairs[len(pairs) // 2]:.2f}x).")
+
+
+def ingest_table(w, records, raw_bytes, gatehouse, duckdb_run):
+    """Writes the side-by-side ingest table; each run is (wall seconds, peak RSS bytes, output bytes)."""
+    (g_wall, g_rss, g_size), (d_wall, d_rss, d_size) = gatehouse, duckdb_run
+    mb = raw_bytes / 1e6
+    w("| | Gatehouse | DuckDB | Gatehouse / DuckDB |")
+    w("|---|---:|---:|---:|")
+    w(f"| wall time | {g_wall:.1f} s | {d_wall:.1f} s | {g_wall / d_wall:.2f}x time |")
+    w(f"| records/s | {fmt_int(records / g_wall)} | {fmt_int(records / d_wall)} | **{d_wall / g_wall:.2f}x throughput** |")
+    w(f"| MB/s of JSON | {mb / g_wall:,.1f} | {mb / d_wall:,.1f} | {d_wall / g_wall:.2f}x |")
+    w(f"| peak memory (RSS) | {g_rss / 2**20:,.0f} MiB | {d_rss / 2**20:,.0f} MiB | {g_rss / d_rss:.2f}x |")
+    w(f"| output size | {g_size / 1e6:,.1f} MB | {d_size / 1e6:,.1f} MB | {g_size / d_size:.2f}x |")
+    w(f"| size vs raw JSON | **1/{raw_bytes / g_size:.1f}** | 1/{raw_bytes / d_size:.1f} | |")
+    w(f"| bytes per record stored | {g_size / records:,.0f} | {d_size / records:,.0f} | |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--signins", type=int, default=1_000_000, help="target sign-ins in the input file")
@@ -159,24 +207,14 @@ def main():
         f"c.execute(\"COPY (SELECT * FROM read_json('{input_file}', format='newline_delimited', maximum_object_size=67108864)) "
         f"TO '{duck_parquet}' (FORMAT parquet, COMPRESSION zstd)\")"
     )
-    g_best = d_best = None
-    g_runs, d_runs = [], []
-    for _ in range(args.repeat):
-        shutil.rmtree(store, ignore_errors=True)
-        warm(input_file)
-        wall, rss, out = run_timed([BIN, "--data", store, "ingest", "--tenant", "bench", input_file])
+    def check_all_stored(out):
         if "Rejected: 0" not in out:
             sys.exit("gatehouse rejected records:\n" + out[-3000:])
-        g_runs.append(wall)
-        if g_best is None or wall < g_best[0]:
-            g_best = (wall, rss)
-        if os.path.exists(duck_parquet):
-            os.remove(duck_parquet)
-        warm(input_file)
-        wall, rss, _ = run_timed([sys.executable, "-c", duck_script])
-        d_runs.append(wall)
-        if d_best is None or wall < d_best[0]:
-            d_best = (wall, rss)
+
+    g_runs, g_best, d_runs, d_best = alternate(
+        args.repeat, [input_file], store,
+        [BIN, "--data", store, "ingest", "--tenant", "bench", input_file], check_all_stored,
+        duck_script, duck_parquet)
     g_wall, g_rss = g_best
     g_size = du(os.path.join(store, "tenants"))
     d_wall, d_rss = d_best
@@ -230,27 +268,14 @@ def main():
         f"TO '{diag_parquet}' (FORMAT parquet, COMPRESSION zstd)\")"
     )
     diag_repeat = max(1, min(args.repeat, 3))
-    dg_runs, dd_runs = [], []
-    dg_best = dd_best = None
-    for _ in range(diag_repeat):
-        shutil.rmtree(diag_store, ignore_errors=True)
-        for f in diag_files:
-            warm(f)
-        wall, rss, out = run_timed([BIN, "--data", diag_store, "ingest"]
-                                   + sorted(glob.glob(os.path.join(diag_in, "insights-logs-*"))))
+    def check_diag_stored(out):
         if "Rejected: 0" not in out or f"Stored {diag_records} records" not in out:
             sys.exit(f"gatehouse did not store all {diag_records} diagnostic records:\n" + out[-3000:])
-        dg_runs.append(wall)
-        if dg_best is None or wall < dg_best[0]:
-            dg_best = (wall, rss)
-        if os.path.exists(diag_parquet):
-            os.remove(diag_parquet)
-        for f in diag_files:
-            warm(f)
-        wall, rss, _ = run_timed([sys.executable, "-c", diag_duck])
-        dd_runs.append(wall)
-        if dd_best is None or wall < dd_best[0]:
-            dd_best = (wall, rss)
+
+    dg_runs, dg_best, dd_runs, dd_best = alternate(
+        diag_repeat, diag_files, diag_store,
+        [BIN, "--data", diag_store, "ingest"] + sorted(glob.glob(os.path.join(diag_in, "insights-logs-*"))),
+        check_diag_stored, diag_duck, diag_parquet)
     dg_wall, dg_rss = dg_best
     dd_wall, dd_rss = dd_best
     dg_size = du(os.path.join(diag_store, "tenants"))
@@ -295,22 +320,11 @@ def main():
     w("")
     w("## Ingest")
     w("")
-    w("| | Gatehouse | DuckDB | Gatehouse / DuckDB |")
-    w("|---|---:|---:|---:|")
-    w(f"| wall time | {g_wall:.1f} s | {d_wall:.1f} s | {g_wall / d_wall:.2f}x time |")
-    w(f"| records/s | {fmt_int(records / g_wall)} | {fmt_int(records / d_wall)} | **{d_wall / g_wall:.2f}x throughput** |")
-    w(f"| MB/s of JSON | {mb / g_wall:,.1f} | {mb / d_wall:,.1f} | {d_wall / g_wall:.2f}x |")
-    w(f"| peak memory (RSS) | {g_rss / 2**20:,.0f} MiB | {d_rss / 2**20:,.0f} MiB | {g_rss / d_rss:.2f}x |")
-    w(f"| output size | {g_size / 1e6:,.1f} MB | {d_size / 1e6:,.1f} MB | {g_size / d_size:.2f}x |")
-    w(f"| size vs raw JSON | **1/{raw_bytes / g_size:.1f}** | 1/{raw_bytes / d_size:.1f} | |")
-    w(f"| bytes per record stored | {g_size / records:,.0f} | {d_size / records:,.0f} | |")
+    ingest_table(w, records, raw_bytes, (g_wall, g_rss, g_size), (d_wall, d_rss, d_size))
     w("")
-    w("Every run, in order (seconds): Gatehouse " + ", ".join(f"{t:.1f}" for t in g_runs)
-      + "; DuckDB " + ", ".join(f"{t:.1f}" for t in d_runs) + ". The runs alternate; the machine is a")
-    w("shared virtual machine whose speed varies from minute to minute, so compare figures of one run.")
-    pairs = sorted(d / g for g, d in zip(g_runs, d_runs))
-    w("Throughput ratio of each Gatehouse run to the DuckDB run right after it: "
-      + ", ".join(f"{r:.2f}x" for r in pairs) + f" (median {pairs[len(pairs) // 2]:.2f}x).")
+    runs_lines(w, g_runs, d_runs)
+    w("The machine is a shared virtual machine whose speed varies from minute to minute, so compare")
+    w("figures of one run.")
     w("")
     w("Every record of this input takes the direct path (bare Graph sign-ins, read in one pass over")
     w("their text, after the first of each batch, which takes the tape). The same")
@@ -341,17 +355,9 @@ def main():
     w("`COPY (SELECT * FROM read_json('insights-logs-*/**/*.json', union_by_name=true)) TO … (FORMAT")
     w(f"parquet, COMPRESSION zstd)`. Best of {diag_repeat} alternating runs.")
     w("")
-    w("| | Gatehouse | DuckDB | Gatehouse / DuckDB |")
-    w("|---|---:|---:|---:|")
-    w(f"| wall time | {dg_wall:.1f} s | {dd_wall:.1f} s | {dg_wall / dd_wall:.2f}x time |")
-    w(f"| records/s | {fmt_int(diag_records / dg_wall)} | {fmt_int(diag_records / dd_wall)} | **{dd_wall / dg_wall:.2f}x throughput** |")
-    w(f"| MB/s of JSON | {dmb / dg_wall:,.1f} | {dmb / dd_wall:,.1f} | {dd_wall / dg_wall:.2f}x |")
-    w(f"| peak memory (RSS) | {dg_rss / 2**20:,.0f} MiB | {dd_rss / 2**20:,.0f} MiB | {dg_rss / dd_rss:.2f}x |")
-    w(f"| output size | {dg_size / 1e6:,.1f} MB | {dd_size / 1e6:,.1f} MB | {dg_size / dd_size:.2f}x |")
-    w(f"| size vs raw JSON | 1/{diag_bytes / dg_size:.1f} | 1/{diag_bytes / dd_size:.1f} | |")
+    ingest_table(w, diag_records, diag_bytes, (dg_wall, dg_rss, dg_size), (dd_wall, dd_rss, dd_size))
     w("")
-    w("Every run (seconds): Gatehouse " + ", ".join(f"{t:.1f}" for t in dg_runs)
-      + "; DuckDB " + ", ".join(f"{t:.1f}" for t in dd_runs) + ".")
+    runs_lines(w, dg_runs, dd_runs)
     w("")
     w("## Simulator")
     w("")

@@ -78,7 +78,8 @@ enum Command {
 }
 
 /// What `gatehouse` prints when a memory-mapped input shrinks while it is read.
-const SHRANK_MESSAGE: &[u8] = b"error: bus error (SIGBUS): an input file most likely shrank while it was being read \
+const SHRANK_MESSAGE: &[u8] =
+    b"error: bus error (SIGBUS): an input file most likely shrank while it was being read \
 (memory-mapped inputs are the only mapped files Gatehouse touches). \
 Batches committed before this point are stored and intact; run the same `gatehouse ingest` again \
 to store the rest (records already stored are skipped), with --no-mmap if files may be truncated \

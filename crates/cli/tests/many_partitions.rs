@@ -86,29 +86,23 @@ fn more_days_than_open_file_descriptors_ingest_under_ulimit() {
     let gh = Gh::new();
     let input = gh.write("in.jsonl", ndjson(&interleaved(400, 3)));
     let input = input.to_str().unwrap();
-    let run = run_within(
-        &gh,
-        "ulimit -n 256 &&",
-        &["ingest", input],
-        Duration::from_secs(120),
-    );
-    run.expect_code(0, "ingest under ulimit -n 256");
-    assert_eq!(run.summary().stored, 1200);
+    let ingest = |what: &str| {
+        let run = run_within(
+            &gh,
+            "ulimit -n 256 &&",
+            &["ingest", input],
+            Duration::from_secs(120),
+        );
+        run.expect_code(0, what);
+        let s = run.summary();
+        (s.stored, s.duplicates)
+    };
+    assert_eq!(ingest("ingest under ulimit -n 256"), (1200, 0));
     assert_eq!(gh.count("signins"), 1200);
     assert_eq!(
         gh.sql_int("SELECT count(DISTINCT CAST(\"createdDateTime\" AS DATE)) FROM signins"),
         400
     );
     // Again: every record is a duplicate, found across the 400 partitions' files.
-    let again = run_within(
-        &gh,
-        "ulimit -n 256 &&",
-        &["ingest", input],
-        Duration::from_secs(120),
-    );
-    again.expect_code(0, "re-ingest under ulimit -n 256");
-    assert_eq!(
-        (again.summary().stored, again.summary().duplicates),
-        (0, 1200)
-    );
+    assert_eq!(ingest("re-ingest under ulimit -n 256"), (0, 1200));
 }
