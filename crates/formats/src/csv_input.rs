@@ -16,7 +16,7 @@ use csv::{ByteRecord, ReaderBuilder};
 use serde_json::Value;
 
 use crate::portal::{PortalCsvKind, PortalHeader};
-use crate::{loganalytics, Object, Record};
+use crate::{loganalytics, shorten, Object, Record};
 
 /// Reads a CSV file, calling `emit` with each row's first line (1-based, the header is line 1) and
 /// its record or rejection reason. `file_name` (a path or bare name) lets an admin center download
@@ -289,14 +289,4 @@ fn read_prefix(reader: &mut dyn Read) -> Result<Vec<u8>, String> {
         }
     }
     Ok(buf[..filled].to_vec())
-}
-
-fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(max).collect();
-        out.push('…');
-        out
-    }
 }

@@ -83,8 +83,43 @@ pub struct Rejection {
 }
 
 impl fmt::Display for Rejection {
+    /// `file:line: reason` on one line: control characters that input text brought into the file
+    /// name or the reason (a newline in a quoted CSV header, an escape sequence) are shown escaped,
+    /// so every rejection is one line and cannot drive the terminal.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.origin, self.reason)
+        write!(
+            f,
+            "{}: {}",
+            OneLine(&self.origin.to_string()),
+            OneLine(&self.reason)
+        )
+    }
+}
+
+/// Text shown with its control characters escaped (`\n`, `\u{1b}`).
+struct OneLine<'a>(&'a str);
+
+impl fmt::Display for OneLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// At most `max` characters of `s`, with `…` when cut (for quoting input in messages).
+pub(crate) fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max).collect();
+        out.push('…');
+        out
     }
 }
 
@@ -131,4 +166,26 @@ pub enum FormatError {
     /// A path that does not exist or is not a file or directory.
     #[error("{0}: no such file or directory")]
     NotFound(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rejection_prints_on_one_line_with_control_characters_escaped() {
+        let r = Rejection {
+            origin: Origin {
+                file: "in/odd\nname.csv".into(),
+                line: 3,
+            },
+            reason: "found 1 column: `a\nb\u{1b}[31m`".into(),
+        };
+        let shown = r.to_string();
+        assert_eq!(
+            shown,
+            "in/odd\\nname.csv:3: found 1 column: `a\\nb\\u{1b}[31m`"
+        );
+        assert!(!shown.chars().any(char::is_control));
+    }
 }

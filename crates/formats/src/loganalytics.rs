@@ -25,7 +25,7 @@ use gatehouse_model::time::parse_timestamp;
 use gatehouse_model::{LogKind, SignInKind};
 use serde_json::{Number, Value};
 
-use crate::{Object, Record};
+use crate::{shorten, Object, Record};
 
 /// A Log Analytics table Gatehouse reads.
 struct Table {
@@ -674,16 +674,6 @@ fn column_list(cols: &[(String, Value)]) -> String {
         return "none with a value".to_string();
     }
     names.join(", ")
-}
-
-fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(max).collect();
-        out.push('…');
-        out
-    }
 }
 
 /// A candidate value for a Graph property.
