@@ -2,6 +2,7 @@
 //! raw or finished records to the caller, who parses raw ones on worker threads with
 //! [`parse_item`].
 
+use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::sync::Arc;
 
@@ -191,6 +192,13 @@ pub fn parse_item(
     };
     let value: serde_json::Value = match parsed {
         Ok(v) => v,
+        Err(e)
+            if e.classify() == serde_json::error::Category::Syntax
+                && e.to_string().starts_with("recursion limit exceeded")
+                && parse_container_by_element(bytes, line, forced, out) =>
+        {
+            return
+        }
         Err(e) => {
             let at = line + e.line().saturating_sub(1) as u64;
             let reason = match e.classify() {
@@ -215,10 +223,124 @@ pub fn parse_item(
     );
 }
 
+/// A container (a `{"value": [...]}` page, a `{"records": [...]}` message) nested too deeply
+/// somewhere to parse whole: parses its array's elements one by one, so that only the elements
+/// nested too deeply are rejected (each at its own line) and the rest are stored. `false` when the
+/// text is not such a container, or the depth is outside its array; the caller rejects it whole.
+fn parse_container_by_element(
+    bytes: &[u8],
+    line: u64,
+    forced: Option<InputFormat>,
+    out: &mut Vec<(u64, Result<Record, String>)>,
+) -> bool {
+    use serde_json::value::RawValue;
+    use serde_json::Value;
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    // Raw values are skipped over without recursion, so the deep part does not stop this parse.
+    let Ok(members) = serde_json::from_str::<BTreeMap<String, &RawValue>>(text) else {
+        return false;
+    };
+    let Some((key, array)) = ["value", "records"]
+        .into_iter()
+        .find_map(|k| members.get(k).map(|v| (k, *v)))
+    else {
+        return false;
+    };
+    let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(array.get()) else {
+        return false;
+    };
+    let mut page = serde_json::Map::new();
+    for (name, raw) in &members {
+        if name != key {
+            let Ok(v) = serde_json::from_str::<Value>(raw.get()) else {
+                return false;
+            };
+            page.insert(name.clone(), v);
+        }
+    }
+    let (mut seen, mut at) = (0usize, line);
+    for item in items {
+        let raw = item.get();
+        let offset = raw.as_ptr() as usize - text.as_ptr() as usize;
+        at += memchr::memchr_iter(b'\n', &bytes[seen..offset]).count() as u64;
+        seen = offset;
+        match serde_json::from_str::<Value>(raw) {
+            Ok(v) => {
+                // The element inside a page of its own, so the page's context applies as before.
+                let mut one = page.clone();
+                one.insert(key.to_owned(), Value::Array(vec![v]));
+                let mut records = Vec::new();
+                shape::expand(Value::Object(one), forced, &mut records);
+                out.extend(records.into_iter().map(|r| (at, r.map(normalize::finish))));
+            }
+            Err(e) => out.push((
+                at + e.line().saturating_sub(1) as u64,
+                Err(format!("malformed JSON: {e}")),
+            )),
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// `(line, Ok(record id) or Err(reason))` of everything `parse_item` makes of `text`.
+    fn parse(text: &str) -> Vec<(u64, Result<String, String>)> {
+        let mut out = Vec::new();
+        parse_item(text.as_bytes(), 10, None, &mut out);
+        out.into_iter()
+            .map(|(line, r)| {
+                let r = r.map(|rec| rec.body["id"].as_str().unwrap_or("?").to_owned());
+                (line, r)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_element_nested_too_deeply_costs_only_that_element() {
+        let sign_in = |id: &str, extra: &str| {
+            format!(
+                r#"{{"id":"{id}","createdDateTime":"2026-11-01T10:00:00Z","userPrincipalName":"a@b.c"{extra}}}"#
+            )
+        };
+        let deep = format!(r#","x":{}{}"#, "[".repeat(300), "]".repeat(300));
+        for (key, context) in [
+            (
+                "value",
+                r#""@odata.context":"https://graph.microsoft.com/beta/$metadata#auditLogs/signIns","#,
+            ),
+            ("records", ""),
+        ] {
+            let text = format!(
+                "{{{context}\"{key}\":[\n{},\n{},\n{}]}}",
+                sign_in("first", ""),
+                sign_in("deep", &deep),
+                sign_in("last", "")
+            );
+            let got = parse(&text);
+            assert_eq!(got.len(), 3, "{key}: {got:?}");
+            assert_eq!(got[0], (11, Ok("first".into())), "{key}");
+            assert_eq!(got[2], (13, Ok("last".into())), "{key}");
+            let (line, reason) = (&got[1].0, got[1].1.as_ref().unwrap_err());
+            assert_eq!(*line, 12, "{key}: the deep element's own line");
+            assert!(reason.contains("recursion limit"), "{reason}");
+        }
+        // Depth outside the array: the container is rejected whole, as before.
+        let text = format!(
+            r#"{{"deep":{}{},"value":[{}]}}"#,
+            "[".repeat(300),
+            "]".repeat(300),
+            sign_in("only", "")
+        );
+        let got = parse(&text);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].1.as_ref().unwrap_err().contains("recursion limit"));
+    }
 
     /// Reads a file through `read_input`, mapped where it can be and again read into buffers;
     /// the counter's bytes and how many batches came out (the same both ways).
