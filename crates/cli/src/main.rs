@@ -110,10 +110,25 @@ fn report_shrunk_inputs() {
 #[cfg(not(unix))]
 fn report_shrunk_inputs() {}
 
+/// Prints clap's message for a command line it could not take. Exit 1 (a fatal error), not
+/// clap's usual 2: for `ingest`, 2 means "stored, but some records were rejected", and a script
+/// must not mistake a mistyped flag for that. `--help` and `--version` exit 0.
+fn usage_error(e: clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn main() -> ExitCode {
     keep_freed_memory();
     report_shrunk_inputs();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     init_tracing(cli.verbose);
     let result = match cli.command {
         Command::Ingest(args) => cmd::ingest::run(&cli.data, args),

@@ -145,6 +145,34 @@ fn wrong_types_are_rejected_with_the_field() {
     );
 }
 
+#[test]
+fn blank_ids_are_rejected_on_every_path() {
+    // The direct path takes a record after the first of its batch, the tape the first; the
+    // general path (--no-fast-path) all of them: each must refuse a blank id the same way.
+    for (n, id) in ["", " ", "\t", "  \u{a0}"].into_iter().enumerate() {
+        for at in [1, 3] {
+            let mut bad = good(100);
+            bad["id"] = json!(id);
+            let name = format!("blank-{n}-{at}.jsonl");
+            one_bad(
+                &name,
+                around(&bad.to_string(), at, 3),
+                at as u64,
+                &["empty `id`"],
+                3,
+            );
+        }
+    }
+    let gh = Gh::new();
+    let mut bad = good(100);
+    bad["id"] = json!(" ");
+    let path = gh.write("general.jsonl", around(&bad.to_string(), 2, 3));
+    let run = gh.ingest(&[path.as_os_str(), "--no-fast-path".as_ref()]);
+    run.expect_code(2, "--no-fast-path");
+    assert_one_rejection(&run, &path, 2, &["empty `id`"]);
+    assert_eq!(gh.count("signins"), 3);
+}
+
 fn diag(category: &str, properties: Option<Value>) -> Value {
     let mut v = json!({
         "time": "2024-03-01T00:00:00.1234567Z",
@@ -403,6 +431,28 @@ fn nonexistent_path_is_reported() {
             run.stdout, run.stderr
         ),
     }
+}
+
+#[test]
+fn a_command_line_gatehouse_cannot_take_exits_1_not_2() {
+    // 2 is ingest's "some records rejected": a mistyped flag must not look like that.
+    let gh = Gh::new();
+    for args in [
+        &["ingest", "--no-such-flag", "x.jsonl"][..],
+        &["ingest"][..],
+        &["ingest", "--tenant"][..],
+        &["no-such-command"][..],
+        &["sql", "SELECT 1", "--format", "yaml"][..],
+    ] {
+        let run = gh.run(args);
+        run.expect_code(1, &format!("gatehouse {args:?}"));
+        assert!(run.stderr.contains("error:"), "{args:?}: {}", run.stderr);
+        assert!(!gh.data.join("manifest.json").exists());
+    }
+    gh.run(&["--help"]).expect_code(0, "--help");
+    gh.run(&["ingest", "--help"])
+        .expect_code(0, "ingest --help");
+    gh.run(&["--version"]).expect_code(0, "--version");
 }
 
 #[test]

@@ -836,9 +836,9 @@ impl TableBuilder {
         sys: &SystemFields<'_>,
     ) -> Result<Appended, String> {
         let id = match body.get("id") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
             Some(Value::Null) | None => return Err("missing `id`".into()),
-            Some(Value::String(_)) => return Err("empty `id`".into()),
+            Some(Value::String(_)) => return Err("empty `id` (blank or only whitespace)".into()),
             Some(other) => return Err(type_error("id", "a string", other)),
         };
         let time_ns = match body.get(time_column) {
@@ -969,7 +969,7 @@ impl TableBuilder {
         let id = match id {
             Some(v)
                 if tape.node(v).kind == NodeKind::String
-                    && tape.node(v).end > tape.node(v).start =>
+                    && !tape.str(text, v).trim().is_empty() =>
             {
                 tape.str(text, v)
             }
