@@ -256,3 +256,42 @@ fn retention_deletes_only_older_rows() {
     let s = gh.ingest(&[&path]).expect_code(0, "re-ingest").summary();
     assert_eq!((s.stored, s.duplicates), (26, 16));
 }
+
+#[test]
+fn tenant_ids_are_case_insensitive() {
+    let gh = Gh::new();
+    let recs: Vec<Value> = (0..5)
+        .map(|n| signin(&guid(9, n), &ts(1_704_067_200 + n as i64 * 60)))
+        .collect();
+    let path = gh.write("in.jsonl", ndjson(&recs));
+    let path = path.to_str().unwrap();
+    let s = gh
+        .ingest(&["--tenant", "Contoso", path])
+        .expect_code(0, "ingest")
+        .summary();
+    assert_eq!(s.stored, 5);
+    // The same tenant spelt otherwise: the same partition, so every record is a duplicate.
+    let s = gh
+        .ingest(&["--tenant", "CONTOSO", path])
+        .expect_code(0, "again")
+        .summary();
+    assert_eq!((s.stored, s.duplicates), (0, 5));
+    let tenants: Vec<String> = std::fs::read_dir(gh.data.join("tenants"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(tenants, ["contoso"]);
+    for spelling in ["contoso", "Contoso", "CONTOSO"] {
+        let run = gh.run(&[
+            "sql",
+            "--tenant",
+            spelling,
+            "SELECT count(*) AS n, min(\"_tenantId\") AS t FROM signins",
+            "--format",
+            "json",
+        ]);
+        run.expect_code(0, spelling);
+        let rows: Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(rows, json!([{"n": 5, "t": "contoso"}]), "{spelling}");
+    }
+}

@@ -664,15 +664,14 @@ fn convert_batch(
     b.out
 }
 
-/// The tenant a record is stored under: `--tenant` if given, else the one the record names
-/// (lower-cased), else `default`.
+/// The tenant a record is stored under: `--tenant` if given, else the one the record names,
+/// else `default`; lower-cased, as tenant ids (GUIDs) are case-insensitive and a folder name on
+/// a case-insensitive file system would otherwise join two tenants.
 fn tenant_of(named: Option<&str>, forced: Option<&str>) -> String {
-    match forced {
-        Some(t) => t.to_string(),
-        None => named
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_else(|| DEFAULT_TENANT.to_string()),
-    }
+    forced
+        .or(named)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_else(|| DEFAULT_TENANT.to_string())
 }
 
 /// A record's event time (the text of `time_column`) in ns since the epoch, or why not.

@@ -106,7 +106,8 @@ impl Manifest {
         Ok(())
     }
 
-    /// Live files of a table, optionally of one tenant and overlapping a time range (ns).
+    /// Live files of a table, optionally of one tenant (tenant ids are case-insensitive) and
+    /// overlapping a time range (ns).
     pub fn files_for<'a>(
         &'a self,
         log: LogKind,
@@ -115,7 +116,7 @@ impl Manifest {
     ) -> impl Iterator<Item = &'a FileEntry> + 'a {
         self.files.iter().filter(move |f| {
             f.table == log.table_name()
-                && tenant.is_none_or(|t| f.tenant == t)
+                && tenant.is_none_or(|t| f.tenant.eq_ignore_ascii_case(t))
                 && range.is_none_or(|(lo, hi)| f.max_time_ns >= lo && f.min_time_ns <= hi)
         })
     }
