@@ -200,20 +200,20 @@ pub fn parse_item(
             return
         }
         Err(e) => {
-            let at = line + e.line().saturating_sub(1) as u64;
-            let reason = match e.classify() {
-                serde_json::error::Category::Eof => {
-                    format!(
-                        "malformed JSON: record is cut short (column {})",
-                        e.column()
-                    )
-                }
-                _ => format!("malformed JSON: {e}"),
-            };
-            out.push((at, Err(reason)));
+            out.push(malformed(&e, line));
             return;
         }
     };
+    expand_into(value, line, forced, out);
+}
+
+/// Expands a parsed top-level value and normalises each record, all at `line`.
+fn expand_into(
+    value: serde_json::Value,
+    line: u64,
+    forced: Option<InputFormat>,
+    out: &mut Vec<(u64, Result<Record, String>)>,
+) {
     let mut records = Vec::new();
     shape::expand(value, forced, &mut records);
     out.extend(
@@ -221,6 +221,21 @@ pub fn parse_item(
             .into_iter()
             .map(|r| (line, r.map(normalize::finish))),
     );
+}
+
+/// The rejection of text that starts at `line` and does not parse.
+fn malformed(e: &serde_json::Error, line: u64) -> (u64, Result<Record, String>) {
+    let at = line + e.line().saturating_sub(1) as u64;
+    let reason = match e.classify() {
+        serde_json::error::Category::Eof => {
+            format!(
+                "malformed JSON: record is cut short (column {})",
+                e.column()
+            )
+        }
+        _ => format!("malformed JSON: {e}"),
+    };
+    (at, Err(reason))
 }
 
 /// A container (a `{"value": [...]}` page, a `{"records": [...]}` message) nested too deeply
@@ -271,14 +286,9 @@ fn parse_container_by_element(
                 // The element inside a page of its own, so the page's context applies as before.
                 let mut one = page.clone();
                 one.insert(key.to_owned(), Value::Array(vec![v]));
-                let mut records = Vec::new();
-                shape::expand(Value::Object(one), forced, &mut records);
-                out.extend(records.into_iter().map(|r| (at, r.map(normalize::finish))));
+                expand_into(Value::Object(one), at, forced, out);
             }
-            Err(e) => out.push((
-                at + e.line().saturating_sub(1) as u64,
-                Err(format!("malformed JSON: {e}")),
-            )),
+            Err(e) => out.push(malformed(&e, at)),
         }
     }
     true

@@ -737,6 +737,11 @@ fn type_error(path: &str, expected: &str, found: &Value) -> String {
     format!("field `{path}`: expected {expected}, found {shown}")
 }
 
+/// Whether a record's `id` is unusable: empty or only whitespace (every path rejects it).
+pub(crate) fn is_blank_id(id: &str) -> bool {
+    id.trim().is_empty()
+}
+
 /// The Gatehouse columns appended to each record besides its Graph fields.
 #[derive(Debug, Clone)]
 pub struct SystemFields<'a> {
@@ -748,6 +753,17 @@ pub struct SystemFields<'a> {
     pub source: &'a str,
     /// Diagnostic / Log Analytics envelope.
     pub envelope: Option<&'a Map<String, Value>>,
+}
+
+#[cfg(test)]
+impl SystemFields<'static> {
+    /// Tenant `t`, ingested at 0, from Graph JSON: what the store's unit tests append with.
+    pub(crate) const TEST: SystemFields<'static> = SystemFields {
+        tenant_id: "t",
+        ingested_at_ns: 0,
+        source: "graph",
+        envelope: None,
+    };
 }
 
 /// Builds one table's record batch from Graph-shaped objects.
@@ -836,7 +852,7 @@ impl TableBuilder {
         sys: &SystemFields<'_>,
     ) -> Result<Appended, String> {
         let id = match body.get("id") {
-            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+            Some(Value::String(s)) if !is_blank_id(s) => s.clone(),
             Some(Value::Null) | None => return Err("missing `id`".into()),
             Some(Value::String(_)) => return Err("empty `id` (blank or only whitespace)".into()),
             Some(other) => return Err(type_error("id", "a string", other)),
@@ -967,14 +983,12 @@ impl TableBuilder {
             }
         }
         let id = match id {
-            Some(v)
-                if tape.node(v).kind == NodeKind::String
-                    && !tape.str(text, v).trim().is_empty() =>
-            {
-                tape.str(text, v)
-            }
+            Some(v) if tape.node(v).kind == NodeKind::String => tape.str(text, v),
             _ => return Err(Bail),
         };
+        if is_blank_id(&id) {
+            return Err(Bail);
+        }
         if !has_time {
             return Err(Bail);
         }
@@ -1042,12 +1056,7 @@ mod tests {
     use serde_json::json;
 
     fn sys() -> SystemFields<'static> {
-        SystemFields {
-            tenant_id: "t",
-            ingested_at_ns: 0,
-            source: "graph",
-            envelope: None,
-        }
+        SystemFields::TEST
     }
 
     fn obj(v: Value) -> Map<String, Value> {

@@ -754,12 +754,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let table = TableSchema::of(LogKind::SignIns);
         let mut builder = TableBuilder::new(&table);
-        let sys = SystemFields {
-            tenant_id: "t",
-            ingested_at_ns: 0,
-            source: "graph",
-            envelope: None,
-        };
+        let sys = SystemFields::TEST;
         let mut batches = Vec::new();
         let rows = ROW_GROUP_ROWS + 3 * ENCODE_ROWS / 2;
         for n in 0..rows {
@@ -840,12 +835,7 @@ mod tests {
         };
         let table = TableSchema::of(LogKind::SignIns);
         let mut builder = TableBuilder::new(&table);
-        let sys = SystemFields {
-            tenant_id: "t",
-            ingested_at_ns: 0,
-            source: "graph",
-            envelope: None,
-        };
+        let sys = SystemFields::TEST;
         let rows = ROW_GROUP_ROWS + 9_000;
         let mut batches = Vec::new();
         for n in 0..rows {

@@ -612,7 +612,7 @@ impl TableBuilder {
         }
         let id = match self.id_column.filter(|c| present(*c)) {
             Some(c) => match at(c).string() {
-                Ok(id) if !id.trim().is_empty() => id,
+                Ok(id) if !super::is_blank_id(&id) => id,
                 _ => return Err(Bail),
             },
             None => return Err(Bail),

@@ -278,12 +278,7 @@ mod tests {
     fn batch(ids: impl Iterator<Item = u32>, t0: u32) -> RecordBatch {
         let table = TableSchema::of(LogKind::SignIns);
         let mut b = TableBuilder::new(&table);
-        let sys = SystemFields {
-            tenant_id: "t",
-            ingested_at_ns: 0,
-            source: "graph",
-            envelope: None,
-        };
+        let sys = SystemFields::TEST;
         for id in ids {
             let s = t0 + id;
             let record = serde_json::json!({
