@@ -1,7 +1,7 @@
 //! `gatehouse`: a self-hosted sign-in log system for Microsoft Entra ID tenants.
 //!
 //! This binary is thin: it parses the command line and calls the library crates —
-//! `gatehouse-formats` (readers), `gatehouse-store` (the Parquet store), `gatehouse-query`
+//! `gatehouse-formats` (readers), `gatehouse-store` (the Delta Lake store), `gatehouse-query`
 //! (DataFusion SQL) and `gatehouse-sim` (the tenant simulator). Each subcommand lives in `cmd/`.
 
 mod cmd;
@@ -69,8 +69,10 @@ enum Command {
     Schema,
     /// Merge small files.
     Compact,
-    /// Delete data older than N days.
+    /// Remove the days older than N days (their files go at the next vacuum).
     Retention(cmd::retention::Args),
+    /// Delete files that compaction or retention replaced, after the grace period.
+    Vacuum(cmd::retention::VacuumArgs),
     /// Write a realistic simulated tenant's logs (with labelled attacks).
     Simulate(cmd::simulate::Args),
     /// Simulate a tenant, ingest it and answer the everyday questions.
@@ -140,6 +142,7 @@ fn main() -> ExitCode {
         }
         Command::Compact => cmd::retention::compact(&cli.data),
         Command::Retention(args) => cmd::retention::run(&cli.data, args),
+        Command::Vacuum(args) => cmd::retention::vacuum(&cli.data, args),
         Command::Simulate(args) => cmd::simulate::run(&cli.data, args),
         Command::Demo(args) => cmd::demo::run(&cli.data, args),
     };

@@ -146,31 +146,77 @@ fn wrong_types_are_rejected_with_the_field() {
 }
 
 #[test]
-fn blank_ids_are_rejected_on_every_path() {
+fn records_without_an_id_are_stored_under_one_derived_from_their_content() {
     // The direct path takes a record after the first of its batch, the tape the first; the
-    // general path (--no-fast-path) all of them: each must refuse a blank id the same way.
-    for (n, id) in ["", " ", "\t", "  \u{a0}"].into_iter().enumerate() {
+    // general path (--no-fast-path) all of them: on each, a record without a usable id (none,
+    // null, empty, blank) is stored, marked as derived, under an id made from its content.
+    let mut derived_ids = std::collections::BTreeSet::new();
+    let variants = [
+        json!(null),
+        json!(""),
+        json!(" "),
+        json!("\t"),
+        json!("  \u{a0}"),
+    ];
+    for (n, id) in variants.iter().enumerate() {
         for at in [1, 3] {
-            let mut bad = good(100);
-            bad["id"] = json!(id);
-            let name = format!("blank-{n}-{at}.jsonl");
-            one_bad(
-                &name,
-                around(&bad.to_string(), at, 3),
-                at as u64,
-                &["empty `id`"],
-                3,
-            );
+            for general in [false, true] {
+                let mut record = good(100);
+                if id.is_null() {
+                    record.as_object_mut().unwrap().remove("id");
+                } else {
+                    record["id"] = id.clone();
+                }
+                let gh = Gh::new();
+                let path = gh.write(
+                    &format!("blank-{n}-{at}.jsonl"),
+                    around(&record.to_string(), at, 3),
+                );
+                let mut args = vec![path.as_os_str()];
+                if general {
+                    args.push("--no-fast-path".as_ref());
+                }
+                let run = gh.ingest(&args);
+                run.expect_code(0, &format!("id {id}, line {at}, general path {general}"));
+                let s = run.summary();
+                assert_eq!((s.stored, s.derived_ids), (4, 1), "{}", run.stdout);
+                let rows =
+                    gh.sql("SELECT id, \"_idDerived\" AS d FROM signins WHERE \"_idDerived\"");
+                assert_eq!(rows.len(), 1, "{rows:?}");
+                derived_ids.insert(rows[0]["id"].as_str().unwrap().to_string());
+                assert_eq!(
+                    gh.sql_int("SELECT count(*) FROM signins WHERE \"_idDerived\" IS NULL"),
+                    3
+                );
+            }
         }
     }
+    // The same content gets the same id however its id was missing, so a second ingest of such a
+    // record is a duplicate.
+    assert_eq!(derived_ids.len(), 1, "{derived_ids:?}");
+    let derived = derived_ids.into_iter().next().unwrap();
+    assert!(
+        derived.starts_with("derived-") && derived.len() == 24,
+        "{derived}"
+    );
     let gh = Gh::new();
-    let mut bad = good(100);
-    bad["id"] = json!(" ");
-    let path = gh.write("general.jsonl", around(&bad.to_string(), 2, 3));
-    let run = gh.ingest(&[path.as_os_str(), "--no-fast-path".as_ref()]);
-    run.expect_code(2, "--no-fast-path");
-    assert_one_rejection(&run, &path, 2, &["empty `id`"]);
-    assert_eq!(gh.count("signins"), 3);
+    let mut record = good(100);
+    record.as_object_mut().unwrap().remove("id");
+    let path = gh.write("twice.jsonl", ndjson(&[record.clone(), record]));
+    let s = gh.ingest(&[&path]).expect_code(0, "twice").summary();
+    assert_eq!((s.stored, s.duplicates, s.derived_ids), (1, 1, 1));
+    let again = gh.ingest(&[&path]).expect_code(0, "again").summary();
+    assert_eq!((again.stored, again.duplicates), (0, 2));
+    // An id of the wrong type is still an error.
+    let mut record = good(100);
+    record["id"] = json!(5);
+    one_bad(
+        "number.jsonl",
+        around(&record.to_string(), 2, 3),
+        2,
+        &["field `id`", "string"],
+        3,
+    );
 }
 
 fn diag(category: &str, properties: Option<Value>) -> Value {
@@ -447,7 +493,10 @@ fn a_command_line_gatehouse_cannot_take_exits_1_not_2() {
         let run = gh.run(args);
         run.expect_code(1, &format!("gatehouse {args:?}"));
         assert!(run.stderr.contains("error:"), "{args:?}: {}", run.stderr);
-        assert!(!gh.data.join("manifest.json").exists());
+        assert!(
+            !gh.data.join("tenants").exists(),
+            "{args:?} wrote to the store"
+        );
     }
     gh.run(&["--help"]).expect_code(0, "--help");
     gh.run(&["ingest", "--help"])

@@ -1,8 +1,9 @@
-//! The store is plain Parquet another engine can read: DuckDB, reading the Hive-style folders
-//! directly, sees the same rows and nested values as `gatehouse sql`.
+//! The store is a set of Delta tables other engines read: DuckDB, reading them through the
+//! `deltalake` Python package (delta-rs), sees the same rows and nested values as `gatehouse sql`.
 //!
 //! DuckDB comes from Python: the interpreter is `$GATEHOUSE_PYTHON` when set, else the
-//! workspace's `.venv/bin/python`. Without one that imports `duckdb` the test fails, saying how to make one.
+//! workspace's `.venv/bin/python`. Without one that imports `duckdb` and `deltalake` the test
+//! fails, saying how to make one.
 
 mod common;
 
@@ -12,9 +13,9 @@ use std::process::Command;
 use common::{shared_dir, Gh};
 use serde_json::Value;
 
-const HOW: &str =
-    "create it with: cd <workspace> && python3 -m venv .venv && .venv/bin/pip install duckdb \
-(or point GATEHOUSE_PYTHON at a python that has duckdb)";
+const HOW: &str = "create it with: cd <workspace> && python3 -m venv .venv && \
+.venv/bin/pip install -r scripts/requirements.txt (or point GATEHOUSE_PYTHON at a python that \
+has duckdb and deltalake)";
 
 fn python() -> PathBuf {
     let mut tried = Vec::new();
@@ -28,26 +29,27 @@ fn python() -> PathBuf {
     }
     for p in candidates {
         let ok = Command::new(&p)
-            .args(["-c", "import duckdb"])
+            .args(["-c", "import duckdb, deltalake"])
             .output()
             .map(|o| o.status.success());
         match ok {
             Ok(true) => return p,
-            Ok(false) => tried.push(format!("{} (no duckdb module)", p.display())),
+            Ok(false) => tried.push(format!("{} (no duckdb or deltalake module)", p.display())),
             Err(e) => tried.push(format!("{} ({e})", p.display())),
         }
     }
     panic!(
-        "no Python with duckdb found; tried {}. {HOW}",
+        "no Python with duckdb and deltalake found; tried {}. {HOW}",
         tried.join(", ")
     );
 }
 
-/// Runs a Python script (given the data directory as its argument) and parses the JSON it prints.
+/// Runs a Python script (given the data directory as its argument, and [`DELTA_SCAN`]'s `con` and
+/// `scan`) and parses the JSON it prints.
 fn run_duckdb(py: &std::path::Path, script: &str, data: &std::path::Path) -> Value {
     let out = Command::new(py)
         .arg("-c")
-        .arg(script)
+        .arg(format!("import sys\n{DELTA_SCAN}\n{script}"))
         .arg(data)
         .output()
         .expect("running python");
@@ -64,13 +66,24 @@ fn run_duckdb(py: &std::path::Path, script: &str, data: &std::path::Path) -> Val
     })
 }
 
-const SCRIPT: &str = r#"
-import json, sys, duckdb
-data = sys.argv[1]
+/// Registers, in a DuckDB connection `con`, each log's Delta tables (one per tenant) as one view,
+/// read through the `deltalake` package: `scan(table)` names it.
+const DELTA_SCAN: &str = r#"
+import glob, duckdb, pyarrow.dataset as pads
+from deltalake import DeltaTable
 con = duckdb.connect()
+for table in ["signins", "audits", "provisioning", "riskyUsers", "riskDetections"]:
+    parts = [DeltaTable(p).to_pyarrow_dataset()
+             for p in sorted(glob.glob(f"{sys.argv[1]}/tenants/*/{table}"))]
+    if parts:
+        con.register(f"delta_{table}", pads.dataset(parts) if len(parts) > 1 else parts[0])
 def scan(table):
-    return (f"read_parquet('{data}/tenants/*/{table}/**/*.parquet', "
-            "hive_partitioning=true, union_by_name=true)")
+    return f"delta_{table}"
+"#;
+
+const SCRIPT: &str = r#"
+import json, sys
+data = sys.argv[1]
 out = {}
 for t in ["signins", "audits", "provisioning"]:
     out[t] = con.execute(f"SELECT count(*) FROM {scan(t)}").fetchone()[0]
@@ -130,7 +143,7 @@ fn duckdb_reads_the_store_and_agrees_with_gatehouse_sql() {
         Some(ours(
             "SELECT count(DISTINCT date_trunc('day', \"createdDateTime\")) FROM signins"
         )),
-        "one date= folder per UTC day"
+        "one date partition per UTC day"
     );
     let max = gh.sql("SELECT max(\"createdDateTime\") AS t FROM signins");
     let max = max[0]["t"].as_str().expect("max time");
@@ -204,10 +217,7 @@ fn duckdb_reads_every_kind_of_string_column_as_gatehouse_does() {
     let stats = |x: &str| {
         format!("SELECT count(x) AS n, count(DISTINCT x) AS d, sum(length(x)) AS l FROM ({x})")
     };
-    let mut script = String::from(
-        "import json, sys, duckdb\ncon = duckdb.connect()\nout = {}\n\
-         S = \"read_parquet('\" + sys.argv[1] + \"/tenants/*/signins/**/*.parquet', hive_partitioning=true)\"\n",
-    );
+    let mut script = String::from("import json, sys\nout = {}\nS = scan('signins')\n");
     for (what, sub) in STRING_PATHS {
         script.push_str(&format!(
             "out[{what:?}] = list(con.execute({:?}.replace('FROM S', 'FROM ' + S)).fetchone())\n",

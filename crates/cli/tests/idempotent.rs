@@ -37,7 +37,7 @@ fn ingesting_the_same_files_twice_stores_nothing_new() {
     for t in TABLES {
         assert_eq!(
             gh.sql_int(&format!(
-                "SELECT count(*) - count(DISTINCT id || '|' || \"_tenantId\" || '|' || CAST(\"{}\" AS VARCHAR)) FROM \"{t}\"",
+                "SELECT count(*) - count(DISTINCT id || '|' || \"_tenantId\" || '|' || CAST(\"{}\" AS VARCHAR) || '|' || CAST(\"_contentHash\" AS VARCHAR)) FROM \"{t}\"",
                 match *t {
                     "signins" => "createdDateTime",
                     "riskyUsers" => "riskLastUpdatedDateTime",
@@ -145,7 +145,7 @@ fn compact_merges_small_files_and_keeps_every_row() {
     assert_eq!(gh.count("signins"), total);
 
     let before = gh.parquet_on_disk();
-    assert_eq!(before.len(), gh.manifest_files().len());
+    assert_eq!(before, gh.live_files());
     assert!(
         before.len() as i64 >= 2 * DAYS,
         "--file-rows 10 should leave several files per day, got {}",
@@ -156,16 +156,34 @@ fn compact_merges_small_files_and_keeps_every_row() {
     let run = gh.run(&["compact"]);
     run.expect_code(0, "compact");
     assert!(run.stdout.contains("Compacted"), "{}", run.stdout);
-    let after = gh.parquet_on_disk();
+    let after = gh.live_files();
     assert_eq!(
         after.len() as i64,
         DAYS,
         "one file per day partition after compact (was {})",
         before.len()
     );
-    let mut manifest = gh.manifest_files();
-    manifest.sort();
-    assert_eq!(after, manifest, "files on disk = files in the manifest");
+    // The replaced files stay for older snapshots until a vacuum past the grace period.
+    let mut on_disk = after.clone();
+    on_disk.extend(before.iter().cloned());
+    on_disk.sort();
+    assert_eq!(gh.parquet_on_disk(), on_disk);
+    let run = gh.run(&["vacuum"]);
+    run.expect_code(0, "vacuum");
+    assert_eq!(
+        gh.parquet_on_disk(),
+        on_disk,
+        "vacuum within the grace period"
+    );
+    let run = gh.run(&["vacuum", "--older-than-hours", "0"]);
+    run.expect_code(0, "vacuum");
+    assert!(
+        run.stdout
+            .contains(&format!("Deleted {} file(s)", before.len())),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(gh.parquet_on_disk(), after, "files on disk = live files");
     assert_eq!(gh.count("signins"), total);
     assert_eq!(
         gh.sql("SELECT id, \"createdDateTime\" FROM signins ORDER BY id"),
@@ -174,14 +192,14 @@ fn compact_merges_small_files_and_keeps_every_row() {
     );
     // Compacting again has nothing to do; ingesting the same inputs again adds nothing.
     gh.run(&["compact"]).expect_code(0, "compact again");
-    assert_eq!(gh.parquet_on_disk(), after);
+    assert_eq!(gh.live_files(), after);
     let s = gh.ingest(&args).expect_code(0, "re-ingest").summary();
     assert_eq!((s.stored, s.duplicates as i64), (0, total));
     assert_eq!(gh.count("signins"), total);
 }
 
 #[test]
-fn retention_deletes_only_older_rows() {
+fn retention_removes_whole_days_before_the_cutoff() {
     let gh = Gh::new();
     let now = chrono::Utc::now().timestamp();
     const DAYS: i64 = 30;
@@ -194,15 +212,17 @@ fn retention_deletes_only_older_rows() {
             &ts(978_307_200 + n as i64 * 7200),
         ));
     }
-    // Just either side of the cutoff (a partition may straddle it).
+    // The day before the cutoff's day goes; the cutoff's own day stays whole (retention works on
+    // whole days), so records early on that day stay too.
+    let cutoff_day_start = cutoff - cutoff.rem_euclid(86_400);
     for n in 0..5i64 {
         recs.push(signin(
-            &format!("before-cutoff-{n}"),
-            &ts(cutoff - 7200 - n * 60),
+            &format!("day-before-cutoff-{n}"),
+            &ts(cutoff_day_start - 7200 - n * 60),
         ));
         recs.push(signin(
-            &format!("after-cutoff-{n}"),
-            &ts(cutoff + 7200 + n * 60),
+            &format!("cutoff-day-{n}"),
+            &ts(cutoff_day_start + n * 60),
         ));
     }
     // Today.
@@ -227,11 +247,11 @@ fn retention_deletes_only_older_rows() {
     // Only sign-ins: the old audit stays.
     let run = gh.run(&["retention", "--days", "30", "--log", "signins"]);
     run.expect_code(0, "retention");
-    assert!(run.stdout.contains("Deleted 25 records"), "{}", run.stdout);
+    assert!(run.stdout.contains("Removed 25 records"), "{}", run.stdout);
     let left = gh.sql("SELECT id FROM signins ORDER BY id");
     let left: Vec<&str> = left.iter().filter_map(|r| r["id"].as_str()).collect();
     let mut want: Vec<String> = (0..5)
-        .map(|n| format!("after-cutoff-{n}"))
+        .map(|n| format!("cutoff-day-{n}"))
         .chain((0..10).map(|n| format!("today-{n}")))
         .collect();
     want.sort();
@@ -247,10 +267,11 @@ fn retention_deletes_only_older_rows() {
     );
     assert_eq!(gh.count("audits"), 1);
     assert_eq!(gh.count("signins"), 15);
-    // Deleted files are gone from disk too.
-    let mut manifest = gh.manifest_files();
-    manifest.sort();
-    assert_eq!(gh.parquet_on_disk(), manifest);
+    // The removed files stay for older snapshots until a vacuum past the grace period.
+    assert!(gh.parquet_on_disk().len() > gh.live_files().len());
+    gh.run(&["vacuum", "--older-than-hours", "0"])
+        .expect_code(0, "vacuum");
+    assert_eq!(gh.parquet_on_disk(), gh.live_files());
     // The deleted records are not duplicates any more: ingesting them again stores them again
     // (and a second retention run removes them again).
     let s = gh.ingest(&[&path]).expect_code(0, "re-ingest").summary();

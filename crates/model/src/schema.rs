@@ -26,6 +26,12 @@ pub const SOURCE_COLUMN: &str = "_source";
 pub const EXTRA_COLUMN: &str = "_extra";
 /// Column holding the Azure Monitor envelope (everything but `properties`) of diagnostic records.
 pub const ENVELOPE_COLUMN: &str = "_envelope";
+/// Column holding the hash of the record's stored values: two records are duplicates when their
+/// `id` and content hash are equal (see the store's `content` module).
+pub const CONTENT_HASH_COLUMN: &str = "_contentHash";
+/// Column marking, with `true`, a record that came without an `id` and is stored under one derived
+/// from its content hash (`derived-<16 hex digits>`).
+pub const ID_DERIVED_COLUMN: &str = "_idDerived";
 /// Arrow field metadata key marking a Utf8 column that holds JSON text.
 pub const JSON_METADATA_KEY: &str = "gatehouse.json";
 
@@ -42,7 +48,7 @@ pub enum ColumnKind {
     Float64,
     /// Boolean.
     Bool,
-    /// UTC timestamp with nanosecond precision.
+    /// UTC timestamp with microsecond precision (as Delta Lake, Spark and Fabric store them).
     Timestamp,
     /// Any JSON value, kept as JSON text.
     Json,
@@ -112,13 +118,16 @@ impl ColumnKind {
     }
 }
 
-/// The Arrow type of every timestamp column.
+/// The Arrow type of every timestamp column: microseconds since the epoch, UTC. Delta Lake's
+/// `timestamp` is microseconds, and Spark (hence Databricks and Fabric) cannot read nanosecond
+/// Parquet timestamps, so a seventh fractional digit (100 ns, which only the Azure Monitor and Log
+/// Analytics exports carry) is not kept.
 pub fn timestamp_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
 /// A stored table: its Graph columns plus Gatehouse's own (`_tenantId`, `_ingestedAt`, `_source`,
-/// `_envelope`, `_extra`).
+/// `_envelope`, `_extra`, `_contentHash`, `_idDerived`).
 #[derive(Debug, Clone)]
 pub struct TableSchema {
     /// Which log.
@@ -166,6 +175,8 @@ pub fn system_columns() -> Vec<Column> {
         col(SOURCE_COLUMN, ColumnKind::Str),
         col(ENVELOPE_COLUMN, ColumnKind::Json),
         col(EXTRA_COLUMN, ColumnKind::Json),
+        col(CONTENT_HASH_COLUMN, ColumnKind::Int64),
+        col(ID_DERIVED_COLUMN, ColumnKind::Bool),
     ]
 }
 

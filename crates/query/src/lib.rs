@@ -1,26 +1,34 @@
 //! SQL over the Gatehouse store with Apache DataFusion.
 //!
-//! [`QueryEngine::open`] registers one table per log (`signins`, `audits`, `provisioning`,
-//! `riskyUsers`, `riskDetections`) over exactly the files the manifest lists — never a half-written
-//! one — with the explicit schema from `gatehouse-model`. Identifiers are case-sensitive, as Graph
-//! spells them (`userPrincipalName`), and nested objects are structs, so `status.errorCode` and
-//! `deviceDetail.browser` work as written. DataFusion prunes files and row groups by their
-//! statistics, so a time-range query reads only the days it needs.
+//! A [`QueryEngine`] answers SQL over one [`StoreSnapshot`]: one table per log (`signins`,
+//! `audits`, `provisioning`, `riskyUsers`, `riskDetections`), each a [`SnapshotTable`] over exactly
+//! the files that snapshot lists (of every tenant, or of one), with the explicit schema from
+//! `gatehouse-model`. Snapshots never change, and files a later compaction or retention replaces
+//! stay on disk until a vacuum after the grace period, so a query reads one consistent state of
+//! the store however long it runs. Identifiers are case-sensitive, as Graph spells them
+//! (`userPrincipalName`), and nested objects are structs, so `status.errorCode` and
+//! `deviceDetail.browser` work as written. A time-range filter skips whole files by the event-time
+//! bounds the Delta log records for them, and DataFusion skips row groups and pages by their
+//! Parquet statistics.
+//!
+//! A [`QueryService`] keeps what a long-running server shares between queries: the DataFusion
+//! runtime with its file-metadata cache (Parquet footers are read once, not per query).
 
-use std::collections::HashSet;
+mod table;
+
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::TableReference;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
-use datafusion::datasource::MemTable;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use gatehouse_model::{LogKind, TableSchema};
-use gatehouse_store::Store;
+use gatehouse_store::{Store, StoreSnapshot};
+
+pub use table::SnapshotTable;
 
 /// Errors of the query engine.
 #[derive(Debug, thiserror::Error)]
@@ -35,20 +43,6 @@ pub enum QueryError {
 
 /// Result alias.
 pub type Result<T, E = QueryError> = std::result::Result<T, E>;
-
-/// A query session over a store, pinned to the manifest version it was opened at.
-pub struct QueryEngine {
-    ctx: SessionContext,
-    store: Store,
-    tenant: Option<String>,
-    version: u64,
-    /// The files registered, as the manifest names them.
-    files: Vec<String>,
-}
-
-/// How many times [`QueryEngine::sql`] runs a query again over a newer manifest when files it
-/// read were replaced under it (each retry needs another such commit during the previous run).
-const STALE_RETRIES: usize = 3;
 
 /// The result of a query.
 pub struct QueryResult {
@@ -65,105 +59,97 @@ impl QueryResult {
     }
 }
 
+/// What queries share in a long-running process: one DataFusion runtime (memory pool and the
+/// cache of Parquet footers) and the session settings.
+#[derive(Clone)]
+pub struct QueryService {
+    runtime: Arc<RuntimeEnv>,
+    root: PathBuf,
+}
+
+impl QueryService {
+    /// A service over the data directory `root`.
+    pub fn new(root: impl Into<PathBuf>) -> QueryService {
+        QueryService {
+            runtime: Arc::new(RuntimeEnv::default()),
+            root: root.into(),
+        }
+    }
+
+    /// An engine over `snapshot`, seeing every tenant's rows or only `tenant`'s.
+    pub fn engine(
+        &self,
+        snapshot: Arc<StoreSnapshot>,
+        tenant: Option<&str>,
+    ) -> Result<QueryEngine> {
+        QueryEngine::over(&self.root, snapshot, tenant, Arc::clone(&self.runtime))
+    }
+}
+
+/// A query session over one snapshot of a store.
+pub struct QueryEngine {
+    ctx: SessionContext,
+    snapshot: Arc<StoreSnapshot>,
+}
+
 impl QueryEngine {
-    /// Registers the store's tables (optionally only one tenant's files).
+    /// Reads the store's current snapshot and registers its tables (optionally only one tenant's
+    /// rows).
     pub async fn open(store: &Store, tenant: Option<&str>) -> Result<QueryEngine> {
+        let snapshot = Arc::new(store.snapshot().await?);
+        QueryEngine::over(
+            store.root(),
+            snapshot,
+            tenant,
+            Arc::new(RuntimeEnv::default()),
+        )
+    }
+
+    fn over(
+        root: &Path,
+        snapshot: Arc<StoreSnapshot>,
+        tenant: Option<&str>,
+        runtime: Arc<RuntimeEnv>,
+    ) -> Result<QueryEngine> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
-            .set_bool("datafusion.execution.parquet.pushdown_filters", true)
-            .set_bool("datafusion.execution.collect_statistics", true);
-        let ctx = SessionContext::new_with_config(config);
-        let manifest = store.manifest()?;
-        let version = manifest.version;
-        let mut files = Vec::new();
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         for log in LogKind::ALL {
-            let schema = TableSchema::of(log).arrow_schema();
-            let urls: Vec<ListingTableUrl> = manifest
-                .files_for(log, tenant, None)
-                .inspect(|f| files.push(f.path.clone()))
-                .map(|f| {
-                    ListingTableUrl::parse(store.root().join(&f.path).to_string_lossy().as_ref())
-                })
-                .collect::<std::result::Result<_, _>>()?;
-            if urls.is_empty() {
-                let empty = MemTable::try_new(schema, vec![vec![]])?;
-                ctx.register_table(table_ref(log), Arc::new(empty))?;
-                continue;
-            }
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet");
-            let config = ListingTableConfig::new_with_multi_paths(urls)
-                .with_listing_options(options)
-                .with_schema(schema);
-            let table = ListingTable::try_new(config)?;
+            let files = snapshot.files_for(log, tenant, None).cloned().collect();
+            let table = SnapshotTable::new(root, log, TableSchema::of(log).arrow_schema(), files);
             ctx.register_table(table_ref(log), Arc::new(table))?;
         }
-        Ok(QueryEngine {
-            ctx,
-            store: store.clone(),
-            tenant: tenant.map(str::to_owned),
-            version,
-            files,
-        })
+        Ok(QueryEngine { ctx, snapshot })
     }
 
-    /// The manifest version the tables were registered from.
-    pub fn manifest_version(&self) -> u64 {
-        self.version
+    /// The snapshot the tables were registered from.
+    pub fn snapshot(&self) -> &Arc<StoreSnapshot> {
+        &self.snapshot
     }
 
-    /// Runs one SQL query. The store is read-only here: DDL (`CREATE`, `DROP`), DML (`INSERT`,
-    /// `COPY … TO`, which would write files) and session statements (`SET`) are refused.
-    ///
-    /// A writer may commit while the session is open, and a compaction or retention commit
-    /// deletes the files it replaced, which this session registered. A file gone before the scan
-    /// lists it would be skipped without an error, and one gone while it is read fails the
-    /// query; so when a query ends (either way) and the manifest no longer lists every file the
-    /// session registered, it is run again over the current manifest (up to [`STALE_RETRIES`]
-    /// times). A reader therefore never fails, nor silently misses rows, because a writer was
-    /// busy; commits that only add files leave the session's snapshot intact and are not waited
-    /// for.
+    /// Runs one SQL query and collects its result. The store is read-only here: DDL (`CREATE`,
+    /// `DROP`), DML (`INSERT`, `COPY … TO`, which would write files) and session statements
+    /// (`SET`) are refused.
     pub async fn sql(&self, sql: &str) -> Result<QueryResult> {
-        let mut result = self.sql_once(sql).await;
-        let mut fresh: Option<QueryEngine> = None;
-        for _ in 0..STALE_RETRIES {
-            let session = fresh.as_ref().unwrap_or(self);
-            if session.snapshot_intact()? {
-                break;
-            }
-            tracing::debug!(
-                version = session.version,
-                "files of the query were replaced while it ran; running it again"
-            );
-            let next = QueryEngine::open(&self.store, self.tenant.as_deref()).await?;
-            result = next.sql_once(sql).await;
-            fresh = Some(next);
-        }
-        result
+        let df = self.dataframe(sql).await?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await?;
+        Ok(QueryResult { schema, batches })
     }
 
-    /// Whether the manifest still lists every file this session registered, so that whatever
-    /// it read (or will read) is the snapshot it was opened on. Callers that stream results
-    /// themselves (through [`QueryEngine::context`]) check it at the end.
-    pub fn snapshot_intact(&self) -> Result<bool> {
-        let manifest = self.store.manifest()?;
-        if manifest.version == self.version {
-            return Ok(true);
-        }
-        let live: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
-        Ok(self.files.iter().all(|f| live.contains(f.as_str())))
+    /// Runs one SQL query and streams its result, batch by batch.
+    pub async fn sql_stream(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+        Ok(self.dataframe(sql).await?.execute_stream().await?)
     }
 
-    async fn sql_once(&self, sql: &str) -> Result<QueryResult> {
+    async fn dataframe(&self, sql: &str) -> Result<datafusion::dataframe::DataFrame> {
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        let df = self.ctx.sql_with_options(sql, options).await?;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await?;
-        Ok(QueryResult { schema, batches })
+        Ok(self.ctx.sql_with_options(sql, options).await?)
     }
 
     /// The DataFusion session, for callers that need more than SQL text.

@@ -8,9 +8,9 @@
 //! After `finish` each buffer starts again with the capacity the last batch
 //! needed, so a builder reused from batch to batch stops reallocating.
 
-use arrow::array::{BooleanArray, PrimitiveArray, StringArray};
+use arrow::array::{BooleanArray, PrimitiveArray, StringArray, TimestampMicrosecondArray};
 use arrow::buffer::{BooleanBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
-use arrow::datatypes::{ArrowNativeType, ArrowPrimitiveType};
+use arrow::datatypes::{ArrowNativeType, ArrowPrimitiveType, TimestampMicrosecondType};
 
 /// The most a buffer reserves for its next batch (a huge batch should not pin its size).
 const MAX_RESERVED_BYTES: usize = 8 << 20;
@@ -238,6 +238,19 @@ impl<V: ArrowNativeType> Fixed<V> {
     pub fn finish_primitive<T: ArrowPrimitiveType<Native = V>>(&mut self) -> PrimitiveArray<T> {
         let values = ScalarBuffer::from(take_sized(&mut self.values));
         PrimitiveArray::new(values, self.valid.finish())
+    }
+}
+
+impl Fixed<i64> {
+    /// The values so far, nanoseconds since the epoch, as a UTC timestamp array of the stored
+    /// precision ([`gatehouse_model::schema::timestamp_type`]: each value rounded down to its
+    /// microsecond); starts again empty.
+    pub fn finish_timestamps(&mut self) -> TimestampMicrosecondArray {
+        for v in &mut self.values {
+            *v = v.div_euclid(1000);
+        }
+        self.finish_primitive::<TimestampMicrosecondType>()
+            .with_timezone("UTC")
     }
 }
 

@@ -17,10 +17,12 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, ListArray, MapArray, StructArray};
-use arrow::datatypes::{
-    DataType, Field, Fields, Float64Type, Int32Type, Int64Type, SchemaRef, TimestampNanosecondType,
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray, MapArray, StringArray,
+    StructArray,
 };
+use arrow::buffer::BooleanBuffer;
+use arrow::datatypes::{DataType, Field, Fields, Float64Type, Int32Type, Int64Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use gatehouse_formats::tape::{NodeKind, Tape};
 use gatehouse_model::schema::{Column, ColumnKind, TableSchema};
@@ -28,6 +30,7 @@ use gatehouse_model::time::parse_timestamp;
 use serde_json::{Map, Value};
 
 use crate::columns::{Fixed, Offsets, Strings, Validity};
+use crate::content;
 
 mod direct;
 
@@ -337,10 +340,7 @@ impl ColBuilder {
             ColBuilder::I64(b) => Arc::new(b.finish_primitive::<Int64Type>()),
             ColBuilder::F64(b) => Arc::new(b.finish_primitive::<Float64Type>()),
             ColBuilder::Bool(b) => Arc::new(b.finish_boolean()),
-            ColBuilder::Ts(b) => Arc::new(
-                b.finish_primitive::<TimestampNanosecondType>()
-                    .with_timezone("UTC"),
-            ),
+            ColBuilder::Ts(b) => Arc::new(b.finish_timestamps()),
             ColBuilder::StrMap {
                 keys,
                 values,
@@ -737,7 +737,8 @@ fn type_error(path: &str, expected: &str, found: &Value) -> String {
     format!("field `{path}`: expected {expected}, found {shown}")
 }
 
-/// Whether a record's `id` is unusable: empty or only whitespace (every path rejects it).
+/// Whether a record's `id` is unusable: empty or only whitespace (every path stores such a record
+/// under an id derived from its content, as one without an id).
 pub(crate) fn is_blank_id(id: &str) -> bool {
     id.trim().is_empty()
 }
@@ -804,8 +805,9 @@ type TapeRow<'a> = (std::borrow::Cow<'a, str>, Option<Map<String, Value>>);
 /// What [`TableBuilder::append`] learned about a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
-    /// The record's `id`.
-    pub id: String,
+    /// The record's `id`; `None` when it has none (or a blank one), and is stored under one
+    /// derived from its content.
+    pub id: Option<String>,
     /// Its event time, ns since the epoch (UTC).
     pub time_ns: i64,
 }
@@ -852,9 +854,9 @@ impl TableBuilder {
         sys: &SystemFields<'_>,
     ) -> Result<Appended, String> {
         let id = match body.get("id") {
-            Some(Value::String(s)) if !is_blank_id(s) => s.clone(),
-            Some(Value::Null) | None => return Err("missing `id`".into()),
-            Some(Value::String(_)) => return Err("empty `id` (blank or only whitespace)".into()),
+            Some(Value::String(s)) if !is_blank_id(s) => Some(s.clone()),
+            // Stored under an id derived from its content when the batch is finished.
+            Some(Value::Null) | Some(Value::String(_)) | None => None,
             Some(other) => return Err(type_error("id", "a string", other)),
         };
         let time_ns = match body.get(time_column) {
@@ -888,10 +890,11 @@ impl TableBuilder {
                 }
             }
         }
-        // All checks passed: append.
+        // All checks passed: append (a blank id as none, so that it is derived).
         let values: Vec<&Value> = body.values().collect();
         for (i, b) in self.graph.iter_mut().enumerate() {
-            b.append(self.slots[i].map(|p| values[p]));
+            let value = self.slots[i].map(|p| values[p]);
+            b.append(value.filter(|_| Some(i) != self.id_column || id.is_some()));
         }
         self.append_system(sys, extra);
         Ok(Appended { id, time_ns })
@@ -1035,23 +1038,61 @@ impl TableBuilder {
             .map(|(b, f): (&mut ColBuilder, &Arc<Field>)| b.finish(f.data_type()))
             .collect();
         arrays.push(Arc::new(self.tenant.finish()));
-        arrays.push(Arc::new(
-            self.ingested
-                .finish_primitive::<TimestampNanosecondType>()
-                .with_timezone("UTC"),
-        ));
+        arrays.push(Arc::new(self.ingested.finish_timestamps()));
         arrays.push(Arc::new(self.source.finish()));
         arrays.push(Arc::new(self.envelope.finish()));
         arrays.push(Arc::new(self.extra.finish()));
-        self.rows = 0;
+        let rows = std::mem::take(&mut self.rows);
+        let hashes = content::content_hashes(fields, &arrays, rows);
+        let mut derived = Validity::default();
+        if let Some(i) = self.id_column {
+            if arrays[i].null_count() > 0 {
+                let (ids, marks) = derive_ids(arrays[i].as_string::<i32>(), &hashes);
+                arrays[i] = Arc::new(ids);
+                derived = marks;
+            }
+        }
+        arrays.push(Arc::new(Int64Array::from_iter_values(
+            hashes.iter().map(|h| *h as i64),
+        )));
+        if derived.is_empty() {
+            derived.push_nulls(rows);
+        }
+        arrays.push(Arc::new(BooleanArray::new(
+            BooleanBuffer::new_set(rows),
+            derived.finish(),
+        )));
         RecordBatch::try_new(self.schema.clone(), arrays)
             .expect("builders follow the schema they were made from")
     }
 }
 
+/// The id of a record stored without one: `derived-` and its content hash in hex.
+pub fn derived_id(content_hash: u64) -> String {
+    format!("derived-{content_hash:016x}")
+}
+
+/// The `id` column with every null replaced by the id derived from the row's content hash, and
+/// the `_idDerived` marks (`true` where derived, null elsewhere).
+fn derive_ids(ids: &StringArray, hashes: &[u64]) -> (StringArray, Validity) {
+    let mut marks = Validity::default();
+    let out: StringArray = (0..ids.len())
+        .map(|i| {
+            marks.push(ids.is_null(i));
+            Some(if ids.is_null(i) {
+                derived_id(hashes[i])
+            } else {
+                ids.value(i).to_string()
+            })
+        })
+        .collect();
+    (out, marks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::datatypes::Int64Type;
     use gatehouse_model::LogKind;
     use serde_json::json;
 
@@ -1109,14 +1150,47 @@ mod tests {
     fn missing_id_or_time() {
         let t = TableSchema::of(LogKind::Audits);
         let mut b = TableBuilder::new(&t);
+        // No id, or a blank one: stored, under an id derived from the content.
+        for record in [
+            json!({"activityDateTime": "2024-01-01T00:00:00Z", "category": "a"}),
+            json!({"id": " ", "activityDateTime": "2024-01-01T00:00:00Z", "category": "b"}),
+            json!({"id": null, "activityDateTime": "2024-01-01T00:00:00Z", "category": "a"}),
+            json!({"id": "real", "activityDateTime": "2024-01-01T00:00:00Z", "category": "a"}),
+        ] {
+            let appended = b.append(&obj(record), "activityDateTime", &sys()).unwrap();
+            assert_eq!(
+                appended.id.is_some(),
+                appended.id.as_deref() == Some("real")
+            );
+        }
+        let batch = b.finish();
+        let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
+        let hashes = batch
+            .column_by_name(gatehouse_model::schema::CONTENT_HASH_COLUMN)
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let derived = batch
+            .column_by_name(gatehouse_model::schema::ID_DERIVED_COLUMN)
+            .unwrap()
+            .as_boolean();
+        for row in 0..3 {
+            assert_eq!(ids.value(row), derived_id(hashes.value(row) as u64));
+            assert!(derived.is_valid(row) && derived.value(row));
+        }
+        assert_eq!(ids.value(3), "real");
+        assert!(derived.is_null(3));
+        // The same content without an id gets the same id, however the id was missing.
+        assert_eq!(ids.value(0), ids.value(2));
+        assert_ne!(ids.value(0), ids.value(1));
+        assert!(ids.value(0).starts_with("derived-") && ids.value(0).len() == 24);
         assert!(b
             .append(
-                &obj(json!({"activityDateTime": "2024-01-01T00:00:00Z"})),
+                &obj(json!({"id": 5, "activityDateTime": "2024-01-01T00:00:00Z"})),
                 "activityDateTime",
                 &sys()
             )
             .unwrap_err()
-            .contains("missing `id`"));
+            .contains("expected a string"));
         assert!(b
             .append(
                 &obj(json!({"id": "a", "activityDateTime": "soon"})),

@@ -40,10 +40,10 @@ use gatehouse_model::{LogKind, SignInKind, TableSchema};
 use serde_json::Value;
 
 use crate::convert::{DirectRow, SystemFields, TableBuilder};
-use crate::dedup::{id_hash, IdIndex};
+use crate::dedup::{row_keys, IdIndex};
 use crate::layout::{check_tenant_id, day_of, PartitionKey, DEFAULT_TENANT};
 
-use crate::{Result, StoreError, StoreWriter};
+use crate::{ChangeKind, Result, StoreError, StoreWriter, TableChange};
 
 mod open_files;
 use open_files::{OpenFiles, ToWriter, WriteDone};
@@ -103,8 +103,11 @@ pub struct IngestSummary {
     pub stored: BTreeMap<LogKind, u64>,
     /// Sign-ins stored per sign-in type.
     pub signins_by_kind: BTreeMap<SignInKind, u64>,
-    /// Records skipped because their id was already stored (or seen earlier in this run).
+    /// Records skipped because a record with the same id and content was already stored (or seen
+    /// earlier in this run).
     pub duplicates: u64,
+    /// Records stored under an id derived from their content, as they came without one.
+    pub derived_ids: u64,
     /// Records that could not be stored, with where and why.
     pub rejected: Vec<Rejection>,
     /// Inputs read.
@@ -143,8 +146,8 @@ pub enum Progress {
     Committed {
         /// Rows stored by this run so far (all committed).
         stored: u64,
-        /// The manifest version now live.
-        version: u64,
+        /// The store's generation now live ([`crate::StoreSnapshot::generation`]).
+        generation: i64,
     },
 }
 
@@ -158,7 +161,8 @@ struct Converted {
 struct PartOut {
     key: PartitionKey,
     batch: RecordBatch,
-    ids: Vec<u128>,
+    /// Each row's [`row_keys`]: equal for duplicates (same id, same content).
+    keys: Vec<u128>,
     kinds: Vec<Option<SignInKind>>,
 }
 
@@ -333,8 +337,8 @@ pub fn ingest_source(
     })
 }
 
-/// A partition's rows being built in a worker: the rows, their id hashes and sign-in types.
-type PartBuilder = (TableBuilder, Vec<u128>, Vec<Option<SignInKind>>);
+/// A partition's rows being built in a worker: the rows and their sign-in types.
+type PartBuilder = (TableBuilder, Vec<Option<SignInKind>>);
 
 /// A worker's reusable state: table builders and the fast path's tape.
 #[derive(Default)]
@@ -409,7 +413,7 @@ impl<'a> BatchOut<'a> {
         let log = key.log;
         self.builders
             .entry(key)
-            .or_insert_with(|| (pool.take(log), Vec::new(), Vec::new()))
+            .or_insert_with(|| (pool.take(log), Vec::new()))
     }
 
     /// Stores a record that went through the general path.
@@ -431,7 +435,7 @@ impl<'a> BatchOut<'a> {
         // The partition already resolved the tenant; reuse it rather than resolving again.
         let tenant_id = key.tenant.clone();
         let ingested_at_ns = self.ingested_at_ns;
-        let (builder, ids, kinds) = self.builder_for(pool, key);
+        let (builder, kinds) = self.builder_for(pool, key);
         let sys = SystemFields {
             tenant_id: &tenant_id,
             ingested_at_ns,
@@ -439,10 +443,7 @@ impl<'a> BatchOut<'a> {
             envelope: rec.envelope.as_ref(),
         };
         match builder.append(&rec.body, rec.log.time_column(), &sys) {
-            Ok(a) => {
-                ids.push(id_hash(&a.id));
-                kinds.push(signin_kind(&rec));
-            }
+            Ok(_) => kinds.push(signin_kind(&rec)),
             Err(reason) => self.reject(line, reason),
         }
     }
@@ -517,7 +518,7 @@ impl<'a> BatchOut<'a> {
         let Some(key) = self.last_fast.as_ref() else {
             return false;
         };
-        let Some((builder, ids, kinds)) = self.builders.get_mut(key) else {
+        let Some((builder, kinds)) = self.builders.get_mut(key) else {
             return false;
         };
         let sys = SystemFields {
@@ -538,7 +539,6 @@ impl<'a> BatchOut<'a> {
         };
         match builder.append_direct(text, tape, &sys, same_partition) {
             Ok(row) => {
-                ids.push(id_hash(&row.id));
                 kinds.push(row.signin_kind);
                 self.out.records += 1;
                 true
@@ -577,7 +577,7 @@ impl<'a> BatchOut<'a> {
         if self.last_fast.as_ref() != Some(&key) {
             self.last_fast = Some(key.clone());
         }
-        let (builder, ids, kinds) = self.builder_for(pool, key);
+        let (builder, kinds) = self.builder_for(pool, key);
         let sys = SystemFields {
             tenant_id: &sys_tenant,
             ingested_at_ns,
@@ -585,8 +585,7 @@ impl<'a> BatchOut<'a> {
             envelope: None,
         };
         match builder.append_tape(tape, text, rec.object, time_column, time_ns, &sys) {
-            Ok(a) => {
-                ids.push(id_hash(&a.id));
+            Ok(_) => {
                 kinds.push(rec.signin_kind);
                 self.out.records += 1;
                 true
@@ -594,6 +593,13 @@ impl<'a> BatchOut<'a> {
             Err(_) => false,
         }
     }
+}
+
+/// How many rows of a table batch are stored under a derived id.
+fn derived_ids(batch: &RecordBatch) -> u64 {
+    batch
+        .column_by_name(gatehouse_model::schema::ID_DERIVED_COLUMN)
+        .map_or(0, |c| (c.len() - c.null_count()) as u64)
 }
 
 /// Converts one input batch: each record goes to its partition's builder (through the fast path
@@ -648,13 +654,14 @@ fn convert_batch(
             b
         }
     };
-    for (key, (mut builder, ids, kinds)) in b.builders {
+    for (key, (mut builder, kinds)) in b.builders {
         let log = key.log;
         if !builder.is_empty() {
+            let batch = builder.finish();
             b.out.parts.push(PartOut {
                 key,
-                batch: builder.finish(),
-                ids,
+                keys: row_keys(&batch),
+                batch,
                 kinds,
             });
         }
@@ -721,6 +728,9 @@ struct Consumer<'w> {
     rows_out: Option<crossbeam_channel::Sender<ToWriter>>,
     done: crossbeam_channel::Receiver<Result<WriteDone>>,
     index: IdIndex,
+    /// Rows handed to the writer thread and not yet committed, per partition (the dedup index
+    /// must not forget those partitions: their stored files lack these rows' keys).
+    uncommitted: HashMap<PartitionKey, u64>,
     summary: IngestSummary,
     touched: std::collections::BTreeSet<PartitionKey>,
 }
@@ -736,6 +746,7 @@ impl<'w> Consumer<'w> {
             rows_out: Some(rows_out),
             done,
             index: IdIndex::default(),
+            uncommitted: HashMap::new(),
             summary: IngestSummary::default(),
             touched: Default::default(),
         }
@@ -750,8 +761,8 @@ impl<'w> Consumer<'w> {
             let root = self.writer.store().root().to_path_buf();
             let known = self
                 .index
-                .partition(&root, self.writer.manifest(), &part.key)?;
-            let keep: Vec<bool> = part.ids.iter().map(|h| known.insert(*h)).collect();
+                .partition(&root, self.writer.snapshot(), &part.key)?;
+            let keep: Vec<bool> = part.keys.iter().map(|h| known.insert(*h)).collect();
             let kept = keep.iter().filter(|k| **k).count();
             self.summary.duplicates += (keep.len() - kept) as u64;
             if kept == 0 {
@@ -767,6 +778,8 @@ impl<'w> Consumer<'w> {
                     },
                 )?
             };
+            self.summary.derived_ids += derived_ids(&batch);
+            *self.uncommitted.entry(part.key.clone()).or_default() += kept as u64;
             let mut kinds = BTreeMap::new();
             for (k, kind) in keep.iter().zip(&part.kinds) {
                 if let (true, Some(kind)) = (k, kind) {
@@ -782,6 +795,8 @@ impl<'w> Consumer<'w> {
                 progress,
             )?;
         }
+        let uncommitted = &self.uncommitted;
+        self.index.shrink(|key| uncommitted.contains_key(key));
         Ok(())
     }
 
@@ -820,9 +835,30 @@ impl<'w> Consumer<'w> {
                 continue;
             }
             self.summary.files_written += done.added.len() as u64;
-            self.writer.commit(done.added, &[])?;
-            self.summary.commits += 1;
+            let mut changes: BTreeMap<(String, LogKind), TableChange> = BTreeMap::new();
+            for file in done.added {
+                changes
+                    .entry((file.tenant.clone(), file.log))
+                    .or_insert_with(|| TableChange {
+                        tenant: file.tenant.clone(),
+                        log: file.log,
+                        added: Vec::new(),
+                        removed: Vec::new(),
+                        positions: Vec::new(),
+                        kind: ChangeKind::Append,
+                    })
+                    .added
+                    .push(file);
+            }
+            self.summary.commits += changes.len() as u64;
+            self.writer.commit(changes.into_values().collect())?;
             for (key, rows, kinds) in done.parts {
+                if let Some(n) = self.uncommitted.get_mut(&key) {
+                    *n = n.saturating_sub(rows as u64);
+                    if *n == 0 {
+                        self.uncommitted.remove(&key);
+                    }
+                }
                 *self.summary.stored.entry(key.log).or_default() += rows as u64;
                 for (kind, n) in kinds {
                     *self.summary.signins_by_kind.entry(kind).or_default() += n;
@@ -830,9 +866,9 @@ impl<'w> Consumer<'w> {
                 self.touched.insert(key);
             }
             let stored = self.summary.total_stored();
-            let version = self.writer.manifest().version;
-            tracing::info!(stored, version, "committed");
-            progress(Progress::Committed { stored, version });
+            let generation = self.writer.snapshot().generation();
+            tracing::info!(stored, generation, "committed");
+            progress(Progress::Committed { stored, generation });
         }
     }
 

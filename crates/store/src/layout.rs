@@ -2,21 +2,21 @@
 //!
 //! ```text
 //! DATA/
-//!   manifest.json                       live files (replaced atomically at each commit)
 //!   .writer.lock                        held by the one process writing
 //!   _staging/                           files being written (never read)
-//!   tenants/<tenant>/<table>/date=YYYY-MM-DD/part-<uuid>.parquet
+//!   tenants/<tenant>/<table>/           one Delta table per tenant and log
+//!     _delta_log/                       its transaction log (commits, checkpoints)
+//!     date=YYYY-MM-DD/part-<uuid>.parquet
 //! ```
 //! `<table>` is `signins`, `audits`, `provisioning`, `riskyUsers` or `riskDetections`; the date is
-//! the UTC day of the record's event time. The `date=` folders are Hive-style, so DuckDB and Spark
-//! can read `tenants/*/signins/**/*.parquet` with `hive_partitioning`.
+//! the UTC day of the record's event time (the table's `date` partition column). Which files are
+//! live is what the Delta log says; a folder may also hold files a compaction replaced (until a
+//! vacuum deletes them), so other engines read the tables as Delta tables, not as folders.
 
 use std::path::{Path, PathBuf};
 
 use gatehouse_model::LogKind;
 
-/// The manifest file.
-pub const MANIFEST_FILE: &str = "manifest.json";
 /// The writer lock file.
 pub const LOCK_FILE: &str = ".writer.lock";
 /// Where files are written before they are moved into place.
@@ -41,11 +41,20 @@ pub struct PartitionKey {
 impl PartitionKey {
     /// The partition's folder, relative to the data directory.
     pub fn dir(&self) -> PathBuf {
-        Path::new(TENANTS_DIR)
-            .join(&self.tenant)
-            .join(self.log.table_name())
-            .join(format!("date={}", day_to_string(self.day)))
+        table_dir(&self.tenant, self.log).join(format!("date={}", day_to_string(self.day)))
     }
+}
+
+/// A tenant's table of one log, relative to the data directory.
+pub fn table_dir(tenant: &str, log: LogKind) -> PathBuf {
+    Path::new(TENANTS_DIR).join(tenant).join(log.table_name())
+}
+
+/// The day number of a `YYYY-MM-DD` date.
+pub fn parse_day(date: &str) -> Option<i32> {
+    let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let days = d.signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?);
+    i32::try_from(days.num_days()).ok()
 }
 
 /// Days since the epoch of a nanosecond timestamp.
@@ -74,7 +83,7 @@ pub fn check_tenant_id(tenant: &str) -> Result<(), String> {
     }
 }
 
-/// A path relative to the data directory, with `/` separators (as stored in the manifest).
+/// A path relative to the data directory, with `/` separators (as [`crate::DataFile`] holds it).
 pub fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
     rel.components()
@@ -96,6 +105,9 @@ mod tests {
         };
         assert_eq!(k.dir(), Path::new("tenants/t1/signins/date=2023-11-14"));
         assert_eq!(day_of(-1), -1);
+        assert_eq!(parse_day("2023-11-14"), Some(k.day));
+        assert_eq!(parse_day("1969-12-31"), Some(-1));
+        assert_eq!(parse_day("2023-13-01"), None);
     }
 
     #[test]

@@ -1,34 +1,44 @@
-//! The Gatehouse store: a data directory of Parquet files that any engine can read.
+//! The Gatehouse store: a data directory of Delta Lake tables that any engine can read.
 //!
-//! Layout (see [`layout`]): `DATA/tenants/<tenant>/<table>/date=<YYYY-MM-DD>/part-<uuid>.parquet`,
-//! one folder per tenant (tenants are kept apart on disk), per table and per UTC day (so a
-//! time-range query skips whole days), zstd-compressed, rows sorted by event time.
+//! Layout (see [`layout`]): one Delta table per tenant and log, `DATA/tenants/<tenant>/<table>/`,
+//! partitioned by UTC day (so a time-range query skips whole days), its Parquet files
+//! zstd-compressed with rows sorted by event time (tenants are kept apart on disk).
 //!
-//! Which files are live is decided by one small JSON file, `DATA/manifest.json` ([`manifest`]),
-//! replaced atomically at each commit: a batch of new files becomes visible all at once or not at
-//! all, and a `kill -9` at any moment leaves the previous manifest intact. Files not (yet) in the
-//! manifest are cleaned up by the next writer.
+//! Which files are live is what each table's Delta transaction log says ([`delta`]): a commit
+//! makes a set of new files visible all at once or not at all, a `kill -9` at any moment leaves
+//! the previous commit intact, and readers work on immutable [`StoreSnapshot`]s. Files are
+//! deleted only by a vacuum after a grace period, so a reader holding an older snapshot never
+//! loses one.
 //!
 //! [`ingest`] is the streaming pipeline from input files to committed Parquet; [`dedup`] makes it
-//! idempotent (a record whose id is stored is skipped); [`maintenance`] compacts small files and
-//! applies retention; [`to_json`] turns stored rows back into Graph JSON.
+//! idempotent (a record whose id and content are stored is skipped); [`maintenance`] compacts
+//! small files, applies retention and vacuums; [`to_json`] turns stored rows back into Graph JSON.
 
 pub mod columns;
+pub mod content;
 pub mod convert;
 pub mod dedup;
+pub mod delta;
 pub mod ingest;
 pub mod layout;
 pub mod maintenance;
-pub mod manifest;
+pub mod snapshot;
+pub mod stats;
 pub mod string_chunks;
 pub mod to_json;
 pub mod writer;
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use deltalake::DeltaTable;
+use gatehouse_model::LogKind;
+
+pub use delta::{ChangeKind, TableChange, TableConfig};
 pub use layout::PartitionKey;
-pub use manifest::{FileEntry, Manifest};
+pub use snapshot::{DataFile, StoreSnapshot, TableSnapshot};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -45,13 +55,14 @@ pub enum StoreError {
     /// Another process is writing to the store.
     #[error("{0}: another gatehouse process is writing to this data directory")]
     Locked(PathBuf),
-    /// The manifest cannot be read.
-    #[error("{path}: corrupt manifest: {reason}")]
-    CorruptManifest {
-        /// The manifest path.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
+    /// A Delta log operation failed.
+    #[error("{context}: {source}")]
+    Delta {
+        /// What was being done.
+        context: String,
+        /// The error.
+        #[source]
+        source: Box<deltalake::DeltaTableError>,
     },
     /// Arrow / Parquet failure.
     #[error("{context}: {source}")]
@@ -106,27 +117,89 @@ impl Store {
         &self.root
     }
 
-    /// The committed manifest (empty if nothing was ever committed).
-    pub fn manifest(&self) -> Result<Manifest> {
-        Manifest::load(&self.root)
+    /// The tables that exist on disk: (tenant, log) of every `tenants/<tenant>/<table>/` folder.
+    pub fn table_ids(&self) -> Result<Vec<(String, LogKind)>> {
+        let tenants = self.root.join(layout::TENANTS_DIR);
+        let mut out = Vec::new();
+        let entries = match fs::read_dir(&tenants) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io_err(&tenants)(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(io_err(&tenants))?;
+            let Some(tenant) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if layout::check_tenant_id(&tenant).is_err() || !entry.path().is_dir() {
+                continue;
+            }
+            for log in LogKind::ALL {
+                if self.root.join(layout::table_dir(&tenant, log)).is_dir() {
+                    out.push((tenant.clone(), log));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
-    /// Opens the store for writing: takes the writer lock and cleans up what a crashed writer left.
+    /// The latest committed state of every table, read from their Delta logs.
+    pub async fn snapshot(&self) -> Result<StoreSnapshot> {
+        let mut tables = Vec::new();
+        for (tenant, log) in self.table_ids()? {
+            if let Some(table) = delta::open_table(&self.root, &tenant, log).await? {
+                tables.push(Arc::new(delta::table_snapshot(&table, &tenant, log)?));
+            }
+        }
+        Ok(StoreSnapshot::new(tables))
+    }
+
+    /// [`Store::snapshot`] for callers outside an async runtime (it runs one of its own; it must
+    /// not be called from within one).
+    pub fn snapshot_blocking(&self) -> Result<StoreSnapshot> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(io_err(&self.root))?
+            .block_on(self.snapshot())
+    }
+
+    /// Opens the store for writing with the default table settings: takes the writer lock, cleans
+    /// up what a crashed writer left, and loads every table. Must not be called from within an
+    /// async runtime: the writer drives the Delta log on its own.
     pub fn writer(&self) -> Result<StoreWriter> {
-        StoreWriter::open(self.clone())
+        StoreWriter::open(self.clone(), TableConfig::default())
+    }
+
+    /// [`Store::writer`] with these settings for tables it creates (and for vacuums).
+    pub fn writer_with(&self, config: TableConfig) -> Result<StoreWriter> {
+        StoreWriter::open(self.clone(), config)
     }
 }
 
-/// Exclusive write access to a store (one writer at a time, enforced with a file lock).
-#[derive(Debug)]
+/// Exclusive write access to a store (one writer at a time, enforced with a file lock): every
+/// commit, compaction, retention run and vacuum of a data directory goes through one of these.
 pub struct StoreWriter {
     store: Store,
     _lock: File,
-    manifest: Manifest,
+    config: TableConfig,
+    runtime: tokio::runtime::Runtime,
+    tables: HashMap<(String, LogKind), DeltaTable>,
+    snapshot: Arc<StoreSnapshot>,
+}
+
+impl std::fmt::Debug for StoreWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreWriter")
+            .field("root", &self.store.root)
+            .field("generation", &self.snapshot.generation())
+            .finish()
+    }
 }
 
 impl StoreWriter {
-    fn open(store: Store) -> Result<StoreWriter> {
+    fn open(store: Store, config: TableConfig) -> Result<StoreWriter> {
         let lock_path = store.root.join(layout::LOCK_FILE);
         let lock = File::options()
             .create(true)
@@ -141,14 +214,30 @@ impl StoreWriter {
             }
             Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
         }
-        let manifest = Manifest::load(&store.root)?;
-        let writer = StoreWriter {
+        let staging = store.root.join(layout::STAGING_DIR);
+        if staging.exists() {
+            fs::remove_dir_all(&staging).map_err(io_err(&staging))?;
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(io_err(&store.root))?;
+        let mut tables = HashMap::new();
+        let mut snapshots = Vec::new();
+        for (tenant, log) in store.table_ids()? {
+            if let Some(table) = runtime.block_on(delta::open_table(&store.root, &tenant, log))? {
+                snapshots.push(Arc::new(delta::table_snapshot(&table, &tenant, log)?));
+                tables.insert((tenant, log), table);
+            }
+        }
+        Ok(StoreWriter {
             store,
             _lock: lock,
-            manifest,
-        };
-        writer.recover()?;
-        Ok(writer)
+            config,
+            runtime,
+            tables,
+            snapshot: Arc::new(StoreSnapshot::new(snapshots)),
+        })
     }
 
     /// The store.
@@ -156,63 +245,91 @@ impl StoreWriter {
         &self.store
     }
 
-    /// The manifest as of the last commit.
-    pub fn manifest(&self) -> &Manifest {
-        &self.manifest
+    /// The settings of the tables this writer creates.
+    pub fn config(&self) -> &TableConfig {
+        &self.config
     }
 
-    /// Removes staging leftovers and Parquet files that no commit made live (a crash between
-    /// writing a file and committing the manifest).
-    fn recover(&self) -> Result<()> {
-        let staging = self.store.root.join(layout::STAGING_DIR);
-        if staging.exists() {
-            fs::remove_dir_all(&staging).map_err(io_err(&staging))?;
-        }
-        let tenants = self.store.root.join(layout::TENANTS_DIR);
-        if !tenants.exists() {
-            return Ok(());
-        }
-        let live: std::collections::HashSet<&str> = self
-            .manifest
-            .files
-            .iter()
-            .map(|f| f.path.as_str())
-            .collect();
-        let mut stack = vec![tenants];
-        while let Some(dir) = stack.pop() {
-            for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
-                let entry = entry.map_err(io_err(&dir))?;
-                let path = entry.path();
-                let ft = entry.file_type().map_err(io_err(&path))?;
-                if ft.is_dir() {
-                    stack.push(path);
-                } else if path.extension().is_some_and(|e| e == "parquet") {
-                    let rel = layout::relative(&self.store.root, &path);
-                    if !live.contains(rel.as_str()) {
-                        tracing::warn!(file = %rel, "removing a file no commit made live (left by an interrupted writer)");
-                        fs::remove_file(&path).map_err(io_err(&path))?;
-                    }
-                }
+    /// Every table as of the last commit.
+    pub fn snapshot(&self) -> &Arc<StoreSnapshot> {
+        &self.snapshot
+    }
+
+    /// Commits each change to its table (creating the table on its first rows); a table's change
+    /// is visible to readers all at once. Changes to different tables are separate Delta commits,
+    /// made in order.
+    pub fn commit(&mut self, changes: Vec<TableChange>) -> Result<()> {
+        for change in changes {
+            if change.added.is_empty() && change.removed.is_empty() && change.positions.is_empty() {
+                continue;
             }
+            let key = (change.tenant.clone(), change.log);
+            if !self.tables.contains_key(&key) {
+                let table = self.runtime.block_on(delta::create_table(
+                    &self.store.root,
+                    &change.tenant,
+                    change.log,
+                    &self.config,
+                ))?;
+                self.tables.insert(key.clone(), table);
+            }
+            let table = self.tables.get_mut(&key).expect("inserted above");
+            let version = self.runtime.block_on(delta::commit(table, &change))?;
+            let mut next = self
+                .snapshot
+                .table(&change.tenant, change.log)
+                .map(|t| (**t).clone())
+                .unwrap_or_else(|| TableSnapshot {
+                    tenant: change.tenant.clone(),
+                    log: change.log,
+                    version: -1,
+                    files: Vec::new(),
+                });
+            next.files
+                .retain(|f| !change.removed.iter().any(|r| r.path == f.path));
+            next.files.extend(change.added);
+            next.files
+                .sort_by(|a, b| (a.day, &a.path).cmp(&(b.day, &b.path)));
+            next.version = version;
+            self.snapshot = Arc::new(self.snapshot.with_table(Arc::new(next)));
         }
         Ok(())
     }
 
-    /// Atomically replaces the live file set: adds `added`, removes `removed` (by path), then
-    /// deletes the removed files. Visible to readers all at once.
-    pub fn commit(&mut self, added: Vec<FileEntry>, removed: &[String]) -> Result<()> {
-        let mut next = self.manifest.clone();
-        next.files.retain(|f| !removed.contains(&f.path));
-        next.files.extend(added);
-        next.version += 1;
-        next.save(&self.store.root)?;
-        self.manifest = next;
-        for rel in removed {
-            let path = self.store.root.join(rel);
-            if let Err(e) = fs::remove_file(&path) {
-                tracing::warn!(file = %path.display(), error = %e, "could not delete a replaced file");
-            }
+    /// The position a table records for an ingest source (see [`TableChange::positions`]).
+    pub fn source_position(&self, tenant: &str, log: LogKind, app_id: &str) -> Result<Option<i64>> {
+        match self.tables.get(&(tenant.to_string(), log)) {
+            Some(table) => self.runtime.block_on(delta::source_position(table, app_id)),
+            None => Ok(None),
         }
-        Ok(())
     }
+
+    /// Deletes, in every table, the files no snapshot younger than the vacuum grace period
+    /// needs; returns how many.
+    pub fn vacuum(&mut self) -> Result<usize> {
+        self.vacuum_older_than(self.config.vacuum_grace)
+    }
+
+    /// [`StoreWriter::vacuum`] with another grace period.
+    pub fn vacuum_older_than(&mut self, grace: std::time::Duration) -> Result<usize> {
+        let mut deleted = 0;
+        let keys: Vec<_> = self.tables.keys().cloned().collect();
+        for key in keys {
+            let table = self.tables.remove(&key).expect("listed above");
+            let (table, n) = self.runtime.block_on(delta::vacuum(table, grace))?;
+            self.tables.insert(key, table);
+            deleted += n;
+        }
+        Ok(deleted)
+    }
+}
+
+/// Flushes a directory entry (after a rename into it).
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let d = File::open(dir).map_err(io_err(dir))?;
+        d.sync_all().map_err(io_err(dir))?;
+    }
+    Ok(())
 }

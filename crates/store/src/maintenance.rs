@@ -1,18 +1,18 @@
-//! Keeping the store tidy: compaction of small files and retention.
+//! Keeping the store tidy: compaction of small files, retention, and vacuum.
 //!
-//! Both rewrite partitions with the same crash-safe protocol as ingest: new files are written and
-//! moved into place, one manifest commit swaps them for the old ones, then the old files are
-//! deleted. A crash before the commit leaves the old files live (and the new ones are cleaned up).
+//! Compaction writes the merged files and swaps them for the small ones in one Delta commit
+//! (`remove`s and `add`s, `dataChange: false`); retention removes whole days in one commit. The
+//! files they replace stay on disk for readers of older snapshots until a vacuum, after the grace
+//! period, deletes them ([`crate::StoreWriter::vacuum`]). A crash before a commit leaves the old
+//! files live; the new ones, never committed, are deleted by a later vacuum.
 
 use std::collections::BTreeMap;
 
-use arrow::array::{Array, BooleanArray, TimestampNanosecondArray};
-use arrow::compute::filter_record_batch;
 use gatehouse_model::LogKind;
 
-use crate::layout::PartitionKey;
-use crate::writer::{file_batches, read_file, write_partition_file, write_partition_stream};
-use crate::{FileEntry, Result, StoreError, StoreWriter};
+use crate::layout::{day_to_string, PartitionKey};
+use crate::writer::{file_batches, write_partition_stream};
+use crate::{ChangeKind, DataFile, Result, StoreWriter, TableChange};
 
 /// A partition is compacted when it has at least this many files…
 pub const COMPACT_MIN_FILES: usize = 4;
@@ -43,26 +43,16 @@ pub fn compact_partitions(
 
 /// Compacts every partition with two or more small files.
 pub fn compact_all(writer: &mut StoreWriter) -> Result<CompactionReport> {
-    let keys: Vec<PartitionKey> = partitions(writer.manifest().files.iter())
-        .into_keys()
-        .collect();
+    let keys: Vec<PartitionKey> = partitions(writer.snapshot().files()).into_keys().collect();
     compact(writer, &keys, 2)
 }
 
 fn partitions<'a>(
-    files: impl Iterator<Item = &'a FileEntry>,
-) -> BTreeMap<PartitionKey, Vec<FileEntry>> {
-    let mut map: BTreeMap<PartitionKey, Vec<FileEntry>> = BTreeMap::new();
+    files: impl Iterator<Item = &'a DataFile>,
+) -> BTreeMap<PartitionKey, Vec<DataFile>> {
+    let mut map: BTreeMap<PartitionKey, Vec<DataFile>> = BTreeMap::new();
     for f in files {
-        if let Some(log) = f.log() {
-            map.entry(PartitionKey {
-                tenant: f.tenant.clone(),
-                log,
-                day: f.day,
-            })
-            .or_default()
-            .push(f.clone());
-        }
+        map.entry(f.partition()).or_default().push(f.clone());
     }
     map
 }
@@ -73,14 +63,13 @@ fn compact(
     min_files: usize,
 ) -> Result<CompactionReport> {
     let mut report = CompactionReport::default();
-    let by_partition = partitions(writer.manifest().files.iter());
+    let by_partition = partitions(writer.snapshot().files());
     let root = writer.store().root().to_path_buf();
     for key in keys {
         let Some(files) = by_partition.get(key) else {
             continue;
         };
-        let mut small: Vec<&FileEntry> =
-            files.iter().filter(|f| f.rows < SMALL_FILE_ROWS).collect();
+        let mut small: Vec<&DataFile> = files.iter().filter(|f| f.rows < SMALL_FILE_ROWS).collect();
         if small.len() < min_files.max(2) {
             continue;
         }
@@ -91,16 +80,24 @@ fn compact(
         for f in &small {
             sources.push(file_batches(&root.join(&f.path))?);
         }
-        let added: Vec<FileEntry> =
+        let added: Vec<DataFile> =
             write_partition_stream(&root, key, sources.into_iter().flatten())?
                 .into_iter()
                 .collect();
-        let removed: Vec<String> = small.iter().map(|f| f.path.clone()).collect();
+        let removed: Vec<DataFile> = small.iter().map(|f| (*f).clone()).collect();
         report.partitions += 1;
         report.files_before += removed.len();
         report.files_after += added.len();
-        writer.commit(added, &removed)?;
-        tracing::info!(partition = %key.dir().display(), merged = removed.len(), "compacted");
+        let merged = removed.len();
+        writer.commit(vec![TableChange {
+            tenant: key.tenant.clone(),
+            log: key.log,
+            added,
+            removed,
+            positions: Vec::new(),
+            kind: ChangeKind::Compact,
+        }])?;
+        tracing::info!(partition = %key.dir().display(), merged, "compacted");
     }
     Ok(report)
 }
@@ -108,68 +105,53 @@ fn compact(
 /// What a retention run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RetentionReport {
-    /// Rows deleted.
+    /// Rows removed.
     pub rows_deleted: u64,
-    /// Files deleted or rewritten.
+    /// Files removed.
     pub files_affected: usize,
+    /// Days removed (summed over tenants and tables).
+    pub days_removed: usize,
 }
 
-/// Deletes every row of the given tables whose event time is before `cutoff_ns`. Files entirely
-/// older are deleted; a file straddling the cutoff is rewritten without the old rows.
+/// Removes, from every table of the given logs, the days wholly before the UTC day of
+/// `cutoff_ns`: retention works on whole days (the tables' partitions), so a row is kept until its
+/// whole day has passed the cutoff. One commit per table; the files stay on disk for older
+/// snapshots until a vacuum.
 pub fn apply_retention(
     writer: &mut StoreWriter,
     logs: &[LogKind],
     cutoff_ns: i64,
 ) -> Result<RetentionReport> {
     let mut report = RetentionReport::default();
-    let root = writer.store().root().to_path_buf();
-    let files: Vec<FileEntry> = writer
-        .manifest()
-        .files
-        .iter()
-        .filter(|f| f.log().is_some_and(|l| logs.contains(&l)) && f.min_time_ns < cutoff_ns)
-        .cloned()
-        .collect();
-    let mut removed = Vec::new();
-    let mut added = Vec::new();
-    for f in files {
-        let Some(log) = f.log() else { continue };
-        report.files_affected += 1;
-        if f.max_time_ns < cutoff_ns {
-            report.rows_deleted += f.rows;
-            removed.push(f.path.clone());
+    let first_kept = crate::layout::day_of(cutoff_ns);
+    let mut changes = Vec::new();
+    for table in writer.snapshot().tables() {
+        if !logs.contains(&table.log) {
             continue;
         }
-        let mut kept = Vec::new();
-        for batch in read_file(&root.join(&f.path))? {
-            let times = batch
-                .column_by_name(log.time_column())
-                .and_then(|c| {
-                    c.as_any()
-                        .downcast_ref::<TimestampNanosecondArray>()
-                        .cloned()
-                })
-                .ok_or_else(|| StoreError::Invalid(format!("{}: no time column", f.path)))?;
-            let keep: BooleanArray = (0..times.len())
-                .map(|i| Some(times.is_null(i) || times.value(i) >= cutoff_ns))
-                .collect();
-            let b = filter_record_batch(&batch, &keep).map_err(|e| StoreError::Arrow {
-                context: f.path.clone(),
-                source: e,
-            })?;
-            report.rows_deleted += (batch.num_rows() - b.num_rows()) as u64;
-            kept.push(b);
+        let removed: Vec<DataFile> = table
+            .files
+            .iter()
+            .filter(|f| f.day < first_kept)
+            .cloned()
+            .collect();
+        if removed.is_empty() {
+            continue;
         }
-        let key = PartitionKey {
-            tenant: f.tenant.clone(),
-            log,
-            day: f.day,
-        };
-        added.extend(write_partition_file(&root, &key, kept)?);
-        removed.push(f.path.clone());
+        let mut days: Vec<i32> = removed.iter().map(|f| f.day).collect();
+        days.dedup();
+        report.days_removed += days.len();
+        report.files_affected += removed.len();
+        report.rows_deleted += removed.iter().map(|f| f.rows).sum::<u64>();
+        changes.push(TableChange {
+            tenant: table.tenant.clone(),
+            log: table.log,
+            added: Vec::new(),
+            removed,
+            positions: Vec::new(),
+            kind: ChangeKind::Retention(format!("date < '{}'", day_to_string(first_kept))),
+        });
     }
-    if !removed.is_empty() {
-        writer.commit(added, &removed)?;
-    }
+    writer.commit(changes)?;
     Ok(report)
 }

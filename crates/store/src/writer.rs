@@ -6,7 +6,7 @@ use std::fs::{self, File};
 use std::path::Path;
 use std::sync::OnceLock;
 
-use arrow::array::{Array, ArrayRef, TimestampNanosecondArray};
+use arrow::array::{Array, ArrayRef, TimestampMicrosecondArray};
 use arrow::compute::{concat_batches, sort_to_indices, take_record_batch, SortOptions};
 use arrow::datatypes::{DataType, Field, Fields};
 use arrow::record_batch::RecordBatch;
@@ -22,9 +22,10 @@ use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 
 use crate::layout::{self, PartitionKey, STAGING_DIR};
-use crate::manifest::{sync_dir, FileEntry};
+use crate::stats::FileStats;
 use crate::string_chunks::{LeafPath, StringChunkWriter};
 use crate::{io_err, Result, StoreError};
+use crate::{sync_dir, DataFile};
 
 /// Rows per Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 64 * 1024;
@@ -124,7 +125,7 @@ pub(crate) fn is_sorted_by_time(batches: &[RecordBatch], time_column: &str) -> b
     for b in batches {
         let Some(times) = b
             .column_by_name(time_column)
-            .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>())
+            .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
         else {
             return false;
         };
@@ -149,7 +150,7 @@ pub fn write_partition_file(
     root: &Path,
     key: &PartitionKey,
     batches: Vec<RecordBatch>,
-) -> Result<Option<FileEntry>> {
+) -> Result<Option<DataFile>> {
     let time_column = key.log.time_column();
     if is_sorted_by_time(&batches, time_column) {
         return write_partition_stream(root, key, batches.into_iter().map(Ok));
@@ -173,7 +174,7 @@ pub fn write_partition_stream(
     root: &Path,
     key: &PartitionKey,
     batches: impl Iterator<Item = Result<RecordBatch>>,
-) -> Result<Option<FileEntry>> {
+) -> Result<Option<DataFile>> {
     let mut file = PartitionFile::new(root, key);
     for batch in batches {
         file.append(&batch?)?;
@@ -194,6 +195,7 @@ pub struct PartitionFile {
     min_time_ns: i64,
     max_time_ns: i64,
     rows: u64,
+    stats: FileStats,
 }
 
 impl PartitionFile {
@@ -209,6 +211,7 @@ impl PartitionFile {
             min_time_ns: i64::MAX,
             max_time_ns: i64::MIN,
             rows: 0,
+            stats: FileStats::new(key.log),
         }
     }
 
@@ -221,6 +224,7 @@ impl PartitionFile {
         self.min_time_ns = self.min_time_ns.min(lo);
         self.max_time_ns = self.max_time_ns.max(hi);
         self.rows += batch.num_rows() as u64;
+        self.stats.update(batch);
         if self.writer.is_none() {
             let staging = self.root.join(STAGING_DIR);
             fs::create_dir_all(&staging).map_err(io_err(&staging))?;
@@ -257,7 +261,7 @@ impl PartitionFile {
     /// Writes the footer, flushes the file to disk and moves it into its partition folder; its
     /// entry for the manifest (`None` if no rows were appended). It is not live until a commit
     /// names it.
-    pub fn finish(self) -> Result<Option<FileEntry>> {
+    pub fn finish(self) -> Result<Option<DataFile>> {
         let Some(w) = self.writer else {
             return Ok(None);
         };
@@ -271,15 +275,16 @@ impl PartitionFile {
         let dest = dir.join(&self.name);
         fs::rename(tmp, &dest).map_err(io_err(&dest))?;
         sync_dir(&dir)?;
-        Ok(Some(FileEntry {
+        Ok(Some(DataFile {
             path: layout::relative(&self.root, &dest),
             tenant: self.key.tenant.clone(),
-            table: self.key.log.table_name().to_string(),
+            log: self.key.log,
             day: self.key.day,
             rows: self.rows,
             bytes,
             min_time_ns: self.min_time_ns,
             max_time_ns: self.max_time_ns,
+            stats: self.stats.to_delta_json().into(),
         }))
     }
 }
@@ -629,17 +634,18 @@ impl ParallelFileWriter {
     }
 }
 
+/// The earliest and latest event time of the rows, ns since the epoch.
 fn time_range(batch: &RecordBatch, time_column: &str) -> (i64, i64) {
     let Some(times) = batch
         .column_by_name(time_column)
-        .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>())
+        .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
     else {
         return (i64::MIN, i64::MAX);
     };
     let valid = || {
         (0..times.len())
             .filter(|i| times.is_valid(*i))
-            .map(|i| times.value(i))
+            .map(|i| times.value(i).saturating_mul(1000))
     };
     (
         valid().min().unwrap_or(i64::MIN),
@@ -720,7 +726,7 @@ mod tests {
         dir: &Path,
         key: &PartitionKey,
         batches: &[RecordBatch],
-    ) -> (FileEntry, RecordBatch, RecordBatch) {
+    ) -> (DataFile, RecordBatch, RecordBatch) {
         let entry = write_partition_stream(dir, key, batches.iter().cloned().map(Ok))
             .unwrap()
             .unwrap();

@@ -115,6 +115,10 @@ fn print_summary(s: &IngestSummary, secs: f64) {
         }
     }
     println!("Duplicates skipped: {}", s.duplicates);
+    println!(
+        "Stored under an id derived from their content: {}",
+        s.derived_ids
+    );
     println!("Rejected: {}", s.rejected.len());
     for r in &s.rejected {
         println!("  {r}");

@@ -10,7 +10,7 @@ use gatehouse_store::Store;
 /// Arguments of `gatehouse retention`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Keep this many days (counted back from now); older data is deleted.
+    /// Keep this many days (counted back from now); days wholly older are removed.
     #[arg(long)]
     days: u32,
     /// Only this log: signins, audits or provisioning (default: all).
@@ -30,11 +30,34 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let cutoff_ns = cutoff.timestamp_nanos_opt().unwrap_or(i64::MIN);
     let report = apply_retention(&mut writer, &logs, cutoff_ns)?;
     println!(
-        "Deleted {} records older than {} ({} file(s) deleted or rewritten)",
+        "Removed {} records of the days before {} ({} day(s) of tables, {} file(s)); \
+         their files are deleted by a vacuum after the grace period",
         report.rows_deleted,
-        cutoff.format("%Y-%m-%d %H:%M:%S UTC"),
+        cutoff.format("%Y-%m-%d"),
+        report.days_removed,
         report.files_affected
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `gatehouse vacuum`.
+#[derive(Debug, clap::Args)]
+pub struct VacuumArgs {
+    /// Delete files that no snapshot younger than this many hours needs (default: the tables'
+    /// grace period, 24 hours).
+    #[arg(long)]
+    older_than_hours: Option<u64>,
+}
+
+/// Runs `gatehouse vacuum`.
+pub fn vacuum(data: &Path, args: VacuumArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::open(data)?;
+    let mut writer = store.writer()?;
+    let deleted = match args.older_than_hours {
+        Some(h) => writer.vacuum_older_than(std::time::Duration::from_secs(h * 3600))?,
+        None => writer.vacuum()?,
+    };
+    println!("Deleted {deleted} file(s) no longer in any table");
     Ok(ExitCode::SUCCESS)
 }
 

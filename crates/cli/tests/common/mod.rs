@@ -231,23 +231,60 @@ impl Gh {
         p
     }
 
-    /// The live files named by `manifest.json` (relative paths), empty when there is none.
-    pub fn manifest_files(&self) -> Vec<String> {
-        let p = self.data.join("manifest.json");
-        let Ok(text) = std::fs::read_to_string(&p) else {
-            return Vec::new();
-        };
-        let v: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{} is not JSON ({e}): {}", p.display(), clip(&text)));
-        v["files"]
-            .as_array()
-            .map(|files| {
-                files
-                    .iter()
-                    .filter_map(|f| f["path"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// The live data files of every table (paths relative to the data directory), read from the
+    /// Delta logs by replaying their JSON commits here, independently of the product (and of
+    /// delta-rs): `add` makes a file live, `remove` ends it.
+    pub fn live_files(&self) -> Vec<String> {
+        let mut live = std::collections::BTreeSet::new();
+        let tenants = self.data.join("tenants");
+        for tenant in std::fs::read_dir(&tenants).into_iter().flatten().flatten() {
+            for table in std::fs::read_dir(tenant.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let log = table.path().join("_delta_log");
+                let mut commits: Vec<PathBuf> = std::fs::read_dir(&log)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.extension().is_some_and(|x| x == "json")
+                            && p.file_stem().and_then(|s| s.to_str()).is_some_and(|s| {
+                                s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit())
+                            })
+                    })
+                    .collect();
+                commits.sort();
+                let rel = table
+                    .path()
+                    .strip_prefix(&self.data)
+                    .expect("under data")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                for (n, commit) in commits.iter().enumerate() {
+                    assert!(
+                        commit.ends_with(format!("{n:020}.json")),
+                        "{}: commit {n} is missing",
+                        log.display()
+                    );
+                    let text = std::fs::read_to_string(commit).expect("commit file");
+                    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                        let action: Value = serde_json::from_str(line).unwrap_or_else(|e| {
+                            panic!("{}: not JSON ({e}): {line}", commit.display())
+                        });
+                        if let Some(path) = action["add"]["path"].as_str() {
+                            live.insert(format!("{rel}/{path}"));
+                        }
+                        if let Some(path) = action["remove"]["path"].as_str() {
+                            live.remove(&format!("{rel}/{path}"));
+                        }
+                    }
+                }
+            }
+        }
+        live.into_iter().collect()
     }
 
     /// Every `*.parquet` under `DATA/tenants`, as `/`-separated paths relative to the data dir.
@@ -288,6 +325,8 @@ pub struct Summary {
     pub per_table: std::collections::BTreeMap<String, u64>,
     /// "Duplicates skipped: N".
     pub duplicates: u64,
+    /// "Stored under an id derived from their content: N".
+    pub derived_ids: u64,
     /// The rejections listed after "Rejected: N".
     pub rejected: Vec<Rejection>,
 }
@@ -314,6 +353,10 @@ impl Summary {
         for l in lines.by_ref() {
             if let Some(n) = l.strip_prefix("Duplicates skipped: ") {
                 s.duplicates = n.trim().parse().ok()?;
+            } else if let Some(n) =
+                l.strip_prefix("Stored under an id derived from their content: ")
+            {
+                s.derived_ids = n.trim().parse().ok()?;
             } else if let Some(n) = l.strip_prefix("Rejected: ") {
                 rejected_count = Some(n.trim().parse::<usize>().ok()?);
                 break;
@@ -459,10 +502,15 @@ pub fn ndjson(records: &[Value]) -> String {
     s
 }
 
-/// Parses any timestamp form Entra exports use into nanoseconds since the epoch (UTC): ISO 8601
-/// with `Z`, an offset or none, 0–9 fractional digits, an unpadded hour; US `M/d/yyyy[,]
-/// h:mm[:ss[.fff]] [AM|PM]`. Independent of the product's parser on purpose.
+/// Parses any timestamp form Entra exports use into nanoseconds since the epoch (UTC), rounded
+/// down to the microsecond as Gatehouse stores timestamps: ISO 8601 with `Z`, an offset or none,
+/// 0–9 fractional digits, an unpadded hour; US `M/d/yyyy[,] h:mm[:ss[.fff]] [AM|PM]`. Independent
+/// of the product's parser on purpose.
 pub fn parse_instant(s: &str) -> Option<i64> {
+    parse_instant_ns(s).map(|ns| ns - ns.rem_euclid(1000))
+}
+
+fn parse_instant_ns(s: &str) -> Option<i64> {
     use chrono::{DateTime, NaiveDateTime};
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
@@ -542,6 +590,7 @@ mod tests {
     #[test]
     fn instants() {
         let z = parse_instant("2022-01-24T05:10:08.6816663Z").unwrap();
+        assert_eq!(z, parse_instant("2022-01-24T05:10:08.681666Z").unwrap());
         assert_eq!(parse_instant("2022-01-24T05:10:08.6816663+00:00"), Some(z));
         assert_eq!(parse_instant("2022-01-24T07:10:08.6816663+02:00"), Some(z));
         assert_eq!(

@@ -20,14 +20,14 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
-use arrow::array::{Array, TimestampNanosecondArray};
+use arrow::array::{Array, TimestampMicrosecondArray};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender};
 use gatehouse_model::SignInKind;
 
 use crate::layout::PartitionKey;
 use crate::writer::{is_sorted_by_time, sort_by_time, write_partition_file, PartitionFile};
-use crate::{FileEntry, Result};
+use crate::{DataFile, Result};
 
 /// What the ingesting thread sends the writer thread.
 pub(super) enum ToWriter {
@@ -44,7 +44,7 @@ pub(super) enum ToWriter {
 /// Files the writer thread closed, with what each holds, for one commit.
 #[derive(Default)]
 pub(super) struct WriteDone {
-    pub(super) added: Vec<FileEntry>,
+    pub(super) added: Vec<DataFile>,
     pub(super) parts: Vec<(PartitionKey, usize, BTreeMap<SignInKind, u64>)>,
 }
 
@@ -254,17 +254,18 @@ impl OpenFiles {
     }
 }
 
-fn times(batch: &RecordBatch, time_column: &str) -> Option<TimestampNanosecondArray> {
+fn times(batch: &RecordBatch, time_column: &str) -> Option<TimestampMicrosecondArray> {
     batch
         .column_by_name(time_column)?
         .as_any()
-        .downcast_ref::<TimestampNanosecondArray>()
+        .downcast_ref::<TimestampMicrosecondArray>()
         .cloned()
 }
 
+/// The event time of the first row, ns since the epoch.
 fn first_time(batch: &RecordBatch, time_column: &str) -> Option<i64> {
     let t = times(batch, time_column)?;
-    (t.null_count() == 0 && !t.is_empty()).then(|| t.value(0))
+    (t.null_count() == 0 && !t.is_empty()).then(|| t.value(0).saturating_mul(1000))
 }
 
 #[cfg(test)]
@@ -322,11 +323,12 @@ mod tests {
         done_rx.iter().map(|d| d.unwrap()).collect()
     }
 
-    fn times_of(dir: &std::path::Path, entry: &FileEntry) -> Vec<i64> {
+    fn times_of(dir: &std::path::Path, entry: &DataFile) -> Vec<i64> {
         read_file(&dir.join(&entry.path))
             .unwrap()
             .iter()
             .flat_map(|b| times(b, "createdDateTime").unwrap().values().to_vec())
+            .map(|us| us * 1000)
             .collect()
     }
 
@@ -335,7 +337,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let batches = (0..10).map(|n| batch(n * 100..(n + 1) * 100, 0)).collect();
         let done = run(dir.path(), 300, usize::MAX, batches);
-        let files: Vec<&FileEntry> = done.iter().flat_map(|d| &d.added).collect();
+        let files: Vec<&DataFile> = done.iter().flat_map(|d| &d.added).collect();
         // Closed at 300 rows (at a batch boundary: 300, 300, 300), the rest at the end.
         assert_eq!(
             files.iter().map(|f| f.rows).collect::<Vec<_>>(),
@@ -363,7 +365,7 @@ mod tests {
             batch(400..500, 500),
         ];
         let done = run(dir.path(), usize::MAX, usize::MAX, batches);
-        let files: Vec<&FileEntry> = done.iter().flat_map(|d| &d.added).collect();
+        let files: Vec<&DataFile> = done.iter().flat_map(|d| &d.added).collect();
         assert_eq!(files.iter().map(|f| f.rows).collect::<Vec<_>>(), [200, 300]);
         for f in &files {
             let t = times_of(dir.path(), f);
@@ -406,7 +408,7 @@ mod tests {
         let batches = (0..6).map(|n| batch(n * 500..(n + 1) * 500, 0)).collect();
         // Every batch puts the open file over the limit: each is closed at once.
         let done = run(dir.path(), usize::MAX, 1, batches);
-        let files: Vec<&FileEntry> = done.iter().flat_map(|d| &d.added).collect();
+        let files: Vec<&DataFile> = done.iter().flat_map(|d| &d.added).collect();
         assert_eq!(files.len(), 6);
         assert!(files.iter().all(|f| f.rows == 500));
     }

@@ -1,0 +1,353 @@
+//! The Delta Lake transaction log of each table, through delta-rs.
+//!
+//! Every tenant's log is one Delta table, `tenants/<tenant>/<table>/`, partitioned by `date` (the
+//! UTC day of the event time). Gatehouse writes the Parquet files itself (its own fast writer) and
+//! commits them here as `add` actions with their statistics ([`crate::stats`]); compaction is one
+//! commit of `remove`s and `add`s, retention one of `remove`s, and an ingest source's position is
+//! a `txn` action in the same commit as the rows it covers. delta-rs writes the commits (atomically:
+//! a commit file is created only if no other writer took its version), a checkpoint every
+//! [`TableConfig::checkpoint_interval`] commits, and vacuums.
+//!
+//! The tables are ordinary Delta tables: Spark, Databricks, Fabric, DuckDB and the `deltalake`
+//! Python package read them as they are.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use deltalake::kernel::engine::arrow_conversion::TryFromArrow;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{
+    Action, Add, DataType as DeltaType, Remove, StructField, StructType, Transaction,
+};
+use deltalake::operations::create::CreateBuilder;
+use deltalake::operations::vacuum::VacuumMode;
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use gatehouse_model::{LogKind, TableSchema};
+
+use crate::layout::{self, day_to_string, PartitionKey};
+use crate::snapshot::{DataFile, TableSnapshot};
+use crate::stats::{stats_columns, time_bounds};
+use crate::{Result, StoreError};
+
+/// The partition column of every table: the UTC day of the event time.
+pub const PARTITION_COLUMN: &str = "date";
+
+/// Settings of the Delta tables Gatehouse creates (table properties in their metadata).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableConfig {
+    /// A checkpoint (the table's state in one Parquet file) every this many commits, so a reader
+    /// opens the table from the last checkpoint and the few commits after it.
+    pub checkpoint_interval: u64,
+    /// How long log entries are kept once a later checkpoint covers them (time travel reaches
+    /// this far back).
+    pub log_retention: Duration,
+    /// How long a file removed by compaction or retention stays on disk for readers of older
+    /// snapshots before a vacuum may delete it.
+    pub vacuum_grace: Duration,
+}
+
+impl Default for TableConfig {
+    fn default() -> Self {
+        TableConfig {
+            checkpoint_interval: 100,
+            log_retention: Duration::from_secs(2 * 86_400),
+            vacuum_grace: Duration::from_secs(86_400),
+        }
+    }
+}
+
+/// What one commit changes in one table.
+#[derive(Debug, Clone)]
+pub struct TableChange {
+    /// Tenant.
+    pub tenant: String,
+    /// Log.
+    pub log: LogKind,
+    /// Files made live.
+    pub added: Vec<DataFile>,
+    /// Files no longer live (deleted only by a later vacuum).
+    pub removed: Vec<DataFile>,
+    /// Positions of ingest sources (`txn` actions: application id, version) that this commit's
+    /// rows bring the table up to.
+    pub positions: Vec<(String, i64)>,
+    /// What kind of change this is.
+    pub kind: ChangeKind,
+}
+
+/// The operation a commit records in its `commitInfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// New rows (ingest).
+    Append,
+    /// Small files merged into larger ones; the rows are unchanged.
+    Compact,
+    /// Rows older than a cutoff removed (the predicate, as SQL).
+    Retention(String),
+}
+
+fn delta_err(context: impl Into<String>) -> impl FnOnce(DeltaTableError) -> StoreError {
+    let context = context.into();
+    move |source| StoreError::Delta {
+        context,
+        source: Box::new(source),
+    }
+}
+
+/// The URL of a table's folder.
+pub fn table_url(root: &Path, tenant: &str, log: LogKind) -> Result<url::Url> {
+    let dir = root.join(layout::table_dir(tenant, log));
+    let dir = std::path::absolute(&dir).map_err(crate::io_err(&dir))?;
+    url::Url::from_directory_path(&dir)
+        .map_err(|()| StoreError::Invalid(format!("{}: not a usable path", dir.display())))
+}
+
+/// Opens an existing table (`None` when its folder holds no Delta log).
+pub async fn open_table(root: &Path, tenant: &str, log: LogKind) -> Result<Option<DeltaTable>> {
+    let log_dir = root.join(layout::table_dir(tenant, log)).join("_delta_log");
+    if !log_dir.is_dir() {
+        return Ok(None);
+    }
+    let url = table_url(root, tenant, log)?;
+    let context = || format!("opening table {}", url.path());
+    let mut table = DeltaTableBuilder::from_url(url.clone())
+        .map_err(delta_err(context()))?
+        .build()
+        .map_err(delta_err(context()))?;
+    match table.load().await {
+        Ok(()) => Ok(Some(table)),
+        // A folder whose first commit never completed.
+        Err(DeltaTableError::NotATable(_)) => Ok(None),
+        Err(e) => Err(delta_err(context())(e)),
+    }
+}
+
+/// The Delta schema of a log's table: its Arrow columns and the `date` partition column.
+fn delta_schema(log: LogKind) -> Result<Vec<StructField>> {
+    let arrow = TableSchema::of(log).arrow_schema();
+    let schema = StructType::try_from_arrow(arrow.as_ref())
+        .map_err(|e| StoreError::Invalid(format!("the {log} schema as Delta: {e}")))?;
+    let mut fields: Vec<StructField> = schema.fields().cloned().collect();
+    fields.push(StructField::new(PARTITION_COLUMN, DeltaType::DATE, true));
+    Ok(fields)
+}
+
+/// Creates a log's table for a tenant (or opens it, if another writer just created it).
+pub async fn create_table(
+    root: &Path,
+    tenant: &str,
+    log: LogKind,
+    config: &TableConfig,
+) -> Result<DeltaTable> {
+    let url = table_url(root, tenant, log)?;
+    let dir = root.join(layout::table_dir(tenant, log));
+    std::fs::create_dir_all(&dir).map_err(crate::io_err(&dir))?;
+    let log_store = DeltaTableBuilder::from_url(url.clone())
+        .map_err(delta_err(url.path()))?
+        .build_storage()
+        .map_err(delta_err(url.path()))?;
+    let stats = stats_columns(log)
+        .into_iter()
+        .map(|c| format!("`{}`", c.replace('.', "`.`")))
+        .collect::<Vec<_>>()
+        .join(",");
+    let properties = [
+        (
+            "delta.checkpointInterval",
+            config.checkpoint_interval.max(1).to_string(),
+        ),
+        ("delta.logRetentionDuration", interval(config.log_retention)),
+        (
+            "delta.deletedFileRetentionDuration",
+            interval(config.vacuum_grace),
+        ),
+        ("delta.dataSkippingStatsColumns", stats),
+        ("delta.enableExpiredLogCleanup", "true".to_string()),
+    ];
+    CreateBuilder::new()
+        .with_log_store(log_store)
+        .with_table_name(format!("{tenant}_{}", log.table_name()))
+        .with_comment(format!(
+            "Gatehouse: the {} log of tenant {tenant}",
+            log.table_name()
+        ))
+        .with_columns(delta_schema(log)?)
+        .with_partition_columns([PARTITION_COLUMN])
+        .with_configuration(properties.into_iter().map(|(k, v)| (k, Some(v))))
+        .with_save_mode(SaveMode::Ignore)
+        .await
+        .map_err(delta_err(format!("creating table {}", url.path())))
+}
+
+/// A duration as a Delta interval property.
+fn interval(d: Duration) -> String {
+    format!("interval {} seconds", d.as_secs())
+}
+
+/// The live files of a loaded table.
+pub fn table_snapshot(table: &DeltaTable, tenant: &str, log: LogKind) -> Result<TableSnapshot> {
+    let state = table
+        .snapshot()
+        .map_err(delta_err(format!("reading table {tenant}/{log}")))?;
+    let prefix = layout::table_dir(tenant, log);
+    let prefix = prefix.to_string_lossy();
+    let mut files = Vec::with_capacity(state.log_data().num_files());
+    for view in state.log_data().iter() {
+        let rel = view.path().to_string();
+        let stats: Arc<str> = view.stats().unwrap_or_default().into();
+        let day = view
+            .partition_values_map()
+            .get(PARTITION_COLUMN)
+            .cloned()
+            .flatten()
+            .and_then(|d| layout::parse_day(&d));
+        let bounds = time_bounds(&stats, log);
+        files.push(DataFile {
+            path: format!("{prefix}/{rel}"),
+            tenant: tenant.to_string(),
+            log,
+            day: day.unwrap_or(i32::MIN),
+            rows: bounds
+                .map(|b| b.rows)
+                .or_else(|| view.num_records().map(|n| n as u64))
+                .unwrap_or(0),
+            bytes: view.size().max(0) as u64,
+            min_time_ns: bounds.map_or(i64::MIN, |b| b.min_time_ns),
+            max_time_ns: bounds.map_or(i64::MAX, |b| b.max_time_ns),
+            stats,
+        });
+    }
+    files.sort_by(|a, b| (a.day, &a.path).cmp(&(b.day, &b.path)));
+    Ok(TableSnapshot {
+        tenant: tenant.to_string(),
+        log,
+        version: state.version() as i64,
+        files,
+    })
+}
+
+/// A file's path inside its table folder.
+fn path_in_table(file: &DataFile) -> String {
+    let prefix = layout::table_dir(&file.tenant, file.log);
+    let prefix = format!("{}/", prefix.to_string_lossy());
+    file.path
+        .strip_prefix(&prefix)
+        .unwrap_or(&file.path)
+        .to_string()
+}
+
+fn partition_values(file: &DataFile) -> HashMap<String, Option<String>> {
+    HashMap::from([(PARTITION_COLUMN.to_string(), Some(day_to_string(file.day)))])
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Commits one change to a loaded table; returns the new version.
+pub async fn commit(table: &mut DeltaTable, change: &TableChange) -> Result<i64> {
+    let data_change = change.kind != ChangeKind::Compact;
+    let now = now_ms();
+    let mut actions: Vec<Action> = Vec::new();
+    for f in &change.added {
+        actions.push(Action::Add(Add {
+            path: path_in_table(f),
+            partition_values: partition_values(f),
+            size: f.bytes as i64,
+            modification_time: now,
+            data_change,
+            stats: Some(f.stats.to_string()),
+            tags: None,
+            deletion_vector: None,
+            base_row_id: None,
+            default_row_commit_version: None,
+            clustering_provider: None,
+        }));
+    }
+    for f in &change.removed {
+        actions.push(Action::Remove(Remove {
+            path: path_in_table(f),
+            data_change,
+            deletion_timestamp: Some(now),
+            extended_file_metadata: Some(true),
+            partition_values: Some(partition_values(f)),
+            size: Some(f.bytes as i64),
+            tags: None,
+            deletion_vector: None,
+            base_row_id: None,
+            default_row_commit_version: None,
+        }));
+    }
+    for (app, version) in &change.positions {
+        actions.push(Action::Txn(Transaction::new_with_last_update(
+            app,
+            *version,
+            Some(now),
+        )));
+    }
+    let operation = match &change.kind {
+        ChangeKind::Append => DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(vec![PARTITION_COLUMN.to_string()]),
+            predicate: None,
+        },
+        ChangeKind::Compact => DeltaOperation::Optimize {
+            predicate: None,
+            target_size: 0,
+        },
+        ChangeKind::Retention(predicate) => DeltaOperation::Delete {
+            predicate: Some(predicate.clone()),
+        },
+    };
+    let context = || format!("committing to table {}/{}", change.tenant, change.log);
+    let properties = CommitProperties::default()
+        .with_create_checkpoint(true)
+        .with_cleanup_expired_logs(Some(true))
+        .with_metadata([(
+            "engineInfo".to_string(),
+            serde_json::Value::String(format!("gatehouse/{}", env!("CARGO_PKG_VERSION"))),
+        )]);
+    let snapshot = table.snapshot().map_err(delta_err(context()))?;
+    let finalized = CommitBuilder::from(properties)
+        .with_actions(actions)
+        .build(Some(snapshot), table.log_store(), operation)
+        .await
+        .map_err(delta_err(context()))?;
+    let version = finalized.version();
+    table.state = Some(finalized.snapshot());
+    Ok(version as i64)
+}
+
+/// The position a table records for an ingest source (its latest `txn` version).
+pub async fn source_position(table: &DeltaTable, app_id: &str) -> Result<Option<i64>> {
+    let state = table
+        .snapshot()
+        .map_err(delta_err(format!("reading table {}", table.table_url())))?;
+    state
+        .transaction_version(table.log_store().as_ref(), app_id)
+        .await
+        .map_err(delta_err(format!("reading table {}", table.table_url())))
+}
+
+/// Deletes files no snapshot younger than `grace` needs: removed by compaction or retention, or
+/// left by an interrupted writer, at least `grace` ago. Returns the table and the files deleted.
+pub async fn vacuum(table: DeltaTable, grace: Duration) -> Result<(DeltaTable, usize)> {
+    let url = table.table_url().to_string();
+    let (table, metrics) = table
+        .vacuum()
+        .with_retention_period(chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX))
+        .with_enforce_retention_duration(false)
+        .with_mode(VacuumMode::Full)
+        .await
+        .map_err(delta_err(format!("vacuuming {url}")))?;
+    Ok((table, metrics.files_deleted.len()))
+}
+
+/// The partition folder of a file (for callers that only have its key).
+pub fn partition_of(file: &DataFile) -> PartitionKey {
+    file.partition()
+}
