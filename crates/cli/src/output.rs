@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use anyhow::Result;
+use gatehouse_export::batch_to_json_rows;
 use gatehouse_query::QueryResult;
-use gatehouse_store::to_json::batch_to_json_rows;
 use serde_json::Value;
 
 /// Output formats of `gatehouse sql`.

@@ -86,7 +86,7 @@ fn spawn(gh: &Gh, input: &PathBuf) -> Child {
     gh.cmd()
         .args(["ingest", "--file-rows", "2000", "--threads", "2"])
         .arg(input)
-        .env("RUST_LOG", "gatehouse_store=info")
+        .env("RUST_LOG", "gatehouse_ingest=info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -35,7 +35,7 @@ fn a_file_truncated_while_mapped_ends_the_run_with_a_message() {
         .cmd()
         .args(["ingest", "--threads", "1", "--file-rows", "2000"])
         .arg(&path)
-        .env("RUST_LOG", "gatehouse_store=info")
+        .env("RUST_LOG", "gatehouse_ingest=info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

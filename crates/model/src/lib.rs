@@ -8,6 +8,7 @@
 //!
 //! Nothing here does I/O: readers live in `gatehouse-formats`, storage in `gatehouse-store`.
 
+pub mod bytes;
 pub mod enums;
 pub mod kind;
 pub mod schema;

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use arrow::array::Int64Array;
 use gatehouse_formats::input::expand_paths;
+use gatehouse_ingest::{ingest, IngestOptions};
 use gatehouse_model::LogKind;
 use gatehouse_query::{QueryEngine, QueryResult};
-use gatehouse_store::ingest::{ingest, IngestOptions};
 use gatehouse_store::maintenance::compact_all;
 use gatehouse_store::Store;
 const DAYS: usize = 3;

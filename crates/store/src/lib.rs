@@ -10,22 +10,17 @@
 //! deleted only by a vacuum after a grace period, so a reader holding an older snapshot never
 //! loses one.
 //!
-//! [`ingest`] is the streaming pipeline from input files to committed Parquet; [`dedup`] makes it
-//! idempotent (a record whose id and content are stored is skipped); [`maintenance`] compacts
-//! small files, applies retention and vacuums; [`to_json`] turns stored rows back into Graph JSON.
+//! [`writer`] writes Parquet files (with [`string_chunks`] for string columns and [`stats`] for
+//! the Delta statistics); [`maintenance`] compacts small files, applies retention and vacuums.
+//! Reading export formats and deciding what to store is `gatehouse-ingest`'s job; this crate parses
+//! no JSON records.
 
-pub mod columns;
-pub mod content;
-pub mod convert;
-pub mod dedup;
 pub mod delta;
-pub mod ingest;
 pub mod layout;
 pub mod maintenance;
 pub mod snapshot;
 pub mod stats;
 pub mod string_chunks;
-pub mod to_json;
 pub mod writer;
 
 use std::collections::HashMap;
@@ -82,9 +77,6 @@ pub enum StoreError {
         #[source]
         source: arrow::error::ArrowError,
     },
-    /// Reading the inputs failed as a whole.
-    #[error(transparent)]
-    Format(#[from] gatehouse_formats::FormatError),
     /// Invalid argument.
     #[error("{0}")]
     Invalid(String),

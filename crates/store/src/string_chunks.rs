@@ -36,7 +36,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersi
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::{ColumnDescPtr, ColumnPath};
 
-use gatehouse_formats::tape::short_eq;
+use gatehouse_model::bytes::short_eq;
 
 /// Rows between checks of a page's limits (arrow-rs's default write batch size).
 const MINI_BATCH_ROWS: usize = 1024;

@@ -5,9 +5,9 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
+use gatehouse_export::record_to_json;
 use gatehouse_model::LogKind;
 use gatehouse_query::QueryEngine;
-use gatehouse_store::to_json::record_to_json;
 use gatehouse_store::Store;
 
 /// Arguments of `gatehouse export`.

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use gatehouse_formats::input::expand_paths;
 use gatehouse_formats::InputFormat;
-use gatehouse_store::ingest::{ingest, IngestOptions, IngestSummary, Progress};
+use gatehouse_ingest::{ingest, IngestOptions, IngestSummary, Progress};
 use gatehouse_store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
 

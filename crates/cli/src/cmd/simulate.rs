@@ -11,8 +11,8 @@ use gatehouse_formats::input::ByteCounter;
 use gatehouse_formats::read::{Batch, CHUNK_BYTES};
 use gatehouse_formats::split::Splitter;
 use gatehouse_formats::{Origin, Rejection};
+use gatehouse_ingest::{ingest_source, IngestOptions, IngestSummary, Progress, Source};
 use gatehouse_sim::{parse_attack_list, simulate_to_dir, stream_day, SimOptions, Tenant};
-use gatehouse_store::ingest::{ingest_source, IngestOptions, IngestSummary, Progress, Source};
 use gatehouse_store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
 

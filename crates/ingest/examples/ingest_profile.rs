@@ -8,7 +8,7 @@ use std::time::Instant;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use gatehouse_formats::input::expand_paths;
-use gatehouse_store::ingest::{ingest, IngestOptions};
+use gatehouse_ingest::{ingest, IngestOptions};
 use gatehouse_store::Store;
 
 fn main() {

@@ -25,9 +25,13 @@ use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender};
 use gatehouse_model::SignInKind;
 
-use crate::layout::PartitionKey;
-use crate::writer::{is_sorted_by_time, sort_by_time, write_partition_file, PartitionFile};
-use crate::{DataFile, Result};
+use gatehouse_store::layout::PartitionKey;
+use gatehouse_store::writer::{
+    is_sorted_by_time, sort_by_time, write_partition_file, PartitionFile,
+};
+use gatehouse_store::DataFile;
+
+use crate::Result;
 
 /// What the ingesting thread sends the writer thread.
 pub(super) enum ToWriter {
@@ -272,8 +276,8 @@ fn first_time(batch: &RecordBatch, time_column: &str) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::convert::{SystemFields, TableBuilder};
-    use crate::writer::read_file;
     use gatehouse_model::{LogKind, TableSchema};
+    use gatehouse_store::writer::read_file;
 
     /// Sign-ins `ids` at second `t0 + id` of 2024-01-01, as one batch.
     fn batch(ids: impl Iterator<Item = u32>, t0: u32) -> RecordBatch {

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use gatehouse_formats::fast;
 use gatehouse_formats::tape::Tape;
+use gatehouse_ingest::{SystemFields, TableBuilder};
 use gatehouse_model::schema::TableSchema;
 use gatehouse_model::LogKind;
-use gatehouse_store::convert::{SystemFields, TableBuilder};
 
 /// The allocator the `gatehouse` binary uses, so timings match it.
 #[global_allocator]

@@ -25,9 +25,10 @@ use gatehouse_model::schema::CONTENT_HASH_COLUMN;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
-use crate::layout::PartitionKey;
-use crate::snapshot::StoreSnapshot;
-use crate::{io_err, Result, StoreError};
+use gatehouse_store::layout::PartitionKey;
+use gatehouse_store::StoreSnapshot;
+
+use crate::{io_err, IngestError, Result};
 
 /// The key of a row: a hash of its id and content hash (keyed with this process's secret: compare
 /// keys within one process only).
@@ -201,7 +202,7 @@ fn load_keys(path: &Path, out: &mut RowKeySet) -> Result<()> {
     let context = || path.display().to_string();
     let file = File::open(path).map_err(io_err(path))?;
     let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| StoreError::Parquet {
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| IngestError::Parquet {
             context: context(),
             source: e,
         })?;
@@ -211,7 +212,7 @@ fn load_keys(path: &Path, out: &mut RowKeySet) -> Result<()> {
             builder
                 .schema()
                 .index_of(name)
-                .map_err(|e| StoreError::Arrow {
+                .map_err(|e| IngestError::Arrow {
                     context: context(),
                     source: e,
                 })?,
@@ -221,12 +222,12 @@ fn load_keys(path: &Path, out: &mut RowKeySet) -> Result<()> {
     let reader = builder
         .with_projection(mask)
         .build()
-        .map_err(|e| StoreError::Parquet {
+        .map_err(|e| IngestError::Parquet {
             context: context(),
             source: e,
         })?;
     for batch in reader {
-        let batch = batch.map_err(|e| StoreError::Arrow {
+        let batch = batch.map_err(|e| IngestError::Arrow {
             context: context(),
             source: e,
         })?;

@@ -41,9 +41,10 @@ use serde_json::Value;
 
 use crate::convert::{DirectRow, SystemFields, TableBuilder};
 use crate::dedup::{row_keys, IdIndex};
-use crate::layout::{check_tenant_id, day_of, PartitionKey, DEFAULT_TENANT};
+use gatehouse_store::layout::{check_tenant_id, day_of, PartitionKey, DEFAULT_TENANT};
+use gatehouse_store::{ChangeKind, StoreWriter, TableChange};
 
-use crate::{ChangeKind, Result, StoreError, StoreWriter, TableChange};
+use crate::{IngestError, Result};
 
 mod open_files;
 use open_files::{OpenFiles, ToWriter, WriteDone};
@@ -218,7 +219,7 @@ pub fn ingest_source(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<IngestSummary> {
     if let Some(t) = &opts.tenant {
-        check_tenant_id(t).map_err(StoreError::Invalid)?;
+        check_tenant_id(t).map_err(IngestError::Invalid)?;
     }
     progress(Progress::Started { total_bytes });
     let threads = opts.threads.max(1);
@@ -234,7 +235,7 @@ pub fn ingest_source(
     thread::scope(|scope| -> Result<IngestSummary> {
         let named = |name: &str| thread::Builder::new().name(name.to_string());
         let spawn_failed =
-            |e: std::io::Error| StoreError::Invalid(format!("cannot start a thread: {e}"));
+            |e: std::io::Error| IngestError::Invalid(format!("cannot start a thread: {e}"));
         let reader = named("ingest-read")
             .spawn_scoped(scope, move || {
                 let mut seq = 0u64;
@@ -315,7 +316,7 @@ pub fn ingest_source(
             });
         }
         // A thread that panicked lost input: that is an error, never a quiet partial ingest.
-        let stopped = || StoreError::Invalid("an ingest thread stopped unexpectedly".into());
+        let stopped = || IngestError::Invalid("an ingest thread stopped unexpectedly".into());
         let failures = reader.join().map_err(|_| stopped())?;
         for worker in workers {
             worker.join().map_err(|_| stopped())?;
@@ -329,7 +330,7 @@ pub fn ingest_source(
         state.finish(progress)?;
         if opts.compact {
             let touched: Vec<PartitionKey> = state.touched.iter().cloned().collect();
-            crate::maintenance::compact_partitions(state.writer, &touched)?;
+            gatehouse_store::maintenance::compact_partitions(state.writer, &touched)?;
         }
         let mut summary = state.summary;
         summary.bytes_read = counter.get();
@@ -772,7 +773,7 @@ impl<'w> Consumer<'w> {
                 part.batch
             } else {
                 filter_record_batch(&part.batch, &BooleanArray::from(keep.clone())).map_err(
-                    |e| StoreError::Arrow {
+                    |e| IngestError::Arrow {
                         context: "dropping duplicates".into(),
                         source: e,
                     },
@@ -810,7 +811,7 @@ impl<'w> Consumer<'w> {
             if out.send(message).is_err() {
                 // The writer thread stopped: its error is waiting in `done`.
                 self.finish(progress)?;
-                return Err(StoreError::Invalid("the file writer stopped".into()));
+                return Err(IngestError::Invalid("the file writer stopped".into()));
             }
         }
         Ok(())

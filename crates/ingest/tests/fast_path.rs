@@ -12,10 +12,10 @@ use gatehouse_formats::fast::{recognize, FastRecord};
 use gatehouse_formats::read::parse_item;
 use gatehouse_formats::split::Splitter;
 use gatehouse_formats::tape::{NodeKind, Tape};
+use gatehouse_ingest::{SystemFields, TableBuilder};
 use gatehouse_model::time::parse_timestamp;
 use gatehouse_model::{LogKind, SignInKind, TableSchema};
 use gatehouse_sim::{stream_day, RecordKind, SimOptions, Tenant};
-use gatehouse_store::convert::{SystemFields, TableBuilder};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -465,7 +465,7 @@ fn store_rows(root: &Path) -> Vec<(String, Vec<String>)> {
             // Each row with the partition (tenant, day) it is stored in.
             let partition = Path::new(&f.path).parent().unwrap().display().to_string();
             rows.extend(
-                gatehouse_store::to_json::batch_to_json_rows(&batch)
+                gatehouse_export::batch_to_json_rows(&batch)
                     .into_iter()
                     .map(|r| format!("{partition} {}", serde_json::Value::Object(r))),
             );
@@ -481,8 +481,8 @@ fn store_rows(root: &Path) -> Vec<(String, Vec<String>)> {
 }
 
 /// Ingests `paths` with and without the fast path and asserts the stores and summaries agree.
-fn ingest_both_ways(paths: &[String]) -> gatehouse_store::ingest::IngestSummary {
-    use gatehouse_store::ingest::{ingest, IngestOptions};
+fn ingest_both_ways(paths: &[String]) -> gatehouse_ingest::IngestSummary {
+    use gatehouse_ingest::{ingest, IngestOptions};
     let inputs = gatehouse_formats::input::expand_paths(paths).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut results = Vec::new();
@@ -502,7 +502,7 @@ fn ingest_both_ways(paths: &[String]) -> gatehouse_store::ingest::IngestSummary 
     assert_eq!(fast.0.stored, general.0.stored);
     assert_eq!(fast.0.signins_by_kind, general.0.signins_by_kind);
     assert_eq!(fast.0.duplicates, general.0.duplicates);
-    let reasons = |s: &gatehouse_store::ingest::IngestSummary| {
+    let reasons = |s: &gatehouse_ingest::IngestSummary| {
         let mut r: Vec<String> = s.rejected.iter().map(|r| r.to_string()).collect();
         r.sort();
         r
