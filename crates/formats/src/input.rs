@@ -16,10 +16,36 @@ use crate::FormatError;
 pub struct InputFile {
     /// How the input is named in messages (the path, or `-`).
     pub display: Arc<str>,
-    /// The path, or `None` for standard input.
+    /// The path, or `None` for standard input (or bytes in memory).
     pub path: Option<PathBuf>,
     /// Size on disk in bytes (0 for standard input).
     pub size: u64,
+    /// The input's bytes, when they are in memory (an HTTP body) rather than in a file.
+    pub data: Option<Arc<[u8]>>,
+}
+
+impl InputFile {
+    /// An input held in memory (plain or gzip), named `display` in messages.
+    pub fn memory(display: impl Into<Arc<str>>, data: impl Into<Arc<[u8]>>) -> InputFile {
+        let data: Arc<[u8]> = data.into();
+        InputFile {
+            display: display.into(),
+            path: None,
+            size: data.len() as u64,
+            data: Some(data),
+        }
+    }
+
+    /// A file on disk.
+    pub fn file(path: &Path) -> std::io::Result<InputFile> {
+        let size = std::fs::metadata(path)?.len();
+        Ok(InputFile {
+            display: Arc::from(path.display().to_string()),
+            path: Some(path.to_path_buf()),
+            size,
+            data: None,
+        })
+    }
 }
 
 /// Expands the paths given on the command line into files: directories are walked recursively
@@ -33,6 +59,7 @@ pub fn expand_paths<P: AsRef<str>>(paths: &[P]) -> Result<Vec<InputFile>, Format
                 display: Arc::from("-"),
                 path: None,
                 size: 0,
+                data: None,
             });
             continue;
         }
@@ -82,6 +109,7 @@ pub fn expand_paths<P: AsRef<str>>(paths: &[P]) -> Result<Vec<InputFile>, Format
                         display: Arc::from(entry.path().display().to_string()),
                         path: Some(entry.path().to_path_buf()),
                         size,
+                        data: None,
                     });
                 }
             }
@@ -91,6 +119,7 @@ pub fn expand_paths<P: AsRef<str>>(paths: &[P]) -> Result<Vec<InputFile>, Format
                 display: Arc::from(p),
                 path: Some(path.to_path_buf()),
                 size: meta.len(),
+                data: None,
             });
         }
     }
@@ -170,6 +199,13 @@ pub fn open(input: &InputFile, counter: &ByteCounter) -> Result<Opened, FormatEr
         source: e,
     };
     let (raw, offset): (Box<dyn Read + Send>, Option<File>) = match &input.path {
+        None if input.data.is_some() => (
+            Box::new(Counting {
+                inner: io::Cursor::new(input.data.clone().unwrap_or_default()),
+                counter: counter.clone(),
+            }),
+            None,
+        ),
         None => (
             Box::new(Counting {
                 inner: io::stdin(),

@@ -4,12 +4,14 @@
 //! ([`TableBuilder`], three paths that store identical rows), given a content hash
 //! ([`content_hashes`]), deduplicated by id and content ([`IdIndex`]), written as Parquet by the
 //! store's writer and committed to its Delta tables. [`ingest`] runs the whole pipeline over a
-//! list of inputs; its module comment draws the threads.
+//! list of inputs (its module comment, `pipeline.rs`, draws the threads); an [`Ingestor`] runs it
+//! as a service, committing at least once a second while rows arrive.
 
 mod columns;
 mod content;
 mod convert;
 mod dedup;
+mod ingestor;
 mod pipeline;
 
 use std::path::PathBuf;
@@ -20,7 +22,11 @@ pub use convert::{
     derived_id, Appended, Bail, DirectRow, SystemFields, TableBuilder, TapeAppended,
 };
 pub use dedup::{row_key, row_keys, IdIndex, RowKeySet, DEFAULT_INDEX_ROWS};
-pub use pipeline::{ingest, ingest_source, IngestOptions, IngestSummary, Progress, Source};
+pub use ingestor::{IngestObserver, Ingestor, NoObserver, Outcome};
+pub use pipeline::{
+    file_source, ingest, ingest_source, run, IngestJob, IngestOptions, IngestSummary, JobDone,
+    Maintenance, NoEvents, PipelineEvents, Progress, Source, SourcePosition,
+};
 
 use gatehouse_store::StoreError;
 

@@ -26,6 +26,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use arrow::array::BooleanArray;
 use arrow::compute::filter_record_batch;
@@ -42,7 +43,7 @@ use serde_json::Value;
 use crate::convert::{DirectRow, SystemFields, TableBuilder};
 use crate::dedup::{row_keys, IdIndex};
 use gatehouse_store::layout::{check_tenant_id, day_of, PartitionKey, DEFAULT_TENANT};
-use gatehouse_store::{ChangeKind, StoreWriter, TableChange};
+use gatehouse_store::{maintenance, ChangeKind, StoreWriter, TableChange};
 
 use crate::{IngestError, Result};
 
@@ -77,6 +78,12 @@ pub struct IngestOptions {
     /// Let records in the Graph shape skip the general path (the direct and fast paths; all
     /// store the same rows, so this is only turned off to compare them).
     pub fast_path: bool,
+    /// Commit every accepted row at most this long after it is accepted (closing every open file
+    /// then), as a running service does; `None` commits files as they close and at the end of
+    /// the input, as a batch run does.
+    pub commit_interval: Option<Duration>,
+    /// Rows the dedup index keeps in memory ([`IdIndex::with_max_rows`]).
+    pub index_rows: usize,
 }
 
 impl Default for IngestOptions {
@@ -93,6 +100,8 @@ impl Default for IngestOptions {
             compact: true,
             map_files: true,
             fast_path: true,
+            commit_interval: None,
+            index_rows: crate::DEFAULT_INDEX_ROWS,
         }
     }
 }
@@ -115,10 +124,6 @@ pub struct IngestSummary {
     pub inputs: usize,
     /// Bytes read from disk (compressed size for gzip inputs).
     pub bytes_read: u64,
-    /// Commits made.
-    pub commits: u64,
-    /// Files written.
-    pub files_written: u64,
 }
 
 impl IngestSummary {
@@ -174,6 +179,67 @@ pub type Source<'a> = Box<
     dyn FnOnce(&mut dyn FnMut(Batch), &mut dyn FnMut() -> Vec<u8>) -> Vec<Rejection> + Send + 'a,
 >;
 
+/// Where an ingest source has got to: an application id (`txn` app id in the Delta log) and a
+/// position in it that only grows (a byte offset, a sequence number, a Kafka offset).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePosition {
+    /// Names the source (`watch:landing/PT1H.json`, `kafka:hub/3`, a pusher's own name).
+    pub app_id: String,
+    /// The position the job's rows bring the source to.
+    pub version: i64,
+}
+
+/// Called once with a job's outcome: its summary once every row it stored is committed (and its
+/// position with them), or why the pipeline failed.
+pub type JobDone = Box<dyn FnOnce(std::result::Result<IngestSummary, String>) + Send>;
+
+/// One unit of work for a running pipeline: its records are read in order, and acknowledged
+/// together once all of them are committed.
+pub struct IngestJob<'a> {
+    /// Reads the records.
+    pub source: Source<'a>,
+    /// Put every record under this tenant (else the options' tenant, else the record's own).
+    pub tenant: Option<String>,
+    /// Where this job brings its source, committed with its rows.
+    pub position: Option<SourcePosition>,
+    /// Told the outcome.
+    pub done: JobDone,
+}
+
+/// Maintenance run by the pipeline's committing thread, between commits.
+pub enum Maintenance {
+    /// Merge small files of every partition.
+    Compact(Box<dyn FnOnce(Result<maintenance::CompactionReport>) + Send>),
+    /// Remove the days before the day of `cutoff_ns` from these logs.
+    Retention {
+        /// Logs.
+        logs: Vec<LogKind>,
+        /// ns since the epoch.
+        cutoff_ns: i64,
+        /// Told the outcome.
+        done: Box<dyn FnOnce(Result<maintenance::RetentionReport>) + Send>,
+    },
+    /// Delete files no snapshot younger than `grace` needs.
+    Vacuum {
+        /// The grace period.
+        grace: Duration,
+        /// Told how many files were deleted.
+        done: Box<dyn FnOnce(Result<usize>) + Send>,
+    },
+}
+
+/// What a running pipeline reports besides jobs' outcomes.
+pub trait PipelineEvents: Send {
+    /// A commit made a new snapshot live.
+    fn committed(&mut self, _snapshot: &Arc<gatehouse_store::StoreSnapshot>, _latency: Duration) {}
+    /// A job ended (acknowledged, or failed).
+    fn job_ended(&mut self, _summary: &IngestSummary) {}
+}
+
+/// No events.
+pub struct NoEvents;
+impl PipelineEvents for NoEvents {}
+
 /// Ingests `inputs` (files, directories, standard input) into the store, committing as it goes.
 pub fn ingest(
     writer: &mut StoreWriter,
@@ -183,15 +249,24 @@ pub fn ingest(
 ) -> Result<IngestSummary> {
     let counter = ByteCounter::default();
     let total_bytes = inputs.iter().map(|i| i.size).sum();
-    let read = ReadOptions {
-        format: opts.format,
-        map_files: opts.map_files,
-    };
-    let reader_counter = counter.clone();
-    let source: Source<'_> = Box::new(move |emit, spare| {
+    let source = file_source(inputs.to_vec(), opts.format, opts.map_files, counter.clone());
+    let mut summary = ingest_source(writer, source, total_bytes, &counter, opts, progress)?;
+    summary.inputs = inputs.len();
+    Ok(summary)
+}
+
+/// A [`Source`] reading these files in order (whole-input failures become rejections at line 0).
+pub fn file_source(
+    inputs: Vec<InputFile>,
+    format: Option<InputFormat>,
+    map_files: bool,
+    counter: ByteCounter,
+) -> Source<'static> {
+    let read = ReadOptions { format, map_files };
+    Box::new(move |emit, spare| {
         let mut failures = Vec::new();
-        for input in inputs {
-            if let Err(e) = read_input(input, read, &reader_counter, spare, emit) {
+        for input in &inputs {
+            if let Err(e) = read_input(input, read, &counter, spare, emit) {
                 failures.push(Rejection {
                     origin: Origin {
                         file: input.display.clone(),
@@ -202,10 +277,7 @@ pub fn ingest(
             }
         }
         failures
-    });
-    let mut summary = ingest_source(writer, source, total_bytes, &counter, opts, progress)?;
-    summary.inputs = inputs.len();
-    Ok(summary)
+    })
 }
 
 /// Ingests whatever `source` produces (files, or records made in memory by the simulator).
@@ -222,31 +294,111 @@ pub fn ingest_source(
         check_tenant_id(t).map_err(IngestError::Invalid)?;
     }
     progress(Progress::Started { total_bytes });
+    let outcome: Arc<std::sync::Mutex<Option<std::result::Result<IngestSummary, String>>>> =
+        Arc::default();
+    let slot = Arc::clone(&outcome);
+    let (jobs_tx, jobs_rx) = bounded::<IngestJob<'_>>(1);
+    let _ = jobs_tx.send(IngestJob {
+        source,
+        tenant: None,
+        position: None,
+        done: Box::new(move |r| *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(r)),
+    });
+    drop(jobs_tx);
+    let (_control_tx, control_rx) = unbounded::<Maintenance>();
+    run(
+        writer,
+        jobs_rx,
+        control_rx,
+        opts,
+        progress,
+        &mut NoEvents,
+        Some(counter),
+    )?;
+    let result = outcome
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .unwrap_or_else(|| Err("the ingest ended without a result".into()));
+    let mut summary = result.map_err(IngestError::Invalid)?;
+    summary.bytes_read = counter.get();
+    Ok(summary)
+}
+
+/// What flows from the reader thread to the workers, and on to the committing thread.
+enum Item {
+    /// A batch of a job's input.
+    Batch(Arc<JobContext>, Batch),
+    /// A job's input ended (with its whole-input failures).
+    End(Arc<JobContext>, Vec<Rejection>),
+}
+
+enum Out {
+    Converted(Arc<JobContext>, Converted),
+    End(Arc<JobContext>, Vec<Rejection>),
+}
+
+/// What the workers need to know about a job.
+struct JobContext {
+    id: u64,
+    tenant: Option<String>,
+}
+
+/// Runs the pipeline until `jobs` is closed and drained: every job's records are converted,
+/// deduplicated, written and committed, and the job told its outcome. With
+/// [`IngestOptions::commit_interval`] every accepted row is committed within that long (a
+/// running service); without, files are committed as they close and at the end (a batch run).
+/// `control` carries maintenance to run between commits.
+pub fn run<'a>(
+    writer: &mut StoreWriter,
+    jobs: crossbeam_channel::Receiver<IngestJob<'a>>,
+    control: crossbeam_channel::Receiver<Maintenance>,
+    opts: &IngestOptions,
+    progress: &mut dyn FnMut(Progress),
+    events: &mut dyn PipelineEvents,
+    counter: Option<&ByteCounter>,
+) -> Result<()> {
     let threads = opts.threads.max(1);
-    let (raw_tx, raw_rx) = bounded::<(u64, Batch)>(threads * 2);
+    let (raw_tx, raw_rx) = bounded::<(u64, Item)>(threads * 2);
     // Chunk buffers the workers are done with, back to the reader (when it is full, a buffer
     // is freed instead).
     let (spare_tx, spare_rx) = bounded::<Vec<u8>>(threads * 2 + 2);
-    let (out_tx, out_rx) = bounded::<(u64, Converted)>(threads * 2);
-    let ingested_at_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    let (out_tx, out_rx) = bounded::<(u64, Out)>(threads * 2);
     let format = opts.format;
     let fast_path = opts.fast_path;
+    let default_tenant = opts.tenant.clone();
+    // Jobs wait here, by id, for their outcome (the source went to the reader thread).
+    let pending_jobs: Arc<std::sync::Mutex<HashMap<u64, JobState>>> = Arc::default();
 
-    thread::scope(|scope| -> Result<IngestSummary> {
+    thread::scope(|scope| -> Result<()> {
         let named = |name: &str| thread::Builder::new().name(name.to_string());
         let spawn_failed =
             |e: std::io::Error| IngestError::Invalid(format!("cannot start a thread: {e}"));
+        let registry = Arc::clone(&pending_jobs);
         let reader = named("ingest-read")
             .spawn_scoped(scope, move || {
                 let mut seq = 0u64;
-                source(
-                    &mut |batch| {
-                        // A closed channel means the consumer stopped: nothing left to do.
-                        let _ = raw_tx.send((seq, batch));
-                        seq += 1;
-                    },
-                    &mut || spare_rx.try_recv().unwrap_or_default(),
-                )
+                let mut send = |item: Item| {
+                    // A closed channel means the consumer stopped: nothing left to do.
+                    let _ = raw_tx.send((seq, item));
+                    seq += 1;
+                };
+                for (id, job) in jobs.into_iter().enumerate() {
+                    let id = id as u64;
+                    let context = Arc::new(JobContext {
+                        id,
+                        tenant: job.tenant.clone().or_else(|| default_tenant.clone()),
+                    });
+                    registry
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(id, JobState::new(job.position, job.done));
+                    let failures = (job.source)(
+                        &mut |batch| send(Item::Batch(Arc::clone(&context), batch)),
+                        &mut || spare_rx.try_recv().unwrap_or_default(),
+                    );
+                    send(Item::End(context, failures));
+                }
             })
             .map_err(spawn_failed)?;
         let mut workers = Vec::with_capacity(threads);
@@ -254,21 +406,27 @@ pub fn ingest_source(
             let raw_rx = raw_rx.clone();
             let out_tx = out_tx.clone();
             let spare_tx = spare_tx.clone();
-            let tenant = opts.tenant.clone();
             let worker = named("ingest-parse")
                 .spawn_scoped(scope, move || {
                     let mut state = WorkerState::default();
-                    for (seq, batch) in raw_rx {
-                        let converted = convert_batch(
-                            batch,
-                            format,
-                            tenant.as_deref(),
-                            ingested_at_ns,
-                            fast_path,
-                            &mut state,
-                            &spare_tx,
-                        );
-                        if out_tx.send((seq, converted)).is_err() {
+                    let ingested_at_ns = || chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+                    for (seq, item) in raw_rx {
+                        let out = match item {
+                            Item::Batch(job, batch) => {
+                                let converted = convert_batch(
+                                    batch,
+                                    format,
+                                    job.tenant.as_deref(),
+                                    ingested_at_ns(),
+                                    fast_path,
+                                    &mut state,
+                                    &spare_tx,
+                                );
+                                Out::Converted(job, converted)
+                            }
+                            Item::End(job, failures) => Out::End(job, failures),
+                        };
+                        if out_tx.send((seq, out)).is_err() {
                             return;
                         }
                     }
@@ -281,7 +439,7 @@ pub fn ingest_source(
 
         // Parquet encoding and compression run on their own thread, so parsing never waits for
         // it: accepted rows stream into one open file per partition (`open_files`).
-        // `done` is unbounded: the ingesting thread drains it only between batches, while it
+        // `done` is unbounded: the committing thread drains it only between batches, while it
         // may be blocked sending a batch's partitions to `rows`; were the writer thread able to
         // block on `done`, several files closing during one batch would deadlock the two.
         // Its messages are a few file entries each, one per closed file at most.
@@ -296,45 +454,23 @@ pub fn ingest_source(
         named("ingest-write")
             .spawn_scoped(scope, move || files.run(rows_rx, done_tx))
             .map_err(spawn_failed)?;
-        let mut state = Consumer::new(writer, rows_tx, done_rx);
-        let mut pending: BTreeMap<u64, Converted> = BTreeMap::new();
-        let mut next = 0u64;
-        let mut records = 0u64;
-        let mut result = Ok(());
-        for (seq, converted) in out_rx.iter() {
-            pending.insert(seq, converted);
-            while let Some(c) = pending.remove(&next) {
-                next += 1;
-                records += c.records;
-                if result.is_ok() {
-                    result = state.accept(c, progress);
-                }
-            }
-            progress(Progress::Advanced {
-                bytes_read: counter.get(),
-                records,
-            });
-        }
+        let mut state = Consumer::new(writer, rows_tx, done_rx, opts, pending_jobs);
+        let result = state.run(out_rx, control, progress, events, counter);
         // A thread that panicked lost input: that is an error, never a quiet partial ingest.
         let stopped = || IngestError::Invalid("an ingest thread stopped unexpectedly".into());
-        let failures = reader.join().map_err(|_| stopped())?;
-        for worker in workers {
-            worker.join().map_err(|_| stopped())?;
+        let reader_ok = reader.join().is_ok();
+        let workers_ok = workers.into_iter().all(|w| w.join().is_ok());
+        let result = result.and_then(|()| {
+            if reader_ok && workers_ok {
+                Ok(())
+            } else {
+                Err(stopped())
+            }
+        });
+        if let Err(e) = &result {
+            state.fail_all(&e.to_string());
         }
-        if !pending.is_empty() {
-            return Err(stopped());
-        }
-        result?;
-        state.summary.rejected.extend(failures);
-        state.flush_all(progress)?;
-        state.finish(progress)?;
-        if opts.compact {
-            let touched: Vec<PartitionKey> = state.touched.iter().cloned().collect();
-            gatehouse_store::maintenance::compact_partitions(state.writer, &touched)?;
-        }
-        let mut summary = state.summary;
-        summary.bytes_read = counter.get();
-        Ok(summary)
+        result
     })
 }
 
@@ -723,7 +859,40 @@ fn signin_kind(rec: &Record) -> Option<SignInKind> {
         .and_then(SignInKind::from_graph_name)
 }
 
-/// The ingesting thread's state: dedup index, the channel to the writer thread, the summary.
+/// What woke the committing thread.
+enum Woke {
+    /// Worker output (`None`: the workers are done).
+    Out(Option<(u64, Out)>),
+    /// Maintenance (`None`: nobody can ask for more).
+    Control(Option<Maintenance>),
+    /// A flush is due.
+    Timeout,
+}
+
+/// A job between its first batch and its acknowledgement.
+struct JobState {
+    summary: IngestSummary,
+    position: Option<SourcePosition>,
+    /// The tables its accepted rows went to (each gets the job's position in its commit).
+    tables: std::collections::BTreeSet<(String, LogKind)>,
+    /// Its input has ended (every batch was accepted).
+    ended: bool,
+    done: Option<JobDone>,
+}
+
+impl JobState {
+    fn new(position: Option<SourcePosition>, done: JobDone) -> JobState {
+        JobState {
+            summary: IngestSummary::default(),
+            position,
+            tables: Default::default(),
+            ended: false,
+            done: Some(done),
+        }
+    }
+}
+
+/// The committing thread's state: dedup index, the channel to the writer thread, the jobs.
 struct Consumer<'w> {
     writer: &'w mut StoreWriter,
     rows_out: Option<crossbeam_channel::Sender<ToWriter>>,
@@ -732,8 +901,15 @@ struct Consumer<'w> {
     /// Rows handed to the writer thread and not yet committed, per partition (the dedup index
     /// must not forget those partitions: their stored files lack these rows' keys).
     uncommitted: HashMap<PartitionKey, u64>,
-    summary: IngestSummary,
+    jobs: Arc<std::sync::Mutex<HashMap<u64, JobState>>>,
+    /// Rows committed, over all jobs (for progress).
+    stored: u64,
+    /// Partitions that received rows since the last compaction check.
     touched: std::collections::BTreeSet<PartitionKey>,
+    commit_interval: Option<Duration>,
+    compact: bool,
+    /// When the rows accepted (or jobs ended) since the last flush must be committed by.
+    flush_due: Option<std::time::Instant>,
 }
 
 impl<'w> Consumer<'w> {
@@ -741,23 +917,112 @@ impl<'w> Consumer<'w> {
         writer: &'w mut StoreWriter,
         rows_out: crossbeam_channel::Sender<ToWriter>,
         done: crossbeam_channel::Receiver<Result<WriteDone>>,
+        opts: &IngestOptions,
+        jobs: Arc<std::sync::Mutex<HashMap<u64, JobState>>>,
     ) -> Self {
         Consumer {
             writer,
             rows_out: Some(rows_out),
             done,
-            index: IdIndex::default(),
+            index: IdIndex::with_max_rows(opts.index_rows),
             uncommitted: HashMap::new(),
-            summary: IngestSummary::default(),
+            jobs,
+            stored: 0,
             touched: Default::default(),
+            commit_interval: opts.commit_interval,
+            compact: opts.compact,
+            flush_due: None,
         }
     }
 
-    /// Drops the rows whose ids are stored or seen already, and hands the rest to the writer
-    /// thread; commits what it has finished meanwhile.
-    fn accept(&mut self, c: Converted, progress: &mut dyn FnMut(Progress)) -> Result<()> {
-        self.commit_done(false, progress)?;
-        self.summary.rejected.extend(c.rejected);
+    /// Takes the workers' output in order until it ends, committing as files close and (with a
+    /// commit interval) at the latest that long after rows arrive; runs maintenance between.
+    fn run(
+        &mut self,
+        out_rx: crossbeam_channel::Receiver<(u64, Out)>,
+        control: crossbeam_channel::Receiver<Maintenance>,
+        progress: &mut dyn FnMut(Progress),
+        events: &mut dyn PipelineEvents,
+        counter: Option<&ByteCounter>,
+    ) -> Result<()> {
+        let mut pending: BTreeMap<u64, Out> = BTreeMap::new();
+        let mut next = 0u64;
+        let mut records = 0u64;
+        let mut control_open = true;
+        loop {
+            let wait = match self.flush_due {
+                Some(due) => due.saturating_duration_since(std::time::Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            let woke = if control_open {
+                crossbeam_channel::select! {
+                    recv(out_rx) -> msg => Woke::Out(msg.ok()),
+                    recv(control) -> msg => Woke::Control(msg.ok()),
+                    default(wait) => Woke::Timeout,
+                }
+            } else {
+                match out_rx.recv_timeout(wait) {
+                    Ok(msg) => Woke::Out(Some(msg)),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => Woke::Timeout,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Woke::Out(None),
+                }
+            };
+            match woke {
+                Woke::Out(None) => break,
+                Woke::Out(Some((seq, out))) => {
+                    pending.insert(seq, out);
+                    while let Some(out) = pending.remove(&next) {
+                        next += 1;
+                        match out {
+                            Out::Converted(job, c) => {
+                                records += c.records;
+                                self.accept(&job, c, progress, events)?;
+                            }
+                            Out::End(job, failures) => self.end_job(&job, failures),
+                        }
+                    }
+                    progress(Progress::Advanced {
+                        bytes_read: counter.map_or(0, ByteCounter::get),
+                        records,
+                    });
+                }
+                Woke::Control(Some(m)) => self.maintain(m, progress, events)?,
+                Woke::Control(None) => control_open = false,
+                Woke::Timeout => {}
+            }
+            if self.flush_due.is_some_and(|due| due <= std::time::Instant::now()) {
+                self.flush(progress, events)?;
+            }
+        }
+        if !pending.is_empty() {
+            return Err(IngestError::Invalid(
+                "an ingest thread stopped unexpectedly".into(),
+            ));
+        }
+        self.flush(progress, events)?;
+        self.rows_out = None;
+        self.commit_done(true, progress, events)?;
+        if self.compact {
+            self.compact_touched()?;
+        }
+        Ok(())
+    }
+
+    /// Drops the rows whose id and content are stored or seen already, and hands the rest to the
+    /// writer thread; commits what it has finished meanwhile.
+    fn accept(
+        &mut self,
+        job: &JobContext,
+        c: Converted,
+        progress: &mut dyn FnMut(Progress),
+        events: &mut dyn PipelineEvents,
+    ) -> Result<()> {
+        self.commit_done(false, progress, events)?;
+        let mut summary = IngestSummary {
+            rejected: c.rejected,
+            ..IngestSummary::default()
+        };
+        let mut tables = Vec::new();
         for part in c.parts {
             let root = self.writer.store().root().to_path_buf();
             let known = self
@@ -765,7 +1030,7 @@ impl<'w> Consumer<'w> {
                 .partition(&root, self.writer.snapshot(), &part.key)?;
             let keep: Vec<bool> = part.keys.iter().map(|h| known.insert(*h)).collect();
             let kept = keep.iter().filter(|k| **k).count();
-            self.summary.duplicates += (keep.len() - kept) as u64;
+            summary.duplicates += (keep.len() - kept) as u64;
             if kept == 0 {
                 continue;
             }
@@ -779,7 +1044,8 @@ impl<'w> Consumer<'w> {
                     },
                 )?
             };
-            self.summary.derived_ids += derived_ids(&batch);
+            summary.derived_ids += derived_ids(&batch);
+            *summary.stored.entry(part.key.log).or_default() += kept as u64;
             *self.uncommitted.entry(part.key.clone()).or_default() += kept as u64;
             let mut kinds = BTreeMap::new();
             for (k, kind) in keep.iter().zip(&part.kinds) {
@@ -787,6 +1053,11 @@ impl<'w> Consumer<'w> {
                     *kinds.entry(*kind).or_default() += 1;
                 }
             }
+            for (kind, n) in &kinds {
+                *summary.signins_by_kind.entry(*kind).or_default() += n;
+            }
+            tables.push((part.key.tenant.clone(), part.key.log));
+            self.touched.insert(part.key.clone());
             self.send(
                 ToWriter::Rows {
                     key: part.key,
@@ -794,23 +1065,158 @@ impl<'w> Consumer<'w> {
                     kinds,
                 },
                 progress,
+                events,
             )?;
+            self.flush_soon();
+        }
+        if let Some(state) = self.jobs().get_mut(&job.id) {
+            state.summary.add(summary);
+            state.tables.extend(tables);
         }
         let uncommitted = &self.uncommitted;
         self.index.shrink(|key| uncommitted.contains_key(key));
         Ok(())
     }
 
-    /// Tells the writer thread to close every file, for the commits of the end.
-    fn flush_all(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<()> {
-        self.send(ToWriter::CloseAll, progress)
+    fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<u64, JobState>> {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn send(&mut self, message: ToWriter, progress: &mut dyn FnMut(Progress)) -> Result<()> {
+    /// A job's input ended: it is acknowledged with the next commit.
+    fn end_job(&mut self, job: &JobContext, failures: Vec<Rejection>) {
+        if let Some(state) = self.jobs().get_mut(&job.id) {
+            state.summary.rejected.extend(failures);
+            state.ended = true;
+        }
+        self.flush_soon();
+    }
+
+    /// Makes sure a flush is due within the commit interval (for a running service).
+    fn flush_soon(&mut self) {
+        if let (None, Some(interval)) = (self.flush_due, self.commit_interval) {
+            self.flush_due = Some(std::time::Instant::now() + interval);
+        }
+    }
+
+    /// Closes every open file and commits them with the positions of the jobs that ended, then
+    /// acknowledges those jobs: everything accepted so far is committed when it returns.
+    fn flush(
+        &mut self,
+        progress: &mut dyn FnMut(Progress),
+        events: &mut dyn PipelineEvents,
+    ) -> Result<()> {
+        self.flush_due = None;
+        let ended: Vec<u64> = self
+            .jobs()
+            .iter()
+            .filter(|(_, j)| j.ended)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut positions: BTreeMap<(String, LogKind), Vec<(String, i64)>> = BTreeMap::new();
+        let mut all_positions = Vec::new();
+        for id in &ended {
+            if let Some(state) = self.jobs().get(id) {
+                if let Some(p) = &state.position {
+                    all_positions.push((p.app_id.clone(), p.version));
+                    for table in &state.tables {
+                        positions
+                            .entry(table.clone())
+                            .or_default()
+                            .push((p.app_id.clone(), p.version));
+                    }
+                }
+            }
+        }
+        self.send(ToWriter::Flush, progress, events)?;
+        // Everything up to the flush marker: the last message carries the positions.
+        loop {
+            let done = match self.done.recv() {
+                Ok(d) => d?,
+                Err(_) => break,
+            };
+            let last = done.flushed;
+            let extra = if last { std::mem::take(&mut positions) } else { BTreeMap::new() };
+            self.commit(done, extra, progress, events)?;
+            if last {
+                break;
+            }
+        }
+        if !all_positions.is_empty() {
+            self.writer.record_positions(&all_positions)?;
+        }
+        if self.commit_interval.is_some() && self.compact {
+            self.compact_touched()?;
+        }
+        let finished: Vec<JobState> = {
+            let mut jobs = self.jobs();
+            ended.iter().filter_map(|id| jobs.remove(id)).collect()
+        };
+        for mut job in finished {
+            events.job_ended(&job.summary);
+            if let Some(done) = job.done.take() {
+                done(Ok(job.summary));
+            }
+        }
+        Ok(())
+    }
+
+    /// Merges the small files of the partitions that received rows (where there are enough).
+    fn compact_touched(&mut self) -> Result<()> {
+        let touched: Vec<PartitionKey> = std::mem::take(&mut self.touched).into_iter().collect();
+        gatehouse_store::maintenance::compact_partitions(self.writer, &touched)?;
+        Ok(())
+    }
+
+    /// Runs one maintenance task (after committing everything accepted so far).
+    fn maintain(
+        &mut self,
+        m: Maintenance,
+        progress: &mut dyn FnMut(Progress),
+        events: &mut dyn PipelineEvents,
+    ) -> Result<()> {
+        self.flush(progress, events)?;
+        let started = std::time::Instant::now();
+        match m {
+            Maintenance::Compact(done) => {
+                done(gatehouse_store::maintenance::compact_all(self.writer).map_err(Into::into))
+            }
+            Maintenance::Retention {
+                logs,
+                cutoff_ns,
+                done,
+            } => done(
+                gatehouse_store::maintenance::apply_retention(self.writer, &logs, cutoff_ns)
+                    .map_err(Into::into),
+            ),
+            Maintenance::Vacuum { grace, done } => {
+                done(self.writer.vacuum_older_than(grace).map_err(Into::into))
+            }
+        }
+        events.committed(self.writer.snapshot(), started.elapsed());
+        Ok(())
+    }
+
+    /// Tells every job still waiting that the pipeline failed.
+    fn fail_all(&mut self, reason: &str) {
+        let jobs: Vec<JobState> = self.jobs().drain().map(|(_, j)| j).collect();
+        for mut job in jobs {
+            if let Some(done) = job.done.take() {
+                done(Err(reason.to_string()));
+            }
+        }
+    }
+
+    fn send(
+        &mut self,
+        message: ToWriter,
+        progress: &mut dyn FnMut(Progress),
+        events: &mut dyn PipelineEvents,
+    ) -> Result<()> {
         if let Some(out) = &self.rows_out {
             if out.send(message).is_err() {
                 // The writer thread stopped: its error is waiting in `done`.
-                self.finish(progress)?;
+                self.rows_out = None;
+                self.commit_done(true, progress, events)?;
                 return Err(IngestError::Invalid("the file writer stopped".into()));
             }
         }
@@ -818,7 +1224,12 @@ impl<'w> Consumer<'w> {
     }
 
     /// Commits every write the writer thread has finished (waiting for all when `wait`).
-    fn commit_done(&mut self, wait: bool, progress: &mut dyn FnMut(Progress)) -> Result<()> {
+    fn commit_done(
+        &mut self,
+        wait: bool,
+        progress: &mut dyn FnMut(Progress),
+        events: &mut dyn PipelineEvents,
+    ) -> Result<()> {
         loop {
             let done = if wait {
                 match self.done.recv() {
@@ -831,51 +1242,80 @@ impl<'w> Consumer<'w> {
                     Err(_) => return Ok(()),
                 }
             };
-            let done = done?;
-            if done.added.is_empty() {
-                continue;
-            }
-            self.summary.files_written += done.added.len() as u64;
-            let mut changes: BTreeMap<(String, LogKind), TableChange> = BTreeMap::new();
-            for file in done.added {
-                changes
-                    .entry((file.tenant.clone(), file.log))
-                    .or_insert_with(|| TableChange {
-                        tenant: file.tenant.clone(),
-                        log: file.log,
-                        added: Vec::new(),
-                        removed: Vec::new(),
-                        positions: Vec::new(),
-                        kind: ChangeKind::Append,
-                    })
-                    .added
-                    .push(file);
-            }
-            self.summary.commits += changes.len() as u64;
-            self.writer.commit(changes.into_values().collect())?;
-            for (key, rows, kinds) in done.parts {
-                if let Some(n) = self.uncommitted.get_mut(&key) {
-                    *n = n.saturating_sub(rows as u64);
-                    if *n == 0 {
-                        self.uncommitted.remove(&key);
-                    }
-                }
-                *self.summary.stored.entry(key.log).or_default() += rows as u64;
-                for (kind, n) in kinds {
-                    *self.summary.signins_by_kind.entry(kind).or_default() += n;
-                }
-                self.touched.insert(key);
-            }
-            let stored = self.summary.total_stored();
-            let generation = self.writer.snapshot().generation();
-            tracing::info!(stored, generation, "committed");
-            progress(Progress::Committed { stored, generation });
+            self.commit(done?, BTreeMap::new(), progress, events)?;
         }
     }
 
-    /// Waits for the writer thread to finish and commits what it wrote.
-    fn finish(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<()> {
-        self.rows_out = None;
-        self.commit_done(true, progress)
+    /// Commits the files of one message from the writer thread (one Delta commit per table),
+    /// with `positions` for the tables named.
+    fn commit(
+        &mut self,
+        done: WriteDone,
+        positions: BTreeMap<(String, LogKind), Vec<(String, i64)>>,
+        progress: &mut dyn FnMut(Progress),
+        events: &mut dyn PipelineEvents,
+    ) -> Result<()> {
+        if done.added.is_empty() && positions.is_empty() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let mut changes: BTreeMap<(String, LogKind), TableChange> = BTreeMap::new();
+        let change = |tenant: &str, log: LogKind| TableChange {
+            tenant: tenant.to_string(),
+            log,
+            added: Vec::new(),
+            removed: Vec::new(),
+            positions: Vec::new(),
+            kind: ChangeKind::Append,
+        };
+        for file in done.added {
+            changes
+                .entry((file.tenant.clone(), file.log))
+                .or_insert_with(|| change(&file.tenant, file.log))
+                .added
+                .push(file);
+        }
+        for ((tenant, log), p) in positions {
+            changes
+                .entry((tenant.clone(), log))
+                .or_insert_with(|| change(&tenant, log))
+                .positions
+                .extend(p);
+        }
+        self.writer.commit(changes.into_values().collect())?;
+        for (key, rows, _) in done.parts {
+            self.stored += rows as u64;
+            if let Some(n) = self.uncommitted.get_mut(&key) {
+                *n = n.saturating_sub(rows as u64);
+                if *n == 0 {
+                    self.uncommitted.remove(&key);
+                }
+            }
+        }
+        let generation = self.writer.snapshot().generation();
+        tracing::info!(stored = self.stored, generation, "committed");
+        progress(Progress::Committed {
+            stored: self.stored,
+            generation,
+        });
+        events.committed(self.writer.snapshot(), started.elapsed());
+        Ok(())
+    }
+}
+
+impl IngestSummary {
+    /// Adds another summary's counts to this one.
+    pub fn add(&mut self, other: IngestSummary) {
+        for (log, n) in other.stored {
+            *self.stored.entry(log).or_default() += n;
+        }
+        for (kind, n) in other.signins_by_kind {
+            *self.signins_by_kind.entry(kind).or_default() += n;
+        }
+        self.duplicates += other.duplicates;
+        self.derived_ids += other.derived_ids;
+        self.rejected.extend(other.rejected);
+        self.inputs += other.inputs;
+        self.bytes_read += other.bytes_read;
     }
 }

@@ -4,6 +4,7 @@
 //! DATA/
 //!   .writer.lock                        held by the one process writing
 //!   _staging/                           files being written (never read)
+//!   _gatehouse/positions.json           where each ingest source has got to
 //!   tenants/<tenant>/<table>/           one Delta table per tenant and log
 //!     _delta_log/                       its transaction log (commits, checkpoints)
 //!     date=YYYY-MM-DD/part-<uuid>.parquet
@@ -17,6 +18,10 @@ use std::path::{Path, PathBuf};
 
 use gatehouse_model::LogKind;
 
+/// Gatehouse's own state beside the tables (positions of sources, tokens, the server's address).
+pub const STATE_DIR: &str = "_gatehouse";
+/// Where ingest sources have got to ([`crate::StoreWriter::record_positions`]).
+pub const POSITIONS_FILE: &str = "_gatehouse/positions.json";
 /// The writer lock file.
 pub const LOCK_FILE: &str = ".writer.lock";
 /// Where files are written before they are moved into place.

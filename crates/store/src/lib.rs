@@ -147,6 +147,19 @@ impl Store {
         Ok(StoreSnapshot::new(tables))
     }
 
+    /// Where each ingest source has got to: the positions the last commits recorded for them
+    /// ([`StoreWriter::record_positions`]), by application id.
+    pub fn positions(&self) -> Result<std::collections::BTreeMap<String, i64>> {
+        let path = self.root.join(layout::POSITIONS_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                StoreError::Invalid(format!("{}: not a positions file: {e}", path.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
     /// [`Store::snapshot`] for callers outside an async runtime (it runs one of its own; it must
     /// not be called from within one).
     pub fn snapshot_blocking(&self) -> Result<StoreSnapshot> {
@@ -286,6 +299,32 @@ impl StoreWriter {
             self.snapshot = Arc::new(self.snapshot.with_table(Arc::new(next)));
         }
         Ok(())
+    }
+
+    /// Records where ingest sources have got to, after the commits that hold their rows (each of
+    /// those commits carries the position too, as a Delta `txn` action of the tables the rows
+    /// went to): the file is replaced atomically, so a reader sees the old or the new positions.
+    /// A source resumes from here; a crash between the commits and this leaves an older
+    /// position, and what the source sends again is skipped as duplicates.
+    pub fn record_positions(&mut self, positions: &[(String, i64)]) -> Result<()> {
+        let mut all = self.store.positions()?;
+        for (app, version) in positions {
+            let entry = all.entry(app.clone()).or_insert(*version);
+            *entry = (*entry).max(*version);
+        }
+        let path = self.store.root.join(layout::POSITIONS_FILE);
+        let dir = path.parent().unwrap_or(&self.store.root).to_path_buf();
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let tmp = dir.join("positions.json.tmp");
+        let text = serde_json::to_vec_pretty(&all).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        {
+            use std::io::Write;
+            let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+            f.write_all(&text).map_err(io_err(&tmp))?;
+            f.sync_all().map_err(io_err(&tmp))?;
+        }
+        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        sync_dir(&dir)
     }
 
     /// The position a table records for an ingest source (see [`TableChange::positions`]).

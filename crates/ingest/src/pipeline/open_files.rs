@@ -41,8 +41,8 @@ pub(super) enum ToWriter {
         batch: RecordBatch,
         kinds: BTreeMap<SignInKind, u64>,
     },
-    /// Close every open file (the input has ended).
-    CloseAll,
+    /// Close every open file, and say so (with [`WriteDone::flushed`]) even if none was open.
+    Flush,
 }
 
 /// Files the writer thread closed, with what each holds, for one commit.
@@ -50,6 +50,8 @@ pub(super) enum ToWriter {
 pub(super) struct WriteDone {
     pub(super) added: Vec<DataFile>,
     pub(super) parts: Vec<(PartitionKey, usize, BTreeMap<SignInKind, u64>)>,
+    /// The answer to a [`ToWriter::Flush`]: no file was open once these closed.
+    pub(super) flushed: bool,
 }
 
 /// An open file and what it holds.
@@ -115,7 +117,7 @@ impl OpenFiles {
     pub(super) fn run(mut self, messages: Receiver<ToWriter>, done: Sender<Result<WriteDone>>) {
         let report = |r: Result<WriteDone>| -> bool {
             match r {
-                Ok(d) if d.added.is_empty() && d.parts.is_empty() => true,
+                Ok(d) if d.added.is_empty() && d.parts.is_empty() && !d.flushed => true,
                 Ok(d) => done.send(Ok(d)).is_ok(),
                 Err(e) => {
                     let _ = done.send(Err(e));
@@ -126,7 +128,10 @@ impl OpenFiles {
         for message in messages {
             let result = match message {
                 ToWriter::Rows { key, batch, kinds } => self.rows(key, batch, kinds),
-                ToWriter::CloseAll => self.close_all(),
+                ToWriter::Flush => self.close_all().map(|mut d| {
+                    d.flushed = true;
+                    d
+                }),
             };
             if !report(result) {
                 return;
