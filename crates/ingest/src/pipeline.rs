@@ -249,7 +249,12 @@ pub fn ingest(
 ) -> Result<IngestSummary> {
     let counter = ByteCounter::default();
     let total_bytes = inputs.iter().map(|i| i.size).sum();
-    let source = file_source(inputs.to_vec(), opts.format, opts.map_files, counter.clone());
+    let source = file_source(
+        inputs.to_vec(),
+        opts.format,
+        opts.map_files,
+        counter.clone(),
+    );
     let mut summary = ingest_source(writer, source, total_bytes, &counter, opts, progress)?;
     summary.inputs = inputs.len();
     Ok(summary)
@@ -990,7 +995,10 @@ impl<'w> Consumer<'w> {
                 Woke::Control(None) => control_open = false,
                 Woke::Timeout => {}
             }
-            if self.flush_due.is_some_and(|due| due <= std::time::Instant::now()) {
+            if self
+                .flush_due
+                .is_some_and(|due| due <= std::time::Instant::now())
+            {
                 self.flush(progress, events)?;
             }
         }
@@ -1135,7 +1143,11 @@ impl<'w> Consumer<'w> {
                 Err(_) => break,
             };
             let last = done.flushed;
-            let extra = if last { std::mem::take(&mut positions) } else { BTreeMap::new() };
+            let extra = if last {
+                std::mem::take(&mut positions)
+            } else {
+                BTreeMap::new()
+            };
             self.commit(done, extra, progress, events)?;
             if last {
                 break;

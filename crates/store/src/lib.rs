@@ -316,7 +316,8 @@ impl StoreWriter {
         let dir = path.parent().unwrap_or(&self.store.root).to_path_buf();
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let tmp = dir.join("positions.json.tmp");
-        let text = serde_json::to_vec_pretty(&all).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let text =
+            serde_json::to_vec_pretty(&all).map_err(|e| StoreError::Invalid(e.to_string()))?;
         {
             use std::io::Write;
             let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
