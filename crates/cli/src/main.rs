@@ -28,10 +28,12 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// fault them in again, each page zeroed by the kernel (on a virtual machine whose host reclaims guest memory,
 /// a first touch costs about 1.6 ms per MB). Measured on the 1M sign-in benchmark: system time
 /// from about 2 s to 0.6 s, page faults from 170–230k to 72k, peak RSS about 8% higher.
-/// A long-running server would want a finite delay instead.
+/// `gatehouse serve`, which runs for months, keeps mimalloc's default (freed memory goes back to
+/// the kernel after a second) so its resident memory follows what it holds.
 fn keep_freed_memory() {
-    // SAFETY: called first thing in `main`, before any other thread exists (mimalloc's option
-    // setters are not thread-safe); the option index is the one mimalloc's v2 and v3 headers give.
+    // SAFETY: called in `main` before any other thread exists (parsing the command line starts
+    // none; mimalloc's option setters are not thread-safe); the option index is the one
+    // mimalloc's v2 and v3 headers give.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
 }
 
@@ -77,6 +79,11 @@ enum Command {
     Simulate(cmd::simulate::Args),
     /// Simulate a tenant, ingest it and answer the everyday questions.
     Demo(cmd::demo::Args),
+    /// Serve the data directory over HTTP: push ingest, SQL, metrics (runs until interrupted).
+    Serve(cmd::serve::Args),
+    /// Create, list and revoke the tokens HTTP clients use.
+    #[command(subcommand)]
+    Token(cmd::token::Command),
 }
 
 /// What `gatehouse` prints when a memory-mapped input shrinks while it is read.
@@ -125,12 +132,15 @@ fn usage_error(e: clap::Error) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    keep_freed_memory();
-    report_shrunk_inputs();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    // A batch job keeps its freed memory; the server, running for months, gives it back.
+    if !matches!(cli.command, Command::Serve(_)) {
+        keep_freed_memory();
+    }
+    report_shrunk_inputs();
     init_tracing(cli.verbose);
     let result = match cli.command {
         Command::Ingest(args) => cmd::ingest::run(&cli.data, args),
@@ -145,6 +155,8 @@ fn main() -> ExitCode {
         Command::Vacuum(args) => cmd::retention::vacuum(&cli.data, args),
         Command::Simulate(args) => cmd::simulate::run(&cli.data, args),
         Command::Demo(args) => cmd::demo::run(&cli.data, args),
+        Command::Serve(args) => cmd::serve::run(&cli.data, args),
+        Command::Token(command) => cmd::token::run(&cli.data, command),
     };
     match result {
         Ok(code) => code,

@@ -53,11 +53,7 @@ pub fn write_result(out: &mut dyn Write, result: &QueryResult, format: OutputFor
                 for row in batch_to_json_rows(batch) {
                     let cells: Vec<String> = names
                         .iter()
-                        .map(|n| match row.get(*n) {
-                            None | Some(Value::Null) => String::new(),
-                            Some(Value::String(s)) => s.clone(),
-                            Some(other) => other.to_string(),
-                        })
+                        .map(|n| gatehouse_export::cell_text(row.get(*n)))
                         .collect();
                     w.write_record(&cells)?;
                 }

@@ -16,6 +16,16 @@ use gatehouse_model::schema::{EXTRA_COLUMN, JSON_METADATA_KEY};
 use gatehouse_model::time::format_timestamp;
 use serde_json::{Map, Number, Value};
 
+/// A value as one CSV cell: empty for null, a string as itself, anything else (numbers, booleans,
+/// nested objects and lists) as its JSON text.
+pub fn cell_text(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
 /// Every row of a batch as a JSON object keyed by column name.
 pub fn batch_to_json_rows(batch: &RecordBatch) -> Vec<Map<String, Value>> {
     let schema = batch.schema();

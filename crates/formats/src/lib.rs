@@ -82,6 +82,56 @@ pub struct Rejection {
     pub reason: String,
 }
 
+impl Rejection {
+    /// A stable code for the kind of problem (for metrics and APIs; the reason says the rest):
+    /// `malformed_json`, `too_large`, `too_deep`, `unreadable_input`, `not_text`, `empty_input`,
+    /// `not_a_log_record`, `unsupported_category`, `other_tenant`, `bad_tenant`, `bad_timestamp`,
+    /// `missing_field`, `wrong_type`, `bad_csv`, or `other`.
+    pub fn code(&self) -> &'static str {
+        reason_code(&self.reason)
+    }
+}
+
+/// The [`Rejection::code`] of a reason text.
+pub fn reason_code(reason: &str) -> &'static str {
+    let has = |s: &str| reason.contains(s);
+    if has("malformed JSON") || has("not valid JSON") || has("`]` missing") {
+        "malformed_json"
+    } else if has("line longer than") || has("larger than") {
+        "too_large"
+    } else if has("nested too deeply") || has("too deep") {
+        "too_deep"
+    } else if has("cannot read") || has("corrupt input") || has("read error") {
+        "unreadable_input"
+    } else if has("binary data") || has("UTF-16") || has("not valid UTF-8") {
+        "not_text"
+    } else if has("empty file") || has("no records") {
+        "empty_input"
+    } else if has("not a log record")
+        || has("not log records")
+        || has("error response")
+        || has("query result")
+    {
+        "not_a_log_record"
+    } else if has("category") {
+        "unsupported_category"
+    } else if has("names tenant") {
+        "other_tenant"
+    } else if has("tenant id") {
+        "bad_tenant"
+    } else if has("timestamp") || has("outside 1677") || has("out of range") {
+        "bad_timestamp"
+    } else if has("missing `") || has("without") {
+        "missing_field"
+    } else if has("expected") || has("found") {
+        "wrong_type"
+    } else if has("column") || has("header") || has("row ") {
+        "bad_csv"
+    } else {
+        "other"
+    }
+}
+
 impl fmt::Display for Rejection {
     /// `file:line: reason` on one line: control characters that input text brought into the file
     /// name or the reason (a newline in a quoted CSV header, an escape sequence) are shown escaped,
@@ -187,5 +237,68 @@ mod tests {
             "in/odd\\nname.csv:3: found 1 column: `a\\nb\\u{1b}[31m`"
         );
         assert!(!shown.chars().any(char::is_control));
+    }
+}
+
+#[cfg(test)]
+mod code_tests {
+    use super::reason_code;
+
+    #[test]
+    fn reasons_have_stable_codes() {
+        for (reason, code) in [
+            (
+                "malformed JSON: expected value at line 1 column 2",
+                "malformed_json",
+            ),
+            (
+                "malformed JSON: record is cut short (column 40)",
+                "malformed_json",
+            ),
+            (
+                "input ends inside a JSON array: `]` missing (truncated file?)",
+                "malformed_json",
+            ),
+            ("line longer than 64 MiB; skipped", "too_large"),
+            ("records nested too deeply in wrappers", "too_deep"),
+            (
+                "cannot read: invalid gzip header (corrupt or truncated gzip?)",
+                "unreadable_input",
+            ),
+            (
+                "binary data: not JSON or CSV (is this a compressed format other than gzip?)",
+                "not_text",
+            ),
+            ("empty file: no records", "empty_input"),
+            (
+                "a Microsoft Graph error response, not a log record: x: y",
+                "not_a_log_record",
+            ),
+            (
+                "diagnostic record without a `category`",
+                "unsupported_category",
+            ),
+            (
+                "record names tenant a, but this token ingests for tenant b",
+                "other_tenant",
+            ),
+            (
+                "tenant id \"a b\" is not usable: only letters",
+                "bad_tenant",
+            ),
+            (
+                "field `createdDateTime`: unrecognised timestamp \"soon\"",
+                "bad_timestamp",
+            ),
+            ("missing `createdDateTime`", "missing_field"),
+            (
+                "field `status.errorCode`: expected an integer, found \"x\"",
+                "wrong_type",
+            ),
+            ("row has 3 columns, the header has 5", "bad_csv"),
+            ("something new", "other"),
+        ] {
+            assert_eq!(reason_code(reason), code, "{reason}");
+        }
     }
 }

@@ -36,6 +36,21 @@ pub trait IngestObserver: Send + Sync {
 pub struct NoObserver;
 impl IngestObserver for NoObserver {}
 
+/// Inputs to ingest as one job (see [`IngestJob`] for what each field does).
+#[derive(Debug, Clone, Default)]
+pub struct InputsJob {
+    /// Files, or bytes in memory ([`InputFile::memory`]).
+    pub inputs: Vec<InputFile>,
+    /// Force an input format instead of detecting it.
+    pub format: Option<InputFormat>,
+    /// Store every record under this tenant.
+    pub tenant: Option<String>,
+    /// With `tenant`: reject records whose envelope names another tenant.
+    pub exclusive: bool,
+    /// Where this job brings its source.
+    pub position: Option<SourcePosition>,
+}
+
 /// A job's outcome, once its rows are committed.
 pub type Outcome = std::result::Result<IngestSummary, String>;
 
@@ -118,27 +133,23 @@ impl Ingestor {
     }
 
     /// Queues the ingest of `inputs` (files, or bytes in memory) and waits for its outcome.
-    pub fn ingest(
-        &self,
-        inputs: Vec<InputFile>,
-        format: Option<InputFormat>,
-        tenant: Option<String>,
-        position: Option<SourcePosition>,
-    ) -> Result<Outcome> {
-        let receiver = self.submit_inputs(inputs, format, tenant, position)?;
+    pub fn ingest(&self, request: InputsJob) -> Result<Outcome> {
+        let receiver = self.submit_inputs(request)?;
         receiver
             .recv()
             .map_err(|_| IngestError::Invalid("the ingest pipeline stopped".into()))
     }
 
-    /// Queues the ingest of `inputs`; the receiver gets the outcome once the rows are committed.
-    pub fn submit_inputs(
-        &self,
-        inputs: Vec<InputFile>,
-        format: Option<InputFormat>,
-        tenant: Option<String>,
-        position: Option<SourcePosition>,
-    ) -> Result<Receiver<Outcome>> {
+    /// Queues the ingest of some inputs; the receiver gets the outcome once the rows are
+    /// committed.
+    pub fn submit_inputs(&self, request: InputsJob) -> Result<Receiver<Outcome>> {
+        let InputsJob {
+            inputs,
+            format,
+            tenant,
+            exclusive,
+            position,
+        } = request;
         if let Some(t) = &tenant {
             gatehouse_store::layout::check_tenant_id(t).map_err(IngestError::Invalid)?;
         }
@@ -150,6 +161,7 @@ impl Ingestor {
         self.submit(IngestJob {
             source,
             tenant,
+            exclusive,
             position,
             done: Box::new(move |outcome| {
                 let _ = tx.send(outcome.map(|mut s| {

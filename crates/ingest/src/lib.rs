@@ -22,7 +22,7 @@ pub use convert::{
     derived_id, Appended, Bail, DirectRow, SystemFields, TableBuilder, TapeAppended,
 };
 pub use dedup::{row_key, row_keys, IdIndex, RowKeySet, DEFAULT_INDEX_ROWS};
-pub use ingestor::{IngestObserver, Ingestor, NoObserver, Outcome};
+pub use ingestor::{IngestObserver, Ingestor, InputsJob, NoObserver, Outcome};
 pub use pipeline::{
     file_source, ingest, ingest_source, run, IngestJob, IngestOptions, IngestSummary, JobDone,
     Maintenance, NoEvents, PipelineEvents, Progress, Source, SourcePosition,

@@ -200,6 +200,10 @@ pub struct IngestJob<'a> {
     pub source: Source<'a>,
     /// Put every record under this tenant (else the options' tenant, else the record's own).
     pub tenant: Option<String>,
+    /// With `tenant`: reject a record whose envelope (diagnostic `tenantId`, Log Analytics
+    /// `TenantId` / `AADTenantId`) names another tenant, instead of storing it under `tenant` (a
+    /// token that ingests for one tenant must not take another tenant's logs).
+    pub exclusive: bool,
     /// Where this job brings its source, committed with its rows.
     pub position: Option<SourcePosition>,
     /// Told the outcome.
@@ -306,6 +310,7 @@ pub fn ingest_source(
     let _ = jobs_tx.send(IngestJob {
         source,
         tenant: None,
+        exclusive: false,
         position: None,
         done: Box::new(move |r| *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(r)),
     });
@@ -347,6 +352,7 @@ enum Out {
 struct JobContext {
     id: u64,
     tenant: Option<String>,
+    exclusive: bool,
 }
 
 /// Runs the pipeline until `jobs` is closed and drained: every job's records are converted,
@@ -392,6 +398,7 @@ pub fn run<'a>(
                     let id = id as u64;
                     let context = Arc::new(JobContext {
                         id,
+                        exclusive: job.exclusive && job.tenant.is_some(),
                         tenant: job.tenant.clone().or_else(|| default_tenant.clone()),
                     });
                     registry
@@ -422,6 +429,7 @@ pub fn run<'a>(
                                     batch,
                                     format,
                                     job.tenant.as_deref(),
+                                    job.exclusive,
                                     ingested_at_ns(),
                                     fast_path,
                                     &mut state,
@@ -516,6 +524,8 @@ impl BuilderPool {
 struct BatchOut<'a> {
     file: Arc<str>,
     tenant: Option<&'a str>,
+    /// Reject records whose envelope names a tenant other than `tenant`.
+    exclusive: bool,
     ingested_at_ns: i64,
     builders: HashMap<PartitionKey, PartBuilder>,
     /// The partition of the last record the fast path stored: the direct path's guess for the
@@ -525,10 +535,11 @@ struct BatchOut<'a> {
 }
 
 impl<'a> BatchOut<'a> {
-    fn new(file: Arc<str>, tenant: Option<&'a str>, ingested_at_ns: i64) -> Self {
+    fn new(file: Arc<str>, tenant: Option<&'a str>, exclusive: bool, ingested_at_ns: i64) -> Self {
         BatchOut {
             file,
             tenant,
+            exclusive,
             ingested_at_ns,
             builders: HashMap::new(),
             last_fast: None,
@@ -570,6 +581,17 @@ impl<'a> BatchOut<'a> {
             Ok(r) => r,
             Err(reason) => return self.reject(line, reason),
         };
+        if let (true, Some(only), Some(owner)) = (self.exclusive, self.tenant, owner_tenant(&rec)) {
+            if !owner.eq_ignore_ascii_case(only) {
+                return self.reject(
+                    line,
+                    format!(
+                        "the record names tenant {owner} (its envelope's tenant id), but this \
+                         ingest is for tenant {only} only"
+                    ),
+                );
+            }
+        }
         let key = match place(&rec, self.tenant) {
             Ok(key) => key,
             Err(reason) => return self.reject(line, reason),
@@ -746,10 +768,12 @@ fn derived_ids(batch: &RecordBatch) -> u64 {
 
 /// Converts one input batch: each record goes to its partition's builder (through the fast path
 /// when it can), in input order.
+#[allow(clippy::too_many_arguments)]
 fn convert_batch(
     batch: Batch,
     format: Option<InputFormat>,
     tenant: Option<&str>,
+    exclusive: bool,
     ingested_at_ns: i64,
     fast_path: bool,
     state: &mut WorkerState,
@@ -764,14 +788,14 @@ fn convert_batch(
             }
         }
         Batch::Parsed { file, records } => {
-            let mut b = BatchOut::new(file, tenant, ingested_at_ns);
+            let mut b = BatchOut::new(file, tenant, exclusive, ingested_at_ns);
             for (line, rec) in records {
                 b.record(&mut state.pool, line, rec);
             }
             b
         }
         Batch::Raw { file, chunk } => {
-            let mut b = BatchOut::new(file, tenant, ingested_at_ns);
+            let mut b = BatchOut::new(file, tenant, exclusive, ingested_at_ns);
             for (line, reason) in &chunk.rejected {
                 b.record(&mut state.pool, *line, Err(reason.clone()));
             }
@@ -829,6 +853,21 @@ fn event_time_ns(time_column: &str, text: &str) -> std::result::Result<i64, Stri
         .map_err(|e| format!("field `{time_column}`: {e}"))?
         .timestamp_nanos_opt()
         .ok_or_else(|| format!("field `{time_column}`: outside 1677–2262"))
+}
+
+/// The tenant a record's envelope names as the owner of the log it comes from (diagnostic
+/// `tenantId`, Log Analytics `TenantId` or `AADTenantId`); a Graph record has none.
+fn owner_tenant(rec: &Record) -> Option<&str> {
+    let envelope = rec.envelope.as_ref()?;
+    envelope
+        .iter()
+        .find(|(k, _)| {
+            ["tenantId", "AADTenantId"]
+                .iter()
+                .any(|name| k.eq_ignore_ascii_case(name))
+        })
+        .and_then(|(_, v)| v.as_str())
+        .filter(|t| !t.trim().is_empty())
 }
 
 /// The partition a record goes to, or why it cannot be stored.
@@ -1090,13 +1129,22 @@ impl<'w> Consumer<'w> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A job's input ended: it is acknowledged with the next commit.
+    /// A job's input ended: it is acknowledged with the next commit, which is due at once when
+    /// no other job is under way (waiting would gather nothing), else within the interval.
     fn end_job(&mut self, job: &JobContext, failures: Vec<Rejection>) {
-        if let Some(state) = self.jobs().get_mut(&job.id) {
-            state.summary.rejected.extend(failures);
-            state.ended = true;
+        let all_ended = {
+            let mut jobs = self.jobs();
+            if let Some(state) = jobs.get_mut(&job.id) {
+                state.summary.rejected.extend(failures);
+                state.ended = true;
+            }
+            jobs.values().all(|j| j.ended)
+        };
+        if all_ended && self.commit_interval.is_some() {
+            self.flush_due = Some(std::time::Instant::now());
+        } else {
+            self.flush_soon();
         }
-        self.flush_soon();
     }
 
     /// Makes sure a flush is due within the commit interval (for a running service).

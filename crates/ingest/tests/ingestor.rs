@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gatehouse_formats::input::InputFile;
-use gatehouse_ingest::{IngestOptions, Ingestor, Maintenance, NoObserver, SourcePosition};
+use gatehouse_ingest::{
+    IngestOptions, Ingestor, InputsJob, Maintenance, NoObserver, SourcePosition,
+};
 use gatehouse_model::LogKind;
 use gatehouse_store::{Store, TableConfig};
 
@@ -58,12 +60,11 @@ fn jobs_are_acknowledged_once_committed_and_visible_within_the_interval() {
     // Visibility: rows pushed are seen by a reader of the Delta logs within about a second.
     let started = Instant::now();
     let rx = ingestor
-        .submit_inputs(
-            vec![InputFile::memory("push-1", body(0, 500))],
-            None,
-            Some("contoso".into()),
-            None,
-        )
+        .submit_inputs(InputsJob {
+            inputs: vec![InputFile::memory("push-1", body(0, 500))],
+            tenant: Some("contoso".into()),
+            ..InputsJob::default()
+        })
         .unwrap();
     let mut visible_after = None;
     while started.elapsed() < Duration::from_secs(5) {
@@ -133,15 +134,15 @@ fn jobs_are_acknowledged_once_committed_and_visible_within_the_interval() {
     // A position is committed with the rows it covers: in the Delta log of the table the rows
     // went to, and in the store's positions.
     let outcome = ingestor
-        .ingest(
-            vec![InputFile::memory("blob", body(5_000, 10))],
-            None,
-            Some("contoso".into()),
-            Some(SourcePosition {
+        .ingest(InputsJob {
+            inputs: vec![InputFile::memory("blob", body(5_000, 10))],
+            tenant: Some("contoso".into()),
+            position: Some(SourcePosition {
                 app_id: "watch:landing/a.json".into(),
                 version: 4_242,
             }),
-        )
+            ..InputsJob::default()
+        })
         .unwrap()
         .unwrap();
     assert_eq!(outcome.total_stored(), 10);

@@ -23,11 +23,11 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::TableReference;
 use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use gatehouse_model::{LogKind, TableSchema};
 use gatehouse_store::{Store, StoreSnapshot};
 
+pub use datafusion::execution::SendableRecordBatchStream as RecordBatchStream;
 pub use table::SnapshotTable;
 
 /// Errors of the query engine.
@@ -82,7 +82,24 @@ impl QueryService {
         snapshot: Arc<StoreSnapshot>,
         tenant: Option<&str>,
     ) -> Result<QueryEngine> {
-        QueryEngine::over(&self.root, snapshot, tenant, Arc::clone(&self.runtime))
+        self.engine_for(snapshot, tenant, &LogKind::ALL)
+    }
+
+    /// An engine over `snapshot` with only the tables of `logs` (the others do not exist for
+    /// it), seeing every tenant's rows or only `tenant`'s.
+    pub fn engine_for(
+        &self,
+        snapshot: Arc<StoreSnapshot>,
+        tenant: Option<&str>,
+        logs: &[LogKind],
+    ) -> Result<QueryEngine> {
+        QueryEngine::over(
+            &self.root,
+            snapshot,
+            tenant,
+            logs,
+            Arc::clone(&self.runtime),
+        )
     }
 }
 
@@ -101,6 +118,7 @@ impl QueryEngine {
             store.root(),
             snapshot,
             tenant,
+            &LogKind::ALL,
             Arc::new(RuntimeEnv::default()),
         )
     }
@@ -109,6 +127,7 @@ impl QueryEngine {
         root: &Path,
         snapshot: Arc<StoreSnapshot>,
         tenant: Option<&str>,
+        logs: &[LogKind],
         runtime: Arc<RuntimeEnv>,
     ) -> Result<QueryEngine> {
         let config = SessionConfig::new()
@@ -116,7 +135,7 @@ impl QueryEngine {
             .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
             .set_bool("datafusion.execution.parquet.pushdown_filters", true);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
-        for log in LogKind::ALL {
+        for &log in logs {
             let files = snapshot.files_for(log, tenant, None).cloned().collect();
             let table = SnapshotTable::new(root, log, TableSchema::of(log).arrow_schema(), files);
             ctx.register_table(table_ref(log), Arc::new(table))?;
@@ -140,7 +159,7 @@ impl QueryEngine {
     }
 
     /// Runs one SQL query and streams its result, batch by batch.
-    pub async fn sql_stream(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+    pub async fn sql_stream(&self, sql: &str) -> Result<RecordBatchStream> {
         Ok(self.dataframe(sql).await?.execute_stream().await?)
     }
 

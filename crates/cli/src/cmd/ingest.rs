@@ -8,7 +8,8 @@ use anyhow::Context;
 use gatehouse_formats::input::expand_paths;
 use gatehouse_formats::InputFormat;
 use gatehouse_ingest::{ingest, IngestOptions, IngestSummary, Progress};
-use gatehouse_store::Store;
+use gatehouse_server::client::LocalServer;
+use gatehouse_store::{Store, StoreError};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments of `gatehouse ingest`.
@@ -41,11 +42,16 @@ pub struct Args {
     no_fast_path: bool,
 }
 
-/// Runs `gatehouse ingest`. Exit 0: all stored; 2: some records rejected; 1: fatal error.
+/// Runs `gatehouse ingest`. Exit 0: all stored; 2: some records rejected; 1: fatal error. When
+/// `gatehouse serve` holds the data directory, the files go through it.
 pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let inputs = expand_paths(&args.paths)?;
     let store = Store::open(data).with_context(|| format!("opening {}", data.display()))?;
-    let mut writer = store.writer()?;
+    let mut writer = match store.writer() {
+        Ok(w) => w,
+        Err(StoreError::Locked(_)) => return forward(data, &args),
+        Err(e) => return Err(e.into()),
+    };
     let mut opts = IngestOptions {
         tenant: args.tenant,
         format: args.format,
@@ -90,6 +96,46 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
         }
     })?;
     bar.finish_and_clear();
+    print_summary(&summary, started.elapsed().as_secs_f64());
+    Ok(if summary.rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// Sends the ingest to the server running over the data directory, which reads the files itself.
+fn forward(data: &Path, args: &Args) -> anyhow::Result<ExitCode> {
+    let Some(server) = LocalServer::find(data) else {
+        anyhow::bail!(
+            "{}: another gatehouse process is writing to this data directory (and it is not a \
+             gatehouse serve this command could go through)",
+            data.display()
+        );
+    };
+    if args.paths.iter().any(|p| p == "-") {
+        anyhow::bail!(
+            "gatehouse serve holds {}: standard input cannot be forwarded to it; push it with \
+             POST {}/gatehouse/ingest instead",
+            data.display(),
+            server.url()
+        );
+    }
+    let paths: Vec<String> = args
+        .paths
+        .iter()
+        .map(|p| {
+            std::path::absolute(p)
+                .map(|a| a.display().to_string())
+                .unwrap_or_else(|_| p.clone())
+        })
+        .collect();
+    let started = Instant::now();
+    let format = args.format.map(|f| format!("{f:?}").to_ascii_lowercase());
+    let summary = server
+        .ingest(&paths, args.tenant.as_deref(), format.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    eprintln!("(ingested through gatehouse serve at {})", server.url());
     print_summary(&summary, started.elapsed().as_secs_f64());
     Ok(if summary.rejected.is_empty() {
         ExitCode::SUCCESS

@@ -4,5 +4,7 @@ pub mod demo;
 pub mod export;
 pub mod ingest;
 pub mod retention;
+pub mod serve;
 pub mod simulate;
 pub mod sql;
+pub mod token;

@@ -1,11 +1,34 @@
-//! `gatehouse retention` and `gatehouse compact`: keeping the store tidy.
+//! `gatehouse retention`, `compact` and `vacuum`: keeping the store tidy (through a running
+//! `gatehouse serve` when one holds the data directory).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use gatehouse_model::LogKind;
+use gatehouse_server::client::LocalServer;
 use gatehouse_store::maintenance::{apply_retention, compact_all};
-use gatehouse_store::Store;
+use gatehouse_store::{Store, StoreError, StoreWriter};
+
+/// The data directory's writer, or the `gatehouse serve` holding it.
+enum Writer {
+    Here(Box<StoreWriter>),
+    Server(LocalServer),
+}
+
+fn writer(data: &Path) -> anyhow::Result<Writer> {
+    let store = Store::open(data)?;
+    match store.writer() {
+        Ok(w) => Ok(Writer::Here(Box::new(w))),
+        Err(StoreError::Locked(_)) => match LocalServer::find(data) {
+            Some(server) => {
+                eprintln!("(through gatehouse serve at {})", server.url());
+                Ok(Writer::Server(server))
+            }
+            None => Err(StoreError::Locked(data.to_path_buf()).into()),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
 
 /// Arguments of `gatehouse retention`.
 #[derive(Debug, clap::Args)]
@@ -20,15 +43,25 @@ pub struct Args {
 
 /// Runs `gatehouse retention`.
 pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
-    let store = Store::open(data)?;
-    let mut writer = store.writer()?;
     let logs: Vec<LogKind> = match args.log {
         Some(l) => vec![l],
         None => LogKind::ALL.to_vec(),
     };
     let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(args.days));
     let cutoff_ns = cutoff.timestamp_nanos_opt().unwrap_or(i64::MIN);
-    let report = apply_retention(&mut writer, &logs, cutoff_ns)?;
+    let report = match writer(data)? {
+        Writer::Here(mut w) => apply_retention(&mut w, &logs, cutoff_ns)?,
+        Writer::Server(server) => {
+            let v = server
+                .retention(args.days, args.log)
+                .map_err(anyhow::Error::msg)?;
+            gatehouse_store::maintenance::RetentionReport {
+                rows_deleted: v["rowsDeleted"].as_u64().unwrap_or(0),
+                files_affected: v["filesAffected"].as_u64().unwrap_or(0) as usize,
+                days_removed: v["daysRemoved"].as_u64().unwrap_or(0) as usize,
+            }
+        }
+    };
     println!(
         "Removed {} records of the days before {} ({} day(s) of tables, {} file(s)); \
          their files are deleted by a vacuum after the grace period",
@@ -51,11 +84,16 @@ pub struct VacuumArgs {
 
 /// Runs `gatehouse vacuum`.
 pub fn vacuum(data: &Path, args: VacuumArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::open(data)?;
-    let mut writer = store.writer()?;
-    let deleted = match args.older_than_hours {
-        Some(h) => writer.vacuum_older_than(std::time::Duration::from_secs(h * 3600))?,
-        None => writer.vacuum()?,
+    let deleted = match writer(data)? {
+        Writer::Here(mut w) => match args.older_than_hours {
+            Some(h) => w.vacuum_older_than(std::time::Duration::from_secs(h * 3600))?,
+            None => w.vacuum()?,
+        },
+        Writer::Server(server) => server
+            .vacuum(args.older_than_hours)
+            .map_err(anyhow::Error::msg)?["deleted"]
+            .as_u64()
+            .unwrap_or(0) as usize,
     };
     println!("Deleted {deleted} file(s) no longer in any table");
     Ok(ExitCode::SUCCESS)
@@ -63,9 +101,18 @@ pub fn vacuum(data: &Path, args: VacuumArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `gatehouse compact`.
 pub fn compact(data: &Path) -> anyhow::Result<ExitCode> {
-    let store = Store::open(data)?;
-    let mut writer = store.writer()?;
-    let r = compact_all(&mut writer)?;
+    let r = match writer(data)? {
+        Writer::Here(mut w) => compact_all(&mut w)?,
+        Writer::Server(server) => {
+            let v = server.compact().map_err(anyhow::Error::msg)?;
+            let n = |k: &str| v[k].as_u64().unwrap_or(0) as usize;
+            gatehouse_store::maintenance::CompactionReport {
+                partitions: n("partitions"),
+                files_before: n("filesBefore"),
+                files_after: n("filesAfter"),
+            }
+        }
+    };
     println!(
         "Compacted {} partition(s): {} files merged into {}",
         r.partitions, r.files_before, r.files_after

@@ -1,0 +1,399 @@
+//! Tokens, roles and tenants: who a request is and what it may see.
+//!
+//! A token belongs to one tenant and has one role, named after Entra's built-in roles. It is a
+//! random string (`gh_<id>_<secret>`: an 8-hex-digit id and 32 random bytes in hex) shown once
+//! when created; the data directory keeps only its SHA-256 (`_gatehouse/tokens.json`), compared
+//! in constant time. The file is re-read when it changes, so `gatehouse token create` and
+//! `revoke` take effect on a running server at its next request.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::SystemTime;
+
+use gatehouse_model::LogKind;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Where the tokens are kept, relative to the data directory.
+pub const TOKENS_FILE: &str = "_gatehouse/tokens.json";
+
+/// What a token may do, after Entra's built-in roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Sign-in, audit and provisioning logs (Entra's Reports Reader).
+    ReportsReader,
+    /// Every log, risk included (Security Reader).
+    SecurityReader,
+    /// Every log, risk included; risk verdicts later (Security Administrator).
+    SecurityAdmin,
+    /// Every log (Global Reader).
+    GlobalReader,
+    /// Pushes records for its tenant; reads nothing.
+    Ingest,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 5] = [
+        Role::ReportsReader,
+        Role::SecurityReader,
+        Role::SecurityAdmin,
+        Role::GlobalReader,
+        Role::Ingest,
+    ];
+
+    /// The role's name on the command line and in the tokens file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::ReportsReader => "reports-reader",
+            Role::SecurityReader => "security-reader",
+            Role::SecurityAdmin => "security-admin",
+            Role::GlobalReader => "global-reader",
+            Role::Ingest => "ingest",
+        }
+    }
+
+    /// Whether the role may read a log.
+    pub fn may_read(self, log: LogKind) -> bool {
+        match self {
+            Role::Ingest => false,
+            Role::ReportsReader => matches!(
+                log,
+                LogKind::SignIns | LogKind::Audits | LogKind::Provisioning
+            ),
+            Role::SecurityReader | Role::SecurityAdmin | Role::GlobalReader => true,
+        }
+    }
+
+    /// Whether the role may push records.
+    pub fn may_ingest(self) -> bool {
+        self == Role::Ingest
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown role {s:?}: one of {}",
+                    Role::ALL.map(Role::name).join(", ")
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A token as the tokens file keeps it (the secret only as its hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Public id (in the token itself, and how `token revoke` names it).
+    pub id: String,
+    /// A name for people.
+    pub name: String,
+    /// The tenant it sees.
+    pub tenant: String,
+    /// What it may do.
+    pub role: Role,
+    /// SHA-256 of the secret part, in hex.
+    pub sha256: String,
+    /// When it was made (RFC 3339).
+    pub created: String,
+}
+
+/// Who made a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A token's holder: one tenant, one role.
+    Token {
+        /// The token's id.
+        id: String,
+        /// Its tenant.
+        tenant: String,
+        /// Its role.
+        role: Role,
+    },
+    /// The local administrator: a command on the server's machine with read access to the data
+    /// directory's `_gatehouse/serve.json` (CLI commands forwarded to a running server).
+    LocalAdmin,
+}
+
+/// Errors of the tokens file.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Reading or writing the file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a tokens file.
+    #[error("{path}: not a tokens file: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A bad argument.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TokenError + '_ {
+    move |source| TokenError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Random bytes from the operating system.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], TokenError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| TokenError::Invalid(format!("no randomness from the system: {e}")))?;
+    Ok(bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha256_hex(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+/// Equality that takes as long whatever the first difference (for secrets' hashes).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Splits a token into its id and secret.
+fn parse_token(token: &str) -> Option<(&str, &str)> {
+    let rest = token.strip_prefix("gh_")?;
+    let (id, secret) = rest.split_once('_')?;
+    (id.len() == 8 && secret.len() == 64).then_some((id, secret))
+}
+
+/// The tokens of a data directory.
+#[derive(Debug)]
+pub struct TokenStore {
+    path: PathBuf,
+    cache: RwLock<(Option<(SystemTime, u64)>, Vec<TokenRecord>)>,
+}
+
+impl TokenStore {
+    /// The tokens of the data directory `root`.
+    pub fn new(root: &Path) -> TokenStore {
+        TokenStore {
+            path: root.join(TOKENS_FILE),
+            cache: RwLock::new((None, Vec::new())),
+        }
+    }
+
+    /// Every token (without secrets).
+    pub fn list(&self) -> Result<Vec<TokenRecord>, TokenError> {
+        self.read_file()
+    }
+
+    /// Makes a token; returns it (the only time the secret is seen) and its record.
+    pub fn create(
+        &self,
+        tenant: &str,
+        role: Role,
+        name: Option<&str>,
+    ) -> Result<(String, TokenRecord), TokenError> {
+        gatehouse_store::layout::check_tenant_id(tenant).map_err(TokenError::Invalid)?;
+        let mut tokens = self.read_file()?;
+        let id = loop {
+            let id = hex(&random_bytes::<4>()?);
+            if tokens.iter().all(|t| t.id != id) {
+                break id;
+            }
+        };
+        let secret = hex(&random_bytes::<32>()?);
+        let record = TokenRecord {
+            id: id.clone(),
+            name: name
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{role}@{tenant}")),
+            tenant: tenant.to_ascii_lowercase(),
+            role,
+            sha256: sha256_hex(&secret),
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        };
+        tokens.push(record.clone());
+        self.write_file(&tokens)?;
+        Ok((format!("gh_{id}_{secret}"), record))
+    }
+
+    /// Removes the tokens with this id or name; how many.
+    pub fn revoke(&self, id_or_name: &str) -> Result<usize, TokenError> {
+        let mut tokens = self.read_file()?;
+        let before = tokens.len();
+        tokens.retain(|t| t.id != id_or_name && t.name != id_or_name);
+        let removed = before - tokens.len();
+        if removed > 0 {
+            self.write_file(&tokens)?;
+        }
+        Ok(removed)
+    }
+
+    /// Who holds `token`, if anyone.
+    pub fn verify(&self, token: &str) -> Option<Principal> {
+        let (id, secret) = parse_token(token)?;
+        self.refresh();
+        let hash = sha256_hex(secret);
+        let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
+        cache
+            .1
+            .iter()
+            .find(|t| t.id == id)
+            .filter(|t| constant_time_eq(t.sha256.as_bytes(), hash.as_bytes()))
+            .map(|t| Principal::Token {
+                id: t.id.clone(),
+                tenant: t.tenant.clone(),
+                role: t.role,
+            })
+    }
+
+    /// Re-reads the file when it changed since it was last read.
+    fn refresh(&self) {
+        let stamp = fs::metadata(&self.path)
+            .ok()
+            .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
+        if self.cache.read().unwrap_or_else(|e| e.into_inner()).0 == stamp && stamp.is_some() {
+            return;
+        }
+        match self.read_file() {
+            Ok(tokens) => *self.cache.write().unwrap_or_else(|e| e.into_inner()) = (stamp, tokens),
+            Err(e) => tracing::error!(error = %e, "cannot read the tokens; refusing every token"),
+        }
+    }
+
+    fn read_file(&self) -> Result<Vec<TokenRecord>, TokenError> {
+        match fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| TokenError::Corrupt {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io(&self.path)(e)),
+        }
+    }
+
+    /// Replaces the file atomically, readable by its owner only.
+    fn write_file(&self, tokens: &[TokenRecord]) -> Result<(), TokenError> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let tmp = self.path.with_extension("json.tmp");
+        let text =
+            serde_json::to_vec_pretty(tokens).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        write_private(&tmp, &text)?;
+        fs::rename(&tmp, &self.path).map_err(io(&self.path))?;
+        Ok(())
+    }
+}
+
+/// Writes a file only its owner can read.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TokenError> {
+    use std::io::Write;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path).map_err(io(path))?;
+    f.write_all(bytes).map_err(io(path))?;
+    f.sync_all().map_err(io(path))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_stored_as_hashes_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::new(dir.path());
+        let (token, record) = store.create("Contoso", Role::Ingest, None).unwrap();
+        assert!(token.starts_with(&format!("gh_{}_", record.id)));
+        assert_eq!(record.tenant, "contoso");
+        let file = fs::read_to_string(dir.path().join(TOKENS_FILE)).unwrap();
+        let secret = token.rsplit('_').next().unwrap();
+        assert!(!file.contains(secret), "the secret is not stored");
+        assert!(file.contains(&sha256_hex(secret)));
+        assert_eq!(
+            store.verify(&token),
+            Some(Principal::Token {
+                id: record.id.clone(),
+                tenant: "contoso".into(),
+                role: Role::Ingest
+            })
+        );
+        // Any change to the secret, a wrong id, or garbage: nobody.
+        let mut wrong = token.clone().into_bytes();
+        let last = wrong.len() - 1;
+        wrong[last] = if wrong[last] == b'0' { b'1' } else { b'0' };
+        assert_eq!(store.verify(&String::from_utf8(wrong).unwrap()), None);
+        assert_eq!(
+            store.verify(&token.replacen(&record.id, "00000000", 1)),
+            None
+        );
+        for junk in [
+            "",
+            "gh_",
+            "Bearer x",
+            "gh_1234_5678",
+            &token[..token.len() - 1],
+        ] {
+            assert_eq!(store.verify(junk), None, "{junk}");
+        }
+        // Revoked (by another store object, as `gatehouse token revoke` would be): refused.
+        let other = TokenStore::new(dir.path());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(other.revoke(&record.id).unwrap(), 1);
+        assert_eq!(store.verify(&token), None);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(TOKENS_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{mode:o}");
+        }
+    }
+
+    #[test]
+    fn roles_read_what_entra_lets_them() {
+        assert!(Role::ReportsReader.may_read(LogKind::SignIns));
+        assert!(!Role::ReportsReader.may_read(LogKind::RiskDetections));
+        assert!(Role::SecurityReader.may_read(LogKind::RiskyUsers));
+        assert!(!Role::Ingest.may_read(LogKind::SignIns));
+        assert!(Role::Ingest.may_ingest() && !Role::GlobalReader.may_ingest());
+        assert_eq!("security-admin".parse::<Role>(), Ok(Role::SecurityAdmin));
+        assert!("admin".parse::<Role>().is_err());
+        assert!(constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd"));
+    }
+}

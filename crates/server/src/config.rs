@@ -1,0 +1,193 @@
+//! `gatehouse.toml`: how `gatehouse serve` runs (command-line flags override it).
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"      # address to listen on
+//! max_body_mb = 256              # largest push body accepted
+//!
+//! [ingest]
+//! commit_interval_ms = 1000      # every accepted row is committed within this long
+//! threads = 2                    # parsing threads (default: the cores)
+//! index_rows = 8388608           # rows the dedup index keeps in memory
+//!
+//! [retention]
+//! days = 365                     # remove days older than this (0 or absent: keep everything)
+//! logs = ["signins", "audits"]   # which logs (default: all)
+//!
+//! [maintenance]
+//! compact_every_minutes = 10     # merge small files of every partition
+//! vacuum_every_minutes = 60      # delete files replaced longer than the grace period ago
+//! vacuum_grace_hours = 24        # how long replaced files stay for older snapshots
+//! checkpoint_interval = 100      # a Delta checkpoint every this many commits (new tables)
+//!
+//! [watch]
+//! dir = "/srv/landing"           # ingest files dropped here, then move them to done/ or rejected/
+//! tenant = "contoso"             # store them under this tenant (default: the tenant they name)
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gatehouse_model::LogKind;
+use serde::Deserialize;
+
+/// The server's settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Largest push body accepted, in MiB.
+    pub max_body_mb: u64,
+    /// Ingest.
+    pub ingest: IngestConfig,
+    /// Retention.
+    pub retention: RetentionConfig,
+    /// Background maintenance.
+    pub maintenance: MaintenanceConfig,
+    /// The watched folder, if any.
+    pub watch: Option<WatchConfig>,
+}
+
+/// `[ingest]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Every accepted row is committed within this long.
+    pub commit_interval_ms: u64,
+    /// Parsing threads (0: the number of cores).
+    pub threads: usize,
+    /// Rows the dedup index keeps in memory.
+    pub index_rows: usize,
+}
+
+/// `[retention]`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Remove days older than this many days (0: keep everything).
+    pub days: u32,
+    /// Which logs (empty: all).
+    pub logs: Vec<String>,
+}
+
+/// `[maintenance]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintenanceConfig {
+    /// Merge the small files of every partition this often (0: only after ingest flushes).
+    pub compact_every_minutes: u64,
+    /// Vacuum this often (0: never).
+    pub vacuum_every_minutes: u64,
+    /// How long replaced files stay for readers of older snapshots.
+    pub vacuum_grace_hours: u64,
+    /// A Delta checkpoint every this many commits (for tables created from now on).
+    pub checkpoint_interval: u64,
+}
+
+/// `[watch]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    /// The folder.
+    pub dir: PathBuf,
+    /// Store its records under this tenant.
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_mb: 256,
+            ingest: IngestConfig::default(),
+            retention: RetentionConfig::default(),
+            maintenance: MaintenanceConfig::default(),
+            watch: None,
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            commit_interval_ms: 1000,
+            threads: 0,
+            index_rows: gatehouse_ingest::DEFAULT_INDEX_ROWS,
+        }
+    }
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        MaintenanceConfig {
+            compact_every_minutes: 10,
+            vacuum_every_minutes: 60,
+            vacuum_grace_hours: 24,
+            checkpoint_interval: 100,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads a config file.
+    pub fn load(path: &Path) -> Result<ServerConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        ServerConfig::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Parses the text of a config file.
+    pub fn parse(text: &str) -> Result<ServerConfig, String> {
+        let config: ServerConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.retention_logs()?;
+        if let Some(t) = config.watch.as_ref().and_then(|w| w.tenant.as_deref()) {
+            gatehouse_store::layout::check_tenant_id(t)?;
+        }
+        Ok(config)
+    }
+
+    /// The commit interval.
+    pub fn commit_interval(&self) -> Duration {
+        Duration::from_millis(self.ingest.commit_interval_ms.max(1))
+    }
+
+    /// The logs retention applies to.
+    pub fn retention_logs(&self) -> Result<Vec<LogKind>, String> {
+        if self.retention.logs.is_empty() {
+            return Ok(LogKind::ALL.to_vec());
+        }
+        self.retention.logs.iter().map(|l| l.parse()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses() {
+        let doc = include_str!("config.rs");
+        let example: String = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| l.trim_start_matches("//!").trim_start())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = ServerConfig::parse(&example).unwrap();
+        assert_eq!(c.listen.port(), 8080);
+        assert_eq!(c.retention.days, 365);
+        assert_eq!(
+            c.retention_logs().unwrap(),
+            [LogKind::SignIns, LogKind::Audits]
+        );
+        assert_eq!(c.watch.unwrap().tenant.as_deref(), Some("contoso"));
+        assert_eq!(c.commit_interval(), Duration::from_secs(1));
+        assert_eq!(ServerConfig::parse("").unwrap(), ServerConfig::default());
+        assert!(ServerConfig::parse("nope = 1").is_err());
+        assert!(ServerConfig::parse("[retention]\nlogs = [\"x\"]").is_err());
+        assert!(ServerConfig::parse("[watch]\ndir = \"d\"\ntenant = \"../x\"").is_err());
+    }
+}

@@ -1,0 +1,266 @@
+//! `gatehouse serve`: one process over a data directory, running for months.
+//!
+//! [`Server::start`] takes the data directory's writer lock and starts the [`Ingestor`] (every
+//! accepted row committed within a second), then [`Server::run`] serves HTTP with axum:
+//!
+//! | endpoint | who | what |
+//! |---|---|---|
+//! | `GET /healthz` | any token | the server is up and how far the store has got |
+//! | `GET /metrics` | any token | Prometheus metrics of the token's tenant |
+//! | `POST /gatehouse/ingest` | `ingest` | a body of any export shape (plain or gzip) stored for the token's tenant |
+//! | `GET /gatehouse/sources/{name}` | `ingest` | the position last committed for a source |
+//! | `POST /gatehouse/sql` | readers | SQL over the token's tenant, streamed as JSON lines, CSV or Arrow IPC |
+//! | `POST /gatehouse/admin/…` | local admin | CLI commands forwarded to the running server |
+//!
+//! Every request is authenticated (a Bearer token: [`auth`]); a request sees only its token's
+//! tenant, and another tenant's data answers as if it did not exist (404). Background tasks
+//! watch a landing folder ([`watch`]) and run maintenance on the ingestor's thread.
+
+pub mod auth;
+pub mod client;
+pub mod config;
+mod metrics;
+mod routes;
+mod watch;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_ingest::{IngestOptions, Ingestor, Maintenance};
+use gatehouse_query::QueryService;
+use gatehouse_store::{Store, TableConfig};
+use serde::{Deserialize, Serialize};
+
+pub use auth::{Principal, Role, TokenStore};
+pub use config::ServerConfig;
+pub use metrics::Metrics;
+pub use routes::summary_json;
+
+/// Where a running server says how to reach it, relative to the data directory (readable by its
+/// owner only: it holds the local administrator's token).
+pub const SERVE_FILE: &str = "_gatehouse/serve.json";
+
+/// Errors starting or running the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The store or the ingestor could not start.
+    #[error(transparent)]
+    Ingest(#[from] gatehouse_ingest::IngestError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] gatehouse_store::StoreError),
+    /// Tokens could not be read or written.
+    #[error(transparent)]
+    Tokens(#[from] auth::TokenError),
+    /// Network or file trouble.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A bad setting.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// What a running server writes into [`SERVE_FILE`] for commands on the same machine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServeInfo {
+    /// Base URL (`http://127.0.0.1:8080`).
+    pub url: String,
+    /// The server's process id.
+    pub pid: u32,
+    /// The local administrator's token for this run.
+    pub token: String,
+}
+
+impl ServeInfo {
+    /// The running server of a data directory, if one wrote its file.
+    pub fn read(data: &Path) -> Option<ServeInfo> {
+        let text = std::fs::read(data.join(SERVE_FILE)).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+}
+
+/// Everything a request handler needs.
+pub struct AppState {
+    store: Store,
+    ingestor: Ingestor,
+    queries: QueryService,
+    tokens: TokenStore,
+    metrics: Arc<Metrics>,
+    local_admin: String,
+    config: ServerConfig,
+}
+
+/// A started server: the ingestor runs; [`Server::run`] serves HTTP.
+pub struct Server {
+    state: Arc<AppState>,
+    data: PathBuf,
+}
+
+impl Server {
+    /// Opens the data directory and starts the ingestor (taking the writer lock). Call it outside
+    /// an async runtime: the store's writer drives the Delta log on a thread of its own.
+    pub fn start(data: &Path, config: ServerConfig) -> Result<Server, ServerError> {
+        let store = Store::open(data)?;
+        let metrics = Arc::new(Metrics::default());
+        let mut options = IngestOptions {
+            commit_interval: Some(config.commit_interval()),
+            index_rows: config.ingest.index_rows,
+            ..IngestOptions::default()
+        };
+        if config.ingest.threads > 0 {
+            options.threads = config.ingest.threads;
+        }
+        let tables = TableConfig {
+            checkpoint_interval: config.maintenance.checkpoint_interval.max(1),
+            vacuum_grace: Duration::from_secs(config.maintenance.vacuum_grace_hours * 3600),
+            ..TableConfig::default()
+        };
+        let ingestor = Ingestor::start(&store, options, tables, metrics.clone())?;
+        let local_admin = auth::random_bytes::<32>()?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(Server {
+            state: Arc::new(AppState {
+                queries: QueryService::new(store.root()),
+                tokens: TokenStore::new(store.root()),
+                store,
+                ingestor,
+                metrics,
+                local_admin,
+                config,
+            }),
+            data: data.to_path_buf(),
+        })
+    }
+
+    /// Binds the configured address (port 0: any free port).
+    pub async fn bind(&self) -> Result<tokio::net::TcpListener, ServerError> {
+        let addr = self.state.config.listen;
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Io {
+                context: format!("listening on {addr}"),
+                source,
+            })
+    }
+
+    /// Serves until `shutdown` completes, then stops taking requests, commits what was accepted,
+    /// and releases the data directory.
+    pub async fn run(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let addr: SocketAddr = listener.local_addr().map_err(|source| ServerError::Io {
+            context: "reading the listening address".into(),
+            source,
+        })?;
+        let info = ServeInfo {
+            url: format!("http://{addr}"),
+            pid: std::process::id(),
+            token: self.state.local_admin.clone(),
+        };
+        let serve_file = self.data.join(SERVE_FILE);
+        auth::write_private(
+            &serve_file,
+            &serde_json::to_vec_pretty(&info).unwrap_or_default(),
+        )?;
+        tracing::info!(url = %info.url, "serving");
+        let mut background = Vec::new();
+        if let Some(w) = self.state.config.watch.clone() {
+            background.push(tokio::spawn(watch::run(self.state.clone(), w)));
+        }
+        background.push(tokio::spawn(maintenance(self.state.clone())));
+        let app = routes::router(self.state.clone());
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        for task in background {
+            task.abort();
+        }
+        let _ = std::fs::remove_file(&serve_file);
+        served.map_err(|source| ServerError::Io {
+            context: "serving HTTP".into(),
+            source,
+        })?;
+        // Commits what is queued (the handlers are done) and releases the lock.
+        let state = self.state;
+        tokio::task::spawn_blocking(move || {
+            if let Ok(state) = Arc::try_unwrap(state) {
+                if let Err(e) = state.ingestor.shutdown() {
+                    tracing::error!(error = %e, "stopping the ingestor");
+                }
+            }
+        })
+        .await
+        .map_err(|e| ServerError::Config(format!("stopping: {e}")))?;
+        Ok(())
+    }
+
+    /// The store it serves.
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+}
+
+/// Runs compaction, retention and vacuum on their schedules, on the ingestor's thread.
+async fn maintenance(state: Arc<AppState>) {
+    let m = state.config.maintenance.clone();
+    if m.compact_every_minutes == 0
+        && m.vacuum_every_minutes == 0
+        && state.config.retention.days == 0
+    {
+        return;
+    }
+    let minutes = |n: u64| Duration::from_secs(n.max(1) * 60);
+    let mut compact = tokio::time::interval(minutes(m.compact_every_minutes));
+    let mut vacuum = tokio::time::interval(minutes(m.vacuum_every_minutes));
+    let mut retention = tokio::time::interval(Duration::from_secs(3600));
+    let logs = state.config.retention_logs().unwrap_or_default();
+    // The first tick of an interval is immediate: skip it, the store was just opened.
+    compact.tick().await;
+    vacuum.tick().await;
+    let report = |what: &'static str| {
+        move |r: Result<String, gatehouse_ingest::IngestError>| match r {
+            Ok(done) => tracing::info!(what, done, "maintenance"),
+            Err(e) => tracing::error!(what, error = %e, "maintenance failed"),
+        }
+    };
+    loop {
+        let task = tokio::select! {
+            _ = compact.tick(), if m.compact_every_minutes > 0 => {
+                let done = report("compaction");
+                Maintenance::Compact(Box::new(move |r| done(r.map(|r| format!("{r:?}")))))
+            }
+            _ = vacuum.tick(), if m.vacuum_every_minutes > 0 => {
+                let done = report("vacuum");
+                Maintenance::Vacuum {
+                    grace: Duration::from_secs(m.vacuum_grace_hours * 3600),
+                    done: Box::new(move |r| done(r.map(|n| format!("{n} files deleted")))),
+                }
+            }
+            _ = retention.tick(), if state.config.retention.days > 0 => {
+                let cutoff = chrono::Utc::now()
+                    - chrono::Duration::days(i64::from(state.config.retention.days));
+                let done = report("retention");
+                Maintenance::Retention {
+                    logs: logs.clone(),
+                    cutoff_ns: cutoff.timestamp_nanos_opt().unwrap_or(i64::MIN),
+                    done: Box::new(move |r| done(r.map(|r| format!("{r:?}")))),
+                }
+            }
+        };
+        if state.ingestor.maintain(task).is_err() {
+            return;
+        }
+    }
+}

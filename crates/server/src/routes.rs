@@ -1,0 +1,730 @@
+//! The HTTP handlers: small functions over the shared [`AppState`], with errors in Microsoft
+//! Graph's envelope.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use gatehouse_formats::input::{expand_paths, InputFile};
+use gatehouse_formats::InputFormat;
+use gatehouse_ingest::{IngestSummary, InputsJob, Maintenance, Outcome, SourcePosition};
+use gatehouse_model::LogKind;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::{constant_time_eq, Principal};
+use crate::AppState;
+
+type Shared = State<Arc<AppState>>;
+
+/// The routes, with the body limit from the config.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit =
+        usize::try_from(state.config.max_body_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/gatehouse/ingest", post(ingest))
+        .route("/gatehouse/sources/{name}", get(source_position))
+        .route("/gatehouse/sql", post(sql))
+        .route("/gatehouse/admin/ingest", post(admin_ingest))
+        .route("/gatehouse/admin/compact", post(admin_compact))
+        .route("/gatehouse/admin/retention", post(admin_retention))
+        .route("/gatehouse/admin/vacuum", post(admin_vacuum))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// An error answered in Graph's envelope: `{"error": {"code", "message", "innerError"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+    }
+
+    fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            message,
+        )
+    }
+
+    fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", message)
+    }
+
+    fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            message,
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "innerError": {
+                    "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                }
+            }
+        });
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"gatehouse\""),
+            );
+        }
+        response
+    }
+}
+
+/// The authenticated caller of a request.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Caller, ApiError> {
+        let unauthorized =
+            |why: &str| ApiError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", why);
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| unauthorized("Access token is empty."))?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(|| unauthorized("Expected a Bearer token."))?;
+        if constant_time_eq(token.as_bytes(), state.local_admin.as_bytes()) {
+            return Ok(Caller(Principal::LocalAdmin));
+        }
+        state
+            .tokens
+            .verify(token)
+            .map(Caller)
+            .ok_or_else(|| unauthorized("Access token is invalid or revoked."))
+    }
+}
+
+impl Caller {
+    /// The tenant the caller sees (`None`: every tenant, for the local administrator).
+    fn tenant(&self) -> Option<&str> {
+        match &self.0 {
+            Principal::Token { tenant, .. } => Some(tenant),
+            Principal::LocalAdmin => None,
+        }
+    }
+
+    /// The logs the caller may read.
+    fn readable_logs(&self) -> Vec<LogKind> {
+        match &self.0 {
+            Principal::Token { role, .. } => LogKind::ALL
+                .into_iter()
+                .filter(|l| role.may_read(*l))
+                .collect(),
+            Principal::LocalAdmin => LogKind::ALL.to_vec(),
+        }
+    }
+
+    fn require_admin(&self) -> Result<(), ApiError> {
+        match self.0 {
+            Principal::LocalAdmin => Ok(()),
+            Principal::Token { .. } => Err(ApiError::forbidden(
+                "Only the local administrator (a command on the server's machine) may do this.",
+            )),
+        }
+    }
+}
+
+async fn not_found(_caller: Caller) -> ApiError {
+    ApiError::not_found("No such resource.")
+}
+
+async fn healthz(State(state): Shared, caller: Caller) -> Json<Value> {
+    let snapshot = state.ingestor.snapshot();
+    let tables = snapshot
+        .tables()
+        .filter(|t| {
+            caller
+                .tenant()
+                .is_none_or(|want| t.tenant.eq_ignore_ascii_case(want))
+        })
+        .count();
+    Json(json!({
+        "status": "ok",
+        "tables": tables,
+        "generation": snapshot.generation(),
+    }))
+}
+
+async fn metrics(State(state): Shared, caller: Caller) -> Response {
+    let text = state
+        .metrics
+        .render(&state.ingestor.snapshot(), caller.tenant());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Content types a push may have (absent is fine too): the readers detect the shape themselves.
+const PUSH_TYPES: &[&str] = &[
+    "application/json",
+    "application/x-ndjson",
+    "application/jsonl",
+    "application/x-jsonlines",
+    "application/json-seq",
+    "text/csv",
+    "text/plain",
+    "application/gzip",
+    "application/x-gzip",
+    "application/octet-stream",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngestParams {
+    tenant: Option<String>,
+    format: Option<String>,
+    /// Names the source whose position this push brings along (with `position`).
+    source: Option<String>,
+    position: Option<i64>,
+}
+
+/// `POST /gatehouse/ingest`: one body of any shape the readers know.
+async fn ingest(
+    State(state): Shared,
+    caller: Caller,
+    Query(params): Query<IngestParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = match &caller.0 {
+        Principal::Token { tenant, role, .. } => {
+            if !role.may_ingest() {
+                return Err(ApiError::forbidden(format!(
+                    "A {role} token may not ingest; create an ingest token."
+                )));
+            }
+            if let Some(asked) = &params.tenant {
+                if !asked.eq_ignore_ascii_case(tenant) {
+                    // Another tenant does not exist for this token.
+                    return Err(ApiError::not_found(format!("No tenant {asked:?}.")));
+                }
+            }
+            tenant.clone()
+        }
+        Principal::LocalAdmin => params
+            .tenant
+            .clone()
+            .ok_or_else(|| ApiError::bad_request("Name the tenant with ?tenant=."))?,
+    };
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default();
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if !PUSH_TYPES.contains(&essence.as_str()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaType",
+                format!(
+                    "Content-Type {ct:?} is not a log export: send one of {} (or none); gzip is detected from the bytes",
+                    PUSH_TYPES.join(", ")
+                ),
+            ));
+        }
+    }
+    let format = parse_format(params.format.as_deref())?;
+    let position = match (&params.source, params.position) {
+        (Some(name), Some(version)) => Some(SourcePosition {
+            app_id: source_app_id(&tenant, name)?,
+            version,
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::bad_request(
+                "?source= and ?position= go together.",
+            ))
+        }
+    };
+    let job = InputsJob {
+        inputs: vec![InputFile::memory("body", body.to_vec())],
+        format,
+        tenant: Some(tenant.clone()),
+        exclusive: true,
+        position,
+    };
+    let summary = run_job(&state, &tenant, job).await?;
+    Ok(Json(summary_json(&summary)).into_response())
+}
+
+/// Queues a job and waits (off the async threads) for its rows to be committed.
+async fn run_job(
+    state: &Arc<AppState>,
+    tenant: &str,
+    job: InputsJob,
+) -> Result<IngestSummary, ApiError> {
+    let waiting = state.metrics.job_started();
+    let receiver = {
+        let state = Arc::clone(state);
+        tokio::task::spawn_blocking(move || state.ingestor.submit_inputs(job))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(|e| ApiError::bad_request(e.to_string()))?
+    };
+    let outcome: Outcome = tokio::task::spawn_blocking(move || receiver.recv())
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|_| ApiError::internal("the ingest pipeline stopped"))?;
+    let summary = outcome.map_err(|e| ApiError::internal(format!("ingest failed: {e}")))?;
+    waiting.acknowledged();
+    state.metrics.job_done(tenant, &summary);
+    Ok(summary)
+}
+
+fn parse_format(format: Option<&str>) -> Result<Option<InputFormat>, ApiError> {
+    format
+        .map(|f| f.parse::<InputFormat>().map_err(ApiError::bad_request))
+        .transpose()
+}
+
+/// A tenant's source name as the application id its positions are committed under.
+fn source_app_id(tenant: &str, name: &str) -> Result<String, ApiError> {
+    if name.is_empty()
+        || name.len() > 200
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/@".contains(&b))
+    {
+        return Err(ApiError::bad_request(
+            "A source name is 1-200 letters, digits and - _ . : / @.",
+        ));
+    }
+    Ok(format!("{tenant}/{name}"))
+}
+
+/// `GET /gatehouse/sources/{name}`: where a pusher's source got to (to resume after a restart).
+async fn source_position(
+    State(state): Shared,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = match &caller.0 {
+        Principal::Token { tenant, role, .. } if role.may_ingest() => tenant.clone(),
+        Principal::Token { role, .. } => {
+            return Err(ApiError::forbidden(format!(
+                "A {role} token has no sources."
+            )))
+        }
+        Principal::LocalAdmin => {
+            return Err(ApiError::bad_request("Sources belong to ingest tokens."))
+        }
+    };
+    let app = source_app_id(&tenant, &name)?;
+    let positions = state
+        .store
+        .positions()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(json!({
+        "source": name,
+        "position": positions.get(&app),
+    })))
+}
+
+/// The JSON answer of an ingest: what `gatehouse ingest` prints, as data.
+pub fn summary_json(s: &IngestSummary) -> Value {
+    json!({
+        "stored": s.total_stored(),
+        "tables": s.stored.iter().map(|(l, n)| (l.table_name().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "signInTypes": s.signins_by_kind.iter().map(|(k, n)| (k.graph_name().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "duplicates": s.duplicates,
+        "derivedIds": s.derived_ids,
+        "inputs": s.inputs,
+        "bytesRead": s.bytes_read,
+        "rejected": s.rejected.iter().map(|r| json!({
+            "file": r.origin.file.as_ref(),
+            "line": r.origin.line,
+            "code": r.code(),
+            "reason": r.reason,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SqlBody {
+    query: String,
+}
+
+/// How SQL results are written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ResultFormat {
+    JsonLines,
+    Csv,
+    ArrowIpc,
+}
+
+const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
+
+impl ResultFormat {
+    fn from_accept(headers: &HeaderMap) -> Result<ResultFormat, ApiError> {
+        let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+            return Ok(ResultFormat::JsonLines);
+        };
+        for item in accept.split(',') {
+            match item.split(';').next().unwrap_or_default().trim() {
+                "application/x-ndjson" | "application/jsonl" | "application/json" | "*/*" => {
+                    return Ok(ResultFormat::JsonLines)
+                }
+                "text/csv" => return Ok(ResultFormat::Csv),
+                ARROW_STREAM => return Ok(ResultFormat::ArrowIpc),
+                _ => {}
+            }
+        }
+        Err(ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "NotAcceptable",
+            format!("Accept one of application/x-ndjson, text/csv, {ARROW_STREAM}."),
+        ))
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            ResultFormat::JsonLines => "application/x-ndjson",
+            ResultFormat::Csv => "text/csv; charset=utf-8",
+            ResultFormat::ArrowIpc => ARROW_STREAM,
+        }
+    }
+}
+
+/// `POST /gatehouse/sql`: SQL (the body, or `{"query": …}`) over the caller's tenant, streamed.
+async fn sql(
+    State(state): Shared,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let logs = caller.readable_logs();
+    if logs.is_empty() {
+        return Err(ApiError::forbidden("This token's role may not read logs."));
+    }
+    let format = ResultFormat::from_accept(&headers)?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let query = if is_json {
+        serde_json::from_slice::<SqlBody>(&body)
+            .map_err(|e| ApiError::bad_request(format!("The body is not {{\"query\": …}}: {e}")))?
+            .query
+    } else {
+        String::from_utf8(body.to_vec())
+            .map_err(|_| ApiError::bad_request("The SQL is not UTF-8 text."))?
+    };
+    let started = Instant::now();
+    let engine = state
+        .queries
+        .engine_for(state.ingestor.snapshot(), caller.tenant(), &logs)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let stream = engine
+        .sql_stream(&query)
+        .await
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let schema = stream.schema();
+    let mut encoder = Encoder::new(format, schema);
+    let metrics = Arc::clone(&state.metrics);
+    let body = async_stream_body(stream, move |batch| match batch {
+        Some(batch) => encoder.batch(&batch),
+        None => {
+            metrics.query_done(started.elapsed());
+            encoder.finish()
+        }
+    });
+    Ok((
+        [(header::CONTENT_TYPE, format.content_type())],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// The result stream as bytes: `encode` is given each batch, then `None` at the end.
+fn async_stream_body(
+    stream: datafusion_stream::Stream,
+    mut encode: impl FnMut(Option<arrow::record_batch::RecordBatch>) -> Result<Vec<u8>, String>
+        + Send
+        + 'static,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let batches = stream
+        .map(Some)
+        .chain(futures_util::stream::once(async { None }));
+    batches.map(move |item| {
+        let encoded = match item {
+            Some(Ok(batch)) => encode(Some(batch)),
+            Some(Err(e)) => Err(e.to_string()),
+            None => encode(None),
+        };
+        encoded.map(Bytes::from).map_err(|e| {
+            tracing::warn!(error = %e, "a query failed while its result was streamed");
+            std::io::Error::other(e)
+        })
+    })
+}
+
+mod datafusion_stream {
+    /// The record batch stream a query returns.
+    pub type Stream = gatehouse_query::RecordBatchStream;
+}
+
+/// Writes batches in one of the result formats.
+struct Encoder {
+    format: ResultFormat,
+    schema: arrow::datatypes::SchemaRef,
+    ipc: Option<arrow::ipc::writer::StreamWriter<Vec<u8>>>,
+    header_written: bool,
+}
+
+impl Encoder {
+    fn new(format: ResultFormat, schema: arrow::datatypes::SchemaRef) -> Encoder {
+        Encoder {
+            format,
+            schema,
+            ipc: None,
+            header_written: false,
+        }
+    }
+
+    fn batch(&mut self, batch: &arrow::record_batch::RecordBatch) -> Result<Vec<u8>, String> {
+        match self.format {
+            ResultFormat::JsonLines => {
+                let mut out = Vec::new();
+                for row in gatehouse_export::batch_to_json_rows(batch) {
+                    serde_json::to_writer(&mut out, &Value::Object(row))
+                        .map_err(|e| e.to_string())?;
+                    out.push(b'\n');
+                }
+                Ok(out)
+            }
+            ResultFormat::Csv => {
+                let mut w = csv::Writer::from_writer(Vec::new());
+                let names: Vec<&str> = self
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect();
+                if !self.header_written {
+                    w.write_record(&names).map_err(|e| e.to_string())?;
+                    self.header_written = true;
+                }
+                for row in gatehouse_export::batch_to_json_rows(batch) {
+                    let cells: Vec<String> = names
+                        .iter()
+                        .map(|n| gatehouse_export::cell_text(row.get(*n)))
+                        .collect();
+                    w.write_record(&cells).map_err(|e| e.to_string())?;
+                }
+                w.into_inner().map_err(|e| e.to_string())
+            }
+            ResultFormat::ArrowIpc => {
+                let writer = match &mut self.ipc {
+                    Some(w) => w,
+                    None => self.ipc.insert(
+                        arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &self.schema)
+                            .map_err(|e| e.to_string())?,
+                    ),
+                };
+                writer.write(batch).map_err(|e| e.to_string())?;
+                Ok(std::mem::take(writer.get_mut()))
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<Vec<u8>, String> {
+        match self.format {
+            ResultFormat::JsonLines => Ok(Vec::new()),
+            ResultFormat::Csv if !self.header_written => {
+                let mut w = csv::Writer::from_writer(Vec::new());
+                let names: Vec<&str> = self
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect();
+                w.write_record(&names).map_err(|e| e.to_string())?;
+                self.header_written = true;
+                w.into_inner().map_err(|e| e.to_string())
+            }
+            ResultFormat::Csv => Ok(Vec::new()),
+            ResultFormat::ArrowIpc => {
+                let mut writer = match self.ipc.take() {
+                    Some(w) => w,
+                    None => arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &self.schema)
+                        .map_err(|e| e.to_string())?,
+                };
+                writer.finish().map_err(|e| e.to_string())?;
+                writer.into_inner().map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminIngest {
+    paths: Vec<String>,
+    tenant: Option<String>,
+    format: Option<String>,
+}
+
+/// `POST /gatehouse/admin/ingest`: `gatehouse ingest` forwarded to the running server, which reads
+/// the files itself (they are on its machine).
+async fn admin_ingest(
+    State(state): Shared,
+    caller: Caller,
+    Json(request): Json<AdminIngest>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_admin()?;
+    let inputs = expand_paths(&request.paths).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if inputs.iter().any(|i| i.path.is_none()) {
+        return Err(ApiError::bad_request(
+            "Standard input cannot be forwarded to the server; give files.",
+        ));
+    }
+    let format = parse_format(request.format.as_deref())?;
+    let tenant = request.tenant.clone().map(|t| t.to_ascii_lowercase());
+    let job = InputsJob {
+        inputs,
+        format,
+        tenant: tenant.clone(),
+        exclusive: false,
+        position: None,
+    };
+    let summary = run_job(&state, tenant.as_deref().unwrap_or("*"), job).await?;
+    Ok(Json(summary_json(&summary)))
+}
+
+/// Runs maintenance on the ingestor's thread and answers with its report.
+async fn admin_task<T: Send + 'static>(
+    state: &Arc<AppState>,
+    make: impl FnOnce(Box<dyn FnOnce(gatehouse_ingest::Result<T>) + Send>) -> Maintenance,
+) -> Result<T, ApiError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = make(Box::new(move |r| {
+        let _ = tx.send(r);
+    }));
+    state
+        .ingestor
+        .maintain(task)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    rx.await
+        .map_err(|_| ApiError::internal("the ingest pipeline stopped"))?
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+async fn admin_compact(State(state): Shared, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require_admin()?;
+    let r = admin_task(&state, Maintenance::Compact).await?;
+    Ok(Json(json!({
+        "partitions": r.partitions,
+        "filesBefore": r.files_before,
+        "filesAfter": r.files_after,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminRetention {
+    days: u32,
+    log: Option<String>,
+}
+
+async fn admin_retention(
+    State(state): Shared,
+    caller: Caller,
+    Json(request): Json<AdminRetention>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_admin()?;
+    let logs = match &request.log {
+        Some(l) => vec![l.parse::<LogKind>().map_err(ApiError::bad_request)?],
+        None => LogKind::ALL.to_vec(),
+    };
+    let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(request.days));
+    let cutoff_ns = cutoff.timestamp_nanos_opt().unwrap_or(i64::MIN);
+    let r = admin_task(&state, |done| Maintenance::Retention {
+        logs,
+        cutoff_ns,
+        done,
+    })
+    .await?;
+    Ok(Json(json!({
+        "rowsDeleted": r.rows_deleted,
+        "filesAffected": r.files_affected,
+        "daysRemoved": r.days_removed,
+        "cutoff": cutoff.format("%Y-%m-%d").to_string(),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AdminVacuum {
+    older_than_hours: Option<u64>,
+}
+
+async fn admin_vacuum(
+    State(state): Shared,
+    caller: Caller,
+    Json(request): Json<AdminVacuum>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_admin()?;
+    let hours = request
+        .older_than_hours
+        .unwrap_or(state.config.maintenance.vacuum_grace_hours);
+    let grace = std::time::Duration::from_secs(hours * 3600);
+    let deleted = admin_task(&state, |done| Maintenance::Vacuum { grace, done }).await?;
+    Ok(Json(json!({ "deleted": deleted })))
+}
