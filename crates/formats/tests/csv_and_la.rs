@@ -12,14 +12,14 @@ use gatehouse_model::time::parse_timestamp;
 use gatehouse_model::LogKind;
 use serde_json::{json, Value};
 
-fn shared(rel: &str) -> PathBuf {
+/// A file under the repository's `testdata/` (sources in `testdata/NOTICE.md`).
+fn testdata(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared")
+        .join("../../testdata")
         .join(rel)
 }
 
-const SENTINEL_CSV: &str = "fixtures/Azure+Azure-Sentinel/Solutions/Training/\
-Azure-Sentinel-Training-Lab/Artifacts/Telemetry/sign-in_adelete.first3rows.csv";
+const SENTINEL_CSV: &str = "fixtures/azure-sentinel/sign-in_adelete.first3rows.csv";
 
 type Rows = Vec<(u64, Result<Record, String>)>;
 
@@ -64,7 +64,7 @@ fn obj(v: Value) -> Object {
 
 #[test]
 fn sentinel_la_csv_export() {
-    let bytes = std::fs::read(shared(SENTINEL_CSV)).expect("fixture present");
+    let bytes = std::fs::read(testdata(SENTINEL_CSV)).expect("fixture present");
     let (rows, result) = read(&bytes, Some("sign-in_adelete.first3rows.csv"));
     assert_eq!(result, Ok(()));
     assert_eq!(rows.len(), 3);
@@ -239,7 +239,7 @@ r3,SigninLogs,2024-01-01T00:00:02Z,t,\"{}\"\n";
 // Entra admin center CSV downloads.
 
 fn portal_header(file: &str) -> String {
-    let text = std::fs::read_to_string(shared(file)).expect("header sample present");
+    let text = std::fs::read_to_string(testdata(file)).expect("header sample present");
     text.lines().next().unwrap_or_default().to_string()
 }
 
@@ -1263,7 +1263,7 @@ fn la_row_detection_and_rejections() {
 
 #[test]
 fn la_conditional_access_expanded_rows_are_rejected() {
-    let text = std::fs::read_to_string(shared(
+    let text = std::fs::read_to_string(testdata(
         "formats/la-conditionalaccesspolicies-expanded-sample.json",
     ))
     .expect("sample present");
