@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{shared_dir, Gh};
+use common::{testdata, Gh};
 use serde_json::Value;
 
 const HOW: &str = "create it with: cd <workspace> && python3 -m venv .venv && \
@@ -104,9 +104,9 @@ print(json.dumps(out))
 #[test]
 fn duckdb_reads_the_store_and_agrees_with_gatehouse_sql() {
     let py = python();
-    let shared = shared_dir();
+    let data = testdata();
     let gh = Gh::new();
-    let run = gh.ingest(&[shared.join("formats"), shared.join("fixtures")]);
+    let run = gh.ingest(&[data.join("formats"), data.join("fixtures")]);
     run.no_panic("ingest");
     assert!(run.summary().stored > 100);
 

@@ -1,4 +1,4 @@
-//! Every sample under `../shared/formats` and `../shared/fixtures`, through the real binary.
+//! Every sample under `testdata/formats` and `testdata/fixtures`, through the real binary.
 //!
 //! 1. Ingest both folders in one run and check the exact set of rejections: each expected one is
 //!    listed below with the reason it is not a log record; any other rejection fails the test.
@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use common::{clip, parse_instant, Gh, TABLES};
 use serde_json::{Map, Value};
 
-/// A rejection we expect: file (relative to `shared/`), line, a piece of the reason, and why the
+/// A rejection we expect: file (relative to `testdata/`), line, a piece of the reason, and why the
 /// input is not a record.
 struct Expected {
     file: &'static str,
@@ -45,7 +45,7 @@ fn expected_rejections() -> Vec<Expected> {
             NO_PROPERTIES,
         );
         add(
-            "fixtures/elastic+integrations/packages/azure/data_stream/signinlogs/_dev/test/pipeline/test-time-formats-corner-cases.log",
+            "fixtures/diagnostic-logs/time-formats-corner-cases.log",
             line,
             NO_PROPERTIES,
         );
@@ -110,21 +110,18 @@ fn expected_rejections() -> Vec<Expected> {
     // Microsoft Graph activity logs (API request logs): a diagnostic category Gatehouse does not
     // store.
     for f in [
-        "fixtures/SEKOIA-IO+intake-formats/Azure/azure-ad/tests/graph_activity.json",
-        "fixtures/SEKOIA-IO+intake-formats/Azure/azure-ad/tests/graph_activity_1.json",
-        "fixtures/SEKOIA-IO+intake-formats/Azure/azure-ad/tests/graph_activity_2.json",
+        "fixtures/forwarder-wrapped/diagnostic/graph_activity.json",
+        "fixtures/forwarder-wrapped/diagnostic/graph_activity_1.json",
+        "fixtures/forwarder-wrapped/diagnostic/graph_activity_2.json",
     ] {
         add(f, 1, "`MicrosoftGraphActivityLogs`");
     }
-    // Provenance notes of the fixture folders: plain text, read as CSV and refused whole.
+    // Notes in the fixture folders (a Markdown table, two text notes, a one-line commit hash):
+    // plain text, read as CSV and refused whole.
     add("fixtures/MANIFEST.md", 1, NOT_CSV);
-    add("fixtures/Azure+Azure-Sentinel/SOURCE.txt", 1, NOT_CSV);
-    add("fixtures/elastic+integrations/SOURCE.txt", 1, NOT_CSV);
-    add(
-        "fixtures/SEKOIA-IO+intake-formats/SOURCE_COMMIT.txt",
-        1,
-        NOT_CSV,
-    );
+    add("fixtures/azure-sentinel/SOURCE.txt", 1, NOT_CSV);
+    add("fixtures/azure-sentinel/SOURCE_COMMIT.txt", 1, NOT_CSV);
+    add("fixtures/diagnostic-logs/SOURCE.txt", 1, NOT_CSV);
     v
 }
 
@@ -342,10 +339,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn read_candidates(shared: &Path, file: &Path) -> Vec<Candidate> {
+fn read_candidates(root: &Path, file: &Path) -> Vec<Candidate> {
     let rel = file
-        .strip_prefix(shared)
-        .expect("under shared")
+        .strip_prefix(root)
+        .expect("under testdata")
         .to_string_lossy()
         .into_owned();
     let bytes = std::fs::read(file).expect("read input");
@@ -743,10 +740,10 @@ fn compare_la(row: &BTreeMap<String, String>, out: &Map<String, Value>) -> Vec<S
 
 #[test]
 fn every_sample_ingests_and_reads_back() {
-    let shared = shared_dir_checked();
+    let data = testdata_checked();
     let gh = Gh::new();
-    let formats = shared.join("formats");
-    let fixtures = shared.join("fixtures");
+    let formats = data.join("formats");
+    let fixtures = data.join("fixtures");
     let run = gh.ingest(&[&formats, &fixtures]);
     run.expect_code(
         2,
@@ -755,7 +752,7 @@ fn every_sample_ingests_and_reads_back() {
     let summary = run.summary();
 
     // 1. Exactly the expected rejections.
-    let prefix = format!("{}/", shared.display());
+    let prefix = format!("{}/", data.display());
     let mut missing = expected_rejections();
     let mut unexpected = Vec::new();
     for r in &summary.rejected {
@@ -787,7 +784,7 @@ fn every_sample_ingests_and_reads_back() {
     walk(&fixtures, &mut files);
     let mut candidates = Vec::new();
     for f in &files {
-        candidates.extend(read_candidates(&shared, f));
+        candidates.extend(read_candidates(&data, f));
     }
     // The first occurrence of a record is the one stored; later ones are duplicates.
     let mut first: HashMap<(&'static str, String, i64, String), Candidate> = HashMap::new();
@@ -942,8 +939,8 @@ fn every_sample_ingests_and_reads_back() {
     assert!(envelopes_checked > 30, "only {envelopes_checked} envelopes");
 }
 
-fn shared_dir_checked() -> PathBuf {
-    let s = common::shared_dir();
-    assert!(s.join("formats").is_dir() && s.join("fixtures").is_dir());
-    s
+fn testdata_checked() -> PathBuf {
+    let d = common::testdata();
+    assert!(d.join("formats").is_dir() && d.join("fixtures").is_dir());
+    d
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{guid, ndjson, shared_dir, signin, ts, Gh, TABLES};
+use common::{guid, ndjson, signin, testdata, ts, Gh, TABLES};
 use serde_json::{json, Value};
 
 fn counts(gh: &Gh) -> Vec<i64> {
@@ -11,9 +11,9 @@ fn counts(gh: &Gh) -> Vec<i64> {
 
 #[test]
 fn ingesting_the_same_files_twice_stores_nothing_new() {
-    let shared = shared_dir();
+    let data = testdata();
     let gh = Gh::new();
-    let inputs = [shared.join("formats"), shared.join("fixtures")];
+    let inputs = [data.join("formats"), data.join("fixtures")];
     let first = gh.ingest(&inputs);
     first.expect_code(2, "first ingest (the samples include non-records)");
     let s1 = first.summary();

@@ -12,14 +12,14 @@ use gatehouse_model::time::parse_timestamp;
 use gatehouse_model::LogKind;
 use serde_json::{json, Value};
 
-fn shared(rel: &str) -> PathBuf {
+/// A file under the repository's `testdata/` (sources in `testdata/NOTICE.md`).
+fn testdata(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared")
+        .join("../../testdata")
         .join(rel)
 }
 
-const SENTINEL_CSV: &str = "fixtures/Azure+Azure-Sentinel/Solutions/Training/\
-Azure-Sentinel-Training-Lab/Artifacts/Telemetry/sign-in_adelete.first3rows.csv";
+const SENTINEL_CSV: &str = "fixtures/azure-sentinel/sign-in_adelete.first3rows.csv";
 
 type Rows = Vec<(u64, Result<Record, String>)>;
 
@@ -64,7 +64,7 @@ fn obj(v: Value) -> Object {
 
 #[test]
 fn sentinel_la_csv_export() {
-    let bytes = std::fs::read(shared(SENTINEL_CSV)).expect("fixture present");
+    let bytes = std::fs::read(testdata(SENTINEL_CSV)).expect("fixture present");
     let (rows, result) = read(&bytes, Some("sign-in_adelete.first3rows.csv"));
     assert_eq!(result, Ok(()));
     assert_eq!(rows.len(), 3);
@@ -235,11 +235,73 @@ r3,SigninLogs,2024-01-01T00:00:02Z,t,\"{}\"\n";
     assert_eq!(lines, [4, 7]);
 }
 
+/// The whole Azure-Sentinel export the three rows above come from: 56 sign-ins, each with its
+/// own `Id`; four pairs of rows share a `CorrelationId` (a sign-in interrupted, then completed).
+#[test]
+fn sentinel_la_csv_export_whole_file() {
+    let bytes = std::fs::read(testdata("fixtures/azure-sentinel/sign-in_adelete.csv"))
+        .expect("fixture present");
+    assert_eq!(bytes.len(), 112_758, "the upstream file, byte for byte");
+    let (rows, result) = read(&bytes, Some("sign-in_adelete.csv"));
+    assert_eq!(result, Ok(()));
+    assert_eq!(rows.len(), 56);
+    assert_eq!(
+        rows[55].0, 1150,
+        "last row's first line (multi-line JSON cells)"
+    );
+
+    let mut ids = std::collections::BTreeSet::new();
+    let mut correlations = std::collections::BTreeMap::<String, usize>::new();
+    let mut failures = Vec::new();
+    for row in &rows {
+        let rec = ok(row);
+        assert_eq!(rec.log, LogKind::SignIns, "line {}", row.0);
+        assert_eq!(rec.source, "loganalytics:SigninLogs");
+        assert_eq!(
+            rec.tenant_id.as_deref(),
+            Some("2ad3fc79-1859-42fa-9011-6f8df2251b22")
+        );
+        let b = &rec.body;
+        let created = b["createdDateTime"].as_str().expect("createdDateTime text");
+        assert!(
+            parse_timestamp(created).is_ok(),
+            "line {}: {created}",
+            row.0
+        );
+        assert!(ids.insert(b["id"].as_str().expect("id").to_string()));
+        let corr = b["correlationId"].as_str().expect("correlationId");
+        *correlations.entry(corr.to_string()).or_default() += 1;
+        let code = at(b, "status.errorCode").as_i64().expect("errorCode");
+        if code != 0 {
+            failures.push(code);
+        }
+    }
+    assert_eq!(ids.len(), 56, "no two rows share an Id");
+    assert_eq!(
+        correlations.values().filter(|&&n| n == 2).count(),
+        4,
+        "rows sharing a CorrelationId"
+    );
+    assert_eq!(correlations.len(), 52);
+    failures.sort_unstable();
+    assert_eq!(failures, [16000, 16000, 50058]);
+
+    // Its first three rows read exactly as the three-row extract does.
+    let first3 = std::fs::read(testdata(SENTINEL_CSV)).expect("fixture present");
+    let (rows3, result3) = read(&first3, Some("sign-in_adelete.first3rows.csv"));
+    assert_eq!(result3, Ok(()));
+    assert_eq!(rows3.len(), 3);
+    for (a, b) in rows.iter().zip(&rows3) {
+        assert_eq!(a.0, b.0);
+        assert_eq!(ok(a), ok(b));
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Entra admin center CSV downloads.
 
 fn portal_header(file: &str) -> String {
-    let text = std::fs::read_to_string(shared(file)).expect("header sample present");
+    let text = std::fs::read_to_string(testdata(file)).expect("header sample present");
     text.lines().next().unwrap_or_default().to_string()
 }
 
@@ -1263,7 +1325,7 @@ fn la_row_detection_and_rejections() {
 
 #[test]
 fn la_conditional_access_expanded_rows_are_rejected() {
-    let text = std::fs::read_to_string(shared(
+    let text = std::fs::read_to_string(testdata(
         "formats/la-conditionalaccesspolicies-expanded-sample.json",
     ))
     .expect("sample present");

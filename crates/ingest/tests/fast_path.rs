@@ -1,7 +1,7 @@
 //! The fast path (tape + `fast::recognize` + `TableBuilder::append_tape`) must store exactly
 //! what the general path (serde_json → shape → normalize → `TableBuilder::append`) stores, for
 //! every record it accepts. This runs both on the simulator's records, on every record of the
-//! shared samples and public fixtures, and on hand-made edge cases, and compares the rows.
+//! samples and fixtures in `testdata/`, and on hand-made edge cases, and compares the rows.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -284,8 +284,9 @@ fn simulated_graph_records_all_take_the_fast_path_and_match() {
     assert!(provisioning > 0);
 }
 
-fn shared_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+/// The repository's `testdata/` (sources in `testdata/NOTICE.md`).
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
 }
 
 /// Every JSON text in `dir`, cut into records by the real splitter; list responses and arrays
@@ -344,10 +345,10 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
-fn every_shared_sample_and_fixture_record_matches() {
+fn every_sample_and_fixture_record_matches() {
     let mut records = Vec::new();
-    records_under(&shared_dir().join("formats"), &mut records);
-    records_under(&shared_dir().join("fixtures"), &mut records);
+    records_under(&testdata().join("formats"), &mut records);
+    records_under(&testdata().join("fixtures"), &mut records);
     assert!(records.len() > 100, "found only {} records", records.len());
     let fast: Vec<&str> = records
         .iter()
@@ -357,7 +358,7 @@ fn every_shared_sample_and_fixture_record_matches() {
     // The beta sign-ins in the Graph shape are stored by the fast path (the v1.0 ones lack
     // `signInEventTypes`, which the general path infers).
     for expected in [
-        "graph-signin-beta-record-2024-sanitized.json:1",
+        "graph-signin-beta-record-2024.json:1",
         "graph-signin-beta-list-response.json:1[0]",
     ] {
         assert!(
@@ -573,11 +574,11 @@ fn the_direct_path_follows_partitions() {
 
 #[test]
 fn whole_ingests_agree_with_and_without_the_fast_path() {
-    // The shared samples and fixtures.
-    let shared = shared_dir();
+    // The samples and fixtures in testdata/.
+    let data = testdata();
     ingest_both_ways(&[
-        shared.join("formats").display().to_string(),
-        shared.join("fixtures").display().to_string(),
+        data.join("formats").display().to_string(),
+        data.join("fixtures").display().to_string(),
     ]);
 
     // Simulated sign-ins as NDJSON, and as Graph list response pages with, in the middle of one

@@ -24,11 +24,12 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gatehouse"))
 }
 
-/// `../shared` of the repository (samples and public fixtures).
-pub fn shared_dir() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+/// The repository's `testdata/` (samples of each shape and fixtures; sources in
+/// `testdata/NOTICE.md`).
+pub fn testdata() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
     p.canonicalize()
-        .unwrap_or_else(|e| panic!("shared material missing at {}: {e}", p.display()))
+        .unwrap_or_else(|e| panic!("test data missing at {}: {e}", p.display()))
 }
 
 /// What one run of the binary did.
