@@ -97,15 +97,14 @@ fn jobs_are_acknowledged_once_committed_and_visible_within_the_interval() {
                     // Half of each body overlaps the next pusher's.
                     let from = 1_000 + t * 200 + round * 40;
                     let outcome = ingestor
-                        .ingest(
-                            vec![InputFile::memory(
+                        .ingest(InputsJob {
+                            inputs: vec![InputFile::memory(
                                 format!("push-{t}-{round}"),
                                 body(from, 60),
                             )],
-                            None,
-                            Some("contoso".into()),
-                            None,
-                        )
+                            tenant: Some("contoso".into()),
+                            ..InputsJob::default()
+                        })
                         .unwrap()
                         .unwrap();
                     assert!(outcome.rejected.is_empty(), "{:?}", outcome.rejected);

@@ -183,7 +183,7 @@ mod tests {
             c.retention_logs().unwrap(),
             [LogKind::SignIns, LogKind::Audits]
         );
-        assert_eq!(c.watch.unwrap().tenant.as_deref(), Some("contoso"));
+        assert_eq!(c.watch.as_ref().unwrap().tenant.as_deref(), Some("contoso"));
         assert_eq!(c.commit_interval(), Duration::from_secs(1));
         assert_eq!(ServerConfig::parse("").unwrap(), ServerConfig::default());
         assert!(ServerConfig::parse("nope = 1").is_err());
