@@ -192,11 +192,14 @@ fn parse_token(token: &str) -> Option<(&str, &str)> {
     (id.len() == 8 && secret.len() == 64).then_some((id, secret))
 }
 
+/// The tokens file as last read: its modification time and length, and its tokens.
+type TokenCache = (Option<(SystemTime, u64)>, Vec<TokenRecord>);
+
 /// The tokens of a data directory.
 #[derive(Debug)]
 pub struct TokenStore {
     path: PathBuf,
-    cache: RwLock<(Option<(SystemTime, u64)>, Vec<TokenRecord>)>,
+    cache: RwLock<TokenCache>,
 }
 
 impl TokenStore {
