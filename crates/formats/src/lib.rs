@@ -101,7 +101,7 @@ pub fn reason_code(reason: &str) -> &'static str {
         "too_large"
     } else if has("nested too deeply") || has("too deep") {
         "too_deep"
-    } else if has("cannot read") || has("corrupt input") || has("read error") {
+    } else if has("cannot read") || has("corrupt input") || has("read error") || has("ends early") {
         "unreadable_input"
     } else if has("binary data") || has("UTF-16") || has("not valid UTF-8") {
         "not_text"
@@ -109,6 +109,7 @@ pub fn reason_code(reason: &str) -> &'static str {
         "empty_input"
     } else if has("not a log record")
         || has("not log records")
+        || has("not a sign-in")
         || has("error response")
         || has("query result")
     {

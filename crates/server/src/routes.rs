@@ -471,10 +471,21 @@ async fn sql(
         .queries
         .engine_for(state.ingestor.snapshot(), caller.tenant(), &logs)
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    let stream = engine
-        .sql_stream(&query)
-        .await
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let stream = engine.sql_stream(&query).await.map_err(|e| {
+        let message = e.to_string();
+        // A table the role may not read is not registered for it: say why, not "not found".
+        match LogKind::ALL
+            .into_iter()
+            .filter(|l| !logs.contains(l))
+            .find(|l| message.contains(&format!("{}' not found", l.table_name())))
+        {
+            Some(log) => ApiError::forbidden(format!(
+                "This token's role may not read {}.",
+                log.table_name()
+            )),
+            None => ApiError::bad_request(message),
+        }
+    })?;
     let schema = stream.schema();
     let mut encoder = Encoder::new(format, schema);
     let metrics = Arc::clone(&state.metrics);

@@ -32,6 +32,215 @@ pub fn testdata() -> PathBuf {
         .unwrap_or_else(|e| panic!("test data missing at {}: {e}", p.display()))
 }
 
+/// A `gatehouse serve` of a data directory, on a free loopback port; killed when dropped.
+pub struct Served {
+    /// The process.
+    pub child: std::process::Child,
+    /// Its base URL (`http://127.0.0.1:PORT`).
+    pub url: String,
+    agent: ureq::Agent,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// Content-Type.
+    pub content_type: String,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "{} answer is not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl Served {
+    /// Starts `gatehouse serve` with extra arguments and waits until it listens.
+    pub fn start(gh: &Gh, args: &[&str]) -> Served {
+        use std::io::BufRead;
+        let mut child = gh
+            .cmd()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "gatehouse_server=info,gatehouse_ingest=info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning gatehouse serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("Listening on ") {
+                        break url.trim().to_string();
+                    }
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("gatehouse serve did not start:\n{}", log.lock().unwrap());
+                }
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Served {
+            child,
+            url,
+            agent,
+            stderr: log,
+        }
+    }
+
+    /// What the server wrote to standard error so far.
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn answer(mut r: ureq::http::Response<ureq::Body>) -> Answer {
+        let status = r.status().as_u16();
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .expect("reading the body");
+        Answer {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    /// GET `path` with a token (or none).
+    pub fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        let mut req = self.agent.get(format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        Served::answer(req.call().expect("GET"))
+    }
+
+    /// POST `body` to `path` with a token (or none) and headers.
+    pub fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Answer {
+        let mut req = self.agent.post(format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Served::answer(req.send(body).expect("POST"))
+    }
+
+    /// Runs SQL as `token` and returns the rows (JSON lines).
+    pub fn sql(&self, token: &str, q: &str) -> Vec<Value> {
+        let a = self.post("/gatehouse/sql", Some(token), &[], q.as_bytes());
+        assert_eq!(a.status, 200, "{q}: {}", a.text());
+        a.text()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+
+    /// One integer from SQL as `token`.
+    pub fn sql_int(&self, token: &str, q: &str) -> i64 {
+        let rows = self.sql(token, q);
+        let row = rows.first().and_then(Value::as_object).expect("one row");
+        row.values()
+            .next()
+            .and_then(Value::as_i64)
+            .unwrap_or_else(|| panic!("{q}: {rows:?}"))
+    }
+
+    /// Stops it with SIGTERM and waits; panics if it does not stop cleanly.
+    pub fn stop(mut self) -> String {
+        unsafe_kill(self.child.id(), 15);
+        let status = self.child.wait().expect("wait");
+        let log = self.log();
+        assert!(status.success(), "serve exited with {status:?}:\n{log}");
+        log
+    }
+
+    /// Kills it with SIGKILL.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a signal with kill(1) (no libc in the tests).
+fn unsafe_kill(pid: u32, signal: i32) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+impl Gh {
+    /// Creates a token with `gatehouse token create`.
+    pub fn token(&self, tenant: &str, role: &str) -> String {
+        let r = self.run(&["token", "create", "--tenant", tenant, "--role", role]);
+        r.expect_code(0, "token create");
+        let token = r.stdout.trim().to_string();
+        assert!(token.starts_with("gh_") && !token.contains('\n'), "{token}");
+        token
+    }
+}
+
 /// What one run of the binary did.
 #[derive(Debug)]
 pub struct Run {

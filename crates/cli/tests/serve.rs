@@ -1,0 +1,546 @@
+//! `gatehouse serve` on loopback, driven over real HTTP: tokens, roles and tenants on every
+//! endpoint, push ingest of every shape and of bad bodies, SQL streamed in three formats, the
+//! watched folder, and CLI commands while the server holds the data directory.
+
+mod common;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use common::{guid, ndjson, signin, testdata, ts, Gh, Served};
+use serde_json::{json, Value};
+
+const NDJSON: (&str, &str) = ("Content-Type", "application/x-ndjson");
+
+fn signins(prefix: u32, n: u64) -> Vec<Value> {
+    (0..n)
+        .map(|i| signin(&guid(prefix, i), &ts(1_709_251_200 + i as i64 * 60)))
+        .collect()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn every_request_is_authenticated_and_sees_only_its_tenant() {
+    let gh = Gh::new();
+    let ingest_a = gh.token("tenant-a", "ingest");
+    let ingest_b = gh.token("tenant-b", "ingest");
+    let reader_a = gh.token("tenant-a", "security-reader");
+    let reports_a = gh.token("tenant-a", "reports-reader");
+    let reader_b = gh.token("tenant-b", "global-reader");
+    let server = Served::start(&gh, &[]);
+
+    // No token, a malformed one, a forged one: 401 on every endpoint, in Graph's envelope.
+    let forged = format!("{}0", &reader_a[..reader_a.len() - 1]);
+    for token in [None, Some("nonsense"), Some(forged.as_str())] {
+        for a in [
+            server.get("/healthz", token),
+            server.get("/metrics", token),
+            server.get("/no/such/path", token),
+            server.get("/gatehouse/sources/x", token),
+            server.post("/gatehouse/ingest", token, &[], b"{}"),
+            server.post("/gatehouse/sql", token, &[], b"SELECT 1"),
+            server.post("/gatehouse/admin/compact", token, &[], b"{}"),
+        ] {
+            assert_eq!(a.status, 401, "{token:?}: {}", a.text());
+            assert_eq!(a.json()["error"]["code"], "InvalidAuthenticationToken");
+        }
+    }
+
+    // Each tenant's pusher stores its own records.
+    let body_a = ndjson(&signins(1, 30));
+    let body_b = ndjson(&signins(2, 20));
+    let a = server.post(
+        "/gatehouse/ingest",
+        Some(&ingest_a),
+        &[NDJSON],
+        body_a.as_bytes(),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.json()["stored"], 30);
+    let b = server.post(
+        "/gatehouse/ingest",
+        Some(&ingest_b),
+        &[NDJSON],
+        body_b.as_bytes(),
+    );
+    assert_eq!(b.json()["stored"], 20);
+    // ?tenant= names the token's own tenant only; another tenant does not exist for it.
+    let same = server.post(
+        "/gatehouse/ingest?tenant=TENANT-A",
+        Some(&ingest_a),
+        &[NDJSON],
+        body_a.as_bytes(),
+    );
+    assert_eq!(same.status, 200, "{}", same.text());
+    assert_eq!(same.json()["duplicates"], 30);
+    let other = server.post(
+        "/gatehouse/ingest?tenant=tenant-b",
+        Some(&ingest_a),
+        &[NDJSON],
+        body_a.as_bytes(),
+    );
+    assert_eq!(other.status, 404, "{}", other.text());
+
+    // Readers see their tenant only, whatever the SQL asks for.
+    assert_eq!(
+        server.sql_int(&reader_a, "SELECT count(*) FROM signins"),
+        30
+    );
+    assert_eq!(
+        server.sql_int(&reader_b, "SELECT count(*) FROM signins"),
+        20
+    );
+    assert_eq!(
+        server.sql_int(
+            &reader_a,
+            "SELECT count(*) FROM signins WHERE \"_tenantId\" = 'tenant-b'"
+        ),
+        0
+    );
+    let id_b = guid(2, 3);
+    assert_eq!(
+        server.sql_int(
+            &reader_a,
+            &format!("SELECT count(*) FROM signins WHERE id = '{id_b}'")
+        ),
+        0,
+        "another tenant's record is invisible even by id"
+    );
+
+    // Roles: an ingest token reads nothing, a reader pushes nothing, a reports reader does not
+    // see risk tables.
+    let a = server.post(
+        "/gatehouse/sql",
+        Some(&ingest_a),
+        &[],
+        b"SELECT count(*) FROM signins",
+    );
+    assert_eq!(a.status, 403, "{}", a.text());
+    assert_eq!(a.json()["error"]["code"], "Authorization_RequestDenied");
+    let a = server.post(
+        "/gatehouse/ingest",
+        Some(&reader_a),
+        &[NDJSON],
+        body_a.as_bytes(),
+    );
+    assert_eq!(a.status, 403, "{}", a.text());
+    let a = server.post(
+        "/gatehouse/sql",
+        Some(&reports_a),
+        &[],
+        b"SELECT count(*) FROM \"riskDetections\"",
+    );
+    assert_eq!(a.status, 403, "{}", a.text());
+    assert_eq!(server.sql_int(&reports_a, "SELECT count(*) FROM audits"), 0);
+    assert_eq!(
+        server.sql_int(&reader_a, "SELECT count(*) FROM \"riskDetections\""),
+        0
+    );
+    // Administration is for the local administrator only.
+    let a = server.post("/gatehouse/admin/compact", Some(&reader_a), &[], b"{}");
+    assert_eq!(a.status, 403, "{}", a.text());
+
+    // Health and metrics, of the token's tenant.
+    let h = server.get("/healthz", Some(&reader_a));
+    assert_eq!(h.status, 200);
+    assert_eq!(h.json()["status"], "ok");
+    let m = server.get("/metrics", Some(&reader_a));
+    assert_eq!(m.status, 200);
+    assert!(
+        m.content_type.starts_with("text/plain"),
+        "{}",
+        m.content_type
+    );
+    let m = m.text();
+    assert!(
+        m.contains("gatehouse_rows{tenant=\"tenant-a\",log=\"signins\"} 30"),
+        "{m}"
+    );
+    assert!(!m.contains("tenant-b"), "{m}");
+    for series in [
+        "gatehouse_records_stored_total{tenant=\"tenant-a\",log=\"signins\"} 30",
+        "gatehouse_ingest_lag_seconds",
+        "gatehouse_commit_seconds_count",
+        "gatehouse_query_seconds_count",
+        "gatehouse_ingest_visible_seconds_bucket",
+    ] {
+        assert!(m.contains(series), "{series} missing:\n{m}");
+    }
+
+    // A revoked token is refused at once, by the running server.
+    let r = gh.run(&["token", "revoke", &reader_b[3..11]]);
+    r.expect_code(0, "revoke");
+    assert_eq!(server.get("/healthz", Some(&reader_b)).status, 401);
+    // The tokens file keeps no secret.
+    let file = std::fs::read_to_string(gh.data.join("_gatehouse/tokens.json")).unwrap();
+    for t in [&ingest_a, &reader_a, &reports_a] {
+        assert!(!file.contains(&t[12..]), "a secret is stored");
+    }
+    let list = gh.run(&["token", "list"]);
+    list.expect_code(0, "token list");
+    assert!(list.stdout.contains("security-reader") && !list.stdout.contains(&reader_a[12..]));
+    server.stop();
+}
+
+#[test]
+fn pushes_of_every_shape_and_bad_bodies() {
+    let gh = Gh::new();
+    let tenant = "4bbb79f7-5724-4c9e-95f3-de075f6ec090";
+    let ingest = gh.token(tenant, "ingest");
+    let reader = gh.token(tenant, "global-reader");
+    let server = Served::start(&gh, &[]);
+    let push = |headers: &[(&str, &str)], body: &[u8]| {
+        server.post("/gatehouse/ingest", Some(&ingest), headers, body)
+    };
+
+    // Plain NDJSON, then the same gzip-compressed (every record a duplicate), with no
+    // Content-Type at all.
+    let records = signins(3, 40);
+    let a = push(&[NDJSON], ndjson(&records).as_bytes());
+    assert_eq!(
+        (a.status, a.json()["stored"].as_u64()),
+        (200, Some(40)),
+        "{}",
+        a.text()
+    );
+    let a = push(&[], &gzip(ndjson(&records).as_bytes()));
+    assert_eq!(a.json()["duplicates"], 40, "{}", a.text());
+    // Every sample shape the readers know (diagnostic, Graph list responses, Log Analytics CSV…).
+    let mut shapes = 0;
+    for f in std::fs::read_dir(testdata().join("formats")).unwrap() {
+        let path = f.unwrap().path();
+        let a = push(&[], &std::fs::read(&path).unwrap());
+        assert_eq!(a.status, 200, "{}: {}", path.display(), a.text());
+        shapes += 1;
+    }
+    assert!(shapes > 20);
+    let stored = server.sql_int(&reader, "SELECT count(*) FROM signins");
+    assert!(stored > 40, "{stored}");
+
+    // A truncated gzip body: the records before the cut are stored, the cut is reported.
+    let more = signins(4, 2_000);
+    let gz = gzip(ndjson(&more).as_bytes());
+    let a = push(&[], &gz[..gz.len() / 2]);
+    assert_eq!(a.status, 200, "{}", a.text());
+    let v = a.json();
+    assert_eq!(v["rejected"][0]["code"], "unreadable_input", "{v}");
+    let kept = v["stored"].as_u64().unwrap();
+    assert!(kept > 0 && kept < 2_000, "{v}");
+
+    // A 100 MB line between good records (an object that is no record): rejected with its reason,
+    // the others stored.
+    let mut body = ndjson(&signins(5, 3)).into_bytes();
+    body.extend_from_slice(b"{\"id\": \"");
+    body.extend(std::iter::repeat_n(b'x', 100 << 20));
+    body.extend_from_slice(b"\"}\n");
+    body.extend_from_slice(ndjson(&signins(6, 3)).as_bytes());
+    let a = push(&[NDJSON], &body);
+    assert_eq!(a.status, 200, "{}", &a.text()[..a.text().len().min(500)]);
+    let v = a.json();
+    assert_eq!(v["stored"], 6, "{v}");
+    assert_eq!(v["rejected"][0]["code"], "not_a_log_record", "{v}");
+    assert_eq!(v["rejected"][0]["line"], 4, "{v}");
+
+    // A content type that is no log export: 415, nothing stored.
+    let before = server.sql_int(&reader, "SELECT count(*) FROM signins");
+    let a = push(
+        &[("Content-Type", "image/png")],
+        ndjson(&signins(7, 5)).as_bytes(),
+    );
+    assert_eq!(a.status, 415, "{}", a.text());
+    assert!(a.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("application/x-ndjson"));
+    // Another tenant's diagnostic records under this ingest token: rejected one by one, the
+    // tenant's own records beside them stored.
+    let diag = |tenant_id: &str, n: u64| {
+        json!({
+            "time": "2024-03-01T10:00:00.0000000Z",
+            "tenantId": tenant_id,
+            "category": "SignInLogs",
+            "operationName": "Sign-in activity",
+            "properties": signin(&guid(8, n), "2024-03-01T10:00:00Z"),
+        })
+    };
+    let mixed = ndjson(&[
+        diag(tenant, 1),
+        diag("ffffffff-0000-0000-0000-000000000000", 2),
+        diag(tenant, 3),
+    ]);
+    let a = push(&[NDJSON], mixed.as_bytes());
+    let v = a.json();
+    assert_eq!(v["stored"], 2, "{v}");
+    assert_eq!(v["rejected"][0]["code"], "other_tenant", "{v}");
+    assert_eq!(v["rejected"][0]["line"], 2, "{v}");
+    assert_eq!(
+        server.sql_int(&reader, "SELECT count(*) FROM signins"),
+        before + 2
+    );
+    // Not JSON at all, and an empty body: rejections, not errors.
+    let a = push(&[], b"\x00\x01\x02 binary");
+    assert_eq!(a.json()["rejected"][0]["code"], "not_text", "{}", a.text());
+    let a = push(&[], b"");
+    assert_eq!(
+        a.json()["rejected"][0]["code"],
+        "empty_input",
+        "{}",
+        a.text()
+    );
+    // Unknown query parameters and a bad format: 400.
+    let a = server.post("/gatehouse/ingest?nope=1", Some(&ingest), &[], b"{}");
+    assert_eq!(a.status, 400, "{}", a.text());
+    let a = server.post("/gatehouse/ingest?format=xml", Some(&ingest), &[], b"{}");
+    assert_eq!(a.status, 400, "{}", a.text());
+
+    // A pusher's position comes back after the rows it covers are committed.
+    let a = server.post(
+        "/gatehouse/ingest?source=hub-1&position=77",
+        Some(&ingest),
+        &[NDJSON],
+        ndjson(&signins(9, 5)).as_bytes(),
+    );
+    assert_eq!(a.json()["stored"], 5, "{}", a.text());
+    let p = server.get("/gatehouse/sources/hub-1", Some(&ingest)).json();
+    assert_eq!(p, json!({"source": "hub-1", "position": 77}));
+    let p = server
+        .get("/gatehouse/sources/unknown", Some(&ingest))
+        .json();
+    assert_eq!(p["position"], Value::Null);
+    let log = server.stop();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn sql_results_stream_as_json_lines_csv_and_arrow() {
+    let gh = Gh::new();
+    let ingest = gh.token("contoso", "ingest");
+    let reader = gh.token("contoso", "security-reader");
+    let server = Served::start(&gh, &[]);
+    let records = signins(10, 2_500);
+    let a = server.post(
+        "/gatehouse/ingest",
+        Some(&ingest),
+        &[NDJSON],
+        ndjson(&records).as_bytes(),
+    );
+    assert_eq!(a.json()["stored"], 2_500);
+    let q =
+        b"SELECT id, \"userPrincipalName\", status, \"createdDateTime\" FROM signins ORDER BY id";
+
+    let lines = server.post("/gatehouse/sql", Some(&reader), &[], q);
+    assert_eq!(lines.status, 200);
+    assert_eq!(lines.content_type, "application/x-ndjson");
+    let rows: Vec<Value> = lines
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2_500);
+    let mut ids: Vec<String> = (0..2_500).map(|n| guid(10, n)).collect();
+    ids.sort();
+    let got: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(got, ids, "every row, in order");
+    assert_eq!(rows[0]["status"]["errorCode"], 0);
+
+    let csv = server.post(
+        "/gatehouse/sql",
+        Some(&reader),
+        &[("Accept", "text/csv")],
+        q,
+    );
+    assert_eq!(csv.status, 200);
+    assert!(csv.content_type.starts_with("text/csv"));
+    let text = csv.text();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("id,userPrincipalName,status,createdDateTime")
+    );
+    assert_eq!(text.lines().count(), 2_501);
+
+    let ipc = server.post(
+        "/gatehouse/sql",
+        Some(&reader),
+        &[("Accept", "application/vnd.apache.arrow.stream")],
+        q,
+    );
+    assert_eq!(ipc.status, 200);
+    let reader_ipc =
+        arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(ipc.body), None).unwrap();
+    let batches: Vec<_> = reader_ipc.map(|b| b.unwrap()).collect();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2_500);
+    assert_eq!(batches[0].schema().field(2).name(), "status");
+
+    // JSON bodies, an empty result, and errors.
+    let a = server.post(
+        "/gatehouse/sql",
+        Some(&reader),
+        &[("Content-Type", "application/json")],
+        br#"{"query": "SELECT count(*) AS n FROM signins WHERE 1 = 0"}"#,
+    );
+    assert_eq!(a.text().trim(), r#"{"n":0}"#);
+    let a = server.post(
+        "/gatehouse/sql",
+        Some(&reader),
+        &[("Accept", "text/csv")],
+        b"SELECT id FROM signins WHERE 1 = 0",
+    );
+    assert_eq!(a.text().trim(), "id");
+    for bad in [
+        &b"SELECT nope FROM signins"[..],
+        b"DROP TABLE signins",
+        b"COPY signins TO '/tmp/x.parquet'",
+        b"\xff\xfe",
+        b"SELECT (((((((((((((((((((((((((((((((((((((((((((1)))))))))))))))))))))))))))))))))))))))))))",
+    ] {
+        let a = server.post("/gatehouse/sql", Some(&reader), &[], bad);
+        assert!(
+            a.status == 400 || a.status == 200,
+            "{}: {} {}",
+            String::from_utf8_lossy(bad),
+            a.status,
+            a.text()
+        );
+        if a.status == 400 {
+            assert!(a.json()["error"]["message"].as_str().is_some());
+        }
+    }
+    assert_eq!(
+        server
+            .post("/gatehouse/sql", Some(&reader), &[], b"DROP TABLE signins")
+            .status,
+        400
+    );
+    let a = server.post(
+        "/gatehouse/sql",
+        Some(&reader),
+        &[("Accept", "image/png")],
+        q,
+    );
+    assert_eq!(a.status, 406);
+    server.stop();
+}
+
+#[test]
+fn a_watched_folder_is_ingested_once_and_emptied() {
+    let gh = Gh::new();
+    let landing = gh.dir.join("landing");
+    std::fs::create_dir_all(&landing).unwrap();
+    let reader = gh.token("contoso", "global-reader");
+    let server = Served::start(
+        &gh,
+        &[
+            "--watch",
+            landing.to_str().unwrap(),
+            "--watch-tenant",
+            "contoso",
+        ],
+    );
+    // One good file, one with a bad line, one gzip-compressed, one hidden (left alone).
+    std::fs::write(landing.join("a.json"), ndjson(&signins(11, 100))).unwrap();
+    let mut bad = ndjson(&signins(12, 10));
+    bad.push_str("{not json\n");
+    std::fs::write(landing.join("b.json"), &bad).unwrap();
+    std::fs::write(
+        landing.join("c.json.gz"),
+        gzip(ndjson(&signins(13, 50)).as_bytes()),
+    )
+    .unwrap();
+    std::fs::write(landing.join(".partial"), "{}").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if landing.join("done/a.json").exists()
+            && landing.join("done/c.json.gz").exists()
+            && landing.join("rejected/b.json").exists()
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(landing.join("done/a.json").exists(), "{}", server.log());
+    assert!(landing.join("done/c.json.gz").exists());
+    assert!(landing.join("rejected/b.json").exists());
+    let reason = std::fs::read_to_string(landing.join("rejected/b.json.reason.txt")).unwrap();
+    assert!(reason.contains("line 11: [malformed_json]"), "{reason}");
+    assert!(reason.starts_with("10 record(s) stored"), "{reason}");
+    assert!(!landing.join("a.json").exists());
+    assert!(landing.join(".partial").exists());
+    assert_eq!(server.sql_int(&reader, "SELECT count(*) FROM signins"), 160);
+    // The files' positions were committed with their rows.
+    let positions: Value =
+        serde_json::from_slice(&std::fs::read(gh.data.join("_gatehouse/positions.json")).unwrap())
+            .unwrap();
+    assert!(
+        positions["watch:a.json"].as_i64().unwrap() > 0,
+        "{positions}"
+    );
+    // The same file dropped again: nothing stored twice, and it moves on.
+    std::fs::copy(landing.join("done/a.json"), landing.join("a.json")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while landing.join("a.json").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(landing.join("done/a.json.1").exists());
+    assert_eq!(server.sql_int(&reader, "SELECT count(*) FROM signins"), 160);
+    server.stop();
+}
+
+#[test]
+fn cli_commands_work_while_the_server_holds_the_store() {
+    let gh = Gh::new();
+    let reader = gh.token("contoso", "global-reader");
+    let server = Served::start(&gh, &[]);
+    // ingest goes through the server, with the same summary and exit codes.
+    let mut files = Vec::new();
+    for part in 0..6u64 {
+        files.push(gh.write(
+            &format!("in-{part}.jsonl"),
+            ndjson(&signins(20 + part as u32, 50)),
+        ));
+    }
+    let mut args: Vec<&std::ffi::OsStr> = vec!["--tenant".as_ref(), "contoso".as_ref()];
+    args.extend(files.iter().map(|f| f.as_os_str()));
+    let run = gh.ingest(&args);
+    run.expect_code(0, "ingest through serve");
+    assert!(
+        run.stderr.contains("through gatehouse serve"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.summary().stored, 300);
+    let bad = gh.write("bad.jsonl", "{oops\n");
+    let run = gh.ingest(&[bad.as_os_str()]);
+    run.expect_code(2, "a rejection through serve");
+    assert_eq!(run.summary().rejected.len(), 1);
+    assert_eq!(server.sql_int(&reader, "SELECT count(*) FROM signins"), 300);
+    // sql reads the Delta tables directly, beside the server.
+    assert_eq!(gh.count("signins"), 300);
+    // compact, retention and vacuum run on the server's writer.
+    let run = gh.run(&["compact"]);
+    run.expect_code(0, "compact");
+    assert!(run.stdout.contains("Compacted"), "{}", run.stdout);
+    let run = gh.run(&["retention", "--days", "36500"]);
+    run.expect_code(0, "retention");
+    assert!(run.stdout.contains("Removed 0 records"), "{}", run.stdout);
+    let run = gh.run(&["vacuum", "--older-than-hours", "0"]);
+    run.expect_code(0, "vacuum");
+    assert!(run.stdout.contains("Deleted"), "{}", run.stdout);
+    assert_eq!(gh.count("signins"), 300);
+    assert_eq!(gh.parquet_on_disk(), gh.live_files());
+    // Standard input cannot be forwarded: a clear error.
+    let run = gh.run_stdin(&["ingest", "-"], b"{}\n");
+    run.expect_code(1, "stdin through serve");
+    assert!(run.stderr.contains("POST"), "{}", run.stderr);
+    let log = server.stop();
+    assert!(!log.contains("ERROR"), "{log}");
+    // Stopped: the CLI writes directly again.
+    let run = gh.ingest(&[files[0].as_os_str()]);
+    run.expect_code(0, "ingest after serve stopped");
+    assert!(!run.stderr.contains("through gatehouse serve"));
+}
