@@ -7,63 +7,19 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use common::{testdata, Gh};
+use common::{python, run_python, testdata, Gh};
 use serde_json::Value;
-
-const HOW: &str = "create it with: cd <workspace> && python3 -m venv .venv && \
-.venv/bin/pip install -r scripts/requirements.txt (or point GATEHOUSE_PYTHON at a python that \
-has duckdb and deltalake)";
-
-fn python() -> PathBuf {
-    let mut tried = Vec::new();
-    let mut candidates = Vec::new();
-    // An explicit choice is the only candidate; the workspace venv is the default.
-    match std::env::var_os("GATEHOUSE_PYTHON").filter(|p| !p.is_empty()) {
-        Some(p) => candidates.push(PathBuf::from(p)),
-        None => {
-            candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"))
-        }
-    }
-    for p in candidates {
-        let ok = Command::new(&p)
-            .args(["-c", "import duckdb, deltalake"])
-            .output()
-            .map(|o| o.status.success());
-        match ok {
-            Ok(true) => return p,
-            Ok(false) => tried.push(format!("{} (no duckdb or deltalake module)", p.display())),
-            Err(e) => tried.push(format!("{} ({e})", p.display())),
-        }
-    }
-    panic!(
-        "no Python with duckdb and deltalake found; tried {}. {HOW}",
-        tried.join(", ")
-    );
-}
 
 /// Runs a Python script (given the data directory as its argument, and [`DELTA_SCAN`]'s `con` and
 /// `scan`) and parses the JSON it prints.
-fn run_duckdb(py: &std::path::Path, script: &str, data: &std::path::Path) -> Value {
-    let out = Command::new(py)
-        .arg("-c")
-        .arg(format!("import sys\n{DELTA_SCAN}\n{script}"))
-        .arg(data)
-        .output()
-        .expect("running python");
-    assert!(
-        out.status.success(),
-        "duckdb script failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "duckdb output is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+fn run_duckdb(py: &Path, script: &str, data: &Path) -> Value {
+    run_python(
+        py,
+        &format!("import sys\n{DELTA_SCAN}\n{script}"),
+        &[data.as_os_str()],
+    )
 }
 
 /// Registers, in a DuckDB connection `con`, each log's Delta tables (one per tenant) as one view,

@@ -544,3 +544,98 @@ fn cli_commands_work_while_the_server_holds_the_store() {
     run.expect_code(0, "ingest after serve stopped");
     assert!(!run.stderr.contains("through gatehouse serve"));
 }
+
+#[test]
+fn queries_during_compaction_retention_and_vacuum_see_whole_snapshots() {
+    let gh = Gh::new();
+    // Old audits for retention to remove while everything runs.
+    let old: Vec<Value> = (0..30u64)
+        .map(|n| {
+            json!({"id": guid(60, n), "activityDateTime": ts(978_307_200 + n as i64 * 3600),
+                   "activityDisplayName": "Add user", "category": "UserManagement",
+                   "result": "success", "loggedByService": "Core Directory"})
+        })
+        .collect();
+    let path = gh.write("old.jsonl", ndjson(&old));
+    gh.ingest(&["--tenant".as_ref(), "contoso".as_ref(), path.as_os_str()])
+        .expect_code(0, "old audits");
+    let ingest = gh.token("contoso", "ingest");
+    let reader = gh.token("contoso", "global-reader");
+    let server = Served::start(&gh, &["--commit-interval-ms", "100"]);
+    const BATCHES: u32 = 60;
+    const PER_BATCH: u64 = 20;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    std::thread::scope(|scope| {
+        let pusher = scope.spawn(|| {
+            for b in 0..BATCHES {
+                let a = server.post(
+                    "/gatehouse/ingest",
+                    Some(&ingest),
+                    &[NDJSON],
+                    ndjson(&signins(100 + b, PER_BATCH)).as_bytes(),
+                );
+                assert_eq!(a.json()["stored"], PER_BATCH, "{}", a.text());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let maintainer = scope.spawn(|| {
+            let mut runs = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) || runs < 3 {
+                gh.run(&["compact"]).expect_code(0, "compact");
+                gh.run(&["retention", "--days", "3650", "--log", "audits"])
+                    .expect_code(0, "retention");
+                gh.run(&["vacuum", "--older-than-seconds", "2"])
+                    .expect_code(0, "vacuum");
+                runs += 1;
+            }
+            runs
+        });
+        let querier = scope.spawn(|| {
+            let (mut last, mut queries, mut audits_gone) = (0i64, 0, false);
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let rows = server.sql(
+                    &reader,
+                    "SELECT count(*) AS n, count(DISTINCT id) AS d FROM signins",
+                );
+                let (n, d) = (
+                    rows[0]["n"].as_i64().unwrap(),
+                    rows[0]["d"].as_i64().unwrap(),
+                );
+                assert_eq!(n, d, "a row repeated within a snapshot");
+                assert!(n >= last, "rows went missing: {n} after {last}");
+                last = n;
+                let audits = server.sql_int(&reader, "SELECT count(*) FROM audits");
+                assert!(
+                    audits == 30 || audits == 0,
+                    "{audits} audits: a day half removed"
+                );
+                assert!(!(audits_gone && audits == 30), "removed audits came back");
+                audits_gone |= audits == 0;
+                queries += 2;
+            }
+            queries
+        });
+        pusher.join().unwrap();
+        let runs = maintainer.join().unwrap();
+        let queries = querier.join().unwrap();
+        eprintln!("{queries} queries during {runs} rounds of compaction, retention and vacuum");
+        assert!(
+            runs >= 3 && queries > 20,
+            "{runs} rounds, {queries} queries"
+        );
+    });
+    let total = i64::from(BATCHES) * PER_BATCH as i64;
+    assert_eq!(
+        server.sql_int(&reader, "SELECT count(*) FROM signins"),
+        total
+    );
+    assert_eq!(server.sql_int(&reader, "SELECT count(*) FROM audits"), 0);
+    let ops = gh.operations("contoso", "signins");
+    assert!(ops.iter().any(|o| o == "OPTIMIZE"), "{ops:?}");
+    std::thread::sleep(Duration::from_millis(2_100));
+    gh.run(&["vacuum", "--older-than-seconds", "2"])
+        .expect_code(0, "vacuum");
+    assert_eq!(gh.parquet_on_disk(), gh.live_files());
+    server.stop();
+}

@@ -86,11 +86,11 @@ impl LocalServer {
         )
     }
 
-    /// Vacuums.
-    pub fn vacuum(&self, older_than_hours: Option<u64>) -> Result<Value, String> {
+    /// Vacuums (files replaced more than this many seconds ago; default: the grace period).
+    pub fn vacuum(&self, older_than_seconds: Option<u64>) -> Result<Value, String> {
         self.post(
             "/gatehouse/admin/vacuum",
-            &json!({"olderThanHours": older_than_hours}),
+            &json!({"olderThanSeconds": older_than_seconds}),
         )
     }
 }

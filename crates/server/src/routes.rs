@@ -723,7 +723,7 @@ async fn admin_retention(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct AdminVacuum {
-    older_than_hours: Option<u64>,
+    older_than_seconds: Option<u64>,
 }
 
 async fn admin_vacuum(
@@ -732,10 +732,10 @@ async fn admin_vacuum(
     Json(request): Json<AdminVacuum>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_admin()?;
-    let hours = request
-        .older_than_hours
-        .unwrap_or(state.config.maintenance.vacuum_grace_hours);
-    let grace = std::time::Duration::from_secs(hours * 3600);
+    let seconds = request
+        .older_than_seconds
+        .unwrap_or(state.config.maintenance.vacuum_grace_hours * 3600);
+    let grace = std::time::Duration::from_secs(seconds);
     let deleted = admin_task(&state, |done| Maintenance::Vacuum { grace, done }).await?;
     Ok(Json(json!({ "deleted": deleted })))
 }

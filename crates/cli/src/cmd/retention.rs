@@ -76,22 +76,26 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
 /// Arguments of `gatehouse vacuum`.
 #[derive(Debug, clap::Args)]
 pub struct VacuumArgs {
-    /// Delete files that no snapshot younger than this many hours needs (default: the tables'
-    /// grace period, 24 hours).
-    #[arg(long)]
+    /// Delete files that no snapshot younger than this many hours needs (default: the grace
+    /// period, 24 hours).
+    #[arg(long, conflicts_with = "older_than_seconds")]
     older_than_hours: Option<u64>,
+    /// The same in seconds.
+    #[arg(long)]
+    older_than_seconds: Option<u64>,
 }
 
 /// Runs `gatehouse vacuum`.
 pub fn vacuum(data: &Path, args: VacuumArgs) -> anyhow::Result<ExitCode> {
+    let seconds = args
+        .older_than_seconds
+        .or(args.older_than_hours.map(|h| h * 3600));
     let deleted = match writer(data)? {
-        Writer::Here(mut w) => match args.older_than_hours {
-            Some(h) => w.vacuum_older_than(std::time::Duration::from_secs(h * 3600))?,
+        Writer::Here(mut w) => match seconds {
+            Some(s) => w.vacuum_older_than(std::time::Duration::from_secs(s))?,
             None => w.vacuum()?,
         },
-        Writer::Server(server) => server
-            .vacuum(args.older_than_hours)
-            .map_err(anyhow::Error::msg)?["deleted"]
+        Writer::Server(server) => server.vacuum(seconds).map_err(anyhow::Error::msg)?["deleted"]
             .as_u64()
             .unwrap_or(0) as usize,
     };

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -30,6 +31,61 @@ pub fn testdata() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
     p.canonicalize()
         .unwrap_or_else(|e| panic!("test data missing at {}: {e}", p.display()))
+}
+
+/// How to make the Python the tests use.
+pub const HOW: &str = "create it with: cd <workspace> && python3 -m venv .venv && \
+.venv/bin/pip install -r scripts/requirements.txt (or point GATEHOUSE_PYTHON at a python that \
+has duckdb and deltalake)";
+
+/// A Python with `duckdb` and `deltalake`: `$GATEHOUSE_PYTHON` when set, else the workspace's
+/// `.venv/bin/python`; the test fails saying how to make one when there is none.
+pub fn python() -> PathBuf {
+    let mut tried = Vec::new();
+    let mut candidates = Vec::new();
+    // An explicit choice is the only candidate; the workspace venv is the default.
+    match std::env::var_os("GATEHOUSE_PYTHON").filter(|p| !p.is_empty()) {
+        Some(p) => candidates.push(PathBuf::from(p)),
+        None => {
+            candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"))
+        }
+    }
+    for p in candidates {
+        let ok = Command::new(&p)
+            .args(["-c", "import duckdb, deltalake"])
+            .output()
+            .map(|o| o.status.success());
+        match ok {
+            Ok(true) => return p,
+            Ok(false) => tried.push(format!("{} (no duckdb or deltalake module)", p.display())),
+            Err(e) => tried.push(format!("{} ({e})", p.display())),
+        }
+    }
+    panic!(
+        "no Python with duckdb and deltalake found; tried {}. {HOW}",
+        tried.join(", ")
+    );
+}
+
+/// Runs a Python script with `args` and parses the JSON it prints.
+pub fn run_python(py: &Path, script: &str, args: &[&std::ffi::OsStr]) -> Value {
+    let out = Command::new(py)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("running python");
+    assert!(
+        out.status.success(),
+        "python script failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "python output is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 /// A `gatehouse serve` of a data directory, on a free loopback port; killed when dropped.
@@ -497,7 +553,61 @@ impl Gh {
         live.into_iter().collect()
     }
 
-    /// Every `*.parquet` under `DATA/tenants`, as `/`-separated paths relative to the data dir.
+    /// The rows of one table (`tenants/<tenant>/<table>`) at each version of its Delta log: the
+    /// `numRecords` of its live files, replaying the JSON commits here.
+    pub fn rows_by_version(&self, tenant: &str, table: &str) -> BTreeMap<u64, u64> {
+        let log = self
+            .data
+            .join("tenants")
+            .join(tenant)
+            .join(table)
+            .join("_delta_log");
+        let mut live: BTreeMap<String, u64> = BTreeMap::new();
+        let mut out = BTreeMap::new();
+        for version in 0u64.. {
+            let Ok(text) = std::fs::read_to_string(log.join(format!("{version:020}.json"))) else {
+                break;
+            };
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let action: Value = serde_json::from_str(line).expect("a JSON action");
+                if let Some(add) = action.get("add") {
+                    let stats: Value = serde_json::from_str(add["stats"].as_str().expect("stats"))
+                        .expect("stats JSON");
+                    live.insert(
+                        add["path"].as_str().unwrap().to_string(),
+                        stats["numRecords"].as_u64().expect("numRecords"),
+                    );
+                }
+                if let Some(path) = action["remove"]["path"].as_str() {
+                    live.remove(path);
+                }
+            }
+            out.insert(version, live.values().sum());
+        }
+        out
+    }
+
+    /// The operation of each commit of a table's Delta log (`WRITE`, `OPTIMIZE`, `DELETE`, …).
+    pub fn operations(&self, tenant: &str, table: &str) -> Vec<String> {
+        let log = self
+            .data
+            .join("tenants")
+            .join(tenant)
+            .join(table)
+            .join("_delta_log");
+        (0u64..)
+            .map_while(|v| std::fs::read_to_string(log.join(format!("{v:020}.json"))).ok())
+            .filter_map(|text| {
+                text.lines().find_map(|l| {
+                    let v: Value = serde_json::from_str(l).ok()?;
+                    v["commitInfo"]["operation"].as_str().map(str::to_string)
+                })
+            })
+            .collect()
+    }
+
+    /// Every data file (`*.parquet` outside `_delta_log`) under `DATA/tenants`, as `/`-separated
+    /// paths relative to the data dir.
     pub fn parquet_on_disk(&self) -> Vec<String> {
         let mut out = Vec::new();
         let root = self.data.join("tenants");
@@ -509,7 +619,10 @@ impl Gh {
             for e in entries.flatten() {
                 let p = e.path();
                 if p.is_dir() {
-                    stack.push(p);
+                    // The Delta log's checkpoints are Parquet too, but not data.
+                    if !p.ends_with("_delta_log") {
+                        stack.push(p);
+                    }
                 } else if p.extension().is_some_and(|x| x == "parquet") {
                     let rel = p.strip_prefix(&self.data).expect("under data");
                     out.push(
