@@ -67,6 +67,8 @@ enum Command {
     Sql(cmd::sql::Args),
     /// Write stored records as Graph JSON, one per line (uncapped).
     Export(cmd::export::Args),
+    /// Print one record by its id (the most complete of the versions sharing it).
+    Show(cmd::show::Args),
     /// Print the tables and their columns.
     Schema,
     /// Merge small files.
@@ -146,6 +148,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => cmd::ingest::run(&cli.data, args),
         Command::Sql(args) => cmd::sql::run(&cli.data, args),
         Command::Export(args) => cmd::export::run(&cli.data, args),
+        Command::Show(args) => cmd::show::run(&cli.data, args),
         Command::Schema => {
             print!("{}", gatehouse_query::describe_schema());
             Ok(ExitCode::SUCCESS)

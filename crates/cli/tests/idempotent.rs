@@ -316,3 +316,65 @@ fn tenant_ids_are_case_insensitive() {
         assert_eq!(rows, json!([{"n": 5, "t": "contoso"}]), "{spelling}");
     }
 }
+
+#[test]
+fn distinct_records_sharing_an_id_are_all_kept() {
+    // As Log Analytics exports an interactive sign-in twice: before MFA, and again after it with
+    // another authenticationRequirement and a risk event. Both are records; re-ingesting the
+    // export stores neither again.
+    let gh = Gh::new();
+    let id = guid(70, 1);
+    let mut before_mfa = signin(&id, "2024-03-01T10:00:00Z");
+    before_mfa["authenticationRequirement"] = json!("singleFactorAuthentication");
+    let mut after_mfa = before_mfa.clone();
+    after_mfa["authenticationRequirement"] = json!("multiFactorAuthentication");
+    after_mfa["riskEventTypes_v2"] = json!(["unfamiliarFeatures"]);
+    let other = signin(&guid(70, 2), "2024-03-01T11:00:00Z");
+    let path = gh.write(
+        "la-export.jsonl",
+        ndjson(&[
+            before_mfa.clone(),
+            after_mfa.clone(),
+            other,
+            before_mfa.clone(),
+        ]),
+    );
+    let s = gh.ingest(&[&path]).expect_code(0, "ingest").summary();
+    assert_eq!(
+        (s.stored, s.duplicates),
+        (3, 1),
+        "both versions kept, the repeat skipped"
+    );
+    assert_eq!(gh.count("signins"), 3);
+    let again = gh.ingest(&[&path]).expect_code(0, "again").summary();
+    assert_eq!((again.stored, again.duplicates), (0, 4));
+    // A lookup by id answers the most complete version; every version is there for export.
+    let shown = gh.run(&["show", &id]);
+    shown.expect_code(0, "show");
+    let shown: Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(
+        shown["authenticationRequirement"],
+        "multiFactorAuthentication"
+    );
+    assert_eq!(shown["riskEventTypes_v2"], json!(["unfamiliarFeatures"]));
+    let all = gh.run(&["show", &id, "--all"]);
+    all.expect_code(0, "show --all");
+    let versions: Vec<Value> = all
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(
+        versions[1]["authenticationRequirement"],
+        "singleFactorAuthentication"
+    );
+    let exported = gh.run(&["export"]);
+    exported.expect_code(0, "export");
+    assert_eq!(
+        exported.stdout.lines().filter(|l| l.contains(&id)).count(),
+        2
+    );
+    gh.run(&["show", "no-such-id"])
+        .expect_code(1, "show of an unknown id");
+}

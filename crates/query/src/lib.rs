@@ -15,6 +15,7 @@
 //! runtime with its file-metadata cache (Parquet footers are read once, not per query).
 
 mod table;
+mod versions;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use gatehouse_store::{Store, StoreSnapshot};
 
 pub use datafusion::execution::SendableRecordBatchStream as RecordBatchStream;
 pub use table::SnapshotTable;
+pub use versions::{completeness, RecordVersion};
 
 /// Errors of the query engine.
 #[derive(Debug, thiserror::Error)]

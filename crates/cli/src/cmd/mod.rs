@@ -5,6 +5,7 @@ pub mod export;
 pub mod ingest;
 pub mod retention;
 pub mod serve;
+pub mod show;
 pub mod simulate;
 pub mod sql;
 pub mod token;
