@@ -145,6 +145,235 @@ def ingest_table(w, records, raw_bytes, gatehouse, duckdb_run):
     w(f"| bytes per record stored | {g_size / records:,.0f} | {d_size / records:,.0f} | |")
 
 
+SOAK_BEGIN = "<!-- soak: written by bench/soak.py -->"
+SOAK_END = "<!-- /soak -->"
+
+
+class Serve:
+    """A `gatehouse serve` of a data directory on a free loopback port, with tokens."""
+
+    def __init__(self, data, *args):
+        import re
+        self.data = data
+        self.ingest_token = self.token("bench", "ingest")
+        self.reader_token = self.token("bench", "global-reader")
+        self.proc = subprocess.Popen([BIN, "--data", data, "serve", "--listen", "127.0.0.1:0", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        m = re.match(r"Listening on http://([\d.]+):(\d+)", line)
+        if not m:
+            self.proc.kill()
+            sys.exit(f"gatehouse serve did not start: {line!r}")
+        self.host, self.port = m.group(1), int(m.group(2))
+
+    def token(self, tenant, role):
+        return subprocess.run([BIN, "--data", self.data, "token", "create", "--tenant", tenant, "--role", role],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    def connection(self):
+        import http.client
+        return http.client.HTTPConnection(self.host, self.port, timeout=600)
+
+    def post(self, conn, path, token, body, headers=None):
+        h = {"Authorization": f"Bearer {token}"}
+        h.update(headers or {})
+        conn.request("POST", path, body=body, headers=h)
+        r = conn.getresponse()
+        data = r.read()
+        if r.status != 200:
+            sys.exit(f"{path}: {r.status} {data[:500]!r}")
+        return data
+
+    def rss(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=120)
+
+
+def percentile(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def live_benchmarks(args, store, input_file, records, raw_bytes, upn, day):
+    import duckdb
+    import threading
+    from deltalake import DeltaTable
+    out = {}
+
+    # Warm query latency over HTTP vs DuckDB in-process over the same live Parquet files.
+    server = Serve(store)
+    files = DeltaTable(os.path.join(store, "tenants", "bench", "signins")).file_uris()
+    con = duckdb.connect()
+    con.execute("CREATE VIEW t AS SELECT * FROM read_parquet([" + ",".join(f"'{f}'" for f in files) + "])")
+    conn = server.connection()
+    rows = []
+    for name, gsql, dsql in QUERIES:
+        gsql, dsql = gsql.format(upn=upn, day=day), dsql.format(upn=upn, day=day)
+        g, d = [], []
+        for i in range(args.repeat + 6):
+            s = time.perf_counter()
+            server.post(conn, "/gatehouse/sql", server.reader_token, gsql.encode())
+            g.append(time.perf_counter() - s)
+            s = time.perf_counter()
+            con.execute(dsql).fetchall()
+            d.append(time.perf_counter() - s)
+        g, d = g[1:], d[1:]  # the first of each is the cold one
+        rows.append((name, min(g), percentile(g, 50), min(d), percentile(d, 50)))
+    out["queries"] = rows
+    out["query_files"] = len(files)
+    server.stop()
+
+    # Push ingest over HTTP into a fresh store: the benchmark file in bodies of 20,000 records from
+    # four clients at once, while a probe pushes one record every 200 ms and polls until it is
+    # visible to a query.
+    push_store = os.path.join(args.out, "store-push")
+    shutil.rmtree(push_store, ignore_errors=True)
+    server = Serve(push_store)
+    bodies = []
+    with open(input_file, "rb") as f:
+        chunk = []
+        for line in f:
+            chunk.append(line)
+            if len(chunk) == 20_000:
+                bodies.append(b"".join(chunk))
+                chunk = []
+        if chunk:
+            bodies.append(b"".join(chunk))
+    lock = threading.Lock()
+    queue = list(range(len(bodies)))
+    stored = [0]
+    def pusher():
+        conn = server.connection()
+        while True:
+            with lock:
+                if not queue:
+                    return
+                i = queue.pop(0)
+            v = json.loads(server.post(conn, "/gatehouse/ingest", server.ingest_token, bodies[i],
+                                       {"Content-Type": "application/x-ndjson"}))
+            with lock:
+                stored[0] += v["stored"]
+    probe_lat, stop = [], threading.Event()
+    template = json.loads(open(input_file, "rb").readline())
+    def probe(samples, pause):
+        conn_push, conn_sql = server.connection(), server.connection()
+        n = 0
+        while not stop.is_set() and (samples is None or n < samples):
+            n += 1
+            rec = dict(template, id=f"probe-{samples}-{n}-{time.monotonic_ns()}")
+            s = time.perf_counter()
+            server.post(conn_push, "/gatehouse/ingest", server.ingest_token, json.dumps(rec).encode())
+            while True:
+                r = server.post(conn_sql, "/gatehouse/sql", server.reader_token,
+                                (f"SELECT count(*) AS n FROM signins WHERE createdDateTime = "
+                                 f"TIMESTAMP '{rec['createdDateTime']}' AND id = '{rec['id']}'").encode())
+                if json.loads(r)["n"] == 1:
+                    break
+            probe_lat.append(time.perf_counter() - s)
+            time.sleep(pause)
+    rss = []
+    def sample_rss():
+        while not stop.is_set():
+            rss.append(server.rss())
+            time.sleep(0.5)
+    threads = [threading.Thread(target=pusher) for _ in range(4)]
+    side = [threading.Thread(target=probe, args=(None, 0.2)), threading.Thread(target=sample_rss)]
+    s = time.perf_counter()
+    for t in threads + side:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - s
+    stop.set()
+    for t in side:
+        t.join()
+    loaded = list(probe_lat)
+    probe_lat.clear()
+    stop.clear()
+    probe(50, 0.05)
+    idle = list(probe_lat)
+    server.stop()
+    if stored[0] != records:
+        sys.exit(f"push ingest stored {stored[0]} of {records} records")
+    out["push"] = dict(wall=wall, records=records, bytes=raw_bytes, bodies=len(bodies),
+                       loaded=loaded, idle=idle, rss=max(rss) if rss else 0)
+    shutil.rmtree(push_store, ignore_errors=True)
+
+    # Opening a table with many commits.
+    example = os.path.join(os.path.dirname(BIN), "examples", "many_commits")
+    if args.commits and os.path.exists(example):
+        mc_dir = os.path.join(args.out, "many-commits")
+        s = time.perf_counter()
+        p = subprocess.run([example, mc_dir, str(args.commits), "10"], capture_output=True, text=True)
+        if p.returncode != 0:
+            sys.exit("many_commits failed:\n" + p.stderr[-3000:])
+        opens = [float(l.split()[1]) for l in p.stdout.splitlines() if l.startswith("open ")]
+        log_files = len(os.listdir(os.path.join(mc_dir, "tenants", "bench", "signins", "_delta_log")))
+        out["commits"] = dict(n=args.commits, opens=opens, log_files=log_files,
+                              made=time.perf_counter() - s, reused="commits/s" not in p.stderr)
+    return out
+
+
+def write_live(w, live, args):
+    w("## The live store")
+    w("")
+    w("### The everyday questions over HTTP")
+    w("")
+    w("`gatehouse serve` over the store above, each question POSTed to `/gatehouse/sql` on one kept-alive")
+    w("connection (JSON lines back), timed from request to last byte, warm (the first run of each is")
+    w(f"dropped); DuckDB runs the same SQL in-process over the same {live['query_files']} Parquet files (the")
+    w(f"table's live files, from its Delta log). {args.repeat + 5} warm runs each.")
+    w("")
+    w("| question | Gatehouse over HTTP, best / median | DuckDB in-process, best / median | ratio of medians |")
+    w("|---|---:|---:|---:|")
+    for name, gb, gm, db, dm in live["queries"]:
+        w(f"| {name} | {gb * 1e3:,.1f} / {gm * 1e3:,.1f} ms | {db * 1e3:,.1f} / {dm * 1e3:,.1f} ms | {gm / dm:.2f}x |")
+    w("")
+    p = live["push"]
+    w("### Push ingest over HTTP")
+    w("")
+    w(f"The benchmark file pushed to `POST /gatehouse/ingest` of a fresh `gatehouse serve` in {p['bodies']} bodies")
+    w("of 20,000 records from four clients at once (each body answered once its rows are committed).")
+    w("Meanwhile a probe pushed one record every 200 ms and queried it until it was visible; then, with")
+    w("nothing else running, 50 probes more.")
+    w("")
+    w("| | value |")
+    w("|---|---:|")
+    w(f"| records | {fmt_int(p['records'])} |")
+    w(f"| wall time | {p['wall']:.1f} s |")
+    w(f"| records/s | {fmt_int(int(p['records'] / p['wall']))} |")
+    w(f"| MB/s | {p['bytes'] / 1e6 / p['wall']:,.1f} |")
+    w(f"| peak RSS of the server | {p['rss'] / 2**20:,.0f} MiB |")
+    if p["loaded"]:
+        w(f"| push → visible under load, p50 / p99 ({len(p['loaded'])} probes) | "
+          f"{percentile(p['loaded'], 50) * 1e3:,.0f} / {percentile(p['loaded'], 99) * 1e3:,.0f} ms |")
+    w(f"| push → visible idle, p50 / p99 ({len(p['idle'])} probes) | "
+      f"{percentile(p['idle'], 50) * 1e3:,.0f} / {percentile(p['idle'], 99) * 1e3:,.0f} ms |")
+    w("")
+    w("Target (issue #11): p99 from accept to visible at most 1 s.")
+    w("")
+    c = live.get("commits")
+    if c:
+        w("### Opening a table with many commits")
+        w("")
+        w(f"A sign-in table with **{fmt_int(c['n'])} commits** made through the store's writer (each adds a file,")
+        w("every 100th merges the 100 before it; delta-rs writes a checkpoint every 100 commits; the")
+        w(f"`_delta_log` folder holds {fmt_int(c['log_files'])} entries), opened from scratch 10 times")
+        w("(`crates/store/examples/many_commits.rs`: `Store::snapshot`, i.e. list the log, read the last")
+        w("checkpoint and the commits after it).")
+        w("")
+        o = c["opens"]
+        w(f"Open: best {min(o):.0f} ms, median {percentile(o, 50):.0f} ms, worst {max(o):.0f} ms. Target: under 200 ms.")
+        w("")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--signins", type=int, default=1_000_000, help="target sign-ins in the input file")
@@ -153,6 +382,8 @@ def main():
     ap.add_argument("--write", default=os.path.join(ROOT, "BENCHMARKS.md"))
     ap.add_argument("--diagnostic-users", type=int, default=400,
                     help="users of the simulated tenant for the diagnostic-export comparison")
+    ap.add_argument("--commits", type=int, default=100_000,
+                    help="commits of the table whose opening is timed (0: skip)")
     args = ap.parse_args()
 
     import duckdb  # noqa: F401  (fail early if missing)
@@ -247,6 +478,11 @@ def main():
             con.execute(dsql).fetchall()
             d_t = min(d_t, time.perf_counter() - s)
         query_rows.append((name, gsql, g_t, d_t))
+
+    # 3b. The live store: the same questions over HTTP against a running server (warm), beside
+    #     DuckDB in-process over the same Parquet files (the table's live files); push ingest over
+    #     HTTP with the time from a push to its rows being visible; opening a table with many commits.
+    live = live_benchmarks(args, store, input_file, records, raw_bytes, upn, day)
 
     # 4. The Azure Monitor diagnostic export shape (a blob per category and hour, records with
     #    an envelope around Graph-like properties, every log type mixed), side by side.
@@ -345,6 +581,7 @@ def main():
     for name, _, g_t, d_t in query_rows:
         w(f"| {name} | {g_t * 1e3:,.0f} ms | {d_t * 1e3:,.0f} ms | {g_t / d_t:.1f}x |")
     w("")
+    write_live(w, live, args)
     w("## Azure Monitor diagnostic export")
     w("")
     dmb = diag_bytes / 1e6
@@ -366,6 +603,14 @@ def main():
     else:
         w("Input reused from a previous run (delete bench-out/signins.jsonl to regenerate).")
     w("")
+    # The soak (bench/soak.py) writes its own section; keep it.
+    soak = ""
+    if os.path.exists(args.write):
+        old = open(args.write).read()
+        if SOAK_BEGIN in old and SOAK_END in old:
+            soak = old[old.index(SOAK_BEGIN):old.index(SOAK_END) + len(SOAK_END)]
+    lines.append(soak or f"{SOAK_BEGIN}\n## Soak\n\nNot run yet: `.venv/bin/python bench/soak.py`.\n{SOAK_END}")
+    lines.append("")
     with open(args.write, "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))

@@ -562,6 +562,14 @@ fn queries_during_compaction_retention_and_vacuum_see_whole_snapshots() {
     let ingest = gh.token("contoso", "ingest");
     let reader = gh.token("contoso", "global-reader");
     let server = Served::start(&gh, &["--commit-interval-ms", "100"]);
+    // Pushed again, they are duplicates (the server now holds their keys).
+    let a = server.post(
+        "/gatehouse/ingest",
+        Some(&ingest),
+        &[NDJSON],
+        ndjson(&old).as_bytes(),
+    );
+    assert_eq!(a.json()["duplicates"], 30, "{}", a.text());
     const BATCHES: u32 = 60;
     const PER_BATCH: u64 = 20;
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -583,8 +591,9 @@ fn queries_during_compaction_retention_and_vacuum_see_whole_snapshots() {
             let mut runs = 0;
             while !done.load(std::sync::atomic::Ordering::SeqCst) || runs < 3 {
                 gh.run(&["compact"]).expect_code(0, "compact");
-                gh.run(&["retention", "--days", "3650", "--log", "audits"])
-                    .expect_code(0, "retention");
+                let r = gh.run(&["retention", "--days", "3650", "--log", "audits"]);
+                r.expect_code(0, "retention");
+                assert!(r.stderr.contains("through gatehouse serve"), "{}", r.stderr);
                 gh.run(&["vacuum", "--older-than-seconds", "2"])
                     .expect_code(0, "vacuum");
                 runs += 1;
@@ -631,6 +640,17 @@ fn queries_during_compaction_retention_and_vacuum_see_whole_snapshots() {
         total
     );
     assert_eq!(server.sql_int(&reader, "SELECT count(*) FROM audits"), 0);
+    // Retention removed them, so pushed again they are new records (the server forgot their
+    // keys with their days).
+    let a = server.post(
+        "/gatehouse/ingest",
+        Some(&ingest),
+        &[NDJSON],
+        ndjson(&old).as_bytes(),
+    );
+    assert_eq!(a.json()["stored"], 30, "{}", a.text());
+    let r = gh.run(&["retention", "--days", "3650", "--log", "audits"]);
+    r.expect_code(0, "retention");
     let ops = gh.operations("contoso", "signins");
     assert!(ops.iter().any(|o| o == "OPTIMIZE"), "{ops:?}");
     std::thread::sleep(Duration::from_millis(2_100));

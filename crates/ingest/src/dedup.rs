@@ -191,9 +191,10 @@ impl IdIndex {
         }
     }
 
-    /// Forgets a partition (after compaction or retention rewrote it).
-    pub fn forget(&mut self, key: &PartitionKey) {
-        self.partitions.remove(key);
+    /// Forgets the partitions `which` names (after retention removed their rows, whose keys
+    /// must not make records sent again look like duplicates).
+    pub fn forget(&mut self, which: impl Fn(&PartitionKey) -> bool) {
+        self.partitions.retain(|key, _| !which(key));
     }
 }
 

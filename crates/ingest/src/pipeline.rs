@@ -1244,10 +1244,15 @@ impl<'w> Consumer<'w> {
                 logs,
                 cutoff_ns,
                 done,
-            } => done(
-                gatehouse_store::maintenance::apply_retention(self.writer, &logs, cutoff_ns)
-                    .map_err(Into::into),
-            ),
+            } => {
+                let result =
+                    gatehouse_store::maintenance::apply_retention(self.writer, &logs, cutoff_ns);
+                // Records of the removed days are not stored any more: sent again, they are new.
+                let first_kept = day_of(cutoff_ns);
+                self.index
+                    .forget(|key| logs.contains(&key.log) && key.day < first_kept);
+                done(result.map_err(Into::into))
+            }
             Maintenance::Vacuum { grace, done } => {
                 done(self.writer.vacuum_older_than(grace).map_err(Into::into))
             }

@@ -220,6 +220,8 @@ const PUSH_TYPES: &[&str] = &[
     "application/gzip",
     "application/x-gzip",
     "application/octet-stream",
+    // What `curl --data-binary` sends unless told otherwise: the bytes are the body all the same.
+    "application/x-www-form-urlencoded",
 ];
 
 #[derive(Debug, Deserialize)]
