@@ -26,9 +26,9 @@ fn file(n: u64) -> DataFile {
         bytes: 100_000,
         min_time_ns: 1_704_067_200_000_000_000 + n as i64 * 1_000_000_000,
         max_time_ns: 1_704_067_200_000_000_000 + n as i64 * 1_000_000_000 + 999_000_000,
-        stats: Arc::from(format!(
-            r#"{{"numRecords":1000,"minValues":{{"createdDateTime":"2024-01-01T00:00:00.000Z"}},"maxValues":{{"createdDateTime":"2024-01-01T23:59:59.000Z"}},"nullCount":{{"createdDateTime":0}}}}"#
-        )),
+        stats: Arc::from(
+            r#"{"numRecords":1000,"minValues":{"createdDateTime":"2024-01-01T00:00:00.000Z"},"maxValues":{"createdDateTime":"2024-01-01T23:59:59.000Z"},"nullCount":{"createdDateTime":0}}"#,
+        ),
     }
 }
 
