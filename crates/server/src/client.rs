@@ -95,6 +95,43 @@ impl LocalServer {
     }
 }
 
+/// Runs SQL on a server as `token` and reads the answer as Arrow record batches (the server
+/// streams Arrow IPC).
+pub fn sql_arrow(
+    url: &str,
+    token: &str,
+    sql: &str,
+) -> Result<Vec<arrow::record_batch::RecordBatch>, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(format!("{url}/gatehouse/sql"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Accept", "application/vnd.apache.arrow.stream")
+        .send(sql.as_bytes())
+        .map_err(|e| format!("the server at {url} did not answer: {e}"))?;
+    let status = response.status();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+        return Err(v["error"]["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("the server answered {status}")));
+    }
+    arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(body), None)
+        .map_err(|e| e.to_string())?
+        .map(|b| b.map_err(|e| e.to_string()))
+        .collect()
+}
+
 /// An ingest summary back from its JSON form ([`crate::summary_json`]).
 pub fn summary_from_json(v: &Value) -> IngestSummary {
     let count = |v: &Value| v.as_u64().unwrap_or(0);

@@ -1,16 +1,16 @@
-//! `gatehouse demo`: simulate a tenant, ingest it, and answer the four questions people ask of
-//! sign-in logs — with the SQL that answers each, so it can be reused with `gatehouse sql`.
+//! `gatehouse demo`: simulate a tenant, ingest it, serve it, and answer the four questions people
+//! ask of sign-in logs over the server's HTTP API — with the SQL that answers each, so it can be
+//! reused with `gatehouse sql` or `POST /gatehouse/sql`.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use gatehouse_query::QueryEngine;
+use gatehouse_server::client::sql_arrow;
+use gatehouse_server::{Role, Server, ServerConfig, TokenStore};
 use gatehouse_sim::SimOptions;
-use gatehouse_store::Store;
 
 use crate::cmd::simulate::simulate_into_store;
-use crate::output::{write_result, OutputFormat};
 
 /// Arguments of `gatehouse demo`.
 #[derive(Debug, clap::Args)]
@@ -24,6 +24,9 @@ pub struct Args {
     /// Seed of the simulation.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Keep serving after the answers (until Ctrl-C), on this address.
+    #[arg(long)]
+    serve: Option<std::net::SocketAddr>,
 }
 
 /// The questions and the SQL that answers them. `now` is the newest sign-in in the store.
@@ -96,31 +99,57 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
     for (log, n) in &summary.stored {
         println!("  {:<14} {n}", log.table_name());
     }
-    let store = Store::open(data)?;
+    // Serve the store, and ask the questions over HTTP as any client would.
+    let tenant = opts.effective_tenant_id().to_ascii_lowercase();
+    let (token, record) = TokenStore::new(data).create(&tenant, Role::GlobalReader, Some("demo"))?;
+    let config = ServerConfig {
+        listen: args
+            .serve
+            .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        ..ServerConfig::default()
+    };
+    let server = Server::start(data, config)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let listener = rt.block_on(server.bind())?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = rt.spawn(server.run(listener, async {
+        let _ = stopped.await;
+    }));
+    println!("\nServing {} at {url}; asking as a global-reader of the tenant:", data.display());
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    rt.block_on(async {
-        let engine = QueryEngine::open(&store, None).await?;
-        for (i, (question, sql)) in QUESTIONS.iter().enumerate() {
-            use std::io::Write;
-            let t = Instant::now();
-            let result = engine.sql(sql).await?;
-            writeln!(
-                out,
-                "\n{}. {question}  ({:.0} ms)",
-                i + 1,
-                t.elapsed().as_secs_f64() * 1e3
-            )?;
-            write_result(&mut out, &result, OutputFormat::Table)?;
-        }
-        anyhow::Ok(())
-    })?;
+    for (i, (question, sql)) in QUESTIONS.iter().enumerate() {
+        use std::io::Write;
+        let t = Instant::now();
+        let batches = sql_arrow(&url, &token, sql).map_err(anyhow::Error::msg)?;
+        writeln!(
+            out,
+            "\n{}. {question}  ({:.0} ms over HTTP)",
+            i + 1,
+            t.elapsed().as_secs_f64() * 1e3
+        )?;
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        writeln!(out, "{}", arrow::util::pretty::pretty_format_batches(&batches)?)?;
+        writeln!(out, "({rows} rows)")?;
+    }
+    drop(out);
     println!(
         "\nAsk your own: gatehouse --data {} sql \"SELECT ...\"  (tables: gatehouse schema)",
         data.display()
     );
+    if args.serve.is_some() {
+        println!(
+            "Serving until Ctrl-C. Token of tenant {tenant} (global-reader): {token}\n  curl -H \"Authorization: Bearer {token}\" --data \"SELECT count(*) FROM signins\" {url}/gatehouse/sql"
+        );
+        rt.block_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
+    }
+    let _ = stop.send(());
+    rt.block_on(serving)??;
+    TokenStore::new(data).revoke(&record.id)?;
     Ok(ExitCode::SUCCESS)
 }
