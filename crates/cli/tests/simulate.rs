@@ -181,6 +181,9 @@ fn demo_runs_end_to_end() {
         out.contains("managedIdentity") && out.contains("servicePrincipal"),
         "{out}"
     );
+    // Answered by a real server over HTTP, which stopped cleanly afterwards.
+    assert!(out.contains("Serving ") && out.contains("ms over HTTP)"), "{out}");
+    assert!(!data.join("_gatehouse/serve.json").exists());
     assert!(data.join("labels.jsonl").is_file());
     assert!(count(&data, "SELECT count(*) FROM signins") > 1000);
 }
