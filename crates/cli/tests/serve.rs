@@ -424,6 +424,14 @@ fn sql_results_stream_as_json_lines_csv_and_arrow() {
         q,
     );
     assert_eq!(a.status, 406);
+    // No rows from nothing: the tables are the only sources.
+    let a = server.post(
+        "/gatehouse/sql",
+        Some(&reader),
+        &[],
+        b"SELECT count(*) FROM generate_series(1, 1000000000000)",
+    );
+    assert_eq!(a.status, 400, "{}", a.text());
     server.stop();
 }
 
@@ -658,4 +666,64 @@ fn queries_during_compaction_retention_and_vacuum_see_whole_snapshots() {
         .expect_code(0, "vacuum");
     assert_eq!(gh.parquet_on_disk(), gh.live_files());
     server.stop();
+}
+
+#[test]
+fn a_pipeline_that_cannot_commit_fails_its_pushes_instead_of_hanging() {
+    let gh = Gh::new();
+    let ingest = gh.token("contoso", "ingest");
+    let reader = gh.token("contoso", "global-reader");
+    let server = Served::start(&gh, &[]);
+    let push = |series: u32| {
+        server.post(
+            "/gatehouse/ingest",
+            Some(&ingest),
+            &[NDJSON],
+            ndjson(&signins(series, 10)).as_bytes(),
+        )
+    };
+    assert_eq!(push(80).json()["stored"], 10);
+    // The table's log becomes unwritable (a file where its folder was): the next commit fails.
+    let log = gh.data.join("tenants/contoso/signins/_delta_log");
+    std::fs::rename(&log, log.with_extension("moved")).unwrap();
+    std::fs::write(&log, "not a folder").unwrap();
+    let started = Instant::now();
+    let a = push(81);
+    assert_eq!(a.status, 500, "{}", a.text());
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // Health says so, and later pushes fail at once rather than wait.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.get("/healthz", Some(&reader)).status != 503 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(server.get("/healthz", Some(&reader)).status, 503);
+    let started = Instant::now();
+    let a = push(82);
+    assert!(a.status >= 400, "{}", a.text());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // It still stops when asked; after a repair a new server takes the store on again, with the
+    // rows committed before the failure.
+    let mut server = server;
+    stop_whatever_the_status(&mut server);
+    std::fs::remove_file(&log).unwrap();
+    std::fs::rename(log.with_extension("moved"), &log).unwrap();
+    let server = Served::start(&gh, &[]);
+    assert_eq!(server.sql_int(&reader, "SELECT count(*) FROM signins"), 10);
+    server.stop();
+}
+
+/// Stops a server with SIGTERM and waits for it, whatever its exit status.
+fn stop_whatever_the_status(server: &mut Served) {
+    let _ = std::process::Command::new("kill")
+        .arg("-15")
+        .arg(server.child.id().to_string())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if server.child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the server did not stop on SIGTERM:\n{}", server.log());
 }

@@ -182,7 +182,10 @@ fn demo_runs_end_to_end() {
         "{out}"
     );
     // Answered by a real server over HTTP, which stopped cleanly afterwards.
-    assert!(out.contains("Serving ") && out.contains("ms over HTTP)"), "{out}");
+    assert!(
+        out.contains("Serving ") && out.contains("ms over HTTP)"),
+        "{out}"
+    );
     assert!(!data.join("_gatehouse/serve.json").exists());
     assert!(data.join("labels.jsonl").is_file());
     assert!(count(&data, "SELECT count(*) FROM signins") > 1000);

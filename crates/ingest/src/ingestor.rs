@@ -111,6 +111,12 @@ impl Ingestor {
         })
     }
 
+    /// Whether the pipeline still runs (it stops for good at an error it cannot get past, such
+    /// as a commit failing: what it had accepted and not committed is then not acknowledged).
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     /// The store it writes.
     pub fn store(&self) -> &Store {
         &self.store

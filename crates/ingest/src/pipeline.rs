@@ -386,16 +386,29 @@ pub fn run<'a>(
         let spawn_failed =
             |e: std::io::Error| IngestError::Invalid(format!("cannot start a thread: {e}"));
         let registry = Arc::clone(&pending_jobs);
+        // Dropped when the committing thread is done (or failed): the reader then takes no more
+        // jobs, and the jobs still queued are dropped, which tells their callers.
+        let (stop_tx, stop_rx) = bounded::<()>(0);
         let reader = named("ingest-read")
             .spawn_scoped(scope, move || {
                 let mut seq = 0u64;
+                let stopped = std::sync::atomic::AtomicBool::new(false);
                 let mut send = |item: Item| {
-                    // A closed channel means the consumer stopped: nothing left to do.
-                    let _ = raw_tx.send((seq, item));
+                    // A closed channel means the consumer stopped: the rest of the job is read
+                    // for nothing, and no further job is taken.
+                    if raw_tx.send((seq, item)).is_err() {
+                        stopped.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
                     seq += 1;
                 };
-                for (id, job) in jobs.into_iter().enumerate() {
-                    let id = id as u64;
+                for id in 0u64.. {
+                    let job = crossbeam_channel::select! {
+                        recv(jobs) -> job => match job {
+                            Ok(job) => job,
+                            Err(_) => break,
+                        },
+                        recv(stop_rx) -> _ => break,
+                    };
                     let context = Arc::new(JobContext {
                         id,
                         exclusive: job.exclusive && job.tenant.is_some(),
@@ -410,6 +423,9 @@ pub fn run<'a>(
                         &mut || spare_rx.try_recv().unwrap_or_default(),
                     );
                     send(Item::End(context, failures));
+                    if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
                 }
             })
             .map_err(spawn_failed)?;
@@ -425,16 +441,28 @@ pub fn run<'a>(
                     for (seq, item) in raw_rx {
                         let out = match item {
                             Item::Batch(job, batch) => {
-                                let converted = convert_batch(
-                                    batch,
-                                    format,
-                                    job.tenant.as_deref(),
-                                    job.exclusive,
-                                    ingested_at_ns(),
-                                    fast_path,
-                                    &mut state,
-                                    &spare_tx,
-                                );
+                                let file = batch_file(&batch);
+                                // A bug met by one batch rejects that batch, not the pipeline
+                                // (whose other jobs would wait forever for its place in line).
+                                let converted =
+                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                        convert_batch(
+                                            batch,
+                                            format,
+                                            job.tenant.as_deref(),
+                                            job.exclusive,
+                                            ingested_at_ns(),
+                                            fast_path,
+                                            &mut state,
+                                            &spare_tx,
+                                        )
+                                    }))
+                                    .unwrap_or_else(
+                                        |panic| {
+                                            state = WorkerState::default();
+                                            internal_error(file, panic)
+                                        },
+                                    );
                                 Out::Converted(job, converted)
                             }
                             Item::End(job, failures) => Out::End(job, failures),
@@ -469,6 +497,12 @@ pub fn run<'a>(
             .map_err(spawn_failed)?;
         let mut state = Consumer::new(writer, rows_tx, done_rx, opts, pending_jobs);
         let result = state.run(out_rx, control, progress, events, counter);
+        // Jobs under way are told at once (their callers must not wait for the joins), the
+        // reader takes no more, and any it registered meanwhile are told after the joins.
+        drop(stop_tx);
+        if let Err(e) = &result {
+            state.fail_all(&e.to_string());
+        }
         // A thread that panicked lost input: that is an error, never a quiet partial ingest.
         let stopped = || IngestError::Invalid("an ingest thread stopped unexpectedly".into());
         let reader_ok = reader.join().is_ok();
@@ -485,6 +519,32 @@ pub fn run<'a>(
         }
         result
     })
+}
+
+/// The input a batch comes from.
+fn batch_file(batch: &Batch) -> Arc<str> {
+    match batch {
+        Batch::Failed(r) => r.origin.file.clone(),
+        Batch::Parsed { file, .. } | Batch::Raw { file, .. } => file.clone(),
+    }
+}
+
+/// A batch whose conversion panicked: one rejection saying so (a bug, reported as one).
+fn internal_error(file: Arc<str>, panic: Box<dyn std::any::Any + Send>) -> Converted {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(file = %file, panic = %what, "converting a batch panicked");
+    Converted {
+        parts: Vec::new(),
+        rejected: vec![Rejection {
+            origin: Origin { file, line: 0 },
+            reason: format!("internal error converting this part of the input (a bug: {what}); its records were not stored"),
+        }],
+        records: 0,
+    }
 }
 
 /// A partition's rows being built in a worker: the rows and their sign-in types.
@@ -1175,20 +1235,27 @@ impl<'w> Consumer<'w> {
                 if let Some(p) = &state.position {
                     all_positions.push((p.app_id.clone(), p.version));
                     for table in &state.tables {
-                        positions
-                            .entry(table.clone())
-                            .or_default()
-                            .push((p.app_id.clone(), p.version));
+                        let list = positions.entry(table.clone()).or_default();
+                        // One position per source and table: the furthest.
+                        match list.iter_mut().find(|(app, _)| *app == p.app_id) {
+                            Some((_, v)) => *v = (*v).max(p.version),
+                            None => list.push((p.app_id.clone(), p.version)),
+                        }
                     }
                 }
             }
         }
         self.send(ToWriter::Flush, progress, events)?;
-        // Everything up to the flush marker: the last message carries the positions.
+        // Everything up to the flush marker: the last message carries the positions. Without
+        // the marker nothing is acknowledged: the writer thread stopped before closing every file.
         loop {
             let done = match self.done.recv() {
                 Ok(d) => d?,
-                Err(_) => break,
+                Err(_) => {
+                    return Err(IngestError::Invalid(
+                        "the file writer stopped before committing every accepted row".into(),
+                    ))
+                }
             };
             let last = done.flushed;
             let extra = if last {
@@ -1204,9 +1271,6 @@ impl<'w> Consumer<'w> {
         if !all_positions.is_empty() {
             self.writer.record_positions(&all_positions)?;
         }
-        if self.commit_interval.is_some() && self.compact {
-            self.compact_touched()?;
-        }
         let finished: Vec<JobState> = {
             let mut jobs = self.jobs();
             ended.iter().filter_map(|id| jobs.remove(id)).collect()
@@ -1215,6 +1279,13 @@ impl<'w> Consumer<'w> {
             events.job_ended(&job.summary);
             if let Some(done) = job.done.take() {
                 done(Ok(job.summary));
+            }
+        }
+        // After the acknowledgements (the rows are committed either way); a failed compaction
+        // leaves the small files, for the next one.
+        if self.commit_interval.is_some() && self.compact {
+            if let Err(e) = self.compact_touched() {
+                tracing::warn!(error = %e, "compaction after a commit failed; the files stay as they are");
             }
         }
         Ok(())

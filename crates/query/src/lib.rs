@@ -23,7 +23,8 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::TableReference;
-use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use gatehouse_model::{LogKind, TableSchema};
 use gatehouse_store::{Store, StoreSnapshot};
@@ -70,10 +71,15 @@ pub struct QueryService {
 }
 
 impl QueryService {
-    /// A service over the data directory `root`.
-    pub fn new(root: impl Into<PathBuf>) -> QueryService {
+    /// A service over the data directory `root`, whose queries together may hold at most
+    /// `memory_limit` bytes (sorts and joins past their share spill to disk, or fail).
+    pub fn new(root: impl Into<PathBuf>, memory_limit: usize) -> QueryService {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
+            .build_arc()
+            .unwrap_or_else(|_| Arc::new(RuntimeEnv::default()));
         QueryService {
-            runtime: Arc::new(RuntimeEnv::default()),
+            runtime,
             root: root.into(),
         }
     }
@@ -137,6 +143,11 @@ impl QueryEngine {
             .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
             .set_bool("datafusion.execution.parquet.pushdown_filters", true);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
+        // Table functions that make rows from nothing would let a reader fill the memory of the
+        // process that also ingests; the tables are the only sources.
+        for name in ["generate_series", "range"] {
+            ctx.deregister_udtf(name);
+        }
         for &log in logs {
             let files = snapshot.files_for(log, tenant, None).cloned().collect();
             let table = SnapshotTable::new(root, log, TableSchema::of(log).arrow_schema(), files);

@@ -192,8 +192,24 @@ fn parse_token(token: &str) -> Option<(&str, &str)> {
     (id.len() == 8 && secret.len() == 64).then_some((id, secret))
 }
 
-/// The tokens file as last read: its modification time and length, and its tokens.
-type TokenCache = (Option<(SystemTime, u64)>, Vec<TokenRecord>);
+/// The tokens file as last read: what identifies its version ([`file_stamp`]), and its tokens.
+type TokenCache = (Option<FileStamp>, Vec<TokenRecord>);
+
+/// A version of a file: length, modification and change times, inode. A rewrite changes the
+/// inode (it is a rename of a new file), so even two writes within one clock tick differ.
+type FileStamp = (u64, Option<SystemTime>, i64, i64, u64);
+
+fn file_stamp(path: &Path) -> Option<FileStamp> {
+    let m = fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let (ctime, ctime_ns, ino) = {
+        use std::os::unix::fs::MetadataExt;
+        (m.ctime(), m.ctime_nsec(), m.ino())
+    };
+    #[cfg(not(unix))]
+    let (ctime, ctime_ns, ino) = (0, 0, 0);
+    Some((m.len(), m.modified().ok(), ctime, ctime_ns, ino))
+}
 
 /// The tokens of a data directory.
 #[derive(Debug)]
@@ -279,16 +295,15 @@ impl TokenStore {
 
     /// Re-reads the file when it changed since it was last read.
     fn refresh(&self) {
-        let stamp = fs::metadata(&self.path)
-            .ok()
-            .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
+        let stamp = file_stamp(&self.path);
         if self.cache.read().unwrap_or_else(|e| e.into_inner()).0 == stamp && stamp.is_some() {
             return;
         }
-        match self.read_file() {
-            Ok(tokens) => *self.cache.write().unwrap_or_else(|e| e.into_inner()) = (stamp, tokens),
-            Err(e) => tracing::error!(error = %e, "cannot read the tokens; refusing every token"),
-        }
+        let tokens = self.read_file().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read the tokens; refusing every token");
+            Vec::new()
+        });
+        *self.cache.write().unwrap_or_else(|e| e.into_inner()) = (stamp, tokens);
     }
 
     fn read_file(&self) -> Result<Vec<TokenRecord>, TokenError> {
@@ -372,6 +387,12 @@ mod tests {
         ] {
             assert_eq!(store.verify(junk), None, "{junk}");
         }
+        // A tokens file that cannot be read refuses every token (not the last ones it held).
+        let good = fs::read(dir.path().join(TOKENS_FILE)).unwrap();
+        fs::write(dir.path().join(TOKENS_FILE), b"[{,").unwrap();
+        assert_eq!(store.verify(&token), None);
+        fs::write(dir.path().join(TOKENS_FILE), &good).unwrap();
+        assert!(store.verify(&token).is_some());
         // Revoked (by another store object, as `gatehouse token revoke` would be): refused.
         let other = TokenStore::new(dir.path());
         std::thread::sleep(std::time::Duration::from_millis(20));

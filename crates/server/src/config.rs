@@ -3,6 +3,7 @@
 //! ```toml
 //! listen = "127.0.0.1:8080"      # address to listen on
 //! max_body_mb = 256              # largest push body accepted
+//! query_memory_mb = 2048         # memory all running queries may hold together
 //!
 //! [ingest]
 //! commit_interval_ms = 1000      # every accepted row is committed within this long
@@ -39,6 +40,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Largest push body accepted, in MiB.
     pub max_body_mb: u64,
+    /// Memory all running queries together may hold, in MiB (sorts past it spill to disk).
+    pub query_memory_mb: u64,
     /// Ingest.
     pub ingest: IngestConfig,
     /// Retention.
@@ -101,6 +104,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_mb: 256,
+            query_memory_mb: 2048,
             ingest: IngestConfig::default(),
             retention: RetentionConfig::default(),
             maintenance: MaintenanceConfig::default(),

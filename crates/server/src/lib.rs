@@ -113,6 +113,9 @@ impl Server {
         let mut options = IngestOptions {
             commit_interval: Some(config.commit_interval()),
             index_rows: config.ingest.index_rows,
+            // Watched files may be rewritten under the server: a mapped file that shrinks would
+            // end the process (SIGBUS), so they are read through buffers.
+            map_files: false,
             ..IngestOptions::default()
         };
         if config.ingest.threads > 0 {
@@ -130,7 +133,11 @@ impl Server {
             .collect();
         Ok(Server {
             state: Arc::new(AppState {
-                queries: QueryService::new(store.root()),
+                queries: QueryService::new(
+                    store.root(),
+                    usize::try_from(config.query_memory_mb.saturating_mul(1 << 20))
+                        .unwrap_or(usize::MAX),
+                ),
                 tokens: TokenStore::new(store.root()),
                 store,
                 ingestor,
@@ -170,6 +177,12 @@ impl Server {
             token: self.state.local_admin.clone(),
         };
         let serve_file = self.data.join(SERVE_FILE);
+        if let Some(dir) = serve_file.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| ServerError::Io {
+                context: dir.display().to_string(),
+                source,
+            })?;
+        }
         auth::write_private(
             &serve_file,
             &serde_json::to_vec_pretty(&info).unwrap_or_default(),
@@ -192,24 +205,39 @@ impl Server {
             context: "serving HTTP".into(),
             source,
         })?;
-        // Commits what is queued (the handlers are done) and releases the lock.
-        let state = self.state;
-        tokio::task::spawn_blocking(move || {
-            if let Ok(state) = Arc::try_unwrap(state) {
-                if let Err(e) = state.ingestor.shutdown() {
-                    tracing::error!(error = %e, "stopping the ingestor");
+        // Commits what is queued (the handlers are done; a watch round may still be finishing)
+        // and releases the lock.
+        let mut state = self.state;
+        for _ in 0..600 {
+            match Arc::try_unwrap(state) {
+                Ok(only) => {
+                    return tokio::task::spawn_blocking(move || only.ingestor.shutdown())
+                        .await
+                        .map_err(|e| ServerError::Config(format!("stopping: {e}")))?
+                        .map_err(ServerError::from);
+                }
+                Err(shared) => {
+                    state = shared;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
-        })
-        .await
-        .map_err(|e| ServerError::Config(format!("stopping: {e}")))?;
-        Ok(())
+        }
+        Err(ServerError::Config(
+            "stopping: a background task still holds the server after a minute".into(),
+        ))
     }
 
     /// The store it serves.
     pub fn store(&self) -> &Store {
         &self.state.store
     }
+}
+
+/// The instant `days` days ago (the earliest representable one for absurd values).
+pub(crate) fn retention_cutoff(days: u32) -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+        .checked_sub_signed(chrono::Duration::days(i64::from(days)))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
 }
 
 /// Runs compaction, retention and vacuum on their schedules, on the ingestor's thread.
@@ -249,8 +277,7 @@ async fn maintenance(state: Arc<AppState>) {
                 }
             }
             _ = retention.tick(), if state.config.retention.days > 0 => {
-                let cutoff = chrono::Utc::now()
-                    - chrono::Duration::days(i64::from(state.config.retention.days));
+                let cutoff = retention_cutoff(state.config.retention.days);
                 let done = report("retention");
                 Maintenance::Retention {
                     logs: logs.clone(),

@@ -177,7 +177,7 @@ async fn not_found(_caller: Caller) -> ApiError {
     ApiError::not_found("No such resource.")
 }
 
-async fn healthz(State(state): Shared, caller: Caller) -> Json<Value> {
+async fn healthz(State(state): Shared, caller: Caller) -> Response {
     let snapshot = state.ingestor.snapshot();
     let tables = snapshot
         .tables()
@@ -187,11 +187,20 @@ async fn healthz(State(state): Shared, caller: Caller) -> Json<Value> {
                 .is_none_or(|want| t.tenant.eq_ignore_ascii_case(want))
         })
         .count();
+    if !state.ingestor.is_running() {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "The ingest pipeline has stopped (see the server's log); restart the server.",
+        )
+        .into_response();
+    }
     Json(json!({
         "status": "ok",
         "tables": tables,
         "generation": snapshot.generation(),
     }))
+    .into_response()
 }
 
 async fn metrics(State(state): Shared, caller: Caller) -> Response {
@@ -259,7 +268,8 @@ async fn ingest(
         }
         Principal::LocalAdmin => params
             .tenant
-            .clone()
+            .as_deref()
+            .map(str::to_ascii_lowercase)
             .ok_or_else(|| ApiError::bad_request("Name the tenant with ?tenant=."))?,
     };
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
@@ -706,7 +716,7 @@ async fn admin_retention(
         Some(l) => vec![l.parse::<LogKind>().map_err(ApiError::bad_request)?],
         None => LogKind::ALL.to_vec(),
     };
-    let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(request.days));
+    let cutoff = crate::retention_cutoff(request.days);
     let cutoff_ns = cutoff.timestamp_nanos_opt().unwrap_or(i64::MIN);
     let r = admin_task(&state, |done| Maintenance::Retention {
         logs,

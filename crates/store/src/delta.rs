@@ -6,7 +6,8 @@
 //! commit of `remove`s and `add`s, retention one of `remove`s, and an ingest source's position is
 //! a `txn` action in the same commit as the rows it covers. delta-rs writes the commits (atomically:
 //! a commit file is created only if no other writer took its version), a checkpoint every
-//! [`TableConfig::checkpoint_interval`] commits, and vacuums.
+//! [`TableConfig::checkpoint_interval`] commits (after the commit, as a step of its own), and
+//! vacuums.
 //!
 //! The tables are ordinary Delta tables: Spark, Databricks, Fabric, DuckDB and the `deltalake`
 //! Python package read them as they are.
@@ -24,6 +25,7 @@ use deltalake::kernel::{
 use deltalake::operations::create::CreateBuilder;
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::config::TablePropertiesExt as _;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use gatehouse_model::{LogKind, TableSchema};
 
@@ -304,9 +306,11 @@ pub async fn commit(table: &mut DeltaTable, change: &TableChange) -> Result<i64>
         },
     };
     let context = || format!("committing to table {}/{}", change.tenant, change.log);
+    // Checkpoints and log cleanup are separate steps ([`checkpoint`]): inside the commit, their
+    // failure would report a commit that landed as failed.
     let properties = CommitProperties::default()
-        .with_create_checkpoint(true)
-        .with_cleanup_expired_logs(Some(true))
+        .with_create_checkpoint(false)
+        .with_cleanup_expired_logs(Some(false))
         .with_metadata([(
             "engineInfo".to_string(),
             serde_json::Value::String(format!("gatehouse/{}", env!("CARGO_PKG_VERSION"))),
@@ -320,6 +324,38 @@ pub async fn commit(table: &mut DeltaTable, change: &TableChange) -> Result<i64>
     let version = finalized.version();
     table.state = Some(finalized.snapshot());
     Ok(version as i64)
+}
+
+/// After a commit of version `version`: writes a checkpoint when the version completes an
+/// interval of the table's `delta.checkpointInterval`, then deletes log entries older than its
+/// `delta.logRetentionDuration` that a checkpoint covers. Whether it did a checkpoint.
+pub async fn checkpoint(table: &DeltaTable, version: i64) -> Result<bool> {
+    let context = || format!("checkpointing {}", table.table_url());
+    let interval = table
+        .snapshot()
+        .map_err(delta_err(context()))?
+        .table_config()
+        .checkpoint_interval()
+        .get() as i64;
+    if (version + 1) % interval.max(1) != 0 {
+        return Ok(false);
+    }
+    deltalake::checkpoints::create_checkpoint(table, None)
+        .await
+        .map_err(delta_err(context()))?;
+    deltalake::checkpoints::cleanup_metadata(table, None)
+        .await
+        .map_err(delta_err(context()))?;
+    Ok(true)
+}
+
+/// Reads a table's state again from its log (after a commit whose outcome is unknown).
+pub async fn reload(table: &mut DeltaTable) -> Result<()> {
+    let url = table.table_url().to_string();
+    table
+        .update_state()
+        .await
+        .map_err(delta_err(format!("reading table {url}")))
 }
 
 /// The position a table records for an ingest source (its latest `txn` version).

@@ -279,7 +279,30 @@ impl StoreWriter {
                 self.tables.insert(key.clone(), table);
             }
             let table = self.tables.get_mut(&key).expect("inserted above");
-            let version = self.runtime.block_on(delta::commit(table, &change))?;
+            let version = match self.runtime.block_on(delta::commit(table, &change)) {
+                Ok(v) => v,
+                Err(e) => {
+                    // The commit may have landed before the error (delta-rs works in steps):
+                    // take the table's state from its log again, so that what this writer
+                    // believes is live is what is.
+                    let reread = self
+                        .runtime
+                        .block_on(delta::reload(table))
+                        .and_then(|()| delta::table_snapshot(table, &change.tenant, change.log));
+                    match reread {
+                        Ok(t) => self.snapshot = Arc::new(self.snapshot.with_table(Arc::new(t))),
+                        Err(r) => {
+                            tracing::error!(error = %r, "re-reading a table after a failed commit")
+                        }
+                    }
+                    return Err(e);
+                }
+            };
+            // A failed checkpoint leaves the table whole (readers replay more commits): say so
+            // and go on.
+            if let Err(e) = self.runtime.block_on(delta::checkpoint(table, version)) {
+                tracing::warn!(error = %e, version, "checkpoint failed; the table stays readable");
+            }
             let mut next = self
                 .snapshot
                 .table(&change.tenant, change.log)

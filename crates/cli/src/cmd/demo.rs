@@ -101,7 +101,8 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
     }
     // Serve the store, and ask the questions over HTTP as any client would.
     let tenant = opts.effective_tenant_id().to_ascii_lowercase();
-    let (token, record) = TokenStore::new(data).create(&tenant, Role::GlobalReader, Some("demo"))?;
+    let (token, record) =
+        TokenStore::new(data).create(&tenant, Role::GlobalReader, Some("demo"))?;
     let config = ServerConfig {
         listen: args
             .serve
@@ -118,7 +119,10 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let serving = rt.spawn(server.run(listener, async {
         let _ = stopped.await;
     }));
-    println!("\nServing {} at {url}; asking as a global-reader of the tenant:", data.display());
+    println!(
+        "\nServing {} at {url}; asking as a global-reader of the tenant:",
+        data.display()
+    );
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for (i, (question, sql)) in QUESTIONS.iter().enumerate() {
@@ -132,7 +136,11 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
             t.elapsed().as_secs_f64() * 1e3
         )?;
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        writeln!(out, "{}", arrow::util::pretty::pretty_format_batches(&batches)?)?;
+        writeln!(
+            out,
+            "{}",
+            arrow::util::pretty::pretty_format_batches(&batches)?
+        )?;
         writeln!(out, "({rows} rows)")?;
     }
     drop(out);
