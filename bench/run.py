@@ -196,6 +196,22 @@ class Serve:
         self.proc.wait(timeout=120)
 
 
+def push_bodies(paths, records_per_body=20_000):
+    """The NDJSON files' lines as push bodies of `records_per_body` records each."""
+    bodies = []
+    for path in paths:
+        chunk = []
+        with open(path, "rb") as f:
+            for line in f:
+                chunk.append(line)
+                if len(chunk) == records_per_body:
+                    bodies.append(b"".join(chunk))
+                    chunk = []
+        if chunk:
+            bodies.append(b"".join(chunk))
+    return bodies
+
+
 def percentile(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
@@ -236,16 +252,7 @@ def live_benchmarks(args, store, input_file, records, raw_bytes, upn, day):
     push_store = os.path.join(args.out, "store-push")
     shutil.rmtree(push_store, ignore_errors=True)
     server = Serve(push_store)
-    bodies = []
-    with open(input_file, "rb") as f:
-        chunk = []
-        for line in f:
-            chunk.append(line)
-            if len(chunk) == 20_000:
-                bodies.append(b"".join(chunk))
-                chunk = []
-        if chunk:
-            bodies.append(b"".join(chunk))
+    bodies = push_bodies([input_file])
     lock = threading.Lock()
     queue = list(range(len(bodies)))
     stored = [0]

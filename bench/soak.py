@@ -24,7 +24,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import BIN, QUERIES, ROOT, SOAK_BEGIN, SOAK_END, Serve, fmt_int  # noqa: E402
+from run import BIN, QUERIES, ROOT, SOAK_BEGIN, SOAK_END, Serve, fmt_int, push_bodies  # noqa: E402
 
 
 def main():
@@ -85,17 +85,7 @@ def main():
             subprocess.run([BIN, "simulate", "--users", str(args.users), "--days", "1", "--seed", "7",
                             "--start", day, "--out", sim], check=True, capture_output=True)
             sim_time += time.perf_counter() - s
-            bodies = []
-            for f in sorted(glob.glob(os.path.join(sim, "graph", "*", "*.jsonl"))):
-                chunk = []
-                with open(f, "rb") as src:
-                    for line in src:
-                        chunk.append(line)
-                        if len(chunk) == 20_000:
-                            bodies.append(b"".join(chunk))
-                            chunk = []
-                if chunk:
-                    bodies.append(b"".join(chunk))
+            bodies = push_bodies(sorted(glob.glob(os.path.join(sim, "graph", "*", "*.jsonl"))))
             lock = threading.Lock()
 
             def pusher():

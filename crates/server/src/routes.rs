@@ -572,27 +572,7 @@ impl Encoder {
                 }
                 Ok(out)
             }
-            ResultFormat::Csv => {
-                let mut w = csv::Writer::from_writer(Vec::new());
-                let names: Vec<&str> = self
-                    .schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect();
-                if !self.header_written {
-                    w.write_record(&names).map_err(|e| e.to_string())?;
-                    self.header_written = true;
-                }
-                for row in gatehouse_export::batch_to_json_rows(batch) {
-                    let cells: Vec<String> = names
-                        .iter()
-                        .map(|n| gatehouse_export::cell_text(row.get(*n)))
-                        .collect();
-                    w.write_record(&cells).map_err(|e| e.to_string())?;
-                }
-                w.into_inner().map_err(|e| e.to_string())
-            }
+            ResultFormat::Csv => self.csv(Some(batch)),
             ResultFormat::ArrowIpc => {
                 let writer = match &mut self.ipc {
                     Some(w) => w,
@@ -607,22 +587,36 @@ impl Encoder {
         }
     }
 
+    /// CSV of a batch's rows (none at the end), after the header if it is not written yet.
+    fn csv(&mut self, batch: Option<&arrow::record_batch::RecordBatch>) -> Result<Vec<u8>, String> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let names: Vec<&str> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        if !self.header_written {
+            w.write_record(&names).map_err(|e| e.to_string())?;
+            self.header_written = true;
+        }
+        for row in batch
+            .map(gatehouse_export::batch_to_json_rows)
+            .unwrap_or_default()
+        {
+            let cells: Vec<String> = names
+                .iter()
+                .map(|n| gatehouse_export::cell_text(row.get(*n)))
+                .collect();
+            w.write_record(&cells).map_err(|e| e.to_string())?;
+        }
+        w.into_inner().map_err(|e| e.to_string())
+    }
+
     fn finish(&mut self) -> Result<Vec<u8>, String> {
         match self.format {
             ResultFormat::JsonLines => Ok(Vec::new()),
-            ResultFormat::Csv if !self.header_written => {
-                let mut w = csv::Writer::from_writer(Vec::new());
-                let names: Vec<&str> = self
-                    .schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect();
-                w.write_record(&names).map_err(|e| e.to_string())?;
-                self.header_written = true;
-                w.into_inner().map_err(|e| e.to_string())
-            }
-            ResultFormat::Csv => Ok(Vec::new()),
+            ResultFormat::Csv => self.csv(None),
             ResultFormat::ArrowIpc => {
                 let mut writer = match self.ipc.take() {
                     Some(w) => w,

@@ -497,54 +497,71 @@ impl Gh {
         p
     }
 
-    /// The live data files of every table (paths relative to the data directory), read from the
-    /// Delta logs by replaying their JSON commits here, independently of the product (and of
-    /// delta-rs): `add` makes a file live, `remove` ends it.
+    /// The actions of each commit of a table's Delta log (`tenants/<tenant>/<table>`), version by
+    /// version, read here from its JSON commit files, independently of the product (and of
+    /// delta-rs). Versions must follow one another from 0.
+    pub fn commits(&self, tenant: &str, table: &str) -> Vec<Vec<Value>> {
+        let log = self
+            .data
+            .join("tenants")
+            .join(tenant)
+            .join(table)
+            .join("_delta_log");
+        let mut out = Vec::new();
+        while let Ok(text) = std::fs::read_to_string(log.join(format!("{:020}.json", out.len()))) {
+            let version = out.len();
+            out.push(
+                text.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| {
+                        serde_json::from_str(l).unwrap_or_else(|e| {
+                            panic!(
+                                "{}: version {version} is not JSON ({e}): {l}",
+                                log.display()
+                            )
+                        })
+                    })
+                    .collect(),
+            );
+        }
+        let later = std::fs::read_dir(&log)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".json")?.parse::<usize>().ok()
+            })
+            .filter(|v| *v >= out.len())
+            .count();
+        assert_eq!(
+            later,
+            0,
+            "{}: commit {} is missing",
+            log.display(),
+            out.len()
+        );
+        out
+    }
+
+    /// The live data files of every table (paths relative to the data directory), by replaying
+    /// their Delta logs' [`Gh::commits`]: `add` makes a file live, `remove` ends it.
     pub fn live_files(&self) -> Vec<String> {
         let mut live = std::collections::BTreeSet::new();
-        let tenants = self.data.join("tenants");
-        for tenant in std::fs::read_dir(&tenants).into_iter().flatten().flatten() {
-            for table in std::fs::read_dir(tenant.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let log = table.path().join("_delta_log");
-                let mut commits: Vec<PathBuf> = std::fs::read_dir(&log)
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .map(|e| e.path())
-                    .filter(|p| {
-                        p.extension().is_some_and(|x| x == "json")
-                            && p.file_stem().and_then(|s| s.to_str()).is_some_and(|s| {
-                                s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit())
-                            })
-                    })
-                    .collect();
-                commits.sort();
-                let rel = table
-                    .path()
-                    .strip_prefix(&self.data)
-                    .expect("under data")
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                for (n, commit) in commits.iter().enumerate() {
-                    assert!(
-                        commit.ends_with(format!("{n:020}.json")),
-                        "{}: commit {n} is missing",
-                        log.display()
-                    );
-                    let text = std::fs::read_to_string(commit).expect("commit file");
-                    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                        let action: Value = serde_json::from_str(line).unwrap_or_else(|e| {
-                            panic!("{}: not JSON ({e}): {line}", commit.display())
-                        });
+        for tenant in std::fs::read_dir(self.data.join("tenants"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let tenant = tenant.file_name().to_string_lossy().into_owned();
+            for table in TABLES {
+                for commit in self.commits(&tenant, table) {
+                    for action in commit {
                         if let Some(path) = action["add"]["path"].as_str() {
-                            live.insert(format!("{rel}/{path}"));
+                            live.insert(format!("tenants/{tenant}/{table}/{path}"));
                         }
                         if let Some(path) = action["remove"]["path"].as_str() {
-                            live.remove(&format!("{rel}/{path}"));
+                            live.remove(&format!("tenants/{tenant}/{table}/{path}"));
                         }
                     }
                 }
@@ -553,23 +570,12 @@ impl Gh {
         live.into_iter().collect()
     }
 
-    /// The rows of one table (`tenants/<tenant>/<table>`) at each version of its Delta log: the
-    /// `numRecords` of its live files, replaying the JSON commits here.
+    /// The rows of one table at each version of its Delta log: the `numRecords` of its live files.
     pub fn rows_by_version(&self, tenant: &str, table: &str) -> BTreeMap<u64, u64> {
-        let log = self
-            .data
-            .join("tenants")
-            .join(tenant)
-            .join(table)
-            .join("_delta_log");
         let mut live: BTreeMap<String, u64> = BTreeMap::new();
         let mut out = BTreeMap::new();
-        for version in 0u64.. {
-            let Ok(text) = std::fs::read_to_string(log.join(format!("{version:020}.json"))) else {
-                break;
-            };
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                let action: Value = serde_json::from_str(line).expect("a JSON action");
+        for (version, commit) in self.commits(tenant, table).into_iter().enumerate() {
+            for action in commit {
                 if let Some(add) = action.get("add") {
                     let stats: Value = serde_json::from_str(add["stats"].as_str().expect("stats"))
                         .expect("stats JSON");
@@ -582,26 +588,19 @@ impl Gh {
                     live.remove(path);
                 }
             }
-            out.insert(version, live.values().sum());
+            out.insert(version as u64, live.values().sum());
         }
         out
     }
 
     /// The operation of each commit of a table's Delta log (`WRITE`, `OPTIMIZE`, `DELETE`, …).
     pub fn operations(&self, tenant: &str, table: &str) -> Vec<String> {
-        let log = self
-            .data
-            .join("tenants")
-            .join(tenant)
-            .join(table)
-            .join("_delta_log");
-        (0u64..)
-            .map_while(|v| std::fs::read_to_string(log.join(format!("{v:020}.json"))).ok())
-            .filter_map(|text| {
-                text.lines().find_map(|l| {
-                    let v: Value = serde_json::from_str(l).ok()?;
-                    v["commitInfo"]["operation"].as_str().map(str::to_string)
-                })
+        self.commits(tenant, table)
+            .into_iter()
+            .filter_map(|commit| {
+                commit
+                    .iter()
+                    .find_map(|a| a["commitInfo"]["operation"].as_str().map(str::to_string))
             })
             .collect()
     }
