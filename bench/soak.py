@@ -6,7 +6,7 @@ Usage (from the repository root, after `cargo build --release`):
     .venv/bin/python bench/soak.py [--users 2000] [--days 30] [--out bench-out/soak]
 
 Day by day, `gatehouse simulate --users N --days 1 --start <day>` writes the tenant's logs (every
-record type), four clients push them to `POST /gatehouse/ingest` in bodies of 20,000 records as fast
+record type), four clients push them to `POST /gatehouse/ingest` in bodies of 1,000 records as fast
 as the server answers, and the day's files are deleted. Meanwhile one client runs the everyday
 questions over `POST /gatehouse/sql` in a loop, and the server's resident memory is sampled every
 five seconds. Any error ends the run. The result replaces the soak section of BENCHMARKS.md.

@@ -42,7 +42,8 @@ pub fn is_content_column(name: &str) -> bool {
 pub fn content_hashes(fields: &Fields, columns: &[ArrayRef], rows: usize) -> Vec<u64> {
     let mut hashes = vec![0u64; rows];
     for (field, array) in fields.iter().zip(columns) {
-        if !is_content_column(field.name()) {
+        // A column no row has contributes nothing (most Graph columns, in most batches).
+        if !is_content_column(field.name()) || array.null_count() == array.len() {
             continue;
         }
         let node = Node::of(field, array, path_seed(0, field.name()));
@@ -108,6 +109,7 @@ impl<'a> Node<'a> {
                 let children = members
                     .iter()
                     .zip(s.columns())
+                    .filter(|(_, c)| c.null_count() < c.len())
                     .map(|(m, c)| Node::of(m, c, path_seed(seed, m.name())))
                     .collect();
                 Node::Struct(s, seed, children)

@@ -194,6 +194,13 @@ impl Server {
         }
         background.push(tokio::spawn(maintenance(self.state.clone())));
         let app = routes::router(self.state.clone());
+        // Answers go out as soon as they are written: with Nagle's algorithm a streamed answer's
+        // second write waits for the client's delayed ACK of the first (40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY");
+            }
+        });
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await;

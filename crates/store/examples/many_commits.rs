@@ -80,10 +80,11 @@ fn append_commits(store: &Store, from: u64, to: u64) {
         std::fs::write(log.join(format!("{version:020}.json")), text).expect("commit file");
         if (version + 1) % 100 == 0 {
             rt.block_on(async {
-                let table = gatehouse_store::delta::open_table(store.root(), "bench", LogKind::SignIns)
-                    .await
-                    .expect("open")
-                    .expect("a table");
+                let table =
+                    gatehouse_store::delta::open_table(store.root(), "bench", LogKind::SignIns)
+                        .await
+                        .expect("open")
+                        .expect("a table");
                 deltalake::checkpoints::create_checkpoint(&table, None)
                     .await
                     .expect("checkpoint");
