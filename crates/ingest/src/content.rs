@@ -25,9 +25,9 @@
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int32Array, Int64Array, ListArray,
-    MapArray, StringArray, StructArray, TimestampMicrosecondArray,
+    MapArray, StructArray, TimestampMicrosecondArray,
 };
-use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
+use arrow::datatypes::{DataType, Fields, TimeUnit};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// The columns (besides the Graph ones) whose values are content.
@@ -46,10 +46,14 @@ pub fn content_hashes(fields: &Fields, columns: &[ArrayRef], rows: usize) -> Vec
         if !is_content_column(field.name()) || array.null_count() == array.len() {
             continue;
         }
-        let node = Node::of(field, array, path_seed(0, field.name()));
+        let values = value_hashes(
+            field.data_type(),
+            array.as_ref(),
+            path_seed(0, field.name()),
+        );
         for (row, h) in hashes.iter_mut().enumerate() {
-            if let Some(v) = node.hash(row) {
-                *h = fold(*h, v);
+            if array.is_valid(row) {
+                *h = fold(*h, values[row]);
             }
         }
     }
@@ -76,114 +80,125 @@ fn finish(mut h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
-/// A column (or struct member, or list item) with its typed array, ready to hash values by index.
-enum Node<'a> {
-    Str(&'a StringArray, u64),
-    I32(&'a Int32Array, u64),
-    I64(&'a Int64Array, u64),
-    F64(&'a Float64Array, u64),
-    Bool(&'a BooleanArray, u64),
-    Ts(&'a TimestampMicrosecondArray, u64),
-    Struct(&'a StructArray, u64, Vec<Node<'a>>),
-    List(&'a ListArray, u64, Box<Node<'a>>),
-    Map(&'a MapArray, u64, Box<Node<'a>>, Box<Node<'a>>),
-    /// A type the stored schemas do not use: hashed by its display form.
-    Other(&'a dyn Array, u64),
+#[inline]
+fn num(v: i64, seed: u64) -> u64 {
+    xxh3_64_with_seed(&v.to_le_bytes(), seed)
 }
 
-impl<'a> Node<'a> {
-    fn of(field: &Field, array: &'a ArrayRef, seed: u64) -> Node<'a> {
-        Self::of_array(field.data_type(), array.as_ref(), seed)
-    }
-
-    fn of_array(data_type: &DataType, array: &'a dyn Array, seed: u64) -> Node<'a> {
-        match data_type {
-            DataType::Utf8 => Node::Str(array.as_string::<i32>(), seed),
-            DataType::Int32 => Node::I32(array.as_primitive(), seed),
-            DataType::Int64 => Node::I64(array.as_primitive(), seed),
-            DataType::Float64 => Node::F64(array.as_primitive(), seed),
-            DataType::Boolean => Node::Bool(array.as_boolean(), seed),
-            DataType::Timestamp(TimeUnit::Microsecond, _) => Node::Ts(array.as_primitive(), seed),
-            DataType::Struct(members) => {
-                let s = array.as_struct();
-                let children = members
-                    .iter()
-                    .zip(s.columns())
-                    .filter(|(_, c)| c.null_count() < c.len())
-                    .map(|(m, c)| Node::of(m, c, path_seed(seed, m.name())))
-                    .collect();
-                Node::Struct(s, seed, children)
-            }
-            DataType::List(item) => {
-                let l = array.as_list::<i32>();
-                let child = Node::of(item, l.values(), path_seed(seed, "[]"));
-                Node::List(l, seed, Box::new(child))
-            }
-            DataType::Map(entries, _) => {
-                let m = array.as_map();
-                let DataType::Struct(kv) = entries.data_type() else {
-                    return Node::Other(array, seed);
-                };
-                let keys = Node::of(&kv[0], m.keys(), path_seed(seed, "key"));
-                let values = Node::of(&kv[1], m.values(), path_seed(seed, "value"));
-                Node::Map(m, seed, Box::new(keys), Box::new(values))
-            }
-            _ => Node::Other(array, seed),
+/// The hash of every value of `array` (whatever for a null one: callers skip nulls), a column at
+/// a time: each struct member and list item column is hashed whole, then folded into its parents.
+fn value_hashes(data_type: &DataType, array: &dyn Array, seed: u64) -> Vec<u64> {
+    let n = array.len();
+    match data_type {
+        DataType::Utf8 => {
+            let a = array.as_string::<i32>();
+            let (offsets, bytes) = (a.value_offsets(), a.values().as_slice());
+            (0..n)
+                .map(|i| {
+                    xxh3_64_with_seed(&bytes[offsets[i] as usize..offsets[i + 1] as usize], seed)
+                })
+                .collect()
         }
-    }
-
-    /// The hash of the value at `i`, `None` when it is null.
-    fn hash(&self, i: usize) -> Option<u64> {
-        let num = |v: i64, seed: u64| xxh3_64_with_seed(&v.to_le_bytes(), seed);
-        Some(match self {
-            Node::Str(a, seed) => {
-                a.is_valid(i).then_some(())?;
-                xxh3_64_with_seed(a.value(i).as_bytes(), *seed)
-            }
-            Node::I32(a, seed) => num(i64::from(a.is_valid(i).then(|| a.value(i))?), *seed),
-            Node::I64(a, seed) => num(a.is_valid(i).then(|| a.value(i))?, *seed),
-            Node::F64(a, seed) => num(a.is_valid(i).then(|| a.value(i))?.to_bits() as i64, *seed),
-            Node::Bool(a, seed) => num(i64::from(a.is_valid(i).then(|| a.value(i))?), *seed),
-            Node::Ts(a, seed) => num(a.is_valid(i).then(|| a.value(i))?, *seed),
-            Node::Struct(a, seed, children) => {
-                a.is_valid(i).then_some(())?;
-                let mut h = num(-1, *seed);
-                for c in children {
-                    if let Some(v) = c.hash(i) {
-                        h = fold(h, v);
+        DataType::Int32 => {
+            let a: &Int32Array = array.as_primitive();
+            a.values()
+                .iter()
+                .map(|v| num(i64::from(*v), seed))
+                .collect()
+        }
+        DataType::Int64 => {
+            let a: &Int64Array = array.as_primitive();
+            a.values().iter().map(|v| num(*v, seed)).collect()
+        }
+        DataType::Float64 => {
+            let a: &Float64Array = array.as_primitive();
+            a.values()
+                .iter()
+                .map(|v| num(v.to_bits() as i64, seed))
+                .collect()
+        }
+        DataType::Boolean => {
+            let a: &BooleanArray = array.as_boolean();
+            (0..n).map(|i| num(i64::from(a.value(i)), seed)).collect()
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            let a: &TimestampMicrosecondArray = array.as_primitive();
+            a.values().iter().map(|v| num(*v, seed)).collect()
+        }
+        DataType::Struct(members) => {
+            let s: &StructArray = array.as_struct();
+            let mut out = vec![num(-1, seed); n];
+            for (m, c) in members.iter().zip(s.columns()) {
+                if c.null_count() == c.len() {
+                    continue;
+                }
+                let child = value_hashes(m.data_type(), c.as_ref(), path_seed(seed, m.name()));
+                for (i, h) in out.iter_mut().enumerate() {
+                    if c.is_valid(i) {
+                        *h = fold(*h, child[i]);
                     }
                 }
-                h
             }
-            Node::List(a, seed, child) => {
-                a.is_valid(i).then_some(())?;
-                let offsets = a.value_offsets();
-                let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
-                let mut h = num((end - start) as i64, *seed);
-                for j in start..end {
-                    // A null item still takes its place in the list.
-                    h = fold(h, child.hash(j).unwrap_or(0));
-                }
-                h
-            }
-            Node::Map(a, seed, keys, values) => {
-                a.is_valid(i).then_some(())?;
-                let offsets = a.value_offsets();
-                let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
-                let mut h = num((end - start) as i64, *seed);
-                for j in start..end {
-                    h = fold(h, keys.hash(j).unwrap_or(0));
-                    h = fold(h, values.hash(j).unwrap_or(0));
-                }
-                h
-            }
-            Node::Other(a, seed) => {
-                a.is_valid(i).then_some(())?;
-                let shown = arrow::util::display::array_value_to_string(*a, i).unwrap_or_default();
-                xxh3_64_with_seed(shown.as_bytes(), *seed)
-            }
-        })
+            out
+        }
+        DataType::List(item) => {
+            let l: &ListArray = array.as_list::<i32>();
+            let items = l.values();
+            let child = value_hashes(item.data_type(), items.as_ref(), path_seed(seed, "[]"));
+            let offsets = l.value_offsets();
+            (0..n)
+                .map(|i| {
+                    let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+                    let mut h = num((end - start) as i64, seed);
+                    for j in start..end {
+                        // A null item still takes its place in the list.
+                        h = fold(h, if items.is_valid(j) { child[j] } else { 0 });
+                    }
+                    h
+                })
+                .collect()
+        }
+        DataType::Map(entries, _) => {
+            let m: &MapArray = array.as_map();
+            let DataType::Struct(kv) = entries.data_type() else {
+                return display_hashes(array, seed);
+            };
+            let (keys, values) = (m.keys(), m.values());
+            let key_hashes = value_hashes(kv[0].data_type(), keys.as_ref(), path_seed(seed, "key"));
+            let value_hashes_ =
+                value_hashes(kv[1].data_type(), values.as_ref(), path_seed(seed, "value"));
+            let offsets = m.value_offsets();
+            (0..n)
+                .map(|i| {
+                    let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+                    let mut h = num((end - start) as i64, seed);
+                    for j in start..end {
+                        h = fold(h, if keys.is_valid(j) { key_hashes[j] } else { 0 });
+                        h = fold(
+                            h,
+                            if values.is_valid(j) {
+                                value_hashes_[j]
+                            } else {
+                                0
+                            },
+                        );
+                    }
+                    h
+                })
+                .collect()
+        }
+        _ => display_hashes(array, seed),
     }
+}
+
+/// A type the stored schemas do not use: each value hashed by its display form.
+fn display_hashes(array: &dyn Array, seed: u64) -> Vec<u64> {
+    (0..array.len())
+        .map(|i| {
+            let shown = arrow::util::display::array_value_to_string(array, i).unwrap_or_default();
+            xxh3_64_with_seed(shown.as_bytes(), seed)
+        })
+        .collect()
 }
 
 #[cfg(test)]

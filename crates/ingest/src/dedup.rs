@@ -35,10 +35,18 @@ use crate::{io_err, IngestError, Result};
 pub fn row_key(id: &str, content_hash: i64) -> u128 {
     static SEED: OnceLock<u64> = OnceLock::new();
     let seed = *SEED.get_or_init(|| RandomState::new().hash_one(0x6761_7465_686f_7573_u64));
-    let mut h = xxhash_rust::xxh3::Xxh3::with_seed(seed);
-    h.update(id.as_bytes());
-    h.update(&content_hash.to_le_bytes());
-    h.digest128()
+    // One pass over the id and the hash side by side (ids are GUIDs: the stack holds them).
+    let mut buf = [0u8; 128];
+    let id = id.as_bytes();
+    if id.len() + 8 <= buf.len() {
+        buf[..id.len()].copy_from_slice(id);
+        buf[id.len()..id.len() + 8].copy_from_slice(&content_hash.to_le_bytes());
+        return xxhash_rust::xxh3::xxh3_128_with_seed(&buf[..id.len() + 8], seed);
+    }
+    let mut long = Vec::with_capacity(id.len() + 8);
+    long.extend_from_slice(id);
+    long.extend_from_slice(&content_hash.to_le_bytes());
+    xxhash_rust::xxh3::xxh3_128_with_seed(&long, seed)
 }
 
 /// The [`row_key`] of every row of a table batch (rows without an id or content hash, which
