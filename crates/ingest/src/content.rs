@@ -150,9 +150,9 @@ fn value_hashes(data_type: &DataType, array: &dyn Array, seed: u64) -> Vec<u64> 
                 .map(|i| {
                     let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
                     let mut h = num((end - start) as i64, seed);
-                    for j in start..end {
+                    for (j, item) in child.iter().enumerate().take(end).skip(start) {
                         // A null item still takes its place in the list.
-                        h = fold(h, if items.is_valid(j) { child[j] } else { 0 });
+                        h = fold(h, if items.is_valid(j) { *item } else { 0 });
                     }
                     h
                 })
@@ -172,16 +172,15 @@ fn value_hashes(data_type: &DataType, array: &dyn Array, seed: u64) -> Vec<u64> 
                 .map(|i| {
                     let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
                     let mut h = num((end - start) as i64, seed);
-                    for j in start..end {
-                        h = fold(h, if keys.is_valid(j) { key_hashes[j] } else { 0 });
-                        h = fold(
-                            h,
-                            if values.is_valid(j) {
-                                value_hashes_[j]
-                            } else {
-                                0
-                            },
-                        );
+                    for (j, (k, v)) in key_hashes
+                        .iter()
+                        .zip(&value_hashes_)
+                        .enumerate()
+                        .take(end)
+                        .skip(start)
+                    {
+                        h = fold(h, if keys.is_valid(j) { *k } else { 0 });
+                        h = fold(h, if values.is_valid(j) { *v } else { 0 });
                     }
                     h
                 })
