@@ -264,3 +264,158 @@ fn parse_paths(value: &str, directions: bool, limits: &Limits) -> Result<Vec<Ord
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ExprKind;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<QueryOptions, Error> {
+        QueryOptions::parse(pairs.iter().copied())
+    }
+
+    fn err(pairs: &[(&str, &str)]) -> String {
+        parse(pairs).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn all_options() {
+        let o = parse(&[
+            ("$filter", "status/errorCode eq 0"),
+            ("$top", "50"),
+            ("$skip", "0"),
+            (
+                "$orderby",
+                "createdDateTime desc, userPrincipalName ASC,status/errorCode",
+            ),
+            ("$select", "id,createdDateTime, status/errorCode"),
+            ("$count", "TRUE"),
+            ("$skiptoken", "abc%3D=="),
+            ("format", "csv"),
+            ("api-version", "beta"),
+        ])
+        .unwrap();
+        assert!(matches!(
+            o.filter.unwrap().expr.kind,
+            ExprKind::Compare { .. }
+        ));
+        assert_eq!(o.top, Some(50));
+        assert_eq!(o.skip, Some(0));
+        let order: Vec<(String, bool)> = o
+            .orderby
+            .iter()
+            .map(|o| (o.path.segments.join("/"), o.descending))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("createdDateTime".to_string(), true),
+                ("userPrincipalName".to_string(), false),
+                ("status/errorCode".to_string(), false)
+            ]
+        );
+        assert_eq!(o.orderby[1].path.span, Span::new(22, 39));
+        let select: Vec<String> = o.select.iter().map(|p| p.to_string()).collect();
+        assert_eq!(select, ["id", "createdDateTime", "status/errorCode"]);
+        assert_eq!(o.count, Some(true));
+        assert_eq!(o.skiptoken.as_deref(), Some("abc%3D=="));
+        assert_eq!(
+            o.other,
+            [
+                ("format".to_string(), "csv".to_string()),
+                ("api-version".to_string(), "beta".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn names_without_dollar_and_any_case() {
+        let o = parse(&[
+            ("filter", "a eq 1"),
+            ("TOP", " 5 "),
+            ("$OrderBy", "a"),
+            ("Count", "false"),
+        ])
+        .unwrap();
+        assert!(o.filter.is_some());
+        assert_eq!(o.top, Some(5));
+        assert_eq!(o.orderby.len(), 1);
+        assert_eq!(o.count, Some(false));
+        assert_eq!(parse(&[]).unwrap(), QueryOptions::default());
+    }
+
+    #[test]
+    fn option_errors() {
+        assert_eq!(
+            err(&[("$expand", "x")]),
+            "$expand: this query option is not supported (supported: $filter, $top, $skip, $orderby, $select, $count, $skiptoken)"
+        );
+        assert!(err(&[("$search", "x")]).starts_with("$search: "));
+        assert!(err(&[("$format", "json")]).starts_with("$format: "));
+        let e = parse(&[("$top", "1"), ("top", "2")]).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::RepeatedOption);
+        assert_eq!(
+            e.to_string(),
+            "top: this query option is given more than once"
+        );
+        assert_eq!(
+            err(&[("filter", "a eq")]),
+            "filter: at position 4: expected a value after 'eq', found end of input"
+        );
+        assert_eq!(
+            err(&[("$top", "0")]),
+            "$top: at position 0: expected a positive integer, found 0"
+        );
+        assert_eq!(
+            err(&[("$top", " -1")]),
+            "$top: at position 1: expected a non-negative integer, found character '-'"
+        );
+        assert_eq!(
+            err(&[("$top", "")]),
+            "$top: at position 0: expected an integer, found end of input"
+        );
+        assert_eq!(
+            err(&[("$skip", "99999999999999999999999")]),
+            "$skip: at position 0: integer 99999999999999999999999 is too large"
+        );
+        assert_eq!(
+            err(&[("$top", "1é")]),
+            "$top: at position 1: expected a non-negative integer, found character 'é'"
+        );
+        assert_eq!(
+            err(&[("$count", "yes")]),
+            "$count: at position 0: expected true or false, found 'yes'"
+        );
+        assert_eq!(
+            err(&[("$orderby", "a desc desc")]),
+            "$orderby: at position 7: expected 'asc', 'desc', ',' or end of input, found 'desc'"
+        );
+        assert_eq!(
+            err(&[("$orderby", "a,")]),
+            "$orderby: at position 2: expected a property name, found end of input"
+        );
+        assert_eq!(
+            err(&[("$orderby", "")]),
+            "$orderby: at position 0: expected a property name, found end of input"
+        );
+        assert_eq!(
+            err(&[("$select", "a/")]),
+            "$select: at position 2: expected a property name after '/', found end of input"
+        );
+        assert_eq!(
+            err(&[("$select", "a desc")]),
+            "$select: at position 2: expected '/', ',' or end of input, found 'desc'"
+        );
+        assert_eq!(
+            err(&[("$select", "a,é")]),
+            "$select: at position 2: unexpected character 'é'"
+        );
+        assert_eq!(
+            err(&[("$select", "*")]),
+            "$select: at position 0: unexpected character '*'"
+        );
+        let long = "a,".repeat(40_000);
+        let e = parse(&[("$select", long.as_str())]).unwrap_err();
+        assert_eq!((e.kind, e.position), (ErrorKind::Limit, Some(0)));
+    }
+}

@@ -312,10 +312,10 @@ impl<'a> Parser<'a> {
             let ctx = format!("a value after '{word}'");
             let right = self.unary(&ctx)?;
             let (lt, rt) = (ty(&left), ty(&right));
-            let mismatch = match (lt, rt) {
-                (Ty::Bool, Ty::Value(_)) | (Ty::Value(_), Ty::Bool) => true,
-                _ => false,
-            };
+            let mismatch = matches!(
+                (lt, rt),
+                (Ty::Bool, Ty::Value(_)) | (Ty::Value(_), Ty::Bool)
+            );
             if mismatch {
                 let hint = if matches!(left.kind, ExprKind::Not(_)) {
                     format!(" ('not' applies before '{word}': write not (a {word} b))")
@@ -698,5 +698,97 @@ fn push_flat(terms: &mut Vec<Expr>, e: Expr, or_level: bool) {
         ExprKind::Or(inner) if or_level => terms.extend(inner),
         ExprKind::And(inner) if !or_level => terms.extend(inner),
         kind => terms.push(Expr { kind, span: e.span }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(e: &Expr) -> String {
+        match &e.kind {
+            ExprKind::And(v) => {
+                format!("and[{}]", v.iter().map(shape).collect::<Vec<_>>().join(" "))
+            }
+            ExprKind::Or(v) => format!("or[{}]", v.iter().map(shape).collect::<Vec<_>>().join(" ")),
+            ExprKind::Not(x) => format!("not[{}]", shape(x)),
+            ExprKind::Compare { op, left, right } => {
+                format!("{}[{} {}]", op.keyword(), shape(left), shape(right))
+            }
+            ExprKind::In { operand, values } => format!("in[{} {}]", shape(operand), values.len()),
+            ExprKind::Call { func, args } => format!(
+                "{}[{}]",
+                func.name(),
+                args.iter().map(shape).collect::<Vec<_>>().join(" ")
+            ),
+            ExprKind::Lambda(l) => format!(
+                "{:?}[{}]",
+                l.kind,
+                l.body.as_ref().map_or(String::new(), |b| shape(&b.expr))
+            ),
+            ExprKind::Path(p) => match &p.root {
+                Root::Record => p.segments.join("/"),
+                Root::Lambda(v) => format!("@{v}/{}", p.segments.join("/")),
+            },
+            ExprKind::Literal(l) => l.to_string(),
+        }
+    }
+
+    fn p(s: &str) -> String {
+        shape(
+            &parse(s, &Limits::DEFAULT)
+                .unwrap_or_else(|e| panic!("{s}: {e:?}"))
+                .expr,
+        )
+    }
+
+    #[test]
+    fn shapes() {
+        assert_eq!(p("a eq 1"), "eq[a 1]");
+        assert_eq!(p("a or b and c"), "or[a and[b c]]");
+        assert_eq!(p("a and b or c and d"), "or[and[a b] and[c d]]");
+        assert_eq!(p("not a and b"), "and[not[a] b]");
+        assert_eq!(p("not (a or b)"), "not[or[a b]]");
+        assert_eq!(p("not a eq true"), "eq[not[a] true]");
+        assert_eq!(p("((a))"), "a");
+        assert_eq!(p("a/b/c ne null"), "ne[a/b/c null]");
+        assert_eq!(p("x/any(t: t eq 1)"), "Any[eq[@t/ 1]]");
+        assert_eq!(p("x/all(t: t/y eq z)"), "All[eq[@t/y z]]");
+        assert_eq!(p("x/any()"), "Any[]");
+        assert_eq!(
+            p("startswith(a, 'b') eq false"),
+            "eq[startswith[a 'b'] false]"
+        );
+        assert_eq!(p("a in (1, 'x', null)"), "in[a 3]");
+        assert_eq!(p("(a eq 1) ne (b eq 2)"), "ne[eq[a 1] eq[b 2]]");
+        assert_eq!(p("'x' eq a"), "eq['x' a]");
+    }
+
+    #[test]
+    fn spans() {
+        let f = parse("x/any(t: t/y eq 'z') and not b", &Limits::DEFAULT).unwrap();
+        let ExprKind::And(terms) = &f.expr.kind else {
+            panic!()
+        };
+        assert_eq!(f.expr.span, Span::new(0, 30));
+        assert_eq!(f.text(terms[0].span), "x/any(t: t/y eq 'z')");
+        assert_eq!(f.text(terms[1].span), "not b");
+        let ExprKind::Lambda(l) = &terms[0].kind else {
+            panic!()
+        };
+        assert_eq!(f.text(l.collection.span), "x");
+        let body = &l.body.as_ref().unwrap().expr;
+        assert_eq!(f.text(body.span), "t/y eq 'z'");
+    }
+
+    #[test]
+    fn reserved_words() {
+        assert!(is_reserved("AND"));
+        assert!(is_reserved("null"));
+        assert!(!is_reserved("any"));
+        assert!(!is_reserved("startswith"));
+        // Functions and any/all are names unless followed by '('.
+        assert_eq!(p("startswith eq 1"), "eq[startswith 1]");
+        assert_eq!(p("any/all eq 1"), "eq[any/all 1]");
     }
 }

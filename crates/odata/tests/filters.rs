@@ -60,7 +60,7 @@ fn strip(e: &Expr) -> Expr {
             let mut l = l.clone();
             l.collection.span = Span::default();
             if let Some(b) = &mut l.body {
-                b.expr = Box::new(strip(&b.expr));
+                *b.expr = strip(&b.expr);
             }
             ExprKind::Lambda(l)
         }
@@ -862,12 +862,43 @@ fn fuzz_input(rng: &mut Rng) -> String {
     s
 }
 
+/// `s` with one to three characters deleted, replaced or inserted.
+fn mutate(rng: &mut Rng, s: String) -> String {
+    let mut chars: Vec<char> = s.chars().collect();
+    for _ in 0..rng.below(3) + 1 {
+        let at = rng.below(chars.len() + 1);
+        let c = match rng.below(4) {
+            0 => char::from(rng.below(128) as u8),
+            1 => rng
+                .pick(&["'", "(", ")", "/", ":", " ", "é", "-"])
+                .chars()
+                .next()
+                .unwrap(),
+            _ => char::from_u32(rng.below(0x11_0000) as u32).unwrap_or('x'),
+        };
+        match rng.below(3) {
+            0 if at < chars.len() => {
+                chars.remove(at);
+            }
+            1 if at < chars.len() => chars[at] = c,
+            _ => chars.insert(at, c),
+        }
+    }
+    chars.into_iter().collect()
+}
+
 #[test]
 fn fuzz_never_panics() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut parsed = 0;
     for i in 0..100_000 {
-        let input = fuzz_input(&mut rng);
+        // Half random token soup, half valid conditions with a few characters changed.
+        let input = if i % 2 == 0 {
+            fuzz_input(&mut rng)
+        } else {
+            let valid = gen_condition(&mut rng, 4, &mut Vec::new());
+            mutate(&mut rng, valid)
+        };
         let result = std::panic::catch_unwind(|| parse_filter(&input));
         let Ok(result) = result else {
             panic!("case {i}: parser panicked on {input:?}");
