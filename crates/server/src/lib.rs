@@ -10,6 +10,7 @@
 //! | `POST /gatehouse/ingest` | `ingest` | a body of any export shape (plain or gzip) stored for the token's tenant |
 //! | `GET /gatehouse/sources/{name}` | `ingest` | the position last committed for a source |
 //! | `POST /gatehouse/sql` | readers | SQL over the token's tenant, streamed as JSON lines, CSV or Arrow IPC |
+//! | `GET /{v1.0,beta}/auditLogs/{signIns,directoryAudits,provisioning}[/{id}]` | readers | Microsoft Graph's log APIs (OData, keyset paging) |
 //! | `POST /gatehouse/admin/…` | local admin | CLI commands forwarded to the running server |
 //!
 //! Every request is authenticated (a Bearer token: [`auth`]); a request sees only its token's
@@ -19,6 +20,7 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+mod graph;
 mod metrics;
 mod routes;
 mod watch;
@@ -92,6 +94,7 @@ pub struct AppState {
     store: Store,
     ingestor: Ingestor,
     queries: QueryService,
+    graph: gatehouse_graph::GraphApi,
     tokens: TokenStore,
     metrics: Arc<Metrics>,
     local_admin: String,
@@ -138,6 +141,7 @@ impl Server {
                     usize::try_from(config.query_memory_mb.saturating_mul(1 << 20))
                         .unwrap_or(usize::MAX),
                 ),
+                graph: gatehouse_graph::GraphApi::new(),
                 tokens: TokenStore::new(store.root()),
                 store,
                 ingestor,

@@ -38,6 +38,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/gatehouse/admin/compact", post(admin_compact))
         .route("/gatehouse/admin/retention", post(admin_retention))
         .route("/gatehouse/admin/vacuum", post(admin_vacuum))
+        .route("/{version}/auditLogs/{resource}", get(crate::graph::list))
+        .route(
+            "/{version}/auditLogs/{resource}/{id}",
+            get(crate::graph::get),
+        )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -60,11 +65,11 @@ impl ApiError {
         }
     }
 
-    fn bad_request(message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", message)
     }
 
-    fn forbidden(message: impl Into<String>) -> ApiError {
+    pub(crate) fn forbidden(message: impl Into<String>) -> ApiError {
         ApiError::new(
             StatusCode::FORBIDDEN,
             "Authorization_RequestDenied",
@@ -72,11 +77,11 @@ impl ApiError {
         )
     }
 
-    fn not_found(message: impl Into<String>) -> ApiError {
+    pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", message)
     }
 
-    fn internal(message: impl Into<String>) -> ApiError {
+    pub(crate) fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerError",

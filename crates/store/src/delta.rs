@@ -126,6 +126,30 @@ pub async fn open_table(root: &Path, tenant: &str, log: LogKind) -> Result<Optio
     }
 }
 
+/// A table at one version (`None` when the table or the version does not exist).
+pub async fn table_at(
+    root: &Path,
+    tenant: &str,
+    log: LogKind,
+    version: i64,
+) -> Result<Option<TableSnapshot>> {
+    let log_dir = root.join(layout::table_dir(tenant, log)).join("_delta_log");
+    if version < 0 || !log_dir.is_dir() {
+        return Ok(None);
+    }
+    let url = table_url(root, tenant, log)?;
+    let context = || format!("opening table {} at version {version}", url.path());
+    let mut table = DeltaTableBuilder::from_url(url.clone())
+        .map_err(delta_err(context()))?
+        .build()
+        .map_err(delta_err(context()))?;
+    match table.load_version(version as u64).await {
+        Ok(()) => Ok(Some(table_snapshot(&table, tenant, log)?)),
+        Err(DeltaTableError::NotATable(_)) | Err(DeltaTableError::InvalidVersion(_)) => Ok(None),
+        Err(e) => Err(delta_err(context())(e)),
+    }
+}
+
 /// The Delta schema of a log's table: its Arrow columns and the `date` partition column.
 fn delta_schema(log: LogKind) -> Result<Vec<StructField>> {
     let arrow = TableSchema::of(log).arrow_schema();

@@ -147,6 +147,18 @@ impl Store {
         Ok(StoreSnapshot::new(tables))
     }
 
+    /// One table as it was at `version` (Delta time travel), for a reader that must keep to the
+    /// snapshot it started from (paging). `None` when the table or that version does not exist;
+    /// a version whose files a vacuum has since deleted opens, but its files are gone.
+    pub async fn table_at(
+        &self,
+        tenant: &str,
+        log: LogKind,
+        version: i64,
+    ) -> Result<Option<TableSnapshot>> {
+        delta::table_at(&self.root, tenant, log, version).await
+    }
+
     /// Where each ingest source has got to: the positions the last commits recorded for them
     /// ([`StoreWriter::record_positions`]), by application id.
     pub fn positions(&self) -> Result<std::collections::BTreeMap<String, i64>> {

@@ -1,0 +1,390 @@
+//! Microsoft Graph's log endpoints: `GET /{v1.0|beta}/auditLogs/{signIns|directoryAudits|provisioning}`
+//! and `…/{id}`, with OData query options and `@odata.nextLink` paging.
+//!
+//! The handlers parse the request ([`gatehouse_odata::QueryOptions`]), check the caller's role
+//! and answer from [`gatehouse_graph::GraphApi`] over the caller's tenant only.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use gatehouse_graph::{ApiVersion, GraphError, GraphResource, ListQuery, DEFAULT_TOP};
+use gatehouse_odata::QueryOptions;
+use serde_json::{Map, Value};
+
+use crate::auth::Principal;
+use crate::routes::{ApiError, Caller};
+use crate::AppState;
+
+/// The largest page a client may ask for with `Prefer: odata.maxpagesize=N` (a Gatehouse
+/// extension; Graph's own limit is [`DEFAULT_TOP`]).
+pub const MAX_PAGE_SIZE: usize = 100_000;
+
+/// `GET /{version}/auditLogs/{resource}`: one page of a log.
+pub(crate) async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((version, resource)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let (version, resource) = route(&version, &resource)?;
+    let tenant = reader_tenant(&caller, resource)?;
+    let pairs = decode_query(query.as_deref().unwrap_or(""))?;
+    let options = QueryOptions::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let q = list_query(&options, version, resource, &headers)?;
+    let page = state
+        .graph
+        .list(
+            &state.store,
+            &state.queries,
+            &state.ingestor.snapshot(),
+            &tenant,
+            &q,
+        )
+        .await
+        .map_err(graph_error)?;
+    let base = base_url(&headers);
+    let mut body = Map::new();
+    body.insert(
+        "@odata.context".into(),
+        Value::String(format!(
+            "{base}/{}/$metadata#auditLogs/{}",
+            version.segment(),
+            resource.segment()
+        )),
+    );
+    if let Some(n) = page.count {
+        body.insert("@odata.count".into(), n.into());
+    }
+    if let Some(next) = &page.next {
+        let mut params: Vec<(String, String)> = pairs
+            .into_iter()
+            .filter(|(k, _)| !is_skiptoken(k))
+            .collect();
+        params.push(("$skiptoken".into(), next.encode()));
+        body.insert(
+            "@odata.nextLink".into(),
+            Value::String(format!(
+                "{base}/{}/auditLogs/{}?{}",
+                version.segment(),
+                resource.segment(),
+                encode_query(&params)
+            )),
+        );
+    }
+    body.insert(
+        "value".into(),
+        Value::Array(page.records.into_iter().map(Value::Object).collect()),
+    );
+    state.metrics.query_done(started.elapsed());
+    Ok(Json(Value::Object(body)).into_response())
+}
+
+/// `GET /{version}/auditLogs/{resource}/{id}`: one record.
+pub(crate) async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((version, resource, id)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (version, resource) = route(&version, &resource)?;
+    let tenant = reader_tenant(&caller, resource)?;
+    let pairs = decode_query(query.as_deref().unwrap_or(""))?;
+    let options = QueryOptions::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if options.filter.is_some() || options.top.is_some() || options.skiptoken.is_some() {
+        return Err(ApiError::bad_request(
+            "A record by id takes no $filter, $top or $skiptoken.",
+        ));
+    }
+    let record = state
+        .graph
+        .get(
+            &state.queries,
+            &state.ingestor.snapshot(),
+            &tenant,
+            resource,
+            version,
+            &id,
+        )
+        .await
+        .map_err(graph_error)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+            ))
+        })?;
+    let mut body = Map::new();
+    body.insert(
+        "@odata.context".into(),
+        Value::String(format!(
+            "{}/{}/$metadata#auditLogs/{}/$entity",
+            base_url(&headers),
+            version.segment(),
+            resource.segment()
+        )),
+    );
+    match &selected(&options)? {
+        Some(select) => {
+            for name in select {
+                if !resource.has_property(version, name) {
+                    return Err(ApiError::bad_request(format!(
+                        "$select: could not find a property named '{name}' on type 'microsoft.graph.{}'",
+                        gatehouse_graph::graph_type(resource)
+                    )));
+                }
+                body.insert(
+                    name.clone(),
+                    record.get(name).cloned().unwrap_or(Value::Null),
+                );
+            }
+        }
+        None => body.extend(record),
+    }
+    Ok(Json(Value::Object(body)).into_response())
+}
+
+/// The version and resource a path names (404 for anything else, as for any unknown path).
+fn route(version: &str, resource: &str) -> Result<(ApiVersion, GraphResource), ApiError> {
+    let v = ApiVersion::from_segment(version);
+    let r = GraphResource::from_segment(resource);
+    match (v, r) {
+        (Some(v), Some(r)) => Ok((v, r)),
+        _ => Err(ApiError::not_found(format!(
+            "No resource /{version}/auditLogs/{resource}: Gatehouse serves /v1.0 and /beta auditLogs/signIns, directoryAudits and provisioning."
+        ))),
+    }
+}
+
+/// The caller's tenant, if its role may read the resource's log.
+fn reader_tenant(caller: &Caller, resource: GraphResource) -> Result<String, ApiError> {
+    match &caller.0 {
+        Principal::Token { tenant, role, .. } => {
+            if role.may_read(resource.log()) {
+                Ok(tenant.clone())
+            } else {
+                Err(ApiError::forbidden(format!(
+                    "A {role} token may not read {}.",
+                    resource.segment()
+                )))
+            }
+        }
+        Principal::LocalAdmin => Err(ApiError::forbidden(
+            "The Graph endpoints answer a tenant's token (gatehouse token create --tenant ID --role ROLE).",
+        )),
+    }
+}
+
+/// The list request the options describe.
+fn list_query(
+    options: &QueryOptions,
+    version: ApiVersion,
+    resource: GraphResource,
+    headers: &HeaderMap,
+) -> Result<ListQuery, ApiError> {
+    if options.skip.is_some() {
+        return Err(ApiError::bad_request(
+            "$skip is not supported: follow @odata.nextLink to page.",
+        ));
+    }
+    let max_page = max_page_size(headers)?;
+    let top = match options.top {
+        None => max_page.unwrap_or(DEFAULT_TOP),
+        Some(0) => return Err(ApiError::bad_request("$top must be at least 1.")),
+        Some(n) => {
+            let limit = max_page.unwrap_or(DEFAULT_TOP).max(DEFAULT_TOP);
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            if n > limit {
+                return Err(ApiError::bad_request(format!(
+                    "$top is at most {limit} (larger pages: the header Prefer: odata.maxpagesize=N, N up to {MAX_PAGE_SIZE}; everything at once: /gatehouse/export)."
+                )));
+            }
+            n
+        }
+    };
+    let time = resource.time_property();
+    let mut ascending = false;
+    match options.orderby.as_slice() {
+        [] => {}
+        [one]
+            if one.path.segments.len() == 1 && one.path.segments[0].eq_ignore_ascii_case(time) =>
+        {
+            ascending = !one.descending;
+        }
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "$orderby: only {time} (asc or desc) is supported."
+            )))
+        }
+    }
+    Ok(ListQuery {
+        resource,
+        version,
+        filter: options.filter.clone(),
+        ascending,
+        top,
+        select: selected(options)?,
+        count: options.count.unwrap_or(false),
+        skiptoken: options.skiptoken.clone(),
+    })
+}
+
+/// `$select`'s property names (`None` when not given); only top-level properties.
+fn selected(options: &QueryOptions) -> Result<Option<Vec<String>>, ApiError> {
+    if options.select.is_empty() {
+        return Ok(None);
+    }
+    options
+        .select
+        .iter()
+        .map(|p| match p.segments.as_slice() {
+            [one] => Ok(one.clone()),
+            _ => Err(ApiError::bad_request(format!(
+                "$select: only top-level properties can be selected, not {}.",
+                p.segments.join("/")
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// `Prefer: odata.maxpagesize=N`, if given.
+fn max_page_size(headers: &HeaderMap) -> Result<Option<usize>, ApiError> {
+    for value in headers.get_all("prefer") {
+        let Ok(text) = value.to_str() else { continue };
+        for item in text.split(',') {
+            let item = item.trim();
+            if let Some(n) = item.strip_prefix("odata.maxpagesize=") {
+                let n: usize = n.trim().parse().map_err(|_| {
+                    ApiError::bad_request("Prefer: odata.maxpagesize takes a whole number.")
+                })?;
+                if n == 0 || n > MAX_PAGE_SIZE {
+                    return Err(ApiError::bad_request(format!(
+                        "Prefer: odata.maxpagesize is between 1 and {MAX_PAGE_SIZE}."
+                    )));
+                }
+                return Ok(Some(n));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn is_skiptoken(name: &str) -> bool {
+    name.eq_ignore_ascii_case("$skiptoken") || name.eq_ignore_ascii_case("skiptoken")
+}
+
+/// The query string as decoded pairs (`+` is a space, `%XX` a byte; the text must be UTF-8).
+fn decode_query(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let mut out = Vec::new();
+    for part in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        out.push((percent_decode(k)?, percent_decode(v)?));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> Result<String, ApiError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "The query string has a bad escape at byte {i} of {s:?}."
+                        ))
+                    })?;
+                out.push(hex);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out)
+        .map_err(|_| ApiError::bad_request("The query string is not UTF-8 once decoded."))
+}
+
+/// Pairs as a query string, every byte but unreserved ones (and `$`) percent-encoded.
+fn encode_query(pairs: &[(String, String)]) -> String {
+    fn enc(s: &str, out: &mut String) {
+        for b in s.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~$".contains(&b) {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    let mut out = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        enc(k, &mut out);
+        out.push('=');
+        enc(v, &mut out);
+    }
+    out
+}
+
+/// `http://host` as the client reached the server.
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        })
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+fn graph_error(e: GraphError) -> ApiError {
+    match e {
+        GraphError::BadRequest(m) => ApiError::bad_request(m),
+        GraphError::Internal(m) => {
+            tracing::error!(error = %m, "a Graph request failed");
+            ApiError::internal(m)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_round_trip() {
+        let pairs = vec![
+            (
+                "$filter".to_string(),
+                "createdDateTime ge 2024-07-01T00:00:00+02:00 and appDisplayName eq 'a&b=c ü'"
+                    .to_string(),
+            ),
+            ("$top".to_string(), "5".to_string()),
+        ];
+        let text = encode_query(&pairs);
+        assert!(!text.contains(' ') && !text.contains('+') && !text.contains('\''));
+        assert_eq!(decode_query(&text).unwrap(), pairs);
+        assert!(decode_query("a=%zz").is_err());
+        assert!(decode_query("a=%ff").is_err());
+        assert!(decode_query("a=%4").is_err());
+    }
+}
