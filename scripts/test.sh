@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs Gatehouse's whole test suite on a fresh machine: creates the Python venv with DuckDB and the
-# deltalake package (used to check that other engines read the store), then runs every Rust test in
-# the workspace.
+# deltalake package (used to check that other engines read the store) and the Microsoft Graph SDKs
+# (used to check the Graph API), then runs every Rust test in the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import duckdb, deltalake, pyarrow' 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import duckdb, deltalake, pyarrow, msgraph, msgraph_beta' 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
 fi

@@ -120,20 +120,20 @@ impl Translator<'_> {
     /// A boolean expression.
     fn condition(&self, e: &OExpr) -> Result<Expr, GraphError> {
         match &e.kind {
-            ExprKind::And(terms) => Ok(terms
-                .iter()
-                .map(|t| self.condition(t))
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .reduce(Expr::and)
-                .expect("and has terms")),
-            ExprKind::Or(terms) => Ok(terms
-                .iter()
-                .map(|t| self.condition(t))
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .reduce(Expr::or)
-                .expect("or has terms")),
+            ExprKind::And(terms) => Ok(balanced(
+                terms
+                    .iter()
+                    .map(|t| self.condition(t))
+                    .collect::<Result<Vec<_>, _>>()?,
+                Expr::and,
+            )),
+            ExprKind::Or(terms) => Ok(balanced(
+                terms
+                    .iter()
+                    .map(|t| self.condition(t))
+                    .collect::<Result<Vec<_>, _>>()?,
+                Expr::or,
+            )),
             ExprKind::Not(inner) => Ok(Expr::Not(Box::new(self.condition(inner)?))),
             ExprKind::Compare { op, left, right } => self.compare(*op, left, right, e.span),
             ExprKind::In { operand, values } => {
@@ -396,12 +396,14 @@ impl Translator<'_> {
             (Root::Lambda(v), Scope::Element { var, element }) if v == var => {
                 (column(ELEMENT), element.clone(), &p.segments[..])
             }
-            (Root::Lambda(v), _) => return Err(self.err(
-                p.span,
-                format!(
+            (Root::Lambda(v), _) => {
+                return Err(self.err(
+                    p.span,
+                    format!(
                     "the variable '{v}' belongs to an outer lambda; use only the innermost one's"
                 ),
-            )),
+                ))
+            }
         };
         for segment in rest {
             let DataType::Struct(children) = &ty else {
@@ -449,11 +451,13 @@ impl Translator<'_> {
         // The most common lambda: a collection of strings holding one of some values.
         if l.kind == LambdaKind::Any {
             if let Some(values) = inner.equal_to_one_of(&body.expr, &body.var) {
-                return Ok(values
-                    .into_iter()
-                    .map(|v| array_has(list.clone(), lit(v)))
-                    .reduce(Expr::or)
-                    .expect("at least one value"));
+                return Ok(balanced(
+                    values
+                        .into_iter()
+                        .map(|v| array_has(list.clone(), lit(v)))
+                        .collect(),
+                    Expr::or,
+                ));
             }
         }
         let condition = inner.condition(&body.expr)?;
@@ -517,6 +521,16 @@ impl Translator<'_> {
             _ => None,
         }
     }
+}
+
+/// Terms joined by a binary operator into a balanced tree: a chain of thousands of `or`s nests
+/// a dozen levels deep, not thousands (the planner walks expressions recursively).
+fn balanced(mut terms: Vec<Expr>, join: fn(Expr, Expr) -> Expr) -> Expr {
+    if terms.len() == 1 {
+        return terms.pop().expect("one term");
+    }
+    let right = terms.split_off(terms.len() / 2);
+    join(balanced(terms, join), balanced(right, join))
 }
 
 /// A field by name: exactly, else ignoring case.

@@ -210,9 +210,17 @@ impl Served {
 
     /// GET `path` with a token (or none).
     pub fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        self.get_with(path, token, &[])
+    }
+
+    /// GET `path` with a token (or none) and headers.
+    pub fn get_with(&self, path: &str, token: Option<&str>, headers: &[(&str, &str)]) -> Answer {
         let mut req = self.agent.get(format!("{}{path}", self.url));
         if let Some(t) = token {
             req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         Served::answer(req.call().expect("GET"))
     }
