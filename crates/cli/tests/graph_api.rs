@@ -24,6 +24,9 @@ fn simulated(users: &str, days: &str, seed: &str) -> Gh {
         days.as_ref(),
         "--seed".as_ref(),
         seed.as_ref(),
+        // A Monday: the simulated tenant has audits and provisioning on working days.
+        "--start".as_ref(),
+        "2026-10-05".as_ref(),
         "--out".as_ref(),
         sim.as_os_str(),
     ])
@@ -767,4 +770,196 @@ fn raw_get(url: &str, path: &str, token: &str) -> u16 {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no HTTP answer: {}", common::clip(&text)))
+}
+
+#[test]
+fn exports_stream_every_matching_record_in_four_formats_from_one_snapshot() {
+    let py = common::python();
+    let gh = simulated("30", "2", "9");
+    let signins = gh.export("signins");
+    let reader = gh.token(TENANT, "security-reader");
+    let pusher = gh.token(TENANT, "ingest");
+    let server = Served::start(&gh, &[]);
+    let all_ids = ids(&signins);
+    let failed: Vec<Map<String, Value>> = signins
+        .iter()
+        .filter(|r| {
+            at(r, "status/errorCode")
+                .and_then(Value::as_i64)
+                .is_some_and(|c| c != 0)
+        })
+        .cloned()
+        .collect();
+
+    // NDJSON: every kind of sign-in (no default population), newest first.
+    let a = server.get("/gatehouse/export/signIns?format=ndjson", Some(&reader));
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.content_type, "application/x-ndjson");
+    let rows: Vec<Map<String, Value>> = a
+        .text()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l)
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    assert_eq!(ids(&rows), all_ids);
+    let times: Vec<i64> = rows.iter().map(|r| micros(r, "createdDateTime")).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    assert_eq!(
+        rows.iter().find(|r| s(r, "id") == s(&signins[0], "id")),
+        Some(&signins[0]),
+        "the record as gatehouse export gives it"
+    );
+
+    // A JSON array, filtered, oldest first.
+    let q = format!(
+        "$filter={}&$orderby=createdDateTime%20asc&format=json",
+        enc("status/errorCode ne 0")
+    );
+    let a = server.get(&format!("/gatehouse/export/signIns?{q}"), Some(&reader));
+    assert_eq!(a.status, 200, "{}", a.text());
+    let rows: Vec<Map<String, Value>> = a
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_object().unwrap().clone())
+        .collect();
+    assert_eq!(ids(&rows), ids(&failed));
+    let times: Vec<i64> = rows.iter().map(|r| micros(r, "createdDateTime")).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
+
+    // CSV with the admin center's columns; the CLI writes the same bytes.
+    let a = server.get(
+        &format!(
+            "/gatehouse/export/signIns?format=csv&$filter={}",
+            enc("status/errorCode ne 0")
+        ),
+        Some(&reader),
+    );
+    assert_eq!(a.status, 200);
+    let mut csv = ::csv::ReaderBuilder::new().from_reader(a.body.as_slice());
+    let header: Vec<String> = csv.headers().unwrap().iter().map(str::to_owned).collect();
+    assert_eq!(header.len(), 57);
+    assert_eq!(
+        (header[0].as_str(), header[1].as_str(), header[27].as_str()),
+        ("Date (UTC)", "Request ID", "Status")
+    );
+    let records: Vec<::csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+    let mut csv_ids: Vec<String> = records.iter().map(|r| r[1].to_string()).collect();
+    csv_ids.sort();
+    assert_eq!(csv_ids, ids(&failed));
+    assert!(records
+        .iter()
+        .all(|r| &r[27] == "Failure" || &r[27] == "Interrupted"));
+    let cli = gh.run(&[
+        "export",
+        "--log",
+        "signins",
+        "--tenant",
+        TENANT,
+        "--format",
+        "csv",
+        "--newest-first",
+        "--filter",
+        "status/errorCode ne 0",
+    ]);
+    cli.expect_code(0, "export --format csv");
+    assert_eq!(
+        cli.stdout.as_bytes(),
+        a.body.as_slice(),
+        "the CLI and the server write the same CSV"
+    );
+
+    // Parquet, read by DuckDB.
+    let a = server.get(
+        "/gatehouse/export/directoryAudits?format=parquet",
+        Some(&reader),
+    );
+    assert_eq!(a.status, 200);
+    let file = gh.write("audits.parquet", &a.body);
+    let duck = common::run_python(
+        &py,
+        "import duckdb, json, sys\nc = duckdb.connect()\nrows = c.execute(\"SELECT id, category FROM read_parquet(?)\", [sys.argv[1]]).fetchall()\nprint(json.dumps({'ids': sorted(r[0] for r in rows), 'cols': [d[0] for d in c.execute(\"DESCRIBE SELECT * FROM read_parquet(?)\", [sys.argv[1]]).fetchall()]}))",
+        &[file.as_os_str()],
+    );
+    let audits = gh.export("audits");
+    assert_eq!(duck["ids"], serde_json::json!(ids(&audits)));
+    let cols: Vec<&str> = duck["cols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        cols.contains(&"activityDateTime")
+            && cols.contains(&"_extra")
+            && !cols.contains(&"_tenantId"),
+        "{cols:?}"
+    );
+
+    // One snapshot: records pushed and a compaction while the export is being read change nothing.
+    let mut response = ureq::get(format!("{}/gatehouse/export/signIns", server.url))
+        .header("Authorization", &format!("Bearer {reader}"))
+        .call()
+        .unwrap();
+    let more: Vec<Value> = (0..50u64)
+        .map(|i| signin(&guid(4242, i), &ts(1_791_000_000 + i as i64)))
+        .collect();
+    let a = server.post(
+        "/gatehouse/ingest",
+        Some(&pusher),
+        &[],
+        ndjson(&more).as_bytes(),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    gh.run(&["compact"])
+        .expect_code(0, "compact during the export");
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_string()
+        .unwrap();
+    assert_eq!(
+        body.lines().count(),
+        signins.len(),
+        "the export read the snapshot it started with"
+    );
+    let after = server.get("/gatehouse/export/signIns", Some(&reader));
+    assert_eq!(after.text().lines().count(), signins.len() + 50);
+
+    // Roles, tenants, bad requests.
+    assert_eq!(
+        server
+            .get("/gatehouse/export/signIns", Some(&pusher))
+            .status,
+        403
+    );
+    assert_eq!(server.get("/gatehouse/export/signIns", None).status, 401);
+    let other = gh.token("fabrikam", "global-reader");
+    assert_eq!(
+        server.get("/gatehouse/export/signIns", Some(&other)).text(),
+        ""
+    );
+    for bad in [
+        "format=xml",
+        "$top=5",
+        "$filter=nosuch%20eq%201",
+        "$orderby=userId",
+        "x=1",
+    ] {
+        let a = server.get(&format!("/gatehouse/export/signIns?{bad}"), Some(&reader));
+        assert_eq!(a.status, 400, "{bad}: {}", a.text());
+    }
+    assert_eq!(
+        server
+            .get("/gatehouse/export/riskyUsers", Some(&reader))
+            .status,
+        404
+    );
 }

@@ -5,13 +5,16 @@
 //! [`ListQuery`]; [`GraphApi::list`] answers one [`Page`] of it from one snapshot of the table
 //! (keyset paging: the `$skiptoken` of [`SkipToken`] says where the next page starts and in which
 //! table version), and [`GraphApi::get`] one record by id. Records are Graph JSON as the
-//! version shows them ([`GraphResource::shows`]).
+//! version shows them ([`GraphResource::shows`]). [`export()`] streams every record a filter
+//! matches, uncapped, as NDJSON, JSON, CSV or Parquet.
 
+mod export;
 mod filter;
 mod page;
 mod resource;
 mod token;
 
+pub use export::{csv_columns, export, Cell, ExportFormat, ExportQuery, INTERRUPTED_CODES};
 pub use page::{graph_type, GraphApi, ListQuery, Page, DEFAULT_TOP};
 pub use resource::{ApiVersion, GraphResource};
 pub use token::SkipToken;

@@ -151,6 +151,95 @@ pub(crate) async fn get(
     Ok(Json(Value::Object(body)).into_response())
 }
 
+/// `GET /gatehouse/export/{resource}?$filter=…&format=csv|json|ndjson|parquet`: every record the
+/// filter matches (all sign-in kinds unless the filter says), uncapped, from one snapshot.
+pub(crate) async fn export(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(resource): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let resource = GraphResource::from_segment(&resource).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "No export {resource:?}: signIns, directoryAudits or provisioning."
+        ))
+    })?;
+    let tenant = reader_tenant(&caller, resource)?;
+    let pairs = decode_query(query.as_deref().unwrap_or(""))?;
+    let options = QueryOptions::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if options.top.is_some()
+        || options.skip.is_some()
+        || options.skiptoken.is_some()
+        || !options.select.is_empty()
+        || options.count.is_some()
+    {
+        return Err(ApiError::bad_request(
+            "An export takes $filter, $orderby and format= only: it is every matching record.",
+        ));
+    }
+    let mut format = gatehouse_graph::ExportFormat::NdJson;
+    for (name, value) in &options.other {
+        match name.as_str() {
+            "format" => {
+                format = value.parse().map_err(ApiError::bad_request)?;
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "Unknown parameter {other:?}: an export takes $filter, $orderby and format=."
+                )))
+            }
+        }
+    }
+    let time = resource.time_property();
+    let ascending = match options.orderby.as_slice() {
+        [] => false,
+        [one]
+            if one.path.segments.len() == 1 && one.path.segments[0].eq_ignore_ascii_case(time) =>
+        {
+            !one.descending
+        }
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "$orderby: only {time} (asc or desc) is supported."
+            )))
+        }
+    };
+    let q = gatehouse_graph::ExportQuery {
+        resource,
+        filter: options.filter.clone(),
+        ascending,
+        format,
+    };
+    let body = gatehouse_graph::export(
+        &state.queries,
+        &state.ingestor.snapshot(),
+        Some(&tenant),
+        &q,
+    )
+    .await
+    .map_err(graph_error)?;
+    let body = futures_util::StreamExt::map(body, |chunk| {
+        chunk.map(axum::body::Bytes::from).map_err(|e| {
+            tracing::warn!(error = %e, "an export failed while it was streamed");
+            std::io::Error::other(e.to_string())
+        })
+    });
+    let file = format!(
+        "attachment; filename=\"{}.{}\"",
+        resource.segment(),
+        format.extension()
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, format.content_type().to_string()),
+            (header::CONTENT_DISPOSITION, file),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
+}
+
 /// The version and resource a path names (404 for anything else, as for any unknown path).
 fn route(version: &str, resource: &str) -> Result<(ApiVersion, GraphResource), ApiError> {
     let v = ApiVersion::from_segment(version);

@@ -11,6 +11,7 @@
 //! | `GET /gatehouse/sources/{name}` | `ingest` | the position last committed for a source |
 //! | `POST /gatehouse/sql` | readers | SQL over the token's tenant, streamed as JSON lines, CSV or Arrow IPC |
 //! | `GET /{v1.0,beta}/auditLogs/{signIns,directoryAudits,provisioning}[/{id}]` | readers | Microsoft Graph's log APIs (OData, keyset paging) |
+//! | `GET /gatehouse/export/{signIns,directoryAudits,provisioning}` | readers | every record a `$filter` matches, uncapped: NDJSON, JSON, CSV or Parquet |
 //! | `POST /gatehouse/admin/…` | local admin | CLI commands forwarded to the running server |
 //!
 //! Every request is authenticated (a Bearer token: [`auth`]); a request sees only its token's

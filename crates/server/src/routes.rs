@@ -38,6 +38,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/gatehouse/admin/compact", post(admin_compact))
         .route("/gatehouse/admin/retention", post(admin_retention))
         .route("/gatehouse/admin/vacuum", post(admin_vacuum))
+        .route("/gatehouse/export/{resource}", get(crate::graph::export))
         .route("/{version}/auditLogs/{resource}", get(crate::graph::list))
         .route(
             "/{version}/auditLogs/{resource}/{id}",
