@@ -5,7 +5,7 @@
 //! [`ListQuery`]; [`GraphApi::list`] answers one [`Page`] of it from one snapshot of the table
 //! (keyset paging: the `$skiptoken` of [`SkipToken`] says where the next page starts and in which
 //! table version), and [`GraphApi::get`] one record by id. Records are Graph JSON as the
-//! version shows them ([`GraphResource::shows`]). [`export()`] streams every record a filter
+//! version shows them ([`GraphResource::shown`]). [`export()`] streams every record a filter
 //! matches, uncapped, as NDJSON, JSON, CSV or Parquet.
 
 mod export;

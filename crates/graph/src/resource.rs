@@ -1,6 +1,8 @@
 //! The Graph resources served ([`GraphResource`]), the API versions ([`ApiVersion`]) and which
 //! properties each version shows.
 
+use std::collections::HashSet;
+
 use gatehouse_model::schema::TableSchema;
 use gatehouse_model::LogKind;
 
@@ -114,27 +116,35 @@ impl GraphResource {
         self.log().time_column()
     }
 
-    /// Whether `version` has the top-level property `name`.
-    pub fn has_property(self, version: ApiVersion, name: &str) -> bool {
-        let stored = TableSchema::of(self.log()).column(name).is_some() && !name.starts_with('_');
-        match (version, self) {
-            (ApiVersion::Beta, _) => stored,
-            (ApiVersion::V1, GraphResource::SignIns) => SIGNIN_V1.contains(&name),
-            (ApiVersion::V1, GraphResource::DirectoryAudits) => {
-                stored && !AUDIT_BETA_ONLY.contains(&name)
-            }
-            (ApiVersion::V1, GraphResource::Provisioning) => {
-                stored && !PROVISIONING_BETA_ONLY.contains(&name)
-            }
-        }
+    /// The top-level properties `version` has, in column order.
+    pub fn properties(self, version: ApiVersion) -> Vec<&'static str> {
+        TableSchema::of(self.log())
+            .columns
+            .iter()
+            .map(|c| c.name)
+            .filter(|n| !n.starts_with('_'))
+            .filter(|n| match (version, self) {
+                (ApiVersion::Beta, _) => true,
+                (ApiVersion::V1, GraphResource::SignIns) => SIGNIN_V1.contains(n),
+                (ApiVersion::V1, GraphResource::DirectoryAudits) => !AUDIT_BETA_ONLY.contains(n),
+                (ApiVersion::V1, GraphResource::Provisioning) => {
+                    !PROVISIONING_BETA_ONLY.contains(n)
+                }
+            })
+            .collect()
     }
 
-    /// Whether a record's field (a stored column or an unknown field kept from the source) is
-    /// shown in `version`: beta shows every field, v1.0 only its own properties.
-    pub fn shows(self, version: ApiVersion, field: &str) -> bool {
+    /// Whether `version` has the top-level property `name`.
+    pub fn has_property(self, version: ApiVersion, name: &str) -> bool {
+        self.properties(version).contains(&name)
+    }
+
+    /// The fields a record shows in `version`: `None` for beta (every field, unknown ones kept
+    /// from the source included), v1.0's properties otherwise. Computed once per request.
+    pub fn shown(self, version: ApiVersion) -> Option<HashSet<&'static str>> {
         match version {
-            ApiVersion::Beta => true,
-            ApiVersion::V1 => self.has_property(ApiVersion::V1, field),
+            ApiVersion::Beta => None,
+            ApiVersion::V1 => Some(self.properties(version).into_iter().collect()),
         }
     }
 }

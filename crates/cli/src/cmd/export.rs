@@ -34,7 +34,7 @@ pub struct Args {
     /// download columns) or parquet.
     #[arg(long, default_value = "ndjson")]
     format: gatehouse_graph::ExportFormat,
-    /// Newest first (default: oldest first).
+    /// Newest day first (default: oldest day first; within a day, in no set order).
     #[arg(long)]
     newest_first: bool,
 }
@@ -101,7 +101,7 @@ fn bound(s: &Option<String>) -> anyhow::Result<Option<String>> {
         .transpose()
 }
 
-/// Runs `gatehouse export`: one Graph JSON object per line, oldest first, from one snapshot of the
+/// Runs `gatehouse export`: the records in the chosen format, oldest day first, from one snapshot of the
 /// store (commits, compactions and retention runs during the export change nothing in it).
 pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let store = Store::open(data)?;
