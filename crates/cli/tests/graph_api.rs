@@ -356,7 +356,7 @@ fn a_walk_reads_one_snapshot_while_records_arrive_and_compaction_runs() {
             })
             .collect();
         push(&newer);
-        if round % 3 == 0 {
+        if round.is_multiple_of(3) {
             gh.run(&["compact"])
                 .expect_code(0, "compact during the walk");
         }
