@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{guid, ndjson, signin, ts, Gh, Served};
+use common::{guid, signin, ts, Gh, Served};
 use serde_json::{Map, Value};
 
 const TENANT: &str = "contoso";
@@ -15,22 +15,17 @@ const TENANT: &str = "contoso";
 /// A simulated tenant (every record type) stored under `TENANT`.
 fn simulated(users: &str, days: &str, seed: &str) -> Gh {
     let gh = Gh::new();
-    let sim = gh.dir.join("sim");
-    gh.run(&[
-        "simulate".as_ref(),
-        "--users".as_ref(),
-        users.as_ref(),
-        "--days".as_ref(),
-        days.as_ref(),
-        "--seed".as_ref(),
-        seed.as_ref(),
-        // A Monday: the simulated tenant has audits and provisioning on working days.
-        "--start".as_ref(),
-        "2026-10-05".as_ref(),
-        "--out".as_ref(),
-        sim.as_os_str(),
-    ])
-    .expect_code(0, "simulate");
+    // A Monday: the simulated tenant has audits and provisioning on working days.
+    let sim = gh.simulate(&[
+        "--users",
+        users,
+        "--days",
+        days,
+        "--seed",
+        seed,
+        "--start",
+        "2026-10-05",
+    ]);
     gh.ingest(&["--tenant".as_ref(), TENANT.as_ref(), sim.as_os_str()])
         .expect_code(0, "ingest the simulated tenant");
     gh
@@ -299,15 +294,7 @@ fn a_walk_reads_one_snapshot_while_records_arrive_and_compaction_runs() {
     let ingest = gh.token(TENANT, "ingest");
     let reader = gh.token(TENANT, "reports-reader");
     let server = Served::start(&gh, &[]);
-    let push = |records: &[Value]| {
-        let a = server.post(
-            "/gatehouse/ingest",
-            Some(&ingest),
-            &[],
-            ndjson(records).as_bytes(),
-        );
-        assert_eq!(a.status, 200, "{}", a.text());
-    };
+    let push = |records: &[Value]| server.push(&ingest, records);
     // Three days, pushed in several bodies (several files per day for compaction to merge),
     // and some records sharing a time (the order breaks ties by id).
     let base = 1_767_225_600; // 2026-01-01
@@ -503,13 +490,7 @@ fn tenants_roles_and_errors_on_every_graph_endpoint() {
     let other_records: Vec<Value> = (0..3)
         .map(|i| signin(&guid(77, i), &ts(1_767_225_600 + i as i64)))
         .collect();
-    let a = server.post(
-        "/gatehouse/ingest",
-        Some(&ingest_other),
-        &[],
-        ndjson(&other_records).as_bytes(),
-    );
-    assert_eq!(a.status, 200, "{}", a.text());
+    server.push(&ingest_other, &other_records);
     let ours = server
         .get("/beta/auditLogs/signIns?$top=1", Some(&reader))
         .json();
@@ -922,13 +903,7 @@ fn exports_stream_every_matching_record_in_four_formats_from_one_snapshot() {
     let more: Vec<Value> = (0..50u64)
         .map(|i| signin(&guid(4242, i), &ts(1_791_000_000 + i as i64)))
         .collect();
-    let a = server.post(
-        "/gatehouse/ingest",
-        Some(&pusher),
-        &[],
-        ndjson(&more).as_bytes(),
-    );
-    assert_eq!(a.status, 200, "{}", a.text());
+    server.push(&pusher, &more);
     gh.run(&["compact"])
         .expect_code(0, "compact during the export");
     let body = response

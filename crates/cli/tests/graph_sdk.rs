@@ -27,19 +27,7 @@ fn sorted(v: &Value) -> Vec<String> {
 fn the_graph_sdk_lists_pages_and_gets_what_gatehouse_sql_says() {
     let py = python();
     let gh = Gh::new();
-    let sim = gh.dir.join("sim");
-    gh.run(&[
-        "simulate".as_ref(),
-        "--users".as_ref(),
-        "40".as_ref(),
-        "--days".as_ref(),
-        "2".as_ref(),
-        "--start".as_ref(),
-        "2026-10-01".as_ref(),
-        "--out".as_ref(),
-        sim.as_os_str(),
-    ])
-    .expect_code(0, "simulate");
+    let sim = gh.simulate(&["--users", "40", "--days", "2", "--start", "2026-10-01"]);
     gh.ingest(&["--tenant".as_ref(), TENANT.as_ref(), sim.as_os_str()])
         .expect_code(0, "ingest");
     let reader = gh.token(TENANT, "reports-reader");

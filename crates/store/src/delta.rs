@@ -106,18 +106,24 @@ pub fn table_url(root: &Path, tenant: &str, log: LogKind) -> Result<url::Url> {
         .map_err(|()| StoreError::Invalid(format!("{}: not a usable path", dir.display())))
 }
 
+/// A table's handle, its log not read yet.
+fn unloaded(root: &Path, tenant: &str, log: LogKind) -> Result<DeltaTable> {
+    let url = table_url(root, tenant, log)?;
+    let context = || format!("opening table {}", url.path());
+    DeltaTableBuilder::from_url(url.clone())
+        .map_err(delta_err(context()))?
+        .build()
+        .map_err(delta_err(context()))
+}
+
 /// Opens an existing table (`None` when its folder holds no Delta log).
 pub async fn open_table(root: &Path, tenant: &str, log: LogKind) -> Result<Option<DeltaTable>> {
     let log_dir = root.join(layout::table_dir(tenant, log)).join("_delta_log");
     if !log_dir.is_dir() {
         return Ok(None);
     }
-    let url = table_url(root, tenant, log)?;
-    let context = || format!("opening table {}", url.path());
-    let mut table = DeltaTableBuilder::from_url(url.clone())
-        .map_err(delta_err(context()))?
-        .build()
-        .map_err(delta_err(context()))?;
+    let mut table = unloaded(root, tenant, log)?;
+    let context = || format!("opening table {tenant}/{log}");
     match table.load().await {
         Ok(()) => Ok(Some(table)),
         // A folder whose first commit never completed.
@@ -137,12 +143,8 @@ pub async fn table_at(
     if version < 0 || !log_dir.is_dir() {
         return Ok(None);
     }
-    let url = table_url(root, tenant, log)?;
-    let context = || format!("opening table {} at version {version}", url.path());
-    let mut table = DeltaTableBuilder::from_url(url.clone())
-        .map_err(delta_err(context()))?
-        .build()
-        .map_err(delta_err(context()))?;
+    let mut table = unloaded(root, tenant, log)?;
+    let context = || format!("opening table {tenant}/{log} at version {version}");
     match table.load_version(version as u64).await {
         Ok(()) => Ok(Some(table_snapshot(&table, tenant, log)?)),
         Err(DeltaTableError::NotATable(_)) | Err(DeltaTableError::InvalidVersion(_)) => Ok(None),

@@ -243,6 +243,17 @@ impl Served {
         Served::answer(req.send(body).expect("POST"))
     }
 
+    /// Pushes records (NDJSON) with an ingest token; panics unless they are stored.
+    pub fn push(&self, token: &str, records: &[Value]) {
+        let a = self.post(
+            "/gatehouse/ingest",
+            Some(token),
+            &[],
+            ndjson(records).as_bytes(),
+        );
+        assert_eq!(a.status, 200, "push: {}", a.text());
+    }
+
     /// Runs SQL as `token` and returns the rows (JSON lines).
     pub fn sql(&self, token: &str, q: &str) -> Vec<Value> {
         let a = self.post("/gatehouse/sql", Some(token), &[], q.as_bytes());
@@ -295,6 +306,16 @@ fn unsafe_kill(pid: u32, signal: i32) {
 }
 
 impl Gh {
+    /// `gatehouse simulate` with `args` into a folder of the test's directory; returns it.
+    pub fn simulate(&self, args: &[&str]) -> PathBuf {
+        let out = self.dir.join("sim");
+        let mut all: Vec<&std::ffi::OsStr> = vec!["simulate".as_ref()];
+        all.extend(args.iter().map(|a| std::ffi::OsStr::new(*a)));
+        all.extend(["--out".as_ref(), out.as_os_str()]);
+        self.run(&all).expect_code(0, "simulate");
+        out
+    }
+
     /// Creates a token with `gatehouse token create`.
     pub fn token(&self, tenant: &str, role: &str) -> String {
         let r = self.run(&["token", "create", "--tenant", tenant, "--role", role]);
