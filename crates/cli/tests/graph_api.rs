@@ -461,6 +461,27 @@ fn v1_shows_v1_properties_beta_all_and_a_record_by_id() {
         .unwrap()
         .ends_with("#auditLogs/signIns/$entity"));
     assert_eq!(&one, betar);
+    // By id with $select: those properties only (absent ones null), checked against the version.
+    let sel = server.get(
+        &format!("/beta/auditLogs/signIns/{id}?$select=id,status,nosuchinrecord"),
+        Some(&reader),
+    );
+    assert_eq!(sel.status, 400, "{}", sel.text());
+    assert!(sel.text().contains("nosuchinrecord"));
+    let sel = server.get(
+        &format!("/v1.0/auditLogs/signIns/{id}?$select=id,status"),
+        Some(&reader),
+    );
+    assert_eq!(sel.status, 200, "{}", sel.text());
+    let sel = sel.json();
+    let keys: Vec<&String> = sel.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["@odata.context", "id", "status"]);
+    assert_eq!(sel["status"], betar["status"]);
+    let a = server.get(
+        &format!("/v1.0/auditLogs/signIns/{id}?$select=signInEventTypes"),
+        Some(&reader),
+    );
+    assert_eq!(a.status, 400, "v1.0 has no signInEventTypes: {}", a.text());
     let audit = server
         .get("/v1.0/auditLogs/directoryAudits?$top=1", Some(&reader))
         .json();

@@ -7,14 +7,11 @@
 //! list, it has no default population: a sign-in export without a filter holds all four kinds of
 //! sign-in. Rows are encoded on every core, a slice of each batch per thread.
 
-use std::io::Write;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use datafusion::common::TableReference;
-use datafusion::logical_expr::lit;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures_util::{stream, Stream, StreamExt, TryStreamExt};
 use gatehouse_export::{cell_text, record_to_json};
@@ -28,7 +25,7 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::filter;
-use crate::page::{column, micros};
+use crate::page::{column, days_in_order, table_frame, within, DAY_US};
 use crate::resource::GraphResource;
 use crate::GraphError;
 
@@ -96,9 +93,6 @@ pub struct ExportQuery {
     pub format: ExportFormat,
 }
 
-/// µs in a day.
-const DAY_US: i64 = 86_400_000_000;
-
 /// Streams an export of `tenant`'s records (or every tenant's, for `None`) from `current`.
 /// Planning errors (a bad filter) come back at once; later ones end the stream with an error.
 pub async fn export(
@@ -114,23 +108,11 @@ pub async fn export(
             .filter(|t| t.log == log && tenant.is_none_or(|w| t.tenant.eq_ignore_ascii_case(w)))
             .cloned(),
     ));
-    let mut days: Vec<i32> = snapshot
-        .files_for(log, tenant, None)
-        .map(|f| f.day)
-        .collect();
-    days.sort_unstable();
-    days.dedup();
-    if !q.ascending {
-        days.reverse();
-    }
-    let engine = queries
-        .engine_for(Arc::clone(&snapshot), tenant, &[log])
-        .map_err(|e| GraphError::Internal(e.to_string()))?;
-    let table = engine
-        .context()
-        .table(TableReference::bare(log.table_name()))
-        .await
-        .map_err(GraphError::from_datafusion)?;
+    let days = days_in_order(
+        snapshot.files_for(log, tenant, None).map(|f| f.day),
+        q.ascending,
+    );
+    let (_, table) = table_frame(queries, Arc::clone(&snapshot), tenant, log).await?;
     let matching = match &q.filter {
         Some(f) => {
             let p = filter::to_expr(f, q.resource, crate::ApiVersion::Beta, &table)?;
@@ -147,11 +129,7 @@ pub async fn export(
         async move {
             let lo = i64::from(day) * DAY_US;
             let df = matching
-                .filter(
-                    time.clone()
-                        .gt_eq(lit(micros(lo)))
-                        .and(time.lt(lit(micros(lo + DAY_US)))),
-                )
+                .filter(within(&time, lo, lo + DAY_US))
                 .map_err(GraphError::from_datafusion)?;
             let s: SendableRecordBatchStream = df
                 .execute_stream()
@@ -179,39 +157,10 @@ struct Encoder {
     format: ExportFormat,
     resource: GraphResource,
     rows: u64,
-    parquet: Option<ArrowWriter<SharedBuffer>>,
-    buffer: SharedBuffer,
+    /// Writes into its own buffer, whose bytes are taken out after every batch.
+    parquet: Option<ArrowWriter<Vec<u8>>>,
     /// Columns of the Parquet output (Graph columns and `_extra`).
     keep: Vec<usize>,
-}
-
-/// A `Write` whose bytes are taken out as they come (the Parquet writer's sink).
-#[derive(Clone, Default)]
-struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for SharedBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl SharedBuffer {
-    fn take(&self) -> Vec<u8> {
-        std::mem::take(
-            &mut *self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
-    }
 }
 
 impl Encoder {
@@ -229,7 +178,6 @@ impl Encoder {
             })
             .map(|(i, _)| i)
             .collect();
-        let buffer = SharedBuffer::default();
         let parquet = if format == ExportFormat::Parquet {
             let props = WriterProperties::builder()
                 .set_compression(Compression::ZSTD(ZstdLevel::default()))
@@ -241,7 +189,7 @@ impl Encoder {
                     .map_err(|e| GraphError::Internal(e.to_string()))?,
             );
             Some(
-                ArrowWriter::try_new(buffer.clone(), projected, Some(props))
+                ArrowWriter::try_new(Vec::new(), projected, Some(props))
                     .map_err(|e| GraphError::Internal(e.to_string()))?,
             )
         } else {
@@ -252,7 +200,6 @@ impl Encoder {
             resource,
             rows: 0,
             parquet,
-            buffer,
             keep,
         })
     }
@@ -287,7 +234,8 @@ impl Encoder {
                 writer
                     .write(&projected)
                     .map_err(|e| GraphError::Internal(e.to_string()))?;
-                self.buffer.take()
+                // The writer counts the bytes it wrote itself: taking them out keeps its offsets.
+                std::mem::take(writer.inner_mut())
             }
         };
         self.rows += rows as u64;
@@ -301,14 +249,12 @@ impl Encoder {
             ExportFormat::Json => b"\n]\n".to_vec(),
             ExportFormat::Csv if self.rows == 0 => csv_header(self.resource)?,
             ExportFormat::Csv => Vec::new(),
-            ExportFormat::Parquet => {
-                if let Some(writer) = self.parquet.take() {
-                    writer
-                        .close()
-                        .map_err(|e| GraphError::Internal(e.to_string()))?;
-                }
-                self.buffer.take()
-            }
+            ExportFormat::Parquet => match self.parquet.take() {
+                Some(writer) => writer
+                    .into_inner()
+                    .map_err(|e| GraphError::Internal(e.to_string()))?,
+                None => Vec::new(),
+            },
         })
     }
 }

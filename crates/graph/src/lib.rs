@@ -15,7 +15,7 @@ mod resource;
 mod token;
 
 pub use export::{csv_columns, export, Cell, ExportFormat, ExportQuery, INTERRUPTED_CODES};
-pub use page::{graph_type, GraphApi, ListQuery, Page, DEFAULT_TOP};
+pub use page::{graph_type, GetQuery, GraphApi, ListQuery, Page, DEFAULT_TOP};
 pub use resource::{ApiVersion, GraphResource};
 pub use token::SkipToken;
 

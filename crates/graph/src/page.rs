@@ -19,10 +19,11 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use datafusion::common::{Column, ScalarValue, TableReference};
 use datafusion::logical_expr::{lit, Expr};
+use datafusion::prelude::DataFrame;
 use gatehouse_model::schema::CONTENT_HASH_COLUMN;
 use gatehouse_model::LogKind;
 use gatehouse_odata::Filter;
-use gatehouse_query::QueryService;
+use gatehouse_query::{QueryEngine, QueryService};
 use gatehouse_store::{Store, StoreSnapshot, TableSnapshot};
 use rayon::prelude::*;
 use serde_json::{Map, Value};
@@ -36,7 +37,7 @@ use crate::GraphError;
 pub const DEFAULT_TOP: usize = 1000;
 
 /// µs in a day.
-const DAY_US: i64 = 86_400_000_000;
+pub(crate) const DAY_US: i64 = 86_400_000_000;
 
 /// A list request, as its query options gave it.
 #[derive(Debug, Clone)]
@@ -77,6 +78,19 @@ impl ListQuery {
         );
         xxhash_rust::xxh3::xxh3_64(text.as_bytes())
     }
+}
+
+/// A request for one record by id.
+#[derive(Debug, Clone, Copy)]
+pub struct GetQuery<'a> {
+    /// The collection.
+    pub resource: GraphResource,
+    /// `v1.0` or `beta`.
+    pub version: ApiVersion,
+    /// The record's id.
+    pub id: &'a str,
+    /// `$select`: the properties to return (all when `None`).
+    pub select: Option<&'a [String]>,
 }
 
 /// One page of records.
@@ -211,17 +225,7 @@ impl GraphApi {
                 Some(token)
             }
         };
-        if let Some(select) = &q.select {
-            for name in select {
-                if !q.resource.has_property(q.version, name) {
-                    return Err(GraphError::BadRequest(format!(
-                        "$select: could not find a property named '{name}' on type 'microsoft.graph.{}' ({})",
-                        graph_type(q.resource),
-                        q.version.segment()
-                    )));
-                }
-            }
-        }
+        check_select(q.resource, q.version, q.select.as_deref())?;
         let log = q.resource.log();
         let Some(table) = self
             .table(store, current, tenant, log, token.as_ref())
@@ -235,12 +239,7 @@ impl GraphApi {
         };
         let version = table.version;
         let days = {
-            let mut d: Vec<i32> = table.files.iter().map(|f| f.day).collect();
-            d.sort_unstable();
-            d.dedup();
-            if !q.ascending {
-                d.reverse();
-            }
+            let mut d = days_in_order(table.files.iter().map(|f| f.day), q.ascending);
             // Days wholly on the far side of the walk's position hold nothing more: the windows
             // start at the position's day.
             if let Some(t) = &token {
@@ -250,18 +249,13 @@ impl GraphApi {
             }
             d
         };
-        let engine = queries
-            .engine_for(
-                Arc::new(StoreSnapshot::new([Arc::clone(&table)])),
-                Some(tenant),
-                &[log],
-            )
-            .map_err(|e| GraphError::Internal(e.to_string()))?;
-        let df = engine
-            .context()
-            .table(TableReference::bare(log.table_name()))
-            .await
-            .map_err(query_err)?;
+        let (_, df) = table_frame(
+            queries,
+            Arc::new(StoreSnapshot::new([Arc::clone(&table)])),
+            Some(tenant),
+            log,
+        )
+        .await?;
 
         let time = column(q.resource.time_property());
         let mut matches = Vec::new();
@@ -278,10 +272,10 @@ impl GraphApi {
         }
         let count = if q.count {
             let counted = match conjunction(matches.clone()) {
-                Some(p) => df.clone().filter(p).map_err(query_err)?,
+                Some(p) => df.clone().filter(p).map_err(GraphError::from_datafusion)?,
                 None => df.clone(),
             };
-            Some(counted.count().await.map_err(query_err)? as u64)
+            Some(counted.count().await.map_err(GraphError::from_datafusion)? as u64)
         } else {
             None
         };
@@ -289,7 +283,7 @@ impl GraphApi {
             matches.push(after(t, q.ascending, q.resource.time_property()));
         }
         let matching = match conjunction(matches) {
-            Some(p) => df.filter(p).map_err(query_err)?,
+            Some(p) => df.filter(p).map_err(GraphError::from_datafusion)?,
             None => df,
         };
 
@@ -306,10 +300,7 @@ impl GraphApi {
             width *= 2;
             let lo = i64::from(*window.iter().min().expect("a window has days")) * DAY_US;
             let hi = (i64::from(*window.iter().max().expect("a window has days")) + 1) * DAY_US;
-            let in_window = time
-                .clone()
-                .gt_eq(lit(micros(lo)))
-                .and(time.clone().lt(lit(micros(hi))));
+            let in_window = within(&time, lo, hi);
             let need = want - rows.len();
             // Step 1: the event time the page ends at within the window.
             let times = matching
@@ -318,10 +309,10 @@ impl GraphApi {
                 .and_then(|d| d.select(vec![time.clone()]))
                 .and_then(|d| d.sort(vec![time.clone().sort(q.ascending, false)]))
                 .and_then(|d| d.limit(0, Some(need)))
-                .map_err(query_err)?
+                .map_err(GraphError::from_datafusion)?
                 .collect()
                 .await
-                .map_err(query_err)?;
+                .map_err(GraphError::from_datafusion)?;
             let found: usize = times.iter().map(RecordBatch::num_rows).sum();
             if found == 0 {
                 continue;
@@ -345,10 +336,10 @@ impl GraphApi {
             let got = matching
                 .clone()
                 .filter(wanted)
-                .map_err(query_err)?
+                .map_err(GraphError::from_datafusion)?
                 .collect()
                 .await
-                .map_err(query_err)?;
+                .map_err(GraphError::from_datafusion)?;
             let mut window_rows = Vec::new();
             for batch in got {
                 if batch.num_rows() == 0 {
@@ -401,39 +392,39 @@ impl GraphApi {
         })
     }
 
-    /// The record `id` (the most complete of the versions sharing it), `None` when the tenant has
-    /// no such record.
+    /// The record `q.id` (the most complete of the versions sharing it) with the properties the
+    /// version (and `$select`) shows, `None` when the tenant has no such record.
     pub async fn get(
         &self,
         queries: &QueryService,
         current: &StoreSnapshot,
         tenant: &str,
-        resource: GraphResource,
-        version: ApiVersion,
-        id: &str,
+        q: &GetQuery<'_>,
     ) -> Result<Option<Map<String, Value>>, GraphError> {
+        let GetQuery {
+            resource,
+            version,
+            id,
+            select,
+        } = *q;
+        check_select(resource, version, select)?;
         let log = resource.log();
         let Some(table) = current.table(tenant, log) else {
             return Ok(None);
         };
-        let engine = queries
-            .engine_for(
-                Arc::new(StoreSnapshot::new([Arc::clone(table)])),
-                Some(tenant),
-                &[log],
-            )
-            .map_err(|e| GraphError::Internal(e.to_string()))?;
+        let (engine, _) = table_frame(
+            queries,
+            Arc::new(StoreSnapshot::new([Arc::clone(table)])),
+            Some(tenant),
+            log,
+        )
+        .await?;
         let record = engine
             .lookup(log, id)
             .await
             .map_err(|e| GraphError::Internal(e.to_string()))?;
         let shown = resource.shown(version);
-        Ok(record.map(|mut r| {
-            if let Some(shown) = &shown {
-                r.retain(|k, _| shown.contains(k.as_str()));
-            }
-            r
-        }))
+        Ok(record.map(|r| project(r, shown.as_ref(), select)))
     }
 }
 
@@ -505,7 +496,16 @@ fn shape(
     shown: Option<&HashSet<&'static str>>,
     select: Option<&[String]>,
 ) -> Map<String, Value> {
-    let mut record = gatehouse_export::record_to_json(batch, row);
+    project(gatehouse_export::record_to_json(batch, row), shown, select)
+}
+
+/// A Graph record with the properties a version shows, or only `select`'s when given (absent
+/// ones as null, as Graph answers them).
+fn project(
+    mut record: Map<String, Value>,
+    shown: Option<&HashSet<&'static str>>,
+    select: Option<&[String]>,
+) -> Map<String, Value> {
     match select {
         Some(names) => {
             let mut out = Map::new();
@@ -525,6 +525,63 @@ fn shape(
             record
         }
     }
+}
+
+/// Refuses a `$select` naming a property the version does not have.
+fn check_select(
+    resource: GraphResource,
+    version: ApiVersion,
+    select: Option<&[String]>,
+) -> Result<(), GraphError> {
+    let properties = resource.properties(version);
+    match select
+        .unwrap_or_default()
+        .iter()
+        .find(|name| !properties.contains(&name.as_str()))
+    {
+        Some(name) => Err(GraphError::BadRequest(format!(
+            "$select: could not find a property named '{name}' on type 'microsoft.graph.{}' ({})",
+            graph_type(resource),
+            version.segment()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A query engine over `snapshot` (for `tenant`, or every tenant) and the table of `log` in it.
+pub(crate) async fn table_frame(
+    queries: &QueryService,
+    snapshot: Arc<StoreSnapshot>,
+    tenant: Option<&str>,
+    log: LogKind,
+) -> Result<(QueryEngine, DataFrame), GraphError> {
+    let engine = queries
+        .engine_for(snapshot, tenant, &[log])
+        .map_err(|e| GraphError::Internal(e.to_string()))?;
+    let df = engine
+        .context()
+        .table(TableReference::bare(log.table_name()))
+        .await
+        .map_err(GraphError::from_datafusion)?;
+    Ok((engine, df))
+}
+
+/// Distinct day partitions in the order a walk or an export visits them.
+pub(crate) fn days_in_order(days: impl Iterator<Item = i32>, ascending: bool) -> Vec<i32> {
+    let mut d: Vec<i32> = days.collect();
+    d.sort_unstable();
+    d.dedup();
+    if !ascending {
+        d.reverse();
+    }
+    d
+}
+
+/// `lo <= time < hi` (µs).
+pub(crate) fn within(time: &Expr, lo: i64, hi: i64) -> Expr {
+    time.clone()
+        .gt_eq(lit(micros(lo)))
+        .and(time.clone().lt(lit(micros(hi))))
 }
 
 /// Rows after the token's in the walk's order: (time, id, content hash) beyond the token's.
@@ -553,8 +610,4 @@ pub(crate) fn micros(us: i64) -> ScalarValue {
 /// The filters ANDed together (`None` when there are none).
 fn conjunction(exprs: Vec<Expr>) -> Option<Expr> {
     exprs.into_iter().reduce(Expr::and)
-}
-
-fn query_err(e: datafusion::error::DataFusionError) -> GraphError {
-    GraphError::from_datafusion(e)
 }

@@ -84,6 +84,21 @@ impl Scan<'_> {
         }
     }
 
+    /// `hh:mm` at `at`, the hour 00-23 and the minute 00-59 (`names` name them in errors).
+    fn hours_minutes(
+        &self,
+        at: usize,
+        what: &str,
+        names: (&str, &str),
+    ) -> Result<(u32, u32), Fail> {
+        let hours = self.digits(at, 2, what)?;
+        self.expect(at + 2, b':', what)?;
+        let minutes = self.digits(at + 3, 2, what)?;
+        self.range(at, hours, 0, 23, names.0)?;
+        self.range(at + 3, minutes, 0, 59, names.1)?;
+        Ok((hours, minutes))
+    }
+
     fn range(&self, at: usize, v: u32, lo: u32, hi: u32, name: &str) -> Result<(), Fail> {
         if v < lo || v > hi {
             Err(Fail::invalid(
@@ -124,11 +139,7 @@ pub(crate) fn scan(src: &str, start: usize) -> Result<(usize, Temporal), Fail> {
         // Fits: four-digit years give |days| < 3 million.
         return Ok((i, Temporal::Date(days as i32)));
     }
-    let hour = s.digits(i + 1, 2, TIME)?;
-    s.expect(i + 3, b':', TIME)?;
-    let minute = s.digits(i + 4, 2, TIME)?;
-    s.range(i + 1, hour, 0, 23, "hour")?;
-    s.range(i + 4, minute, 0, 59, "minute")?;
+    let (hour, minute) = s.hours_minutes(i + 1, TIME, ("hour", "minute"))?;
     i += 6;
     let mut second = 0;
     let mut nanos: i128 = 0;
@@ -166,11 +177,7 @@ pub(crate) fn scan(src: &str, start: usize) -> Result<(usize, Temporal), Fail> {
             0
         }
         Some(sign @ (b'+' | b'-')) => {
-            let oh = s.digits(i + 1, 2, TIME)?;
-            s.expect(i + 3, b':', TIME)?;
-            let om = s.digits(i + 4, 2, TIME)?;
-            s.range(i + 1, oh, 0, 23, "offset hour")?;
-            s.range(i + 4, om, 0, 59, "offset minute")?;
+            let (oh, om) = s.hours_minutes(i + 1, TIME, ("offset hour", "offset minute"))?;
             i += 6;
             let secs = i64::from(oh) * 3600 + i64::from(om) * 60;
             if sign == b'-' {

@@ -261,44 +261,46 @@ impl<'a> Parser<'a> {
 
     /// `or`-separated terms.
     fn or(&mut self, expected: &str) -> Result<Expr, Fail> {
-        let first = self.and(expected)?;
-        if !self.at_keyword("or") {
-            return Ok(first);
-        }
-        let mut terms = Vec::new();
-        push_flat(&mut terms, first, true);
-        while self.at_keyword("or") {
-            let op = self.bump();
-            let ctx = format!("a condition after '{}'", self.text(op.span));
-            let term = self.and(&ctx)?;
-            push_flat(&mut terms, term, true);
-        }
-        for t in &terms {
-            self.check_bool(t, "on each side of 'or'")?;
-        }
-        let span = terms[0].span.to(terms[terms.len() - 1].span);
-        self.node(ExprKind::Or(terms), span)
+        self.chain(expected, "or", Self::and)
     }
 
     /// `and`-separated terms.
     fn and(&mut self, expected: &str) -> Result<Expr, Fail> {
-        let first = self.comparison(expected)?;
-        if !self.at_keyword("and") {
+        self.chain(expected, "and", Self::comparison)
+    }
+
+    /// Terms of `operand` joined by the keyword `or` or `and`, flattened into one n-ary node (a
+    /// lone term is returned as it is).
+    fn chain(
+        &mut self,
+        expected: &str,
+        keyword: &str,
+        operand: fn(&mut Self, &str) -> Result<Expr, Fail>,
+    ) -> Result<Expr, Fail> {
+        let or_level = keyword == "or";
+        let first = operand(self, expected)?;
+        if !self.at_keyword(keyword) {
             return Ok(first);
         }
         let mut terms = Vec::new();
-        push_flat(&mut terms, first, false);
-        while self.at_keyword("and") {
+        push_flat(&mut terms, first, or_level);
+        while self.at_keyword(keyword) {
             let op = self.bump();
             let ctx = format!("a condition after '{}'", self.text(op.span));
-            let term = self.comparison(&ctx)?;
-            push_flat(&mut terms, term, false);
+            let term = operand(self, &ctx)?;
+            push_flat(&mut terms, term, or_level);
         }
+        let place = format!("on each side of '{keyword}'");
         for t in &terms {
-            self.check_bool(t, "on each side of 'and'")?;
+            self.check_bool(t, &place)?;
         }
         let span = terms[0].span.to(terms[terms.len() - 1].span);
-        self.node(ExprKind::And(terms), span)
+        let kind = if or_level {
+            ExprKind::Or(terms)
+        } else {
+            ExprKind::And(terms)
+        };
+        self.node(kind, span)
     }
 
     /// A unary expression, optionally compared with another or tested with `in`.

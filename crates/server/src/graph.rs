@@ -11,7 +11,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use gatehouse_graph::{ApiVersion, GraphError, GraphResource, ListQuery, DEFAULT_TOP};
+use gatehouse_graph::{ApiVersion, GetQuery, GraphError, GraphResource, ListQuery, DEFAULT_TOP};
 use gatehouse_odata::QueryOptions;
 use serde_json::{Map, Value};
 
@@ -34,9 +34,7 @@ pub(crate) async fn list(
     let started = Instant::now();
     let (version, resource) = route(&version, &resource)?;
     let tenant = reader_tenant(&caller, resource)?;
-    let pairs = decode_query(query.as_deref().unwrap_or(""))?;
-    let options = QueryOptions::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (pairs, options) = query_options(query.as_deref())?;
     let q = list_query(&options, version, resource, &headers)?;
     let page = state
         .graph
@@ -96,23 +94,25 @@ pub(crate) async fn get(
 ) -> Result<Response, ApiError> {
     let (version, resource) = route(&version, &resource)?;
     let tenant = reader_tenant(&caller, resource)?;
-    let pairs = decode_query(query.as_deref().unwrap_or(""))?;
-    let options = QueryOptions::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (_, options) = query_options(query.as_deref())?;
     if options.filter.is_some() || options.top.is_some() || options.skiptoken.is_some() {
         return Err(ApiError::bad_request(
             "A record by id takes no $filter, $top or $skiptoken.",
         ));
     }
+    let select = selected(&options)?;
     let record = state
         .graph
         .get(
             &state.queries,
             &state.ingestor.snapshot(),
             &tenant,
-            resource,
-            version,
-            &id,
+            &GetQuery {
+                resource,
+                version,
+                id: &id,
+                select: select.as_deref(),
+            },
         )
         .await
         .map_err(graph_error)?
@@ -131,23 +131,7 @@ pub(crate) async fn get(
             resource.segment()
         )),
     );
-    match &selected(&options)? {
-        Some(select) => {
-            for name in select {
-                if !resource.has_property(version, name) {
-                    return Err(ApiError::bad_request(format!(
-                        "$select: could not find a property named '{name}' on type 'microsoft.graph.{}'",
-                        gatehouse_graph::graph_type(resource)
-                    )));
-                }
-                body.insert(
-                    name.clone(),
-                    record.get(name).cloned().unwrap_or(Value::Null),
-                );
-            }
-        }
-        None => body.extend(record),
-    }
+    body.extend(record);
     Ok(Json(Value::Object(body)).into_response())
 }
 
@@ -165,9 +149,7 @@ pub(crate) async fn export(
         ))
     })?;
     let tenant = reader_tenant(&caller, resource)?;
-    let pairs = decode_query(query.as_deref().unwrap_or(""))?;
-    let options = QueryOptions::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (_, options) = query_options(query.as_deref())?;
     if options.top.is_some()
         || options.skip.is_some()
         || options.skiptoken.is_some()
@@ -191,20 +173,7 @@ pub(crate) async fn export(
             }
         }
     }
-    let time = resource.time_property();
-    let ascending = match options.orderby.as_slice() {
-        [] => false,
-        [one]
-            if one.path.segments.len() == 1 && one.path.segments[0].eq_ignore_ascii_case(time) =>
-        {
-            !one.descending
-        }
-        _ => {
-            return Err(ApiError::bad_request(format!(
-                "$orderby: only {time} (asc or desc) is supported."
-            )))
-        }
-    };
+    let ascending = ascending(&options, resource)?;
     let q = gatehouse_graph::ExportQuery {
         resource,
         filter: options.filter.clone(),
@@ -298,31 +267,41 @@ fn list_query(
             n
         }
     };
-    let time = resource.time_property();
-    let mut ascending = false;
-    match options.orderby.as_slice() {
-        [] => {}
-        [one]
-            if one.path.segments.len() == 1 && one.path.segments[0].eq_ignore_ascii_case(time) =>
-        {
-            ascending = !one.descending;
-        }
-        _ => {
-            return Err(ApiError::bad_request(format!(
-                "$orderby: only {time} (asc or desc) is supported."
-            )))
-        }
-    }
     Ok(ListQuery {
         resource,
         version,
         filter: options.filter.clone(),
-        ascending,
+        ascending: ascending(options, resource)?,
         top,
         select: selected(options)?,
         count: options.count.unwrap_or(false),
         skiptoken: options.skiptoken.clone(),
     })
+}
+
+/// The request's query string as decoded pairs and the OData options among them.
+fn query_options(query: Option<&str>) -> Result<(Vec<(String, String)>, QueryOptions), ApiError> {
+    let pairs = decode_query(query.unwrap_or(""))?;
+    let options = QueryOptions::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok((pairs, options))
+}
+
+/// Whether `$orderby` asks for oldest first: only the time property may be named (newest first
+/// when it is absent, as Graph).
+fn ascending(options: &QueryOptions, resource: GraphResource) -> Result<bool, ApiError> {
+    let time = resource.time_property();
+    match options.orderby.as_slice() {
+        [] => Ok(false),
+        [one]
+            if one.path.segments.len() == 1 && one.path.segments[0].eq_ignore_ascii_case(time) =>
+        {
+            Ok(!one.descending)
+        }
+        _ => Err(ApiError::bad_request(format!(
+            "$orderby: only {time} (asc or desc) is supported."
+        ))),
+    }
 }
 
 /// `$select`'s property names (`None` when not given); only top-level properties.
