@@ -3,8 +3,10 @@
 of at least 10 million simulated sign-ins, with DuckDB running the same page queries and export
 in-process over the same Parquet files in the same run.
 
-Usage (from the repository root, after `cargo build --release` and bench/soak.py, whose store of a
-2,000-user month it reads; any store with a `bench` tenant of 10M+ sign-ins will do):
+Usage (from the repository root, after `cargo build --release`; it reads bench/soak.py's store of
+a 2,000-user month, or any store with a `bench` tenant of 10M+ sign-ins, and builds one like it
+when the store does not exist: day by day, `gatehouse simulate` then `gatehouse ingest --tenant
+bench`, each day's files deleted once stored):
 
     .venv/bin/python bench/graph.py [--store bench-out/soak/store] [--seconds 60] [--clients 32]
 
@@ -12,17 +14,21 @@ The result replaces the Graph section of BENCHMARKS.md.
 """
 
 import argparse
+import datetime
+import glob
 import http.client
 import json
 import os
 import random
+import shutil
+import subprocess
 import sys
 import threading
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import ROOT, Serve, fmt_int, percentile  # noqa: E402
+from run import BIN, ROOT, Serve, fmt_int, percentile  # noqa: E402
 
 BEGIN = "<!-- graph: written by bench/graph.py -->"
 END = "<!-- /graph -->"
@@ -48,6 +54,22 @@ def q(s):
     return urllib.parse.quote(s, safe="")
 
 
+def build_store(store, users, days, start):
+    """A month of a simulated tenant ingested day by day into `store` under the tenant `bench`."""
+    day0 = datetime.date.fromisoformat(start)
+    sim = store.rstrip("/") + "-day"
+    for d in range(days):
+        day = (day0 + datetime.timedelta(days=d)).isoformat()
+        shutil.rmtree(sim, ignore_errors=True)
+        subprocess.run([BIN, "simulate", "--users", str(users), "--days", "1", "--seed", "7",
+                        "--start", day, "--out", sim], check=True, capture_output=True)
+        files = sorted(glob.glob(os.path.join(sim, "graph", "*", "*.jsonl")))
+        subprocess.run([BIN, "--data", store, "ingest", "--tenant", "bench", *files],
+                       check=True, capture_output=True)
+        shutil.rmtree(sim, ignore_errors=True)
+        print(f"built day {d + 1}/{days}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--store", default=os.path.join(ROOT, "bench-out", "soak", "store"))
@@ -55,7 +77,12 @@ def main():
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=6)
     ap.add_argument("--write", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    ap.add_argument("--users", type=int, default=2000, help="users of a store it builds")
+    ap.add_argument("--days", type=int, default=30, help="days of a store it builds")
+    ap.add_argument("--start", default="2026-10-01", help="first day of a store it builds")
     args = ap.parse_args()
+    if not os.path.exists(args.store):
+        build_store(args.store, args.users, args.days, args.start)
     import duckdb
     from deltalake import DeltaTable
 

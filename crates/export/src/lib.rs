@@ -1,9 +1,10 @@
-//! Arrow rows → JSON, for `gatehouse sql --format json`, record read-back and (later) the Graph API.
+//! Arrow rows → JSON, for `gatehouse sql --format json`, record read-back and the Graph API.
 //!
 //! Works for any Arrow type a query can produce. Columns marked as JSON in the schema
 //! (`gatehouse.json` metadata) are parsed back into the JSON they held; timestamps are written the
 //! way Graph writes them (`2024-01-13T14:13:32.1234567Z`). [`record_to_json`] rebuilds a stored
-//! record exactly: the Graph columns, then the `_extra` fields laid over them.
+//! record exactly: the Graph columns, then the `_extra` fields laid over them; [`RecordWriter`]
+//! writes the same record as JSON text straight from the arrays, for pages and exports.
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, FixedSizeListArray, LargeListArray, ListArray,
@@ -15,6 +16,10 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use gatehouse_model::schema::{EXTRA_COLUMN, JSON_METADATA_KEY};
 use gatehouse_model::time::format_timestamp;
 use serde_json::{Map, Number, Value};
+
+mod record_writer;
+
+pub use record_writer::{GraphJson, Properties, RecordWriter};
 
 /// A value as one CSV cell: empty for null, a string as itself, anything else (numbers, booleans,
 /// nested objects and lists) as its JSON text.

@@ -14,7 +14,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures_util::{stream, Stream, StreamExt, TryStreamExt};
-use gatehouse_export::{cell_text, record_to_json};
+use gatehouse_export::{cell_text, record_to_json, GraphJson, Properties};
 use gatehouse_odata::Filter;
 use gatehouse_query::QueryService;
 use gatehouse_store::StoreSnapshot;
@@ -297,6 +297,10 @@ fn encode_rows(
         drop(w);
         return Ok(out);
     }
+    let json = GraphJson::default();
+    let mut writer = json
+        .writer(batch, Properties::All)
+        .map_err(|e| internal(&e))?;
     for row in from..to {
         if format == ExportFormat::Json {
             out.extend_from_slice(if before == 0 && row == 0 {
@@ -305,8 +309,7 @@ fn encode_rows(
                 b",\n"
             });
         }
-        serde_json::to_writer(&mut out, &Value::Object(record_to_json(batch, row)))
-            .map_err(|e| internal(&e))?;
+        writer.write(row, &mut out);
         if format == ExportFormat::NdJson {
             out.push(b'\n');
         }

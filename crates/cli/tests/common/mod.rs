@@ -68,7 +68,15 @@ pub fn python() -> PathBuf {
 }
 
 /// Runs a Python script with `args` and parses the JSON it prints.
+///
+/// A script that ends normally leaves through `os._exit(0)` once its output is flushed: DuckDB's
+/// Python module can abort in its own teardown at interpreter exit ("terminate called without an
+/// active exception", seen in CI) after the script has done its work. An exception in the script
+/// still fails it.
 pub fn run_python(py: &Path, script: &str, args: &[&std::ffi::OsStr]) -> Value {
+    let script = format!(
+        "{script}\nimport os as _os, sys as _sys\n_sys.stdout.flush()\n_sys.stderr.flush()\n_os._exit(0)\n"
+    );
     let out = Command::new(py)
         .arg("-c")
         .arg(script)
