@@ -986,3 +986,43 @@ fn exports_stream_every_matching_record_in_four_formats_from_one_snapshot() {
         404
     );
 }
+
+#[test]
+fn queries_past_the_limit_wait_their_turn_and_all_answer() {
+    let gh = simulated("20", "1", "9");
+    std::fs::write(gh.data.join("gatehouse.toml"), "max_running_queries = 1\n").unwrap();
+    let reader = gh.token(TENANT, "global-reader");
+    let server = Served::start(&gh, &[]);
+    let want = server
+        .get("/beta/auditLogs/signIns?$top=50", Some(&reader))
+        .json();
+    // Twelve clients at once, pages and SQL: each answers in full, one runs at a time.
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12)
+            .map(|i| {
+                let (server, reader, want) = (&server, &reader, &want);
+                s.spawn(move || {
+                    if i % 3 == 0 {
+                        assert!(server.sql_int(reader, "SELECT count(*) FROM signins") > 0);
+                    } else {
+                        let a = server.get("/beta/auditLogs/signIns?$top=50", Some(reader));
+                        assert_eq!(a.status, 200, "{}", a.text());
+                        assert_eq!(a.json()["value"], want["value"]);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    });
+    let metrics = server.get("/metrics", Some(&reader)).text();
+    for line in [
+        "gatehouse_queries_limit 1",
+        "gatehouse_queries_running 0",
+        "gatehouse_queries_waiting 0",
+        "gatehouse_queries_running_peak 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+}

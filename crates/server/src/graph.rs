@@ -36,6 +36,7 @@ pub(crate) async fn list(
     let tenant = reader_tenant(&caller, resource)?;
     let (pairs, options) = query_options(query.as_deref())?;
     let q = list_query(&options, version, resource, &headers)?;
+    let _turn = state.admission.admit().await;
     let page = state
         .graph
         .list(
@@ -114,6 +115,7 @@ pub(crate) async fn get(
         ));
     }
     let select = selected(&options)?;
+    let _turn = state.admission.admit().await;
     let record = state
         .graph
         .get(

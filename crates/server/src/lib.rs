@@ -18,6 +18,7 @@
 //! tenant, and another tenant's data answers as if it did not exist (404). Background tasks
 //! watch a landing folder ([`watch`]) and run maintenance on the ingestor's thread.
 
+mod admission;
 pub mod auth;
 pub mod client;
 pub mod config;
@@ -95,6 +96,7 @@ pub struct AppState {
     store: Store,
     ingestor: Ingestor,
     queries: QueryService,
+    admission: admission::Admission,
     graph: gatehouse_graph::GraphApi,
     tokens: TokenStore,
     metrics: Arc<Metrics>,
@@ -142,6 +144,10 @@ impl Server {
                     usize::try_from(config.query_memory_mb.saturating_mul(1 << 20))
                         .unwrap_or(usize::MAX),
                 ),
+                admission: admission::Admission::new(match config.max_running_queries {
+                    0 => std::thread::available_parallelism().map_or(2, usize::from),
+                    n => n,
+                }),
                 graph: gatehouse_graph::GraphApi::new(),
                 tokens: TokenStore::new(store.root()),
                 store,

@@ -210,9 +210,36 @@ async fn healthz(State(state): Shared, caller: Caller) -> Response {
 }
 
 async fn metrics(State(state): Shared, caller: Caller) -> Response {
-    let text = state
+    let mut text = state
         .metrics
         .render(&state.ingestor.snapshot(), caller.tenant());
+    let load = state.admission.load();
+    for (name, help, value) in [
+        (
+            "gatehouse_queries_limit",
+            "Queries that may run at once.",
+            load.limit,
+        ),
+        (
+            "gatehouse_queries_running",
+            "Queries running now.",
+            load.running,
+        ),
+        (
+            "gatehouse_queries_waiting",
+            "Queries waiting for their turn.",
+            load.waiting,
+        ),
+        (
+            "gatehouse_queries_running_peak",
+            "The most queries that ran at once since the start.",
+            load.peak,
+        ),
+    ] {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+        ));
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -484,6 +511,7 @@ async fn sql(
         String::from_utf8(body.to_vec())
             .map_err(|_| ApiError::bad_request("The SQL is not UTF-8 text."))?
     };
+    let mut turn = Some(state.admission.admit().await);
     let started = Instant::now();
     let engine = state
         .queries
@@ -511,6 +539,8 @@ async fn sql(
         Some(batch) => encoder.batch(&batch),
         None => {
             metrics.query_done(started.elapsed());
+            // The query's turn lasts until its last row is encoded.
+            drop(turn.take());
             encoder.finish()
         }
     });

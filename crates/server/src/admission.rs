@@ -1,0 +1,128 @@
+//! Admission of queries: at most a set number run at once, the others wait in arrival order.
+//!
+//! A query already spreads over every core, so running more of them at once only stretches each:
+//! 32 pages started together each took the time of all 32, and the last finished after a minute.
+//! Admitted in order, a page waits for the ones before it and then runs at full speed, so
+//! latency grows with the queue ahead of it, not with everyone's work.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The gate queries pass (cloning it shares the gate).
+#[derive(Debug, Clone)]
+pub struct Admission {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    permits: Arc<Semaphore>,
+    limit: usize,
+    running: AtomicUsize,
+    waiting: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// A query's place among the running ones, given back when dropped.
+#[derive(Debug)]
+pub struct Admitted {
+    _permit: OwnedSemaphorePermit,
+    inner: Arc<Inner>,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.inner.running.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What [`Admission::load`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Load {
+    /// Queries that may run at once.
+    pub limit: usize,
+    /// Queries running now.
+    pub running: usize,
+    /// Queries waiting to run.
+    pub waiting: usize,
+    /// The most queries that ever ran at once.
+    pub peak: usize,
+}
+
+impl Admission {
+    /// A gate letting `limit` queries run at once (at least one).
+    pub fn new(limit: usize) -> Self {
+        let limit = limit.max(1);
+        Admission {
+            inner: Arc::new(Inner {
+                permits: Arc::new(Semaphore::new(limit)),
+                limit,
+                running: AtomicUsize::new(0),
+                waiting: AtomicUsize::new(0),
+                peak: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Waits for a turn (first come, first served).
+    pub async fn admit(&self) -> Admitted {
+        self.inner.waiting.fetch_add(1, Ordering::Relaxed);
+        let permit = Arc::clone(&self.inner.permits).acquire_owned().await;
+        self.inner.waiting.fetch_sub(1, Ordering::Relaxed);
+        // The semaphore is never closed.
+        let permit = permit.expect("the admission semaphore is never closed");
+        let running = self.inner.running.fetch_add(1, Ordering::Relaxed) + 1;
+        self.inner.peak.fetch_max(running, Ordering::Relaxed);
+        Admitted {
+            _permit: permit,
+            inner: Arc::clone(&self.inner),
+        }
+    }
+
+    /// How many queries run and wait now.
+    pub fn load(&self) -> Load {
+        Load {
+            limit: self.inner.limit,
+            running: self.inner.running.load(Ordering::Relaxed),
+            waiting: self.inner.waiting.load(Ordering::Relaxed),
+            peak: self.inner.peak.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_than_the_limit_run_and_all_finish_in_arrival_order() {
+        let gate = Admission::new(1);
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let first = gate.admit().await;
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let queued = gate.clone();
+            let order = Arc::clone(&order);
+            tasks.push(tokio::spawn(async move {
+                let _turn = queued.admit().await;
+                order.lock().unwrap().push(i);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }));
+            // Queued one after another.
+            while gate.load().waiting < i + 1 {
+                tokio::task::yield_now().await;
+            }
+        }
+        assert_eq!(gate.load().running, 1);
+        drop(first);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let load = gate.load();
+        assert_eq!((load.running, load.waiting, load.peak), (0, 0, 1));
+        assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4, 5]);
+    }
+}
