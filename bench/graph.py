@@ -233,7 +233,8 @@ def main():
 
     ms = lambda s: f"{s * 1000:.1f} ms" if s is not None else "–"  # noqa: E731
     lines = [BEGIN, "## The Graph API", "",
-             f"`.venv/bin/python bench/graph.py`: `gatehouse serve` over the soak's store (a 2,000-user month: "
+             f"`.venv/bin/python bench/graph.py`: `gatehouse serve` over a store of a 2,000-user month "
+             "(bench/soak.py's, or, when there is none, one built by `gatehouse simulate` and `gatehouse ingest` day by day: "
              f"**{fmt_int(total)} sign-ins**, {fmt_int(interactive)} of them interactive, in {len(files)} Parquet files), "
              "requests over HTTP on loopback from Python's `http.client` on kept-alive connections, timed from "
              "request to the last byte of the answer. DuckDB runs the same page as SQL "
@@ -255,7 +256,9 @@ def main():
               f"- `format=csv` (the admin center's 57 columns) of the last day: {fmt_int(csv_rows)} rows in {csv_s:.1f} s, "
               f"{fmt_int(int(csv_rows / csv_s))} rows/s.", "",
               f"### {args.clients} concurrent clients for {args.seconds} s", "",
-              f"Each client walks up to five pages of a random filter above, again and again: **{fmt_int(len(lat))} requests** "
+              "Each client walks up to five pages of a random filter above, again and again; the server runs "
+              "`max_running_queries` (by default, the cores) pages at once and queues the others in arrival order: "
+              f"**{fmt_int(len(lat))} requests** "
               f"({len(lat) / load_s:.0f}/s), **{len(errors)} errors**; latency p50 {ms(percentile(lat, 50))}, "
               f"p90 {ms(percentile(lat, 90))}, p99 {ms(percentile(lat, 99))}, max {ms(max(lat))}; "
               f"server RSS at the end {rss / 2**20:,.0f} MiB.", END]
