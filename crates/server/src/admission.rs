@@ -20,23 +20,19 @@ pub struct Admission {
 struct Inner {
     permits: Arc<Semaphore>,
     limit: usize,
-    running: AtomicUsize,
     waiting: AtomicUsize,
     peak: AtomicUsize,
 }
 
-/// A query's place among the running ones, given back when dropped.
-#[derive(Debug)]
-pub struct Admitted {
-    _permit: OwnedSemaphorePermit,
-    inner: Arc<Inner>,
-}
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        self.inner.running.fetch_sub(1, Ordering::Relaxed);
+impl Inner {
+    /// Queries holding a permit now.
+    fn running(&self) -> usize {
+        self.limit - self.permits.available_permits()
     }
 }
+
+/// A query's place among the running ones, given back when dropped.
+pub type Admitted = OwnedSemaphorePermit;
 
 /// What [`Admission::load`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +55,6 @@ impl Admission {
             inner: Arc::new(Inner {
                 permits: Arc::new(Semaphore::new(limit)),
                 limit,
-                running: AtomicUsize::new(0),
                 waiting: AtomicUsize::new(0),
                 peak: AtomicUsize::new(0),
             }),
@@ -71,21 +66,18 @@ impl Admission {
         self.inner.waiting.fetch_add(1, Ordering::Relaxed);
         let permit = Arc::clone(&self.inner.permits).acquire_owned().await;
         self.inner.waiting.fetch_sub(1, Ordering::Relaxed);
-        // The semaphore is never closed.
         let permit = permit.expect("the admission semaphore is never closed");
-        let running = self.inner.running.fetch_add(1, Ordering::Relaxed) + 1;
-        self.inner.peak.fetch_max(running, Ordering::Relaxed);
-        Admitted {
-            _permit: permit,
-            inner: Arc::clone(&self.inner),
-        }
+        self.inner
+            .peak
+            .fetch_max(self.inner.running(), Ordering::Relaxed);
+        permit
     }
 
     /// How many queries run and wait now.
     pub fn load(&self) -> Load {
         Load {
             limit: self.inner.limit,
-            running: self.inner.running.load(Ordering::Relaxed),
+            running: self.inner.running(),
             waiting: self.inner.waiting.load(Ordering::Relaxed),
             peak: self.inner.peak.load(Ordering::Relaxed),
         }

@@ -12,6 +12,8 @@ use gatehouse_ingest::{IngestObserver, IngestSummary};
 use gatehouse_model::LogKind;
 use gatehouse_store::StoreSnapshot;
 
+use crate::admission::Load;
+
 /// Histogram bucket bounds, seconds.
 const BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -135,8 +137,9 @@ impl Metrics {
         self.lock().query.observe(d);
     }
 
-    /// The metrics in Prometheus' text format, of one tenant (`None`: all).
-    pub fn render(&self, snapshot: &StoreSnapshot, tenant: Option<&str>) -> String {
+    /// The metrics in Prometheus' text format, of one tenant (`None`: all), with the load of the
+    /// query gate.
+    pub fn render(&self, snapshot: &StoreSnapshot, tenant: Option<&str>, queries: Load) -> String {
         let c = self.lock();
         let mut out = String::new();
         let shown = |t: &str| tenant.is_none_or(|want| want.eq_ignore_ascii_case(t));
@@ -205,6 +208,25 @@ impl Metrics {
             "# HELP gatehouse_query_seconds SQL queries, from request to last row.\n# TYPE gatehouse_query_seconds histogram"
         );
         c.query.render(&mut out, "gatehouse_query_seconds", "");
+        for (name, help, value) in [
+            ("limit", "Queries that may run at once.", queries.limit),
+            ("running", "Queries running now.", queries.running),
+            (
+                "waiting",
+                "Queries waiting for their turn.",
+                queries.waiting,
+            ),
+            (
+                "running_peak",
+                "The most queries that ran at once since the start.",
+                queries.peak,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP gatehouse_queries_{name} {help}\n# TYPE gatehouse_queries_{name} gauge\ngatehouse_queries_{name} {value}"
+            );
+        }
         out
     }
 }

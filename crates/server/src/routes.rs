@@ -210,36 +210,11 @@ async fn healthz(State(state): Shared, caller: Caller) -> Response {
 }
 
 async fn metrics(State(state): Shared, caller: Caller) -> Response {
-    let mut text = state
-        .metrics
-        .render(&state.ingestor.snapshot(), caller.tenant());
-    let load = state.admission.load();
-    for (name, help, value) in [
-        (
-            "gatehouse_queries_limit",
-            "Queries that may run at once.",
-            load.limit,
-        ),
-        (
-            "gatehouse_queries_running",
-            "Queries running now.",
-            load.running,
-        ),
-        (
-            "gatehouse_queries_waiting",
-            "Queries waiting for their turn.",
-            load.waiting,
-        ),
-        (
-            "gatehouse_queries_running_peak",
-            "The most queries that ran at once since the start.",
-            load.peak,
-        ),
-    ] {
-        text.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
-        ));
-    }
+    let text = state.metrics.render(
+        &state.ingestor.snapshot(),
+        caller.tenant(),
+        state.admission.load(),
+    );
     (
         [(
             header::CONTENT_TYPE,
