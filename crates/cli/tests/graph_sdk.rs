@@ -12,13 +12,17 @@ use serde_json::Value;
 const TENANT: &str = "contoso";
 const SCRIPT: &str = include_str!("python/graph_sdk.py");
 
-fn sorted(v: &Value) -> Vec<String> {
-    let mut out: Vec<String> = v
-        .as_array()
+/// A JSON list of strings, in its order.
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
         .unwrap_or_else(|| panic!("not a list: {v}"))
         .iter()
-        .map(|x| x.as_str().unwrap().to_string())
-        .collect();
+        .map(|x| x.as_str().unwrap())
+        .collect()
+}
+
+fn sorted(v: &Value) -> Vec<String> {
+    let mut out: Vec<String> = strings(v).into_iter().map(str::to_string).collect();
     out.sort();
     out
 }
@@ -86,12 +90,7 @@ fn the_graph_sdk_lists_pages_and_gets_what_gatehouse_sql_says() {
         .unwrap()
         .iter()
         .all(|c| c.as_i64() != Some(0)));
-    let times: Vec<&str> = f["times"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap())
-        .collect();
+    let times = strings(&f["times"]);
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
     assert!(
         times.iter().all(|t| t.ends_with("+00:00")),
@@ -102,12 +101,7 @@ fn the_graph_sdk_lists_pages_and_gets_what_gatehouse_sql_says() {
     let sp = &out["beta_service_principals"];
     assert_eq!(sorted(&sp["ids"]), service_principals, "beta lambda filter");
     assert_eq!(sp["types"], serde_json::json!(["servicePrincipal"]));
-    let times: Vec<&str> = sp["times"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap())
-        .collect();
+    let times = strings(&sp["times"]);
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "$orderby asc");
     assert!(sp["pages"].as_u64().unwrap() > 1);
 

@@ -120,20 +120,17 @@ impl Translator<'_> {
     /// A boolean expression.
     fn condition(&self, e: &OExpr) -> Result<Expr, GraphError> {
         match &e.kind {
-            ExprKind::And(terms) => Ok(balanced(
-                terms
+            ExprKind::And(terms) | ExprKind::Or(terms) => {
+                let join = match e.kind {
+                    ExprKind::And(_) => Expr::and,
+                    _ => Expr::or,
+                };
+                let terms = terms
                     .iter()
                     .map(|t| self.condition(t))
-                    .collect::<Result<Vec<_>, _>>()?,
-                Expr::and,
-            )),
-            ExprKind::Or(terms) => Ok(balanced(
-                terms
-                    .iter()
-                    .map(|t| self.condition(t))
-                    .collect::<Result<Vec<_>, _>>()?,
-                Expr::or,
-            )),
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(balanced(terms, join))
+            }
             ExprKind::Not(inner) => Ok(Expr::Not(Box::new(self.condition(inner)?))),
             ExprKind::Compare { op, left, right } => self.compare(*op, left, right, e.span),
             ExprKind::In { operand, values } => {
