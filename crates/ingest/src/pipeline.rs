@@ -1169,7 +1169,6 @@ impl<'w> Consumer<'w> {
                 ToWriter::Rows {
                     key: part.key,
                     batch,
-                    kinds,
                 },
                 progress,
                 events,
@@ -1419,7 +1418,7 @@ impl<'w> Consumer<'w> {
                 .extend(p);
         }
         self.writer.commit(changes.into_values().collect())?;
-        for (key, rows, _) in done.parts {
+        for (key, rows) in done.parts {
             self.stored += rows as u64;
             if let Some(n) = self.uncommitted.get_mut(&key) {
                 *n = n.saturating_sub(rows as u64);

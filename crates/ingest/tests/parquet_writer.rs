@@ -35,9 +35,9 @@ fn write_both(
     key: &PartitionKey,
     batches: &[RecordBatch],
 ) -> (DataFile, RecordBatch, RecordBatch) {
-    let entry = write_partition_stream(dir, key, batches.iter().cloned().map(Ok))
-        .unwrap()
-        .unwrap();
+    let mut entries = write_partition_stream(dir, key, batches.iter().cloned().map(Ok)).unwrap();
+    assert_eq!(entries.len(), 1, "rows of one sign-in type make one file");
+    let entry = entries.remove(0);
     let theirs = dir.join("arrow-writer.parquet");
     let mut writer = parquet::arrow::ArrowWriter::try_new(
         File::create(&theirs).unwrap(),
@@ -333,4 +333,127 @@ fn statistics_of_a_file_in_delta_form() {
         time_bounds(&s.to_delta_json(), LogKind::SignIns).unwrap()
     };
     assert_eq!(max_up.max_time_ns, 1_704_085_200_001_000_000);
+}
+
+/// Sign-ins are written one file per sign-in type, each file's type travels through the Delta log
+/// (its commits and its checkpoints), and compaction merges files of one type only: a store of
+/// typed files compacts once, then stays as it is.
+#[test]
+fn sign_ins_are_stored_one_file_per_type() {
+    use arrow::array::{Array, AsArray};
+    use gatehouse_model::SignInKind;
+    use gatehouse_store::maintenance::compact_all;
+    use gatehouse_store::{ChangeKind, Store, TableChange, TableConfig};
+
+    let types: [Value; 6] = [
+        json!(["interactiveUser"]),
+        json!(["nonInteractiveUser"]),
+        json!(["servicePrincipal"]),
+        json!(["managedIdentity"]),
+        json!(["interactiveUser", "nonInteractiveUser"]),
+        json!(["InteractiveUser"]),
+    ];
+    let table = TableSchema::of(LogKind::SignIns);
+    let batch = |from: usize| {
+        let mut b = TableBuilder::new(&table);
+        // Types interleaved, as a tenant's sign-ins arrive, in time order.
+        for n in from..from + 600 {
+            let record = json!({
+                "id": format!("id-{n}"),
+                "createdDateTime": format!("2024-01-01T{:02}:{:02}:{:02}Z", n / 3600, n / 60 % 60, n % 60),
+                "signInEventTypes": types[n * 7 % 11 % types.len()],
+            });
+            b.append(record.as_object().unwrap(), "createdDateTime", &SYS)
+                .unwrap();
+        }
+        b.finish()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = PartitionKey {
+        tenant: "t".into(),
+        log: LogKind::SignIns,
+        day: 19723,
+    };
+    let store = Store::open(dir.path()).unwrap();
+    let mut writer = store
+        .writer_with(TableConfig {
+            checkpoint_interval: 1,
+            ..TableConfig::default()
+        })
+        .unwrap();
+    // Three ingests of 600 rows each, as three commits.
+    for from in [0, 600, 1200] {
+        let added =
+            write_partition_stream(dir.path(), &key, [Ok(batch(from))].into_iter()).unwrap();
+        let mut kinds: Vec<_> = added.iter().map(|f| f.sign_in_kind).collect();
+        kinds.sort();
+        assert_eq!(
+            kinds,
+            [
+                None,
+                Some(SignInKind::InteractiveUser),
+                Some(SignInKind::NonInteractiveUser),
+                Some(SignInKind::ServicePrincipal),
+                Some(SignInKind::ManagedIdentity)
+            ]
+        );
+        writer
+            .commit(vec![TableChange {
+                tenant: "t".into(),
+                log: LogKind::SignIns,
+                added,
+                removed: Vec::new(),
+                positions: Vec::new(),
+                kind: ChangeKind::Append,
+            }])
+            .unwrap();
+    }
+    assert_eq!(compact_all(&mut writer).unwrap().files_after, 5);
+    assert_eq!(
+        compact_all(&mut writer).unwrap().partitions,
+        0,
+        "nothing more to merge"
+    );
+
+    // Reopened from its checkpoint: every file still has its type, and holds only rows of it, in
+    // time order; no row is lost or doubled.
+    let snapshot = Store::open(dir.path())
+        .unwrap()
+        .snapshot_blocking()
+        .unwrap();
+    let files: Vec<_> = snapshot.files().cloned().collect();
+    assert_eq!(files.len(), 5);
+    let mut ids = Vec::new();
+    for f in &files {
+        let rows = read_file(&dir.path().join(&f.path)).unwrap();
+        let rows = concat_batches(&rows[0].schema(), &rows).unwrap();
+        assert_eq!(rows.num_rows() as u64, f.rows);
+        let list = rows
+            .column_by_name("signInEventTypes")
+            .unwrap()
+            .as_list::<i32>();
+        for row in 0..list.len() {
+            let v = list.value(row);
+            let v = v.as_string::<i32>();
+            let names: Vec<&str> = (0..v.len()).map(|i| v.value(i)).collect();
+            match f.sign_in_kind {
+                Some(kind) => assert_eq!(names, [kind.graph_name()]),
+                None => assert!(
+                    names.len() != 1 || SignInKind::ALL.iter().all(|k| k.graph_name() != names[0]),
+                    "{names:?} in the file of mixed types"
+                ),
+            }
+        }
+        let times = rows
+            .column_by_name("createdDateTime")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        assert!(times.values().windows(2).all(|w| w[0] <= w[1]));
+        let id = rows.column_by_name("id").unwrap().as_string::<i32>();
+        ids.extend((0..id.len()).map(|i| id.value(i).to_string()));
+    }
+    ids.sort();
+    let mut expected: Vec<String> = (0..1800).map(|n| format!("id-{n}")).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
 }

@@ -19,7 +19,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::ExecutionPlan;
-use gatehouse_model::LogKind;
+use gatehouse_model::{LogKind, SignInKind};
 use gatehouse_store::DataFile;
 
 /// One log's table over the files of a snapshot. A filter on the event time skips the files whose
@@ -44,12 +44,24 @@ impl SnapshotTable {
         }
     }
 
-    /// The files a scan with these filters must read.
+    /// The files a scan with these filters must read: those whose time bounds meet the filters'
+    /// time range and, for sign-ins, whose sign-in type the filters allow.
     pub fn files_for(&self, filters: &[Expr]) -> Vec<&DataFile> {
         let (lo, hi) = time_range(self.log.time_column(), filters);
+        let kinds = if self.log == LogKind::SignIns {
+            filters
+                .iter()
+                .fold(None, |all, f| both(all, allowed_kinds(f)))
+        } else {
+            None
+        };
         self.files
             .iter()
             .filter(|f| f.max_time_ns >= lo && f.min_time_ns <= hi)
+            .filter(|f| match (&kinds, f.sign_in_kind) {
+                (Some(allowed), Some(kind)) => allowed.contains(&kind),
+                _ => true,
+            })
             .collect()
     }
 }
@@ -172,6 +184,47 @@ fn narrow(column: &str, expr: &Expr, range: &mut (i64, i64)) {
     }
 }
 
+/// The sign-in types whose rows can satisfy `expr`, from `array_has(signInEventTypes, '<type>')`
+/// terms under `AND` and `OR` (`None`: any type). A file of one type holds rows whose
+/// `signInEventTypes` is exactly that type, so `array_has` of any other value is false on all of
+/// them.
+fn allowed_kinds(expr: &Expr) -> Option<Vec<SignInKind>> {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+            Operator::And => both(allowed_kinds(left), allowed_kinds(right)),
+            Operator::Or => {
+                let (mut l, r) = (allowed_kinds(left)?, allowed_kinds(right)?);
+                l.extend(r.into_iter().filter(|k| !l.contains(k)).collect::<Vec<_>>());
+                Some(l)
+            }
+            _ => None,
+        },
+        Expr::ScalarFunction(f) if f.name() == "array_has" => match f.args.as_slice() {
+            [list, Expr::Literal(ScalarValue::Utf8(Some(v)) | ScalarValue::Utf8View(Some(v)), _)]
+                if is_column("signInEventTypes", list) =>
+            {
+                Some(
+                    SignInKind::ALL
+                        .into_iter()
+                        .filter(|k| k.graph_name() == v)
+                        .collect(),
+                )
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The types two conditions that must both hold allow.
+fn both(a: Option<Vec<SignInKind>>, b: Option<Vec<SignInKind>>) -> Option<Vec<SignInKind>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.into_iter().filter(|k| b.contains(k)).collect()),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
 fn is_column(name: &str, expr: &Expr) -> bool {
     matches!(expr, Expr::Column(c) if c.name == name)
 }
@@ -187,5 +240,80 @@ fn instant_ns(expr: &Expr) -> Option<i64> {
         ScalarValue::TimestampMicrosecond(Some(v), _) => v.checked_mul(1_000),
         ScalarValue::TimestampNanosecond(Some(v), _) => Some(*v),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::functions_nested::expr_fn::array_has;
+    use datafusion::logical_expr::{col, lit};
+    use std::ops::Not;
+
+    fn file(kind: Option<SignInKind>) -> DataFile {
+        DataFile {
+            path: format!("{kind:?}.parquet"),
+            tenant: "t".into(),
+            log: LogKind::SignIns,
+            day: 0,
+            rows: 1,
+            bytes: 1,
+            min_time_ns: 0,
+            max_time_ns: 1,
+            stats: Arc::from("{}"),
+            sign_in_kind: kind,
+        }
+    }
+
+    fn is(kind: &str) -> Expr {
+        array_has(
+            Expr::Column(datafusion::common::Column::new_unqualified(
+                "signInEventTypes",
+            )),
+            lit(kind),
+        )
+    }
+
+    /// Files of a sign-in type the filters rule out are not read; files of mixed types always are.
+    #[test]
+    fn files_of_other_sign_in_types_are_skipped() {
+        let mut files: Vec<DataFile> = SignInKind::ALL.into_iter().map(Some).map(file).collect();
+        files.push(file(None));
+        let table = SnapshotTable::new(
+            Path::new("/data"),
+            LogKind::SignIns,
+            Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+            files,
+        );
+        let read = |filters: &[Expr]| -> Vec<String> {
+            table
+                .files_for(filters)
+                .into_iter()
+                .map(|f| f.path.clone())
+                .collect()
+        };
+        let failed = col("errorCode").not_eq(lit(0));
+        assert_eq!(
+            read(&[is("servicePrincipal"), failed.clone()]),
+            ["Some(ServicePrincipal).parquet", "None.parquet"]
+        );
+        assert_eq!(
+            read(&[failed.clone().and(is("interactiveUser"))]),
+            ["Some(InteractiveUser).parquet", "None.parquet"]
+        );
+        assert_eq!(
+            read(&[is("managedIdentity").or(is("servicePrincipal"))]),
+            [
+                "Some(ServicePrincipal).parquet",
+                "Some(ManagedIdentity).parquet",
+                "None.parquet"
+            ]
+        );
+        // A value no type has, or the wrong case: only files of mixed types can hold it.
+        assert_eq!(read(&[is("InteractiveUser")]), ["None.parquet"]);
+        // Conditions that say nothing of the type (a negation, an OR with another condition).
+        assert_eq!(read(&[failed.clone()]).len(), 5);
+        assert_eq!(read(&[is("servicePrincipal").not()]).len(), 5);
+        assert_eq!(read(&[is("servicePrincipal").or(failed)]).len(), 5);
     }
 }

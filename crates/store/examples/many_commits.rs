@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use gatehouse_model::LogKind;
+use gatehouse_model::{LogKind, SignInKind};
 use gatehouse_store::{ChangeKind, DataFile, Store, TableChange};
 
 fn file(n: u64) -> DataFile {
@@ -32,6 +32,7 @@ fn file(n: u64) -> DataFile {
         stats: Arc::from(
             r#"{"numRecords":1000,"minValues":{"createdDateTime":"2024-01-01T00:00:00.000Z"},"maxValues":{"createdDateTime":"2024-01-01T23:59:59.000Z"},"nullCount":{"createdDateTime":0}}"#,
         ),
+        sign_in_kind: Some(SignInKind::NonInteractiveUser),
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Every tenant's log is one Delta table, `tenants/<tenant>/<table>/`, partitioned by `date` (the
 //! UTC day of the event time). Gatehouse writes the Parquet files itself (its own fast writer) and
-//! commits them here as `add` actions with their statistics ([`crate::stats`]); compaction is one
+//! commits them here as `add` actions with their statistics ([`crate::stats`]) and, for sign-ins,
+//! the tag [`SIGN_IN_KIND_TAG`] naming the one sign-in type of the file's rows; compaction is one
 //! commit of `remove`s and `add`s, retention one of `remove`s, and an ingest source's position is
 //! a `txn` action in the same commit as the rows it covers. delta-rs writes the commits (atomically:
 //! a commit file is created only if no other writer took its version), a checkpoint every
@@ -27,10 +28,10 @@ use deltalake::operations::vacuum::VacuumMode;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::table::config::TablePropertiesExt as _;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
-use gatehouse_model::{LogKind, TableSchema};
+use gatehouse_model::{LogKind, SignInKind, TableSchema};
 
 use crate::layout::{self, day_to_string, PartitionKey};
-use crate::snapshot::{DataFile, TableSnapshot};
+use crate::snapshot::{DataFile, TableSnapshot, SIGN_IN_KIND_TAG};
 use crate::stats::{stats_columns, time_bounds};
 use crate::{Result, StoreError};
 
@@ -232,6 +233,15 @@ pub fn table_snapshot(table: &DeltaTable, tenant: &str, log: LogKind) -> Result<
             .flatten()
             .and_then(|d| layout::parse_day(&d));
         let bounds = time_bounds(&stats, log);
+        let sign_in_kind = if log == LogKind::SignIns {
+            // The tags are read through the file's `add` action (delta-rs has no other way).
+            #[allow(deprecated)]
+            let tags = view.add_action().tags;
+            tags.and_then(|t| t.get(SIGN_IN_KIND_TAG).cloned().flatten())
+                .and_then(|k| SignInKind::ALL.into_iter().find(|x| x.graph_name() == k))
+        } else {
+            None
+        };
         files.push(DataFile {
             path: format!("{prefix}/{rel}"),
             tenant: tenant.to_string(),
@@ -245,6 +255,7 @@ pub fn table_snapshot(table: &DeltaTable, tenant: &str, log: LogKind) -> Result<
             min_time_ns: bounds.map_or(i64::MIN, |b| b.min_time_ns),
             max_time_ns: bounds.map_or(i64::MAX, |b| b.max_time_ns),
             stats,
+            sign_in_kind,
         });
     }
     files.sort_by(|a, b| (a.day, &a.path).cmp(&(b.day, &b.path)));
@@ -270,6 +281,15 @@ fn partition_values(file: &DataFile) -> HashMap<String, Option<String>> {
     HashMap::from([(PARTITION_COLUMN.to_string(), Some(day_to_string(file.day)))])
 }
 
+/// The `add` action tags of a file: its sign-in type, when it has one.
+fn tags(file: &DataFile) -> Option<HashMap<String, Option<String>>> {
+    let kind = file.sign_in_kind?;
+    Some(HashMap::from([(
+        SIGN_IN_KIND_TAG.to_string(),
+        Some(kind.graph_name().to_string()),
+    )]))
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -289,7 +309,7 @@ pub async fn commit(table: &mut DeltaTable, change: &TableChange) -> Result<i64>
             modification_time: now,
             data_change,
             stats: Some(f.stats.to_string()),
-            tags: None,
+            tags: tags(f),
             deletion_vector: None,
             base_row_id: None,
             default_row_commit_version: None,

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use gatehouse_model::LogKind;
+use gatehouse_model::{LogKind, SignInKind};
 
 use crate::layout::{day_to_string, PartitionKey};
 use crate::writer::{file_batches, write_partition_stream};
@@ -33,7 +33,8 @@ pub struct CompactionReport {
 }
 
 /// Merges the small files of each partition listed, where a partition has at least
-/// [`COMPACT_MIN_FILES`] of them (ingest calls this for the partitions it touched).
+/// [`COMPACT_MIN_FILES`] of them of one sign-in type (ingest calls this for the partitions it
+/// touched).
 pub fn compact_partitions(
     writer: &mut StoreWriter,
     keys: &[PartitionKey],
@@ -41,7 +42,7 @@ pub fn compact_partitions(
     compact(writer, keys, COMPACT_MIN_FILES)
 }
 
-/// Compacts every partition with two or more small files.
+/// Compacts every partition with two or more small files of one sign-in type.
 pub fn compact_all(writer: &mut StoreWriter) -> Result<CompactionReport> {
     let keys: Vec<PartitionKey> = partitions(writer.snapshot().files()).into_keys().collect();
     compact(writer, &keys, 2)
@@ -69,35 +70,38 @@ fn compact(
         let Some(files) = by_partition.get(key) else {
             continue;
         };
-        let mut small: Vec<&DataFile> = files.iter().filter(|f| f.rows < SMALL_FILE_ROWS).collect();
-        if small.len() < min_files.max(2) {
-            continue;
+        // Files of one sign-in type are merged together (the merged file keeps the type).
+        let mut by_kind: BTreeMap<Option<SignInKind>, Vec<&DataFile>> = BTreeMap::new();
+        for f in files.iter().filter(|f| f.rows < SMALL_FILE_ROWS) {
+            by_kind.entry(f.sign_in_kind).or_default().push(f);
         }
-        // Oldest first, so the merged file stays (nearly) in time order; streamed file by file,
-        // so memory stays at one row group whatever the partition's size.
-        small.sort_by_key(|f| (f.min_time_ns, f.max_time_ns));
-        let mut sources = Vec::new();
-        for f in &small {
-            sources.push(file_batches(&root.join(&f.path))?);
+        for mut small in by_kind.into_values() {
+            if small.len() < min_files.max(2) {
+                continue;
+            }
+            // Oldest first, so the merged file stays (nearly) in time order; streamed file by
+            // file, so memory stays at one row group whatever the partition's size.
+            small.sort_by_key(|f| (f.min_time_ns, f.max_time_ns));
+            let mut sources = Vec::new();
+            for f in &small {
+                sources.push(file_batches(&root.join(&f.path))?);
+            }
+            let added = write_partition_stream(&root, key, sources.into_iter().flatten())?;
+            let removed: Vec<DataFile> = small.iter().map(|f| (*f).clone()).collect();
+            report.partitions += 1;
+            report.files_before += removed.len();
+            report.files_after += added.len();
+            let merged = removed.len();
+            writer.commit(vec![TableChange {
+                tenant: key.tenant.clone(),
+                log: key.log,
+                added,
+                removed,
+                positions: Vec::new(),
+                kind: ChangeKind::Compact,
+            }])?;
+            tracing::info!(partition = %key.dir().display(), merged, "compacted");
         }
-        let added: Vec<DataFile> =
-            write_partition_stream(&root, key, sources.into_iter().flatten())?
-                .into_iter()
-                .collect();
-        let removed: Vec<DataFile> = small.iter().map(|f| (*f).clone()).collect();
-        report.partitions += 1;
-        report.files_before += removed.len();
-        report.files_after += added.len();
-        let merged = removed.len();
-        writer.commit(vec![TableChange {
-            tenant: key.tenant.clone(),
-            log: key.log,
-            added,
-            removed,
-            positions: Vec::new(),
-            kind: ChangeKind::Compact,
-        }])?;
-        tracing::info!(partition = %key.dir().display(), merged, "compacted");
     }
     Ok(report)
 }

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use gatehouse_model::LogKind;
+use gatehouse_model::{LogKind, SignInKind};
 
 use crate::layout::PartitionKey;
 
@@ -33,7 +33,13 @@ pub struct DataFile {
     pub max_time_ns: i64,
     /// The Delta `stats` JSON of the file.
     pub stats: Arc<str>,
+    /// Sign-ins: every row's `signInEventTypes` is exactly this one type (the file's `add`
+    /// action carries it as the tag [`SIGN_IN_KIND_TAG`]); `None` when the file may hold any.
+    pub sign_in_kind: Option<SignInKind>,
 }
+
+/// The `add` action tag naming the one sign-in type of a file's rows ([`DataFile::sign_in_kind`]).
+pub const SIGN_IN_KIND_TAG: &str = "gatehouse.signInEventType";
 
 impl DataFile {
     /// The partition the file belongs to.

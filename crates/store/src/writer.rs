@@ -10,7 +10,7 @@ use arrow::array::{Array, ArrayRef, TimestampMicrosecondArray};
 use arrow::compute::{concat_batches, sort_to_indices, take_record_batch, SortOptions};
 use arrow::datatypes::{DataType, Field, Fields};
 use arrow::record_batch::RecordBatch;
-use gatehouse_model::{LogKind, TableSchema};
+use gatehouse_model::{LogKind, SignInKind, TableSchema};
 use parquet::arrow::arrow_writer::{
     compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory,
 };
@@ -32,6 +32,10 @@ pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 
 /// Rows gathered before their columns are encoded (in parallel, one task per column).
 const ENCODE_ROWS: usize = 8 * 1024;
+
+/// …or sooner, once they take this much memory: a partition's files of rare sign-in types gather
+/// their rows slowly, and each holding [`ENCODE_ROWS`] rows unencoded would crowd out the others.
+const ENCODE_BYTES: usize = 16 << 20;
 
 /// Columns whose values are (nearly) unique per row: a dictionary would only grow until Parquet
 /// falls back to plain encoding.
@@ -142,21 +146,22 @@ pub fn is_sorted_by_time(batches: &[RecordBatch], time_column: &str) -> bool {
     true
 }
 
-/// Writes `batches` (all of one partition) as a new Parquet file in place, returning its entry
-/// for the manifest. The file is not live until the manifest names it. Rows already in time order
+/// Writes `batches` (all of one partition) as new Parquet files in place (one per sign-in type, see
+/// [`PartitionFile`]), returning their entries for the Delta log. The files are not live until a
+/// commit names them. Rows already in time order
 /// (the usual case: exports are chronological) are streamed to the file without copying, each
 /// batch freed once encoded.
 pub fn write_partition_file(
     root: &Path,
     key: &PartitionKey,
     batches: Vec<RecordBatch>,
-) -> Result<Option<DataFile>> {
+) -> Result<Vec<DataFile>> {
     let time_column = key.log.time_column();
     if is_sorted_by_time(&batches, time_column) {
         return write_partition_stream(root, key, batches.into_iter().map(Ok));
     }
     let Some(first) = batches.first() else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let all = concat_batches(&first.schema(), &batches).map_err(|e| StoreError::Arrow {
         context: "gathering rows".into(),
@@ -168,13 +173,13 @@ pub fn write_partition_file(
     write_partition_stream(root, key, std::iter::once(Ok(sorted)))
 }
 
-/// Streams batches (all of one partition, in the order given) into a new Parquet file in place;
-/// memory stays at one row group whatever the number of rows.
+/// Streams batches (all of one partition, in the order given) into new Parquet files in place;
+/// memory stays at one row group per file whatever the number of rows.
 pub fn write_partition_stream(
     root: &Path,
     key: &PartitionKey,
     batches: impl Iterator<Item = Result<RecordBatch>>,
-) -> Result<Option<DataFile>> {
+) -> Result<Vec<DataFile>> {
     let mut file = PartitionFile::new(root, key);
     for batch in batches {
         file.append(&batch?)?;
@@ -182,11 +187,183 @@ pub fn write_partition_stream(
     file.finish()
 }
 
-/// A new Parquet file of one partition being written in the staging folder: rows go in as they
+/// The new Parquet files of one partition being written in the staging folder: rows go in as they
 /// come (each batch encoded as soon as a group of rows is complete), and
-/// [`PartitionFile::finish`] moves the file into its partition folder. Until then no reader sees
-/// it, and a file left behind by a crash is removed by the next writer.
+/// [`PartitionFile::finish`] moves the files into their partition folder. Until then no reader
+/// sees them, and a file left behind by a crash is removed by the next writer.
+///
+/// Sign-ins are written to one file per sign-in type (a row whose `signInEventTypes` is exactly
+/// one of the four types goes to that type's file, any other row to a file of its own), so a
+/// query for one type (Graph's `signIns` list shows interactive sign-ins unless asked otherwise)
+/// reads only that type's files: service principal sign-ins are one in seven hundred of a
+/// tenant's rows, interactive ones one in eleven. The type is in each file's `add` action
+/// ([`DataFile::sign_in_kind`]).
 pub struct PartitionFile {
+    root: std::path::PathBuf,
+    key: PartitionKey,
+    /// The open files by sign-in type (one, under `None`, for other logs), in the order opened.
+    files: Vec<OneFile>,
+    /// A file is finished once it holds this many rows (and another opened for more of its type).
+    max_rows: u64,
+    /// Files finished and not yet taken ([`PartitionFile::take_finished`]).
+    finished: Vec<DataFile>,
+    rows: u64,
+    max_time_ns: i64,
+}
+
+impl PartitionFile {
+    /// The files for `key` under the store at `root` (created on disk with their first rows).
+    pub fn new(root: &Path, key: &PartitionKey) -> PartitionFile {
+        PartitionFile {
+            root: root.to_path_buf(),
+            key: key.clone(),
+            files: Vec::new(),
+            max_rows: u64::MAX,
+            finished: Vec::new(),
+            rows: 0,
+            max_time_ns: i64::MIN,
+        }
+    }
+
+    /// Finishes each file once it holds `rows` rows (by default a file takes every row of its
+    /// type): the finished files wait for [`PartitionFile::take_finished`].
+    pub fn with_max_rows(mut self, rows: u64) -> PartitionFile {
+        self.max_rows = rows.max(1);
+        self
+    }
+
+    /// The files that reached the row limit since the last call, finished (in their partition
+    /// folder, not live until a commit names them).
+    pub fn take_finished(&mut self) -> Vec<DataFile> {
+        std::mem::take(&mut self.finished)
+    }
+
+    /// Appends rows; each file keeps its rows in the order appended.
+    pub fn append(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += batch.num_rows() as u64;
+        let groups = if self.key.log == LogKind::SignIns {
+            split_by_sign_in_kind(batch)?
+        } else {
+            vec![(None, batch.clone())]
+        };
+        for (kind, rows) in groups {
+            let at = self.file(kind);
+            let file = &mut self.files[at];
+            file.append(&rows)?;
+            self.max_time_ns = self.max_time_ns.max(file.max_time_ns());
+            if file.rows >= self.max_rows {
+                let full = self.files.remove(at);
+                self.finished.extend(full.finish()?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The position of the open file of a sign-in type, opened on first use.
+    fn file(&mut self, kind: Option<SignInKind>) -> usize {
+        match self.files.iter().position(|f| f.sign_in_kind == kind) {
+            Some(at) => at,
+            None => {
+                self.files.push(OneFile::new(&self.root, &self.key, kind));
+                self.files.len() - 1
+            }
+        }
+    }
+
+    /// Rows appended so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The latest event time appended so far (`i64::MIN` before any row).
+    pub fn max_time_ns(&self) -> i64 {
+        self.max_time_ns
+    }
+
+    /// Memory the files hold while open: rows waiting to be encoded and the encoded pages of
+    /// their open row groups.
+    pub fn memory_size(&self) -> usize {
+        self.files.iter().map(OneFile::memory_size).sum()
+    }
+
+    /// Writes the footers, flushes the files to disk and moves them into their partition folder;
+    /// their entries for the Delta log (none if no rows were appended). They are not live until a
+    /// commit names them.
+    pub fn finish(self) -> Result<Vec<DataFile>> {
+        let mut out = self.finished;
+        for f in self.files {
+            out.extend(f.finish()?);
+        }
+        Ok(out)
+    }
+}
+
+/// The rows of a sign-in batch grouped by sign-in type ([`PartitionFile`]), each group in the
+/// batch's order: the batch itself when all its rows are of one type (the usual case: every
+/// export and connector delivers one type at a time), else a copy of each group's rows. (Copies,
+/// not slices of one reordered batch: a file of a rare type holds its rows until it has a group
+/// of them to encode, and a slice would keep the whole batch it came from in memory.)
+fn split_by_sign_in_kind(batch: &RecordBatch) -> Result<Vec<(Option<SignInKind>, RecordBatch)>> {
+    let kinds = sign_in_kinds(batch);
+    let first = kinds.first().copied().flatten();
+    if kinds.iter().all(|k| *k == first) {
+        return Ok(vec![(first, batch.clone())]);
+    }
+    let mut groups: Vec<(Option<SignInKind>, Vec<u32>)> = Vec::new();
+    for (row, kind) in kinds.iter().enumerate() {
+        match groups.iter_mut().find(|(k, _)| k == kind) {
+            Some((_, rows)) => rows.push(row as u32),
+            None => groups.push((*kind, vec![row as u32])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(kind, rows)| {
+            take_record_batch(batch, &arrow::array::UInt32Array::from(rows))
+                .map(|rows| (kind, rows))
+                .map_err(|e| StoreError::Arrow {
+                    context: "grouping sign-ins by type".into(),
+                    source: e,
+                })
+        })
+        .collect()
+}
+
+/// Each row's sign-in type: `Some(kind)` when its `signInEventTypes` is exactly that one type's
+/// Graph name, `None` otherwise (several, none, or another spelling). A batch without the column
+/// is all `None`.
+fn sign_in_kinds(batch: &RecordBatch) -> Vec<Option<SignInKind>> {
+    use arrow::array::AsArray;
+    let none = || vec![None; batch.num_rows()];
+    let Some(list) = batch
+        .column_by_name("signInEventTypes")
+        .and_then(|c| c.as_list_opt::<i32>())
+    else {
+        return none();
+    };
+    let Some(values) = list.values().as_string_opt::<i32>() else {
+        return none();
+    };
+    let offsets = list.value_offsets();
+    (0..list.len())
+        .map(|row| {
+            let (lo, hi) = (offsets[row] as usize, offsets[row + 1] as usize);
+            if list.is_null(row) || hi != lo + 1 || values.is_null(lo) {
+                return None;
+            }
+            let v = values.value(lo);
+            SignInKind::ALL.into_iter().find(|k| k.graph_name() == v)
+        })
+        .collect()
+}
+
+/// One Parquet file being written in the staging folder (see [`PartitionFile`]).
+struct OneFile {
+    /// Every row's `signInEventTypes` is exactly this type (`None`: mixed, or not a sign-in).
+    sign_in_kind: Option<SignInKind>,
     root: std::path::PathBuf,
     key: PartitionKey,
     name: String,
@@ -198,11 +375,11 @@ pub struct PartitionFile {
     stats: FileStats,
 }
 
-impl PartitionFile {
-    /// A file for `key` under the store at `root` (created on disk with its first rows).
-    pub fn new(root: &Path, key: &PartitionKey) -> PartitionFile {
+impl OneFile {
+    fn new(root: &Path, key: &PartitionKey, sign_in_kind: Option<SignInKind>) -> OneFile {
         let name = format!("part-{}.parquet", uuid::Uuid::new_v4().simple());
-        PartitionFile {
+        OneFile {
+            sign_in_kind,
             root: root.to_path_buf(),
             key: key.clone(),
             tmp: root.join(STAGING_DIR).join(&name),
@@ -216,7 +393,7 @@ impl PartitionFile {
     }
 
     /// Appends rows; the file keeps them in the order appended.
-    pub fn append(&mut self, batch: &RecordBatch) -> Result<()> {
+    fn append(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -240,19 +417,14 @@ impl PartitionFile {
         Ok(())
     }
 
-    /// Rows appended so far.
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-
     /// The latest event time appended so far (`i64::MIN` before any row).
-    pub fn max_time_ns(&self) -> i64 {
+    fn max_time_ns(&self) -> i64 {
         self.max_time_ns
     }
 
     /// Memory the file holds while open: rows waiting to be encoded and the encoded pages of its
     /// open row group.
-    pub fn memory_size(&self) -> usize {
+    fn memory_size(&self) -> usize {
         self.writer
             .as_ref()
             .map_or(0, ParallelFileWriter::memory_size)
@@ -261,7 +433,7 @@ impl PartitionFile {
     /// Writes the footer, flushes the file to disk and moves it into its partition folder; its
     /// entry for the manifest (`None` if no rows were appended). It is not live until a commit
     /// names it.
-    pub fn finish(self) -> Result<Option<DataFile>> {
+    fn finish(self) -> Result<Option<DataFile>> {
         let Some(w) = self.writer else {
             return Ok(None);
         };
@@ -285,6 +457,7 @@ impl PartitionFile {
             min_time_ns: self.min_time_ns,
             max_time_ns: self.max_time_ns,
             stats: self.stats.to_delta_json().into(),
+            sign_in_kind: self.sign_in_kind,
         }))
     }
 }
@@ -314,6 +487,8 @@ struct ParallelFileWriter {
     /// Rows waiting to be encoded (all belonging to the open row group).
     pending: Vec<RecordBatch>,
     pending_rows: usize,
+    /// Memory of the waiting rows.
+    pending_bytes: usize,
     row_groups: usize,
 }
 
@@ -474,13 +649,14 @@ impl ParallelFileWriter {
             group_rows: 0,
             pending: Vec::new(),
             pending_rows: 0,
+            pending_bytes: 0,
             row_groups: 0,
         })
     }
 
     /// Memory held: the rows waiting to be encoded and the open row group's encoded pages.
     fn memory_size(&self) -> usize {
-        let pending: usize = self.pending.iter().map(|b| b.get_array_memory_size()).sum();
+        let pending = self.pending_bytes;
         let open: usize = self
             .open
             .iter()
@@ -515,12 +691,14 @@ impl ParallelFileWriter {
         while offset < batch.num_rows() {
             let room = self.row_group_rows - self.group_rows - self.pending_rows;
             let take = room.min(batch.num_rows() - offset);
-            self.pending.push(batch.slice(offset, take));
+            let rows = batch.slice(offset, take);
+            self.pending_bytes += rows.get_array_memory_size();
+            self.pending.push(rows);
             self.pending_rows += take;
             offset += take;
             if self.group_rows + self.pending_rows == self.row_group_rows {
                 self.close_row_group()?;
-            } else if self.pending_rows >= ENCODE_ROWS {
+            } else if self.pending_rows >= ENCODE_ROWS || self.pending_bytes >= ENCODE_BYTES {
                 self.encode_pending()?;
             }
         }
@@ -591,6 +769,7 @@ impl ParallelFileWriter {
         self.group_rows += self.pending_rows;
         self.pending.clear();
         self.pending_rows = 0;
+        self.pending_bytes = 0;
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! rows are streamed as they arrive, so memory holds a row group being encoded per partition
 //! rather than every row of a file waiting to be written.
 //!
+//! A partition's sign-ins go to one file per sign-in type (`gatehouse_store::writer::PartitionFile`).
 //! A file is closed when it holds [`IngestOptions::file_rows`] rows, when the open files
 //! together hold more than [`IngestOptions::max_buffered_bytes`] (the partitions that went
 //! longest without new rows first, until half is left), when rows arrive for a partition while
@@ -17,13 +18,12 @@
 //! [`IngestOptions::max_buffered_bytes`]: super::IngestOptions::max_buffered_bytes
 //! [`IngestOptions::max_open_files`]: super::IngestOptions::max_open_files
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use arrow::array::{Array, TimestampMicrosecondArray};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender};
-use gatehouse_model::SignInKind;
 
 use gatehouse_store::layout::PartitionKey;
 use gatehouse_store::writer::{
@@ -35,11 +35,10 @@ use crate::Result;
 
 /// What the ingesting thread sends the writer thread.
 pub(super) enum ToWriter {
-    /// Accepted rows of one partition (duplicates already dropped), with their sign-in types.
+    /// Accepted rows of one partition (duplicates already dropped).
     Rows {
         key: PartitionKey,
         batch: RecordBatch,
-        kinds: BTreeMap<SignInKind, u64>,
     },
     /// Close every open file, and say so (with [`WriteDone::flushed`]) even if none was open.
     Flush,
@@ -49,7 +48,8 @@ pub(super) enum ToWriter {
 #[derive(Default)]
 pub(super) struct WriteDone {
     pub(super) added: Vec<DataFile>,
-    pub(super) parts: Vec<(PartitionKey, usize, BTreeMap<SignInKind, u64>)>,
+    /// The partitions the files hold rows of, and how many.
+    pub(super) parts: Vec<(PartitionKey, usize)>,
     /// The answer to a [`ToWriter::Flush`]: no file was open once these closed.
     pub(super) flushed: bool,
 }
@@ -58,7 +58,6 @@ pub(super) struct WriteDone {
 struct Open {
     body: Body,
     rows: usize,
-    kinds: BTreeMap<SignInKind, u64>,
     /// When rows last arrived (a message count), to find cold partitions.
     last_used: u64,
 }
@@ -127,7 +126,7 @@ impl OpenFiles {
         };
         for message in messages {
             let result = match message {
-                ToWriter::Rows { key, batch, kinds } => self.rows(key, batch, kinds),
+                ToWriter::Rows { key, batch } => self.rows(key, batch),
                 ToWriter::Flush => self.close_all().map(|mut d| {
                     d.flushed = true;
                     d
@@ -140,12 +139,7 @@ impl OpenFiles {
         report(self.close_all());
     }
 
-    fn rows(
-        &mut self,
-        key: PartitionKey,
-        batch: RecordBatch,
-        kinds: BTreeMap<SignInKind, u64>,
-    ) -> Result<WriteDone> {
+    fn rows(&mut self, key: PartitionKey, batch: RecordBatch) -> Result<WriteDone> {
         self.messages += 1;
         let mut done = WriteDone::default();
         let time_column = key.log.time_column();
@@ -186,30 +180,39 @@ impl OpenFiles {
                         bytes: 0,
                     }
                 } else {
-                    Body::Streaming(Box::new(PartitionFile::new(&self.root, &key)))
+                    Body::Streaming(Box::new(
+                        PartitionFile::new(&self.root, &key).with_max_rows(self.file_rows as u64),
+                    ))
                 };
                 self.open.entry(key.clone()).or_insert(Open {
                     body,
                     rows: 0,
-                    kinds: BTreeMap::new(),
                     last_used: 0,
                 })
             }
         };
         open.rows += batch.num_rows();
         open.last_used = self.messages;
-        for (kind, n) in kinds {
-            *open.kinds.entry(kind).or_default() += n;
-        }
         match &mut open.body {
-            Body::Streaming(f) => f.append(&batch)?,
+            Body::Streaming(f) => {
+                // A streamed partition's files (one per sign-in type) are finished one by one
+                // as each reaches the row limit, the others staying open.
+                f.append(&batch)?;
+                let full = f.take_finished();
+                if !full.is_empty() {
+                    let rows = full.iter().map(|f| f.rows as usize).sum::<usize>();
+                    open.rows = open.rows.saturating_sub(rows);
+                    done.added.extend(full);
+                    done.parts.push((key.clone(), rows));
+                }
+            }
             Body::Gathered { batches, bytes } => {
                 *bytes += batch.get_array_memory_size();
                 batches.push(batch);
+                if open.rows >= self.file_rows {
+                    self.close(&key, &mut done)?;
+                }
             }
-        }
-        if open.rows >= self.file_rows {
-            self.close(&key, &mut done)?;
         }
         self.close_coldest(&mut done)?;
         Ok(done)
@@ -258,7 +261,7 @@ impl OpenFiles {
             Body::Gathered { batches, .. } => write_partition_file(&self.root, key, batches)?,
         };
         done.added.extend(entry);
-        done.parts.push((key.clone(), open.rows, open.kinds));
+        done.parts.push((key.clone(), open.rows));
         Ok(())
     }
 }
@@ -281,7 +284,7 @@ fn first_time(batch: &RecordBatch, time_column: &str) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::convert::{SystemFields, TableBuilder};
-    use gatehouse_model::{LogKind, TableSchema};
+    use gatehouse_model::{LogKind, SignInKind, TableSchema};
     use gatehouse_store::writer::read_file;
 
     /// Sign-ins `ids` at second `t0 + id` of 2024-01-01, as one batch.
@@ -320,12 +323,7 @@ mod tests {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         for batch in batches {
-            tx.send(ToWriter::Rows {
-                key: key(),
-                batch,
-                kinds: BTreeMap::new(),
-            })
-            .unwrap();
+            tx.send(ToWriter::Rows { key: key(), batch }).unwrap();
         }
         drop(tx);
         OpenFiles::new(dir.to_path_buf(), file_rows, max_bytes, usize::MAX).run(rx, done_tx);
@@ -359,6 +357,50 @@ mod tests {
             assert!(t.windows(2).all(|w| w[0] <= w[1]));
             assert_eq!((t[0], *t.last().unwrap()), (f.min_time_ns, f.max_time_ns));
         }
+    }
+
+    /// A partition's sign-ins of each type stream into a file of their own; a type's file is
+    /// finished when it reaches the row limit while the other types' files stay open.
+    #[test]
+    fn each_sign_in_type_streams_into_files_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = TableSchema::of(LogKind::SignIns);
+        let batches = (0..10)
+            .map(|n| {
+                let mut b = TableBuilder::new(&table);
+                for id in n * 100..(n + 1) * 100 {
+                    let kind = if id % 10 == 0 { "servicePrincipal" } else { "nonInteractiveUser" };
+                    let record = serde_json::json!({
+                        "id": format!("id-{id}"),
+                        "createdDateTime": format!("2024-01-01T00:{:02}:{:02}Z", id / 60 % 60, id % 60),
+                        "signInEventTypes": [kind],
+                    });
+                    b.append(record.as_object().unwrap(), "createdDateTime", &SystemFields::TEST)
+                        .unwrap();
+                }
+                b.finish()
+            })
+            .collect();
+        let done = run(dir.path(), 300, usize::MAX, batches);
+        let files: Vec<(Option<SignInKind>, u64)> = done
+            .iter()
+            .flat_map(|d| &d.added)
+            .map(|f| (f.sign_in_kind, f.rows))
+            .collect();
+        // 90 non-interactive rows a batch: a file of them is finished at 360 rows; the service
+        // principals' file stays open until the end.
+        use gatehouse_model::SignInKind::{NonInteractiveUser, ServicePrincipal};
+        assert_eq!(
+            files,
+            [
+                (Some(NonInteractiveUser), 360),
+                (Some(NonInteractiveUser), 360),
+                (Some(ServicePrincipal), 100),
+                (Some(NonInteractiveUser), 180),
+            ]
+        );
+        let rows: usize = done.iter().flat_map(|d| &d.parts).map(|p| p.1).sum();
+        assert_eq!(rows, 1000);
     }
 
     #[test]
@@ -400,7 +442,7 @@ mod tests {
         for (n, d) in [0, 1, 2, 3, 0, 4, 5].into_iter().enumerate() {
             let n = n as u32;
             let done = files
-                .rows(day_key(d), batch(n * 10..(n + 1) * 10, 0), BTreeMap::new())
+                .rows(day_key(d), batch(n * 10..(n + 1) * 10, 0))
                 .unwrap();
             closed.extend(done.parts.iter().map(|p| p.0.day - 19723));
             assert!(files.open.len() <= CAP, "{} files open", files.open.len());
