@@ -64,7 +64,7 @@ pub struct IngestOptions {
     /// When the open files together hold this much memory (rows waiting to be encoded, encoded
     /// pages of their open row groups, and the rows of partitions gathered for sorting), the
     /// ones that went longest without new rows are closed until half of it is left (default
-    /// 128 MiB).
+    /// 256 MiB: a partition of sign-ins has a file open per sign-in type).
     pub max_buffered_bytes: usize,
     /// At most this many partitions have a file open at once (each holds a file descriptor and
     /// a row group being encoded): a row for another partition first closes the one that went
@@ -95,7 +95,7 @@ impl Default for IngestOptions {
                 .map(|n| n.get())
                 .unwrap_or(2),
             file_rows: 256 * 1024,
-            max_buffered_bytes: 128 << 20,
+            max_buffered_bytes: 256 << 20,
             max_open_files: 128,
             compact: true,
             map_files: true,

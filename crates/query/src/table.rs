@@ -80,8 +80,22 @@ impl TableProvider for SnapshotTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        // Used to skip files (and pushed into the Parquet scan), but applied again above it.
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        // Used to skip files (and pushed into the Parquet scan), but applied again above it;
+        // except a condition on the sign-in type alone when every file has one type: the files
+        // the scan keeps hold only rows that satisfy it, so no row needs to be tested (and the
+        // list column of types is not even read).
+        let all_typed =
+            self.log == LogKind::SignIns && self.files.iter().all(|f| f.sign_in_kind.is_some());
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if all_typed && only_kinds(f) {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
     }
 
     async fn scan(
@@ -216,6 +230,20 @@ fn allowed_kinds(expr: &Expr) -> Option<Vec<SignInKind>> {
     }
 }
 
+/// Whether `expr` is made only of `array_has(signInEventTypes, '<type>')` terms under `AND` and
+/// `OR`: over files of one type each, it is true of every row of a file or of none.
+fn only_kinds(expr: &Expr) -> bool {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::And | Operator::Or,
+            right,
+        }) => only_kinds(left) && only_kinds(right),
+        Expr::ScalarFunction(_) => allowed_kinds(expr).is_some(),
+        _ => false,
+    }
+}
+
 /// The types two conditions that must both hold allow.
 fn both(a: Option<Vec<SignInKind>>, b: Option<Vec<SignInKind>>) -> Option<Vec<SignInKind>> {
     match (a, b) {
@@ -312,8 +340,41 @@ mod tests {
         // A value no type has, or the wrong case: only files of mixed types can hold it.
         assert_eq!(read(&[is("InteractiveUser")]), ["None.parquet"]);
         // Conditions that say nothing of the type (a negation, an OR with another condition).
-        assert_eq!(read(&[failed.clone()]).len(), 5);
+        assert_eq!(read(std::slice::from_ref(&failed)).len(), 5);
         assert_eq!(read(&[is("servicePrincipal").not()]).len(), 5);
         assert_eq!(read(&[is("servicePrincipal").or(failed)]).len(), 5);
+    }
+
+    /// A condition on the type alone is answered by choosing files when every file has one type:
+    /// DataFusion then tests no row against it.
+    #[test]
+    fn a_condition_on_the_type_alone_is_exact_over_files_of_one_type() {
+        use TableProviderFilterPushDown::{Exact, Inexact};
+        let table = |files: Vec<DataFile>| {
+            SnapshotTable::new(
+                Path::new("/data"),
+                LogKind::SignIns,
+                Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+                files,
+            )
+        };
+        let typed = table(SignInKind::ALL.into_iter().map(Some).map(file).collect());
+        let with_mixed = table(vec![file(Some(SignInKind::InteractiveUser)), file(None)]);
+        let failed = col("errorCode").not_eq(lit(0));
+        let either = is("managedIdentity").or(is("servicePrincipal"));
+        let filters = [
+            &is("interactiveUser"),
+            &either,
+            &failed,
+            &failed.clone().and(is("x")),
+        ];
+        assert_eq!(
+            typed.supports_filters_pushdown(&filters).unwrap(),
+            [Exact, Exact, Inexact, Inexact]
+        );
+        assert_eq!(
+            with_mixed.supports_filters_pushdown(&filters).unwrap(),
+            [Inexact, Inexact, Inexact, Inexact]
+        );
     }
 }

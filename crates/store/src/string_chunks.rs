@@ -14,7 +14,7 @@
 //! - pages are laid out as arrow-rs lays them out: one PLAIN dictionary page, then data pages of
 //!   at most [`WriterProperties::data_page_row_count_limit`] rows or about
 //!   [`WriterProperties::data_page_size_limit`] bytes (levels and indices RLE/bit-packed), each
-//!   zstd-compressed, with an offset index; when the dictionary outgrows
+//!   compressed (LZ4 or zstd, as the properties say), with an offset index; when the dictionary outgrows
 //!   [`WriterProperties::dictionary_page_size_limit`] the rest of the chunk falls back to PLAIN
 //!   pages, as arrow-rs does.
 //!
@@ -286,8 +286,8 @@ pub struct StringChunkWriter {
     descr: ColumnDescPtr,
     path: LeafPath,
     compression: Compression,
-    /// The zstd level.
-    level: i32,
+    /// How pages are compressed.
+    codec: PageCodec,
     page_rows_limit: usize,
     page_bytes_limit: usize,
     dictionary_bytes_limit: usize,
@@ -333,16 +333,17 @@ impl StringChunkWriter {
             )));
         }
         let compression = props.compression(descr.path());
-        let level = match compression {
-            Compression::ZSTD(level) => level.compression_level(),
+        let codec = match compression {
+            Compression::ZSTD(level) => PageCodec::Zstd(level.compression_level()),
+            Compression::LZ4_RAW => PageCodec::Lz4Raw,
             other => {
                 return Err(ParquetError::General(format!(
-                    "string chunks are written zstd-compressed, not {other}"
+                    "string chunks are written zstd- or LZ4-compressed, not {other}"
                 )))
             }
         };
         Ok(StringChunkWriter {
-            level,
+            codec,
             descr,
             path,
             compression,
@@ -388,11 +389,14 @@ impl StringChunkWriter {
     }
 
     /// Whether a column may be written by this module under these properties: dictionary
-    /// encoding on, zstd compression, version 1 data pages, and neither statistics nor a bloom
+    /// encoding on, zstd or LZ4 (raw) compression, version 1 data pages, and neither statistics nor a bloom
     /// filter (which this module does not write: a column asking for them goes to arrow-rs).
     pub fn suits(props: &WriterProperties, column: &ColumnPath) -> bool {
         props.dictionary_enabled(column)
-            && matches!(props.compression(column), Compression::ZSTD(_))
+            && matches!(
+                props.compression(column),
+                Compression::ZSTD(_) | Compression::LZ4_RAW
+            )
             && props.writer_version() == WriterVersion::PARQUET_1_0
             && props.statistics_enabled(column) == EnabledStatistics::None
             && props.bloom_filter_properties(column).is_none()
@@ -737,7 +741,7 @@ impl StringChunkWriter {
                 Encoding::PLAIN
             }
         };
-        let compressed = compress(self.level, &body)?;
+        let compressed = compress(self.codec, &body)?;
         let num_values = u32::try_from(self.page_entries)
             .map_err(|_| ParquetError::General("a page of over 4G values".into()))?;
         let page = Page::DataPage {
@@ -778,7 +782,7 @@ impl StringChunkWriter {
             let mut pages = SerializedPageWriter::new(&mut sink);
             {
                 let body = self.dictionary.plain_page();
-                let packed = compress(self.level, &body)?;
+                let packed = compress(self.codec, &body)?;
                 let page = Page::DictionaryPage {
                     buf: Bytes::from(packed),
                     num_values: self.dictionary.len() as u32,
@@ -844,10 +848,23 @@ impl StringChunkWriter {
     }
 }
 
-/// Compresses a page body with the calling thread's zstd context (made once per thread and
-/// level: a context is about a megabyte, too much to keep one per column).
-fn compress(level: i32, body: &[u8]) -> Result<Vec<u8>> {
+/// How a chunk's pages are compressed.
+#[derive(Debug, Clone, Copy)]
+enum PageCodec {
+    /// zstd at this level.
+    Zstd(i32),
+    /// LZ4 blocks without a frame (Parquet's `LZ4_RAW`).
+    Lz4Raw,
+}
+
+/// Compresses a page body: LZ4 as one raw block; zstd with the calling thread's context (made
+/// once per thread and level: a context is about a megabyte, too much to keep one per column).
+fn compress(codec: PageCodec, body: &[u8]) -> Result<Vec<u8>> {
     use std::cell::RefCell;
+    let level = match codec {
+        PageCodec::Lz4Raw => return Ok(lz4_flex::block::compress(body)),
+        PageCodec::Zstd(level) => level,
+    };
     thread_local! {
         static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
             const { RefCell::new(None) };

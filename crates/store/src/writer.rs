@@ -15,7 +15,7 @@ use parquet::arrow::arrow_writer::{
     compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory,
 };
 use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter};
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
@@ -49,8 +49,10 @@ const UNIQUE_COLUMNS: &[&str] = &[
 
 /// The writer settings every Gatehouse file uses (built once).
 ///
-/// - zstd level 1: the columns are dictionary- and run-length-encoded before compression, so
-///   higher levels cost time for little size (BENCHMARKS.md has the store size per record).
+/// - LZ4 (raw blocks): the columns are dictionary- and run-length-encoded before compression,
+///   and LZ4 pages decompress several times faster than zstd's (a reader also makes no zstd
+///   context per column chunk, which was a sixth of a Graph page's time), for files about 1.5
+///   times the size of zstd level 1's (BENCHMARKS.md has the store size per record).
 /// - Page statistics (min/max per page, so engines skip pages and row groups) for timestamp,
 ///   number and boolean columns: event times are what range queries prune on. String columns get
 ///   none: in time-ordered files their min/max span nearly the whole range and prune nothing, and
@@ -61,7 +63,7 @@ pub fn writer_properties() -> WriterProperties {
     PROPERTIES
         .get_or_init(|| {
             let mut builder = WriterProperties::builder()
-                .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+                .set_compression(Compression::LZ4_RAW)
                 .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
                 .set_statistics_enabled(EnabledStatistics::None)
                 .set_created_by(format!("gatehouse {}", env!("CARGO_PKG_VERSION")))
