@@ -457,3 +457,81 @@ fn sign_ins_are_stored_one_file_per_type() {
     expected.sort();
     assert_eq!(ids, expected);
 }
+
+/// Interactive sign-ins are stored sorted by user, then time, in pages of about a thousand rows
+/// with `userPrincipalName` bounds per page (so a reader finds a user's run of rows through the
+/// page index), and a file holds at most `CLUSTERED_FILE_ROWS` of them (the writer keeps them in
+/// memory until the file is written).
+#[test]
+fn interactive_sign_ins_are_stored_sorted_by_user() {
+    use arrow::array::AsArray;
+    use gatehouse_model::SignInKind;
+    use gatehouse_store::writer::CLUSTERED_FILE_ROWS;
+    use parquet::file::reader::FileReader;
+    use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
+
+    let rows = CLUSTERED_FILE_ROWS as usize + 5_000;
+    let table = TableSchema::of(LogKind::SignIns);
+    let mut batches = Vec::new();
+    let mut b = TableBuilder::new(&table);
+    for n in 0..rows {
+        let record = json!({
+            "id": format!("id-{n}"),
+            "createdDateTime": format!("2024-01-01T{:02}:{:02}:{:02}Z", n / 3600 % 24, n / 60 % 60, n % 60),
+            "userPrincipalName": format!("user{}@contoso.com", n * 7919 % 53),
+            "signInEventTypes": ["interactiveUser"],
+        });
+        b.append(record.as_object().unwrap(), "createdDateTime", &SYS)
+            .unwrap();
+        if b.len() == 4096 {
+            batches.push(b.finish());
+        }
+    }
+    batches.push(b.finish());
+    let dir = tempfile::tempdir().unwrap();
+    let key = PartitionKey {
+        tenant: "t".into(),
+        log: LogKind::SignIns,
+        day: 19723,
+    };
+    let files = write_partition_stream(dir.path(), &key, batches.into_iter().map(Ok)).unwrap();
+    assert!(files.len() == 2, "{} files", files.len());
+    assert!(files.iter().all(|f| f.rows <= CLUSTERED_FILE_ROWS + 4096));
+    assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), rows as u64);
+    for f in &files {
+        assert_eq!(f.sign_in_kind, Some(SignInKind::InteractiveUser));
+        let path = dir.path().join(&f.path);
+        let read = read_file(&path).unwrap();
+        let all = concat_batches(&read[0].schema(), &read).unwrap();
+        let users = all.column_by_name("userPrincipalName").unwrap().as_string::<i32>();
+        let times = all
+            .column_by_name("createdDateTime")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        for i in 1..all.num_rows() {
+            let key = |i: usize| (users.value(i), times.value(i));
+            assert!(key(i - 1) <= key(i), "row {i} out of order");
+        }
+        // Pages of about a thousand rows, each with its users' bounds.
+        let reader = SerializedFileReader::new_with_options(
+            File::open(&path).unwrap(),
+            ReadOptionsBuilder::new().with_page_index().build(),
+        )
+        .unwrap();
+        let meta = reader.metadata();
+        let upn = meta
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .position(|c| c.path().string() == "userPrincipalName")
+            .unwrap();
+        let pages = &meta.offset_index().unwrap()[0][upn].page_locations;
+        assert!(pages.len() as u64 >= f.rows / 1024, "{} pages", pages.len());
+        let index = &meta.column_index().unwrap()[0][upn];
+        assert!(
+            !matches!(index, parquet::file::page_index::column_index::ColumnIndexMetaData::NONE),
+            "no page bounds for userPrincipalName"
+        );
+    }
+}
