@@ -1,7 +1,6 @@
-//! Writing one partition's rows as Parquet files: one per sign-in type, sorted by event time
-//! (interactive sign-ins by user, then time), LZ4-compressed, with column statistics (so engines
-//! skip row groups and pages outside a time range, or of other users), written to the staging
-//! folder, flushed, then moved into its partition folder.
+//! Writing one partition's rows as Parquet files: one per sign-in type, sorted by event time,
+//! LZ4-compressed, with column statistics (so engines skip row groups and pages outside a time
+//! range), written to the staging folder, flushed, then moved into its partition folder.
 
 use std::fs::{self, File};
 use std::path::Path;
@@ -81,36 +80,6 @@ pub fn writer_properties() -> WriterProperties {
         .clone()
 }
 
-/// Rows of a file of interactive sign-ins (sorted by user, [`PartitionFile`]) at most: they are
-/// held in memory until the file is written.
-pub const CLUSTERED_FILE_ROWS: u64 = 32 * 1024;
-
-/// Rows per data page in files sorted by user: a user's run of rows spans a page or two, which
-/// the page index finds by their `userPrincipalName` bounds.
-const CLUSTERED_PAGE_ROWS: usize = 1024;
-
-/// The settings of files of interactive sign-ins, sorted by user: [`writer_properties`] with
-/// pages of [`CLUSTERED_PAGE_ROWS`] rows and page statistics of `userPrincipalName`, so a reader
-/// skips the pages of other users.
-pub fn clustered_writer_properties() -> WriterProperties {
-    static PROPERTIES: OnceLock<WriterProperties> = OnceLock::new();
-    PROPERTIES
-        .get_or_init(|| {
-            writer_properties()
-                .into_builder()
-                .set_data_page_row_count_limit(CLUSTERED_PAGE_ROWS)
-                .set_column_statistics_enabled(
-                    ColumnPath::from(CLUSTER_COLUMN),
-                    EnabledStatistics::Page,
-                )
-                .build()
-        })
-        .clone()
-}
-
-/// The column interactive sign-in files are sorted by (then by time).
-const CLUSTER_COLUMN: &str = "userPrincipalName";
-
 /// The columns of every table, outside lists and maps, that are timestamps, numbers or booleans.
 fn statistics_columns() -> Vec<ColumnPath> {
     fn walk(fields: &Fields, prefix: &mut Vec<String>, out: &mut Vec<ColumnPath>) {
@@ -154,27 +123,6 @@ pub fn sort_by_time(batch: &RecordBatch, time_column: &str) -> Result<RecordBatc
         context: "sorting rows by time".into(),
         source: e,
     })
-}
-
-/// Sorts rows by `userPrincipalName`, then by the time column.
-fn sort_by_user(
-    batch: &RecordBatch,
-    time_column: &str,
-) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
-    let mut keys = Vec::new();
-    for name in [CLUSTER_COLUMN, time_column] {
-        if let Some(values) = batch.column_by_name(name) {
-            keys.push(arrow::compute::SortColumn {
-                values: values.clone(),
-                options: None,
-            });
-        }
-    }
-    if keys.is_empty() {
-        return Ok(batch.clone());
-    }
-    let indices = arrow::compute::lexsort_to_indices(&keys, None)?;
-    take_record_batch(batch, &indices)
 }
 
 /// Whether the rows of `batches`, taken in order, are already sorted by the time column.
@@ -252,12 +200,6 @@ pub fn write_partition_stream(
 /// reads only that type's files: service principal sign-ins are one in seven hundred of a
 /// tenant's rows, interactive ones one in eleven. The type is in each file's `add` action
 /// ([`DataFile::sign_in_kind`]).
-///
-/// Files of interactive sign-ins, the ones an investigation reads user by user, are sorted by
-/// `userPrincipalName`, then time, in pages of a thousand rows with per-page user bounds: a query
-/// for one user reads that user's pages, not every page of every day. Their rows are held in
-/// memory until the file is written (at most [`CLUSTERED_FILE_ROWS`]); the other types' files
-/// keep the arrival order (time) and stream.
 pub struct PartitionFile {
     root: std::path::PathBuf,
     key: PartitionKey,
@@ -314,12 +256,7 @@ impl PartitionFile {
             let file = &mut self.files[at];
             file.append(&rows)?;
             self.max_time_ns = self.max_time_ns.max(file.max_time_ns());
-            let limit = if file.gathered.is_some() {
-                self.max_rows.min(CLUSTERED_FILE_ROWS)
-            } else {
-                self.max_rows
-            };
-            if file.rows >= limit {
+            if file.rows >= self.max_rows {
                 let full = self.files.remove(at);
                 self.finished.extend(full.finish()?);
             }
@@ -434,9 +371,6 @@ struct OneFile {
     name: String,
     tmp: std::path::PathBuf,
     writer: Option<ParallelFileWriter>,
-    /// Rows held until the file is written, sorted by user (files of interactive sign-ins).
-    gathered: Option<Vec<RecordBatch>>,
-    gathered_bytes: usize,
     min_time_ns: i64,
     max_time_ns: i64,
     rows: u64,
@@ -453,8 +387,6 @@ impl OneFile {
             tmp: root.join(STAGING_DIR).join(&name),
             name,
             writer: None,
-            gathered: (sign_in_kind == Some(SignInKind::InteractiveUser)).then(Vec::new),
-            gathered_bytes: 0,
             min_time_ns: i64::MAX,
             max_time_ns: i64::MIN,
             rows: 0,
@@ -472,22 +404,12 @@ impl OneFile {
         self.max_time_ns = self.max_time_ns.max(hi);
         self.rows += batch.num_rows() as u64;
         self.stats.update(batch);
-        if let Some(gathered) = self.gathered.as_mut() {
-            self.gathered_bytes += batch.get_array_memory_size();
-            gathered.push(batch.clone());
-            return Ok(());
-        }
-        self.write(batch, writer_properties())
-    }
-
-    /// Encodes rows into the file (created with `props` on the first rows).
-    fn write(&mut self, batch: &RecordBatch, props: WriterProperties) -> Result<()> {
         if self.writer.is_none() {
             let staging = self.root.join(STAGING_DIR);
             fs::create_dir_all(&staging).map_err(io_err(&staging))?;
             let file = File::create(&self.tmp).map_err(io_err(&self.tmp))?;
             self.writer = Some(
-                ParallelFileWriter::try_new(file, batch.schema(), props)
+                ParallelFileWriter::try_new(file, batch.schema())
                     .map_err(|e| parquet_err(&self.tmp, e))?,
             );
         }
@@ -495,31 +417,6 @@ impl OneFile {
             w.write(batch).map_err(|e| parquet_err(&self.tmp, e))?;
         }
         Ok(())
-    }
-
-    /// Writes the gathered rows sorted by user, then by time.
-    fn write_gathered(&mut self) -> Result<()> {
-        let Some(gathered) = self.gathered.take() else {
-            return Ok(());
-        };
-        let Some(first) = gathered.first() else {
-            return Ok(());
-        };
-        let context = || "sorting interactive sign-ins by user".to_string();
-        let all = concat_batches(&first.schema(), &gathered).map_err(|e| StoreError::Arrow {
-            context: context(),
-            source: e,
-        })?;
-        drop(gathered);
-        let sorted = sort_by_user(&all, self.key.log.time_column()).map_err(|e| {
-            StoreError::Arrow {
-                context: context(),
-                source: e,
-            }
-        })?;
-        drop(all);
-        self.gathered_bytes = 0;
-        self.write(&sorted, clustered_writer_properties())
     }
 
     /// The latest event time appended so far (`i64::MIN` before any row).
@@ -530,18 +427,15 @@ impl OneFile {
     /// Memory the file holds while open: rows waiting to be encoded and the encoded pages of its
     /// open row group.
     fn memory_size(&self) -> usize {
-        self.gathered_bytes
-            + self
-                .writer
-                .as_ref()
-                .map_or(0, ParallelFileWriter::memory_size)
+        self.writer
+            .as_ref()
+            .map_or(0, ParallelFileWriter::memory_size)
     }
 
     /// Writes the footer, flushes the file to disk and moves it into its partition folder; its
     /// entry for the manifest (`None` if no rows were appended). It is not live until a commit
     /// names it.
-    fn finish(mut self) -> Result<Option<DataFile>> {
-        self.write_gathered()?;
+    fn finish(self) -> Result<Option<DataFile>> {
         let Some(w) = self.writer else {
             return Ok(None);
         };
@@ -685,11 +579,8 @@ enum ClosedLeaf {
 }
 
 impl ParallelFileWriter {
-    fn try_new(
-        file: File,
-        schema: arrow::datatypes::SchemaRef,
-        mut props: WriterProperties,
-    ) -> parquet::errors::Result<Self> {
+    fn try_new(file: File, schema: arrow::datatypes::SchemaRef) -> parquet::errors::Result<Self> {
+        let mut props = writer_properties();
         add_encoded_arrow_schema_to_metadata(&schema, &mut props);
         let row_group_rows = props
             .max_row_group_row_count()
