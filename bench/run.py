@@ -147,6 +147,7 @@ def ingest_table(w, records, raw_bytes, gatehouse, duckdb_run):
 
 SOAK_BEGIN = "<!-- soak: written by bench/soak.py -->"
 SOAK_END = "<!-- /soak -->"
+GRAPH_BEGIN = "<!-- graph: written by bench/graph.py -->"
 
 
 class Serve:
@@ -644,14 +645,20 @@ def main():
     else:
         w("Input reused from a previous run (delete bench-out/signins.jsonl to regenerate).")
     w("")
-    # The soak (bench/soak.py) writes its own section; keep it.
-    soak = ""
+    # The soak (bench/soak.py) and the Graph API (bench/graph.py) write their own sections, and
+    # what follows the Graph section (notes on its run); keep them.
+    soak, graph = "", ""
     if os.path.exists(args.write):
         old = open(args.write).read()
         if SOAK_BEGIN in old and SOAK_END in old:
             soak = old[old.index(SOAK_BEGIN):old.index(SOAK_END) + len(SOAK_END)]
+        if GRAPH_BEGIN in old:
+            graph = old[old.index(GRAPH_BEGIN):].rstrip("\n")
     lines.append(soak or f"{SOAK_BEGIN}\n## Soak\n\nNot run yet: `.venv/bin/python bench/soak.py`.\n{SOAK_END}")
     lines.append("")
+    if graph:
+        lines.append(graph)
+        lines.append("")
     with open(args.write, "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))
