@@ -275,6 +275,41 @@ impl PartitionFile {
         }
     }
 
+    /// Whether appending `batch` (sorted by time) keeps every file in time order: the first row
+    /// of each sign-in type in it is no older than the latest row of that type's open file.
+    pub fn keeps_time_order(&self, batch: &RecordBatch) -> bool {
+        let Some(times) = batch
+            .column_by_name(self.key.log.time_column())
+            .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+        else {
+            return false;
+        };
+        if times.null_count() > 0 {
+            return false;
+        }
+        let kinds = if self.key.log == LogKind::SignIns {
+            sign_in_kinds(batch)
+        } else {
+            vec![None; batch.num_rows()]
+        };
+        let mut seen: Vec<Option<SignInKind>> = Vec::new();
+        for (row, kind) in kinds.iter().enumerate() {
+            if seen.contains(kind) {
+                continue;
+            }
+            seen.push(*kind);
+            let latest = self
+                .files
+                .iter()
+                .find(|f| f.sign_in_kind == *kind)
+                .map_or(i64::MIN, |f| f.max_time_ns);
+            if times.value(row).saturating_mul(1000) < latest {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Rows appended so far.
     pub fn rows(&self) -> u64 {
         self.rows

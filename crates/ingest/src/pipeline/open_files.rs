@@ -10,9 +10,10 @@
 //! descriptor), and at the end of the input; each closed file is reported to the ingesting
 //! thread, which commits it.
 //!
-//! Files keep their rows in time order. Rows of a partition arriving out of order end its
-//! streamed file, and from then on that partition's files gather their rows in memory and are
-//! sorted when closed, as every file was before streaming.
+//! Files keep their rows in time order. Rows of a partition older than the latest of their
+//! sign-in type's open file end its streamed files, and from then on that partition's files
+//! gather their rows in memory and are sorted when closed, as every file was before streaming.
+//! (One type after another, as per-type exports come, streams.)
 //!
 //! [`IngestOptions::file_rows`]: super::IngestOptions::file_rows
 //! [`IngestOptions::max_buffered_bytes`]: super::IngestOptions::max_buffered_bytes
@@ -21,7 +22,6 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-use arrow::array::{Array, TimestampMicrosecondArray};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender};
 
@@ -149,14 +149,13 @@ impl OpenFiles {
                 batch = sort_by_time(&batch, time_column)?;
             }
             let behind = match self.open.get(&key).map(|o| &o.body) {
-                Some(Body::Streaming(f)) => {
-                    first_time(&batch, time_column).is_none_or(|first| first < f.max_time_ns())
-                }
+                Some(Body::Streaming(f)) => !f.keeps_time_order(&batch),
                 _ => false,
             };
             if behind {
-                // Rows older than the file's latest: the streamed file ends here (it is sorted),
-                // and this partition's files are sorted in memory from now on.
+                // Rows older than their file's latest (each sign-in type has its file): the
+                // streamed files end here (they are sorted), and this partition's files are
+                // sorted in memory from now on.
                 self.unsorted.insert(key.clone());
                 self.close(&key, &mut done)?;
             }
@@ -266,26 +265,21 @@ impl OpenFiles {
     }
 }
 
-fn times(batch: &RecordBatch, time_column: &str) -> Option<TimestampMicrosecondArray> {
-    batch
-        .column_by_name(time_column)?
-        .as_any()
-        .downcast_ref::<TimestampMicrosecondArray>()
-        .cloned()
-}
-
-/// The event time of the first row, ns since the epoch.
-fn first_time(batch: &RecordBatch, time_column: &str) -> Option<i64> {
-    let t = times(batch, time_column)?;
-    (t.null_count() == 0 && !t.is_empty()).then(|| t.value(0).saturating_mul(1000))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::convert::{SystemFields, TableBuilder};
+    use arrow::array::{Array, TimestampMicrosecondArray};
     use gatehouse_model::{LogKind, SignInKind, TableSchema};
     use gatehouse_store::writer::read_file;
+
+    fn times(batch: &RecordBatch, time_column: &str) -> Option<TimestampMicrosecondArray> {
+        batch
+            .column_by_name(time_column)?
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .cloned()
+    }
 
     /// Sign-ins `ids` at second `t0 + id` of 2024-01-01, as one batch.
     fn batch(ids: impl Iterator<Item = u32>, t0: u32) -> RecordBatch {
@@ -401,6 +395,59 @@ mod tests {
         );
         let rows: usize = done.iter().flat_map(|d| &d.parts).map(|p| p.1).sum();
         assert_eq!(rows, 1000);
+    }
+
+    /// Sign-ins of `kind`, ids `ids` at second `t0 + id` of 2024-01-01, as one batch.
+    fn typed_batch(ids: std::ops::Range<u32>, t0: u32, kind: &str) -> RecordBatch {
+        let table = TableSchema::of(LogKind::SignIns);
+        let mut b = TableBuilder::new(&table);
+        for id in ids {
+            let s = t0 + id;
+            let record = serde_json::json!({
+                "id": format!("id-{id}"),
+                "createdDateTime": format!("2024-01-01T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60),
+                "signInEventTypes": [kind],
+            });
+            b.append(
+                record.as_object().unwrap(),
+                "createdDateTime",
+                &SystemFields::TEST,
+            )
+            .unwrap();
+        }
+        b.finish()
+    }
+
+    /// An export of one type after another (interactive sign-ins of a day, then the day's
+    /// non-interactive ones) streams: each type's file stays in time order, whatever the other's
+    /// times; rows older than their own type's file end the streamed files.
+    #[test]
+    fn time_order_is_kept_per_sign_in_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let streamed = vec![
+            typed_batch(0..100, 1000, "interactiveUser"),
+            typed_batch(100..200, 0, "nonInteractiveUser"),
+            typed_batch(200..300, 2000, "interactiveUser"),
+        ];
+        let done = run(dir.path(), usize::MAX, usize::MAX, streamed);
+        // All three at the end, in one close: nothing was behind.
+        assert_eq!(done.len(), 1);
+        let rows: Vec<u64> = done[0].added.iter().map(|f| f.rows).collect();
+        assert_eq!(rows, [200, 100]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let behind = vec![
+            typed_batch(0..100, 1000, "interactiveUser"),
+            typed_batch(100..200, 0, "nonInteractiveUser"),
+            typed_batch(200..300, 0, "interactiveUser"),
+        ];
+        let done = run(dir.path(), usize::MAX, usize::MAX, behind);
+        let files: Vec<&DataFile> = done.iter().flat_map(|d| &d.added).collect();
+        assert_eq!(files.len(), 3, "the streamed files end, the rest is sorted");
+        for f in files {
+            let t = times_of(dir.path(), f);
+            assert!(t.windows(2).all(|w| w[0] <= w[1]));
+        }
     }
 
     #[test]
