@@ -550,6 +550,9 @@ fn internal_error(file: Arc<str>, panic: Box<dyn std::any::Any + Send>) -> Conve
 /// A partition's rows being built in a worker: the rows and their sign-in types.
 type PartBuilder = (TableBuilder, Vec<Option<SignInKind>>);
 
+/// A batch builder's partition and sign-in type.
+type BuilderKey = (PartitionKey, Option<SignInKind>);
+
 /// A worker's reusable state: table builders and the fast path's tape.
 #[derive(Default)]
 struct WorkerState {
@@ -587,10 +590,13 @@ struct BatchOut<'a> {
     /// Reject records whose envelope names a tenant other than `tenant`.
     exclusive: bool,
     ingested_at_ns: i64,
-    builders: HashMap<PartitionKey, PartBuilder>,
-    /// The partition of the last record the fast path stored: the direct path's guess for the
+    /// One builder per partition and sign-in type (`signInEventTypes`' first; `None` for other
+    /// logs), so a partition's sign-ins leave the workers in batches of one type each, which the
+    /// store files without copying them ([`gatehouse_store::writer::PartitionFile`]).
+    builders: HashMap<BuilderKey, PartBuilder>,
+    /// The builder of the last record the fast path stored: the direct path's guess for the
     /// next one.
-    last_fast: Option<PartitionKey>,
+    last_fast: Option<BuilderKey>,
     out: Converted,
 }
 
@@ -622,8 +628,8 @@ impl<'a> BatchOut<'a> {
     }
 
     /// The builder of a partition's rows in this batch.
-    fn builder_for(&mut self, pool: &mut BuilderPool, key: PartitionKey) -> &mut PartBuilder {
-        let log = key.log;
+    fn builder_for(&mut self, pool: &mut BuilderPool, key: BuilderKey) -> &mut PartBuilder {
+        let log = key.0.log;
         self.builders
             .entry(key)
             .or_insert_with(|| (pool.take(log), Vec::new()))
@@ -659,7 +665,8 @@ impl<'a> BatchOut<'a> {
         // The partition already resolved the tenant; reuse it rather than resolving again.
         let tenant_id = key.tenant.clone();
         let ingested_at_ns = self.ingested_at_ns;
-        let (builder, kinds) = self.builder_for(pool, key);
+        let kind = signin_kind(&rec);
+        let (builder, kinds) = self.builder_for(pool, (key, kind));
         let sys = SystemFields {
             tenant_id: &tenant_id,
             ingested_at_ns,
@@ -667,7 +674,7 @@ impl<'a> BatchOut<'a> {
             envelope: rec.envelope.as_ref(),
         };
         match builder.append(&rec.body, rec.log.time_column(), &sys) {
-            Ok(_) => kinds.push(signin_kind(&rec)),
+            Ok(_) => kinds.push(kind),
             Err(reason) => self.reject(line, reason),
         }
     }
@@ -739,10 +746,13 @@ impl<'a> BatchOut<'a> {
     /// the partition the previous fast record went to, if it belongs there; `false` (nothing
     /// stored) otherwise.
     fn direct(&mut self, tape: &mut Tape, text: &[u8]) -> bool {
-        let Some(key) = self.last_fast.as_ref() else {
+        let Some((key, guess)) = self.last_fast.as_ref() else {
             return false;
         };
-        let Some((builder, kinds)) = self.builders.get_mut(key) else {
+        // The record's sign-in type, read ahead, picks the builder; a record where it cannot be
+        // read is taken as the previous one's type (and refused below if it is not).
+        let kind = peek_signin_kind(text).unwrap_or(*guess);
+        let Some((builder, kinds)) = self.builders.get_mut(&(key.clone(), kind)) else {
             return false;
         };
         let sys = SystemFields {
@@ -759,7 +769,10 @@ impl<'a> BatchOut<'a> {
                 (None, Some(named)) => named.eq_ignore_ascii_case(&key.tenant),
                 (None, None) => key.tenant == DEFAULT_TENANT,
             };
-            tenant_matches && row.log == key.log && day_of(row.time_ns) == key.day
+            tenant_matches
+                && row.log == key.log
+                && day_of(row.time_ns) == key.day
+                && row.signin_kind == kind
         };
         match builder.append_direct(text, tape, &sys, same_partition) {
             Ok(row) => {
@@ -798,6 +811,7 @@ impl<'a> BatchOut<'a> {
         };
         let sys_tenant = key.tenant.clone();
         let ingested_at_ns = self.ingested_at_ns;
+        let key = (key, rec.signin_kind);
         if self.last_fast.as_ref() != Some(&key) {
             self.last_fast = Some(key.clone());
         }
@@ -880,7 +894,7 @@ fn convert_batch(
             b
         }
     };
-    for (key, (mut builder, kinds)) in b.builders {
+    for ((key, _), (mut builder, kinds)) in b.builders {
         let log = key.log;
         if !builder.is_empty() {
             let batch = builder.finish();
@@ -949,6 +963,18 @@ fn place(rec: &Record, forced_tenant: Option<&str>) -> Result<PartitionKey, Stri
         log: rec.log,
         day: day_of(ns),
     })
+}
+
+/// The sign-in type a record's text names first in `signInEventTypes`, read ahead of parsing:
+/// `None` when the text does not hold the key followed by a string (compactly written); the type
+/// (`None` if the value is no type) otherwise.
+fn peek_signin_kind(text: &[u8]) -> Option<Option<SignInKind>> {
+    const KEY: &[u8] = br#""signInEventTypes":[""#;
+    let at = memchr::memmem::find(text, KEY)? + KEY.len();
+    let rest = text.get(at..)?;
+    let end = memchr::memchr(b'"', rest)?;
+    let name = std::str::from_utf8(&rest[..end]).ok()?;
+    Some(SignInKind::from_graph_name(name))
 }
 
 fn signin_kind(rec: &Record) -> Option<SignInKind> {
@@ -1452,5 +1478,29 @@ impl IngestSummary {
         self.rejected.extend(other.rejected);
         self.inputs += other.inputs;
         self.bytes_read += other.bytes_read;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sign_in_type_is_read_ahead_from_compact_text() {
+        let peek = |t: &str| peek_signin_kind(t.as_bytes());
+        assert_eq!(
+            peek(r#"{"id":"a","signInEventTypes":["servicePrincipal"],"x":1}"#),
+            Some(Some(SignInKind::ServicePrincipal))
+        );
+        assert_eq!(
+            peek(r#"{"signInEventTypes":["interactiveUser","nonInteractiveUser"]}"#),
+            Some(Some(SignInKind::InteractiveUser))
+        );
+        assert_eq!(peek(r#"{"signInEventTypes":["other"]}"#), Some(None));
+        // Not readable ahead: the previous record's type is tried, and checked after parsing.
+        assert_eq!(peek(r#"{"signInEventTypes": ["interactiveUser"]}"#), None);
+        assert_eq!(peek(r#"{"signInEventTypes":[]}"#), None);
+        assert_eq!(peek(r#"{"signInEventTypes":["unterminated"#), None);
+        assert_eq!(peek(r#"{"id":"a"}"#), None);
     }
 }
