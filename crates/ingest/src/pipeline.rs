@@ -169,7 +169,9 @@ struct PartOut {
     batch: RecordBatch,
     /// Each row's [`row_keys`]: equal for duplicates (same id, same content).
     keys: Vec<u128>,
-    kinds: Vec<Option<SignInKind>>,
+    /// The sign-in type of every row (the first of its `signInEventTypes`; `None` for other
+    /// logs).
+    kind: Option<SignInKind>,
 }
 
 /// Produces input batches in order, calling `emit` (its first argument) for each; returns
@@ -547,10 +549,7 @@ fn internal_error(file: Arc<str>, panic: Box<dyn std::any::Any + Send>) -> Conve
     }
 }
 
-/// A partition's rows being built in a worker: the rows and their sign-in types.
-type PartBuilder = (TableBuilder, Vec<Option<SignInKind>>);
-
-/// A batch builder's partition and sign-in type.
+/// A batch builder's partition and sign-in type (every row it holds is of that type).
 type BuilderKey = (PartitionKey, Option<SignInKind>);
 
 /// A worker's reusable state: table builders and the fast path's tape.
@@ -593,7 +592,7 @@ struct BatchOut<'a> {
     /// One builder per partition and sign-in type (`signInEventTypes`' first; `None` for other
     /// logs), so a partition's sign-ins leave the workers in batches of one type each, which the
     /// store files without copying them ([`gatehouse_store::writer::PartitionFile`]).
-    builders: HashMap<BuilderKey, PartBuilder>,
+    builders: HashMap<BuilderKey, TableBuilder>,
     /// The builder of the last record the fast path stored: the direct path's guess for the
     /// next one.
     last_fast: Option<BuilderKey>,
@@ -628,11 +627,9 @@ impl<'a> BatchOut<'a> {
     }
 
     /// The builder of a partition's rows in this batch.
-    fn builder_for(&mut self, pool: &mut BuilderPool, key: BuilderKey) -> &mut PartBuilder {
+    fn builder_for(&mut self, pool: &mut BuilderPool, key: BuilderKey) -> &mut TableBuilder {
         let log = key.0.log;
-        self.builders
-            .entry(key)
-            .or_insert_with(|| (pool.take(log), Vec::new()))
+        self.builders.entry(key).or_insert_with(|| pool.take(log))
     }
 
     /// Stores a record that went through the general path.
@@ -666,16 +663,15 @@ impl<'a> BatchOut<'a> {
         let tenant_id = key.tenant.clone();
         let ingested_at_ns = self.ingested_at_ns;
         let kind = signin_kind(&rec);
-        let (builder, kinds) = self.builder_for(pool, (key, kind));
+        let builder = self.builder_for(pool, (key, kind));
         let sys = SystemFields {
             tenant_id: &tenant_id,
             ingested_at_ns,
             source: &rec.source,
             envelope: rec.envelope.as_ref(),
         };
-        match builder.append(&rec.body, rec.log.time_column(), &sys) {
-            Ok(_) => kinds.push(kind),
-            Err(reason) => self.reject(line, reason),
+        if let Err(reason) = builder.append(&rec.body, rec.log.time_column(), &sys) {
+            self.reject(line, reason);
         }
     }
 
@@ -752,7 +748,7 @@ impl<'a> BatchOut<'a> {
         // The record's sign-in type, read ahead, picks the builder; a record where it cannot be
         // read is taken as the previous one's type (and refused below if it is not).
         let kind = peek_signin_kind(text).unwrap_or(*guess);
-        let Some((builder, kinds)) = self.builders.get_mut(&(key.clone(), kind)) else {
+        let Some(builder) = self.builders.get_mut(&(key.clone(), kind)) else {
             return false;
         };
         let sys = SystemFields {
@@ -775,8 +771,7 @@ impl<'a> BatchOut<'a> {
                 && row.signin_kind == kind
         };
         match builder.append_direct(text, tape, &sys, same_partition) {
-            Ok(row) => {
-                kinds.push(row.signin_kind);
+            Ok(_) => {
                 self.out.records += 1;
                 true
             }
@@ -815,7 +810,7 @@ impl<'a> BatchOut<'a> {
         if self.last_fast.as_ref() != Some(&key) {
             self.last_fast = Some(key.clone());
         }
-        let (builder, kinds) = self.builder_for(pool, key);
+        let builder = self.builder_for(pool, key);
         let sys = SystemFields {
             tenant_id: &sys_tenant,
             ingested_at_ns,
@@ -824,7 +819,6 @@ impl<'a> BatchOut<'a> {
         };
         match builder.append_tape(tape, text, rec.object, time_column, time_ns, &sys) {
             Ok(_) => {
-                kinds.push(rec.signin_kind);
                 self.out.records += 1;
                 true
             }
@@ -894,7 +888,7 @@ fn convert_batch(
             b
         }
     };
-    for ((key, _), (mut builder, kinds)) in b.builders {
+    for ((key, kind), mut builder) in b.builders {
         let log = key.log;
         if !builder.is_empty() {
             let batch = builder.finish();
@@ -902,7 +896,7 @@ fn convert_batch(
                 key,
                 keys: row_keys(&batch),
                 batch,
-                kinds,
+                kind,
             });
         }
         state.pool.give_back(log, builder);
@@ -1180,14 +1174,8 @@ impl<'w> Consumer<'w> {
             summary.derived_ids += derived_ids(&batch);
             *summary.stored.entry(part.key.log).or_default() += kept as u64;
             *self.uncommitted.entry(part.key.clone()).or_default() += kept as u64;
-            let mut kinds = BTreeMap::new();
-            for (k, kind) in keep.iter().zip(&part.kinds) {
-                if let (true, Some(kind)) = (k, kind) {
-                    *kinds.entry(*kind).or_default() += 1;
-                }
-            }
-            for (kind, n) in &kinds {
-                *summary.signins_by_kind.entry(*kind).or_default() += n;
+            if let Some(kind) = part.kind {
+                *summary.signins_by_kind.entry(kind).or_default() += kept as u64;
             }
             tables.push((part.key.tenant.clone(), part.key.log));
             self.touched.insert(part.key.clone());

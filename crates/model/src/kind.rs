@@ -104,6 +104,12 @@ impl SignInKind {
         }
     }
 
+    /// Parses a Graph `signInEventTypes` value spelled exactly as Graph spells it (what the store
+    /// files by: [`SignInKind::from_graph_name`] accepts any case).
+    pub fn from_exact_graph_name(s: &str) -> Option<SignInKind> {
+        SignInKind::ALL.into_iter().find(|k| k.graph_name() == s)
+    }
+
     /// Parses a Graph `signInEventTypes` value.
     pub fn from_graph_name(s: &str) -> Option<SignInKind> {
         SignInKind::ALL

@@ -217,12 +217,7 @@ fn allowed_kinds(expr: &Expr) -> Option<Vec<SignInKind>> {
             [list, Expr::Literal(ScalarValue::Utf8(Some(v)) | ScalarValue::Utf8View(Some(v)), _)]
                 if is_column("signInEventTypes", list) =>
             {
-                Some(
-                    SignInKind::ALL
-                        .into_iter()
-                        .filter(|k| k.graph_name() == v)
-                        .collect(),
-                )
+                Some(SignInKind::from_exact_graph_name(v).into_iter().collect())
             }
             _ => None,
         },

@@ -238,7 +238,7 @@ pub fn table_snapshot(table: &DeltaTable, tenant: &str, log: LogKind) -> Result<
             #[allow(deprecated)]
             let tags = view.add_action().tags;
             tags.and_then(|t| t.get(SIGN_IN_KIND_TAG).cloned().flatten())
-                .and_then(|k| SignInKind::ALL.into_iter().find(|x| x.graph_name() == k))
+                .and_then(|k| SignInKind::from_exact_graph_name(&k))
         } else {
             None
         };

@@ -209,8 +209,6 @@ pub struct PartitionFile {
     max_rows: u64,
     /// Files finished and not yet taken ([`PartitionFile::take_finished`]).
     finished: Vec<DataFile>,
-    rows: u64,
-    max_time_ns: i64,
 }
 
 impl PartitionFile {
@@ -222,8 +220,6 @@ impl PartitionFile {
             files: Vec::new(),
             max_rows: u64::MAX,
             finished: Vec::new(),
-            rows: 0,
-            max_time_ns: i64::MIN,
         }
     }
 
@@ -245,7 +241,6 @@ impl PartitionFile {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        self.rows += batch.num_rows() as u64;
         let groups = if self.key.log == LogKind::SignIns {
             split_by_sign_in_kind(batch)?
         } else {
@@ -255,7 +250,6 @@ impl PartitionFile {
             let at = self.file(kind);
             let file = &mut self.files[at];
             file.append(&rows)?;
-            self.max_time_ns = self.max_time_ns.max(file.max_time_ns());
             if file.rows >= self.max_rows {
                 let full = self.files.remove(at);
                 self.finished.extend(full.finish()?);
@@ -308,16 +302,6 @@ impl PartitionFile {
             }
         }
         true
-    }
-
-    /// Rows appended so far.
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-
-    /// The latest event time appended so far (`i64::MIN` before any row).
-    pub fn max_time_ns(&self) -> i64 {
-        self.max_time_ns
     }
 
     /// Memory the files hold while open: rows waiting to be encoded and the encoded pages of
@@ -391,8 +375,7 @@ fn sign_in_kinds(batch: &RecordBatch) -> Vec<Option<SignInKind>> {
             if list.is_null(row) || hi != lo + 1 || values.is_null(lo) {
                 return None;
             }
-            let v = values.value(lo);
-            SignInKind::ALL.into_iter().find(|k| k.graph_name() == v)
+            SignInKind::from_exact_graph_name(values.value(lo))
         })
         .collect()
 }
@@ -452,11 +435,6 @@ impl OneFile {
             w.write(batch).map_err(|e| parquet_err(&self.tmp, e))?;
         }
         Ok(())
-    }
-
-    /// The latest event time appended so far (`i64::MIN` before any row).
-    fn max_time_ns(&self) -> i64 {
-        self.max_time_ns
     }
 
     /// Memory the file holds while open: rows waiting to be encoded and the encoded pages of its
