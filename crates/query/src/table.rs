@@ -20,7 +20,7 @@ use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProvide
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::ExecutionPlan;
 use gatehouse_model::{LogKind, SignInKind};
-use gatehouse_store::DataFile;
+use gatehouse_store::{clustered, DataFile};
 
 /// One log's table over the files of a snapshot. A filter on the event time skips the files whose
 /// time bounds (from the Delta log) lie outside it before any is opened; the rest are read by
@@ -118,8 +118,17 @@ impl TableProvider for SnapshotTable {
         let mut sorted = files;
         sorted.sort_by_key(|f| std::cmp::Reverse(f.bytes));
         let mut groups: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); partitions];
+        // A query for one user reads the interactive files' copies clustered by user, where
+        // they exist: the same rows, in row groups it skips but for that user's.
+        let one_user = self.log == LogKind::SignIns && filters.iter().any(names_one_user);
         for f in sorted {
-            let path = self.root.join(&f.path);
+            let (path, bytes) = match one_user
+                .then(|| clustered::companion_of(&self.root, f))
+                .flatten()
+            {
+                Some(companion) => companion,
+                None => (self.root.join(&f.path), f.bytes),
+            };
             let location = datafusion::object_store::path::Path::from_absolute_path(&path)
                 .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
             let stats = Statistics {
@@ -127,13 +136,13 @@ impl TableProvider for SnapshotTable {
                 total_byte_size: Precision::Inexact(f.bytes as usize),
                 column_statistics: Statistics::unknown_column(&self.schema),
             };
-            let file = PartitionedFile::new(location.to_string(), f.bytes)
-                .with_statistics(Arc::new(stats));
+            let file =
+                PartitionedFile::new(location.to_string(), bytes).with_statistics(Arc::new(stats));
             let group = groups
                 .iter_mut()
                 .min_by_key(|(bytes, _)| *bytes)
                 .expect("at least one group");
-            group.0 += f.bytes;
+            group.0 += bytes;
             group.1.push(file);
         }
         let format = ParquetFormat::default();
@@ -195,6 +204,24 @@ fn narrow(column: &str, expr: &Expr, range: &mut (i64, i64)) {
             }
         }
         _ => {}
+    }
+}
+
+/// Whether `expr` (a conjunct, or a conjunction) asks for one value of a column the clustered
+/// copies are sorted by (`userPrincipalName = '…'`).
+fn names_one_user(expr: &Expr) -> bool {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+            Operator::And => names_one_user(left) || names_one_user(right),
+            Operator::Eq => {
+                let literal = |e: &Expr| matches!(e, Expr::Literal(v, _) if !v.is_null());
+                clustered::CLUSTER_COLUMNS.iter().any(|c| {
+                    (is_column(c, left) && literal(right)) || (is_column(c, right) && literal(left))
+                })
+            }
+            _ => false,
+        },
+        _ => false,
     }
 }
 

@@ -20,6 +20,7 @@
 //! vacuum_every_minutes = 60      # delete files replaced longer than the grace period ago
 //! vacuum_grace_hours = 24        # how long replaced files stay for older snapshots
 //! checkpoint_interval = 100      # a Delta checkpoint every this many commits (new tables)
+//! cluster_every_seconds = 10     # copy new interactive sign-in files clustered by user (0: never)
 //!
 //! [watch]
 //! dir = "/srv/landing"           # ingest files dropped here, then move them to done/ or rejected/
@@ -88,6 +89,9 @@ pub struct MaintenanceConfig {
     pub vacuum_every_minutes: u64,
     /// How long replaced files stay for readers of older snapshots.
     pub vacuum_grace_hours: u64,
+    /// Look this often for interactive sign-in files committed since the last look and write
+    /// their copies clustered by user (`gatehouse_store::clustered`; 0: never).
+    pub cluster_every_seconds: u64,
     /// A Delta checkpoint every this many commits (for tables created from now on).
     pub checkpoint_interval: u64,
 }
@@ -134,6 +138,7 @@ impl Default for MaintenanceConfig {
             compact_every_minutes: 10,
             vacuum_every_minutes: 60,
             vacuum_grace_hours: 24,
+            cluster_every_seconds: 10,
             checkpoint_interval: 100,
         }
     }

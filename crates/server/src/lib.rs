@@ -29,6 +29,7 @@ mod watch;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -204,6 +205,11 @@ impl Server {
             background.push(tokio::spawn(watch::run(self.state.clone(), w)));
         }
         background.push(tokio::spawn(maintenance(self.state.clone())));
+        let stop_clustering = Arc::new(AtomicBool::new(false));
+        background.push(tokio::spawn(cluster(
+            self.state.clone(),
+            Arc::clone(&stop_clustering),
+        )));
         let app = routes::router(self.state.clone());
         // Answers go out as soon as they are written: with Nagle's algorithm a streamed answer's
         // second write waits for the client's delayed ACK of the first (40 ms).
@@ -215,6 +221,7 @@ impl Server {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
+        stop_clustering.store(true, Ordering::Relaxed);
         for task in background {
             task.abort();
         }
@@ -256,6 +263,48 @@ pub(crate) fn retention_cutoff(days: u32) -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
         .checked_sub_signed(chrono::Duration::days(i64::from(days)))
         .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+}
+
+/// Writes the copies of interactive sign-in files clustered by user
+/// ([`gatehouse_store::clustered`]) for the files committed since the last round. It reads
+/// committed files and writes outside the tables, so it runs beside the ingestor (not on its
+/// thread) and holds up neither ingest nor queries.
+async fn cluster(state: Arc<AppState>, stop: Arc<AtomicBool>) {
+    let seconds = state.config.maintenance.cluster_every_seconds;
+    if seconds == 0 {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(seconds));
+    let mut done_up_to = None;
+    loop {
+        tick.tick().await;
+        let snapshot = state.ingestor.snapshot();
+        if done_up_to == Some(snapshot.generation()) {
+            continue;
+        }
+        let generation = snapshot.generation();
+        let root = state.store.root().to_path_buf();
+        let stop = Arc::clone(&stop);
+        let round = tokio::task::spawn_blocking(move || {
+            gatehouse_store::clustered::cluster_missing(&root, &snapshot, &|| {
+                !stop.load(Ordering::Relaxed)
+            })
+        });
+        match round.await {
+            Ok(Ok(report)) => {
+                if report.written > 0 {
+                    tracing::info!(
+                        files = report.written,
+                        rows = report.rows,
+                        "clustered interactive sign-ins by user"
+                    );
+                }
+                done_up_to = Some(generation);
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "clustering by user failed; will retry"),
+            Err(_) => return,
+        }
+    }
 }
 
 /// Runs compaction, retention and vacuum on their schedules, on the ingestor's thread.

@@ -15,6 +15,7 @@
 //! Reading export formats and deciding what to store is `gatehouse-ingest`'s job; this crate parses
 //! no JSON records.
 
+pub mod clustered;
 pub mod delta;
 pub mod layout;
 pub mod maintenance;
@@ -372,7 +373,7 @@ impl StoreWriter {
     }
 
     /// Deletes, in every table, the files no snapshot younger than the vacuum grace period
-    /// needs; returns how many.
+    /// needs (and their [`clustered`] copies); returns how many table files.
     pub fn vacuum(&mut self) -> Result<usize> {
         self.vacuum_older_than(self.config.vacuum_grace)
     }
@@ -386,6 +387,14 @@ impl StoreWriter {
             let (table, n) = self.runtime.block_on(delta::vacuum(table, grace))?;
             self.tables.insert(key, table);
             deleted += n;
+        }
+        // The companions of the files just deleted go with them.
+        let companions = clustered::remove_orphans(&self.store.root)?;
+        if companions > 0 {
+            tracing::info!(
+                companions,
+                "vacuum deleted clustered copies of deleted files"
+            );
         }
         Ok(deleted)
     }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use gatehouse_model::LogKind;
 use gatehouse_server::client::LocalServer;
+use gatehouse_store::clustered::cluster_missing;
 use gatehouse_store::maintenance::{apply_retention, compact_all};
 use gatehouse_store::{Store, StoreError, StoreWriter};
 
@@ -105,8 +106,14 @@ pub fn vacuum(data: &Path, args: VacuumArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `gatehouse compact`.
 pub fn compact(data: &Path) -> anyhow::Result<ExitCode> {
+    let mut clustered = None;
     let r = match writer(data)? {
-        Writer::Here(mut w) => compact_all(&mut w)?,
+        Writer::Here(mut w) => {
+            let r = compact_all(&mut w)?;
+            // The server writes the copies clustered by user in the background; here, now.
+            clustered = Some(cluster_missing(data, w.snapshot(), &|| true)?);
+            r
+        }
         Writer::Server(server) => {
             let v = server.compact().map_err(anyhow::Error::msg)?;
             let n = |k: &str| v[k].as_u64().unwrap_or(0) as usize;
@@ -121,5 +128,11 @@ pub fn compact(data: &Path) -> anyhow::Result<ExitCode> {
         "Compacted {} partition(s): {} files merged into {}",
         r.partitions, r.files_before, r.files_after
     );
+    if let Some(c) = clustered.filter(|c| c.written > 0) {
+        println!(
+            "Clustered {} interactive sign-in file(s) by user ({} records)",
+            c.written, c.rows
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
