@@ -727,3 +727,80 @@ fn stop_whatever_the_status(server: &mut Served) {
     }
     panic!("the server did not stop on SIGTERM:\n{}", server.log());
 }
+
+/// The server writes the copy of an interactive sign-in file clustered by user in the
+/// background, one user's queries read it with the same answers, and the footers of the files
+/// are read into the query metadata cache at start.
+#[test]
+fn the_server_clusters_interactive_sign_ins_by_user_in_the_background() {
+    let gh = Gh::new();
+    let ingest = gh.token("contoso", "ingest");
+    let reader = gh.token("contoso", "global-reader");
+    let config = gh.dir.join("gatehouse.toml");
+    std::fs::write(&config, "[maintenance]\ncluster_every_seconds = 1\n").unwrap();
+    let server = Served::start(&gh, &["--config", config.to_str().unwrap()]);
+
+    // 9,000 interactive sign-ins of 30 users in one push: one file, large enough for a copy.
+    let records: Vec<Value> = (0..9_000u64)
+        .map(|i| {
+            let mut r = signin(&guid(77, i), &ts(1_709_251_200 + i as i64 * 7));
+            r["userPrincipalName"] = json!(format!("user{}@contoso.example", i % 30));
+            r
+        })
+        .collect();
+    for chunk in records.chunks(9_000) {
+        server.push(&ingest, chunk);
+    }
+    let page = |s: &Served| {
+        let a = s.get(
+            "/v1.0/auditLogs/signIns?$filter=userPrincipalName%20eq%20'user7@contoso.example'&$top=1000",
+            Some(&reader),
+        );
+        assert_eq!(a.status, 200, "{}", a.text());
+        let ids: Vec<String> = a.json()["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        ids
+    };
+    let before = page(&server);
+    assert_eq!(before.len(), 300);
+
+    let copies = gh.data.join("_gatehouse/clustered/tenants/contoso/signins");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let copy = loop {
+        let found = std::fs::read_dir(&copies).ok().and_then(|days| {
+            days.flatten()
+                .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+                .map(|f| f.path())
+                .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+        });
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no copy clustered by user after a minute:\n{}",
+            server.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    // The copy mirrors a file of the table, by name.
+    let day = copy.parent().unwrap().file_name().unwrap();
+    let table_dir = gh.data.join("tenants/contoso/signins").join(day);
+    assert!(table_dir.join(copy.file_name().unwrap()).exists());
+    assert_eq!(page(&server), before);
+    let count = server.sql_int(
+        &reader,
+        "SELECT count(*) FROM signins WHERE \"userPrincipalName\" = 'user7@contoso.example'",
+    );
+    assert_eq!(count, 300);
+    let log = server.stop();
+    assert!(log.contains("query metadata cache warmed"), "{log}");
+    assert!(
+        log.contains("clustered interactive sign-ins by user"),
+        "{log}"
+    );
+}

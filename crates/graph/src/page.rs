@@ -292,6 +292,7 @@ impl GraphApi {
         // Walk the days in the page's order, in windows that double, until a page and one row
         // more (to know whether a next page exists) are found.
         let want = q.top.saturating_add(1);
+        let started = std::time::Instant::now();
         let mut rows: Vec<Row> = Vec::new();
         let mut batches: Vec<RecordBatch> = Vec::new();
         let mut next_day = 0;
@@ -316,6 +317,7 @@ impl GraphApi {
                 .await
                 .map_err(GraphError::from_datafusion)?;
             let found: usize = times.iter().map(RecordBatch::num_rows).sum();
+            tracing::debug!(days = window.len(), found, need, elapsed = ?started.elapsed(), "page: times of a window");
             if found == 0 {
                 continue;
             }
@@ -360,6 +362,7 @@ impl GraphApi {
                 }
             });
             window_rows.truncate(need);
+            tracing::debug!(rows = window_rows.len(), elapsed = ?started.elapsed(), "page: rows of a window");
             rows.extend(window_rows);
         }
 

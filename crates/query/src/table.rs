@@ -17,6 +17,7 @@ use datafusion::datasource::table_schema::TableSchema;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::object_store::ObjectMeta;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::ExecutionPlan;
 use gatehouse_model::{LogKind, SignInKind};
@@ -117,7 +118,7 @@ impl TableProvider for SnapshotTable {
         let partitions = state.config().target_partitions().max(1).min(files.len());
         let mut sorted = files;
         sorted.sort_by_key(|f| std::cmp::Reverse(f.bytes));
-        let mut groups: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); partitions];
+        let mut groups: Vec<(u64, Vec<(i64, PartitionedFile)>)> = vec![(0, Vec::new()); partitions];
         // A query for one user reads the interactive files' copies clustered by user, where
         // they exist: the same rows, in row groups it skips but for that user's.
         let one_user = self.log == LogKind::SignIns && filters.iter().any(names_one_user);
@@ -129,8 +130,7 @@ impl TableProvider for SnapshotTable {
                 Some(companion) => companion,
                 None => (self.root.join(&f.path), f.bytes),
             };
-            let location = datafusion::object_store::path::Path::from_absolute_path(&path)
-                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+            let location = object_meta(&path, bytes)?.location;
             let stats = Statistics {
                 num_rows: Precision::Exact(f.rows as usize),
                 total_byte_size: Precision::Inexact(f.bytes as usize),
@@ -143,17 +143,35 @@ impl TableProvider for SnapshotTable {
                 .min_by_key(|(bytes, _)| *bytes)
                 .expect("at least one group");
             group.0 += bytes;
-            group.1.push(file);
+            group.1.push((f.max_time_ns, file));
         }
+        // Each partition reads its newest files first: a newest-first top-k (a Graph page, the
+        // latest sign-ins) then fills from them, and the bound DataFusion derives from what it
+        // holds skips the older files' row groups by their time statistics.
+        let groups: Vec<FileGroup> = groups
+            .into_iter()
+            .map(|(_, mut files)| {
+                files.sort_by_key(|(newest, _)| std::cmp::Reverse(*newest));
+                FileGroup::new(files.into_iter().map(|(_, f)| f).collect())
+            })
+            .collect();
         let format = ParquetFormat::default();
         let source = format.file_source(TableSchema::from(Arc::clone(&self.schema)));
         let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
-            .with_file_groups(groups.into_iter().map(|(_, g)| FileGroup::new(g)).collect())
+            .with_file_groups(groups)
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
             .build();
         format.create_physical_plan(state, config).await
     }
+}
+
+/// How a scan names the file at `path` of `size` bytes (the metadata cache's key: warming it
+/// must name files the same way).
+pub(crate) fn object_meta(path: &Path, size: u64) -> Result<ObjectMeta> {
+    let location = datafusion::object_store::path::Path::from_absolute_path(path)
+        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+    Ok(PartitionedFile::new(location.to_string(), size).object_meta)
 }
 
 /// The range of event times (ns) that `filters`, taken together, allow: from the comparisons of

@@ -4,6 +4,7 @@
 //! listen = "127.0.0.1:8080"      # address to listen on
 //! max_body_mb = 256              # largest push body accepted
 //! query_memory_mb = 2048         # memory all running queries may hold together
+//! metadata_cache_mb = 512        # Parquet footers and page indexes kept in memory
 //! max_running_queries = 2        # queries run at once, the rest wait in turn (default: the cores)
 //!
 //! [ingest]
@@ -44,6 +45,8 @@ pub struct ServerConfig {
     pub max_body_mb: u64,
     /// Memory all running queries together may hold, in MiB (sorts past it spill to disk).
     pub query_memory_mb: u64,
+    /// Parquet footers and page indexes kept in memory, in MiB (least recently used go first).
+    pub metadata_cache_mb: u64,
     /// Queries (Graph pages and records, SQL) that run at once; the others wait in arrival
     /// order (0: the number of cores).
     pub max_running_queries: usize,
@@ -113,6 +116,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_mb: 256,
             query_memory_mb: 2048,
+            metadata_cache_mb: 512,
             max_running_queries: 0,
             ingest: IngestConfig::default(),
             retention: RetentionConfig::default(),

@@ -144,6 +144,10 @@ impl Server {
                     store.root(),
                     usize::try_from(config.query_memory_mb.saturating_mul(1 << 20))
                         .unwrap_or(usize::MAX),
+                )
+                .with_metadata_cache_limit(
+                    usize::try_from(config.metadata_cache_mb.saturating_mul(1 << 20))
+                        .unwrap_or(usize::MAX),
                 ),
                 admission: admission::Admission::new(match config.max_running_queries {
                     0 => std::thread::available_parallelism().map_or(2, usize::from),
@@ -205,6 +209,7 @@ impl Server {
             background.push(tokio::spawn(watch::run(self.state.clone(), w)));
         }
         background.push(tokio::spawn(maintenance(self.state.clone())));
+        background.push(tokio::spawn(warm_metadata(self.state.clone())));
         let stop_clustering = Arc::new(AtomicBool::new(false));
         background.push(tokio::spawn(cluster(
             self.state.clone(),
@@ -265,6 +270,15 @@ pub(crate) fn retention_cutoff(days: u32) -> chrono::DateTime<chrono::Utc> {
         .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
 }
 
+/// Reads the footers and page indexes of the store's files into the query metadata cache at
+/// start, so the first pages after a restart do not each pay for those of the files they open.
+async fn warm_metadata(state: Arc<AppState>) {
+    let started = std::time::Instant::now();
+    let snapshot = state.ingestor.snapshot();
+    let files = state.queries.warm_metadata(&snapshot).await;
+    tracing::info!(files, elapsed = ?started.elapsed(), "query metadata cache warmed");
+}
+
 /// Writes the copies of interactive sign-in files clustered by user
 /// ([`gatehouse_store::clustered`]) for the files committed since the last round. It reads
 /// committed files and writes outside the tables, so it runs beside the ingestor (not on its
@@ -298,6 +312,8 @@ async fn cluster(state: Arc<AppState>, stop: Arc<AtomicBool>) {
                         rows = report.rows,
                         "clustered interactive sign-ins by user"
                     );
+                    let snapshot = state.ingestor.snapshot();
+                    state.queries.warm_metadata(&snapshot).await;
                 }
                 done_up_to = Some(generation);
             }
