@@ -117,8 +117,7 @@ impl QueryService {
         let mut read = 0;
         for file in files {
             let copy = gatehouse_store::clustered::companion_of(&root, file);
-            let locations =
-                std::iter::once((root.join(&file.path), file.bytes)).chain(copy.into_iter());
+            let locations = std::iter::once((root.join(&file.path), file.bytes)).chain(copy);
             for (path, size) in locations {
                 let Ok(meta) = table::object_meta(&path, size) else {
                     continue;
