@@ -126,14 +126,14 @@ fn one_users_queries_read_the_copy_clustered_by_user_and_answer_the_same() {
         before.push(answer);
     }
 
-    let report = cluster_missing(dir.path(), &snapshot, &|| true).unwrap();
-    assert_eq!((report.written, report.rows), (1, 20_000));
+    let report = cluster_missing(dir.path(), &snapshot, &|| true);
+    assert_eq!((report.written, report.rows, report.failed), (1, 20_000, 0));
     let copy = clustered_path(dir.path(), interactive);
     assert!(copy.exists());
     assert!(!clustered_path(dir.path(), other).exists());
     // Nothing more to do on a second round.
     assert_eq!(
-        cluster_missing(dir.path(), &snapshot, &|| true).unwrap(),
+        cluster_missing(dir.path(), &snapshot, &|| true),
         Default::default()
     );
 
@@ -239,4 +239,40 @@ fn one_users_queries_read_the_copy_clustered_by_user_and_answer_the_same() {
     writer.vacuum_older_than(std::time::Duration::ZERO).unwrap();
     assert!(!dir.path().join(&interactive.path).exists());
     assert!(!copy.exists());
+}
+
+/// A copy that cannot be written is counted and skipped (queries read the file meanwhile), and
+/// written at a later round.
+#[test]
+fn a_copy_that_cannot_be_written_is_skipped_and_tried_again() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut writer = store.writer().unwrap();
+    commit(
+        &mut writer,
+        dir.path(),
+        vec![sign_ins("interactiveUser", 0, 10_000)],
+    );
+    let snapshot = std::sync::Arc::clone(writer.snapshot());
+    let file = snapshot.files().next().unwrap().clone();
+    let copy = clustered_path(dir.path(), &file);
+    // A plain file where the copy's folder should be.
+    let folder = copy.parent().unwrap();
+    std::fs::create_dir_all(folder.parent().unwrap()).unwrap();
+    std::fs::write(folder, b"in the way").unwrap();
+
+    let report = cluster_missing(dir.path(), &snapshot, &|| true);
+    assert_eq!((report.written, report.failed), (0, 1));
+    let engine = rt.block_on(QueryEngine::open(&store, Some("t"))).unwrap();
+    let q = "SELECT id FROM signins WHERE \"userPrincipalName\" = 'user3@contoso.com' ORDER BY id";
+    let answer = ids(&rt.block_on(engine.sql(q)).unwrap().batches);
+    // Rows 3, 100, …, 9,994: 104 of them.
+    assert_eq!(answer.len(), 104);
+
+    std::fs::remove_file(folder).unwrap();
+    let report = cluster_missing(dir.path(), &snapshot, &|| true);
+    assert_eq!((report.written, report.failed), (1, 0));
+    assert!(copy.exists());
+    assert_eq!(ids(&rt.block_on(engine.sql(q)).unwrap().batches), answer);
 }

@@ -305,7 +305,7 @@ async fn cluster(state: Arc<AppState>, stop: Arc<AtomicBool>) {
             })
         });
         match round.await {
-            Ok(Ok(report)) => {
+            Ok(report) => {
                 if report.written > 0 {
                     tracing::info!(
                         files = report.written,
@@ -315,9 +315,11 @@ async fn cluster(state: Arc<AppState>, stop: Arc<AtomicBool>) {
                     let snapshot = state.ingestor.snapshot();
                     state.queries.warm_metadata(&snapshot).await;
                 }
-                done_up_to = Some(generation);
+                // A file that failed is tried again at the next round.
+                if report.failed == 0 {
+                    done_up_to = Some(generation);
+                }
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "clustering by user failed; will retry"),
             Err(_) => return,
         }
     }

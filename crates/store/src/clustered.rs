@@ -53,6 +53,8 @@ pub struct ClusterReport {
     pub written: usize,
     /// Rows they hold.
     pub rows: u64,
+    /// Files whose copy could not be written (each logged; tried again next round).
+    pub failed: usize,
 }
 
 /// The companion's path for a file of the table (whether it exists or not).
@@ -78,12 +80,14 @@ pub fn companion_of(root: &Path, file: &DataFile) -> Option<(PathBuf, u64)> {
 }
 
 /// Writes the companion of every file of `snapshot` that wants one and has none yet, newest day
-/// first (the days most queried). Stops early, between files, when `keep_going` says so.
+/// first (the days most queried). Stops early, between files, when `keep_going` says so. A file
+/// whose copy cannot be written is logged, counted and skipped (its queries read the file);
+/// the others are still done.
 pub fn cluster_missing(
     root: &Path,
     snapshot: &StoreSnapshot,
     keep_going: &dyn Fn() -> bool,
-) -> Result<ClusterReport> {
+) -> ClusterReport {
     let mut todo: Vec<&DataFile> = snapshot
         .files()
         .filter(|f| wants_companion(f) && companion_of(root, f).is_none())
@@ -103,10 +107,13 @@ pub fn cluster_missing(
             Err(StoreError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound
                     && !root.join(&file.path).exists() => {}
-            Err(e) => return Err(e),
+            Err(e) => {
+                tracing::warn!(file = %file.path, error = %e, "no copy clustered by user");
+                report.failed += 1;
+            }
         }
     }
-    Ok(report)
+    report
 }
 
 /// Writes `file`'s companion (replacing any); returns its rows.

@@ -111,7 +111,7 @@ pub fn compact(data: &Path) -> anyhow::Result<ExitCode> {
         Writer::Here(mut w) => {
             let r = compact_all(&mut w)?;
             // The server writes the copies clustered by user in the background; here, now.
-            clustered = Some(cluster_missing(data, w.snapshot(), &|| true)?);
+            clustered = Some(cluster_missing(data, w.snapshot(), &|| true));
             r
         }
         Writer::Server(server) => {
@@ -128,11 +128,20 @@ pub fn compact(data: &Path) -> anyhow::Result<ExitCode> {
         "Compacted {} partition(s): {} files merged into {}",
         r.partitions, r.files_before, r.files_after
     );
-    if let Some(c) = clustered.filter(|c| c.written > 0) {
-        println!(
-            "Clustered {} interactive sign-in file(s) by user ({} records)",
-            c.written, c.rows
-        );
+    if let Some(c) = clustered {
+        if c.written > 0 {
+            println!(
+                "Clustered {} interactive sign-in file(s) by user ({} records)",
+                c.written, c.rows
+            );
+        }
+        if c.failed > 0 {
+            eprintln!(
+                "{} file(s) could not be copied clustered by user (see the log); \
+                 their queries read the files themselves",
+                c.failed
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
