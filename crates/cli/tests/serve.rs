@@ -748,9 +748,7 @@ fn the_server_clusters_interactive_sign_ins_by_user_in_the_background() {
             r
         })
         .collect();
-    for chunk in records.chunks(9_000) {
-        server.push(&ingest, chunk);
-    }
+    server.push(&ingest, &records);
     let page = |s: &Served| {
         let a = s.get(
             "/v1.0/auditLogs/signIns?$filter=userPrincipalName%20eq%20'user7@contoso.example'&$top=1000",

@@ -119,10 +119,10 @@ impl QueryService {
             let copy = gatehouse_store::clustered::companion_of(&root, file);
             let locations = std::iter::once((root.join(&file.path), file.bytes)).chain(copy);
             for (path, size) in locations {
-                let Ok(meta) = table::object_meta(&path, size) else {
+                let Ok(file) = table::partitioned_file(&path, size) else {
                     continue;
                 };
-                let fetched = DFParquetMetadata::new(&store, &meta)
+                let fetched = DFParquetMetadata::new(&store, &file.object_meta)
                     .with_file_metadata_cache(Some(Arc::clone(&cache)))
                     .fetch_metadata()
                     .await;

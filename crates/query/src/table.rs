@@ -17,7 +17,6 @@ use datafusion::datasource::table_schema::TableSchema;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
-use datafusion::object_store::ObjectMeta;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::ExecutionPlan;
 use gatehouse_model::{LogKind, SignInKind};
@@ -130,14 +129,12 @@ impl TableProvider for SnapshotTable {
                 Some(companion) => companion,
                 None => (self.root.join(&f.path), f.bytes),
             };
-            let location = object_meta(&path, bytes)?.location;
             let stats = Statistics {
                 num_rows: Precision::Exact(f.rows as usize),
-                total_byte_size: Precision::Inexact(f.bytes as usize),
+                total_byte_size: Precision::Inexact(bytes as usize),
                 column_statistics: Statistics::unknown_column(&self.schema),
             };
-            let file =
-                PartitionedFile::new(location.to_string(), bytes).with_statistics(Arc::new(stats));
+            let file = partitioned_file(&path, bytes)?.with_statistics(Arc::new(stats));
             let group = groups
                 .iter_mut()
                 .min_by_key(|(bytes, _)| *bytes)
@@ -166,12 +163,12 @@ impl TableProvider for SnapshotTable {
     }
 }
 
-/// How a scan names the file at `path` of `size` bytes (the metadata cache's key: warming it
-/// must name files the same way).
-pub(crate) fn object_meta(path: &Path, size: u64) -> Result<ObjectMeta> {
+/// The file at `path` of `size` bytes as a scan names it (its location and size are the
+/// metadata cache's key: warming the cache must name files the same way).
+pub(crate) fn partitioned_file(path: &Path, size: u64) -> Result<PartitionedFile> {
     let location = datafusion::object_store::path::Path::from_absolute_path(path)
         .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-    Ok(PartitionedFile::new(location.to_string(), size).object_meta)
+    Ok(PartitionedFile::new(location.to_string(), size))
 }
 
 /// The range of event times (ns) that `filters`, taken together, allow: from the comparisons of

@@ -55,13 +55,17 @@ fn sign_ins(kind: &str, from: usize, rows: usize) -> RecordBatch {
     b.finish()
 }
 
-fn commit(writer: &mut StoreWriter, dir: &std::path::Path, batches: Vec<RecordBatch>) {
+/// A fresh store whose sign-in table holds `batches` (day [`DAY`] of tenant `t`), committed.
+fn store_with(batches: Vec<RecordBatch>) -> (tempfile::TempDir, Store, StoreWriter) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut writer = store.writer().unwrap();
     let key = PartitionKey {
         tenant: "t".into(),
         log: LogKind::SignIns,
         day: DAY,
     };
-    let added = write_partition_stream(dir, &key, batches.into_iter().map(Ok)).unwrap();
+    let added = write_partition_stream(dir.path(), &key, batches.into_iter().map(Ok)).unwrap();
     writer
         .commit(vec![TableChange {
             tenant: "t".into(),
@@ -72,6 +76,7 @@ fn commit(writer: &mut StoreWriter, dir: &std::path::Path, batches: Vec<RecordBa
             kind: ChangeKind::Append,
         }])
         .unwrap();
+    (dir, store, writer)
 }
 
 fn ids(batches: &[RecordBatch]) -> Vec<String> {
@@ -89,19 +94,12 @@ fn ids(batches: &[RecordBatch]) -> Vec<String> {
 #[test]
 fn one_users_queries_read_the_copy_clustered_by_user_and_answer_the_same() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let mut writer = store.writer().unwrap();
     // 20,000 interactive sign-ins (one file, wanting a copy) and 300 of a service principal
     // (a file of another type: none).
-    commit(
-        &mut writer,
-        dir.path(),
-        vec![
-            sign_ins("interactiveUser", 0, 20_000),
-            sign_ins("servicePrincipal", 0, 300),
-        ],
-    );
+    let (dir, store, mut writer) = store_with(vec![
+        sign_ins("interactiveUser", 0, 20_000),
+        sign_ins("servicePrincipal", 0, 300),
+    ]);
     let snapshot = std::sync::Arc::clone(writer.snapshot());
     let files: Vec<_> = snapshot.files().cloned().collect();
     assert_eq!(files.len(), 2);
@@ -246,14 +244,7 @@ fn one_users_queries_read_the_copy_clustered_by_user_and_answer_the_same() {
 #[test]
 fn a_copy_that_cannot_be_written_is_skipped_and_tried_again() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let mut writer = store.writer().unwrap();
-    commit(
-        &mut writer,
-        dir.path(),
-        vec![sign_ins("interactiveUser", 0, 10_000)],
-    );
+    let (dir, store, writer) = store_with(vec![sign_ins("interactiveUser", 0, 10_000)]);
     let snapshot = std::sync::Arc::clone(writer.snapshot());
     let file = snapshot.files().next().unwrap().clone();
     let copy = clustered_path(dir.path(), &file);

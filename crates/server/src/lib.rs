@@ -293,10 +293,10 @@ async fn cluster(state: Arc<AppState>, stop: Arc<AtomicBool>) {
     loop {
         tick.tick().await;
         let snapshot = state.ingestor.snapshot();
-        if done_up_to == Some(snapshot.generation()) {
+        let generation = snapshot.generation();
+        if done_up_to == Some(generation) {
             continue;
         }
-        let generation = snapshot.generation();
         let root = state.store.root().to_path_buf();
         let stop = Arc::clone(&stop);
         let round = tokio::task::spawn_blocking(move || {

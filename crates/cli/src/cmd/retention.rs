@@ -106,22 +106,21 @@ pub fn vacuum(data: &Path, args: VacuumArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `gatehouse compact`.
 pub fn compact(data: &Path) -> anyhow::Result<ExitCode> {
-    let mut clustered = None;
-    let r = match writer(data)? {
+    let (r, clustered) = match writer(data)? {
         Writer::Here(mut w) => {
             let r = compact_all(&mut w)?;
             // The server writes the copies clustered by user in the background; here, now.
-            clustered = Some(cluster_missing(data, w.snapshot(), &|| true));
-            r
+            (r, Some(cluster_missing(data, w.snapshot(), &|| true)))
         }
         Writer::Server(server) => {
             let v = server.compact().map_err(anyhow::Error::msg)?;
             let n = |k: &str| v[k].as_u64().unwrap_or(0) as usize;
-            gatehouse_store::maintenance::CompactionReport {
+            let r = gatehouse_store::maintenance::CompactionReport {
                 partitions: n("partitions"),
                 files_before: n("filesBefore"),
                 files_after: n("filesAfter"),
-            }
+            };
+            (r, None)
         }
     };
     println!(
