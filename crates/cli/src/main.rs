@@ -85,6 +85,9 @@ enum Command {
     Ingest(cmd::ingest::Args),
     /// Run SQL over the tables signins, audits, provisioning, riskyUsers and riskDetections.
     Sql(cmd::sql::Args),
+    /// Answer an everyday question: applications, failures, clients (browsers and operating
+    /// systems) or workloads (resources of managed identities and service principals).
+    Ask(cmd::ask::Args),
     /// Write stored records as Graph JSON, one per line (uncapped).
     Export(cmd::export::Args),
     /// Print one record by its id (the most complete of the versions sharing it).
@@ -169,6 +172,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Ingest(args) => cmd::ingest::run(&cli.data, args),
         Command::Sql(args) => cmd::sql::run(&cli.data, args),
+        Command::Ask(args) => cmd::ask::run(&cli.data, args),
         Command::Export(args) => cmd::export::run(&cli.data, args),
         Command::Show(args) => cmd::show::run(&cli.data, args),
         Command::Schema => {

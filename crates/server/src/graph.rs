@@ -365,7 +365,7 @@ fn is_skiptoken(name: &str) -> bool {
 }
 
 /// The query string as decoded pairs (`+` is a space, `%XX` a byte; the text must be UTF-8).
-fn decode_query(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+pub(crate) fn decode_query(query: &str) -> Result<Vec<(String, String)>, ApiError> {
     let mut out = Vec::new();
     for part in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = part.split_once('=').unwrap_or((part, ""));

@@ -23,6 +23,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 mod graph;
+mod insights;
 mod metrics;
 mod routes;
 mod watch;

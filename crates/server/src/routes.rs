@@ -39,6 +39,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/gatehouse/admin/retention", post(admin_retention))
         .route("/gatehouse/admin/vacuum", post(admin_vacuum))
         .route("/gatehouse/export/{resource}", get(crate::graph::export))
+        .route(
+            "/gatehouse/insights/{question}",
+            get(crate::insights::question),
+        )
         .route("/{version}/auditLogs/{resource}", get(crate::graph::list))
         .route(
             "/{version}/auditLogs/{resource}/{id}",
@@ -151,7 +155,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 
 impl Caller {
     /// The tenant the caller sees (`None`: every tenant, for the local administrator).
-    fn tenant(&self) -> Option<&str> {
+    pub(crate) fn tenant(&self) -> Option<&str> {
         match &self.0 {
             Principal::Token { tenant, .. } => Some(tenant),
             Principal::LocalAdmin => None,
@@ -159,7 +163,7 @@ impl Caller {
     }
 
     /// The logs the caller may read.
-    fn readable_logs(&self) -> Vec<LogKind> {
+    pub(crate) fn readable_logs(&self) -> Vec<LogKind> {
         match &self.0 {
             Principal::Token { role, .. } => LogKind::ALL
                 .into_iter()

@@ -1,0 +1,463 @@
+//! The everyday questions (`gatehouse ask`, `GET /gatehouse/insights/{question}`) checked
+//! against an independent computation over the simulator's raw Graph JSON: the records are read
+//! here with serde_json and counted in plain Rust, without the store, SQL or the product's
+//! classification code (the interrupt codes are copied from the reference by hand).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use common::{parse_instant, Gh, Served};
+use serde_json::Value;
+
+const TENANT: &str = "contoso";
+/// A period that starts and ends inside days (not on file or day boundaries).
+const FROM: &str = "2026-10-05T06:30:00Z";
+const TO: &str = "2026-10-07T13:15:00Z";
+/// The reference's interrupt codes (entra-log-formats.md, section 8, class I).
+const INTERRUPTS: &[i64] = &[
+    50074, 50076, 50079, 50072, 50125, 50140, 50158, 50199, 50097, 50058, 16000, 16001,
+];
+
+/// Every simulated sign-in whose time is in `[FROM, TO)`.
+fn signins_in_period(sim: &Path) -> Vec<Value> {
+    let (from, to) = (parse_instant(FROM).unwrap(), parse_instant(TO).unwrap());
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(sim.join("graph/signins")).expect("signins folder") {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let r: Value = serde_json::from_str(line).unwrap();
+            let t = parse_instant(r["createdDateTime"].as_str().unwrap()).unwrap();
+            if t >= from && t < to {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+fn kind(r: &Value) -> &str {
+    r["signInEventTypes"][0].as_str().unwrap_or("")
+}
+
+fn is_user(r: &Value) -> bool {
+    matches!(kind(r), "interactiveUser" | "nonInteractiveUser")
+}
+
+fn code(r: &Value) -> i64 {
+    r["status"]["errorCode"].as_i64().unwrap()
+}
+
+/// A string property, `None` when missing, null or empty (as Gatehouse reports "not reported").
+fn s(r: &Value, path: &[&str]) -> Option<String> {
+    let mut v = r;
+    for p in path {
+        v = &v[*p];
+    }
+    v.as_str().filter(|x| !x.is_empty()).map(str::to_string)
+}
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
+
+/// The stored data and a server over it.
+struct Setup {
+    gh: Gh,
+    records: Vec<Value>,
+    server: Served,
+    token: String,
+}
+
+fn setup() -> Setup {
+    let gh = Gh::new();
+    let sim = gh.simulate(&[
+        "--users",
+        "60",
+        "--days",
+        "3",
+        "--seed",
+        "11",
+        "--start",
+        "2026-10-05",
+    ]);
+    gh.ingest(&["--tenant".as_ref(), TENANT.as_ref(), sim.as_os_str()])
+        .expect_code(0, "ingest the simulated tenant");
+    let records = signins_in_period(&sim);
+    assert!(records.len() > 10_000, "{} sign-ins", records.len());
+    let token = gh.token(TENANT, "reports-reader");
+    let server = Served::start(&gh, &[]);
+    Setup {
+        gh,
+        records,
+        server,
+        token,
+    }
+}
+
+impl Setup {
+    /// The report from the CLI and from HTTP, which must be equal; returns it.
+    fn ask(&self, question: &str, extra: &[(&str, &str)]) -> Value {
+        let mut args = vec![
+            "ask", question, "--json", "--from", FROM, "--to", TO, "--top", "10000",
+        ];
+        let mut query = format!("from={FROM}&to={TO}&top=10000");
+        for (k, v) in extra {
+            args.push(match *k {
+                "type" => "--type",
+                "app" => "--app",
+                "user" => "--user",
+                "versions" => "--versions",
+                other => panic!("no flag for {other}"),
+            });
+            if *k != "versions" {
+                args.push(v);
+            }
+            query.push_str(&format!("&{k}={}", v.replace(' ', "%20")));
+        }
+        let run = self.gh.run(&args);
+        run.expect_code(0, question);
+        let cli: Value = serde_json::from_str(&run.stdout).unwrap();
+        let a = self.server.get(
+            &format!("/gatehouse/insights/{question}?{query}"),
+            Some(&self.token),
+        );
+        assert_eq!(a.status, 200, "{}", a.text());
+        assert_eq!(a.json(), cli, "HTTP and CLI differ for {question}");
+        cli
+    }
+}
+
+#[test]
+fn the_four_questions_equal_an_independent_count_of_the_raw_records() {
+    let t = setup();
+    applications_equal_the_raw_records(&t);
+    failures_equal_the_raw_records(&t);
+    clients_equal_the_raw_records(&t);
+    workloads_equal_the_raw_records(&t);
+    filters_narrow_the_answers(&t);
+    requests_are_checked(&t);
+}
+
+#[derive(Default, Debug, PartialEq)]
+struct Tally {
+    users: BTreeSet<String>,
+    sign_ins: u64,
+    succeeded: u64,
+    interrupted: u64,
+    failed: u64,
+}
+
+impl Tally {
+    fn add(&mut self, r: &Value) {
+        self.users.extend(s(r, &["userId"]));
+        self.sign_ins += 1;
+        match code(r) {
+            0 => self.succeeded += 1,
+            c if INTERRUPTS.contains(&c) => self.interrupted += 1,
+            _ => self.failed += 1,
+        }
+    }
+
+    fn assert_eq(&self, v: &Value, what: &str) {
+        assert_eq!(u(&v["users"]), self.users.len() as u64, "{what} users");
+        assert_eq!(u(&v["signIns"]), self.sign_ins, "{what} signIns");
+        assert_eq!(u(&v["succeeded"]), self.succeeded, "{what} succeeded");
+        assert_eq!(u(&v["interrupted"]), self.interrupted, "{what} interrupted");
+        assert_eq!(u(&v["failed"]), self.failed, "{what} failed");
+    }
+}
+
+fn applications_equal_the_raw_records(t: &Setup) {
+    let report = t.ask("applications", &[]);
+    let mut total = Tally::default();
+    let mut apps: BTreeMap<Option<String>, Tally> = BTreeMap::new();
+    for r in t.records.iter().filter(|r| is_user(r)) {
+        total.add(r);
+        apps.entry(s(r, &["appId"])).or_default().add(r);
+    }
+    total.assert_eq(&report["total"], "total");
+    let listed = report["applications"].as_array().unwrap();
+    assert_eq!(listed.len(), apps.len());
+    assert_eq!(u(&report["applicationsUsed"]), apps.len() as u64);
+    for a in listed {
+        let id = a["appId"].as_str().map(str::to_string);
+        apps[&id].assert_eq(a, &format!("application {id:?}"));
+    }
+    // Most users first.
+    let users: Vec<u64> = listed.iter().map(|a| u(&a["users"])).collect();
+    assert!(users.windows(2).all(|w| w[0] >= w[1]), "{users:?}");
+    assert!(
+        total.interrupted > 0 && total.failed > 0,
+        "the data has both"
+    );
+}
+
+fn failures_equal_the_raw_records(t: &Setup) {
+    let report = t.ask("failures", &[]);
+    let failed: Vec<&Value> = t
+        .records
+        .iter()
+        .filter(|r| code(r) != 0 && !INTERRUPTS.contains(&code(r)))
+        .collect();
+    let interrupted = t
+        .records
+        .iter()
+        .filter(|r| INTERRUPTS.contains(&code(r)))
+        .count();
+    assert_eq!(u(&report["failures"]), failed.len() as u64);
+    assert_eq!(u(&report["interrupted"]), interrupted as u64);
+    let users: BTreeSet<String> = failed.iter().filter_map(|r| s(r, &["userId"])).collect();
+    assert_eq!(u(&report["users"]), users.len() as u64);
+
+    let mut by_code: BTreeMap<i64, (u64, BTreeSet<String>)> = BTreeMap::new();
+    for r in &failed {
+        let e = by_code.entry(code(r)).or_default();
+        e.0 += 1;
+        e.1.extend(s(r, &["userId"]));
+    }
+    let codes = report["byErrorCode"].as_array().unwrap();
+    assert_eq!(codes.len(), by_code.len());
+    for c in codes {
+        let (n, users) = &by_code[&c["code"].as_i64().unwrap()];
+        assert_eq!(u(&c["failures"]), *n, "{c}");
+        assert_eq!(u(&c["users"]), users.len() as u64, "{c}");
+        assert!(!c["meaning"].as_str().unwrap().is_empty(), "{c}");
+    }
+    // The password spray's code is there with its meaning.
+    let wrong_password = codes.iter().find(|c| c["code"] == 50126).expect("50126");
+    assert_eq!(wrong_password["name"], "InvalidUserNameOrPassword");
+    assert_eq!(wrong_password["class"], "credential");
+
+    let breakdown = |key: &str, f: &dyn Fn(&Value) -> Option<String>| {
+        let mut m: BTreeMap<Option<String>, u64> = BTreeMap::new();
+        for r in &failed {
+            *m.entry(f(r)).or_default() += 1;
+        }
+        let listed = report[key].as_array().unwrap();
+        assert_eq!(listed.len(), m.len(), "{key}");
+        for e in listed {
+            let v = e["value"].as_str().map(str::to_string);
+            assert_eq!(u(&e["failures"]), m[&v], "{key} {v:?}");
+        }
+        let n: Vec<u64> = listed.iter().map(|e| u(&e["failures"])).collect();
+        assert!(n.windows(2).all(|w| w[0] >= w[1]), "{key}: {n:?}");
+    };
+    breakdown("byUser", &|r| {
+        s(r, &["userPrincipalName"]).map(|u| u.to_lowercase())
+    });
+    breakdown("byApplication", &|r| s(r, &["appId"]));
+    breakdown("byIpAddress", &|r| s(r, &["ipAddress"]));
+    breakdown("byCountry", &|r| s(r, &["location", "countryOrRegion"]));
+}
+
+fn clients_equal_the_raw_records(t: &Setup) {
+    let report = t.ask("clients", &[("versions", "true")]);
+    let users: Vec<&Value> = t.records.iter().filter(|r| is_user(r)).collect();
+    assert_eq!(u(&report["signIns"]), users.len() as u64);
+    type Pair = (Option<String>, Option<String>);
+    let mut pairs: BTreeMap<Pair, (u64, BTreeSet<String>)> = BTreeMap::new();
+    for r in &users {
+        let e = pairs
+            .entry((
+                s(r, &["deviceDetail", "browser"]),
+                s(r, &["deviceDetail", "operatingSystem"]),
+            ))
+            .or_default();
+        e.0 += 1;
+        e.1.extend(s(r, &["userId"]));
+    }
+    let listed = report["pairs"].as_array().unwrap();
+    assert_eq!(listed.len(), pairs.len());
+    for p in listed {
+        let key = (
+            p["browser"].as_str().map(str::to_string),
+            p["operatingSystem"].as_str().map(str::to_string),
+        );
+        let (n, who) = &pairs[&key];
+        assert_eq!(u(&p["signIns"]), *n, "{key:?}");
+        assert_eq!(u(&p["users"]), who.len() as u64, "{key:?}");
+    }
+    // Without versions, families: every browser's name has no dotted version, and the counts
+    // still add up to every sign-in.
+    let families = t.ask("clients", &[]);
+    let browsers = families["browsers"].as_array().unwrap();
+    let sum: u64 = browsers.iter().map(|b| u(&b["signIns"])).sum();
+    assert_eq!(sum, users.len() as u64);
+    assert!(
+        browsers.iter().any(|b| b["browser"] == "Chrome"),
+        "{browsers:?}"
+    );
+    for b in browsers {
+        if let Some(name) = b["browser"].as_str() {
+            assert!(
+                !name
+                    .split(' ')
+                    .any(|w| w.contains('.') && w.starts_with(|c: char| c.is_ascii_digit())),
+                "{name}"
+            );
+        }
+    }
+}
+
+fn workloads_equal_the_raw_records(t: &Setup) {
+    let report = t.ask("workloads", &[]);
+    #[derive(Default)]
+    struct Access {
+        n: u64,
+        failed: u64,
+        first: String,
+        last: String,
+    }
+    let mut expected: BTreeMap<(String, Option<String>, Option<String>), Access> = BTreeMap::new();
+    for r in t.records.iter().filter(|r| !is_user(r)) {
+        let t = r["createdDateTime"].as_str().unwrap().to_string();
+        let e = expected
+            .entry((
+                s(r, &["servicePrincipalId"]).unwrap_or_default(),
+                s(r, &["resourceId"]),
+                Some(kind(r).to_string()),
+            ))
+            .or_default();
+        e.n += 1;
+        e.failed += u64::from(code(r) != 0);
+        if e.first.is_empty() || t < e.first {
+            e.first = t.clone();
+        }
+        if t > e.last {
+            e.last = t;
+        }
+    }
+    let identities = report["identities"].as_array().unwrap();
+    let mut seen = 0;
+    for id in identities {
+        let sp = id["servicePrincipalId"].as_str().unwrap().to_string();
+        let kind = id["signInType"].as_str().map(str::to_string);
+        let mut total = 0;
+        for r in id["resources"].as_array().unwrap() {
+            let key = (
+                sp.clone(),
+                r["resourceId"].as_str().map(str::to_string),
+                kind.clone(),
+            );
+            let e = &expected[&key];
+            assert_eq!(u(&r["signIns"]), e.n, "{key:?}");
+            assert_eq!(u(&r["failures"]), e.failed, "{key:?}");
+            // The simulator writes whole seconds in UTC with `Z`, as the report does.
+            assert_eq!(r["firstAccess"], e.first.as_str(), "{key:?}");
+            assert_eq!(r["lastAccess"], e.last.as_str(), "{key:?}");
+            total += e.n;
+            seen += 1;
+        }
+        assert_eq!(u(&id["signIns"]), total);
+    }
+    assert_eq!(
+        seen,
+        expected.len(),
+        "every identity and resource is listed"
+    );
+    let kinds: BTreeSet<&str> = identities
+        .iter()
+        .map(|i| i["signInType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from(["managedIdentity", "servicePrincipal"])
+    );
+}
+
+fn filters_narrow_the_answers(t: &Setup) {
+    // One application, by display name in another case.
+    let teams: Vec<&Value> = t
+        .records
+        .iter()
+        .filter(|r| is_user(r) && r["appDisplayName"] == "Microsoft Teams")
+        .collect();
+    assert!(!teams.is_empty());
+    let report = t.ask("applications", &[("app", "microsoft teams")]);
+    let apps = report["applications"].as_array().unwrap();
+    assert_eq!(apps.len(), 1, "{apps:?}");
+    assert_eq!(u(&apps[0]["signIns"]), teams.len() as u64);
+    // Interactive sign-ins only.
+    let interactive = t
+        .records
+        .iter()
+        .filter(|r| kind(r) == "interactiveUser")
+        .count();
+    let report = t.ask("applications", &[("type", "interactiveUser")]);
+    assert_eq!(u(&report["total"]["signIns"]), interactive as u64);
+    assert_eq!(
+        report["signInTypes"],
+        serde_json::json!(["interactiveUser"])
+    );
+    // One user's failures, by UPN in capitals.
+    let upn = t
+        .records
+        .iter()
+        .filter(|r| code(r) == 50126)
+        .find_map(|r| s(r, &["userPrincipalName"]))
+        .expect("a wrong password");
+    let theirs = t
+        .records
+        .iter()
+        .filter(|r| {
+            s(r, &["userPrincipalName"]).is_some_and(|u| u.eq_ignore_ascii_case(&upn))
+                && code(r) != 0
+                && !INTERRUPTS.contains(&code(r))
+        })
+        .count();
+    let report = t.ask("failures", &[("user", &upn.to_uppercase())]);
+    assert_eq!(u(&report["failures"]), theirs as u64);
+    // A filter value with quotes is a value, not SQL.
+    let report = t.ask("applications", &[("app", "x' OR '1'='1")]);
+    assert_eq!(u(&report["total"]["signIns"]), 0);
+}
+
+fn requests_are_checked(t: &Setup) {
+    let get = |path: &str, token: Option<&str>| t.server.get(path, token);
+    // Another tenant sees nothing of this one.
+    let other = t.gh.token("fabrikam", "reports-reader");
+    let a = get(
+        &format!("/gatehouse/insights/applications?from={FROM}&to={TO}"),
+        Some(&other),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(u(&a.json()["total"]["signIns"]), 0);
+    // Authentication and roles.
+    assert_eq!(get("/gatehouse/insights/failures", None).status, 401);
+    let ingest = t.gh.token(TENANT, "ingest");
+    assert_eq!(
+        get("/gatehouse/insights/failures", Some(&ingest)).status,
+        403
+    );
+    // Bad requests name what is wrong.
+    for (path, status, words) in [
+        ("/gatehouse/insights/nope", 404, "applications, failures"),
+        ("/gatehouse/insights/failures?since=7", 400, "since"),
+        (
+            "/gatehouse/insights/failures?since=7d&from=2026-10-01",
+            400,
+            "either",
+        ),
+        (
+            "/gatehouse/insights/failures?from=2026-10-09&to=2026-10-01",
+            400,
+            "empty",
+        ),
+        ("/gatehouse/insights/failures?type=robot", 400, "robot"),
+        ("/gatehouse/insights/failures?top=0", 400, "top"),
+        ("/gatehouse/insights/failures?sinse=7d", 400, "sinse"),
+        ("/gatehouse/insights/failures?top=1&top=2", 400, "twice"),
+    ] {
+        let a = get(path, Some(&t.token));
+        assert_eq!(a.status, status, "{path}: {}", a.text());
+        let body = a.json();
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{path}: {message}");
+    }
+    // The CLI says what is wrong too.
+    let run = t.gh.run(&["ask", "failures", "--since", "yesterday"]);
+    run.expect_code(1, "a bad --since");
+    assert!(run.stderr.contains("since"), "{}", run.stderr);
+}

@@ -1,0 +1,43 @@
+//! The everyday questions about sign-ins, answered over one snapshot of the store.
+//!
+//! * [`applications`]: users who signed into each application (distinct users, sign-ins,
+//!   succeeded / interrupted / failed);
+//! * [`failures`]: failed sign-in attempts, by error code (with its meaning), user, application,
+//!   IP address and country;
+//! * [`clients`]: browsers and operating systems in use (sign-ins and distinct users);
+//! * [`workloads`]: the resources managed identities and service principals accessed.
+//!
+//! Each takes a [`Period`] and [`Filters`] and answers exactly: no sampling, no caps on what is
+//! counted (only the lists are cut to `top`). [`error_codes`] is the AADSTS catalogue that
+//! classes codes as success, interruption or failure and explains them. `gatehouse ask` and
+//! `GET /gatehouse/insights/{question}` are thin callers of this crate.
+
+mod display;
+mod error_codes;
+mod period;
+mod questions;
+
+pub use error_codes::{
+    describe, interrupt_codes, lookup, outcome, CodeDescription, ErrorClass, ErrorCode, Outcome,
+    CATALOGUE,
+};
+pub use period::{parse_instant, parse_span, Period};
+pub use questions::{
+    applications, clients, failures, workloads, AppUsage, ApplicationsReport, ClientCount,
+    ClientsReport, Counted, FailureCode, FailuresReport, Filters, Question, ResourceAccess, Tally,
+    WorkloadIdentity, WorkloadsReport, DEFAULT_TOP,
+};
+
+/// Why a question could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum InsightsError {
+    /// A period or filter that makes no sense (the message names it).
+    #[error("{0}")]
+    Invalid(String),
+    /// The query failed.
+    #[error("query failed: {0}")]
+    Query(#[from] datafusion::error::DataFusionError),
+}
+
+/// A `Result` with [`InsightsError`].
+pub type Result<T> = std::result::Result<T, InsightsError>;

@@ -1,0 +1,881 @@
+//! The four everyday questions: each one SQL query over the snapshot's `signins` table (pruned
+//! by day partition, sign-in type and file statistics), folded into a typed report.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Int32Type, Int64Type, TimestampMicrosecondType};
+use chrono::{DateTime, SecondsFormat, Utc};
+use datafusion::common::ParamValues;
+use datafusion::scalar::ScalarValue;
+use gatehouse_model::SignInKind;
+use gatehouse_query::QueryEngine;
+use serde::Serialize;
+
+use crate::error_codes::{describe, interrupt_codes, CodeDescription};
+use crate::{Period, Result};
+
+/// How many entries each list of a report holds unless told otherwise.
+pub const DEFAULT_TOP: usize = 10;
+
+/// The questions, by the names the CLI and the HTTP API give them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Question {
+    /// [`applications`].
+    Applications,
+    /// [`failures`].
+    Failures,
+    /// [`clients`].
+    Clients,
+    /// [`workloads`].
+    Workloads,
+}
+
+impl Question {
+    /// Every question.
+    pub const ALL: [Question; 4] = [
+        Question::Applications,
+        Question::Failures,
+        Question::Clients,
+        Question::Workloads,
+    ];
+
+    /// Its name: `applications`, `failures`, `clients`, `workloads`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Question::Applications => "applications",
+            Question::Failures => "failures",
+            Question::Clients => "clients",
+            Question::Workloads => "workloads",
+        }
+    }
+
+    /// The question named `name`.
+    pub fn from_name(name: &str) -> Option<Question> {
+        Question::ALL.into_iter().find(|q| q.name() == name)
+    }
+
+    /// The period it covers when none is given: this week for applications, browsers and
+    /// workloads, the last 24 hours for failures.
+    pub fn default_span(self) -> chrono::Duration {
+        match self {
+            Question::Failures => chrono::Duration::hours(24),
+            _ => chrono::Duration::days(7),
+        }
+    }
+
+    /// The sign-in types it counts when none are given: user sign-ins (interactive and
+    /// non-interactive) for applications and clients, every type for failures, service
+    /// principals and managed identities for workloads.
+    pub fn default_kinds(self) -> Vec<SignInKind> {
+        match self {
+            Question::Applications | Question::Clients => {
+                vec![SignInKind::InteractiveUser, SignInKind::NonInteractiveUser]
+            }
+            Question::Failures => SignInKind::ALL.to_vec(),
+            Question::Workloads => {
+                vec![SignInKind::ServicePrincipal, SignInKind::ManagedIdentity]
+            }
+        }
+    }
+}
+
+/// What a question looks at besides its period.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    /// Only this application: its display name (any case) or its id. For workloads, the
+    /// identity's name or id, or its application id.
+    pub app: Option<String>,
+    /// Only this user: user principal name (any case) or object id.
+    pub user: Option<String>,
+    /// Only these sign-in types (empty: the question's default, [`Question::default_kinds`]).
+    pub kinds: Vec<SignInKind>,
+    /// At most this many entries per list (default [`DEFAULT_TOP`]; totals count everything).
+    pub top: Option<usize>,
+}
+
+impl Filters {
+    fn top(&self) -> usize {
+        self.top.unwrap_or(DEFAULT_TOP)
+    }
+
+    fn kinds(&self, q: Question) -> Vec<SignInKind> {
+        if self.kinds.is_empty() {
+            q.default_kinds()
+        } else {
+            self.kinds.clone()
+        }
+    }
+}
+
+/// Sign-ins counted by outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counted {
+    /// Distinct users (by object id).
+    pub users: u64,
+    /// Sign-ins.
+    pub sign_ins: u64,
+    /// Of them succeeded (`errorCode` 0).
+    pub succeeded: u64,
+    /// Of them interrupted (an expected step such as MFA; see [`crate::ErrorClass::Interrupt`]).
+    pub interrupted: u64,
+    /// Of them failed (any other code).
+    pub failed: u64,
+}
+
+/// One application's use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppUsage {
+    /// The application's id.
+    pub app_id: Option<String>,
+    /// Its display name.
+    pub app_display_name: Option<String>,
+    /// Its users and sign-ins.
+    #[serde(flatten)]
+    pub counts: Counted,
+}
+
+/// Users who signed into applications.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationsReport {
+    /// The period.
+    pub period: Period,
+    /// The sign-in types counted.
+    pub sign_in_types: Vec<&'static str>,
+    /// Over all applications (users counted once however many applications they used).
+    pub total: Counted,
+    /// How many applications were used.
+    pub applications_used: u64,
+    /// The applications, most users first.
+    pub applications: Vec<AppUsage>,
+}
+
+/// Users who signed into each application in `period`: distinct users and sign-ins,
+/// succeeded / interrupted / failed, most users first.
+pub async fn applications(
+    engine: &QueryEngine,
+    period: Period,
+    filters: &Filters,
+) -> Result<ApplicationsReport> {
+    let kinds = filters.kinds(Question::Applications);
+    let mut params = Vec::new();
+    let condition = conditions(period, &kinds, filters, &mut params, AppColumns::App);
+    let outcomes = outcome_sums();
+    let sql = format!(
+        "SELECT appId, appDisplayName, count(DISTINCT NULLIF(userId, '')) AS users, \
+         count(*) AS signIns, {outcomes} \
+         FROM signins WHERE {condition} GROUP BY appId, appDisplayName"
+    );
+    let batches = run(engine, &sql, params.clone()).await?;
+    let mut applications = Vec::new();
+    for b in &batches {
+        for i in 0..b.num_rows() {
+            applications.push(AppUsage {
+                app_id: text(b, "appId", i),
+                app_display_name: text(b, "appDisplayName", i),
+                counts: counted(b, i),
+            });
+        }
+    }
+    // Users over all applications: a user of two applications is one user.
+    let sql = format!(
+        "SELECT count(DISTINCT NULLIF(userId, '')) AS users, count(*) AS signIns, {outcomes} \
+         FROM signins WHERE {condition}"
+    );
+    let totals = run(engine, &sql, params).await?;
+    let total = totals
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .map(|b| counted(b, 0))
+        .unwrap_or_default();
+    applications.sort_by(|a, b| {
+        (b.counts.users, b.counts.sign_ins)
+            .cmp(&(a.counts.users, a.counts.sign_ins))
+            .then_with(|| a.app_display_name.cmp(&b.app_display_name))
+            .then_with(|| a.app_id.cmp(&b.app_id))
+    });
+    let applications_used = applications.len() as u64;
+    applications.truncate(filters.top());
+    Ok(ApplicationsReport {
+        period,
+        sign_in_types: kind_names(&kinds),
+        total,
+        applications_used,
+        applications,
+    })
+}
+
+/// One error code's failures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureCode {
+    /// The code and what it means.
+    #[serde(flatten)]
+    pub code: CodeDescription,
+    /// Failed sign-ins with it.
+    pub failures: u64,
+    /// Distinct users who met it.
+    pub users: u64,
+}
+
+/// A value and how many failures had it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tally {
+    /// The value (`null`: not reported in the log).
+    pub value: Option<String>,
+    /// Its display name where the value is an id (applications, users).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Failures.
+    pub failures: u64,
+}
+
+/// Failed sign-in attempts.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailuresReport {
+    /// The period.
+    pub period: Period,
+    /// The sign-in types counted.
+    pub sign_in_types: Vec<&'static str>,
+    /// Failed sign-ins (interruptions such as MFA prompts are not failures).
+    pub failures: u64,
+    /// Distinct users among them.
+    pub users: u64,
+    /// Interrupted sign-ins in the same period, for comparison.
+    pub interrupted: u64,
+    /// By error code, most failures first, each with its meaning.
+    pub by_error_code: Vec<FailureCode>,
+    /// By user principal name (`name`: the user's object id).
+    pub by_user: Vec<Tally>,
+    /// By application id (`name`: its display name).
+    pub by_application: Vec<Tally>,
+    /// By IP address.
+    pub by_ip_address: Vec<Tally>,
+    /// By country or region (two-letter code).
+    pub by_country: Vec<Tally>,
+}
+
+/// Failed sign-in attempts in `period`: the total, and by error code (with its meaning), user,
+/// application, IP address and country, most failures first.
+pub async fn failures(
+    engine: &QueryEngine,
+    period: Period,
+    filters: &Filters,
+) -> Result<FailuresReport> {
+    let kinds = filters.kinds(Question::Failures);
+    let mut params = Vec::new();
+    let condition = conditions(period, &kinds, filters, &mut params, AppColumns::App);
+    let interrupts = in_list(&interrupt_codes());
+    // One scan: failures grouped by every dimension at once, folded here into each breakdown
+    // (failures are a small share of sign-ins, and the groups fewer still).
+    let sql = format!(
+        "SELECT status.errorCode AS code, NULLIF(userPrincipalName, '') AS upn, \
+         NULLIF(userId, '') AS userId, NULLIF(appId, '') AS appId, \
+         NULLIF(appDisplayName, '') AS appName, NULLIF(ipAddress, '') AS ip, \
+         NULLIF(location.countryOrRegion, '') AS country, count(*) AS n \
+         FROM signins WHERE {condition} AND status.errorCode <> 0 \
+         AND status.errorCode NOT IN ({interrupts}) \
+         GROUP BY 1, 2, 3, 4, 5, 6, 7"
+    );
+    let groups = run(engine, &sql, params.clone()).await?;
+    let sql = format!(
+        "SELECT count(*) AS n FROM signins WHERE {condition} AND status.errorCode IN ({interrupts})"
+    );
+    let interrupted = run(engine, &sql, params)
+        .await?
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .map_or(0, |b| int(b, "n", 0));
+
+    let mut total = 0;
+    let mut users = BTreeSet::new();
+    let mut codes: HashMap<i32, (u64, BTreeSet<String>)> = HashMap::new();
+    let mut by_user: HashMap<Option<String>, (u64, BTreeSet<String>)> = HashMap::new();
+    let mut by_app: HashMap<Option<String>, (u64, BTreeSet<String>)> = HashMap::new();
+    let mut by_ip: HashMap<Option<String>, u64> = HashMap::new();
+    let mut by_country: HashMap<Option<String>, u64> = HashMap::new();
+    for b in &groups {
+        let codes_col = b
+            .column_by_name("code")
+            .map(|c| c.as_primitive::<Int32Type>().clone());
+        for i in 0..b.num_rows() {
+            let n = int(b, "n", i);
+            let code = codes_col
+                .as_ref()
+                .filter(|c| c.is_valid(i))
+                .map_or(0, |c| c.value(i));
+            let user_id = text(b, "userId", i);
+            total += n;
+            let entry = codes.entry(code).or_default();
+            entry.0 += n;
+            if let Some(u) = &user_id {
+                users.insert(u.clone());
+                entry.1.insert(u.clone());
+            }
+            let upn = text(b, "upn", i).map(|u| u.to_lowercase());
+            let e = by_user.entry(upn).or_default();
+            e.0 += n;
+            e.1.extend(user_id);
+            let e = by_app.entry(text(b, "appId", i)).or_default();
+            e.0 += n;
+            e.1.extend(text(b, "appName", i));
+            *by_ip.entry(text(b, "ip", i)).or_default() += n;
+            *by_country.entry(text(b, "country", i)).or_default() += n;
+        }
+    }
+    let top = filters.top();
+    let mut by_error_code: Vec<FailureCode> = codes
+        .into_iter()
+        .map(|(code, (failures, users))| FailureCode {
+            code: describe(code),
+            failures,
+            users: users.len() as u64,
+        })
+        .collect();
+    by_error_code.sort_by(|a, b| {
+        b.failures
+            .cmp(&a.failures)
+            .then_with(|| a.code.code.cmp(&b.code.code))
+    });
+    by_error_code.truncate(top);
+    let named = |m: HashMap<Option<String>, (u64, BTreeSet<String>)>| {
+        tallies(
+            m.into_iter().map(|(value, (failures, names))| Tally {
+                value,
+                // One name per value in practice; several are joined rather than one picked.
+                name: (!names.is_empty()).then(|| names.into_iter().collect::<Vec<_>>().join(", ")),
+                failures,
+            }),
+            top,
+        )
+    };
+    let plain = |m: HashMap<Option<String>, u64>| {
+        tallies(
+            m.into_iter().map(|(value, failures)| Tally {
+                value,
+                name: None,
+                failures,
+            }),
+            top,
+        )
+    };
+    Ok(FailuresReport {
+        period,
+        sign_in_types: kind_names(&kinds),
+        failures: total,
+        users: users.len() as u64,
+        interrupted,
+        by_error_code,
+        by_user: named(by_user),
+        by_application: named(by_app),
+        by_ip_address: plain(by_ip),
+        by_country: plain(by_country),
+    })
+}
+
+/// Most failures first, then by value; at most `top`.
+fn tallies(items: impl Iterator<Item = Tally>, top: usize) -> Vec<Tally> {
+    let mut v: Vec<Tally> = items.collect();
+    v.sort_by(|a, b| {
+        b.failures
+            .cmp(&a.failures)
+            .then_with(|| a.value.cmp(&b.value))
+    });
+    v.truncate(top);
+    v
+}
+
+/// Sign-ins and users of one browser, operating system or pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientCount {
+    /// The browser (`null` for the OS list, or when the log names none: apps that are not
+    /// browsers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub browser: Option<String>,
+    /// The operating system (`null` for the browser list, or when the log names none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operating_system: Option<String>,
+    /// Sign-ins.
+    pub sign_ins: u64,
+    /// Distinct users.
+    pub users: u64,
+}
+
+/// Browsers and operating systems in use.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientsReport {
+    /// The period.
+    pub period: Period,
+    /// The sign-in types counted.
+    pub sign_in_types: Vec<&'static str>,
+    /// Whether versions were kept (`Chrome 155.0.0`) or folded into families (`Chrome`).
+    pub versions: bool,
+    /// Sign-ins counted.
+    pub sign_ins: u64,
+    /// Per browser, most sign-ins first.
+    pub browsers: Vec<ClientCount>,
+    /// Per operating system.
+    pub operating_systems: Vec<ClientCount>,
+    /// Per browser and operating system.
+    pub pairs: Vec<ClientCount>,
+}
+
+/// Browsers and operating systems in `period`: sign-ins and distinct users per browser, per
+/// OS and per pair. Unless `versions`, a trailing version (`Chrome 155.0.0`, `Ios 17.4`) is
+/// dropped so that a family counts once (`Windows 10` keeps its number: it has no dot).
+pub async fn clients(
+    engine: &QueryEngine,
+    period: Period,
+    filters: &Filters,
+    versions: bool,
+) -> Result<ClientsReport> {
+    let kinds = filters.kinds(Question::Clients);
+    let mut params = Vec::new();
+    let condition = conditions(period, &kinds, filters, &mut params, AppColumns::App);
+    let sql = format!(
+        "SELECT NULLIF(deviceDetail.browser, '') AS browser, \
+         NULLIF(deviceDetail.operatingSystem, '') AS os, NULLIF(userId, '') AS userId, \
+         count(*) AS n FROM signins WHERE {condition} GROUP BY 1, 2, 3"
+    );
+    let groups = run(engine, &sql, params).await?;
+    type Key = (Option<String>, Option<String>);
+    let mut pairs: HashMap<Key, (u64, BTreeSet<String>)> = HashMap::new();
+    let mut browsers: HashMap<Option<String>, (u64, BTreeSet<String>)> = HashMap::new();
+    let mut systems: HashMap<Option<String>, (u64, BTreeSet<String>)> = HashMap::new();
+    let mut sign_ins = 0;
+    let name = |s: Option<String>| {
+        if versions {
+            s
+        } else {
+            s.map(|s| family(&s))
+        }
+    };
+    for b in &groups {
+        for i in 0..b.num_rows() {
+            let n = int(b, "n", i);
+            let (browser, os) = (name(text(b, "browser", i)), name(text(b, "os", i)));
+            let user = text(b, "userId", i);
+            sign_ins += n;
+            for e in [
+                pairs.entry((browser.clone(), os.clone())).or_default(),
+                browsers.entry(browser).or_default(),
+                systems.entry(os).or_default(),
+            ] {
+                e.0 += n;
+                e.1.extend(user.clone());
+            }
+        }
+    }
+    let top = filters.top();
+    let list = |items: Vec<ClientCount>| {
+        let mut items = items;
+        items.sort_by(|a, b| {
+            (b.sign_ins, b.users)
+                .cmp(&(a.sign_ins, a.users))
+                .then_with(|| {
+                    (&a.browser, &a.operating_system).cmp(&(&b.browser, &b.operating_system))
+                })
+        });
+        items.truncate(top);
+        items
+    };
+    Ok(ClientsReport {
+        period,
+        sign_in_types: kind_names(&kinds),
+        versions,
+        sign_ins,
+        browsers: list(
+            browsers
+                .into_iter()
+                .map(|(browser, (n, u))| ClientCount {
+                    browser,
+                    operating_system: None,
+                    sign_ins: n,
+                    users: u.len() as u64,
+                })
+                .collect(),
+        ),
+        operating_systems: list(
+            systems
+                .into_iter()
+                .map(|(os, (n, u))| ClientCount {
+                    browser: None,
+                    operating_system: os,
+                    sign_ins: n,
+                    users: u.len() as u64,
+                })
+                .collect(),
+        ),
+        pairs: list(
+            pairs
+                .into_iter()
+                .map(|((browser, os), (n, u))| ClientCount {
+                    browser,
+                    operating_system: os,
+                    sign_ins: n,
+                    users: u.len() as u64,
+                })
+                .collect(),
+        ),
+    })
+}
+
+/// A browser or OS name without its trailing version: words from the first one that starts
+/// with a digit and holds a dot (`Mobile Safari 17.4` → `Mobile Safari`).
+fn family(s: &str) -> String {
+    let words: Vec<&str> = s.split_whitespace().collect();
+    let end = words
+        .iter()
+        .position(|w| w.starts_with(|c: char| c.is_ascii_digit()) && w.contains('.'))
+        .unwrap_or(words.len());
+    if end == 0 {
+        return s.trim().to_string();
+    }
+    words[..end].join(" ")
+}
+
+/// One resource a workload identity accessed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceAccess {
+    /// The resource's id.
+    pub resource_id: Option<String>,
+    /// Its display name.
+    pub resource_display_name: Option<String>,
+    /// Sign-ins to it.
+    pub sign_ins: u64,
+    /// Of them failed.
+    pub failures: u64,
+    /// The first access in the period (RFC 3339).
+    pub first_access: Option<String>,
+    /// The last access in the period.
+    pub last_access: Option<String>,
+}
+
+/// A managed identity or service principal and what it accessed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadIdentity {
+    /// `servicePrincipal` or `managedIdentity`.
+    pub sign_in_type: &'static str,
+    /// The service principal's object id.
+    pub service_principal_id: Option<String>,
+    /// Its name.
+    pub service_principal_name: Option<String>,
+    /// Sign-ins over all resources.
+    pub sign_ins: u64,
+    /// Of them failed.
+    pub failures: u64,
+    /// The first access in the period.
+    pub first_access: Option<String>,
+    /// The last access in the period.
+    pub last_access: Option<String>,
+    /// The resources, most sign-ins first (all of them: `top` cuts identities, not these).
+    pub resources: Vec<ResourceAccess>,
+}
+
+/// Resources accessed by workload identities.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadsReport {
+    /// The period.
+    pub period: Period,
+    /// The sign-in types counted.
+    pub sign_in_types: Vec<&'static str>,
+    /// Identities that signed in.
+    pub identities_seen: u64,
+    /// The identities, most sign-ins first.
+    pub identities: Vec<WorkloadIdentity>,
+}
+
+/// The resources managed identities and service principals accessed in `period`: per identity,
+/// each resource with its sign-ins, failures, first and last access.
+pub async fn workloads(
+    engine: &QueryEngine,
+    period: Period,
+    filters: &Filters,
+) -> Result<WorkloadsReport> {
+    let kinds = filters.kinds(Question::Workloads);
+    let mut params = Vec::new();
+    let condition = conditions(period, &kinds, filters, &mut params, AppColumns::Workload);
+    let sql = format!(
+        "SELECT CASE WHEN array_has(signInEventTypes, 'managedIdentity') THEN 'managedIdentity' \
+         WHEN array_has(signInEventTypes, 'servicePrincipal') THEN 'servicePrincipal' \
+         ELSE 'other' END AS kind, \
+         NULLIF(servicePrincipalId, '') AS spId, NULLIF(servicePrincipalName, '') AS spName, \
+         NULLIF(resourceId, '') AS resourceId, NULLIF(resourceDisplayName, '') AS resourceName, \
+         count(*) AS n, sum(CASE WHEN status.errorCode <> 0 THEN 1 ELSE 0 END) AS failed, \
+         min(createdDateTime) AS first, max(createdDateTime) AS last \
+         FROM signins WHERE {condition} GROUP BY 1, 2, 3, 4, 5"
+    );
+    let groups = run(engine, &sql, params).await?;
+    type Key = (&'static str, Option<String>, Option<String>);
+    let mut identities: HashMap<Key, Vec<ResourceAccess>> = HashMap::new();
+    for b in &groups {
+        for i in 0..b.num_rows() {
+            let kind = match text(b, "kind", i).as_deref() {
+                Some("managedIdentity") => "managedIdentity",
+                Some("servicePrincipal") => "servicePrincipal",
+                _ => "other",
+            };
+            identities
+                .entry((kind, text(b, "spId", i), text(b, "spName", i)))
+                .or_default()
+                .push(ResourceAccess {
+                    resource_id: text(b, "resourceId", i),
+                    resource_display_name: text(b, "resourceName", i),
+                    sign_ins: int(b, "n", i),
+                    failures: int(b, "failed", i),
+                    first_access: time(b, "first", i),
+                    last_access: time(b, "last", i),
+                });
+        }
+    }
+    let mut list: Vec<WorkloadIdentity> = identities
+        .into_iter()
+        .map(|((kind, id, name), mut resources)| {
+            resources.sort_by(|a, b| {
+                b.sign_ins
+                    .cmp(&a.sign_ins)
+                    .then_with(|| a.resource_display_name.cmp(&b.resource_display_name))
+                    .then_with(|| a.resource_id.cmp(&b.resource_id))
+            });
+            // RFC 3339 UTC strings of one format order as the instants do.
+            let first_access = resources
+                .iter()
+                .filter_map(|r| r.first_access.clone())
+                .min();
+            let last_access = resources.iter().filter_map(|r| r.last_access.clone()).max();
+            WorkloadIdentity {
+                sign_in_type: kind,
+                service_principal_id: id,
+                service_principal_name: name,
+                sign_ins: resources.iter().map(|r| r.sign_ins).sum(),
+                failures: resources.iter().map(|r| r.failures).sum(),
+                first_access,
+                last_access,
+                resources,
+            }
+        })
+        .collect();
+    list.sort_by(|a, b| {
+        b.sign_ins
+            .cmp(&a.sign_ins)
+            .then_with(|| a.service_principal_name.cmp(&b.service_principal_name))
+            .then_with(|| a.service_principal_id.cmp(&b.service_principal_id))
+    });
+    let identities_seen = list.len() as u64;
+    list.truncate(filters.top());
+    Ok(WorkloadsReport {
+        period,
+        sign_in_types: kind_names(&kinds),
+        identities_seen,
+        identities: list,
+    })
+}
+
+/// Which columns the `app` filter matches.
+#[derive(Clone, Copy)]
+enum AppColumns {
+    /// The application a user signed into.
+    App,
+    /// A workload identity: its service principal or its application.
+    Workload,
+}
+
+/// The `WHERE` condition of a question: the period, the sign-in types (literals, so that the
+/// table skips files of other types) and the filters (as parameters `$1`…, never spliced into
+/// the SQL text).
+fn conditions(
+    period: Period,
+    kinds: &[SignInKind],
+    filters: &Filters,
+    params: &mut Vec<ScalarValue>,
+    app_columns: AppColumns,
+) -> String {
+    let mut parts = vec![
+        format!("createdDateTime >= {}", timestamp(period.from)),
+        format!("createdDateTime < {}", timestamp(period.to)),
+    ];
+    if !kinds.is_empty() && kinds.len() < SignInKind::ALL.len() {
+        let any: Vec<String> = kinds
+            .iter()
+            .map(|k| format!("array_has(signInEventTypes, '{}')", k.graph_name()))
+            .collect();
+        parts.push(format!("({})", any.join(" OR ")));
+    }
+    if let Some(app) = &filters.app {
+        params.push(ScalarValue::Utf8(Some(app.clone())));
+        let p = format!("${}", params.len());
+        parts.push(match app_columns {
+            AppColumns::App => format!("(appId = {p} OR lower(appDisplayName) = lower({p}))"),
+            AppColumns::Workload => format!(
+                "(servicePrincipalId = {p} OR appId = {p} \
+                 OR lower(servicePrincipalName) = lower({p}) OR lower(appDisplayName) = lower({p}))"
+            ),
+        });
+    }
+    if let Some(user) = &filters.user {
+        params.push(ScalarValue::Utf8(Some(user.clone())));
+        let p = format!("${}", params.len());
+        parts.push(format!(
+            "(userId = {p} OR lower(userPrincipalName) = lower({p}))"
+        ));
+    }
+    parts.join(" AND ")
+}
+
+/// A timestamp literal DataFusion compares with the stored time column.
+fn timestamp(t: DateTime<Utc>) -> String {
+    format!(
+        "TIMESTAMP '{}'",
+        t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    )
+}
+
+/// `succeeded`, `interrupted` and `failed` sums over the rows.
+fn outcome_sums() -> String {
+    let interrupts = in_list(&interrupt_codes());
+    format!(
+        "sum(CASE WHEN status.errorCode = 0 THEN 1 ELSE 0 END) AS succeeded, \
+         sum(CASE WHEN status.errorCode IN ({interrupts}) THEN 1 ELSE 0 END) AS interrupted, \
+         sum(CASE WHEN status.errorCode <> 0 AND status.errorCode NOT IN ({interrupts}) \
+         THEN 1 ELSE 0 END) AS failed"
+    )
+}
+
+fn in_list(codes: &[i32]) -> String {
+    codes
+        .iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn kind_names(kinds: &[SignInKind]) -> Vec<&'static str> {
+    kinds.iter().map(|k| k.graph_name()).collect()
+}
+
+async fn run(
+    engine: &QueryEngine,
+    sql: &str,
+    params: Vec<ScalarValue>,
+) -> Result<Vec<RecordBatch>> {
+    let df = engine.context().sql(sql).await?;
+    let df = if params.is_empty() {
+        df
+    } else {
+        df.with_param_values(ParamValues::List(
+            params.into_iter().map(Into::into).collect(),
+        ))?
+    };
+    Ok(df.collect().await?)
+}
+
+fn counted(b: &RecordBatch, i: usize) -> Counted {
+    Counted {
+        users: int(b, "users", i),
+        sign_ins: int(b, "signIns", i),
+        succeeded: int(b, "succeeded", i),
+        interrupted: int(b, "interrupted", i),
+        failed: int(b, "failed", i),
+    }
+}
+
+/// A count or sum column's value (0 for null: a sum over no rows).
+fn int(b: &RecordBatch, name: &str, i: usize) -> u64 {
+    let Some(c) = b.column_by_name(name) else {
+        return 0;
+    };
+    if c.is_null(i) {
+        return 0;
+    }
+    match c.data_type() {
+        arrow::datatypes::DataType::Int64 => c.as_primitive::<Int64Type>().value(i).max(0) as u64,
+        arrow::datatypes::DataType::UInt64 => {
+            c.as_primitive::<arrow::datatypes::UInt64Type>().value(i)
+        }
+        arrow::datatypes::DataType::Int32 => c.as_primitive::<Int32Type>().value(i).max(0) as u64,
+        _ => 0,
+    }
+}
+
+/// A string column's value (`None` for null), whatever string type DataFusion chose.
+fn text(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
+    let c: &Arc<dyn Array> = b.column_by_name(name)?;
+    if c.is_null(i) {
+        return None;
+    }
+    let s = if let Some(a) = c.as_string_opt::<i32>() {
+        a.value(i)
+    } else if let Some(a) = c.as_string_view_opt() {
+        a.value(i)
+    } else if let Some(a) = c.as_string_opt::<i64>() {
+        a.value(i)
+    } else {
+        return None;
+    };
+    Some(s.to_string())
+}
+
+/// A timestamp column's value as RFC 3339 UTC (fractions only when there are any, as Graph).
+fn time(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
+    let c = b.column_by_name(name)?;
+    if c.is_null(i) {
+        return None;
+    }
+    let v = c.as_primitive_opt::<TimestampMicrosecondType>()?.value(i);
+    DateTime::<Utc>::from_timestamp_micros(v)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_drop_dotted_versions_only() {
+        assert_eq!(family("Chrome 155.0.0"), "Chrome");
+        assert_eq!(family("Mobile Safari 17.4"), "Mobile Safari");
+        assert_eq!(family("Ios 27.0.1"), "Ios");
+        assert_eq!(family("Windows 10"), "Windows 10");
+        assert_eq!(family("Windows10"), "Windows10");
+        assert_eq!(family("1.2.3"), "1.2.3");
+    }
+
+    #[test]
+    fn filters_become_parameters_never_sql_text() {
+        let period = Period::resolve(
+            Some("1d"),
+            None,
+            None,
+            chrono::Duration::days(1),
+            Utc::now(),
+        )
+        .unwrap();
+        let filters = Filters {
+            app: Some("x' OR 1=1 --".into()),
+            user: Some("o'brien@contoso.com".into()),
+            ..Filters::default()
+        };
+        let mut params = Vec::new();
+        let sql = conditions(
+            period,
+            &[SignInKind::InteractiveUser],
+            &filters,
+            &mut params,
+            AppColumns::App,
+        );
+        assert!(!sql.contains("OR 1=1") && !sql.contains("brien"), "{sql}");
+        assert_eq!(params.len(), 2);
+        assert!(sql.contains("$1") && sql.contains("$2"), "{sql}");
+    }
+}
