@@ -88,6 +88,8 @@ enum Command {
     /// Answer an everyday question: applications, failures, clients (browsers and operating
     /// systems) or workloads (resources of managed identities and service principals).
     Ask(cmd::ask::Args),
+    /// Explain one sign-in: who, how, what, and why it succeeded, was interrupted or failed.
+    Explain(cmd::explain::Args),
     /// Write stored records as Graph JSON, one per line (uncapped).
     Export(cmd::export::Args),
     /// Print one record by its id (the most complete of the versions sharing it).
@@ -173,6 +175,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => cmd::ingest::run(&cli.data, args),
         Command::Sql(args) => cmd::sql::run(&cli.data, args),
         Command::Ask(args) => cmd::ask::run(&cli.data, args),
+        Command::Explain(args) => cmd::explain::run(&cli.data, args),
         Command::Export(args) => cmd::export::run(&cli.data, args),
         Command::Show(args) => cmd::show::run(&cli.data, args),
         Command::Schema => {

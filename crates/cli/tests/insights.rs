@@ -138,6 +138,7 @@ fn the_four_questions_equal_an_independent_count_of_the_raw_records() {
     workloads_equal_the_raw_records(&t);
     filters_narrow_the_answers(&t);
     requests_are_checked(&t);
+    sign_ins_are_explained(&t);
 }
 
 #[derive(Default, Debug, PartialEq)]
@@ -460,4 +461,102 @@ fn requests_are_checked(t: &Setup) {
     let run = t.gh.run(&["ask", "failures", "--since", "yesterday"]);
     run.expect_code(1, "a bad --since");
     assert!(run.stderr.contains("since"), "{}", run.stderr);
+}
+
+fn sign_ins_are_explained(t: &Setup) {
+    let pick = |f: &dyn Fn(&Value) -> bool| {
+        t.records
+            .iter()
+            .find(|r| f(r))
+            .expect("a sign-in of that kind in the simulated data")
+            .clone()
+    };
+    let wrong_password = pick(&|r| code(r) == 50126);
+    let mfa_prompt = pick(&|r| {
+        code(r) == 50076
+            && r["appliedConditionalAccessPolicies"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["result"] == "failure"))
+    });
+    let managed_identity = pick(&|r| kind(r) == "managedIdentity" && code(r) == 0);
+    for (r, outcome, who) in [
+        (&wrong_password, "failure", "user"),
+        (&mfa_prompt, "interrupted", "user"),
+        (&managed_identity, "success", "managedIdentity"),
+    ] {
+        let id = r["id"].as_str().unwrap();
+        let a = t
+            .server
+            .get(&format!("/gatehouse/signIns/{id}/explain"), Some(&t.token));
+        assert_eq!(a.status, 200, "{}", a.text());
+        let e = a.json();
+        let run = t.gh.run(&["explain", id, "--json"]);
+        run.expect_code(0, "explain");
+        let cli: Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(e, cli, "HTTP and CLI explain {id} alike");
+        // Text for a person, with the same verdict.
+        let text = t.gh.run(&["explain", id]);
+        text.expect_code(0, "explain as text");
+        assert!(text.stdout.contains("What to do"), "{}", text.stdout);
+
+        assert_eq!(e["id"], id);
+        assert_eq!(e["who"]["type"], who, "{id}");
+        assert_eq!(e["diagnosis"]["outcome"], outcome, "{id}");
+        assert_eq!(
+            e["diagnosis"]["error"]["code"], r["status"]["errorCode"],
+            "{id}"
+        );
+        assert_eq!(
+            e["diagnosis"]["failureReason"], r["status"]["failureReason"],
+            "{id}"
+        );
+        assert_eq!(e["how"]["appDisplayName"], r["appDisplayName"], "{id}");
+        assert_eq!(e["what"]["resourceId"], r["resourceId"], "{id}");
+        let expected_id = if who == "user" {
+            &r["userId"]
+        } else {
+            &r["servicePrincipalId"]
+        };
+        assert_eq!(&e["who"]["id"], expected_id, "{id}");
+        // The deciding policies are exactly the raw record's failed and succeeded ones.
+        let deciding: BTreeSet<String> = r["appliedConditionalAccessPolicies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["result"] == "failure" || p["result"] == "success")
+            .map(|p| p["displayName"].as_str().unwrap().to_string())
+            .collect();
+        let listed: BTreeSet<String> = e["diagnosis"]["decidingPolicies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["displayName"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(listed, deciding, "{id}");
+        assert!(!e["diagnosis"]["actions"].as_array().unwrap().is_empty());
+    }
+    let summary = |r: &Value| {
+        let id = r["id"].as_str().unwrap();
+        t.server
+            .get(&format!("/gatehouse/signIns/{id}/explain"), Some(&t.token))
+            .json()["diagnosis"]["summary"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(summary(&wrong_password).contains("failed with error 50126"));
+    assert!(summary(&mfa_prompt).contains("expected step"));
+    // Unknown ids and other tenants' ids are not found.
+    let a = t
+        .server
+        .get("/gatehouse/signIns/no-such-id/explain", Some(&t.token));
+    assert_eq!(a.status, 404, "{}", a.text());
+    let other = t.gh.token("fabrikam", "security-reader");
+    let id = wrong_password["id"].as_str().unwrap();
+    let a = t
+        .server
+        .get(&format!("/gatehouse/signIns/{id}/explain"), Some(&other));
+    assert_eq!(a.status, 404, "{}", a.text());
+    t.gh.run(&["explain", "no-such-id"])
+        .expect_code(1, "explain an unknown id");
 }

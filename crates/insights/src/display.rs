@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::explain::Explanation;
 use crate::questions::{
     ApplicationsReport, ClientCount, ClientsReport, FailuresReport, Tally, WorkloadsReport,
 };
@@ -280,6 +281,157 @@ impl fmt::Display for WorkloadsReport {
                 ]);
             }
             write!(f, "{table}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let d = &self.diagnosis;
+        writeln!(
+            f,
+            "Sign-in {} at {}",
+            opt(&self.id),
+            opt(&self.created_date_time)
+        )?;
+        writeln!(f, "{}", d.summary)?;
+        let w = &self.who;
+        writeln!(f, "\nWho")?;
+        writeln!(f, "  type               {}", w.kind)?;
+        writeln!(f, "  name               {}", opt(&w.display_name))?;
+        if w.kind == "user" {
+            writeln!(f, "  user principal     {}", opt(&w.user_principal_name))?;
+            writeln!(f, "  user type          {}", opt(&w.user_type))?;
+        }
+        writeln!(f, "  id                 {}", opt(&w.id))?;
+        if let Some(t) = &w.managed_identity_type {
+            writeln!(
+                f,
+                "  managed identity   {t} ({})",
+                opt(&w.associated_resource_id)
+            )?;
+        }
+        if let Some(k) = &w.credential_key_id {
+            writeln!(f, "  credential key     {k}")?;
+        }
+        let h = &self.how;
+        writeln!(f, "\nHow")?;
+        writeln!(f, "  sign-in type       {}", opt(&h.sign_in_type))?;
+        writeln!(
+            f,
+            "  application        {} ({})",
+            opt(&h.app_display_name),
+            opt(&h.app_id)
+        )?;
+        writeln!(
+            f,
+            "  client app         {}{}",
+            opt(&h.client_app_used),
+            if h.legacy_authentication {
+                " (legacy authentication)"
+            } else {
+                ""
+            }
+        )?;
+        writeln!(
+            f,
+            "  protocol           {}",
+            opt(&h.authentication_protocol)
+        )?;
+        writeln!(
+            f,
+            "  requirement        {}",
+            opt(&h.authentication_requirement)
+        )?;
+        for s in &h.authentication_steps {
+            writeln!(
+                f,
+                "  step               {} / {}: {} ({})",
+                opt(&s.requirement),
+                opt(&s.method),
+                match s.succeeded {
+                    Some(true) => "succeeded",
+                    Some(false) => "failed",
+                    None => "?",
+                },
+                opt(&s.result)
+            )?;
+        }
+        writeln!(
+            f,
+            "  from               {} {}",
+            opt(&h.ip_address),
+            h.location
+                .as_deref()
+                .map(|l| format!("({l})"))
+                .unwrap_or_default()
+        )?;
+        writeln!(
+            f,
+            "  client             {} on {}{}",
+            opt(&h.browser),
+            opt(&h.operating_system),
+            h.device
+                .as_deref()
+                .map(|d| format!(", device {d}"))
+                .unwrap_or_default()
+        )?;
+        writeln!(f, "\nWhat")?;
+        writeln!(
+            f,
+            "  resource           {} ({})",
+            opt(&self.what.resource_display_name),
+            opt(&self.what.resource_id)
+        )?;
+        writeln!(f, "\nWhy")?;
+        writeln!(
+            f,
+            "  outcome            {}",
+            match d.outcome {
+                crate::Outcome::Success => "success",
+                crate::Outcome::Interrupted => "interrupted (an expected step, not a failure)",
+                crate::Outcome::Failure => "failure",
+            }
+        )?;
+        writeln!(
+            f,
+            "  error              {}{}",
+            d.error.code,
+            d.error.name.map(|n| format!(" {n}")).unwrap_or_default()
+        )?;
+        writeln!(f, "  meaning            {}", d.error.meaning)?;
+        if let Some(r) = &d.failure_reason {
+            writeln!(f, "  log says           {r}")?;
+        }
+        if let Some(r) = &d.additional_details {
+            writeln!(f, "  details            {r}")?;
+        }
+        writeln!(
+            f,
+            "  conditional access {}",
+            opt(&d.conditional_access_status)
+        )?;
+        for p in &d.deciding_policies {
+            writeln!(
+                f,
+                "    {}: {}{}",
+                p.result,
+                opt(&p.display_name),
+                if p.grant_controls.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (grant: {})", p.grant_controls.join(", "))
+                }
+            )?;
+        }
+        if let Some(r) = &d.risk {
+            writeln!(f, "  risk               {r}")?;
+        }
+        writeln!(f, "\nWhat to do")?;
+        for a in &d.actions {
+            writeln!(f, "  - {a}")?;
         }
         Ok(())
     }

@@ -9,17 +9,23 @@
 //!
 //! Each takes a [`Period`] and [`Filters`] and answers exactly: no sampling, no caps on what is
 //! counted (only the lists are cut to `top`). [`error_codes`] is the AADSTS catalogue that
-//! classes codes as success, interruption or failure and explains them. `gatehouse ask` and
+//! classes codes as success, interruption or failure and explains them; [`explain`] says who,
+//! how, what and why of one sign-in. `gatehouse ask` and
 //! `GET /gatehouse/insights/{question}` are thin callers of this crate.
 
 mod display;
 mod error_codes;
+mod explain;
 mod period;
 mod questions;
 
 pub use error_codes::{
     describe, interrupt_codes, lookup, outcome, CodeDescription, ErrorClass, ErrorCode, Outcome,
     CATALOGUE,
+};
+pub use explain::{
+    explain, AuthenticationStep, Diagnosis, Explanation, How, PolicyDecision, What, Who,
+    LEGACY_CLIENT_APPS,
 };
 pub use period::{parse_instant, parse_span, Period};
 pub use questions::{

@@ -126,3 +126,35 @@ fn to_json<T: serde::Serialize>(
     // Serialising plain structs of strings and numbers cannot fail.
     r.map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
 }
+
+/// `GET /gatehouse/signIns/{id}/explain`: who, how, what and why of one sign-in of the token's
+/// tenant (the most complete version where several share the id), 404 when it has none.
+pub(crate) async fn explain(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if !caller.readable_logs().contains(&LogKind::SignIns) {
+        return Err(ApiError::forbidden(
+            "This token's role may not read sign-ins.",
+        ));
+    }
+    let _turn = state.admission.admit().await;
+    let engine = state
+        .queries
+        .engine_for(
+            state.ingestor.snapshot(),
+            caller.tenant(),
+            &[LogKind::SignIns],
+        )
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let record = engine
+        .lookup(LogKind::SignIns, &id)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(|| ApiError::not_found(format!("No sign-in has the id '{id}'.")))?;
+    let explanation = gatehouse_insights::explain(&record);
+    Ok(Json(
+        serde_json::to_value(explanation).unwrap_or(Value::Null),
+    ))
+}

@@ -43,6 +43,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/gatehouse/insights/{question}",
             get(crate::insights::question),
         )
+        .route(
+            "/gatehouse/signIns/{id}/explain",
+            get(crate::insights::explain),
+        )
         .route("/{version}/auditLogs/{resource}", get(crate::graph::list))
         .route(
             "/{version}/auditLogs/{resource}/{id}",

@@ -2,6 +2,7 @@
 
 pub mod ask;
 pub mod demo;
+pub mod explain;
 pub mod export;
 pub mod ingest;
 pub mod retention;
