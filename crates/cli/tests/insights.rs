@@ -23,6 +23,11 @@ const INTERRUPTS: &[i64] = &[
 /// Every simulated sign-in whose time is in `[FROM, TO)`.
 fn signins_in_period(sim: &Path) -> Vec<Value> {
     let (from, to) = (parse_instant(FROM).unwrap(), parse_instant(TO).unwrap());
+    signins_between(sim, from, to)
+}
+
+/// Every simulated sign-in whose time (ns) is in `[from, to)`.
+fn signins_between(sim: &Path, from: i64, to: i64) -> Vec<Value> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(sim.join("graph/signins")).expect("signins folder") {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
@@ -65,6 +70,7 @@ fn u(v: &Value) -> u64 {
 /// The stored data and a server over it.
 struct Setup {
     gh: Gh,
+    sim: std::path::PathBuf,
     records: Vec<Value>,
     server: Served,
     token: String,
@@ -90,6 +96,7 @@ fn setup() -> Setup {
     let server = Served::start(&gh, &[]);
     Setup {
         gh,
+        sim,
         records,
         server,
         token,
@@ -139,6 +146,7 @@ fn the_four_questions_equal_an_independent_count_of_the_raw_records() {
     filters_narrow_the_answers(&t);
     requests_are_checked(&t);
     sign_ins_are_explained(&t);
+    graph_reports_equal_the_raw_records(&t);
 }
 
 #[derive(Default, Debug, PartialEq)]
@@ -559,4 +567,232 @@ fn sign_ins_are_explained(t: &Setup) {
     assert_eq!(a.status, 404, "{}", a.text());
     t.gh.run(&["explain", "no-such-id"])
         .expect_code(1, "explain an unknown id");
+}
+
+fn graph_reports_equal_the_raw_records(t: &Setup) {
+    let all = signins_between(&t.sim, i64::MIN, i64::MAX);
+    let get = |path: &str| {
+        let a = t.server.get(path, Some(&t.token));
+        assert_eq!(a.status, 200, "{path}: {}", a.text());
+        let v = a.json();
+        assert!(
+            v["@odata.context"].as_str().unwrap().contains("$metadata#"),
+            "{v}"
+        );
+        v["value"].as_array().unwrap().clone()
+    };
+
+    // Detailed summary: one application, one day, every code.
+    let rows = get(
+        "/beta/reports/applicationSignInDetailedSummary?$filter=appDisplayName%20eq%20'officehome'%20and%20aggregatedEventDateTime%20ge%202026-10-06T00:00:00Z%20and%20aggregatedEventDateTime%20lt%202026-10-07T00:00:00Z",
+    );
+    let mut expected: BTreeMap<i64, u64> = BTreeMap::new();
+    for r in all.iter().filter(|r| {
+        kind(r) == "interactiveUser"
+            && r["appDisplayName"] == "OfficeHome"
+            && r["createdDateTime"]
+                .as_str()
+                .unwrap()
+                .starts_with("2026-10-06")
+    }) {
+        *expected.entry(code(r)).or_default() += 1;
+    }
+    assert!(!expected.is_empty());
+    let got: BTreeMap<i64, u64> = rows
+        .iter()
+        .map(|r| {
+            assert_eq!(r["aggregatedEventDateTime"], "2026-10-06T00:00:00Z", "{r}");
+            assert_eq!(r["appDisplayName"], "OfficeHome", "{r}");
+            (
+                r["status"]["errorCode"].as_i64().unwrap(),
+                u(&r["signInCount"]),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    // Every sign-in type when asked, and $top.
+    let rows = get("/beta/reports/applicationSignInDetailedSummary?signInTypes=all&$top=3");
+    assert_eq!(rows.len(), 3);
+    let total: u64 = get("/beta/reports/applicationSignInDetailedSummary?signInTypes=all")
+        .iter()
+        .map(|r| u(&r["signInCount"]))
+        .sum();
+    let with_app = all.iter().filter(|r| s(r, &["appId"]).is_some()).count() as u64;
+    assert_eq!(total, with_app);
+
+    // Service principal activity: each role's last sign-in, for an application that is a
+    // delegated client, and one that is an application client.
+    let rows = get("/beta/reports/servicePrincipalSignInActivities");
+    let last = |f: &dyn Fn(&Value) -> bool| {
+        all.iter()
+            .filter(|r| f(r))
+            .map(|r| r["createdDateTime"].as_str().unwrap().to_string())
+            .max()
+    };
+    for row in &rows {
+        let app = row["appId"].as_str().unwrap();
+        for (field, f) in [
+            (
+                "delegatedClientSignInActivity",
+                &(|r: &Value| is_user(r) && r["appId"] == app) as &dyn Fn(&Value) -> bool,
+            ),
+            ("delegatedResourceSignInActivity", &|r: &Value| {
+                is_user(r) && r["resourceId"] == app
+            }),
+            (
+                "applicationAuthenticationClientSignInActivity",
+                &|r: &Value| !is_user(r) && r["appId"] == app,
+            ),
+            (
+                "applicationAuthenticationResourceSignInActivity",
+                &|r: &Value| !is_user(r) && r["resourceId"] == app,
+            ),
+        ] {
+            let got = row[field]["lastSignInDateTime"]
+                .as_str()
+                .map(str::to_string);
+            assert_eq!(got, last(f), "{app} {field}");
+        }
+    }
+    assert!(rows
+        .iter()
+        .any(|r| !r["delegatedClientSignInActivity"].is_null()));
+    assert!(rows
+        .iter()
+        .any(|r| !r["applicationAuthenticationClientSignInActivity"].is_null()));
+    // The last sign-in's request id is that sign-in's id.
+    let row = &rows[0];
+    let id = row["lastSignInActivity"]["lastSignInRequestId"]
+        .as_str()
+        .unwrap();
+    let r = all
+        .iter()
+        .find(|r| r["id"] == id)
+        .expect("the request id is a sign-in");
+    assert_eq!(
+        r["createdDateTime"],
+        row["lastSignInActivity"]["lastSignInDateTime"]
+    );
+    let one = get(&format!(
+        "/beta/reports/servicePrincipalSignInActivities?$filter=appId%20eq%20'{}'",
+        row["appId"].as_str().unwrap()
+    ));
+    assert_eq!(one, vec![row.clone()]);
+
+    // Application summary: periods end now, so a tenant simulated over the last days.
+    let recent = t.gh.dir.join("recent");
+    let start = (chrono::Utc::now() - chrono::Duration::days(3))
+        .format("%Y-%m-%d")
+        .to_string();
+    t.gh.run(&[
+        "simulate".as_ref(),
+        "--users".as_ref(),
+        "20".as_ref(),
+        "--days".as_ref(),
+        "2".as_ref(),
+        "--seed".as_ref(),
+        "5".as_ref(),
+        "--start".as_ref(),
+        start.as_str().as_ref(),
+        "--out".as_ref(),
+        recent.as_os_str(),
+    ])
+    .expect_code(0, "simulate the last days");
+    // Pushed to the running server (it holds the data directory).
+    let ingest = t.gh.token("recent", "ingest");
+    let mut body = Vec::new();
+    for entry in std::fs::read_dir(recent.join("graph/signins")).unwrap() {
+        body.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let a = t.server.post(
+        "/gatehouse/ingest?tenant=recent",
+        Some(&ingest),
+        &[("Content-Type", "application/x-ndjson")],
+        &body,
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    let reader = t.gh.token("recent", "reports-reader");
+    let now_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+    let mut expected: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for r in signins_between(&recent, now_ns - 7 * 86_400 * 1_000_000_000, now_ns) {
+        if kind(&r) == "interactiveUser" {
+            let e = expected.entry(s(&r, &["appId"]).unwrap()).or_default();
+            if code(&r) == 0 {
+                e.0 += 1;
+            } else {
+                e.1 += 1;
+            }
+        }
+    }
+    assert!(!expected.is_empty());
+    let a = t.server.get(
+        "/beta/reports/getAzureADApplicationSignInSummary(period='D7')",
+        Some(&reader),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    let got: BTreeMap<String, (u64, u64)> = a.json()["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let (ok, failed) = (u(&r["successfulSignInCount"]), u(&r["failedSignInCount"]));
+            let pct = r["successPercentage"].as_f64().unwrap();
+            assert!(
+                (pct - ok as f64 * 100.0 / (ok + failed) as f64).abs() < 0.01,
+                "{r}"
+            );
+            (r["id"].as_str().unwrap().to_string(), (ok, failed))
+        })
+        .collect();
+    assert_eq!(got, expected);
+    // The first tenant's October days are not in its last 30 days.
+    assert!(get("/beta/reports/getAzureADApplicationSignInSummary(period='D30')").is_empty());
+
+    // Daily counts per type.
+    let a = t.server.get(
+        "/gatehouse/insights/daily?from=2026-10-05&to=2026-10-08",
+        Some(&t.token),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    let days = a.json()["days"].as_array().unwrap().clone();
+    assert_eq!(days.len(), 3);
+    for d in &days {
+        let day = d["day"].as_str().unwrap();
+        let of = |k: &str| {
+            all.iter()
+                .filter(|r| kind(r) == k && r["createdDateTime"].as_str().unwrap().starts_with(day))
+                .count() as u64
+        };
+        assert_eq!(u(&d["interactiveUser"]), of("interactiveUser"), "{day}");
+        assert_eq!(
+            u(&d["nonInteractiveUser"]),
+            of("nonInteractiveUser"),
+            "{day}"
+        );
+        assert_eq!(u(&d["servicePrincipal"]), of("servicePrincipal"), "{day}");
+        assert_eq!(u(&d["managedIdentity"]), of("managedIdentity"), "{day}");
+    }
+
+    // Errors in Graph's envelope.
+    for (path, status) in [
+        ("/v1.0/reports/servicePrincipalSignInActivities", 404),
+        (
+            "/beta/reports/getAzureADApplicationSignInSummary(period='D2')",
+            400,
+        ),
+        ("/beta/reports/getAzureADApplicationSignInSummary", 400),
+        ("/beta/reports/nope", 404),
+        (
+            "/beta/reports/applicationSignInDetailedSummary?$filter=startswith(appDisplayName,'O')",
+            400,
+        ),
+        (
+            "/beta/reports/applicationSignInDetailedSummary?signInTypes=some",
+            400,
+        ),
+    ] {
+        let a = t.server.get(path, Some(&t.token));
+        assert_eq!(a.status, status, "{path}: {}", a.text());
+        assert!(a.json()["error"]["message"].is_string(), "{path}");
+    }
 }

@@ -18,6 +18,7 @@ mod error_codes;
 mod explain;
 mod period;
 mod questions;
+mod reports;
 
 pub use error_codes::{
     describe, interrupt_codes, lookup, outcome, CodeDescription, ErrorClass, ErrorCode, Outcome,
@@ -32,6 +33,12 @@ pub use questions::{
     applications, clients, failures, workloads, AppUsage, ApplicationsReport, ClientCount,
     ClientsReport, Counted, FailureCode, FailuresReport, Filters, Question, ResourceAccess, Tally,
     WorkloadIdentity, WorkloadsReport, DEFAULT_TOP,
+};
+pub use reports::{
+    application_sign_in_detailed_summary, application_sign_in_summary, daily_sign_ins,
+    report_period, service_principal_sign_in_activities, ActivityScope,
+    ApplicationSignInDetailedSummary, ApplicationSignInSummary, DailySignIns,
+    DetailedSummaryFilter, ServicePrincipalSignInActivity, SignInActivity, SignInStatus,
 };
 
 /// Why a question could not be answered.

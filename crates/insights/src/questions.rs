@@ -751,7 +751,7 @@ fn conditions(
 }
 
 /// A timestamp literal DataFusion compares with the stored time column.
-fn timestamp(t: DateTime<Utc>) -> String {
+pub(crate) fn timestamp(t: DateTime<Utc>) -> String {
     format!(
         "TIMESTAMP '{}'",
         t.to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -781,7 +781,7 @@ fn kind_names(kinds: &[SignInKind]) -> Vec<&'static str> {
     kinds.iter().map(|k| k.graph_name()).collect()
 }
 
-async fn run(
+pub(crate) async fn run(
     engine: &QueryEngine,
     sql: &str,
     params: Vec<ScalarValue>,
@@ -808,7 +808,7 @@ fn counted(b: &RecordBatch, i: usize) -> Counted {
 }
 
 /// A count or sum column's value (0 for null: a sum over no rows).
-fn int(b: &RecordBatch, name: &str, i: usize) -> u64 {
+pub(crate) fn int(b: &RecordBatch, name: &str, i: usize) -> u64 {
     let Some(c) = b.column_by_name(name) else {
         return 0;
     };
@@ -826,7 +826,7 @@ fn int(b: &RecordBatch, name: &str, i: usize) -> u64 {
 }
 
 /// A string column's value (`None` for null), whatever string type DataFusion chose.
-fn text(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
+pub(crate) fn text(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
     let c: &Arc<dyn Array> = b.column_by_name(name)?;
     if c.is_null(i) {
         return None;

@@ -426,7 +426,7 @@ fn encode_query(pairs: &[(String, String)]) -> String {
 }
 
 /// `http://host` as the client reached the server.
-fn base_url(headers: &HeaderMap) -> String {
+pub(crate) fn base_url(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

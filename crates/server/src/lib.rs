@@ -25,6 +25,7 @@ pub mod config;
 mod graph;
 mod insights;
 mod metrics;
+mod reports;
 mod routes;
 mod watch;
 

@@ -47,6 +47,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/gatehouse/signIns/{id}/explain",
             get(crate::insights::explain),
         )
+        .route("/gatehouse/insights/daily", get(crate::reports::daily))
+        .route("/{version}/reports/{report}", get(crate::reports::report))
         .route("/{version}/auditLogs/{resource}", get(crate::graph::list))
         .route(
             "/{version}/auditLogs/{resource}/{id}",

@@ -1,0 +1,331 @@
+//! Microsoft Graph's Usage & insights report endpoints (`/beta/reports/…`):
+//! `getAzureADApplicationSignInSummary(period='D7'|'D30')`, `applicationSignInDetailedSummary`
+//! and `servicePrincipalSignInActivities`, in Graph's shapes, over the token's tenant; and
+//! `GET /gatehouse/insights/daily`, sign-ins per day and type.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use gatehouse_insights::{ActivityScope, DetailedSummaryFilter, Period};
+use gatehouse_model::LogKind;
+use gatehouse_odata::{CompareOp, ExprKind, Literal, QueryOptions};
+use serde_json::{json, Value};
+
+use crate::routes::{ApiError, Caller};
+use crate::AppState;
+
+/// How far back a report without a period reaches: all history Gatehouse keeps (Graph keeps
+/// 30 days).
+const ALL_HISTORY_DAYS: i64 = 365 * 100;
+
+/// `GET /{version}/reports/{report}`.
+pub(crate) async fn report(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((version, report)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    if version != "beta" {
+        return Err(ApiError::not_found(format!(
+            "Resource not found for the segment 'reports' in {version}: the Usage & insights reports are in beta."
+        )));
+    }
+    if !caller.readable_logs().contains(&LogKind::SignIns) {
+        return Err(ApiError::forbidden(
+            "This token's role may not read sign-ins.",
+        ));
+    }
+    let pairs = crate::graph::decode_query(query.as_deref().unwrap_or(""))?;
+    let options = QueryOptions::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let scope = scope(&options)?;
+    let top = options.top.map(|t| t as usize);
+    let (name, args) = match report.split_once('(') {
+        Some((name, rest)) => (
+            name,
+            Some(rest.strip_suffix(')').ok_or_else(|| {
+                ApiError::bad_request(format!("{report}: the function call is not closed."))
+            })?),
+        ),
+        None => (report.as_str(), None),
+    };
+    let now = chrono::Utc::now();
+    let base = crate::graph::base_url(&headers);
+    let _turn = state.admission.admit().await;
+    let started = Instant::now();
+    let engine = state
+        .queries
+        .engine_for(
+            state.ingestor.snapshot(),
+            caller.tenant(),
+            &[LogKind::SignIns],
+        )
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let failed = |e: gatehouse_insights::InsightsError| match e {
+        gatehouse_insights::InsightsError::Invalid(m) => ApiError::bad_request(m),
+        other => ApiError::internal(other.to_string()),
+    };
+    let (context, value) = match (name, args) {
+        ("getAzureADApplicationSignInSummary", Some(args)) => {
+            let period = period_arg(args, &[7, 30], now)?;
+            no_filter(&options)?;
+            let mut rows = gatehouse_insights::application_sign_in_summary(&engine, period, scope)
+                .await
+                .map_err(failed)?;
+            if let Some(top) = top {
+                rows.truncate(top);
+            }
+            ("Collection(microsoft.graph.applicationSignInSummary)", json!(rows))
+        }
+        ("applicationSignInDetailedSummary", None) => {
+            let (filter, period) = detailed_filter(&options, now)?;
+            let rows = gatehouse_insights::application_sign_in_detailed_summary(
+                &engine, period, scope, &filter, top,
+            )
+            .await
+            .map_err(failed)?;
+            ("reports/applicationSignInDetailedSummary", json!(rows))
+        }
+        ("servicePrincipalSignInActivities", None) => {
+            let app_id = app_id_filter(&options)?;
+            let all = Period::last(chrono::Duration::days(ALL_HISTORY_DAYS), now);
+            let mut rows =
+                gatehouse_insights::service_principal_sign_in_activities(&engine, all, app_id.as_deref())
+                    .await
+                    .map_err(failed)?;
+            if let Some(top) = top {
+                rows.truncate(top);
+            }
+            ("reports/servicePrincipalSignInActivities", json!(rows))
+        }
+        ("getAzureADApplicationSignInSummary", None) => {
+            return Err(ApiError::bad_request(
+                "getAzureADApplicationSignInSummary needs its period: getAzureADApplicationSignInSummary(period='D7').",
+            ))
+        }
+        _ => {
+            return Err(ApiError::not_found(format!(
+                "Resource not found for the segment '{report}'. Gatehouse serves getAzureADApplicationSignInSummary(period='D7'|'D30'), applicationSignInDetailedSummary and servicePrincipalSignInActivities."
+            )))
+        }
+    };
+    state.metrics.query_done(started.elapsed());
+    Ok(Json(json!({
+        "@odata.context": format!("{base}/beta/$metadata#{context}"),
+        "value": value,
+    })))
+}
+
+/// `GET /gatehouse/insights/daily?since=30d` (or `from` / `to`): sign-ins per UTC day and type.
+pub(crate) async fn daily(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    if !caller.readable_logs().contains(&LogKind::SignIns) {
+        return Err(ApiError::forbidden(
+            "This token's role may not read sign-ins.",
+        ));
+    }
+    let pairs = crate::graph::decode_query(query.as_deref().unwrap_or(""))?;
+    let get = |key: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    if let Some((k, _)) = pairs
+        .iter()
+        .find(|(k, _)| !["since", "from", "to"].contains(&k.as_str()))
+    {
+        return Err(ApiError::bad_request(format!(
+            "Unknown option `{k}`: use since, from, to."
+        )));
+    }
+    let period = Period::resolve(
+        get("since"),
+        get("from"),
+        get("to"),
+        chrono::Duration::days(30),
+        chrono::Utc::now(),
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let _turn = state.admission.admit().await;
+    let engine = state
+        .queries
+        .engine_for(
+            state.ingestor.snapshot(),
+            caller.tenant(),
+            &[LogKind::SignIns],
+        )
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let days = gatehouse_insights::daily_sign_ins(&engine, period)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(json!({ "period": period, "days": days })))
+}
+
+/// Gatehouse's extension `signInTypes=interactive|all`: Entra's application activity counts
+/// interactive sign-ins; `all` counts every type.
+fn scope(options: &QueryOptions) -> Result<ActivityScope, ApiError> {
+    let mut scope = ActivityScope::Interactive;
+    for (k, v) in &options.other {
+        match (k.as_str(), v.as_str()) {
+            ("signInTypes", "interactive") => scope = ActivityScope::Interactive,
+            ("signInTypes", "all") => scope = ActivityScope::All,
+            ("signInTypes", other) => {
+                return Err(ApiError::bad_request(format!(
+                    "signInTypes must be interactive or all; got {other:?}."
+                )))
+            }
+            (k, _) => {
+                return Err(ApiError::bad_request(format!(
+                    "Unknown query parameter {k:?}."
+                )))
+            }
+        }
+    }
+    if options.skip.is_some() || options.skiptoken.is_some() || !options.orderby.is_empty() {
+        return Err(ApiError::bad_request(
+            "The reports take $filter and $top only.",
+        ));
+    }
+    Ok(scope)
+}
+
+/// `period='D7'` (quotes optional).
+fn period_arg(
+    args: &str,
+    allowed: &[u32],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Period, ApiError> {
+    let value = args
+        .trim()
+        .strip_prefix("period")
+        .and_then(|r| r.trim_start().strip_prefix('='))
+        .map(|v| v.trim().trim_matches('\''))
+        .ok_or_else(|| ApiError::bad_request(format!("Expected period='D7'; got ({args}).")))?;
+    gatehouse_insights::report_period(value, allowed, now)
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+fn no_filter(options: &QueryOptions) -> Result<(), ApiError> {
+    if options.filter.is_some() {
+        return Err(ApiError::bad_request(
+            "getAzureADApplicationSignInSummary takes no $filter.",
+        ));
+    }
+    Ok(())
+}
+
+/// The terms of a `$filter` joined by `and`, each `property op literal`.
+fn terms(options: &QueryOptions) -> Result<Vec<(String, CompareOp, Literal)>, ApiError> {
+    let Some(filter) = &options.filter else {
+        return Ok(Vec::new());
+    };
+    let unsupported = || {
+        ApiError::bad_request(format!(
+            "$filter: only comparisons of a property with a constant, joined by `and`, are supported here; got {}.",
+            filter.source
+        ))
+    };
+    let list = match &filter.expr.kind {
+        ExprKind::And(terms) => terms.iter().collect::<Vec<_>>(),
+        _ => vec![&filter.expr],
+    };
+    list.into_iter()
+        .map(|t| match &t.kind {
+            ExprKind::Compare { op, left, right } => match (&left.kind, &right.kind) {
+                (ExprKind::Path(p), ExprKind::Literal(l)) => {
+                    Ok((p.segments.join("/"), *op, l.clone()))
+                }
+                _ => Err(unsupported()),
+            },
+            _ => Err(unsupported()),
+        })
+        .collect()
+}
+
+/// The detailed summary's `$filter`: `appId`, `appDisplayName`, `status/errorCode` (eq) and
+/// `aggregatedEventDateTime` (ge, gt, le, lt). Without a time bound: all history.
+fn detailed_filter(
+    options: &QueryOptions,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(DetailedSummaryFilter, Period), ApiError> {
+    let mut filter = DetailedSummaryFilter::default();
+    let mut period = Period::last(chrono::Duration::days(ALL_HISTORY_DAYS), now);
+    // The end is exclusive; a day bound `le` includes its whole day.
+    let day = chrono::Duration::days(1);
+    for (path, op, literal) in terms(options)? {
+        match (path.as_str(), op, literal) {
+            ("appId", CompareOp::Eq, Literal::String(s) | Literal::Guid(s)) => filter.app_id = Some(s),
+            ("appDisplayName", CompareOp::Eq, Literal::String(s)) => {
+                filter.app_display_name = Some(s)
+            }
+            ("status/errorCode", CompareOp::Eq, Literal::Int(c)) => {
+                filter.error_code = Some(i32::try_from(c).map_err(|_| {
+                    ApiError::bad_request(format!("status/errorCode {c} is out of range."))
+                })?)
+            }
+            ("aggregatedEventDateTime", op, literal) => {
+                let t = match literal {
+                    Literal::DateTimeOffset { utc_nanos, .. } => {
+                        chrono::DateTime::from_timestamp_nanos(utc_nanos as i64)
+                    }
+                    Literal::Date { days, .. } => chrono::DateTime::from_timestamp(i64::from(days) * 86_400, 0)
+                        .unwrap_or_default(),
+                    other => {
+                        return Err(ApiError::bad_request(format!(
+                            "aggregatedEventDateTime compares with a date or time; got {other:?}."
+                        )))
+                    }
+                };
+                // Rows are whole days: bounds act on the day's midnight.
+                match op {
+                    CompareOp::Ge => period.from = period.from.max(t),
+                    CompareOp::Gt => period.from = period.from.max(t + chrono::Duration::microseconds(1)),
+                    CompareOp::Lt => period.to = period.to.min(t),
+                    CompareOp::Le => period.to = period.to.min(t + day),
+                    CompareOp::Eq => {
+                        period.from = period.from.max(t);
+                        period.to = period.to.min(t + day);
+                    }
+                    CompareOp::Ne => {
+                        return Err(ApiError::bad_request(
+                            "aggregatedEventDateTime takes eq, ge, gt, le or lt.",
+                        ))
+                    }
+                }
+            }
+            (path, op, _) => {
+                return Err(ApiError::bad_request(format!(
+                    "$filter on applicationSignInDetailedSummary: {path} {op:?} is not supported (appId eq, appDisplayName eq, status/errorCode eq, aggregatedEventDateTime ge/gt/le/lt/eq)."
+                )))
+            }
+        }
+    }
+    if period.from >= period.to {
+        period.to = period.from;
+    }
+    Ok((filter, period))
+}
+
+/// `$filter=appId eq '…'` for the service principal activities (the only filter they take).
+fn app_id_filter(options: &QueryOptions) -> Result<Option<String>, ApiError> {
+    let mut app = None;
+    for (path, op, literal) in terms(options)? {
+        match (path.as_str(), op, literal) {
+            ("appId" | "id", CompareOp::Eq, Literal::String(s) | Literal::Guid(s)) => app = Some(s),
+            (path, _, _) => {
+                return Err(ApiError::bad_request(format!(
+                    "$filter on servicePrincipalSignInActivities: only appId eq '…' is supported; got {path}."
+                )))
+            }
+        }
+    }
+    Ok(app)
+}
