@@ -745,6 +745,48 @@ fn graph_reports_equal_the_raw_records(t: &Setup) {
         })
         .collect();
     assert_eq!(got, expected);
+    // Authentication methods used: successful steps of successful interactive sign-ins.
+    let a = t.server.get(
+        "/beta/reports/authenticationMethods/userSignInsByAuthMethodSummary(period='D30')",
+        Some(&reader),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    let got: BTreeMap<String, u64> = a.json()["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["authenticationMethod"].as_str().unwrap().to_string(),
+                u(&m["successActivityCount"]),
+            )
+        })
+        .collect();
+    let graph_name = |logged: &str| match logged {
+        "Password" => Some("password"),
+        "Mobile app notification" => Some("microsoftAuthenticatorPush"),
+        "OATH verification code" => Some("oneTimePasscode"),
+        "Text message" => Some("sms"),
+        "Windows Hello for Business" => Some("windowsHelloForBusiness"),
+        "FIDO2 security key" => Some("fido2SecurityKey"),
+        _ => None,
+    };
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    for r in signins_between(&recent, now_ns - 30 * 86_400 * 1_000_000_000, now_ns) {
+        if kind(&r) != "interactiveUser" || code(&r) != 0 {
+            continue;
+        }
+        for step in r["authenticationDetails"].as_array().unwrap() {
+            if step["succeeded"] == true {
+                if let Some(m) = graph_name(step["authenticationMethod"].as_str().unwrap()) {
+                    *expected.entry(m.to_string()).or_default() += 1;
+                }
+            }
+        }
+    }
+    assert!(expected.contains_key("password"), "{expected:?}");
+    assert_eq!(got, expected);
+
     // The first tenant's October days are not in its last 30 days.
     assert!(get("/beta/reports/getAzureADApplicationSignInSummary(period='D30')").is_empty());
 
@@ -771,6 +813,108 @@ fn graph_reports_equal_the_raw_records(t: &Setup) {
         );
         assert_eq!(u(&d["servicePrincipal"]), of("servicePrincipal"), "{day}");
         assert_eq!(u(&d["managedIdentity"]), of("managedIdentity"), "{day}");
+    }
+
+    // Registration, from the audit log's "User registered security info" records.
+    let audits: Vec<Value> = std::fs::read_dir(t.sim.join("graph/audits"))
+        .unwrap()
+        .flat_map(|e| {
+            std::fs::read_to_string(e.unwrap().path())
+                .unwrap()
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let registered: BTreeSet<String> = audits
+        .iter()
+        .filter(|a| {
+            a["activityDisplayName"] == "User registered security info"
+                && a["resultReason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Authenticator App")
+        })
+        .map(|a| a["targetResources"][0]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!registered.is_empty(), "the simulation registers methods");
+    let rows = get("/beta/reports/authenticationMethods/userRegistrationDetails");
+    let got: BTreeSet<String> = rows
+        .iter()
+        .map(|r| {
+            assert_eq!(
+                r["methodsRegistered"],
+                serde_json::json!(["microsoftAuthenticatorPush"])
+            );
+            assert_eq!(r["isMfaRegistered"], true);
+            r["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(got, registered);
+    let a = t.server.get(
+        "/beta/reports/authenticationMethods/usersRegisteredByMethod(includedUserTypes='all',includedUserRoles='all')",
+        Some(&t.token),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    let summary = a.json();
+    assert_eq!(u(&summary["totalUserCount"]), registered.len() as u64);
+    assert_eq!(
+        summary["userRegistrationMethodCounts"][0]["userCount"],
+        registered.len() as u64
+    );
+
+    // Credentials: every key service principals signed in with, and every key the audit log
+    // shows added (never used ones flagged).
+    let rows = get("/beta/reports/appCredentialSignInActivities");
+    let mut used: BTreeMap<(String, String), (u64, String)> = BTreeMap::new();
+    for r in all.iter().filter(|r| kind(r) == "servicePrincipal") {
+        if let Some(key) = s(r, &["servicePrincipalCredentialKeyId"]) {
+            let e = used
+                .entry((s(r, &["appId"]).unwrap(), key))
+                .or_insert((0, String::new()));
+            e.0 += 1;
+            let at = r["createdDateTime"].as_str().unwrap().to_string();
+            if at > e.1 {
+                e.1 = at;
+            }
+        }
+    }
+    assert!(!used.is_empty());
+    for ((app, key), (n, last)) in &used {
+        let row = rows
+            .iter()
+            .find(|r| r["appId"] == app.as_str() && r["keyId"] == key.as_str())
+            .unwrap_or_else(|| panic!("{app} {key} listed"));
+        assert_eq!(u(&row["signInCount"]), *n, "{app} {key}");
+        assert_eq!(row["signInActivity"]["lastSignInDateTime"], last.as_str());
+        assert!(!row["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "neverUsed"));
+    }
+    let added = audits
+        .iter()
+        .filter(|a| {
+            a["activityDisplayName"]
+                .as_str()
+                .unwrap()
+                .contains("Certificates and secrets management")
+        })
+        .count();
+    assert!(added > 0, "the simulation rotates a secret");
+    {
+        let from_audit: Vec<&Value> = rows
+            .iter()
+            .filter(|r| r["credentialOrigin"] == "application")
+            .collect();
+        assert!(!from_audit.is_empty(), "keys from the audit log are listed");
+        assert!(from_audit.iter().any(|r| r["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "neverUsed")));
     }
 
     // Errors in Graph's envelope.

@@ -16,6 +16,7 @@
 mod display;
 mod error_codes;
 mod explain;
+mod methods;
 mod period;
 mod questions;
 mod reports;
@@ -27,6 +28,11 @@ pub use error_codes::{
 pub use explain::{
     explain, AuthenticationStep, Diagnosis, Explanation, How, PolicyDecision, What, Who,
     LEGACY_CLIENT_APPS,
+};
+pub use methods::{
+    app_credential_sign_in_activities, graph_method, sign_ins_by_auth_method,
+    user_registration_details, users_registered_by_method, CredentialActivity, CredentialSignIn,
+    MethodCount, MethodUsage, RegistrationSummary, UserRegistration,
 };
 pub use period::{parse_instant, parse_span, Period};
 pub use questions::{

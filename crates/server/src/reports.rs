@@ -57,13 +57,15 @@ pub(crate) async fn report(
     let base = crate::graph::base_url(&headers);
     let _turn = state.admission.admit().await;
     let started = Instant::now();
+    let audits = caller.readable_logs().contains(&LogKind::Audits);
+    let logs: &[LogKind] = if audits {
+        &[LogKind::SignIns, LogKind::Audits]
+    } else {
+        &[LogKind::SignIns]
+    };
     let engine = state
         .queries
-        .engine_for(
-            state.ingestor.snapshot(),
-            caller.tenant(),
-            &[LogKind::SignIns],
-        )
+        .engine_for(state.ingestor.snapshot(), caller.tenant(), logs)
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let failed = |e: gatehouse_insights::InsightsError| match e {
         gatehouse_insights::InsightsError::Invalid(m) => ApiError::bad_request(m),
@@ -102,6 +104,51 @@ pub(crate) async fn report(
             }
             ("reports/servicePrincipalSignInActivities", json!(rows))
         }
+        ("appCredentialSignInActivities", None) => {
+            let app_id = app_id_filter(&options)?;
+            let mut rows =
+                gatehouse_insights::app_credential_sign_in_activities(&engine, now, audits)
+                    .await
+                    .map_err(failed)?;
+            rows.retain(|r| app_id.is_none() || r.app_id == app_id);
+            if let Some(top) = top {
+                rows.truncate(top);
+            }
+            ("reports/appCredentialSignInActivities", json!(rows))
+        }
+        ("authenticationMethods/userSignInsByAuthMethodSummary", Some(args)) => {
+            let period = period_arg(args, &[1, 7, 30], now)?;
+            no_filter(&options)?;
+            let rows = gatehouse_insights::sign_ins_by_auth_method(&engine, period)
+                .await
+                .map_err(failed)?;
+            (
+                "Collection(microsoft.graph.userSignInsByAuthMethodSummary)",
+                json!(rows),
+            )
+        }
+        ("authenticationMethods/userRegistrationDetails", None) => {
+            need_audits(audits)?;
+            let mut rows = gatehouse_insights::user_registration_details(&engine)
+                .await
+                .map_err(failed)?;
+            if let Some(top) = top {
+                rows.truncate(top);
+            }
+            ("reports/authenticationMethods/userRegistrationDetails", json!(rows))
+        }
+        ("authenticationMethods/usersRegisteredByMethod", _) => {
+            need_audits(audits)?;
+            let users = gatehouse_insights::user_registration_details(&engine)
+                .await
+                .map_err(failed)?;
+            let summary = gatehouse_insights::users_registered_by_method(&users);
+            state.metrics.query_done(started.elapsed());
+            let mut body = json!(summary);
+            body["@odata.context"] =
+                json!(format!("{base}/beta/$metadata#microsoft.graph.userRegistrationMethodSummary"));
+            return Ok(Json(body));
+        }
         ("getAzureADApplicationSignInSummary", None) => {
             return Err(ApiError::bad_request(
                 "getAzureADApplicationSignInSummary needs its period: getAzureADApplicationSignInSummary(period='D7').",
@@ -109,7 +156,7 @@ pub(crate) async fn report(
         }
         _ => {
             return Err(ApiError::not_found(format!(
-                "Resource not found for the segment '{report}'. Gatehouse serves getAzureADApplicationSignInSummary(period='D7'|'D30'), applicationSignInDetailedSummary and servicePrincipalSignInActivities."
+                "Resource not found for the segment '{report}'. Gatehouse serves getAzureADApplicationSignInSummary(period='D7'|'D30'), applicationSignInDetailedSummary, servicePrincipalSignInActivities, appCredentialSignInActivities and authenticationMethods/userSignInsByAuthMethodSummary(period='D1'|'D7'|'D30'), userRegistrationDetails and usersRegisteredByMethod."
             )))
         }
     };
@@ -118,6 +165,25 @@ pub(crate) async fn report(
         "@odata.context": format!("{base}/beta/$metadata#{context}"),
         "value": value,
     })))
+}
+
+/// `GET /{version}/reports/authenticationMethods/{report}`: the same handler, the report named
+/// `authenticationMethods/{report}`.
+pub(crate) async fn authentication_methods(
+    state: State<Arc<AppState>>,
+    caller: Caller,
+    Path((version, report)): Path<(String, String)>,
+    query: RawQuery,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    self::report(
+        state,
+        caller,
+        Path((version, format!("authenticationMethods/{report}"))),
+        query,
+        headers,
+    )
+    .await
 }
 
 /// `GET /gatehouse/insights/daily?since=30d` (or `from` / `to`): sign-ins per UTC day and type.
@@ -195,6 +261,17 @@ fn scope(options: &QueryOptions) -> Result<ActivityScope, ApiError> {
         ));
     }
     Ok(scope)
+}
+
+/// Registration reports read the audit log.
+fn need_audits(audits: bool) -> Result<(), ApiError> {
+    if audits {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "This report reads the audit log, which this token's role may not read.",
+        ))
+    }
 }
 
 /// `period='D7'` (quotes optional).

@@ -49,6 +49,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/gatehouse/insights/daily", get(crate::reports::daily))
         .route("/{version}/reports/{report}", get(crate::reports::report))
+        .route(
+            "/{version}/reports/authenticationMethods/{report}",
+            get(crate::reports::authentication_methods),
+        )
         .route("/{version}/auditLogs/{resource}", get(crate::graph::list))
         .route(
             "/{version}/auditLogs/{resource}/{id}",
