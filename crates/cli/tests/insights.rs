@@ -147,6 +147,7 @@ fn the_four_questions_equal_an_independent_count_of_the_raw_records() {
     requests_are_checked(&t);
     sign_ins_are_explained(&t);
     graph_reports_equal_the_raw_records(&t);
+    summarized_sign_ins_equal_the_raw_records(&t);
 }
 
 #[derive(Default, Debug, PartialEq)]
@@ -787,8 +788,15 @@ fn graph_reports_equal_the_raw_records(t: &Setup) {
     assert!(expected.contains_key("password"), "{expected:?}");
     assert_eq!(got, expected);
 
-    // The first tenant's October days are not in its last 30 days.
+    // The first tenant's October days are not in its last 30 days, but are as of October 8.
     assert!(get("/beta/reports/getAzureADApplicationSignInSummary(period='D30')").is_empty());
+    let as_of: u64 =
+        get("/beta/reports/getAzureADApplicationSignInSummary(period='D7')?asOf=2026-10-08")
+            .iter()
+            .map(|r| u(&r["successfulSignInCount"]) + u(&r["failedSignInCount"]))
+            .sum();
+    let interactive = all.iter().filter(|r| kind(r) == "interactiveUser").count() as u64;
+    assert_eq!(as_of, interactive);
 
     // Daily counts per type.
     let a = t.server.get(
@@ -938,5 +946,134 @@ fn graph_reports_equal_the_raw_records(t: &Setup) {
         let a = t.server.get(path, Some(&t.token));
         assert_eq!(a.status, status, "{path}: {}", a.text());
         assert!(a.json()["error"]["message"].is_string(), "{path}");
+    }
+}
+
+fn summarized_sign_ins_equal_the_raw_records(t: &Setup) {
+    // A period on window bounds: 2026-10-05T06:00 to 2026-10-07T12:00, 6-hour windows.
+    let (from, to) = ("2026-10-05T06:00:00Z", "2026-10-07T12:00:00Z");
+    let records = signins_between(
+        &t.sim,
+        parse_instant(from).unwrap(),
+        parse_instant(to).unwrap(),
+    );
+    for (function, kind_name) in [
+        ("getSummarizedNonInteractiveSignIns", "nonInteractiveUser"),
+        ("getSummarizedMSISignIns", "managedIdentity"),
+    ] {
+        type Group = (i64, Vec<Option<String>>, i64);
+        let mut expected: BTreeMap<Group, u64> = BTreeMap::new();
+        for r in records.iter().filter(|r| kind(r) == kind_name) {
+            let t_ns = parse_instant(r["createdDateTime"].as_str().unwrap()).unwrap();
+            let window = t_ns.div_euclid(6 * 3_600 * 1_000_000_000);
+            let key = vec![
+                s(r, &["userPrincipalName"]),
+                s(r, &["appId"]),
+                s(r, &["ipAddress"]),
+                s(r, &["resourceId"]),
+                s(r, &["servicePrincipalId"]),
+                s(r, &["conditionalAccessStatus"]),
+            ];
+            *expected.entry((window, key, code(r))).or_default() += 1;
+        }
+        assert!(!expected.is_empty(), "{kind_name}");
+        let filter =
+            format!("aggregationDateTime%20ge%20{from}%20and%20aggregationDateTime%20lt%20{to}");
+        let mut path =
+            format!("/beta/auditLogs/{function}(aggregationWindow='h6')?$top=40&$filter={filter}");
+        let mut got: BTreeMap<Group, u64> = BTreeMap::new();
+        let mut ids = BTreeSet::new();
+        let mut pages = 0;
+        let mut last_window = String::from("~");
+        loop {
+            let a = t.server.get(&path, Some(&t.token));
+            assert_eq!(a.status, 200, "{path}: {}", a.text());
+            let body = a.json();
+            pages += 1;
+            for row in body["value"].as_array().unwrap() {
+                assert!(
+                    ids.insert(row["id"].as_str().unwrap().to_string()),
+                    "id repeated: {row}"
+                );
+                let window_start = row["aggregationDateTime"].as_str().unwrap().to_string();
+                assert!(window_start <= last_window, "newest window first");
+                last_window = window_start.clone();
+                let window = parse_instant(&window_start).unwrap() / (6 * 3_600 * 1_000_000_000);
+                let str_of = |k: &str| row[k].as_str().map(str::to_string);
+                let key = vec![
+                    str_of("userPrincipalName"),
+                    str_of("appId"),
+                    str_of("ipAddress"),
+                    str_of("resourceId"),
+                    str_of("servicePrincipalId"),
+                    str_of("conditionalAccessStatus"),
+                ];
+                let group = (window, key, row["status"]["errorCode"].as_i64().unwrap());
+                *got.entry(group).or_default() += u(&row["signInCount"]);
+                assert!(
+                    row["firstSignInDateTime"].as_str().unwrap() >= window_start.as_str(),
+                    "{row}"
+                );
+            }
+            match body["@odata.nextLink"].as_str() {
+                Some(next) => {
+                    assert!(next.starts_with(&t.server.url), "{next}");
+                    path = next[t.server.url.len()..].to_string();
+                }
+                None => break,
+            }
+        }
+        assert!(pages > 1 || expected.len() <= 40, "{function}: paged");
+        assert_eq!(got, expected, "{function}");
+    }
+    // One user's non-interactive sign-ins by $filter eq.
+    let upn = records
+        .iter()
+        .find(|r| kind(r) == "nonInteractiveUser")
+        .and_then(|r| s(r, &["userPrincipalName"]))
+        .unwrap();
+    let theirs = records
+        .iter()
+        .filter(|r| {
+            kind(r) == "nonInteractiveUser"
+                && s(r, &["userPrincipalName"]).as_deref() == Some(upn.as_str())
+        })
+        .count() as u64;
+    let a = t.server.get(
+        &format!(
+            "/beta/auditLogs/getSummarizedNonInteractiveSignIns(aggregationWindow='d1')?$filter=userPrincipalName%20eq%20'{upn}'%20and%20aggregationDateTime%20ge%20{from}%20and%20aggregationDateTime%20lt%20{to}"
+        ),
+        Some(&t.token),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    let body = a.json();
+    let n: u64 = body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| u(&r["signInCount"]))
+        .sum();
+    assert_eq!(n, theirs);
+    for (path, status) in [
+        (
+            "/beta/auditLogs/getSummarizedNonInteractiveSignIns(aggregationWindow='h2')",
+            400,
+        ),
+        ("/beta/auditLogs/getSummarizedNonInteractiveSignIns", 400),
+        (
+            "/beta/auditLogs/getSummarizedEverything(aggregationWindow='h1')",
+            404,
+        ),
+        (
+            "/beta/auditLogs/getSummarizedMSISignIns(aggregationWindow='h1')?$skiptoken=nope",
+            400,
+        ),
+        (
+            "/v1.0/auditLogs/getSummarizedMSISignIns(aggregationWindow='h1')",
+            404,
+        ),
+    ] {
+        let a = t.server.get(path, Some(&t.token));
+        assert_eq!(a.status, status, "{path}: {}", a.text());
     }
 }

@@ -20,6 +20,7 @@ mod methods;
 mod period;
 mod questions;
 mod reports;
+mod summarized;
 
 pub use error_codes::{
     describe, interrupt_codes, lookup, outcome, CodeDescription, ErrorClass, ErrorCode, Outcome,
@@ -45,6 +46,10 @@ pub use reports::{
     report_period, service_principal_sign_in_activities, ActivityScope,
     ApplicationSignInDetailedSummary, ApplicationSignInSummary, DailySignIns,
     DetailedSummaryFilter, ServicePrincipalSignInActivity, SignInActivity, SignInStatus,
+};
+pub use summarized::{
+    summarized_sign_ins, SummarizedSignIn, SummaryFilter, SummaryIdentity, SummaryKey, SummaryOf,
+    SummaryPage, SummaryStatus, Window, FILTERABLE,
 };
 
 /// Why a question could not be answered.

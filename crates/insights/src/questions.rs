@@ -290,15 +290,17 @@ pub async fn failures(
     let condition = conditions(period, &kinds, filters, &mut params, AppColumns::App);
     let interrupts = in_list(&interrupt_codes());
     // One scan: failures grouped by every dimension at once, folded here into each breakdown
-    // (failures are a small share of sign-ins, and the groups fewer still).
+    // (failures are a small share of sign-ins, and the groups fewer still). A user's object id
+    // and an application's name follow from the user principal name and the application id:
+    // aggregates, not group keys.
     let sql = format!(
         "SELECT status.errorCode AS code, NULLIF(userPrincipalName, '') AS upn, \
-         NULLIF(userId, '') AS userId, NULLIF(appId, '') AS appId, \
-         NULLIF(appDisplayName, '') AS appName, NULLIF(ipAddress, '') AS ip, \
+         NULLIF(max(userId), '') AS userId, NULLIF(appId, '') AS appId, \
+         NULLIF(max(appDisplayName), '') AS appName, NULLIF(ipAddress, '') AS ip, \
          NULLIF(location.countryOrRegion, '') AS country, count(*) AS n \
          FROM signins WHERE {condition} AND status.errorCode <> 0 \
          AND status.errorCode NOT IN ({interrupts}) \
-         GROUP BY 1, 2, 3, 4, 5, 6, 7"
+         GROUP BY status.errorCode, userPrincipalName, appId, ipAddress, location.countryOrRegion"
     );
     let groups = run(engine, &sql, params.clone()).await?;
     let sql = format!(

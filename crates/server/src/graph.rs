@@ -31,6 +31,18 @@ pub(crate) async fn list(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    if resource.starts_with("getSummarized") {
+        return crate::reports::summarized(
+            state,
+            caller,
+            &version,
+            &resource,
+            query.as_deref(),
+            &headers,
+        )
+        .await
+        .map(|json| json.into_response());
+    }
     let started = Instant::now();
     let (version, resource) = route(&version, &resource)?;
     let tenant = reader_tenant(&caller, resource)?;

@@ -53,7 +53,12 @@ pub(crate) async fn report(
         ),
         None => (report.as_str(), None),
     };
-    let now = chrono::Utc::now();
+    // Gatehouse's extension `asOf`: the report as it was at that time (periods end there).
+    let now = match options.other.iter().find(|(k, _)| k == "asOf") {
+        Some((_, t)) => gatehouse_insights::parse_instant(t, "asOf")
+            .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        None => chrono::Utc::now(),
+    };
     let base = crate::graph::base_url(&headers);
     let _turn = state.admission.admit().await;
     let started = Instant::now();
@@ -235,14 +240,16 @@ pub(crate) async fn daily(
     Ok(Json(json!({ "period": period, "days": days })))
 }
 
-/// Gatehouse's extension `signInTypes=interactive|all`: Entra's application activity counts
-/// interactive sign-ins; `all` counts every type.
+/// Gatehouse's extensions: `signInTypes=interactive|all` (Entra's application activity counts
+/// interactive sign-ins; `all` counts every type) and `asOf` (a day or RFC 3339 time the
+/// report's period ends at, instead of now).
 fn scope(options: &QueryOptions) -> Result<ActivityScope, ApiError> {
     let mut scope = ActivityScope::Interactive;
     for (k, v) in &options.other {
         match (k.as_str(), v.as_str()) {
             ("signInTypes", "interactive") => scope = ActivityScope::Interactive,
             ("signInTypes", "all") => scope = ActivityScope::All,
+            ("asOf", _) => {}
             ("signInTypes", other) => {
                 return Err(ApiError::bad_request(format!(
                     "signInTypes must be interactive or all; got {other:?}."
@@ -405,4 +412,209 @@ fn app_id_filter(options: &QueryOptions) -> Result<Option<String>, ApiError> {
         }
     }
     Ok(app)
+}
+
+/// `GET /beta/auditLogs/getSummarizedNonInteractiveSignIns(aggregationWindow='h1'|'h6'|'d1')`
+/// and its `…ServicePrincipal…` and `…MSI…` siblings: sign-ins grouped as the portal groups them,
+/// newest window first, `$top` (at most 1,000) per page with `@odata.nextLink`. `$filter`: `eq`
+/// on the properties of [`gatehouse_insights::FILTERABLE`] and `status/errorCode`,
+/// `startswith` on `ipAddress` and `servicePrincipalName`, `aggregationDateTime` ge/gt/le/lt.
+/// Without a time bound: the last 24 hours (the portal's default). The period is fixed in the
+/// `$skiptoken`, so every page of a walk sees the same span.
+pub(crate) async fn summarized(
+    state: Arc<AppState>,
+    caller: Caller,
+    version: &str,
+    call: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    use gatehouse_insights::{SummaryFilter, SummaryOf, Window};
+    if version != "beta" {
+        return Err(ApiError::not_found(format!(
+            "Resource not found for the segment in {version}: summarized sign-ins are in beta."
+        )));
+    }
+    if !caller.readable_logs().contains(&LogKind::SignIns) {
+        return Err(ApiError::forbidden(
+            "This token's role may not read sign-ins.",
+        ));
+    }
+    let (name, args) = call
+        .split_once('(')
+        .and_then(|(n, rest)| Some((n, rest.strip_suffix(')')?)))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("{call}: expected {call}(aggregationWindow='h1')."))
+        })?;
+    let of = SummaryOf::from_function(name).ok_or_else(|| {
+        ApiError::not_found(format!("Resource not found for the segment '{name}'."))
+    })?;
+    let window = args
+        .trim()
+        .strip_prefix("aggregationWindow")
+        .and_then(|r| r.trim_start().strip_prefix('='))
+        .map(|v| v.trim().trim_matches('\''))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Expected aggregationWindow='h1', 'h6' or 'd1'; got ({args})."
+            ))
+        })
+        .and_then(|v| Window::parse(v).map_err(|e| ApiError::bad_request(e.to_string())))?;
+    let pairs = crate::graph::decode_query(query.unwrap_or(""))?;
+    let options = QueryOptions::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if !options.other.is_empty() || options.skip.is_some() || !options.orderby.is_empty() {
+        return Err(ApiError::bad_request(
+            "Summarized sign-ins take $filter, $top and $skiptoken.",
+        ));
+    }
+    let top = options.top.unwrap_or(1000).min(1000) as usize;
+    let now = chrono::Utc::now();
+    let mut filter = SummaryFilter::default();
+    let (mut from, mut to) = (None::<chrono::DateTime<chrono::Utc>>, None);
+    if let Some(f) = &options.filter {
+        let list = match &f.expr.kind {
+            ExprKind::And(terms) => terms.iter().collect::<Vec<_>>(),
+            _ => vec![&f.expr],
+        };
+        for term in list {
+            match &term.kind {
+                ExprKind::Compare { op, left, right } => match (&left.kind, &right.kind) {
+                    (ExprKind::Path(p), ExprKind::Literal(l)) => {
+                        let path = p.segments.join("/");
+                        match (path.as_str(), op, l) {
+                            ("status/errorCode", CompareOp::Eq, Literal::Int(c)) => {
+                                filter.error_code = i32::try_from(*c).ok()
+                            }
+                            ("aggregationDateTime", op, Literal::DateTimeOffset { utc_nanos, .. }) => {
+                                let t = chrono::DateTime::from_timestamp_nanos(*utc_nanos as i64);
+                                match op {
+                                    CompareOp::Ge | CompareOp::Gt => from = Some(t),
+                                    CompareOp::Le | CompareOp::Lt => to = Some(t),
+                                    _ => return Err(ApiError::bad_request("aggregationDateTime takes ge, gt, le or lt.")),
+                                }
+                            }
+                            (p, CompareOp::Eq, Literal::String(s) | Literal::Guid(s)) => {
+                                filter.terms.push((p.to_string(), s.clone(), false))
+                            }
+                            (p, op, _) => {
+                                return Err(ApiError::bad_request(format!(
+                                    "$filter: {p} {op:?} is not supported on summarized sign-ins."
+                                )))
+                            }
+                        }
+                    }
+                    _ => return Err(ApiError::bad_request("$filter: compare a property with a constant.")),
+                },
+                ExprKind::Call { func: gatehouse_odata::Function::StartsWith, args } => {
+                    match (args.first().map(|a| &a.kind), args.get(1).map(|a| &a.kind)) {
+                        (Some(ExprKind::Path(p)), Some(ExprKind::Literal(Literal::String(s))))
+                            if ["ipAddress", "servicePrincipalName"]
+                                .contains(&p.segments.join("/").as_str()) =>
+                        {
+                            filter.terms.push((p.segments.join("/"), s.clone(), true))
+                        }
+                        _ => {
+                            return Err(ApiError::bad_request(
+                                "$filter: startswith is supported on ipAddress and servicePrincipalName.",
+                            ))
+                        }
+                    }
+                }
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "$filter: terms joined by `and` only (eq, startswith, aggregationDateTime bounds).",
+                    ))
+                }
+            }
+        }
+    }
+    // The skiptoken holds the walk's period and the last group returned.
+    let (period, after) = match &options.skiptoken {
+        Some(token) => {
+            let parts: Vec<&str> = token.splitn(4, '_').collect();
+            let parsed = match parts.as_slice() {
+                [f, t, s, id] => f
+                    .parse::<i64>()
+                    .ok()
+                    .zip(t.parse::<i64>().ok())
+                    .zip(s.parse::<i64>().ok())
+                    .and_then(|((f, t), s)| {
+                        Some((
+                            Period {
+                                from: chrono::DateTime::from_timestamp_micros(f)?,
+                                to: chrono::DateTime::from_timestamp_micros(t)?,
+                            },
+                            (s, id.to_string()),
+                        ))
+                    }),
+                _ => None,
+            };
+            let (p, a) = parsed
+                .ok_or_else(|| ApiError::bad_request("$skiptoken is not one this server gave."))?;
+            (p, Some(a))
+        }
+        None => {
+            let to = to.unwrap_or(now);
+            let from = from.unwrap_or(to - chrono::Duration::hours(24));
+            (Period { from, to }, None)
+        }
+    };
+    let _turn = state.admission.admit().await;
+    let started = Instant::now();
+    let engine = state
+        .queries
+        .engine_for(
+            state.ingestor.snapshot(),
+            caller.tenant(),
+            &[LogKind::SignIns],
+        )
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let page = gatehouse_insights::summarized_sign_ins(
+        &engine,
+        of,
+        window,
+        period,
+        &filter,
+        top,
+        after.as_ref(),
+    )
+    .await
+    .map_err(|e| match e {
+        gatehouse_insights::InsightsError::Invalid(m) => ApiError::bad_request(m),
+        other => ApiError::internal(other.to_string()),
+    })?;
+    state.metrics.query_done(started.elapsed());
+    let base = crate::graph::base_url(headers);
+    let mut body = json!({
+        "@odata.context": format!("{base}/beta/$metadata#Collection(microsoft.graph.summarizedSignIn)"),
+        "value": page.rows,
+    });
+    if let Some((start, id)) = page.next {
+        let token = format!(
+            "{}_{}_{start}_{id}",
+            period.from.timestamp_micros(),
+            period.to.timestamp_micros()
+        );
+        let mut next = format!("{base}/beta/auditLogs/{call}?$top={top}&$skiptoken={token}");
+        if let Some(f) = &options.filter {
+            next.push_str("&$filter=");
+            next.push_str(&percent_encode(&f.source));
+        }
+        body["@odata.nextLink"] = json!(next);
+    }
+    Ok(Json(body))
+}
+
+/// `%`-encodes a query value (unreserved characters kept).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Insights benchmark: the everyday questions (GET /gatehouse/insights/...) and the Usage &
+insights reports (GET /beta/reports/...) over a store of at least 10 million simulated sign-ins,
+timed over HTTP on a kept-alive connection, side by side with DuckDB running equivalent SQL
+in-process over the same Parquet files (the table's live files, from its Delta log) in the same
+run.
+
+Usage (from the repository root, after `cargo build --release`; it reads bench/soak.py's store of
+a 2,000-user month, the one bench/graph.py uses):
+
+    .venv/bin/python bench/insights.py [--store bench-out/soak/store] [--repeat 6]
+
+The result replaces the insights section of BENCHMARKS.md.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import BIN, ROOT, Serve  # noqa: E402
+from graph import get  # noqa: E402
+
+BEGIN = "<!-- insights: written by bench/insights.py -->"
+END = "<!-- /insights -->"
+INTERRUPTS = "50074, 50076, 50079, 50072, 50125, 50140, 50158, 50199, 50097, 50058, 16000, 16001"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--store", default=os.path.join(ROOT, "bench-out", "soak", "store"))
+    ap.add_argument("--repeat", type=int, default=6)
+    ap.add_argument("--write", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    args = ap.parse_args()
+    if not os.path.exists(args.store):
+        sys.exit(f"no store at {args.store}: run bench/graph.py (or bench/soak.py) first")
+    subprocess.run([BIN, "--data", args.store, "compact"], check=True, capture_output=True)
+    import duckdb
+    from deltalake import DeltaTable
+
+    server = Serve(args.store)
+    token = server.reader_token
+    conn = server.connection()
+
+    def sql(query):
+        body = server.post(conn, "/gatehouse/sql", token, query.encode())
+        return [json.loads(line) for line in body.decode().splitlines()]
+
+    total = sql("SELECT count(*) AS n FROM signins")[0]["n"]
+    if total < 10_000_000:
+        sys.exit(f"the store holds {total:,} sign-ins; the benchmark wants at least 10 million")
+    end = sql("SELECT CAST(CAST(max(\"createdDateTime\") AS DATE) AS VARCHAR) AS d FROM signins")[0]["d"]
+    # The period ends at the midnight after the newest sign-in.
+    import datetime
+    to_day = (datetime.date.fromisoformat(end) + datetime.timedelta(days=1)).isoformat()
+    to = f"{to_day}T00:00:00Z"
+    files = DeltaTable(os.path.join(args.store, "tenants", "bench", "signins")).file_uris()
+    audit_files = DeltaTable(os.path.join(args.store, "tenants", "bench", "audits")).file_uris()
+    duck = duckdb.connect()
+    duck.execute("SET TimeZone = 'UTC'")
+    duck.execute(f"CREATE VIEW signins AS SELECT * FROM read_parquet({files!r})")
+    duck.execute(f"CREATE VIEW audits AS SELECT * FROM read_parquet({audit_files!r}, union_by_name=true)")
+
+    def window(days=None, hours=None):
+        span = f"INTERVAL {days} DAY" if days else f"INTERVAL {hours} HOUR"
+        return (f"\"createdDateTime\" >= TIMESTAMPTZ '{to_day} 00:00:00+00' - {span} "
+                f"AND \"createdDateTime\" < TIMESTAMPTZ '{to_day} 00:00:00+00'")
+
+    users = "\"signInEventTypes\"[1] IN ('interactiveUser', 'nonInteractiveUser')"
+    apps = "\"signInEventTypes\"[1] IN ('servicePrincipal', 'managedIdentity')"
+    inter = "\"signInEventTypes\"[1] = 'interactiveUser'"
+    outcomes = (f"sum(CASE WHEN status.errorCode = 0 THEN 1 ELSE 0 END), "
+                f"sum(CASE WHEN status.errorCode IN ({INTERRUPTS}) THEN 1 ELSE 0 END), "
+                f"sum(CASE WHEN status.errorCode <> 0 AND status.errorCode NOT IN ({INTERRUPTS}) THEN 1 ELSE 0 END)")
+
+    def applications(w):
+        return [f"SELECT appId, appDisplayName, count(DISTINCT NULLIF(userId, '')), count(*), {outcomes} "
+                f"FROM signins WHERE {w} AND {users} GROUP BY 1, 2",
+                f"SELECT count(DISTINCT NULLIF(userId, '')), count(*), {outcomes} FROM signins WHERE {w} AND {users}"]
+
+    def failures(w):
+        return [f"SELECT status.errorCode, lower(userPrincipalName), userId, appId, appDisplayName, ipAddress, "
+                f"location.countryOrRegion, count(*) FROM signins WHERE {w} AND status.errorCode <> 0 "
+                f"AND status.errorCode NOT IN ({INTERRUPTS}) GROUP BY ALL",
+                f"SELECT count(*) FROM signins WHERE {w} AND status.errorCode IN ({INTERRUPTS})"]
+
+    def clients(w):
+        return [f"SELECT deviceDetail.browser, deviceDetail.operatingSystem, count(*), count(DISTINCT userId) "
+                f"FROM signins WHERE {w} AND {users} GROUP BY 1, 2"]
+
+    def workloads(w):
+        return [f"SELECT \"signInEventTypes\"[1], servicePrincipalId, servicePrincipalName, resourceId, "
+                f"resourceDisplayName, count(*), sum(CASE WHEN status.errorCode <> 0 THEN 1 ELSE 0 END), "
+                f"min(createdDateTime), max(createdDateTime) FROM signins WHERE {w} AND {apps} GROUP BY ALL"]
+
+    cases = [
+        ("Users per application, last 7 days", f"/gatehouse/insights/applications?since=7d&to={to}", applications(window(7))),
+        ("Failed sign-ins, last 24 hours", f"/gatehouse/insights/failures?since=24h&to={to}", failures(window(hours=24))),
+        ("Browsers and OS, last 7 days", f"/gatehouse/insights/clients?since=7d&to={to}", clients(window(7))),
+        ("Workload identities' resources, last 7 days", f"/gatehouse/insights/workloads?since=7d&to={to}", workloads(window(7))),
+        ("Users per application, 30 days", f"/gatehouse/insights/applications?since=30d&to={to}", applications(window(30))),
+        ("Failed sign-ins, 30 days", f"/gatehouse/insights/failures?since=30d&to={to}", failures(window(30))),
+        ("Browsers and OS, 30 days", f"/gatehouse/insights/clients?since=30d&to={to}", clients(window(30))),
+        ("getAzureADApplicationSignInSummary(period='D30')",
+         f"/beta/reports/getAzureADApplicationSignInSummary(period='D30')?asOf={to}",
+         [f"SELECT appId, max(appDisplayName), sum(CASE WHEN status.errorCode = 0 THEN 1 ELSE 0 END), "
+          f"sum(CASE WHEN status.errorCode <> 0 THEN 1 ELSE 0 END) FROM signins WHERE {window(30)} AND {inter} GROUP BY 1"]),
+        ("applicationSignInDetailedSummary (all history)", "/beta/reports/applicationSignInDetailedSummary",
+         [f"SELECT appId, max(appDisplayName), date_trunc('day', createdDateTime), status.errorCode, count(*), "
+          f"max(status.failureReason), max(status.additionalDetails) FROM signins WHERE {inter} GROUP BY 1, 3, 4"]),
+        ("servicePrincipalSignInActivities (all history)", "/beta/reports/servicePrincipalSignInActivities",
+         [f"SELECT {role}, {col}, max(createdDateTime), arg_max(id, createdDateTime) FROM signins "
+          f"WHERE {kinds} AND {col} <> '' GROUP BY 2" for role, col, kinds in
+          [(0, "appId", users), (1, "resourceId", users), (2, "appId", apps), (3, "resourceId", apps)]]),
+        ("appCredentialSignInActivities (all history)", "/beta/reports/appCredentialSignInActivities",
+         ["SELECT appId, servicePrincipalId, servicePrincipalCredentialKeyId, max(clientCredentialType), count(*), "
+          "max(createdDateTime), arg_max(id, createdDateTime), arg_max(resourceId, createdDateTime) FROM signins "
+          "WHERE \"signInEventTypes\"[1] = 'servicePrincipal' AND servicePrincipalCredentialKeyId <> '' GROUP BY 1, 2, 3",
+          "SELECT * FROM audits WHERE activityDisplayName LIKE '%Certificates and secrets management%' ORDER BY activityDateTime"]),
+        ("userSignInsByAuthMethodSummary(period='D30')",
+         f"/beta/reports/authenticationMethods/userSignInsByAuthMethodSummary(period='D30')?asOf={to}",
+         [f"SELECT d.authenticationMethod, count(*) FROM (SELECT unnest(authenticationDetails) AS d FROM signins "
+          f"WHERE {window(30)} AND {inter} AND status.errorCode = 0) WHERE d.succeeded GROUP BY 1"]),
+        ("Daily sign-ins per type, 30 days", f"/gatehouse/insights/daily?since=30d&to={to}",
+         [f"SELECT date_trunc('day', createdDateTime), " + ", ".join(
+             f"sum(CASE WHEN \"signInEventTypes\"[1] = '{k}' THEN 1 ELSE 0 END)" for k in
+             ["interactiveUser", "nonInteractiveUser", "servicePrincipal", "managedIdentity"]) +
+          f", sum(CASE WHEN status.errorCode <> 0 AND status.errorCode NOT IN ({INTERRUPTS}) THEN 1 ELSE 0 END) "
+          f"FROM signins WHERE {window(30)} GROUP BY 1"]),
+    ]
+
+    rows = []
+    for name, path, duck_sql in cases:
+        ours, theirs = [], []
+        for i in range(args.repeat + 1):
+            status, body, t = get(conn, path, token)
+            if status != 200:
+                sys.exit(f"{path}: {status} {body[:300]!r}")
+            start = time.perf_counter()
+            for s in duck_sql:
+                duck.execute(s).fetchall()
+            d = time.perf_counter() - start
+            if i > 0:  # the first of each is the cold one
+                ours.append(t)
+                theirs.append(d)
+        g, dk = statistics.median(ours), statistics.median(theirs)
+        rows.append((name, g, dk))
+        print(f"{name}: Gatehouse {g * 1e3:.0f} ms, DuckDB {dk * 1e3:.0f} ms", flush=True)
+    server.stop()
+
+    ms = lambda s: f"{s * 1e3:,.0f} ms"  # noqa: E731
+    lines = [BEGIN, "## Insights and reports", "",
+             f"`.venv/bin/python bench/insights.py` over the store of the Graph section ({total:,} sign-ins, "
+             f"a month of a 2,000-user tenant ending {end}): each question or report asked over HTTP "
+             "(`GET`, JSON back, kept-alive connection, timed from request to last byte) and DuckDB running "
+             "equivalent SQL in-process over the same Parquet files (the tables' live files, from their Delta "
+             f"logs), alternately, {args.repeat} warm runs each (the first, cold, dropped). Periods end at "
+             f"{to} (`to=` for the questions, Gatehouse's `asOf=` for Graph's now-relative report periods). "
+             "Gatehouse's answers are exact, whole reports (the DuckDB side returns the grouped rows the "
+             "report is folded from).", "",
+             "| question or report | Gatehouse over HTTP (median) | DuckDB in-process (median) | ratio |",
+             "|---|---:|---:|---:|"]
+    for name, g, dk in rows:
+        lines.append(f"| {name} | {ms(g)} | {ms(dk)} | {g / dk:.2f}x |")
+    lines += ["", "Targets (issue #13): each under 300 ms on 10M+ sign-ins, and no slower than DuckDB.", END]
+    text = open(args.write).read()
+    block = "\n".join(lines) + "\n"
+    if BEGIN in text:
+        a, b = text.index(BEGIN), text.index(END) + len(END) + 1
+        text = text[:a] + block + text[b:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    open(args.write, "w").write(text)
+
+
+if __name__ == "__main__":
+    main()
