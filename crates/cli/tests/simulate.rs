@@ -181,6 +181,13 @@ fn demo_runs_end_to_end() {
         out.contains("managedIdentity") && out.contains("servicePrincipal"),
         "{out}"
     );
+    // The newest failed interactive sign-in, explained with what to do.
+    let why = out
+        .split("5. Why did the newest failed interactive sign-in fail?")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no explanation in\n{out}"));
+    assert!(why.contains("failed with error"), "{why}");
+    assert!(why.contains("\n  - "), "{why}");
     // Answered by a real server over HTTP, which stopped cleanly afterwards.
     assert!(
         out.contains("Serving ") && out.contains("ms over HTTP)"),

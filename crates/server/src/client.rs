@@ -132,6 +132,35 @@ pub fn sql_arrow(
         .collect()
 }
 
+/// GETs `path` from a server as `token` and reads the JSON answer (an error carries the
+/// server's message).
+pub fn get_json(url: &str, token: &str, path: &str) -> Result<Value, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .get(format!("{url}{path}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .map_err(|e| format!("the server at {url} did not answer: {e}"))?;
+    let status = response.status();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .map_err(|e| e.to_string())?;
+    let v: Value = serde_json::from_slice(&body).map_err(|e| format!("{path}: {e}"))?;
+    if !status.is_success() {
+        return Err(v["error"]["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("the server answered {status}")));
+    }
+    Ok(v)
+}
+
 /// An ingest summary back from its JSON form ([`crate::summary_json`]).
 pub fn summary_from_json(v: &Value) -> IngestSummary {
     let count = |v: &Value| v.as_u64().unwrap_or(0);

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use gatehouse_server::client::sql_arrow;
+use gatehouse_server::client::{get_json, sql_arrow};
 use gatehouse_server::{Role, Server, ServerConfig, TokenStore};
 use gatehouse_sim::SimOptions;
 
@@ -125,8 +125,8 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
     );
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    use std::io::Write;
     for (i, (question, sql)) in QUESTIONS.iter().enumerate() {
-        use std::io::Write;
         let t = Instant::now();
         let batches = sql_arrow(&url, &token, sql).map_err(anyhow::Error::msg)?;
         writeln!(
@@ -143,9 +143,47 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
         )?;
         writeln!(out, "({rows} rows)")?;
     }
+    // Why did the newest failed interactive sign-in fail? The explainer, over HTTP.
+    let not_failures: Vec<String> = std::iter::once(0)
+        .chain(gatehouse_insights::interrupt_codes())
+        .map(|c| c.to_string())
+        .collect();
+    let failed = sql_arrow(
+        &url,
+        &token,
+        &format!(
+            "SELECT id FROM signins WHERE array_has(signInEventTypes, 'interactiveUser') \
+             AND status.errorCode NOT IN ({}) ORDER BY createdDateTime DESC LIMIT 1",
+            not_failures.join(", ")
+        ),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let id = failed.first().filter(|b| b.num_rows() > 0).and_then(|b| {
+        use arrow::array::AsArray;
+        let c = b.column(0);
+        c.as_string_opt::<i32>()
+            .map(|a| a.value(0).to_string())
+            .or_else(|| c.as_string_view_opt().map(|a| a.value(0).to_string()))
+    });
+    if let Some(id) = id {
+        let t = Instant::now();
+        let e = get_json(&url, &token, &format!("/gatehouse/signIns/{id}/explain"))
+            .map_err(anyhow::Error::msg)?;
+        writeln!(
+            out,
+            "\n5. Why did the newest failed interactive sign-in fail?  ({:.0} ms over HTTP)",
+            t.elapsed().as_secs_f64() * 1e3
+        )?;
+        writeln!(out, "{}", e["diagnosis"]["summary"].as_str().unwrap_or(""))?;
+        for a in e["diagnosis"]["actions"].as_array().into_iter().flatten() {
+            writeln!(out, "  - {}", a.as_str().unwrap_or(""))?;
+        }
+    }
     drop(out);
     println!(
-        "\nAsk your own: gatehouse --data {} sql \"SELECT ...\"  (tables: gatehouse schema)",
+        "\nAsk your own: gatehouse --data {0} sql \"SELECT ...\"  (tables: gatehouse schema)\n\
+         The same questions with filters and periods: gatehouse --data {0} ask applications|failures|clients|workloads --since 7d\n\
+         One sign-in explained: gatehouse --data {0} explain ID",
         data.display()
     );
     if args.serve.is_some() {
