@@ -1077,3 +1077,83 @@ fn summarized_sign_ins_equal_the_raw_records(t: &Setup) {
         assert_eq!(a.status, status, "{path}: {}", a.text());
     }
 }
+
+/// AD FS application activity from AD FS sign-ins (the diagnostic sample, and variants of it for
+/// other users, a failure and another relying party); a cloud sign-in beside them is not AD FS.
+#[test]
+fn ad_fs_application_activity_counts_ad_fs_sign_ins_per_relying_party() {
+    let gh = Gh::new();
+    let sample: Value = serde_json::from_str(
+        std::fs::read_to_string(common::testdata().join("formats/diag-adfssigninlogs.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let variant = |n: u32, user: &str, code: i64, rp: Option<(&str, &str)>| {
+        let mut r = sample.clone();
+        let p = r["properties"].as_object_mut().unwrap();
+        p.insert("id".into(), Value::String(common::guid(7, u64::from(n))));
+        p.insert("userId".into(), Value::String(user.into()));
+        p.insert(
+            "userPrincipalName".into(),
+            Value::String(format!("{user}@kestrel-health.example")),
+        );
+        p.insert("status".into(), serde_json::json!({"errorCode": code}));
+        if let Some((id, name)) = rp {
+            p.insert("resourceId".into(), Value::String(id.into()));
+            p.insert("resourceDisplayName".into(), Value::String(name.into()));
+        }
+        r
+    };
+    let mut records = vec![
+        sample.clone(),
+        variant(1, "u1", 0, None),
+        variant(2, "u1", 0, None),
+        variant(3, "u2", 50126, None),
+        variant(
+            4,
+            "u3",
+            0,
+            Some(("https://intranet.kestrel-health.example", "Intranet")),
+        ),
+    ];
+    // A cloud sign-in: not AD FS.
+    let mut cloud = variant(5, "u4", 0, None);
+    cloud["properties"]["tokenIssuerType"] = Value::String("AzureAD".into());
+    records.push(cloud);
+    let file = gh.write("adfs.jsonl", common::ndjson(&records));
+    gh.ingest(&["--tenant".as_ref(), TENANT.as_ref(), file.as_os_str()])
+        .expect_code(0, "ingest AD FS sign-ins");
+    let token = gh.token(TENANT, "reports-reader");
+    let server = Served::start(&gh, &[]);
+    let a = server.get(
+        "/beta/reports/getRelyingPartyDetailedSummary(period='D7')?asOf=2025-03-08",
+        Some(&token),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    let rows = a.json()["value"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let claims = &rows[0];
+    assert_eq!(
+        claims["relyingPartyId"],
+        "https://claims-api.kestrel-health.example"
+    );
+    assert_eq!(claims["relyingPartyName"], "Claims Portal - API");
+    assert_eq!(claims["serviceId"], "sts.kestrel-health.example");
+    assert_eq!(u(&claims["totalSignInCount"]), 4);
+    assert_eq!(u(&claims["successfulSignInCount"]), 3);
+    assert_eq!(u(&claims["failedSignInCount"]), 1);
+    // The sample's user, u1 and u2.
+    assert_eq!(u(&claims["uniqueUserCount"]), 3);
+    assert_eq!(claims["signInSuccessRate"], 75.0);
+    assert_eq!(u(&rows[1]["totalSignInCount"]), 1);
+    // Outside the period: nothing.
+    let a = server.get(
+        "/beta/reports/getRelyingPartyDetailedSummary(period='D1')?asOf=2025-03-10",
+        Some(&token),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert!(a.json()["value"].as_array().unwrap().is_empty());
+}

@@ -15,6 +15,7 @@ use arrow::datatypes::SchemaRef;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures_util::{stream, Stream, StreamExt, TryStreamExt};
 use gatehouse_export::{cell_text, record_to_json, GraphJson, Properties};
+use gatehouse_model::error_codes::Outcome;
 use gatehouse_odata::Filter;
 use gatehouse_query::QueryService;
 use gatehouse_store::StoreSnapshot;
@@ -334,12 +335,6 @@ pub enum Cell {
     Empty,
 }
 
-/// Sign-in error codes the admin center shows as `Interrupted`: the sign-in stopped to ask the
-/// user for something (MFA, registration, a password change, account selection), not failed.
-pub const INTERRUPTED_CODES: &[i64] = &[
-    16000, 16001, 50058, 50072, 50074, 50076, 50079, 50125, 50140, 50158, 81010,
-];
-
 impl Cell {
     fn text(&self, r: &Map<String, Value>) -> String {
         let at = |path: &str| -> Option<&Value> {
@@ -369,9 +364,12 @@ impl Cell {
             .join(", "),
             Cell::Status => match at("status/errorCode").and_then(Value::as_i64) {
                 None => String::new(),
-                Some(0) => "Success".into(),
-                Some(c) if INTERRUPTED_CODES.contains(&c) => "Interrupted".into(),
-                Some(_) => "Failure".into(),
+                // The portal's Status, from the one error-code catalogue.
+                Some(c) => match i32::try_from(c).map(gatehouse_model::error_codes::outcome) {
+                    Ok(Outcome::Success) => "Success".into(),
+                    Ok(Outcome::Interrupted) => "Interrupted".into(),
+                    _ => "Failure".into(),
+                },
             },
             Cell::First(list, member) => cell_text(
                 at(list)

@@ -14,7 +14,7 @@ mod page;
 mod resource;
 mod token;
 
-pub use export::{csv_columns, export, Cell, ExportFormat, ExportQuery, INTERRUPTED_CODES};
+pub use export::{csv_columns, export, Cell, ExportFormat, ExportQuery};
 pub use page::{graph_type, GetQuery, GraphApi, ListQuery, Page, DEFAULT_TOP};
 pub use resource::{ApiVersion, GraphResource};
 pub use token::SkipToken;

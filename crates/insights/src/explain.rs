@@ -8,7 +8,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::error_codes::{describe, CodeDescription, ErrorClass, Outcome};
+use gatehouse_model::error_codes::{describe, CodeDescription, ErrorClass, Outcome};
 
 /// The client apps Entra logs for legacy authentication (basic authentication protocols that
 /// cannot do MFA); `Browser` and `Mobile Apps and Desktop clients` are modern.

@@ -14,7 +14,6 @@
 //! `GET /gatehouse/insights/{question}` are thin callers of this crate.
 
 mod display;
-mod error_codes;
 mod explain;
 mod methods;
 mod period;
@@ -22,13 +21,13 @@ mod questions;
 mod reports;
 mod summarized;
 
-pub use error_codes::{
-    describe, interrupt_codes, lookup, outcome, CodeDescription, ErrorClass, ErrorCode, Outcome,
-    CATALOGUE,
-};
 pub use explain::{
     explain, AuthenticationStep, Diagnosis, Explanation, How, PolicyDecision, What, Who,
     LEGACY_CLIENT_APPS,
+};
+pub use gatehouse_model::error_codes::{
+    describe, interrupt_codes, lookup, outcome, CodeDescription, ErrorClass, ErrorCode, Outcome,
+    CATALOGUE,
 };
 pub use methods::{
     app_credential_sign_in_activities, graph_method, sign_ins_by_auth_method,
@@ -43,9 +42,10 @@ pub use questions::{
 };
 pub use reports::{
     application_sign_in_detailed_summary, application_sign_in_summary, daily_sign_ins,
-    report_period, service_principal_sign_in_activities, ActivityScope,
+    relying_party_summary, report_period, service_principal_sign_in_activities, ActivityScope,
     ApplicationSignInDetailedSummary, ApplicationSignInSummary, DailySignIns,
-    DetailedSummaryFilter, ServicePrincipalSignInActivity, SignInActivity, SignInStatus,
+    DetailedSummaryFilter, KeyValuePair, RelyingPartySummary, ServicePrincipalSignInActivity,
+    SignInActivity, SignInStatus,
 };
 pub use summarized::{
     summarized_sign_ins, SummarizedSignIn, SummaryFilter, SummaryIdentity, SummaryKey, SummaryOf,

@@ -13,8 +13,8 @@ use gatehouse_model::SignInKind;
 use gatehouse_query::QueryEngine;
 use serde::Serialize;
 
-use crate::error_codes::{describe, interrupt_codes, CodeDescription};
 use crate::{Period, Result};
+use gatehouse_model::error_codes::{describe, interrupt_codes, CodeDescription};
 
 /// How many entries each list of a report holds unless told otherwise.
 pub const DEFAULT_TOP: usize = 10;

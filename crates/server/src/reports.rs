@@ -109,6 +109,20 @@ pub(crate) async fn report(
             }
             ("reports/servicePrincipalSignInActivities", json!(rows))
         }
+        ("getRelyingPartyDetailedSummary", Some(args)) => {
+            let period = period_arg(args, &[1, 7, 30], now)?;
+            no_filter(&options)?;
+            let mut rows = gatehouse_insights::relying_party_summary(&engine, period)
+                .await
+                .map_err(failed)?;
+            if let Some(top) = top {
+                rows.truncate(top);
+            }
+            (
+                "Collection(microsoft.graph.relyingPartyDetailedSummary)",
+                json!(rows),
+            )
+        }
         ("appCredentialSignInActivities", None) => {
             let app_id = app_id_filter(&options)?;
             let mut rows =
@@ -161,7 +175,7 @@ pub(crate) async fn report(
         }
         _ => {
             return Err(ApiError::not_found(format!(
-                "Resource not found for the segment '{report}'. Gatehouse serves getAzureADApplicationSignInSummary(period='D7'|'D30'), applicationSignInDetailedSummary, servicePrincipalSignInActivities, appCredentialSignInActivities and authenticationMethods/userSignInsByAuthMethodSummary(period='D1'|'D7'|'D30'), userRegistrationDetails and usersRegisteredByMethod."
+                "Resource not found for the segment '{report}'. Gatehouse serves getAzureADApplicationSignInSummary(period='D7'|'D30'), applicationSignInDetailedSummary, servicePrincipalSignInActivities, appCredentialSignInActivities, getRelyingPartyDetailedSummary(period='D1'|'D7'|'D30') and authenticationMethods/userSignInsByAuthMethodSummary(period='D1'|'D7'|'D30'), userRegistrationDetails and usersRegisteredByMethod."
             )))
         }
     };
@@ -299,9 +313,7 @@ fn period_arg(
 
 fn no_filter(options: &QueryOptions) -> Result<(), ApiError> {
     if options.filter.is_some() {
-        return Err(ApiError::bad_request(
-            "getAzureADApplicationSignInSummary takes no $filter.",
-        ));
+        return Err(ApiError::bad_request("This report takes no $filter."));
     }
     Ok(())
 }
