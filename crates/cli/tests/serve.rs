@@ -35,7 +35,9 @@ fn every_request_is_authenticated_and_sees_only_its_tenant() {
     let server = Served::start(&gh, &[]);
 
     // No token, a malformed one, a forged one: 401 on every endpoint, in Graph's envelope.
-    let forged = format!("{}0", &reader_a[..reader_a.len() - 1]);
+    // The last character changed (to one it is not: a token ending in 0 would stay itself).
+    let last = if reader_a.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &reader_a[..reader_a.len() - 1]);
     for token in [None, Some("nonsense"), Some(forged.as_str())] {
         for a in [
             server.get("/healthz", token),

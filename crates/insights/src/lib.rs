@@ -16,6 +16,7 @@
 mod display;
 mod explain;
 mod methods;
+mod partials;
 mod period;
 mod questions;
 mod reports;
@@ -34,6 +35,7 @@ pub use methods::{
     user_registration_details, users_registered_by_method, CredentialActivity, CredentialSignIn,
     MethodCount, MethodUsage, RegistrationSummary, UserRegistration,
 };
+pub use partials::{DayPartials, Source};
 pub use period::{parse_instant, parse_span, Period};
 pub use questions::{
     applications, clients, failures, workloads, AppUsage, ApplicationsReport, ClientCount,

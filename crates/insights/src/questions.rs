@@ -1,7 +1,7 @@
 //! The four everyday questions: each one SQL query over the snapshot's `signins` table (pruned
 //! by day partition, sign-in type and file statistics), folded into a typed report.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -13,6 +13,7 @@ use gatehouse_model::SignInKind;
 use gatehouse_query::QueryEngine;
 use serde::Serialize;
 
+use crate::partials::{grouped, Source};
 use crate::{Period, Result};
 use gatehouse_model::error_codes::{describe, interrupt_codes, CodeDescription};
 
@@ -168,45 +169,53 @@ pub struct ApplicationsReport {
 /// Users who signed into each application in `period`: distinct users and sign-ins,
 /// succeeded / interrupted / failed, most users first.
 pub async fn applications(
-    engine: &QueryEngine,
+    src: &Source<'_>,
     period: Period,
     filters: &Filters,
 ) -> Result<ApplicationsReport> {
     let kinds = filters.kinds(Question::Applications);
     let mut params = Vec::new();
-    let condition = conditions(period, &kinds, filters, &mut params, AppColumns::App);
+    let condition = conditions(&kinds, filters, &mut params, AppColumns::App);
     let outcomes = outcome_sums();
     // One scan grouped by application and user (a hash aggregate DataFusion vectorises; a
     // `count(DISTINCT …)` beside sums is not), folded here: an application's users are its
     // groups, the total's users the distinct ids over all of them.
-    let sql = format!(
-        "SELECT appId, appDisplayName, NULLIF(userId, '') AS userId, \
-         count(*) AS signIns, {outcomes} \
-         FROM signins WHERE {condition} GROUP BY 1, 2, 3"
-    );
-    let batches = run(engine, &sql, params).await?;
-    let mut apps: HashMap<(Option<String>, Option<String>), Counted> = HashMap::new();
+    let sql = |time: &str| {
+        format!(
+            "SELECT appId, appDisplayName, NULLIF(userId, '') AS userId, \
+             count(*) AS signIns, {outcomes} \
+             FROM signins WHERE {time} AND {condition} GROUP BY 1, 2, 3"
+        )
+    };
+    let batches = grouped(src, period, &sql, params).await?;
+    // A group may come once per day: users are counted as sets.
+    type App = (Option<String>, Option<String>);
+    let mut apps: HashMap<App, (Counted, HashSet<String>)> = HashMap::new();
     let mut total = Counted::default();
-    let mut users = std::collections::HashSet::new();
+    let mut users = HashSet::new();
     for b in &batches {
         for i in 0..b.num_rows() {
             let user = text(b, "userId", i);
-            let mut c = counted(b, i);
-            c.users = u64::from(user.is_some());
+            let c = counted(b, i);
             total.add(&c);
-            users.extend(user);
-            apps.entry((text(b, "appId", i), text(b, "appDisplayName", i)))
-                .or_default()
-                .add(&c);
+            users.extend(user.clone());
+            let e = apps
+                .entry((text(b, "appId", i), text(b, "appDisplayName", i)))
+                .or_default();
+            e.0.add(&c);
+            e.1.extend(user);
         }
     }
     total.users = users.len() as u64;
     let mut applications: Vec<AppUsage> = apps
         .into_iter()
-        .map(|((app_id, app_display_name), counts)| AppUsage {
-            app_id,
-            app_display_name,
-            counts,
+        .map(|((app_id, app_display_name), (mut counts, users))| {
+            counts.users = users.len() as u64;
+            AppUsage {
+                app_id,
+                app_display_name,
+                counts,
+            }
         })
         .collect();
     applications.sort_by(|a, b| {
@@ -281,36 +290,41 @@ pub struct FailuresReport {
 /// Failed sign-in attempts in `period`: the total, and by error code (with its meaning), user,
 /// application, IP address and country, most failures first.
 pub async fn failures(
-    engine: &QueryEngine,
+    src: &Source<'_>,
     period: Period,
     filters: &Filters,
 ) -> Result<FailuresReport> {
     let kinds = filters.kinds(Question::Failures);
     let mut params = Vec::new();
-    let condition = conditions(period, &kinds, filters, &mut params, AppColumns::App);
+    let condition = conditions(&kinds, filters, &mut params, AppColumns::App);
     let interrupts = in_list(&interrupt_codes());
     // One scan: failures grouped by every dimension at once, folded here into each breakdown
     // (failures are a small share of sign-ins, and the groups fewer still). A user's object id
     // and an application's name follow from the user principal name and the application id:
     // aggregates, not group keys.
-    let sql = format!(
-        "SELECT status.errorCode AS code, NULLIF(userPrincipalName, '') AS upn, \
-         NULLIF(max(userId), '') AS userId, NULLIF(appId, '') AS appId, \
-         NULLIF(max(appDisplayName), '') AS appName, NULLIF(ipAddress, '') AS ip, \
-         NULLIF(location.countryOrRegion, '') AS country, count(*) AS n \
-         FROM signins WHERE {condition} AND status.errorCode <> 0 \
-         AND status.errorCode NOT IN ({interrupts}) \
-         GROUP BY status.errorCode, userPrincipalName, appId, ipAddress, location.countryOrRegion"
-    );
-    let groups = run(engine, &sql, params.clone()).await?;
-    let sql = format!(
-        "SELECT count(*) AS n FROM signins WHERE {condition} AND status.errorCode IN ({interrupts})"
-    );
-    let interrupted = run(engine, &sql, params)
+    let sql = |time: &str| {
+        format!(
+            "SELECT status.errorCode AS code, NULLIF(userPrincipalName, '') AS upn, \
+             NULLIF(max(userId), '') AS userId, NULLIF(appId, '') AS appId, \
+             NULLIF(max(appDisplayName), '') AS appName, NULLIF(ipAddress, '') AS ip, \
+             NULLIF(location.countryOrRegion, '') AS country, count(*) AS n \
+             FROM signins WHERE {time} AND {condition} AND status.errorCode <> 0 \
+             AND status.errorCode NOT IN ({interrupts}) \
+             GROUP BY status.errorCode, userPrincipalName, appId, ipAddress, location.countryOrRegion"
+        )
+    };
+    let groups = grouped(src, period, &sql, params.clone()).await?;
+    let sql = |time: &str| {
+        format!(
+            "SELECT count(*) AS n FROM signins WHERE {time} AND {condition} \
+             AND status.errorCode IN ({interrupts})"
+        )
+    };
+    let interrupted = grouped(src, period, &sql, params)
         .await?
         .iter()
-        .find(|b| b.num_rows() > 0)
-        .map_or(0, |b| int(b, "n", 0));
+        .map(|b| (0..b.num_rows()).map(|i| int(b, "n", i)).sum::<u64>())
+        .sum();
 
     let mut total = 0;
     let mut users = BTreeSet::new();
@@ -451,20 +465,22 @@ pub struct ClientsReport {
 /// OS and per pair. Unless `versions`, a trailing version (`Chrome 155.0.0`, `Ios 17.4`) is
 /// dropped so that a family counts once (`Windows 10` keeps its number: it has no dot).
 pub async fn clients(
-    engine: &QueryEngine,
+    src: &Source<'_>,
     period: Period,
     filters: &Filters,
     versions: bool,
 ) -> Result<ClientsReport> {
     let kinds = filters.kinds(Question::Clients);
     let mut params = Vec::new();
-    let condition = conditions(period, &kinds, filters, &mut params, AppColumns::App);
-    let sql = format!(
-        "SELECT NULLIF(deviceDetail.browser, '') AS browser, \
-         NULLIF(deviceDetail.operatingSystem, '') AS os, NULLIF(userId, '') AS userId, \
-         count(*) AS n FROM signins WHERE {condition} GROUP BY 1, 2, 3"
-    );
-    let groups = run(engine, &sql, params).await?;
+    let condition = conditions(&kinds, filters, &mut params, AppColumns::App);
+    let sql = |time: &str| {
+        format!(
+            "SELECT NULLIF(deviceDetail.browser, '') AS browser, \
+             NULLIF(deviceDetail.operatingSystem, '') AS os, NULLIF(userId, '') AS userId, \
+             count(*) AS n FROM signins WHERE {time} AND {condition} GROUP BY 1, 2, 3"
+        )
+    };
+    let groups = grouped(src, period, &sql, params).await?;
     type Key = (Option<String>, Option<String>);
     let mut pairs: HashMap<Key, (u64, BTreeSet<String>)> = HashMap::new();
     let mut browsers: HashMap<Option<String>, (u64, BTreeSet<String>)> = HashMap::new();
@@ -618,26 +634,30 @@ pub struct WorkloadsReport {
 /// The resources managed identities and service principals accessed in `period`: per identity,
 /// each resource with its sign-ins, failures, first and last access.
 pub async fn workloads(
-    engine: &QueryEngine,
+    src: &Source<'_>,
     period: Period,
     filters: &Filters,
 ) -> Result<WorkloadsReport> {
     let kinds = filters.kinds(Question::Workloads);
     let mut params = Vec::new();
-    let condition = conditions(period, &kinds, filters, &mut params, AppColumns::Workload);
-    let sql = format!(
-        "SELECT CASE WHEN array_has(signInEventTypes, 'managedIdentity') THEN 'managedIdentity' \
-         WHEN array_has(signInEventTypes, 'servicePrincipal') THEN 'servicePrincipal' \
-         ELSE 'other' END AS kind, \
-         NULLIF(servicePrincipalId, '') AS spId, NULLIF(servicePrincipalName, '') AS spName, \
-         NULLIF(resourceId, '') AS resourceId, NULLIF(resourceDisplayName, '') AS resourceName, \
-         count(*) AS n, sum(CASE WHEN status.errorCode <> 0 THEN 1 ELSE 0 END) AS failed, \
-         min(createdDateTime) AS first, max(createdDateTime) AS last \
-         FROM signins WHERE {condition} GROUP BY 1, 2, 3, 4, 5"
-    );
-    let groups = run(engine, &sql, params).await?;
+    let condition = conditions(&kinds, filters, &mut params, AppColumns::Workload);
+    let sql = |time: &str| {
+        format!(
+            "SELECT CASE WHEN array_has(signInEventTypes, 'managedIdentity') THEN 'managedIdentity' \
+             WHEN array_has(signInEventTypes, 'servicePrincipal') THEN 'servicePrincipal' \
+             ELSE 'other' END AS kind, \
+             NULLIF(servicePrincipalId, '') AS spId, NULLIF(servicePrincipalName, '') AS spName, \
+             NULLIF(resourceId, '') AS resourceId, NULLIF(resourceDisplayName, '') AS resourceName, \
+             count(*) AS n, sum(CASE WHEN status.errorCode <> 0 THEN 1 ELSE 0 END) AS failed, \
+             min(createdDateTime) AS first, max(createdDateTime) AS last \
+             FROM signins WHERE {time} AND {condition} GROUP BY 1, 2, 3, 4, 5"
+        )
+    };
+    let groups = grouped(src, period, &sql, params).await?;
     type Key = (&'static str, Option<String>, Option<String>);
-    let mut identities: HashMap<Key, Vec<ResourceAccess>> = HashMap::new();
+    type Resource = (Option<String>, Option<String>);
+    // A resource's group may come once per day: merged by resource.
+    let mut identities: HashMap<Key, BTreeMap<Resource, ResourceAccess>> = HashMap::new();
     for b in &groups {
         for i in 0..b.num_rows() {
             let kind = match text(b, "kind", i).as_deref() {
@@ -645,22 +665,35 @@ pub async fn workloads(
                 Some("servicePrincipal") => "servicePrincipal",
                 _ => "other",
             };
-            identities
+            let resource = (text(b, "resourceId", i), text(b, "resourceName", i));
+            let access = identities
                 .entry((kind, text(b, "spId", i), text(b, "spName", i)))
                 .or_default()
-                .push(ResourceAccess {
-                    resource_id: text(b, "resourceId", i),
-                    resource_display_name: text(b, "resourceName", i),
-                    sign_ins: int(b, "n", i),
-                    failures: int(b, "failed", i),
-                    first_access: time(b, "first", i),
-                    last_access: time(b, "last", i),
+                .entry(resource.clone())
+                .or_insert_with(|| ResourceAccess {
+                    resource_id: resource.0,
+                    resource_display_name: resource.1,
+                    sign_ins: 0,
+                    failures: 0,
+                    first_access: None,
+                    last_access: None,
                 });
+            access.sign_ins += int(b, "n", i);
+            access.failures += int(b, "failed", i);
+            // RFC 3339 UTC strings of one format order as the instants do.
+            let (first, last) = (time(b, "first", i), time(b, "last", i));
+            if first.is_some() && (access.first_access.is_none() || first < access.first_access) {
+                access.first_access = first;
+            }
+            if last > access.last_access {
+                access.last_access = last;
+            }
         }
     }
     let mut list: Vec<WorkloadIdentity> = identities
         .into_iter()
-        .map(|((kind, id, name), mut resources)| {
+        .map(|((kind, id, name), resources)| {
+            let mut resources: Vec<ResourceAccess> = resources.into_values().collect();
             resources.sort_by(|a, b| {
                 b.sign_ins
                     .cmp(&a.sign_ins)
@@ -710,20 +743,16 @@ enum AppColumns {
     Workload,
 }
 
-/// The `WHERE` condition of a question: the period, the sign-in types (literals, so that the
+/// The `WHERE` condition of a question besides its period: the sign-in types (literals, so that the
 /// table skips files of other types) and the filters (as parameters `$1`…, never spliced into
 /// the SQL text).
 fn conditions(
-    period: Period,
     kinds: &[SignInKind],
     filters: &Filters,
     params: &mut Vec<ScalarValue>,
     app_columns: AppColumns,
 ) -> String {
-    let mut parts = vec![
-        format!("createdDateTime >= {}", timestamp(period.from)),
-        format!("createdDateTime < {}", timestamp(period.to)),
-    ];
+    let mut parts = vec!["TRUE".to_string()];
     if !kinds.is_empty() && kinds.len() < SignInKind::ALL.len() {
         let any: Vec<String> = kinds
             .iter()
@@ -872,14 +901,6 @@ mod tests {
 
     #[test]
     fn filters_become_parameters_never_sql_text() {
-        let period = Period::resolve(
-            Some("1d"),
-            None,
-            None,
-            chrono::Duration::days(1),
-            Utc::now(),
-        )
-        .unwrap();
         let filters = Filters {
             app: Some("x' OR 1=1 --".into()),
             user: Some("o'brien@contoso.com".into()),
@@ -887,7 +908,6 @@ mod tests {
         };
         let mut params = Vec::new();
         let sql = conditions(
-            period,
             &[SignInKind::InteractiveUser],
             &filters,
             &mut params,

@@ -5,6 +5,7 @@
 //! max_body_mb = 256              # largest push body accepted
 //! query_memory_mb = 2048         # memory all running queries may hold together
 //! metadata_cache_mb = 512        # Parquet footers and page indexes kept in memory
+//! insights_cache_mb = 256        # questions' grouped rows of whole days kept in memory
 //! max_running_queries = 2        # queries run at once, the rest wait in turn (default: the cores)
 //!
 //! [ingest]
@@ -47,6 +48,9 @@ pub struct ServerConfig {
     pub query_memory_mb: u64,
     /// Parquet footers and page indexes kept in memory, in MiB (least recently used go first).
     pub metadata_cache_mb: u64,
+    /// The everyday questions' grouped rows of whole days kept in memory, in MiB (least
+    /// recently used go first; 0 groups every day at every question).
+    pub insights_cache_mb: u64,
     /// Queries (Graph pages and records, SQL) that run at once; the others wait in arrival
     /// order (0: the number of cores).
     pub max_running_queries: usize,
@@ -117,6 +121,7 @@ impl Default for ServerConfig {
             max_body_mb: 256,
             query_memory_mb: 2048,
             metadata_cache_mb: 512,
+            insights_cache_mb: 256,
             max_running_queries: 0,
             ingest: IngestConfig::default(),
             retention: RetentionConfig::default(),

@@ -109,11 +109,16 @@ pub(crate) async fn question(
         .map_err(|e| ApiError::internal(e.to_string()))?;
     use gatehouse_insights as i;
     let failed = |e: gatehouse_insights::InsightsError| ApiError::internal(e.to_string());
+    let src = i::Source {
+        engine: &engine,
+        tenant: caller.tenant(),
+        partials: state.partials.as_ref(),
+    };
     let report = match question {
-        Question::Applications => to_json(i::applications(&engine, period, &filters).await),
-        Question::Failures => to_json(i::failures(&engine, period, &filters).await),
-        Question::Clients => to_json(i::clients(&engine, period, &filters, versions).await),
-        Question::Workloads => to_json(i::workloads(&engine, period, &filters).await),
+        Question::Applications => to_json(i::applications(&src, period, &filters).await),
+        Question::Failures => to_json(i::failures(&src, period, &filters).await),
+        Question::Clients => to_json(i::clients(&src, period, &filters, versions).await),
+        Question::Workloads => to_json(i::workloads(&src, period, &filters).await),
     }
     .map_err(failed)?;
     state.metrics.query_done(started.elapsed());

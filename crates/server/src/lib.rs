@@ -104,6 +104,8 @@ pub struct AppState {
     tokens: TokenStore,
     metrics: Arc<Metrics>,
     local_admin: String,
+    /// Whole days of the everyday questions' groups ([`gatehouse_insights::DayPartials`]).
+    partials: Option<gatehouse_insights::DayPartials>,
     config: ServerConfig,
 }
 
@@ -156,6 +158,12 @@ impl Server {
                     n => n,
                 }),
                 graph: gatehouse_graph::GraphApi::new(),
+                partials: match config.insights_cache_mb {
+                    0 => None,
+                    mb => Some(gatehouse_insights::DayPartials::new(
+                        usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+                    )),
+                },
                 tokens: TokenStore::new(store.root()),
                 store,
                 ingestor,

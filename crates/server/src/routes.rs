@@ -224,11 +224,20 @@ async fn healthz(State(state): Shared, caller: Caller) -> Response {
 }
 
 async fn metrics(State(state): Shared, caller: Caller) -> Response {
-    let text = state.metrics.render(
+    let mut text = state.metrics.render(
         &state.ingestor.snapshot(),
         caller.tenant(),
         state.admission.load(),
     );
+    if let Some(partials) = &state.partials {
+        let (hits, misses) = partials.hits_and_misses();
+        text.push_str(&format!(
+            "# HELP gatehouse_insights_days_total Whole days of the everyday questions answered from memory (hit) or grouped (miss).\n\
+             # TYPE gatehouse_insights_days_total counter\n\
+             gatehouse_insights_days_total{{result=\"hit\"}} {hits}\n\
+             gatehouse_insights_days_total{{result=\"miss\"}} {misses}\n"
+        ));
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -99,15 +99,8 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
         .build()?;
     let text = rt.block_on(async {
         let engine = QueryEngine::open(&store, args.tenant.as_deref()).await?;
-        answer(
-            &engine,
-            question,
-            period,
-            &filters,
-            args.versions,
-            args.json,
-        )
-        .await
+        let src = gatehouse_insights::Source::new(&engine, args.tenant.as_deref());
+        answer(&src, question, period, &filters, args.versions, args.json).await
     })?;
     print!("{text}");
     Ok(ExitCode::SUCCESS)
@@ -131,7 +124,7 @@ pub fn parse_kinds(names: &[String]) -> anyhow::Result<Vec<SignInKind>> {
 
 /// The report as text or JSON.
 async fn answer(
-    engine: &QueryEngine,
+    src: &gatehouse_insights::Source<'_>,
     question: Question,
     period: Period,
     filters: &Filters,
@@ -147,9 +140,9 @@ async fn answer(
     }
     use gatehouse_insights as i;
     match question {
-        Question::Applications => out(i::applications(engine, period, filters).await?, json),
-        Question::Failures => out(i::failures(engine, period, filters).await?, json),
-        Question::Clients => out(i::clients(engine, period, filters, versions).await?, json),
-        Question::Workloads => out(i::workloads(engine, period, filters).await?, json),
+        Question::Applications => out(i::applications(src, period, filters).await?, json),
+        Question::Failures => out(i::failures(src, period, filters).await?, json),
+        Question::Clients => out(i::clients(src, period, filters, versions).await?, json),
+        Question::Workloads => out(i::workloads(src, period, filters).await?, json),
     }
 }
