@@ -272,7 +272,7 @@ pub struct ServicePrincipalSignInActivity {
 /// `period` (all history by default), its last sign-in as delegated client, delegated
 /// resource, application client and application resource. Sorted by application id.
 pub async fn service_principal_sign_in_activities(
-    engine: &QueryEngine,
+    src: &crate::Source<'_>,
     period: Period,
     app_id: Option<&str>,
 ) -> Result<Vec<ServicePrincipalSignInActivity>> {
@@ -287,36 +287,38 @@ pub async fn service_principal_sign_in_activities(
         SignInKind::ManagedIdentity.graph_name()
     );
     let mut params = Vec::new();
-    let only = |column: &str, params: &mut Vec<datafusion::scalar::ScalarValue>| match app_id {
-        Some(id) => {
-            params.push(datafusion::scalar::ScalarValue::Utf8(Some(id.to_string())));
-            format!(" AND {column} = ${}", params.len())
-        }
-        None => String::new(),
-    };
-    let window = format!(
-        "createdDateTime >= {} AND createdDateTime < {}",
-        timestamp(period.from),
-        timestamp(period.to)
-    );
-    // Four roles, one grouped query each, unioned: (role, application, last time, its id).
-    let mut parts = Vec::new();
-    for (role, column, kinds) in [
-        (0, "appId", &users),
-        (1, "resourceId", &users),
-        (2, "appId", &apps),
-        (3, "resourceId", &apps),
-    ] {
-        let only = only(column, &mut params);
-        parts.push(format!(
-            "SELECT {role} AS role, {column} AS app, max(createdDateTime) AS last, \
-             last_value(id ORDER BY createdDateTime) AS request \
-             FROM signins WHERE {window} AND {kinds} AND {column} IS NOT NULL \
-             AND {column} <> ''{only} GROUP BY {column}"
-        ));
+    let mut only = Vec::new();
+    for column in ["appId", "resourceId", "appId", "resourceId"] {
+        only.push(match app_id {
+            Some(id) => {
+                params.push(datafusion::scalar::ScalarValue::Utf8(Some(id.to_string())));
+                format!(" AND {column} = ${}", params.len())
+            }
+            None => String::new(),
+        });
     }
-    let sql = parts.join(" UNION ALL ");
-    let batches = run(engine, &sql, params).await?;
+    // Four roles, one grouped query each, unioned: (role, application, last time, its id).
+    let sql = |time: &str| {
+        [
+            (0, "appId", &users),
+            (1, "resourceId", &users),
+            (2, "appId", &apps),
+            (3, "resourceId", &apps),
+        ]
+        .iter()
+        .map(|(role, column, kinds)| {
+            let only = &only[*role];
+            format!(
+                "SELECT {role} AS role, {column} AS app, max(createdDateTime) AS last, \
+                 last_value(id ORDER BY createdDateTime) AS request \
+                 FROM signins WHERE {time} AND {kinds} AND {column} IS NOT NULL \
+                 AND {column} <> ''{only} GROUP BY {column}"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+    };
+    let batches = crate::partials::grouped(src, period, &sql, params).await?;
     let mut by_app: HashMap<String, [Option<(i64, SignInActivity)>; 4]> = HashMap::new();
     for b in &batches {
         let roles = b.column_by_name("role");
@@ -341,7 +343,11 @@ pub async fn service_principal_sign_in_activities(
                 last_sign_in_date_time: rfc3339(micros),
                 last_sign_in_request_id: text(b, "request", i),
             };
-            by_app.entry(app).or_default()[role.min(3)] = Some((micros, activity));
+            // A role's last sign-in may come once per day: the latest wins.
+            let slot = &mut by_app.entry(app).or_default()[role.min(3)];
+            if slot.as_ref().is_none_or(|(t, _)| micros > *t) {
+                *slot = Some((micros, activity));
+            }
         }
     }
     let mut out: Vec<ServicePrincipalSignInActivity> = by_app

@@ -100,8 +100,13 @@ pub(crate) async fn report(
         ("servicePrincipalSignInActivities", None) => {
             let app_id = app_id_filter(&options)?;
             let all = Period::last(chrono::Duration::days(ALL_HISTORY_DAYS), now);
+            let src = gatehouse_insights::Source {
+                engine: &engine,
+                tenant: caller.tenant(),
+                partials: state.partials.as_ref(),
+            };
             let mut rows =
-                gatehouse_insights::service_principal_sign_in_activities(&engine, all, app_id.as_deref())
+                gatehouse_insights::service_principal_sign_in_activities(&src, all, app_id.as_deref())
                     .await
                     .map_err(failed)?;
             if let Some(top) = top {
