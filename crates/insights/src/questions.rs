@@ -188,20 +188,31 @@ pub async fn applications(
         )
     };
     let batches = grouped(src, period, &sql, params).await?;
-    // A group may come once per day: users are counted as sets.
-    type App = (Option<String>, Option<String>);
-    let mut apps: HashMap<App, (Counted, HashSet<String>)> = HashMap::new();
+    // A group may come once per day: users are counted as sets. Keys borrow the batches' text
+    // (a month of days is hundreds of thousands of groups).
+    type App<'b> = (Option<&'b str>, Option<&'b str>);
+    let mut apps: HashMap<App<'_>, (Counted, HashSet<&str>)> = HashMap::new();
     let mut total = Counted::default();
-    let mut users = HashSet::new();
+    let mut users: HashSet<&str> = HashSet::new();
     for b in &batches {
+        let (app_ids, names, user_ids) = (
+            Strings::of(b, "appId"),
+            Strings::of(b, "appDisplayName"),
+            Strings::of(b, "userId"),
+        );
+        let sums = ["signIns", "succeeded", "interrupted", "failed"].map(|n| Ints::of(b, n));
         for i in 0..b.num_rows() {
-            let user = text(b, "userId", i);
-            let c = counted(b, i);
+            let user = user_ids.get(i);
+            let c = Counted {
+                users: 0,
+                sign_ins: sums[0].get(i),
+                succeeded: sums[1].get(i),
+                interrupted: sums[2].get(i),
+                failed: sums[3].get(i),
+            };
             total.add(&c);
-            users.extend(user.clone());
-            let e = apps
-                .entry((text(b, "appId", i), text(b, "appDisplayName", i)))
-                .or_default();
+            users.extend(user);
+            let e = apps.entry((app_ids.get(i), names.get(i))).or_default();
             e.0.add(&c);
             e.1.extend(user);
         }
@@ -212,8 +223,8 @@ pub async fn applications(
         .map(|((app_id, app_display_name), (mut counts, users))| {
             counts.users = users.len() as u64;
             AppUsage {
-                app_id,
-                app_display_name,
+                app_id: app_id.map(str::to_string),
+                app_display_name: app_display_name.map(str::to_string),
                 counts,
             }
         })
@@ -327,41 +338,66 @@ pub async fn failures(
         .sum();
 
     let mut total = 0;
-    let mut users = BTreeSet::new();
-    let mut codes: HashMap<i32, (u64, BTreeSet<String>)> = HashMap::new();
-    let mut by_user: HashMap<Option<String>, (u64, BTreeSet<String>)> = HashMap::new();
-    let mut by_app: HashMap<Option<String>, (u64, BTreeSet<String>)> = HashMap::new();
-    let mut by_ip: HashMap<Option<String>, u64> = HashMap::new();
-    let mut by_country: HashMap<Option<String>, u64> = HashMap::new();
+    let mut users: HashSet<&str> = HashSet::new();
+    let mut codes: HashMap<i32, (u64, HashSet<&str>)> = HashMap::new();
+    // Keys borrow the batches' text; user names are folded to lower case at the end.
+    let mut by_upn: HashMap<Option<&str>, (u64, BTreeSet<&str>)> = HashMap::new();
+    let mut by_app: HashMap<Option<&str>, (u64, BTreeSet<&str>)> = HashMap::new();
+    let mut by_ip: HashMap<Option<&str>, u64> = HashMap::new();
+    let mut by_country: HashMap<Option<&str>, u64> = HashMap::new();
     for b in &groups {
         let codes_col = b
             .column_by_name("code")
             .map(|c| c.as_primitive::<Int32Type>().clone());
+        let (user_ids, upns, app_ids, app_names, ips, countries) = (
+            Strings::of(b, "userId"),
+            Strings::of(b, "upn"),
+            Strings::of(b, "appId"),
+            Strings::of(b, "appName"),
+            Strings::of(b, "ip"),
+            Strings::of(b, "country"),
+        );
+        let counts = Ints::of(b, "n");
         for i in 0..b.num_rows() {
-            let n = int(b, "n", i);
+            let n = counts.get(i);
             let code = codes_col
                 .as_ref()
                 .filter(|c| c.is_valid(i))
                 .map_or(0, |c| c.value(i));
-            let user_id = text(b, "userId", i);
+            let user_id = user_ids.get(i);
             total += n;
             let entry = codes.entry(code).or_default();
             entry.0 += n;
-            if let Some(u) = &user_id {
-                users.insert(u.clone());
-                entry.1.insert(u.clone());
+            if let Some(u) = user_id {
+                users.insert(u);
+                entry.1.insert(u);
             }
-            let upn = text(b, "upn", i).map(|u| u.to_lowercase());
-            let e = by_user.entry(upn).or_default();
+            let e = by_upn.entry(upns.get(i)).or_default();
             e.0 += n;
             e.1.extend(user_id);
-            let e = by_app.entry(text(b, "appId", i)).or_default();
+            let e = by_app.entry(app_ids.get(i)).or_default();
             e.0 += n;
-            e.1.extend(text(b, "appName", i));
-            *by_ip.entry(text(b, "ip", i)).or_default() += n;
-            *by_country.entry(text(b, "country", i)).or_default() += n;
+            e.1.extend(app_names.get(i));
+            *by_ip.entry(ips.get(i)).or_default() += n;
+            *by_country.entry(countries.get(i)).or_default() += n;
         }
     }
+    let mut by_user: HashMap<Option<String>, (u64, BTreeSet<&str>)> = HashMap::new();
+    for (upn, (n, ids)) in by_upn {
+        let e = by_user.entry(upn.map(str::to_lowercase)).or_default();
+        e.0 += n;
+        e.1.extend(ids);
+    }
+    let by_app: HashMap<Option<String>, (u64, BTreeSet<&str>)> = by_app
+        .into_iter()
+        .map(|(k, v)| (k.map(str::to_string), v))
+        .collect();
+    let owned = |m: HashMap<Option<&str>, u64>| -> HashMap<Option<String>, u64> {
+        m.into_iter()
+            .map(|(k, v)| (k.map(str::to_string), v))
+            .collect()
+    };
+    let (by_ip, by_country) = (owned(by_ip), owned(by_country));
     let top = filters.top();
     let mut by_error_code: Vec<FailureCode> = codes
         .into_iter()
@@ -377,7 +413,7 @@ pub async fn failures(
             .then_with(|| a.code.code.cmp(&b.code.code))
     });
     by_error_code.truncate(top);
-    let named = |m: HashMap<Option<String>, (u64, BTreeSet<String>)>| {
+    let named = |m: HashMap<Option<String>, (u64, BTreeSet<&str>)>| {
         tallies(
             m.into_iter().map(|(value, (failures, names))| Tally {
                 value,
@@ -828,13 +864,69 @@ pub(crate) async fn run(
     Ok(df.collect().await?)
 }
 
-fn counted(b: &RecordBatch, i: usize) -> Counted {
-    Counted {
-        users: int(b, "users", i),
-        sign_ins: int(b, "signIns", i),
-        succeeded: int(b, "succeeded", i),
-        interrupted: int(b, "interrupted", i),
-        failed: int(b, "failed", i),
+/// A string column of a batch, resolved once (whatever string type DataFusion chose).
+pub(crate) enum Strings<'a> {
+    Utf8(&'a arrow::array::StringArray),
+    View(&'a arrow::array::StringViewArray),
+    Large(&'a arrow::array::LargeStringArray),
+    Missing,
+}
+
+impl<'a> Strings<'a> {
+    pub(crate) fn of(b: &'a RecordBatch, name: &str) -> Strings<'a> {
+        let Some(c) = b.column_by_name(name) else {
+            return Strings::Missing;
+        };
+        if let Some(a) = c.as_string_opt::<i32>() {
+            Strings::Utf8(a)
+        } else if let Some(a) = c.as_string_view_opt() {
+            Strings::View(a)
+        } else if let Some(a) = c.as_string_opt::<i64>() {
+            Strings::Large(a)
+        } else {
+            Strings::Missing
+        }
+    }
+
+    /// Row `i`'s value, `None` for null.
+    pub(crate) fn get(&self, i: usize) -> Option<&'a str> {
+        match self {
+            Strings::Utf8(a) => a.is_valid(i).then(|| a.value(i)),
+            Strings::View(a) => a.is_valid(i).then(|| a.value(i)),
+            Strings::Large(a) => a.is_valid(i).then(|| a.value(i)),
+            Strings::Missing => None,
+        }
+    }
+}
+
+/// A count or sum column of a batch, resolved once.
+pub(crate) struct Ints<'a>(Option<&'a Arc<dyn Array>>);
+
+impl<'a> Ints<'a> {
+    pub(crate) fn of(b: &'a RecordBatch, name: &str) -> Ints<'a> {
+        Ints(b.column_by_name(name))
+    }
+
+    /// Row `i`'s value (0 for null).
+    pub(crate) fn get(&self, i: usize) -> u64 {
+        let Some(c) = self.0 else {
+            return 0;
+        };
+        if c.is_null(i) {
+            return 0;
+        }
+        match c.data_type() {
+            arrow::datatypes::DataType::Int64 => {
+                c.as_primitive::<Int64Type>().value(i).max(0) as u64
+            }
+            arrow::datatypes::DataType::UInt64 => {
+                c.as_primitive::<arrow::datatypes::UInt64Type>().value(i)
+            }
+            arrow::datatypes::DataType::Int32 => {
+                c.as_primitive::<Int32Type>().value(i).max(0) as u64
+            }
+            _ => 0,
+        }
     }
 }
 
