@@ -205,6 +205,15 @@ pub(crate) async fn grouped(
                     params.clone(),
                 )
                 .await?;
+                // One batch of exactly its rows: the grouped output's batches are slices of the
+                // aggregation's buffers, and each would otherwise keep (and count) all of them.
+                let batches = match batches.first().map(RecordBatch::schema) {
+                    Some(schema) => {
+                        vec![arrow::compute::concat_batches(&schema, &batches)
+                            .map_err(datafusion::error::DataFusionError::from)?]
+                    }
+                    None => batches,
+                };
                 partials.put(key, batches.clone());
                 out.extend(batches);
             }
