@@ -24,11 +24,10 @@ impl LocalServer {
     /// The server running over `data`, if one is (its `serve.json` names it).
     pub fn find(data: &Path) -> Option<LocalServer> {
         let info = ServeInfo::read(data)?;
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Some(LocalServer { info, agent })
+        Some(LocalServer {
+            info,
+            agent: agent(),
+        })
     }
 
     /// Its base URL.
@@ -102,16 +101,42 @@ pub fn sql_arrow(
     token: &str,
     sql: &str,
 ) -> Result<Vec<arrow::record_batch::RecordBatch>, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut response = agent
+    let response = agent()
         .post(format!("{url}/gatehouse/sql"))
         .header("Authorization", &format!("Bearer {token}"))
         .header("Accept", "application/vnd.apache.arrow.stream")
         .send(sql.as_bytes())
         .map_err(|e| format!("the server at {url} did not answer: {e}"))?;
+    let body = successful_body(response)?;
+    arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(body), None)
+        .map_err(|e| e.to_string())?
+        .map(|b| b.map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// GETs `path` from a server as `token` and reads the JSON answer (an error carries the
+/// server's message).
+pub fn get_json(url: &str, token: &str, path: &str) -> Result<Value, String> {
+    let response = agent()
+        .get(format!("{url}{path}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .map_err(|e| format!("the server at {url} did not answer: {e}"))?;
+    let body = successful_body(response)?;
+    serde_json::from_slice(&body).map_err(|e| format!("{path}: {e}"))
+}
+
+/// An HTTP client that hands error statuses back as answers.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// The body of a successful answer (up to 1 GiB), or the message of a failed one's Graph
+/// error envelope.
+fn successful_body(mut response: ureq::http::Response<ureq::Body>) -> Result<Vec<u8>, String> {
     let status = response.status();
     let body = response
         .body_mut()
@@ -126,39 +151,7 @@ pub fn sql_arrow(
             .map(str::to_string)
             .unwrap_or_else(|| format!("the server answered {status}")));
     }
-    arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(body), None)
-        .map_err(|e| e.to_string())?
-        .map(|b| b.map_err(|e| e.to_string()))
-        .collect()
-}
-
-/// GETs `path` from a server as `token` and reads the JSON answer (an error carries the
-/// server's message).
-pub fn get_json(url: &str, token: &str, path: &str) -> Result<Value, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut response = agent
-        .get(format!("{url}{path}"))
-        .header("Authorization", &format!("Bearer {token}"))
-        .call()
-        .map_err(|e| format!("the server at {url} did not answer: {e}"))?;
-    let status = response.status();
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(1 << 30)
-        .read_to_vec()
-        .map_err(|e| e.to_string())?;
-    let v: Value = serde_json::from_slice(&body).map_err(|e| format!("{path}: {e}"))?;
-    if !status.is_success() {
-        return Err(v["error"]["message"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("the server answered {status}")));
-    }
-    Ok(v)
+    Ok(body)
 }
 
 /// An ingest summary back from its JSON form ([`crate::summary_json`]).

@@ -22,11 +22,7 @@ pub(crate) async fn question(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.readable_logs().contains(&LogKind::SignIns) {
-        return Err(ApiError::forbidden(
-            "This token's role may not read sign-ins.",
-        ));
-    }
+    crate::insights::require_sign_ins(&caller)?;
     let question = Question::from_name(&name).ok_or_else(|| {
         ApiError::not_found(format!(
             "No question {name:?}: ask applications, failures, clients or workloads."
@@ -99,14 +95,7 @@ pub(crate) async fn question(
 
     let _turn = state.admission.admit().await;
     let started = Instant::now();
-    let engine = state
-        .queries
-        .engine_for(
-            state.ingestor.snapshot(),
-            caller.tenant(),
-            &[LogKind::SignIns],
-        )
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let engine = crate::insights::engine(&state, &caller, &[LogKind::SignIns])?;
     use gatehouse_insights as i;
     let failed = |e: gatehouse_insights::InsightsError| ApiError::internal(e.to_string());
     let src = i::Source {
@@ -139,20 +128,9 @@ pub(crate) async fn explain(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.readable_logs().contains(&LogKind::SignIns) {
-        return Err(ApiError::forbidden(
-            "This token's role may not read sign-ins.",
-        ));
-    }
+    crate::insights::require_sign_ins(&caller)?;
     let _turn = state.admission.admit().await;
-    let engine = state
-        .queries
-        .engine_for(
-            state.ingestor.snapshot(),
-            caller.tenant(),
-            &[LogKind::SignIns],
-        )
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let engine = crate::insights::engine(&state, &caller, &[LogKind::SignIns])?;
     let record = engine
         .lookup(LogKind::SignIns, &id)
         .await
@@ -162,4 +140,27 @@ pub(crate) async fn explain(
     Ok(Json(
         serde_json::to_value(explanation).unwrap_or(Value::Null),
     ))
+}
+
+/// Refuses a caller whose role may not read sign-ins (403).
+pub(crate) fn require_sign_ins(caller: &Caller) -> Result<(), ApiError> {
+    if caller.readable_logs().contains(&LogKind::SignIns) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "This token's role may not read sign-ins.",
+        ))
+    }
+}
+
+/// An engine over the current snapshot with the tables of `logs`, seeing the caller's tenant.
+pub(crate) fn engine(
+    state: &AppState,
+    caller: &Caller,
+    logs: &[LogKind],
+) -> Result<gatehouse_query::QueryEngine, ApiError> {
+    state
+        .queries
+        .engine_for(state.ingestor.snapshot(), caller.tenant(), logs)
+        .map_err(|e| ApiError::internal(e.to_string()))
 }

@@ -34,11 +34,7 @@ pub(crate) async fn report(
             "Resource not found for the segment 'reports' in {version}: the Usage & insights reports are in beta."
         )));
     }
-    if !caller.readable_logs().contains(&LogKind::SignIns) {
-        return Err(ApiError::forbidden(
-            "This token's role may not read sign-ins.",
-        ));
-    }
+    crate::insights::require_sign_ins(&caller)?;
     let pairs = crate::graph::decode_query(query.as_deref().unwrap_or(""))?;
     let options = QueryOptions::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -68,10 +64,7 @@ pub(crate) async fn report(
     } else {
         &[LogKind::SignIns]
     };
-    let engine = state
-        .queries
-        .engine_for(state.ingestor.snapshot(), caller.tenant(), logs)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let engine = crate::insights::engine(&state, &caller, logs)?;
     let failed = |e: gatehouse_insights::InsightsError| match e {
         gatehouse_insights::InsightsError::Invalid(m) => ApiError::bad_request(m),
         other => ApiError::internal(other.to_string()),
@@ -216,11 +209,7 @@ pub(crate) async fn daily(
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.readable_logs().contains(&LogKind::SignIns) {
-        return Err(ApiError::forbidden(
-            "This token's role may not read sign-ins.",
-        ));
-    }
+    crate::insights::require_sign_ins(&caller)?;
     let pairs = crate::graph::decode_query(query.as_deref().unwrap_or(""))?;
     let get = |key: &str| {
         pairs
@@ -245,14 +234,7 @@ pub(crate) async fn daily(
     )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let _turn = state.admission.admit().await;
-    let engine = state
-        .queries
-        .engine_for(
-            state.ingestor.snapshot(),
-            caller.tenant(),
-            &[LogKind::SignIns],
-        )
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let engine = crate::insights::engine(&state, &caller, &[LogKind::SignIns])?;
     let days = gatehouse_insights::daily_sign_ins(&engine, period)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
@@ -452,11 +434,7 @@ pub(crate) async fn summarized(
             "Resource not found for the segment in {version}: summarized sign-ins are in beta."
         )));
     }
-    if !caller.readable_logs().contains(&LogKind::SignIns) {
-        return Err(ApiError::forbidden(
-            "This token's role may not read sign-ins.",
-        ));
-    }
+    crate::insights::require_sign_ins(&caller)?;
     let (name, args) = call
         .split_once('(')
         .and_then(|(n, rest)| Some((n, rest.strip_suffix(')')?)))
@@ -579,14 +557,7 @@ pub(crate) async fn summarized(
     };
     let _turn = state.admission.admit().await;
     let started = Instant::now();
-    let engine = state
-        .queries
-        .engine_for(
-            state.ingestor.snapshot(),
-            caller.tenant(),
-            &[LogKind::SignIns],
-        )
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let engine = crate::insights::engine(&state, &caller, &[LogKind::SignIns])?;
     let page = gatehouse_insights::summarized_sign_ins(
         &engine,
         of,
