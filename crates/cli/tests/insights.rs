@@ -1213,3 +1213,61 @@ fn kept_days_answer_as_the_files_do(t: &Setup) {
         u(&first["total"]["signIns"]) + 1
     );
 }
+
+/// The server groups the questions' days ahead of them: with no question asked, the metrics
+/// show days grouped; the first question then reads them.
+#[test]
+fn the_server_groups_days_ahead_of_the_questions() {
+    let gh = Gh::new();
+    let sim = gh.simulate(&[
+        "--users",
+        "20",
+        "--days",
+        "3",
+        "--seed",
+        "3",
+        "--start",
+        "2026-10-05",
+    ]);
+    gh.ingest(&["--tenant".as_ref(), TENANT.as_ref(), sim.as_os_str()])
+        .expect_code(0, "ingest");
+    let token = gh.token(TENANT, "reports-reader");
+    let server = Served::start(&gh, &[]);
+    let days = |result: &str| -> u64 {
+        let text = server.get("/metrics", Some(&token)).text();
+        let line = format!("gatehouse_insights_days_total{{result=\"{result}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .map_or(0, |v| v.trim().parse().unwrap())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while days("miss") < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no day grouped ahead:\n{}",
+            server.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // The round done: the counts stay put (the next round is a minute away, and would find
+    // nothing changed).
+    let mut seen = (days("hit"), days("miss"));
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let now = (days("hit"), days("miss"));
+        if now == seen {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the round never ends");
+        seen = now;
+    }
+    let (hits, misses) = seen;
+    let a = server.get(
+        "/gatehouse/insights/applications?from=2026-10-05&to=2026-10-08",
+        Some(&token),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert!(u(&a.json()["total"]["signIns"]) > 0);
+    assert_eq!(days("hit"), hits + 3, "the three days came from memory");
+    assert_eq!(days("miss"), misses, "nothing grouped again");
+}

@@ -23,6 +23,7 @@
 //! vacuum_grace_hours = 24        # how long replaced files stay for older snapshots
 //! checkpoint_interval = 100      # a Delta checkpoint every this many commits (new tables)
 //! cluster_every_seconds = 10     # copy new interactive sign-in files clustered by user (0: never)
+//! insights_warm_every_seconds = 60  # group new days of the everyday questions ahead (0: never)
 //!
 //! [watch]
 //! dir = "/srv/landing"           # ingest files dropped here, then move them to done/ or rejected/
@@ -99,6 +100,11 @@ pub struct MaintenanceConfig {
     /// Look this often for interactive sign-in files committed since the last look and write
     /// their copies clustered by user (`gatehouse_store::clustered`; 0: never).
     pub cluster_every_seconds: u64,
+    /// How often the server groups the everyday questions' whole days that changed (default
+    /// filters, the newest 30 days of each tenant, and all days for service principal
+    /// activity) into its day partials ahead of the questions, so that first answers are warm
+    /// too (0: only when asked).
+    pub insights_warm_every_seconds: u64,
     /// A Delta checkpoint every this many commits (for tables created from now on).
     pub checkpoint_interval: u64,
 }
@@ -148,6 +154,7 @@ impl Default for MaintenanceConfig {
             vacuum_every_minutes: 60,
             vacuum_grace_hours: 24,
             cluster_every_seconds: 10,
+            insights_warm_every_seconds: 60,
             checkpoint_interval: 100,
         }
     }

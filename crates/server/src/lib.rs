@@ -220,6 +220,7 @@ impl Server {
         }
         background.push(tokio::spawn(maintenance(self.state.clone())));
         background.push(tokio::spawn(warm_metadata(self.state.clone())));
+        background.push(tokio::spawn(warm_insights(self.state.clone())));
         let stop_clustering = Arc::new(AtomicBool::new(false));
         background.push(tokio::spawn(cluster(
             self.state.clone(),
@@ -287,6 +288,90 @@ async fn warm_metadata(state: Arc<AppState>) {
     let snapshot = state.ingestor.snapshot();
     let files = state.queries.warm_metadata(&snapshot).await;
     tracing::info!(files, elapsed = ?started.elapsed(), "query metadata cache warmed");
+}
+
+/// Groups the everyday questions' whole days ahead of the questions ([`AppState::partials`]):
+/// every round in which the snapshot changed, for each tenant, the four questions with default
+/// filters over the newest 30 days that have sign-ins, and service principal activity over all
+/// days. Days whose files did not change are already kept and cost nothing; each question
+/// waits its turn with the others (it never takes more than one query's place).
+async fn warm_insights(state: Arc<AppState>) {
+    use gatehouse_insights as i;
+    let seconds = state.config.maintenance.insights_warm_every_seconds;
+    let Some(partials) = state.partials.as_ref() else {
+        return;
+    };
+    if seconds == 0 {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(seconds));
+    let mut done_up_to = None;
+    loop {
+        tick.tick().await;
+        let snapshot = state.ingestor.snapshot();
+        let generation = snapshot.generation();
+        if done_up_to == Some(generation) {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        for tenant in snapshot.tenants() {
+            let Some(newest) = snapshot
+                .files_for(gatehouse_model::LogKind::SignIns, Some(&tenant), None)
+                .map(|f| i64::from(f.day))
+                .max()
+            else {
+                continue;
+            };
+            let Ok(engine) = state.queries.engine_for(
+                Arc::clone(&snapshot),
+                Some(&tenant),
+                &[gatehouse_model::LogKind::SignIns],
+            ) else {
+                continue;
+            };
+            let src = i::Source {
+                engine: &engine,
+                tenant: Some(&tenant),
+                partials: Some(partials),
+            };
+            let day = |d: i64| {
+                chrono::DateTime::<chrono::Utc>::from_timestamp(d * 86_400, 0).unwrap_or_default()
+            };
+            let month = i::Period {
+                from: day(newest - 29),
+                to: day(newest + 1),
+            };
+            let all = i::Period {
+                from: day(0),
+                to: day(newest + 1),
+            };
+            let filters = i::Filters::default();
+            let outcome = async {
+                let _turn = state.admission.admit().await;
+                i::applications(&src, month, &filters).await?;
+                drop(_turn);
+                let _turn = state.admission.admit().await;
+                i::failures(&src, month, &filters).await?;
+                drop(_turn);
+                let _turn = state.admission.admit().await;
+                i::clients(&src, month, &filters, false).await?;
+                drop(_turn);
+                let _turn = state.admission.admit().await;
+                i::workloads(&src, month, &filters).await?;
+                drop(_turn);
+                let _turn = state.admission.admit().await;
+                i::service_principal_sign_in_activities(&src, all, None).await?;
+                Ok::<(), i::InsightsError>(())
+            }
+            .await;
+            if let Err(e) = outcome {
+                tracing::warn!(tenant, error = %e, "grouping the everyday questions ahead");
+            }
+        }
+        let (hits, misses) = partials.hits_and_misses();
+        tracing::debug!(elapsed = ?started.elapsed(), hits, misses, "everyday questions grouped ahead");
+        done_up_to = Some(generation);
+    }
 }
 
 /// Writes the copies of interactive sign-in files clustered by user
