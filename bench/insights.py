@@ -160,13 +160,15 @@ def main():
              f"a month of a 2,000-user tenant ending {end}): each question or report asked over HTTP "
              "(`GET`, JSON back, kept-alive connection, timed from request to last byte) and DuckDB running "
              "equivalent SQL in-process over the same Parquet files (the tables' live files, from their Delta "
-             f"logs), alternately, {args.repeat} warm runs each (the first, cold, dropped). Periods end at "
+             f"logs), alternately, {args.repeat} warm runs each after a first one. Periods end at "
              f"{to} (`to=` for the questions, Gatehouse's `asOf=` for Graph's now-relative report periods). "
              "Gatehouse's answers are exact, whole reports (the DuckDB side returns the grouped rows the "
              "report is folded from). The server keeps each whole day's groups of a question while the "
-             "day's files stay the same (`insights_cache_mb`); warm answers read them and group only the "
-             "period's partial end days, so the first answer of a question (each run starts a fresh "
-             "server) is shown too.", "",
+             "day's files stay the same (`insights_cache_mb`) and groups the newest 30 days of the "
+             "questions ahead at start and after changes (`insights_warm_every_seconds`); answers read "
+             "them and group only the period's partial end days. The first answer of each question is "
+             "shown too (each run starts a fresh server; the run's very first request races with the "
+             "grouping ahead at start).", "",
              "| question or report | Gatehouse over HTTP, warm median | first | DuckDB in-process, warm median | first | ratio (warm) |",
              "|---|---:|---:|---:|---:|---:|"]
     for name, g, dk, (cg, cd) in rows:
