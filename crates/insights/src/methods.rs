@@ -11,13 +11,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::TimestampMicrosecondType;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use gatehouse_model::SignInKind;
 use gatehouse_query::QueryEngine;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::questions::{int, run, text, timestamp};
+use crate::questions::{int, rfc3339, run, text, timestamp};
 use crate::{Period, Result};
 
 /// The Graph `userSignInUsageByAuthMethod` name of an `authenticationDetails` method as Entra
@@ -528,12 +528,6 @@ fn key_descriptions(v: Option<&Value>) -> Vec<(String, BTreeMap<String, String>)
             Some((fields.get("KeyIdentifier")?.clone(), fields))
         })
         .collect()
-}
-
-fn rfc3339(micros: i64) -> String {
-    DateTime::<Utc>::from_timestamp_micros(micros)
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -966,6 +966,13 @@ pub(crate) fn text(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
     Some(s.to_string())
 }
 
+/// Microseconds since the epoch as RFC 3339 UTC (fractions only when there are any, as Graph).
+pub(crate) fn rfc3339(micros: i64) -> String {
+    DateTime::<Utc>::from_timestamp_micros(micros)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        .unwrap_or_default()
+}
+
 /// A timestamp column's value as RFC 3339 UTC (fractions only when there are any, as Graph).
 fn time(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
     let c = b.column_by_name(name)?;
@@ -973,8 +980,7 @@ fn time(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
         return None;
     }
     let v = c.as_primitive_opt::<TimestampMicrosecondType>()?.value(i);
-    DateTime::<Utc>::from_timestamp_micros(v)
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    Some(rfc3339(v))
 }
 
 #[cfg(test)]

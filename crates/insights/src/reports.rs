@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, TimestampMicrosecondType};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use gatehouse_model::SignInKind;
 use gatehouse_query::QueryEngine;
 use serde::Serialize;
 
-use crate::questions::{int, run, text, timestamp};
+use crate::questions::{int, rfc3339, run, text, timestamp};
 use crate::{InsightsError, Period, Result};
 
 /// The `period` argument of Graph's summary functions: `D1`, `D7` or `D30` (any case).
@@ -451,12 +451,6 @@ pub async fn daily_sign_ins(engine: &QueryEngine, period: Period) -> Result<Vec<
     }
     let out: Vec<DailySignIns> = days.into_values().collect();
     Ok(out)
-}
-
-fn rfc3339(micros: i64) -> String {
-    DateTime::<Utc>::from_timestamp_micros(micros)
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-        .unwrap_or_default()
 }
 
 /// The UTC day of `createdDateTime` as a number of days since 1970-01-01: integer arithmetic

@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Int32Type, Int64Type, TimestampMicrosecondType};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::DateTime;
 use datafusion::scalar::ScalarValue;
 use gatehouse_model::SignInKind;
 use gatehouse_query::QueryEngine;
 use serde::Serialize;
 
-use crate::questions::{run, text, timestamp};
+use crate::questions::{rfc3339, run, text, timestamp};
 use crate::{InsightsError, Period, Result};
 
 /// Which sign-ins are summarized.
@@ -356,12 +356,6 @@ fn group_id(start: i64, code: i32, key: &str) -> String {
         &x[16..20],
         &x[20..]
     )
-}
-
-fn rfc3339(micros: i64) -> String {
-    DateTime::<Utc>::from_timestamp_micros(micros)
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
