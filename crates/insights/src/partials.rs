@@ -14,7 +14,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
 use chrono::{DateTime, Utc};
 use datafusion::scalar::ScalarValue;
 use gatehouse_model::LogKind;
@@ -137,14 +138,38 @@ impl DayPartials {
     }
 }
 
-/// The grouped rows of `period`: `sql(condition)` is the question's SQL with `condition` (a time
-/// range on `createdDateTime`) in its `WHERE`. With day partials, whole UTC days come from them
-/// (or are grouped and kept), and the partial days at the ends are grouped with their exact
-/// bounds; callers fold rows of one group appearing in several days.
+/// The extra column a question's SQL selects when asked to group by day too.
+pub(crate) fn day_column(by_day: bool) -> &'static str {
+    if by_day {
+        ", CAST(createdDateTime AS BIGINT) / 86400000000 AS _day"
+    } else {
+        ""
+    }
+}
+
+/// What a question's `GROUP BY` gets when asked to group by day too (`has_group_by`: whether it
+/// groups already).
+pub(crate) fn day_group(by_day: bool, has_group_by: bool) -> &'static str {
+    match (by_day, has_group_by) {
+        (false, _) => "",
+        (true, true) => ", _day",
+        (true, false) => " GROUP BY _day",
+    }
+}
+
+/// The question's SQL for a time condition, grouped by day too (an `_day` column, days since
+/// 1970) when asked.
+pub(crate) type QuestionSql<'a> = dyn Fn(&str, bool) -> String + Sync + 'a;
+
+/// The grouped rows of `period`: `sql(condition, by_day)` is the question's SQL with
+/// `condition` (a time range on `createdDateTime`) in its `WHERE`. With day partials, whole UTC
+/// days come from them; the days not kept are grouped in one scan (grouped by day too, then
+/// split and kept), and the partial days at the ends are grouped with their exact bounds;
+/// callers fold rows of one group appearing in several days.
 pub(crate) async fn grouped(
     src: &Source<'_>,
     period: Period,
-    sql: &(dyn Fn(&str) -> String + Sync),
+    sql: &QuestionSql<'_>,
     params: Vec<ScalarValue>,
 ) -> Result<Vec<RecordBatch>> {
     let range = |from: i64, to: i64| {
@@ -158,30 +183,18 @@ pub(crate) async fn grouped(
     let first_whole = from.div_euclid(DAY_US) + i64::from(from.rem_euclid(DAY_US) != 0);
     let end_whole = to.div_euclid(DAY_US);
     let Some(partials) = src.partials.filter(|_| first_whole < end_whole) else {
-        return run(src.engine, &sql(&range(from, to)), params).await;
+        return run(src.engine, &sql(&range(from, to), false), params).await;
     };
     let mut out = Vec::new();
     if from < first_whole * DAY_US {
-        out.extend(
-            run(
-                src.engine,
-                &sql(&range(from, first_whole * DAY_US)),
-                params.clone(),
-            )
-            .await?,
-        );
+        let edge = range(from, first_whole * DAY_US);
+        out.extend(run(src.engine, &sql(&edge, false), params.clone()).await?);
     }
     if end_whole * DAY_US < to {
-        out.extend(
-            run(
-                src.engine,
-                &sql(&range(end_whole * DAY_US, to)),
-                params.clone(),
-            )
-            .await?,
-        );
+        let edge = range(end_whole * DAY_US, to);
+        out.extend(run(src.engine, &sql(&edge, false), params.clone()).await?);
     }
-    let question = format!("{}{params:?}", sql(""));
+    let question = format!("{}{params:?}", sql("", false));
     let tenant = src.tenant.unwrap_or("").to_ascii_lowercase();
     let snapshot = src.engine.snapshot();
     // The whole days that have files (a day without any has no rows).
@@ -192,32 +205,56 @@ pub(crate) async fn grouped(
             days.entry(day).or_default().push(f.path.as_str());
         }
     }
+    let mut missing = Vec::new();
     for (day, mut paths) in days {
         paths.sort_unstable();
         let fingerprint = xxhash_rust::xxh3::xxh3_64(paths.join("\n").as_bytes());
         let key = (question.clone(), tenant.clone(), day, fingerprint);
         match partials.get(&key) {
             Some(batches) => out.extend(batches),
-            None => {
-                let batches = run(
-                    src.engine,
-                    &sql(&range(day * DAY_US, (day + 1) * DAY_US)),
-                    params.clone(),
-                )
-                .await?;
-                // One batch of exactly its rows: the grouped output's batches are slices of the
-                // aggregation's buffers, and each would otherwise keep (and count) all of them.
-                let batches = match batches.first().map(RecordBatch::schema) {
-                    Some(schema) => {
-                        vec![arrow::compute::concat_batches(&schema, &batches)
-                            .map_err(datafusion::error::DataFusionError::from)?]
-                    }
-                    None => batches,
-                };
-                partials.put(key, batches.clone());
-                out.extend(batches);
+            None => missing.push((day, key)),
+        }
+    }
+    let (Some((lo, _)), Some((hi, _))) = (missing.first(), missing.last()) else {
+        return Ok(out);
+    };
+    // One scan over the days not kept, grouped by day too, then split into the days.
+    let list = missing
+        .iter()
+        .map(|(d, _)| d.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let condition = format!(
+        "{} AND CAST(createdDateTime AS BIGINT) / 86400000000 IN ({list})",
+        range(lo * DAY_US, (hi + 1) * DAY_US)
+    );
+    let scanned = run(src.engine, &sql(&condition, true), params).await?;
+    for (day, key) in missing {
+        let mut parts = Vec::new();
+        for b in &scanned {
+            let Some(days) = b
+                .column_by_name("_day")
+                .and_then(|c| c.as_primitive_opt::<Int64Type>())
+            else {
+                continue;
+            };
+            let mask =
+                arrow::compute::kernels::cmp::eq(days, &arrow::array::Int64Array::new_scalar(day))
+                    .map_err(datafusion::error::DataFusionError::from)?;
+            let part = arrow::compute::filter_record_batch(b, &mask)
+                .map_err(datafusion::error::DataFusionError::from)?;
+            if part.num_rows() > 0 {
+                parts.push(part);
             }
         }
+        // One batch of exactly the day's rows (filtering copies them out of the scan's).
+        let batches = match parts.first().map(RecordBatch::schema) {
+            Some(schema) => vec![arrow::compute::concat_batches(&schema, &parts)
+                .map_err(datafusion::error::DataFusionError::from)?],
+            None => Vec::new(),
+        };
+        partials.put(key, batches.clone());
+        out.extend(batches);
     }
     Ok(out)
 }

@@ -13,7 +13,7 @@ use gatehouse_model::SignInKind;
 use gatehouse_query::QueryEngine;
 use serde::Serialize;
 
-use crate::partials::{grouped, Source};
+use crate::partials::{day_column, day_group, grouped, Source};
 use crate::{Period, Result};
 use gatehouse_model::error_codes::{describe, interrupt_codes, CodeDescription};
 
@@ -180,11 +180,13 @@ pub async fn applications(
     // One scan grouped by application and user (a hash aggregate DataFusion vectorises; a
     // `count(DISTINCT …)` beside sums is not), folded here: an application's users are its
     // groups, the total's users the distinct ids over all of them.
-    let sql = |time: &str| {
+    let sql = |time: &str, by_day: bool| {
         format!(
             "SELECT appId, appDisplayName, NULLIF(userId, '') AS userId, \
-             count(*) AS signIns, {outcomes} \
-             FROM signins WHERE {time} AND {condition} GROUP BY 1, 2, 3"
+             count(*) AS signIns, {outcomes}{} \
+             FROM signins WHERE {time} AND {condition} GROUP BY 1, 2, 3{}",
+            day_column(by_day),
+            day_group(by_day, true)
         )
     };
     let batches = grouped(src, period, &sql, params).await?;
@@ -313,22 +315,26 @@ pub async fn failures(
     // (failures are a small share of sign-ins, and the groups fewer still). A user's object id
     // and an application's name follow from the user principal name and the application id:
     // aggregates, not group keys.
-    let sql = |time: &str| {
+    let sql = |time: &str, by_day: bool| {
         format!(
             "SELECT status.errorCode AS code, NULLIF(userPrincipalName, '') AS upn, \
              NULLIF(max(userId), '') AS userId, NULLIF(appId, '') AS appId, \
              NULLIF(max(appDisplayName), '') AS appName, NULLIF(ipAddress, '') AS ip, \
-             NULLIF(location.countryOrRegion, '') AS country, count(*) AS n \
+             NULLIF(location.countryOrRegion, '') AS country, count(*) AS n{} \
              FROM signins WHERE {time} AND {condition} AND status.errorCode <> 0 \
              AND status.errorCode NOT IN ({interrupts}) \
-             GROUP BY status.errorCode, userPrincipalName, appId, ipAddress, location.countryOrRegion"
+             GROUP BY status.errorCode, userPrincipalName, appId, ipAddress, location.countryOrRegion{}",
+            day_column(by_day),
+            day_group(by_day, true)
         )
     };
     let groups = grouped(src, period, &sql, params.clone()).await?;
-    let sql = |time: &str| {
+    let sql = |time: &str, by_day: bool| {
         format!(
-            "SELECT count(*) AS n FROM signins WHERE {time} AND {condition} \
-             AND status.errorCode IN ({interrupts})"
+            "SELECT count(*) AS n{} FROM signins WHERE {time} AND {condition} \
+             AND status.errorCode IN ({interrupts}){}",
+            day_column(by_day),
+            day_group(by_day, false)
         )
     };
     let interrupted = grouped(src, period, &sql, params)
@@ -509,11 +515,13 @@ pub async fn clients(
     let kinds = filters.kinds(Question::Clients);
     let mut params = Vec::new();
     let condition = conditions(&kinds, filters, &mut params, AppColumns::App);
-    let sql = |time: &str| {
+    let sql = |time: &str, by_day: bool| {
         format!(
             "SELECT NULLIF(deviceDetail.browser, '') AS browser, \
              NULLIF(deviceDetail.operatingSystem, '') AS os, NULLIF(userId, '') AS userId, \
-             count(*) AS n FROM signins WHERE {time} AND {condition} GROUP BY 1, 2, 3"
+             count(*) AS n{} FROM signins WHERE {time} AND {condition} GROUP BY 1, 2, 3{}",
+            day_column(by_day),
+            day_group(by_day, true)
         )
     };
     let groups = grouped(src, period, &sql, params).await?;
@@ -677,7 +685,7 @@ pub async fn workloads(
     let kinds = filters.kinds(Question::Workloads);
     let mut params = Vec::new();
     let condition = conditions(&kinds, filters, &mut params, AppColumns::Workload);
-    let sql = |time: &str| {
+    let sql = |time: &str, by_day: bool| {
         format!(
             "SELECT CASE WHEN array_has(signInEventTypes, 'managedIdentity') THEN 'managedIdentity' \
              WHEN array_has(signInEventTypes, 'servicePrincipal') THEN 'servicePrincipal' \
@@ -685,8 +693,10 @@ pub async fn workloads(
              NULLIF(servicePrincipalId, '') AS spId, NULLIF(servicePrincipalName, '') AS spName, \
              NULLIF(resourceId, '') AS resourceId, NULLIF(resourceDisplayName, '') AS resourceName, \
              count(*) AS n, sum(CASE WHEN status.errorCode <> 0 THEN 1 ELSE 0 END) AS failed, \
-             min(createdDateTime) AS first, max(createdDateTime) AS last \
-             FROM signins WHERE {time} AND {condition} GROUP BY 1, 2, 3, 4, 5"
+             min(createdDateTime) AS first, max(createdDateTime) AS last{} \
+             FROM signins WHERE {time} AND {condition} GROUP BY 1, 2, 3, 4, 5{}",
+            day_column(by_day),
+            day_group(by_day, true)
         )
     };
     let groups = grouped(src, period, &sql, params).await?;

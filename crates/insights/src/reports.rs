@@ -298,7 +298,7 @@ pub async fn service_principal_sign_in_activities(
         });
     }
     // Four roles, one grouped query each, unioned: (role, application, last time, its id).
-    let sql = |time: &str| {
+    let sql = |time: &str, by_day: bool| {
         [
             (0, "appId", &users),
             (1, "resourceId", &users),
@@ -310,9 +310,11 @@ pub async fn service_principal_sign_in_activities(
             let only = &only[*role];
             format!(
                 "SELECT {role} AS role, {column} AS app, max(createdDateTime) AS last, \
-                 last_value(id ORDER BY createdDateTime) AS request \
+                 last_value(id ORDER BY createdDateTime) AS request{} \
                  FROM signins WHERE {time} AND {kinds} AND {column} IS NOT NULL \
-                 AND {column} <> ''{only} GROUP BY {column}"
+                 AND {column} <> ''{only} GROUP BY {column}{}",
+                crate::partials::day_column(by_day),
+                crate::partials::day_group(by_day, true)
             )
         })
         .collect::<Vec<_>>()
