@@ -942,38 +942,12 @@ impl<'a> Ints<'a> {
 
 /// A count or sum column's value (0 for null: a sum over no rows).
 pub(crate) fn int(b: &RecordBatch, name: &str, i: usize) -> u64 {
-    let Some(c) = b.column_by_name(name) else {
-        return 0;
-    };
-    if c.is_null(i) {
-        return 0;
-    }
-    match c.data_type() {
-        arrow::datatypes::DataType::Int64 => c.as_primitive::<Int64Type>().value(i).max(0) as u64,
-        arrow::datatypes::DataType::UInt64 => {
-            c.as_primitive::<arrow::datatypes::UInt64Type>().value(i)
-        }
-        arrow::datatypes::DataType::Int32 => c.as_primitive::<Int32Type>().value(i).max(0) as u64,
-        _ => 0,
-    }
+    Ints::of(b, name).get(i)
 }
 
 /// A string column's value (`None` for null), whatever string type DataFusion chose.
 pub(crate) fn text(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
-    let c: &Arc<dyn Array> = b.column_by_name(name)?;
-    if c.is_null(i) {
-        return None;
-    }
-    let s = if let Some(a) = c.as_string_opt::<i32>() {
-        a.value(i)
-    } else if let Some(a) = c.as_string_view_opt() {
-        a.value(i)
-    } else if let Some(a) = c.as_string_opt::<i64>() {
-        a.value(i)
-    } else {
-        return None;
-    };
-    Some(s.to_string())
+    Strings::of(b, name).get(i).map(str::to_string)
 }
 
 /// Microseconds since the epoch as RFC 3339 UTC (fractions only when there are any, as Graph).

@@ -13,7 +13,7 @@ use gatehouse_model::SignInKind;
 use gatehouse_query::QueryEngine;
 use serde::Serialize;
 
-use crate::questions::{int, rfc3339, run, text, timestamp};
+use crate::questions::{int, rfc3339, run, text, timestamp, Ints};
 use crate::{InsightsError, Period, Result};
 
 /// The `period` argument of Graph's summary functions: `D1`, `D7` or `D30` (any case).
@@ -323,20 +323,15 @@ pub async fn service_principal_sign_in_activities(
     let batches = crate::partials::grouped(src, period, &sql, params).await?;
     let mut by_app: HashMap<String, [Option<(i64, SignInActivity)>; 4]> = HashMap::new();
     for b in &batches {
-        let roles = b.column_by_name("role");
-        let lasts = b
+        let roles = Ints::of(b, "role");
+        let Some(lasts) = b
             .column_by_name("last")
-            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>().cloned());
-        let (Some(roles), Some(lasts)) = (roles, lasts) else {
+            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>().cloned())
+        else {
             continue;
         };
         for i in 0..b.num_rows() {
-            let role = match roles.data_type() {
-                arrow::datatypes::DataType::Int64 => {
-                    roles.as_primitive::<arrow::datatypes::Int64Type>().value(i) as usize
-                }
-                _ => roles.as_primitive::<Int32Type>().value(i) as usize,
-            };
+            let role = roles.get(i) as usize;
             let (Some(app), true) = (text(b, "app", i), lasts.is_valid(i)) else {
                 continue;
             };
@@ -423,7 +418,7 @@ pub async fn daily_sign_ins(engine: &QueryEngine, period: Period) -> Result<Vec<
     let sql = parts.join(" UNION ALL ");
     let mut days: BTreeMap<String, DailySignIns> = BTreeMap::new();
     for b in &run(engine, &sql, Vec::new()).await? {
-        let kinds = b.column_by_name("kind");
+        let kinds = Ints::of(b, "kind");
         for i in 0..b.num_rows() {
             let day = day_of(b, "day", i).unwrap_or_default();
             let day = day[..day.len().min(10)].to_string();
@@ -437,13 +432,7 @@ pub async fn daily_sign_ins(engine: &QueryEngine, period: Period) -> Result<Vec<
             });
             let n = int(b, "n", i);
             e.failed += int(b, "failed", i);
-            let kind = kinds.map_or(0, |k| match k.data_type() {
-                arrow::datatypes::DataType::Int64 => {
-                    k.as_primitive::<arrow::datatypes::Int64Type>().value(i)
-                }
-                _ => i64::from(k.as_primitive::<Int32Type>().value(i)),
-            });
-            match kind {
+            match kinds.get(i) {
                 0 => e.interactive_user += n,
                 1 => e.non_interactive_user += n,
                 2 => e.service_principal += n,

@@ -415,7 +415,7 @@ fn percent_decode(s: &str) -> Result<String, ApiError> {
 }
 
 /// Pairs as a query string, every byte but unreserved ones (and `$`) percent-encoded.
-fn encode_query(pairs: &[(String, String)]) -> String {
+pub(crate) fn encode_query(pairs: &[(String, String)]) -> String {
     fn enc(s: &str, out: &mut String) {
         for b in s.bytes() {
             if b.is_ascii_alphanumeric() || b"-._~$".contains(&b) {

@@ -584,25 +584,18 @@ pub(crate) async fn summarized(
             period.from.timestamp_micros(),
             period.to.timestamp_micros()
         );
-        let mut next = format!("{base}/beta/auditLogs/{call}?$top={top}&$skiptoken={token}");
+        let mut pairs = vec![
+            ("$top".to_string(), top.to_string()),
+            ("$skiptoken".to_string(), token),
+        ];
         if let Some(f) = &options.filter {
-            next.push_str("&$filter=");
-            next.push_str(&percent_encode(&f.source));
+            pairs.push(("$filter".to_string(), f.source.clone()));
         }
+        let next = format!(
+            "{base}/beta/auditLogs/{call}?{}",
+            crate::graph::encode_query(&pairs)
+        );
         body["@odata.nextLink"] = json!(next);
     }
     Ok(Json(body))
-}
-
-/// `%`-encodes a query value (unreserved characters kept).
-fn percent_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

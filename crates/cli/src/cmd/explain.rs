@@ -4,8 +4,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use gatehouse_model::LogKind;
-use gatehouse_query::QueryEngine;
-use gatehouse_store::Store;
 
 /// Arguments of `gatehouse explain`.
 #[derive(Debug, clap::Args)]
@@ -23,14 +21,7 @@ pub struct Args {
 /// Runs `gatehouse explain` (exit 1 when no sign-in has the id). Where several versions share
 /// the id, the most complete is explained (the one `gatehouse show` prints).
 pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
-    let store = Store::open(data)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let versions = rt.block_on(async {
-        let engine = QueryEngine::open(&store, args.tenant.as_deref()).await?;
-        engine.versions(LogKind::SignIns, &args.id).await
-    })?;
+    let versions = super::show::versions(data, LogKind::SignIns, &args.id, args.tenant.as_deref())?;
     let Some(first) = versions.first() else {
         eprintln!("no sign-in with id {:?}", args.id);
         return Ok(ExitCode::from(1));

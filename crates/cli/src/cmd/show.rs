@@ -25,16 +25,27 @@ pub struct Args {
     all: bool,
 }
 
-/// Runs `gatehouse show`: the most complete version of the record (exit 1 when none is stored).
-pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
+/// Every stored version of the record `id` of `log` (optionally of one tenant), the one a lookup
+/// answers first.
+pub fn versions(
+    data: &Path,
+    log: LogKind,
+    id: &str,
+    tenant: Option<&str>,
+) -> anyhow::Result<Vec<gatehouse_query::RecordVersion>> {
     let store = Store::open(data)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let versions = rt.block_on(async {
-        let engine = QueryEngine::open(&store, args.tenant.as_deref()).await?;
-        engine.versions(args.log, &args.id).await
-    })?;
+    Ok(rt.block_on(async {
+        let engine = QueryEngine::open(&store, tenant).await?;
+        engine.versions(log, id).await
+    })?)
+}
+
+/// Runs `gatehouse show`: the most complete version of the record (exit 1 when none is stored).
+pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    let versions = versions(data, args.log, &args.id, args.tenant.as_deref())?;
     if versions.is_empty() {
         eprintln!("no {} record with id {:?}", args.log, args.id);
         return Ok(ExitCode::from(1));
