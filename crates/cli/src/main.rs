@@ -108,6 +108,9 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Serve the data directory over HTTP: push ingest, SQL, metrics (runs until interrupted).
     Serve(cmd::serve::Args),
+    /// The risk engine: scan, detections, risky users, dismiss / confirm, evaluate, lists.
+    #[command(subcommand)]
+    Risk(cmd::risk::Command),
     /// Create, list and revoke the tokens HTTP clients use.
     #[command(subcommand)]
     Token(cmd::token::Command),
@@ -189,6 +192,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(&cli.data, args),
         Command::Serve(args) => cmd::serve::run(&cli.data, args),
         Command::Token(command) => cmd::token::run(&cli.data, command),
+        Command::Risk(command) => cmd::risk::run(&cli.data, command),
     };
     match result {
         Ok(code) => code,

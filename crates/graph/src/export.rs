@@ -391,8 +391,28 @@ pub fn csv_columns(resource: GraphResource) -> &'static [(&'static str, Cell)] {
         GraphResource::SignIns => SIGNIN_CSV,
         GraphResource::DirectoryAudits => AUDIT_CSV,
         GraphResource::Provisioning => PROVISIONING_CSV,
+        GraphResource::RiskDetections | GraphResource::ServicePrincipalRiskDetections => RISK_CSV,
     }
 }
+
+const RISK_CSV: &[(&str, Cell)] = &[
+    ("Detection time (UTC)", Cell::Path("detectedDateTime")),
+    ("Activity time (UTC)", Cell::Path("activityDateTime")),
+    ("Id", Cell::Path("id")),
+    ("Request ID", Cell::Path("requestId")),
+    ("Risk event type", Cell::Path("riskEventType")),
+    ("Risk level", Cell::Path("riskLevel")),
+    ("Risk state", Cell::Path("riskState")),
+    ("User", Cell::Path("userDisplayName")),
+    ("Username", Cell::Path("userPrincipalName")),
+    ("User ID", Cell::Path("userId")),
+    ("Service principal ID", Cell::Path("servicePrincipalId")),
+    ("IP address", Cell::Path("ipAddress")),
+    ("Location", Cell::Location),
+    ("Source", Cell::Path("source")),
+    ("Detection timing type", Cell::Path("detectionTimingType")),
+    ("Additional info", Cell::Path("additionalInfo")),
+];
 
 const SIGNIN_CSV: &[(&str, Cell)] = &[
     ("Date (UTC)", Cell::Path("createdDateTime")),

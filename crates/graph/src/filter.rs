@@ -84,6 +84,12 @@ pub(crate) fn interactive_only() -> Expr {
     array_has(column("signInEventTypes"), lit("interactiveUser"))
 }
 
+/// Detections of users (not of service principals), which share the `riskDetections` table.
+pub(crate) fn no_service_principal() -> Expr {
+    datafusion::functions::core::expr_fn::coalesce(vec![column("servicePrincipalId"), lit("")])
+        .eq(lit(""))
+}
+
 /// What paths are looked up in.
 #[derive(Clone)]
 enum Scope {

@@ -272,6 +272,13 @@ impl GraphApi {
         {
             matches.push(filter::interactive_only());
         }
+        match q.resource {
+            GraphResource::RiskDetections => matches.push(filter::no_service_principal()),
+            GraphResource::ServicePrincipalRiskDetections => {
+                matches.push(!filter::no_service_principal())
+            }
+            _ => {}
+        }
         let count = if q.count {
             let counted = match conjunction(matches.clone()) {
                 Some(p) => df.clone().filter(p).map_err(GraphError::from_datafusion)?,
@@ -427,6 +434,8 @@ pub fn graph_type(resource: GraphResource) -> &'static str {
         GraphResource::SignIns => "signIn",
         GraphResource::DirectoryAudits => "directoryAudit",
         GraphResource::Provisioning => "provisioningObjectSummary",
+        GraphResource::RiskDetections => "riskDetection",
+        GraphResource::ServicePrincipalRiskDetections => "servicePrincipalRiskDetection",
     }
 }
 

@@ -34,7 +34,7 @@ impl ApiVersion {
     }
 }
 
-/// A log collection under `/auditLogs`.
+/// A log collection under `/auditLogs` or `/identityProtection`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GraphResource {
     /// `/auditLogs/signIns` (Graph `signIn`).
@@ -43,6 +43,11 @@ pub enum GraphResource {
     DirectoryAudits,
     /// `/auditLogs/provisioning` (Graph `provisioningObjectSummary`).
     Provisioning,
+    /// `/identityProtection/riskDetections` (Graph `riskDetection`: users' detections).
+    RiskDetections,
+    /// `/identityProtection/servicePrincipalRiskDetections` (Graph
+    /// `servicePrincipalRiskDetection`: workload identities' detections).
+    ServicePrincipalRiskDetections,
 }
 
 /// Graph v1.0 `signIn` properties (everything else is beta only).
@@ -77,27 +82,62 @@ const SIGNIN_V1: &[&str] = &[
 /// is their beta minus a few.
 const AUDIT_BETA_ONLY: &[&str] = &["userAgent"];
 const PROVISIONING_BETA_ONLY: &[&str] = &["action", "statusInfo"];
+/// `servicePrincipalRiskDetection` properties a user's `riskDetection` lacks, and the reverse.
+const RISK_SP_ONLY: &[&str] = &[
+    "servicePrincipalId",
+    "servicePrincipalDisplayName",
+    "appId",
+    "keyIds",
+];
+const RISK_USER_ONLY: &[&str] = &["userId", "userDisplayName", "userPrincipalName", "userType"];
 
 impl GraphResource {
-    /// Every resource.
+    /// The resources under `/auditLogs`.
     pub const ALL: [GraphResource; 3] = [
         GraphResource::SignIns,
         GraphResource::DirectoryAudits,
         GraphResource::Provisioning,
     ];
 
-    /// The path segment after `/auditLogs/`.
+    /// The resources under `/identityProtection` that are lists of stored records.
+    pub const IDENTITY_PROTECTION: [GraphResource; 2] = [
+        GraphResource::RiskDetections,
+        GraphResource::ServicePrincipalRiskDetections,
+    ];
+
+    /// The path segment after `/auditLogs/` or `/identityProtection/`.
     pub fn segment(self) -> &'static str {
         match self {
             GraphResource::SignIns => "signIns",
             GraphResource::DirectoryAudits => "directoryAudits",
             GraphResource::Provisioning => "provisioning",
+            GraphResource::RiskDetections => "riskDetections",
+            GraphResource::ServicePrincipalRiskDetections => "servicePrincipalRiskDetections",
         }
     }
 
-    /// The resource a path segment names (Graph paths are case-insensitive).
+    /// The segment before [`GraphResource::segment`]: `auditLogs` or `identityProtection`.
+    pub fn parent(self) -> &'static str {
+        match self {
+            GraphResource::SignIns
+            | GraphResource::DirectoryAudits
+            | GraphResource::Provisioning => "auditLogs",
+            GraphResource::RiskDetections | GraphResource::ServicePrincipalRiskDetections => {
+                "identityProtection"
+            }
+        }
+    }
+
+    /// The `/auditLogs` resource a path segment names (Graph paths are case-insensitive).
     pub fn from_segment(s: &str) -> Option<GraphResource> {
         GraphResource::ALL
+            .into_iter()
+            .find(|r| r.segment().eq_ignore_ascii_case(s))
+    }
+
+    /// The `/identityProtection` resource a path segment names.
+    pub fn from_identity_protection_segment(s: &str) -> Option<GraphResource> {
+        GraphResource::IDENTITY_PROTECTION
             .into_iter()
             .find(|r| r.segment().eq_ignore_ascii_case(s))
     }
@@ -108,6 +148,9 @@ impl GraphResource {
             GraphResource::SignIns => LogKind::SignIns,
             GraphResource::DirectoryAudits => LogKind::Audits,
             GraphResource::Provisioning => LogKind::Provisioning,
+            GraphResource::RiskDetections | GraphResource::ServicePrincipalRiskDetections => {
+                LogKind::RiskDetections
+            }
         }
     }
 
@@ -129,6 +172,10 @@ impl GraphResource {
                 (ApiVersion::V1, GraphResource::DirectoryAudits) => !AUDIT_BETA_ONLY.contains(n),
                 (ApiVersion::V1, GraphResource::Provisioning) => {
                     !PROVISIONING_BETA_ONLY.contains(n)
+                }
+                (ApiVersion::V1, GraphResource::RiskDetections) => !RISK_SP_ONLY.contains(n),
+                (ApiVersion::V1, GraphResource::ServicePrincipalRiskDetections) => {
+                    !RISK_USER_ONLY.contains(n)
                 }
             })
             .collect()

@@ -597,6 +597,10 @@ pub fn risky_user_columns() -> Vec<Column> {
         s("riskLevel"),
         b("isDeleted"),
         b("isProcessing"),
+        // History items (Graph `riskyUserHistoryItem`): who changed the state, and why.
+        s("userId"),
+        s("initiatedBy"),
+        st("activity", vec![s("detail"), strs("riskEventTypes")]),
     ]
 }
 
@@ -628,6 +632,11 @@ pub fn risk_detection_columns() -> Vec<Column> {
         s("homeTenantId"),
         s("userType"),
         s("crossTenantAccessType"),
+        // Workload identities (Graph `servicePrincipalRiskDetection`).
+        s("servicePrincipalId"),
+        s("servicePrincipalDisplayName"),
+        s("appId"),
+        strs("keyIds"),
     ]
 }
 

@@ -25,6 +25,10 @@
 //! cluster_every_seconds = 10     # copy new interactive sign-in files clustered by user (0: never)
 //! insights_warm_every_seconds = 60  # group new days of the everyday questions ahead (0: never)
 //!
+//! [risk]
+//! enabled = true                 # run the risk engine over new sign-ins
+//! every_ms = 1000                # how often it looks for them
+//!
 //! [watch]
 //! dir = "/srv/landing"           # ingest files dropped here, then move them to done/ or rejected/
 //! tenant = "contoso"             # store them under this tenant (default: the tenant they name)
@@ -61,8 +65,29 @@ pub struct ServerConfig {
     pub retention: RetentionConfig,
     /// Background maintenance.
     pub maintenance: MaintenanceConfig,
+    /// The risk engine.
+    pub risk: RiskSettings,
     /// The watched folder, if any.
     pub watch: Option<WatchConfig>,
+}
+
+/// `[risk]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskSettings {
+    /// Run the risk engine over new sign-ins (detections within seconds of ingest).
+    pub enabled: bool,
+    /// How often it looks for new sign-ins, in milliseconds.
+    pub every_ms: u64,
+}
+
+impl Default for RiskSettings {
+    fn default() -> Self {
+        RiskSettings {
+            enabled: true,
+            every_ms: 1000,
+        }
+    }
 }
 
 /// `[ingest]`.
@@ -132,6 +157,7 @@ impl Default for ServerConfig {
             ingest: IngestConfig::default(),
             retention: RetentionConfig::default(),
             maintenance: MaintenanceConfig::default(),
+            risk: RiskSettings::default(),
             watch: None,
         }
     }

@@ -43,13 +43,48 @@ pub(crate) async fn list(
         .await
         .map(|json| json.into_response());
     }
-    let started = Instant::now();
     let (version, resource) = route(&version, &resource)?;
-    let tenant = reader_tenant(&caller, resource)?;
+    list_page(&state, &caller, version, resource, query, &headers).await
+}
+
+/// `GET /{version}/identityProtection/{riskDetections|servicePrincipalRiskDetections}`: one page
+/// of detections, each with its state as it is now (an admin's dismiss or confirm of the user
+/// after the detection shows in `riskState` and `riskDetail`).
+pub(crate) async fn identity_protection_list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((version, resource)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if resource.eq_ignore_ascii_case("riskyUsers") {
+        return crate::risk::risky_users(state, caller, &version, query.as_deref(), &headers).await;
+    }
+    let v = ApiVersion::from_segment(&version);
+    let r = GraphResource::from_identity_protection_segment(&resource);
+    let (Some(version), Some(resource)) = (v, r) else {
+        return Err(ApiError::not_found(format!(
+            "No resource /{version}/identityProtection/{resource}: Gatehouse serves riskDetections, servicePrincipalRiskDetections and riskyUsers."
+        )));
+    };
+    list_page(&state, &caller, version, resource, query, &headers).await
+}
+
+/// One page of a resource's list, as Graph writes it.
+async fn list_page(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    version: ApiVersion,
+    resource: GraphResource,
+    query: Option<String>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let tenant = reader_tenant(caller, resource)?;
     let (pairs, options) = query_options(query.as_deref())?;
-    let q = list_query(&options, version, resource, &headers)?;
+    let q = list_query(&options, version, resource, headers)?;
     let _turn = state.admission.admit().await;
-    let page = state
+    let mut page = state
         .graph
         .list(
             &state.store,
@@ -60,7 +95,9 @@ pub(crate) async fn list(
         )
         .await
         .map_err(graph_error)?;
-    let base = base_url(&headers);
+    state.risk.ensure(state, &tenant).await?;
+    state.risk.overlay(&tenant, resource, &mut page.records);
+    let base = base_url(headers);
     // The body is written as text: the records already are Graph JSON.
     let mut body =
         Vec::with_capacity(page.records.iter().map(|r| r.len() + 1).sum::<usize>() + 512);
@@ -74,8 +111,9 @@ pub(crate) async fn list(
     member(
         "@odata.context",
         &Value::String(format!(
-            "{base}/{}/$metadata#auditLogs/{}",
+            "{base}/{}/$metadata#{}/{}",
             version.segment(),
+            resource.parent(),
             resource.segment()
         )),
     );
@@ -91,8 +129,9 @@ pub(crate) async fn list(
         member(
             "@odata.nextLink",
             &Value::String(format!(
-                "{base}/{}/auditLogs/{}?{}",
+                "{base}/{}/{}/{}?{}",
                 version.segment(),
+                resource.parent(),
                 resource.segment(),
                 encode_query(&params)
             )),
@@ -110,6 +149,25 @@ pub(crate) async fn list(
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
+/// `GET /{version}/identityProtection/{riskDetections|servicePrincipalRiskDetections}/{id}`: one
+/// detection, with its state as it is now.
+pub(crate) async fn identity_protection_get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((version, resource, id)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let v = ApiVersion::from_segment(&version);
+    let r = GraphResource::from_identity_protection_segment(&resource);
+    let (Some(version), Some(resource)) = (v, r) else {
+        return Err(ApiError::not_found(format!(
+            "No resource /{version}/identityProtection/{resource}/{id}."
+        )));
+    };
+    get_record(&state, &caller, version, resource, &id, query, &headers).await
+}
+
 /// `GET /{version}/auditLogs/{resource}/{id}`: one record.
 pub(crate) async fn get(
     State(state): State<Arc<AppState>>,
@@ -119,7 +177,20 @@ pub(crate) async fn get(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (version, resource) = route(&version, &resource)?;
-    let tenant = reader_tenant(&caller, resource)?;
+    get_record(&state, &caller, version, resource, &id, query, &headers).await
+}
+
+/// One record of a resource by id, as Graph writes it.
+async fn get_record(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    version: ApiVersion,
+    resource: GraphResource,
+    id: &str,
+    query: Option<String>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = reader_tenant(caller, resource)?;
     let (_, options) = query_options(query.as_deref())?;
     if options.filter.is_some() || options.top.is_some() || options.skiptoken.is_some() {
         return Err(ApiError::bad_request(
@@ -128,7 +199,7 @@ pub(crate) async fn get(
     }
     let select = selected(&options)?;
     let _turn = state.admission.admit().await;
-    let record = state
+    let mut record = state
         .graph
         .get(
             &state.queries,
@@ -137,7 +208,7 @@ pub(crate) async fn get(
             &GetQuery {
                 resource,
                 version,
-                id: &id,
+                id,
                 select: select.as_deref(),
             },
         )
@@ -148,13 +219,16 @@ pub(crate) async fn get(
                 "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
             ))
         })?;
+    state.risk.ensure(state, &tenant).await?;
+    state.risk.overlay_record(&tenant, resource, &mut record);
     let mut body = Map::new();
     body.insert(
         "@odata.context".into(),
         Value::String(format!(
-            "{}/{}/$metadata#auditLogs/{}/$entity",
-            base_url(&headers),
+            "{}/{}/$metadata#{}/{}/$entity",
+            base_url(headers),
             version.segment(),
+            resource.parent(),
             resource.segment()
         )),
     );

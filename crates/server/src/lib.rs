@@ -26,6 +26,7 @@ mod graph;
 mod insights;
 mod metrics;
 mod reports;
+mod risk;
 mod routes;
 mod watch;
 
@@ -106,6 +107,8 @@ pub struct AppState {
     local_admin: String,
     /// Whole days of the everyday questions' groups ([`gatehouse_insights::DayPartials`]).
     partials: Option<gatehouse_insights::DayPartials>,
+    /// Users' and sign-ins' risk, kept by the risk engine ([`risk`]).
+    risk: risk::RiskHub,
     config: ServerConfig,
 }
 
@@ -165,6 +168,7 @@ impl Server {
                     )),
                 },
                 tokens: TokenStore::new(store.root()),
+                risk: risk::RiskHub::default(),
                 store,
                 ingestor,
                 metrics,
@@ -222,6 +226,20 @@ impl Server {
         background.push(tokio::spawn(warm_metadata(self.state.clone())));
         background.push(tokio::spawn(warm_insights(self.state.clone())));
         let stop_clustering = Arc::new(AtomicBool::new(false));
+        let risk_thread = if self.state.config.risk.enabled {
+            let state = self.state.clone();
+            let stop = Arc::clone(&stop_clustering);
+            std::thread::Builder::new()
+                .name("risk".into())
+                .spawn(move || risk::run(state, stop))
+                .map_err(|source| ServerError::Io {
+                    context: "starting the risk engine".into(),
+                    source,
+                })
+                .map(Some)?
+        } else {
+            None
+        };
         background.push(tokio::spawn(cluster(
             self.state.clone(),
             Arc::clone(&stop_clustering),
@@ -240,6 +258,9 @@ impl Server {
         stop_clustering.store(true, Ordering::Relaxed);
         for task in background {
             task.abort();
+        }
+        if let Some(t) = risk_thread {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
         let _ = std::fs::remove_file(&serve_file);
         served.map_err(|source| ServerError::Io {

@@ -53,6 +53,22 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/{version}/reports/authenticationMethods/{report}",
             get(crate::reports::authentication_methods),
         )
+        .route(
+            "/{version}/identityProtection/{resource}",
+            get(crate::graph::identity_protection_list),
+        )
+        .route(
+            "/{version}/identityProtection/{resource}/{id}",
+            get(crate::graph::identity_protection_get),
+        )
+        .route(
+            "/{version}/identityProtection/riskyUsers/{id}",
+            get(crate::risk::risky_user).post(crate::risk::risky_users_action),
+        )
+        .route(
+            "/{version}/identityProtection/riskyUsers/{id}/history",
+            get(crate::risk::risky_user_history),
+        )
         .route("/{version}/auditLogs/{resource}", get(crate::graph::list))
         .route(
             "/{version}/auditLogs/{resource}/{id}",
@@ -236,6 +252,29 @@ async fn metrics(State(state): Shared, caller: Caller) -> Response {
              # TYPE gatehouse_insights_days_total counter\n\
              gatehouse_insights_days_total{{result=\"hit\"}} {hits}\n\
              gatehouse_insights_days_total{{result=\"miss\"}} {misses}\n"
+        ));
+    }
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        let risk = &state.risk;
+        let watermark = risk.watermark.load(Relaxed);
+        let lag = if watermark == 0 {
+            0.0
+        } else {
+            (chrono::Utc::now().timestamp_micros() - watermark as i64).max(0) as f64 / 1e6
+        };
+        text.push_str(&format!(
+            "# HELP gatehouse_risk_detections_total Detections the risk engine stored since the start.\n\
+             # TYPE gatehouse_risk_detections_total counter\n\
+             gatehouse_risk_detections_total {}\n\
+             # HELP gatehouse_risk_sign_ins_total Sign-ins the risk engine looked at since the start.\n\
+             # TYPE gatehouse_risk_sign_ins_total counter\n\
+             gatehouse_risk_sign_ins_total {}\n\
+             # HELP gatehouse_risk_lag_seconds Time since the newest sign-in the risk engine read was stored.\n\
+             # TYPE gatehouse_risk_lag_seconds gauge\n\
+             gatehouse_risk_lag_seconds {lag:.3}\n",
+            risk.detections.load(Relaxed),
+            risk.sign_ins.load(Relaxed),
         ));
     }
     (

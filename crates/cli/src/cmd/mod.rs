@@ -6,6 +6,7 @@ pub mod explain;
 pub mod export;
 pub mod ingest;
 pub mod retention;
+pub mod risk;
 pub mod serve;
 pub mod show;
 pub mod simulate;

@@ -1,0 +1,250 @@
+//! Feeding an engine from the store: each poll reads the sign-ins stored since the last one (by
+//! `_ingestedAt`, whose per-file maximum the Delta statistics carry, so only new files are
+//! opened), day by day in time order, and returns what the engine found.
+//!
+//! Rows are recognised by when they were stored, not by which file holds them, so a compaction
+//! that rewrites old rows into new files feeds nothing twice. The last minute is read again on
+//! every poll (a commit can hold rows stamped up to a commit interval before it) and its ids are
+//! remembered, so nothing is fed twice either.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+use gatehouse_model::LogKind;
+use gatehouse_query::QueryService;
+use gatehouse_store::{DataFile, StoreSnapshot, TableSnapshot};
+
+use crate::detection::{graph_time, Detection};
+use crate::engine::RiskEngine;
+use crate::event::{events_from_batches, EVENT_SQL};
+use crate::Result;
+
+/// The `source` of the detections Gatehouse makes (imported Identity Protection detections keep
+/// theirs).
+pub const GATEHOUSE_SOURCE: &str = "gatehouse";
+
+/// Rows stored this long before the newest one already read are read again.
+const MARGIN_US: i64 = 60_000_000;
+
+/// An engine fed from one tenant's sign-ins in the store.
+#[derive(Debug)]
+pub struct RiskScanner {
+    engine: RiskEngine,
+    watermark: i64,
+    recent: HashMap<Box<str>, i64>,
+    file_max: HashMap<String, i64>,
+    primed: bool,
+}
+
+/// The largest `_ingestedAt` of a file, from its Delta statistics (µs; `i64::MAX` when unknown).
+fn max_ingested(file: &DataFile) -> i64 {
+    let parsed: Option<i64> = serde_json::from_str::<serde_json::Value>(&file.stats)
+        .ok()
+        .and_then(|v| {
+            v.get("maxValues")?
+                .get(gatehouse_model::schema::INGESTED_COLUMN)?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok())
+        .map(|t| t.timestamp_micros());
+    // Statistics keep milliseconds: round up.
+    parsed.map_or(i64::MAX, |t| t + 1_000)
+}
+
+impl RiskScanner {
+    /// A scanner that has read nothing yet.
+    pub fn new(engine: RiskEngine) -> RiskScanner {
+        RiskScanner {
+            engine,
+            watermark: i64::MIN,
+            recent: HashMap::new(),
+            file_max: HashMap::new(),
+            primed: false,
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &RiskEngine {
+        &self.engine
+    }
+
+    /// The engine, to change its lists.
+    pub fn engine_mut(&mut self) -> &mut RiskEngine {
+        &mut self.engine
+    }
+
+    /// The latest `_ingestedAt` read (µs), if any.
+    pub fn watermark(&self) -> Option<i64> {
+        (self.watermark != i64::MIN).then_some(self.watermark)
+    }
+
+    /// Reads what was stored since the last poll and returns the new detections. The first poll
+    /// reads every sign-in of the tenant (building the baselines) and skips the detections the
+    /// store already holds.
+    pub async fn poll(
+        &mut self,
+        service: &QueryService,
+        snapshot: &Arc<StoreSnapshot>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<Vec<Detection>> {
+        let tenant = self.engine.tenant().to_string();
+        if !self.primed {
+            let stored = stored_detections(service, snapshot, &tenant).await?;
+            self.engine
+                .mark_emitted(stored.into_iter().filter(|d| d.gatehouse).map(|d| d.id));
+            self.primed = true;
+        }
+        let Some(table) = snapshot.table(&tenant, LogKind::SignIns) else {
+            return Ok(Vec::new());
+        };
+        let floor = self.watermark.saturating_sub(MARGIN_US);
+        let mut days: BTreeMap<i32, Vec<DataFile>> = BTreeMap::new();
+        for f in &table.files {
+            let max = *self
+                .file_max
+                .entry(f.path.clone())
+                .or_insert_with(|| max_ingested(f));
+            if max > floor {
+                days.entry(f.day).or_default().push(f.clone());
+            }
+        }
+        let live: std::collections::HashSet<&str> =
+            table.files.iter().map(|f| f.path.as_str()).collect();
+        self.file_max.retain(|p, _| live.contains(p.as_str()));
+        let condition = if self.watermark == i64::MIN {
+            String::new()
+        } else {
+            format!("WHERE _ingestedAt > TIMESTAMP '{}'", graph_time(floor))
+        };
+        let sql = EVENT_SQL.replace("{where}", &condition);
+        let mut found = Vec::new();
+        let mut newest = self.watermark;
+        for (_, files) in days {
+            let sub = StoreSnapshot::new([Arc::new(TableSnapshot {
+                tenant: tenant.clone(),
+                log: LogKind::SignIns,
+                version: table.version,
+                files,
+            })]);
+            let engine = service.engine_for(Arc::new(sub), Some(&tenant), &[LogKind::SignIns])?;
+            let result = engine.sql(&sql).await?;
+            let mut events = events_from_batches(&result.batches, self.engine.strings_mut())?;
+            events.retain(|e| {
+                newest = newest.max(e.ingested);
+                if e.ingested > floor {
+                    self.recent.insert(e.id.clone(), e.ingested).is_none()
+                } else {
+                    true
+                }
+            });
+            progress(events.len() as u64);
+            found.extend(self.engine.process(events));
+        }
+        self.watermark = newest;
+        let keep = self.watermark.saturating_sub(MARGIN_US);
+        self.recent.retain(|_, &mut t| t > keep);
+        Ok(found)
+    }
+}
+
+/// A detection as stored.
+#[derive(Debug, Clone)]
+pub struct StoredDetection {
+    /// Its id.
+    pub id: String,
+    /// `riskEventType`.
+    pub event_type: String,
+    /// `requestId`: the sign-in that triggered it.
+    pub request_id: String,
+    /// `riskLevel`.
+    pub level: String,
+    /// `userId`.
+    pub user_id: String,
+    /// `userPrincipalName`, or the service principal's name.
+    pub identity: String,
+    /// Made by Gatehouse (not imported from Identity Protection).
+    pub gatehouse: bool,
+}
+
+/// The detections stored for a tenant.
+pub async fn stored_detections(
+    service: &QueryService,
+    snapshot: &Arc<StoreSnapshot>,
+    tenant: &str,
+) -> Result<Vec<StoredDetection>> {
+    if snapshot.table(tenant, LogKind::RiskDetections).is_none() {
+        return Ok(Vec::new());
+    }
+    let engine = service.engine_for(
+        Arc::clone(snapshot),
+        Some(tenant),
+        &[LogKind::RiskDetections],
+    )?;
+    let result = engine
+        .sql(
+            "SELECT id, riskEventType, requestId, riskLevel, userId, \
+             COALESCE(NULLIF(userPrincipalName, ''), servicePrincipalDisplayName, userDisplayName) AS identity, \
+             source FROM riskDetections",
+        )
+        .await?;
+    let mut out = Vec::new();
+    for batch in &result.batches {
+        let col = |i: usize| -> Result<arrow::array::StringArray> {
+            Ok(cast(batch.column(i), &DataType::Utf8)?
+                .as_string::<i32>()
+                .clone())
+        };
+        let (id, ty, req, level, user, identity, source) = (
+            col(0)?,
+            col(1)?,
+            col(2)?,
+            col(3)?,
+            col(4)?,
+            col(5)?,
+            col(6)?,
+        );
+        let s = |a: &arrow::array::StringArray, i: usize| {
+            if a.is_valid(i) {
+                a.value(i).to_string()
+            } else {
+                String::new()
+            }
+        };
+        for i in 0..batch.num_rows() {
+            out.push(StoredDetection {
+                id: s(&id, i),
+                event_type: s(&ty, i),
+                request_id: s(&req, i),
+                level: s(&level, i),
+                user_id: s(&user, i),
+                identity: s(&identity, i),
+                gatehouse: s(&source, i) == GATEHOUSE_SOURCE,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The JSON lines that store detections and risky-user rows through the ingest pipeline
+/// (`now` is the detection time, µs).
+pub fn records_jsonl(
+    tenant: &str,
+    detections: &[Detection],
+    rows: &[serde_json::Value],
+    now: i64,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for d in detections {
+        out.extend_from_slice(d.to_graph(tenant, now).to_string().as_bytes());
+        out.push(b'\n');
+    }
+    for r in rows {
+        out.extend_from_slice(r.to_string().as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
