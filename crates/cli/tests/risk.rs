@@ -356,6 +356,38 @@ fn a_simulated_month_of_attacks_is_found_explained_and_served() {
         .contains(&json!("mfaFatigue")));
     assert_eq!(s["riskState"], "atRisk");
 
+    // ... and a $filter on them sees the same.
+    let a = server.get(
+        &enc("/beta/auditLogs/signIns?$filter=riskLevelDuringSignIn eq 'high'&$top=1000"),
+        Some(&reader),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    let high_sign_ins = a.json()["value"].as_array().unwrap().clone();
+    assert!(high_sign_ins.iter().any(|s| s["id"] == trigger.as_str()));
+    assert!(high_sign_ins
+        .iter()
+        .all(|s| s["riskLevelDuringSignIn"] == "high"));
+    let a = server.get(
+        &enc("/beta/auditLogs/signIns?$filter=riskEventTypes_v2/any(t: t eq 'mfaFatigue')"),
+        Some(&reader),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    let ids: BTreeSet<String> = a.json()["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    let fatigue_interactive: BTreeSet<String> = fatigue_dets
+        .iter()
+        .map(|d| d["requestId"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.contains(&trigger), "{ids:?}");
+    assert!(
+        ids.is_subset(&fatigue_interactive),
+        "{ids:?} {fatigue_interactive:?}"
+    );
+
     // riskyUsers: filtered, one by id, its history.
     let a = server.get(
         &enc("/beta/identityProtection/riskyUsers?$filter=riskLevel eq 'high' and riskState eq 'atRisk'"),
@@ -421,6 +453,16 @@ fn a_simulated_month_of_attacks_is_found_explained_and_served() {
         .all(|d| d["riskState"] == "dismissed"));
     let a = server.get(&format!("/beta/auditLogs/signIns/{trigger}"), Some(&reader));
     assert_eq!(a.json()["riskState"], "dismissed");
+    let a = server.get(
+        &enc("/beta/auditLogs/signIns?$filter=riskState eq 'dismissed'&$top=1000"),
+        Some(&reader),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert!(a.json()["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["id"] == trigger.as_str()));
     let a = server.get(
         &enc("/beta/auditLogs/directoryAudits?$filter=activityDisplayName eq 'DismissUser'"),
         Some(&reports),

@@ -10,11 +10,13 @@
 
 mod export;
 mod filter;
+mod overlay;
 mod page;
 mod resource;
 mod token;
 
 pub use export::{csv_columns, export, Cell, ExportFormat, ExportQuery};
+pub use overlay::{SignInRisk, SignInRiskOverlay, RISK_PROPERTIES};
 pub use page::{graph_type, GetQuery, GraphApi, ListQuery, Page, DEFAULT_TOP};
 pub use resource::{ApiVersion, GraphResource};
 pub use token::SkipToken;

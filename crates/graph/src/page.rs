@@ -59,6 +59,8 @@ pub struct ListQuery {
     pub count: bool,
     /// The `$skiptoken` of the page asked for (`None`: the first page).
     pub skiptoken: Option<String>,
+    /// Sign-ins' risk decided after they were stored, for a `$filter` on risk properties.
+    pub risk: Option<std::sync::Arc<crate::SignInRiskOverlay>>,
 }
 
 impl ListQuery {
@@ -258,6 +260,18 @@ impl GraphApi {
             log,
         )
         .await?;
+        let df = match (&q.risk, &q.filter) {
+            (Some(risk), Some(f))
+                if q.resource == GraphResource::SignIns
+                    && !risk.is_empty()
+                    && crate::RISK_PROPERTIES
+                        .iter()
+                        .any(|p| filter::mentions(f, p)) =>
+            {
+                risk.apply(df)?
+            }
+            _ => df,
+        };
 
         let time = column(q.resource.time_property());
         let mut matches = Vec::new();

@@ -305,6 +305,7 @@ mod tests {
             user_id: String::new(),
             identity: String::new(),
             gatehouse: true,
+            detected: 0,
         }
     }
 

@@ -168,6 +168,8 @@ pub struct StoredDetection {
     pub identity: String,
     /// Made by Gatehouse (not imported from Identity Protection).
     pub gatehouse: bool,
+    /// `detectedDateTime` (µs; 0 when absent).
+    pub detected: i64,
 }
 
 /// The detections stored for a tenant.
@@ -188,7 +190,7 @@ pub async fn stored_detections(
         .sql(
             "SELECT id, riskEventType, requestId, riskLevel, userId, \
              COALESCE(NULLIF(userPrincipalName, ''), servicePrincipalDisplayName, userDisplayName) AS identity, \
-             source FROM riskDetections",
+             source, CAST(detectedDateTime AS BIGINT) AS detected FROM riskDetections",
         )
         .await?;
     let mut out = Vec::new();
@@ -207,6 +209,8 @@ pub async fn stored_detections(
             col(5)?,
             col(6)?,
         );
+        let detected = cast(batch.column(7), &DataType::Int64)?;
+        let detected = detected.as_primitive::<arrow::datatypes::Int64Type>();
         let s = |a: &arrow::array::StringArray, i: usize| {
             if a.is_valid(i) {
                 a.value(i).to_string()
@@ -223,6 +227,11 @@ pub async fn stored_detections(
                 user_id: s(&user, i),
                 identity: s(&identity, i),
                 gatehouse: s(&source, i) == GATEHOUSE_SOURCE,
+                detected: if detected.is_valid(i) {
+                    detected.value(i)
+                } else {
+                    0
+                },
             });
         }
     }

@@ -82,7 +82,11 @@ async fn list_page(
     let started = Instant::now();
     let tenant = reader_tenant(caller, resource)?;
     let (pairs, options) = query_options(query.as_deref())?;
-    let q = list_query(&options, version, resource, headers)?;
+    let mut q = list_query(&options, version, resource, headers)?;
+    if resource == GraphResource::SignIns && q.filter.is_some() {
+        state.risk.ensure(state, &tenant).await?;
+        q.risk = Some(Arc::new(state.risk.sign_in_overlay(&tenant)));
+    }
     let _turn = state.admission.admit().await;
     let mut page = state
         .graph
@@ -377,6 +381,7 @@ fn list_query(
         select: selected(options)?,
         count: options.count.unwrap_or(false),
         skiptoken: options.skiptoken.clone(),
+        risk: None,
     })
 }
 

@@ -99,7 +99,7 @@ impl RiskHub {
                 RiskLevel::from_name(&d.level),
                 &d.event_type,
                 &d.user_id,
-                0,
+                d.detected,
             );
         }
         self.lock().entry(tenant.to_string()).or_insert(t);
@@ -139,6 +139,30 @@ impl RiskHub {
             if let Some(m) = touched {
                 *record = Value::Object(m).to_string();
             }
+        }
+    }
+
+    /// Every flagged sign-in of a tenant with its risk now, for `$filter`s on risk properties.
+    pub(crate) fn sign_in_overlay(&self, tenant: &str) -> gatehouse_graph::SignInRiskOverlay {
+        let tenants = self.lock();
+        let Some(t) = tenants.get(tenant) else {
+            return Default::default();
+        };
+        gatehouse_graph::SignInRiskOverlay {
+            sign_ins: t
+                .sign_ins
+                .iter()
+                .map(|(id, r)| {
+                    let (state, detail) = current_state(t, r);
+                    gatehouse_graph::SignInRisk {
+                        id: id.clone(),
+                        level: r.level.name(),
+                        types: r.types.iter().cloned().collect(),
+                        state,
+                        detail,
+                    }
+                })
+                .collect(),
         }
     }
 
@@ -216,14 +240,20 @@ fn overlay_sign_in(t: &TenantRisk, m: &mut Map<String, Value>) {
         .unwrap_or_default();
     types.extend(r.types.iter().cloned());
     m.insert("riskEventTypes_v2".into(), json!(types));
-    let (state, detail) = match t.users.get(&r.user_id) {
+    let (state, detail) = current_state(t, &r);
+    m.insert("riskState".into(), json!(state));
+    m.insert("riskDetail".into(), json!(detail));
+}
+
+/// A flagged sign-in's `riskState` and `riskDetail` now: its user's verdict when an admin gave
+/// one after the detection, else at risk.
+fn current_state(t: &TenantRisk, r: &SignInRisk) -> (String, String) {
+    match t.users.get(&r.user_id) {
         Some(u) if u.state != "atRisk" && u.updated >= r.detected => {
             (u.state.clone(), u.detail.clone())
         }
         _ => ("atRisk".to_string(), "none".to_string()),
-    };
-    m.insert("riskState".into(), json!(state));
-    m.insert("riskDetail".into(), json!(detail));
+    }
 }
 
 fn overlay_detection(t: &TenantRisk, m: &mut Map<String, Value>) {
