@@ -9,13 +9,13 @@
 //! by event time and look at the window around each new event. A finding is emitted once: its
 //! id is derived from what it is about, and ids already emitted (or already stored) are skipped.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use gatehouse_model::SignInKind;
 use serde_json::{json, Value};
 
 use crate::detection::{detection_id, Detection, RiskEventType, RiskLevel, Subject};
-use crate::event::{Interner, SignInEvent, Sym};
+use crate::event::{EventId, IdTexts, Interner, Map, Reader, SignInEvent, Sym, Who};
 use crate::lists::{is_hosting_asn, IpList};
 
 const MINUTE: i64 = 60_000_000;
@@ -23,7 +23,7 @@ const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
 
 /// Thresholds of the rules.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct RiskConfig {
     /// How long an identity must have been seen before "new for it" means anything.
     pub learning_days: i64,
@@ -123,6 +123,11 @@ fn failed_first_factor(o: Outcome) -> bool {
     matches!(o, Outcome::BadPassword | Outcome::OtherFirstFactor)
 }
 
+/// Whether a `clientAppUsed` value is a basic-authentication client.
+pub(crate) fn is_legacy_client(client: &str) -> bool {
+    LEGACY_CLIENTS.contains(&client)
+}
+
 /// Clients that speak basic authentication.
 const LEGACY_CLIENTS: &[&str] = &[
     "IMAP4",
@@ -143,7 +148,7 @@ const LEGACY_CLIENTS: &[&str] = &[
 /// First-seen times of values.
 #[derive(Debug, Default)]
 struct Seen<K: std::hash::Hash + Eq> {
-    first: HashMap<K, i64>,
+    first: Map<K, i64>,
 }
 
 impl<K: std::hash::Hash + Eq + Copy> Seen<K> {
@@ -169,7 +174,7 @@ struct Place {
     country: Sym,
     city: Sym,
     ip: Sym,
-    id: Box<str>,
+    id: EventId,
     device_known: bool,
 }
 
@@ -186,13 +191,13 @@ struct Profile {
     browsers: Seen<Sym>,
     keys: Seen<Sym>,
     /// Session → (first time, country, address) of its first use.
-    sessions: HashMap<Sym, (i64, Sym, Sym)>,
+    sessions: Map<Sym, (i64, Sym, Sym)>,
     /// Recent located interactive sign-ins, by time.
     places: Vec<Place>,
     /// Recent bad passwords: (time, address, id).
-    bad_passwords: Vec<(i64, Sym, Box<str>)>,
+    bad_passwords: Vec<(i64, Sym, EventId)>,
     /// Recent denied MFA prompts: (time, address, id).
-    denials: Vec<(i64, Sym, Box<str>)>,
+    denials: Vec<(i64, Sym, EventId)>,
     /// Recent successes from non-shared addresses: (time, country, address).
     recent: Vec<(i64, Sym, Sym)>,
     /// Brute force found: until when, and from which addresses.
@@ -213,7 +218,7 @@ struct AddressEvent {
     time: i64,
     subject: Sym,
     outcome: Outcome,
-    id: Box<str>,
+    id: EventId,
 }
 
 /// What is known about one address.
@@ -226,30 +231,23 @@ struct Address {
     malicious_until: i64,
 }
 
-/// Identity information kept for emitting detections.
-#[derive(Debug, Clone)]
-struct Who {
-    user_id: Sym,
-    upn: Sym,
-    display: Sym,
-    app_id: Sym,
-    workload: bool,
-}
-
 /// The risk engine of one tenant.
 #[derive(Debug)]
 pub struct RiskEngine {
     config: RiskConfig,
     tenant: String,
     strings: Interner,
+    ids: IdTexts,
     anonymizers: IpList,
-    profiles: HashMap<Sym, Profile>,
-    addresses: HashMap<Sym, Address>,
+    /// Addresses already looked up on the anonymiser list.
+    listed: Map<Box<str>, bool>,
+    profiles: Map<Sym, Profile>,
+    addresses: Map<Sym, Address>,
     /// Countries any identity of the tenant succeeded from, first seen.
     tenant_countries: Seen<Sym>,
-    who: HashMap<Sym, Who>,
+    who: Map<Sym, Who>,
     /// Ids of detections already emitted or stored.
-    emitted: HashSet<String>,
+    emitted: HashSet<String, foldhash::fast::RandomState>,
     /// Latest event time seen.
     horizon: i64,
     /// Sign-ins looked at.
@@ -263,12 +261,14 @@ impl RiskEngine {
             config,
             tenant: tenant.to_string(),
             strings: Interner::new(),
+            ids: IdTexts::default(),
             anonymizers,
-            profiles: HashMap::new(),
-            addresses: HashMap::new(),
+            listed: Map::default(),
+            profiles: Map::default(),
+            addresses: Map::default(),
             tenant_countries: Seen::default(),
-            who: HashMap::new(),
-            emitted: HashSet::new(),
+            who: Map::default(),
+            emitted: HashSet::default(),
             horizon: i64::MIN,
             events_seen: 0,
         }
@@ -279,14 +279,42 @@ impl RiskEngine {
         &self.tenant
     }
 
-    /// The interner events must be read with ([`crate::events_from_batches`]).
-    pub fn strings_mut(&mut self) -> &mut Interner {
-        &mut self.strings
+    /// Reads sign-ins from flat batches of stored sign-ins.
+    pub fn read_events(
+        &mut self,
+        batches: &[arrow::array::RecordBatch],
+    ) -> crate::Result<Vec<SignInEvent>> {
+        let list = &self.anonymizers;
+        let cache = &mut self.listed;
+        let mut listed = |ip: &str| -> bool {
+            if list.is_empty() || ip.is_empty() {
+                return false;
+            }
+            if let Some(&v) = cache.get(ip) {
+                return v;
+            }
+            let v = list.contains(ip);
+            cache.insert(ip.into(), v);
+            v
+        };
+        Reader {
+            strings: &mut self.strings,
+            ids: &mut self.ids,
+            who: &mut self.who,
+            listed: &mut listed,
+        }
+        .events(batches)
+    }
+
+    /// The text of a sign-in id.
+    pub fn id_text(&self, id: EventId) -> String {
+        self.ids.text(id)
     }
 
     /// Replaces the anonymiser list.
     pub fn set_anonymizers(&mut self, list: IpList) {
         self.anonymizers = list;
+        self.listed.clear();
     }
 
     /// Marks detection ids as already emitted (those in the store).
@@ -315,13 +343,6 @@ impl RiskEngine {
                 self.prune();
             }
             self.horizon = self.horizon.max(e.time);
-            self.who.entry(e.subject).or_insert_with(|| Who {
-                user_id: e.user_id,
-                upn: e.upn,
-                display: e.display,
-                app_id: e.app_id,
-                workload: !e.is_user(),
-            });
             match e.kind {
                 SignInKind::ServicePrincipal => self.workload(e, &mut out),
                 SignInKind::ManagedIdentity => {}
@@ -399,7 +420,7 @@ impl RiskEngine {
             level,
             subject: self.subject_of(e.subject),
             activity_time: e.time,
-            request_id: e.id.to_string(),
+            request_id: self.ids.text(e.id),
             related,
             ip: self.s(e.ip),
             country: self.s(e.country),
@@ -415,13 +436,13 @@ impl RiskEngine {
         t.div_euclid(DAY).to_string()
     }
 
+    /// The device a sign-in came from: its registered id, or else its operating system family
+    /// (marked by the top bit, so the two never meet).
     fn device_key(&mut self, e: &SignInEvent) -> Sym {
         if e.device_id != 0 {
-            let k = format!("id:{}", self.strings.get(e.device_id));
-            self.strings.intern(&k)
+            e.device_id
         } else {
-            let k = format!("os:{}", self.strings.get(e.os));
-            self.strings.intern(&k)
+            e.os | 1 << 31
         }
     }
 
@@ -474,7 +495,7 @@ impl RiskEngine {
 
     /// Password spray and malicious addresses: the window of sign-ins from one address.
     fn address_rules(&mut self, e: &SignInEvent, o: Outcome, out: &mut Vec<Detection>) {
-        let cfg = self.config.clone();
+        let cfg = self.config;
         let t = e.time;
         let a = self.addresses.entry(e.ip).or_default();
         let pos = a.events.partition_point(|x| x.time <= t);
@@ -484,7 +505,7 @@ impl RiskEngine {
                 time: t,
                 subject: e.subject,
                 outcome: o,
-                id: e.id.clone(),
+                id: e.id,
             },
         );
         let flagged = |until: i64| until > t && until - DAY <= t;
@@ -533,7 +554,11 @@ impl RiskEngine {
         } else {
             window.iter().filter(|x| x.id == e.id).cloned().collect()
         };
-        let related: Vec<String> = window.iter().take(50).map(|x| x.id.to_string()).collect();
+        let related: Vec<String> = window
+            .iter()
+            .take(50)
+            .map(|x| self.ids.text(x.id))
+            .collect();
         let ip = self.s(e.ip);
         let observed = json!({
             "ipAddress": ip,
@@ -545,7 +570,7 @@ impl RiskEngine {
         });
         for x in targets {
             let mut ev = e.clone();
-            ev.id = x.id.clone();
+            ev.id = x.id;
             ev.subject = x.subject;
             ev.time = x.time;
             let day = Self::day_of(x.time);
@@ -600,7 +625,7 @@ impl RiskEngine {
 
     /// Brute force, MFA fatigue, legacy clients and disabled accounts: one account's events.
     fn account_rules(&mut self, e: &SignInEvent, o: Outcome, out: &mut Vec<Detection>) {
-        let cfg = self.config.clone();
+        let cfg = self.config;
         let day = Self::day_of(e.time);
         let subject = self.s(e.subject);
         let ip = self.s(e.ip);
@@ -639,9 +664,9 @@ impl RiskEngine {
         let p = self.profiles.entry(e.subject).or_default();
         if o == Outcome::BadPassword {
             let pos = p.bad_passwords.partition_point(|x| x.0 <= e.time);
-            p.bad_passwords.insert(pos, (e.time, e.ip, e.id.clone()));
+            p.bad_passwords.insert(pos, (e.time, e.ip, e.id));
             let from = e.time - cfg.brute_window;
-            let window: Vec<&(i64, Sym, Box<str>)> = p
+            let window: Vec<&(i64, Sym, EventId)> = p
                 .bad_passwords
                 .iter()
                 .filter(|x| x.0 > from && x.0 <= e.time)
@@ -650,8 +675,8 @@ impl RiskEngine {
                 let mut ips: Vec<Sym> = window.iter().map(|x| x.1).collect();
                 ips.sort_unstable();
                 ips.dedup();
-                let related: Vec<String> =
-                    window.iter().take(50).map(|x| x.2.to_string()).collect();
+                let ids = &self.ids;
+                let related: Vec<String> = window.iter().take(50).map(|x| ids.text(x.2)).collect();
                 let lockouts = e.code == 50053;
                 let n = window.len();
                 p.brute = Some((e.time + HOUR, ips.clone()));
@@ -690,7 +715,7 @@ impl RiskEngine {
         let p = self.profiles.entry(e.subject).or_default();
         if o == Outcome::MfaDenied {
             let pos = p.denials.partition_point(|x| x.0 <= e.time);
-            p.denials.insert(pos, (e.time, e.ip, e.id.clone()));
+            p.denials.insert(pos, (e.time, e.ip, e.id));
             let from = e.time - cfg.fatigue_window;
             let n = p
                 .denials
@@ -702,7 +727,7 @@ impl RiskEngine {
                     .denials
                     .iter()
                     .filter(|x| x.0 > from && x.0 <= e.time)
-                    .map(|x| x.2.to_string())
+                    .map(|x| self.ids.text(x.2))
                     .collect();
                 self.emit(
                     out,
@@ -719,7 +744,7 @@ impl RiskEngine {
         } else if o == Outcome::Success && e.kind == SignInKind::InteractiveUser {
             // The approval completes a sign-in from where the prompts came from.
             let from = e.time - cfg.fatigue_window;
-            let denied: Vec<&(i64, Sym, Box<str>)> = p
+            let denied: Vec<&(i64, Sym, EventId)> = p
                 .denials
                 .iter()
                 .filter(|x| x.0 > from && x.0 < e.time)
@@ -731,7 +756,7 @@ impl RiskEngine {
             };
             if denied.len() >= cfg.fatigue_denials {
                 let n = denied.len();
-                let related = denied.iter().map(|x| x.2.to_string()).collect();
+                let related = denied.iter().map(|x| self.ids.text(x.2)).collect();
                 let mut ips: Vec<Sym> = denied.iter().map(|x| x.1).collect();
                 ips.sort_unstable();
                 ips.dedup();
@@ -753,6 +778,9 @@ impl RiskEngine {
 
     /// Addresses on the admin's lists.
     fn list_rules(&mut self, e: &SignInEvent, o: Outcome, out: &mut Vec<Detection>) {
+        if self.anonymizers.is_empty() {
+            return;
+        }
         let ip = self.s(e.ip);
         if ip.is_empty() || !self.anonymizers.contains(&ip) {
             return;
@@ -785,7 +813,7 @@ impl RiskEngine {
         device: Sym,
         out: &mut Vec<Detection>,
     ) {
-        let cfg = self.config.clone();
+        let cfg = self.config;
         let shared = e.trusted || self.shared_egress(e.ip);
         let subject = self.s(e.subject);
         let Some(p) = self.profiles.get(&e.subject) else {
@@ -842,7 +870,7 @@ impl RiskEngine {
                 out,
                 RiskEventType::UnfamiliarFeatures,
                 level,
-                &[&subject, &e.id],
+                &[&subject, &self.ids.text(e.id)],
                 e,
                 Vec::new(),
                 format!("Address {ip}, network AS{}, country {country}, device and browser all new for this account", e.asn),
@@ -909,7 +937,7 @@ impl RiskEngine {
     /// Unlikely travel: the located sign-ins just before and after this one.
     fn travel(&mut self, e: &SignInEvent, device_new: bool, out: &mut Vec<Detection>) {
         let Some((lat, lon)) = e.coords else { return };
-        let cfg = self.config.clone();
+        let cfg = self.config;
         let place = Place {
             time: e.time,
             lat,
@@ -917,7 +945,7 @@ impl RiskEngine {
             country: e.country,
             city: e.city,
             ip: e.ip,
-            id: e.id.clone(),
+            id: e.id,
             device_known: e.device_id != 0 && !device_new,
         };
         let Some(p) = self.profiles.get_mut(&e.subject) else {
@@ -966,24 +994,25 @@ impl RiskEngine {
         };
         let subject = self.s(e.subject);
         let mut ev = e.clone();
-        ev.id = b.id.clone();
+        ev.id = b.id;
         ev.time = b.time;
         ev.ip = b.ip;
         ev.country = b.country;
         ev.city = b.city;
         ev.coords = Some((b.lat, b.lon));
         let (ca, cb) = (self.s(a.city), self.s(b.city));
+        let (ida, idb) = (self.ids.text(a.id), self.ids.text(b.id));
         self.emit(
             out,
             RiskEventType::UnlikelyTravel,
             RiskLevel::Medium,
-            &[&subject, &a.id, &b.id],
+            &[&subject, &ida, &idb],
             &ev,
-            vec![a.id.to_string(), b.id.to_string()],
+            vec![ida.clone(), idb.clone()],
             format!("{ca} ({}) to {cb} ({}) is {km:.0} km, {hours:.1} h apart; the journey takes at least {needed:.1} h, and one of the places is new for this account", self.s(a.country), self.s(b.country)),
             json!({
-                "from": {"signInId": a.id.to_string(), "time": crate::detection::graph_time(a.time), "city": ca, "countryOrRegion": self.s(a.country), "ipAddress": self.s(a.ip)},
-                "to": {"signInId": b.id.to_string(), "time": crate::detection::graph_time(b.time), "city": cb, "countryOrRegion": self.s(b.country), "ipAddress": self.s(b.ip)},
+                "from": {"signInId": ida, "time": crate::detection::graph_time(a.time), "city": ca, "countryOrRegion": self.s(a.country), "ipAddress": self.s(a.ip)},
+                "to": {"signInId": idb, "time": crate::detection::graph_time(b.time), "city": cb, "countryOrRegion": self.s(b.country), "ipAddress": self.s(b.ip)},
                 "distanceKm": km.round(),
                 "hoursApart": (hours * 100.0).round() / 100.0,
             }),
@@ -993,7 +1022,7 @@ impl RiskEngine {
 
     /// A service principal sign-in: new credential, network or country after learning.
     fn workload(&mut self, e: &SignInEvent, out: &mut Vec<Detection>) {
-        let cfg = self.config.clone();
+        let cfg = self.config;
         let o = outcome(e.code);
         let p = self.profiles.entry(e.subject).or_default();
         let t = e.time;

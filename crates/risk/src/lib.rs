@@ -18,6 +18,7 @@ mod engine;
 mod evaluate;
 mod event;
 mod lists;
+mod read;
 mod scan;
 mod users;
 
@@ -26,7 +27,7 @@ use std::path::PathBuf;
 pub use detection::{detection_id, graph_time, Detection, RiskEventType, RiskLevel, Subject};
 pub use engine::{haversine_km, RiskConfig, RiskEngine};
 pub use evaluate::{evaluate, read_labels, Evaluation, LabelRecord, ScenarioScore, TypeScore};
-pub use event::{events_from_batches, family, Interner, SignInEvent, Sym, EVENT_SQL};
+pub use event::{family, EventId, IdTexts, Interner, SignInEvent, Sym};
 pub use lists::{is_hosting_asn, BadLine, IpList, ANONYMIZERS_FILE, HOSTING_ASNS};
 pub use scan::{records_jsonl, stored_detections, RiskScanner, StoredDetection, GATEHOUSE_SOURCE};
 pub use users::{admin_audit_records, AdminAction, RiskyUsers, UserRisk};

@@ -75,6 +75,9 @@ impl IpList {
 
     /// Whether `ip` (text) is on the list.
     pub fn contains(&self, ip: &str) -> bool {
+        if self.blocks.is_empty() {
+            return false;
+        }
         let Ok(addr) = ip.trim().parse::<IpAddr>() else {
             return false;
         };

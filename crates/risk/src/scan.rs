@@ -15,11 +15,11 @@ use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use gatehouse_model::LogKind;
 use gatehouse_query::QueryService;
-use gatehouse_store::{DataFile, StoreSnapshot, TableSnapshot};
+use gatehouse_store::{DataFile, StoreSnapshot};
 
-use crate::detection::{graph_time, Detection};
+use crate::detection::Detection;
 use crate::engine::RiskEngine;
-use crate::event::{events_from_batches, EVENT_SQL};
+use crate::event::EventId;
 use crate::Result;
 
 /// The `source` of the detections Gatehouse makes (imported Identity Protection detections keep
@@ -33,8 +33,9 @@ const MARGIN_US: i64 = 60_000_000;
 #[derive(Debug)]
 pub struct RiskScanner {
     engine: RiskEngine,
+    root: std::path::PathBuf,
     watermark: i64,
-    recent: HashMap<Box<str>, i64>,
+    recent: HashMap<EventId, i64>,
     file_max: HashMap<String, i64>,
     primed: bool,
 }
@@ -56,10 +57,11 @@ fn max_ingested(file: &DataFile) -> i64 {
 }
 
 impl RiskScanner {
-    /// A scanner that has read nothing yet.
-    pub fn new(engine: RiskEngine) -> RiskScanner {
+    /// A scanner of the store in the data directory `root` that has read nothing yet.
+    pub fn new(engine: RiskEngine, root: impl Into<std::path::PathBuf>) -> RiskScanner {
         RiskScanner {
             engine,
+            root: root.into(),
             watermark: i64::MIN,
             recent: HashMap::new(),
             file_max: HashMap::new(),
@@ -115,32 +117,35 @@ impl RiskScanner {
         let live: std::collections::HashSet<&str> =
             table.files.iter().map(|f| f.path.as_str()).collect();
         self.file_max.retain(|p, _| live.contains(p.as_str()));
-        let condition = if self.watermark == i64::MIN {
-            String::new()
-        } else {
-            format!("WHERE _ingestedAt > TIMESTAMP '{}'", graph_time(floor))
-        };
-        let sql = EVENT_SQL.replace("{where}", &condition);
+        let first = self.watermark == i64::MIN;
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
         let mut found = Vec::new();
         let mut newest = self.watermark;
         for (_, files) in days {
-            let sub = StoreSnapshot::new([Arc::new(TableSnapshot {
-                tenant: tenant.clone(),
-                log: LogKind::SignIns,
-                version: table.version,
-                files,
-            })]);
-            let engine = service.engine_for(Arc::new(sub), Some(&tenant), &[LogKind::SignIns])?;
-            let result = engine.sql(&sql).await?;
-            let mut events = events_from_batches(&result.batches, self.engine.strings_mut())?;
+            let rows: u64 = files.iter().map(|f| f.rows).sum();
+            let paths: Vec<String> = files.into_iter().map(|f| f.path).collect();
+            let mut events = Vec::with_capacity(usize::try_from(rows).unwrap_or(0));
+            let engine = &mut self.engine;
+            crate::read::stream_files(&self.root, &paths, threads, &mut |batch| {
+                events.extend(engine.read_events(std::slice::from_ref(&batch))?);
+                Ok(())
+            })?;
             events.retain(|e| {
                 newest = newest.max(e.ingested);
-                if e.ingested > floor {
-                    self.recent.insert(e.id.clone(), e.ingested).is_none()
-                } else {
-                    true
+                if first {
+                    return true;
                 }
+                // Rows read again: only those stored within the margin, and not twice.
+                e.ingested > floor && self.recent.insert(e.id, e.ingested).is_none()
             });
+            if first {
+                let keep = newest.saturating_sub(MARGIN_US);
+                for e in &events {
+                    if e.ingested > keep {
+                        self.recent.insert(e.id, e.ingested);
+                    }
+                }
+            }
             progress(events.len() as u64);
             found.extend(self.engine.process(events));
         }

@@ -351,11 +351,10 @@ pub(crate) fn run(state: Arc<AppState>, stop: Arc<AtomicBool>) {
                 return;
             }
             let scanner = scanners.entry(tenant.clone()).or_insert_with(|| {
-                RiskScanner::new(RiskEngine::new(
-                    &tenant,
-                    RiskConfig::default(),
-                    lists.clone(),
-                ))
+                RiskScanner::new(
+                    RiskEngine::new(&tenant, RiskConfig::default(), lists.clone()),
+                    &data,
+                )
             });
             let round = runtime.block_on(async {
                 state

@@ -139,8 +139,10 @@ fn tenants(snapshot: &StoreSnapshot, only: Option<&str>) -> Vec<String> {
 }
 
 fn scan(data: &Path, tenant: Option<String>) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
     let store = Store::open(data)?;
     let mut writer = store.writer()?;
+    tracing::info!(elapsed = ?started.elapsed(), "store opened for writing");
     let rt = runtime()?;
     let service = QueryService::new(data, 4 << 30);
     let snapshot = Arc::clone(writer.snapshot());
@@ -154,12 +156,13 @@ fn scan(data: &Path, tenant: Option<String>) -> anyhow::Result<ExitCode> {
     for t in tenants(&snapshot, tenant.as_deref()) {
         bar.set_message(t.clone());
         let engine = RiskEngine::new(&t, RiskConfig::default(), anonymizers.clone());
-        let mut scanner = RiskScanner::new(engine);
+        let mut scanner = RiskScanner::new(engine, data);
         let (found, mut users) = rt.block_on(async {
             let found = scanner.poll(&service, &snapshot, |n| bar.inc(n)).await?;
             let users = RiskyUsers::load(&service, &snapshot, &t).await?;
             anyhow::Ok((found, users))
         })?;
+        tracing::info!(tenant = %t, elapsed = ?started.elapsed(), sign_ins = scanner.engine().events_seen(), "scored");
         let now = now_us();
         let rows = users.on_detections(&found, now);
         total += found.len();
@@ -200,6 +203,7 @@ fn scan(data: &Path, tenant: Option<String>) -> anyhow::Result<ExitCode> {
         }
     }
     bar.finish_and_clear();
+    tracing::info!(elapsed = ?started.elapsed(), "stored");
     println!("{total} new detections stored");
     Ok(ExitCode::SUCCESS)
 }
