@@ -188,6 +188,13 @@ fn demo_runs_end_to_end() {
         .unwrap_or_else(|| panic!("no explanation in\n{out}"));
     assert!(why.contains("failed with error"), "{why}");
     assert!(why.contains("\n  - "), "{why}");
+    // The risk engine scored the tenant and says what it found.
+    let risk = out
+        .split("6. Which sign-ins are risky?")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no risk section in\n{out}"));
+    assert!(risk.contains("scored every stored sign-in"), "{risk}");
+    assert!(risk.contains("riskEventType"), "{risk}");
     // Answered by a real server over HTTP, which stopped cleanly afterwards.
     assert!(
         out.contains("Serving ") && out.contains("ms over HTTP)"),

@@ -71,41 +71,83 @@ fn read_file(path: &Path, each: &mut dyn FnMut(RecordBatch) -> bool) -> Result<(
     Ok(())
 }
 
-/// Reads files on up to `threads` threads and hands their batches to `each` on this thread as
-/// they come (a few batches in flight at most, so memory stays flat however large the files).
-pub(crate) fn stream_files(
-    root: &Path,
-    paths: &[String],
-    threads: usize,
-    each: &mut dyn FnMut(RecordBatch) -> Result<()>,
-) -> Result<()> {
-    let threads = threads.clamp(1, paths.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RecordBatch>>(threads * 2);
+/// What a reading thread sends back: a batch, or that a file is done.
+enum Msg {
+    Batch(RecordBatch),
+    Done(Result<()>),
+}
+
+/// Threads that read files for the whole of one poll (their allocator heaps live as long, so
+/// the memory of the batches they decode is reused day after day instead of piling up in the
+/// heaps of threads that ended).
+pub(crate) struct ReaderPool {
+    work: crossbeam_channel::Sender<std::path::PathBuf>,
+    results: crossbeam_channel::Receiver<Msg>,
+}
+
+impl ReaderPool {
+    /// Reads `paths` and hands their batches to `each` on this thread as they come (a few
+    /// batches in flight at most).
+    pub(crate) fn read(
+        &self,
+        root: &Path,
+        paths: &[String],
+        each: &mut dyn FnMut(RecordBatch) -> Result<()>,
+    ) -> Result<()> {
+        for p in paths {
+            self.work
+                .send(root.join(p))
+                .map_err(|_| RiskError::Invalid("the reading threads stopped".into()))?;
+        }
+        let mut outcome = Ok(());
+        let mut done = 0;
+        while done < paths.len() {
+            match self.results.recv() {
+                Ok(Msg::Batch(b)) => {
+                    if outcome.is_ok() {
+                        outcome = each(b);
+                    }
+                }
+                Ok(Msg::Done(r)) => {
+                    done += 1;
+                    if outcome.is_ok() {
+                        outcome = r;
+                    }
+                }
+                Err(_) => return Err(RiskError::Invalid("the reading threads stopped".into())),
+            }
+        }
+        outcome
+    }
+}
+
+/// Runs `f` with `threads` reading threads.
+pub(crate) fn with_readers<R>(threads: usize, f: impl FnOnce(&ReaderPool) -> R) -> R {
+    let (work_tx, work_rx) = crossbeam_channel::unbounded::<std::path::PathBuf>();
+    let (result_tx, result_rx) = crossbeam_channel::bounded::<Msg>(threads.max(1) * 2);
     std::thread::scope(|s| {
-        for _ in 0..threads {
-            let tx = tx.clone();
-            let next = &next;
-            s.spawn(move || loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(p) = paths.get(i) else { break };
-                let mut send = |b: RecordBatch| tx.send(Ok(b)).is_ok();
-                if let Err(e) = read_file(&root.join(p), &mut send) {
-                    let _ = tx.send(Err(e));
-                    break;
+        for _ in 0..threads.max(1) {
+            let work = work_rx.clone();
+            let results = result_tx.clone();
+            s.spawn(move || {
+                for path in work {
+                    let mut send = |b: RecordBatch| results.send(Msg::Batch(b)).is_ok();
+                    let r = read_file(&path, &mut send);
+                    if results.send(Msg::Done(r)).is_err() {
+                        break;
+                    }
                 }
             });
         }
-        drop(tx);
-        let mut outcome = Ok(());
-        for batch in rx {
-            if outcome.is_err() {
-                // Drain so that the readers finish.
-                continue;
-            }
-            outcome = batch.and_then(&mut *each);
-        }
-        outcome
+        drop(result_tx);
+        let pool = ReaderPool {
+            work: work_tx,
+            results: result_rx,
+        };
+        let out = f(&pool);
+        // Closing the work queue ends the threads.
+        drop(pool);
+        out
     })
 }
 

@@ -4,7 +4,7 @@
 //!
 //! Rows are recognised by when they were stored, not by which file holds them, so a compaction
 //! that rewrites old rows into new files feeds nothing twice. The last minute is read again on
-//! every poll (a commit can hold rows stamped up to a commit interval before it) and its ids are
+//! every poll (the last ten seconds: a commit holds rows stamped up to a commit interval before it) and its ids are
 //! remembered, so nothing is fed twice either.
 
 use std::collections::{BTreeMap, HashMap};
@@ -27,7 +27,7 @@ use crate::Result;
 pub const GATEHOUSE_SOURCE: &str = "gatehouse";
 
 /// Rows stored this long before the newest one already read are read again.
-const MARGIN_US: i64 = 60_000_000;
+const MARGIN_US: i64 = 10_000_000;
 
 /// An engine fed from one tenant's sign-ins in the store.
 #[derive(Debug)]
@@ -121,34 +121,54 @@ impl RiskScanner {
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         let mut found = Vec::new();
         let mut newest = self.watermark;
-        for (_, files) in days {
-            let rows: u64 = files.iter().map(|f| f.rows).sum();
-            let paths: Vec<String> = files.into_iter().map(|f| f.path).collect();
-            let mut events = Vec::with_capacity(usize::try_from(rows).unwrap_or(0));
-            let engine = &mut self.engine;
-            crate::read::stream_files(&self.root, &paths, threads, &mut |batch| {
-                events.extend(engine.read_events(std::slice::from_ref(&batch))?);
-                Ok(())
-            })?;
-            events.retain(|e| {
-                newest = newest.max(e.ingested);
-                if first {
-                    return true;
-                }
-                // Rows read again: only those stored within the margin, and not twice.
-                e.ingested > floor && self.recent.insert(e.id, e.ingested).is_none()
-            });
-            if first {
+        let root = self.root.clone();
+        let engine = &mut self.engine;
+        let recent = &mut self.recent;
+        crate::read::with_readers(threads, |pool| -> Result<()> {
+            for (_, files) in days {
+                let rows: u64 = files.iter().map(|f| f.rows).sum();
+                let paths: Vec<String> = files.into_iter().map(|f| f.path).collect();
+                let mut events = Vec::with_capacity(usize::try_from(rows).unwrap_or(0));
+                pool.read(&root, &paths, &mut |batch| {
+                    events.extend(engine.read_events(std::slice::from_ref(&batch))?);
+                    Ok(())
+                })?;
+                events.retain(|e| {
+                    newest = newest.max(e.ingested);
+                    if first {
+                        return true;
+                    }
+                    // Rows read again: only those stored within the margin, and not twice.
+                    e.ingested > floor && recent.insert(e.id, e.ingested).is_none()
+                });
+                // Remember only the ids stored within the margin of the newest.
                 let keep = newest.saturating_sub(MARGIN_US);
-                for e in &events {
-                    if e.ingested > keep {
-                        self.recent.insert(e.id, e.ingested);
+                if first {
+                    for e in &events {
+                        if e.ingested > keep {
+                            recent.insert(e.id, e.ingested);
+                        }
                     }
                 }
+                recent.retain(|_, t| *t > keep);
+                progress(events.len() as u64);
+                let n = events.len();
+                found.extend(engine.process(events));
+                if tracing::enabled!(tracing::Level::DEBUG) {
+                    // Resident memory (Linux), to watch the engine's state grow.
+                    let rss = std::fs::read_to_string("/proc/self/statm")
+                        .ok()
+                        .and_then(|s| {
+                            s.split_whitespace()
+                                .nth(1)
+                                .and_then(|v| v.parse::<u64>().ok())
+                        })
+                        .map_or(0, |pages| pages * 4096 >> 20);
+                    tracing::debug!(events = n, rss_mib = rss, "a day scored");
+                }
             }
-            progress(events.len() as u64);
-            found.extend(self.engine.process(events));
-        }
+            Ok(())
+        })?;
         self.watermark = newest;
         let keep = self.watermark.saturating_sub(MARGIN_US);
         self.recent.retain(|_, &mut t| t > keep);

@@ -56,7 +56,7 @@ struct TenantRisk {
 }
 
 /// Every tenant's risky users and risky sign-ins, shared by the engine's thread and the handlers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct RiskHub {
     tenants: Mutex<HashMap<String, TenantRisk>>,
     /// Detections stored since the start.
@@ -65,6 +65,21 @@ pub(crate) struct RiskHub {
     pub(crate) sign_ins: AtomicU64,
     /// The newest `_ingestedAt` the engine has read (µs), 0 before the first poll.
     pub(crate) watermark: AtomicU64,
+    /// The store generation every sign-in of which the engine has scored (-1 before its first
+    /// round).
+    pub(crate) generation: std::sync::atomic::AtomicI64,
+}
+
+impl Default for RiskHub {
+    fn default() -> Self {
+        RiskHub {
+            tenants: Mutex::default(),
+            detections: AtomicU64::new(0),
+            sign_ins: AtomicU64::new(0),
+            watermark: AtomicU64::new(0),
+            generation: std::sync::atomic::AtomicI64::new(-1),
+        }
+    }
 }
 
 impl RiskHub {
@@ -323,6 +338,7 @@ pub(crate) fn run(state: Arc<AppState>, stop: Arc<AtomicBool>) {
     let mut lists_stamp = None;
     let mut lists = IpList::default();
     let mut done_up_to = None;
+    let mut retry_at: HashMap<String, std::time::Instant> = HashMap::new();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(every);
         // The anonymiser list, again when its file changed.
@@ -349,6 +365,13 @@ pub(crate) fn run(state: Arc<AppState>, stop: Arc<AtomicBool>) {
         for tenant in snapshot.tenants() {
             if stop.load(Ordering::Relaxed) {
                 return;
+            }
+            if retry_at
+                .get(&tenant)
+                .is_some_and(|at| std::time::Instant::now() < *at)
+            {
+                ok = false;
+                continue;
             }
             let scanner = scanners.entry(tenant.clone()).or_insert_with(|| {
                 RiskScanner::new(
@@ -395,14 +418,23 @@ pub(crate) fn run(state: Arc<AppState>, stop: Arc<AtomicBool>) {
             });
             if let Err(e) = round {
                 ok = false;
-                tracing::warn!(tenant, error = %e, "the risk engine's round failed; it tries again");
+                tracing::warn!(tenant, error = %e, "the risk engine's round failed; it tries again in 30 s");
                 // A scanner whose round failed half-way starts over (its detections are skipped
-                // by id when they are stored already).
+                // by id when they are stored already), after a pause: a failure that persists
+                // (a damaged file) must not have it reread the tenant every second.
                 scanners.remove(&tenant);
+                retry_at.insert(
+                    tenant.clone(),
+                    std::time::Instant::now() + Duration::from_secs(30),
+                );
             }
         }
         if ok {
             done_up_to = Some(snapshot.generation());
+            state
+                .risk
+                .generation
+                .store(snapshot.generation(), Ordering::Relaxed);
         }
     }
 }

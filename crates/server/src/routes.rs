@@ -231,10 +231,17 @@ async fn healthz(State(state): Shared, caller: Caller) -> Response {
         )
         .into_response();
     }
+    use std::sync::atomic::Ordering::Relaxed;
     Json(json!({
         "status": "ok",
         "tables": tables,
         "generation": snapshot.generation(),
+        "risk": {
+            "enabled": state.config.risk.enabled,
+            "signInsScored": state.risk.sign_ins.load(Relaxed),
+            "detectionsStored": state.risk.detections.load(Relaxed),
+            "scoredUpToGeneration": state.risk.generation.load(Relaxed),
+        },
     }))
     .into_response()
 }

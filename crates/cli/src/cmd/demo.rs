@@ -179,11 +179,72 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
             writeln!(out, "  - {}", a.as_str().unwrap_or(""))?;
         }
     }
+    // What the risk engine found, once it has scored every stored sign-in.
+    let t = Instant::now();
+    let caught_up = loop {
+        let h = get_json(&url, &token, "/healthz").map_err(anyhow::Error::msg)?;
+        let done = h["risk"]["scoredUpToGeneration"].as_i64().unwrap_or(-1);
+        if !h["risk"]["enabled"].as_bool().unwrap_or(false) {
+            break false;
+        }
+        if done >= h["generation"].as_i64().unwrap_or(i64::MAX) {
+            break true;
+        }
+        if t.elapsed() > std::time::Duration::from_secs(120) {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    };
+    if caught_up {
+        let counts = sql_arrow(
+            &url,
+            &token,
+            "SELECT riskEventType, riskLevel, count(*) AS detections FROM riskDetections \
+             WHERE source = 'gatehouse' GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .map_err(anyhow::Error::msg)?;
+        writeln!(
+            out,
+            "\n6. Which sign-ins are risky? The risk engine scored every stored sign-in in {:.1} s:",
+            t.elapsed().as_secs_f64()
+        )?;
+        writeln!(
+            out,
+            "{}",
+            arrow::util::pretty::pretty_format_batches(&counts)?
+        )?;
+        let high = get_json(
+            &url,
+            &token,
+            "/beta/identityProtection/riskDetections?$filter=riskLevel%20eq%20%27high%27&$top=3",
+        )
+        .map_err(anyhow::Error::msg)?;
+        for d in high["value"].as_array().into_iter().flatten() {
+            let reason = d["additionalInfo"]
+                .as_str()
+                .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+                .and_then(|v| {
+                    v.as_array()?
+                        .iter()
+                        .find(|kv| kv["Key"] == "reason")
+                        .and_then(|kv| kv["Value"].as_str().map(str::to_owned))
+                })
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "  {} {} ({}): {reason}",
+                d["riskEventType"].as_str().unwrap_or(""),
+                d["userPrincipalName"].as_str().unwrap_or(""),
+                d["activityDateTime"].as_str().unwrap_or("")
+            )?;
+        }
+    }
     drop(out);
     println!(
         "\nAsk your own: gatehouse --data {0} sql \"SELECT ...\"  (tables: gatehouse schema)\n\
          The same questions with filters and periods: gatehouse --data {0} ask applications|failures|clients|workloads --since 7d\n\
-         One sign-in explained: gatehouse --data {0} explain ID",
+         One sign-in explained: gatehouse --data {0} explain ID\n\
+         Risky sign-ins and users: gatehouse --data {0} risk detections | risk users",
         data.display()
     );
     if args.serve.is_some() {
