@@ -163,7 +163,7 @@ impl RiskScanner {
                                 .nth(1)
                                 .and_then(|v| v.parse::<u64>().ok())
                         })
-                        .map_or(0, |pages| pages * 4096 >> 20);
+                        .map_or(0, |pages| (pages * 4096) >> 20);
                     tracing::debug!(events = n, rss_mib = rss, "a day scored");
                 }
             }
