@@ -402,6 +402,16 @@ fn a_simulated_month_of_attacks_is_found_explained_and_served() {
         Some(&reader),
     );
     assert_eq!(a.status, 400, "{}", a.text());
+    let a = server.get(
+        &enc("/beta/identityProtection/riskDetections?$filter=riskLevel eq"),
+        Some(&reader),
+    );
+    assert_eq!(a.status, 400, "{}", a.text());
+    let a = server.get(
+        &format!("/v9/identityProtection/riskyUsers/{victim_id}"),
+        Some(&reader),
+    );
+    assert_eq!(a.status, 404, "{}", a.text());
 
     // Verdicts: security-admin only, recorded in riskyUsers' history and in the audit log.
     let body = json!({"userIds": [victim_id]}).to_string();

@@ -208,6 +208,18 @@ pub fn graph_time(us: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// 32 hex digits written as a hyphenated GUID (8-4-4-4-12).
+pub(crate) fn guid_from_hex(h: &str) -> String {
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
 /// A stable id from the parts that name a finding.
 pub fn detection_id(parts: &[&str]) -> String {
     let mut text = String::new();

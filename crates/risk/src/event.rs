@@ -120,15 +120,7 @@ impl IdTexts {
         if let Some(s) = self.odd.get(&id.0) {
             return s.to_string();
         }
-        let h = format!("{:032x}", id.0);
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
+        crate::detection::guid_from_hex(&format!("{:032x}", id.0))
     }
 }
 

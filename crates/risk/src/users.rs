@@ -262,16 +262,7 @@ pub fn admin_audit_records(
         AdminAction::ConfirmCompromised => "confirmedCompromised",
     };
     let correlation = crate::detection::detection_id(&[by, action.name(), &now.to_string()]);
-    let guid = |h: &str| {
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
-    };
+    let guid = crate::detection::guid_from_hex;
     users
         .iter()
         .map(|(id, upn, display)| {

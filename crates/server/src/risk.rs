@@ -591,9 +591,7 @@ pub(crate) async fn risky_users(
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    if gatehouse_graph::ApiVersion::from_segment(version).is_none() {
-        return Err(ApiError::not_found(format!("No API version {version:?}.")));
-    }
+    check_version(version)?;
     let tenant = security_tenant(&caller, false)?;
     let pairs = crate::graph::decode_query(query.unwrap_or(""))?;
     let options =
@@ -668,13 +666,22 @@ pub(crate) async fn risky_users(
     Ok(Json(Value::Object(body)).into_response())
 }
 
-/// `GET /{v}/identityProtection/riskyUsers/{id}` and `…/{id}/history`.
+/// No such API version: 404, as for any unknown path.
+fn check_version(version: &str) -> Result<(), ApiError> {
+    match gatehouse_graph::ApiVersion::from_segment(version) {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found(format!("No API version {version:?}."))),
+    }
+}
+
+/// `GET /{v}/identityProtection/riskyUsers/{id}`: one user's risk now.
 pub(crate) async fn risky_user(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path((version, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    check_version(&version)?;
     let tenant = security_tenant(&caller, false)?;
     state.risk.ensure(&state, &tenant).await?;
     let tenants = state.risk.lock();
@@ -706,6 +713,7 @@ pub(crate) async fn risky_user_history(
     Path((version, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    check_version(&version)?;
     let tenant = security_tenant(&caller, false)?;
     let snapshot = state.ingestor.snapshot();
     let mut items = Vec::new();
@@ -754,9 +762,7 @@ pub(crate) async fn risky_users_action(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    if gatehouse_graph::ApiVersion::from_segment(&version).is_none() {
-        return Err(ApiError::not_found(format!("No API version {version:?}.")));
-    }
+    check_version(&version)?;
     let action = match action.as_str() {
         a if a.eq_ignore_ascii_case("dismiss") => AdminAction::Dismiss,
         a if a.eq_ignore_ascii_case("confirmCompromised") => AdminAction::ConfirmCompromised,
