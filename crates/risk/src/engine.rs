@@ -250,6 +250,8 @@ pub struct RiskEngine {
     emitted: HashSet<String, foldhash::fast::RandomState>,
     /// Latest event time seen.
     horizon: i64,
+    /// The horizon at the last prune.
+    pruned_at: i64,
     /// Sign-ins looked at.
     events_seen: u64,
 }
@@ -270,6 +272,7 @@ impl RiskEngine {
             who: Map::default(),
             emitted: HashSet::default(),
             horizon: i64::MIN,
+            pruned_at: i64::MIN / 2,
             events_seen: 0,
         }
     }
@@ -354,12 +357,27 @@ impl RiskEngine {
     }
 
     /// Drops window state far behind the newest event.
+    /// Drops window state far behind the newest event, at most once per hour of event time
+    /// (each pass walks every address and identity). Addresses with no recent sign-in that only
+    /// one account ever used successfully (a home line, a phone's address of the day) go
+    /// altogether: what the rules keep of an address beyond its window is who shares it.
     fn prune(&mut self) {
+        if self.horizon < self.pruned_at + HOUR {
+            return;
+        }
+        self.pruned_at = self.horizon;
         let keep = self.horizon - 2 * DAY;
         let keep_addresses = self.horizon - 3 * HOUR;
-        for a in self.addresses.values_mut() {
+        self.addresses.retain(|_, a| {
             a.events.retain(|ev| ev.time >= keep_addresses);
-        }
+            if a.events.is_empty() {
+                a.events = Vec::new();
+            }
+            !a.events.is_empty()
+                || a.accounts.len() > 1
+                || a.spray_until > keep_addresses
+                || a.malicious_until > keep_addresses
+        });
         for p in self.profiles.values_mut() {
             p.places.retain(|x| x.time >= keep);
             p.bad_passwords.retain(|x| x.0 >= keep);
