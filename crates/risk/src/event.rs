@@ -189,6 +189,15 @@ impl SignInEvent {
     }
 }
 
+/// A string cell as an owned `String` (empty when null).
+pub(crate) fn owned_text(a: &StringArray, i: usize) -> String {
+    if a.is_valid(i) {
+        a.value(i).to_string()
+    } else {
+        String::new()
+    }
+}
+
 /// A string column read in place, whatever Arrow string type it came as.
 enum StrCol<'a> {
     Utf8(&'a StringArray),

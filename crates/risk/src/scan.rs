@@ -236,13 +236,7 @@ pub async fn stored_detections(
         );
         let detected = cast(batch.column(7), &DataType::Int64)?;
         let detected = detected.as_primitive::<arrow::datatypes::Int64Type>();
-        let s = |a: &arrow::array::StringArray, i: usize| {
-            if a.is_valid(i) {
-                a.value(i).to_string()
-            } else {
-                String::new()
-            }
-        };
+        let s = crate::event::owned_text;
         for i in 0..batch.num_rows() {
             out.push(StoredDetection {
                 id: s(&id, i),

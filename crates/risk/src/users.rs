@@ -102,13 +102,7 @@ impl RiskyUsers {
                 strings(5)?,
                 strings(6)?,
             );
-            let s = |a: &arrow::array::StringArray, i: usize| {
-                if a.is_valid(i) {
-                    a.value(i).to_string()
-                } else {
-                    String::new()
-                }
-            };
+            let s = crate::event::owned_text;
             for i in 0..batch.num_rows() {
                 out.users.insert(
                     s(&id, i),
