@@ -833,7 +833,6 @@ impl RiskEngine {
     ) {
         let cfg = self.config;
         let shared = e.trusted || self.shared_egress(e.ip);
-        let subject = self.s(e.subject);
         let Some(p) = self.profiles.get(&e.subject) else {
             return;
         };
@@ -852,6 +851,28 @@ impl RiskEngine {
             .recent
             .iter()
             .any(|&(rt, rc, _)| (t - rt).abs() <= HOUR && rc != e.country && rc != 0);
+        let interactive = e.kind == SignInKind::InteractiveUser;
+        let unfamiliar =
+            interactive && !shared && ip_new && asn_new && country_new && device_new && browser_new;
+        let tenant_new = e.country != 0 && !self.tenant_countries.known_at(e.country, t);
+        let new_country = interactive && !shared && country_new && tenant_new && !device_known_id;
+        let hosting = is_hosting_asn(e.asn);
+        let replayed = e.kind == SignInKind::NonInteractiveUser
+            && o == Outcome::Success
+            && ip_new
+            && asn_new
+            && country_new
+            && !shared
+            && session.is_some_and(|(st, sc, sip)| st < t && sc != e.country && sip != e.ip)
+            && (hosting || concurrent);
+        // The evidence is written only for a sign-in that a rule flags (most pass them all).
+        if !(unfamiliar || new_country || replayed) {
+            if interactive && !shared {
+                self.travel(e, device_new, out);
+            }
+            return;
+        }
+        let subject = self.s(e.subject);
         let baseline = json!({
             "ipAddresses": p.ips.count(),
             "networks": p.asns.first.keys().take(10).collect::<Vec<_>>(),
@@ -877,8 +898,7 @@ impl RiskEngine {
             "newDevice": device_new,
             "newBrowser": browser_new,
         });
-        let interactive = e.kind == SignInKind::InteractiveUser;
-        if interactive && !shared && ip_new && asn_new && country_new && device_new && browser_new {
+        if unfamiliar {
             let level = if o == Outcome::Success {
                 RiskLevel::High
             } else {
@@ -896,8 +916,7 @@ impl RiskEngine {
                 baseline.clone(),
             );
         }
-        let tenant_new = e.country != 0 && !self.tenant_countries.known_at(e.country, t);
-        if interactive && !shared && country_new && tenant_new && !device_known_id {
+        if new_country {
             self.emit(
                 out,
                 RiskEventType::NewCountry,
@@ -910,42 +929,31 @@ impl RiskEngine {
                 baseline.clone(),
             );
         }
-        if e.kind == SignInKind::NonInteractiveUser
-            && o == Outcome::Success
-            && ip_new
-            && asn_new
-            && country_new
-            && !shared
-        {
-            let elsewhere =
-                session.is_some_and(|(st, sc, sip)| st < t && sc != e.country && sip != e.ip);
-            let hosting = is_hosting_asn(e.asn);
-            if elsewhere && (hosting || concurrent) {
-                let (st, sc, sip) = session.unwrap_or((t, 0, 0));
-                let why = if hosting {
-                    format!("from a hosting provider's network (AS{})", e.asn)
-                } else {
-                    "while the account was active elsewhere within the hour".to_string()
-                };
-                let mut observed = observed.clone();
-                observed["sessionId"] = json!(self.s(e.session));
-                observed["hostingNetwork"] = json!(hosting);
-                let mut baseline = baseline.clone();
-                baseline["sessionStarted"] = json!(crate::detection::graph_time(st));
-                baseline["sessionCountry"] = json!(self.s(sc));
-                baseline["sessionIpAddress"] = json!(self.s(sip));
-                self.emit(
-                    out,
-                    RiskEventType::AnomalousToken,
-                    RiskLevel::High,
-                    &[&subject, &ip, &Self::day_of(t)],
-                    e,
-                    Vec::new(),
-                    format!("A token of a session begun in {} redeemed from {ip} ({country}), an address, network and country never seen for this account, {why}", self.s(sc)),
-                    observed,
-                    baseline,
-                );
-            }
+        if replayed {
+            let (st, sc, sip) = session.unwrap_or((t, 0, 0));
+            let why = if hosting {
+                format!("from a hosting provider's network (AS{})", e.asn)
+            } else {
+                "while the account was active elsewhere within the hour".to_string()
+            };
+            let mut observed = observed.clone();
+            observed["sessionId"] = json!(self.s(e.session));
+            observed["hostingNetwork"] = json!(hosting);
+            let mut baseline = baseline.clone();
+            baseline["sessionStarted"] = json!(crate::detection::graph_time(st));
+            baseline["sessionCountry"] = json!(self.s(sc));
+            baseline["sessionIpAddress"] = json!(self.s(sip));
+            self.emit(
+                out,
+                RiskEventType::AnomalousToken,
+                RiskLevel::High,
+                &[&subject, &ip, &Self::day_of(t)],
+                e,
+                Vec::new(),
+                format!("A token of a session begun in {} redeemed from {ip} ({country}), an address, network and country never seen for this account, {why}", self.s(sc)),
+                observed,
+                baseline,
+            );
         }
         if interactive && !shared {
             self.travel(e, device_new, out);
