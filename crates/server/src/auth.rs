@@ -5,11 +5,19 @@
 //! when created; the data directory keeps only its SHA-256 (`_gatehouse/tokens.json`), compared
 //! in constant time. The file is re-read when it changes, so `gatehouse token create` and
 //! `revoke` take effect on a running server at its next request.
+//!
+//! The console signs in with a one-time login link (`gatehouse token login-link`, printed by
+//! `gatehouse demo`): its code, kept only as a hash in `_gatehouse/login-codes.json`, is good
+//! for ten minutes and one use, and is exchanged for a session token that expires after
+//! twelve hours. Downloads from the console use export tickets ([`Tickets`]): single-use,
+//! one-minute stand-ins for the token in a link the browser follows, so a download streams to
+//! disk instead of being held in the page's memory.
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
-use std::time::SystemTime;
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use gatehouse_model::LogKind;
 use serde::{Deserialize, Serialize};
@@ -17,6 +25,15 @@ use sha2::{Digest, Sha256};
 
 /// Where the tokens are kept, relative to the data directory.
 pub const TOKENS_FILE: &str = "_gatehouse/tokens.json";
+
+/// Where unused one-time login codes are kept (hashed), relative to the data directory.
+pub const LOGIN_CODES_FILE: &str = "_gatehouse/login-codes.json";
+
+/// How long a login link can be used.
+pub const LOGIN_CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);
+
+/// How long a console session (the token a login link is exchanged for) lasts.
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
 /// What a token may do, after Entra's built-in roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -110,6 +127,31 @@ pub struct TokenRecord {
     pub sha256: String,
     /// When it was made (RFC 3339).
     pub created: String,
+    /// When it stops working (RFC 3339); `None`: when revoked. Console sessions expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
+impl TokenRecord {
+    /// Whether the token has expired at `now`.
+    pub fn expired(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.expires.as_deref().is_some_and(|e| {
+            chrono::DateTime::parse_from_rfc3339(e).map_or(true, |e| e <= now)
+        })
+    }
+}
+
+/// An unused one-time login code, as [`LOGIN_CODES_FILE`] keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct LoginCode {
+    /// SHA-256 of the code, in hex.
+    sha256: String,
+    /// The tenant the session will see.
+    tenant: String,
+    /// The session's role.
+    role: Role,
+    /// Until when the code can be used (RFC 3339).
+    expires: String,
 }
 
 /// Who made a request.
@@ -239,8 +281,21 @@ impl TokenStore {
         role: Role,
         name: Option<&str>,
     ) -> Result<(String, TokenRecord), TokenError> {
+        self.create_expiring(tenant, role, name, None)
+    }
+
+    fn create_expiring(
+        &self,
+        tenant: &str,
+        role: Role,
+        name: Option<&str>,
+        lifetime: Option<Duration>,
+    ) -> Result<(String, TokenRecord), TokenError> {
         gatehouse_store::layout::check_tenant_id(tenant).map_err(TokenError::Invalid)?;
+        let now = chrono::Utc::now();
         let mut tokens = self.read_file()?;
+        // Expired sessions are dropped whenever the file is written.
+        tokens.retain(|t| !t.expired(now));
         let id = loop {
             let id = hex(&random_bytes::<4>()?);
             if tokens.iter().all(|t| t.id != id) {
@@ -256,7 +311,8 @@ impl TokenStore {
             tenant: tenant.to_ascii_lowercase(),
             role,
             sha256: sha256_hex(&secret),
-            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            created: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            expires: lifetime.map(|l| rfc3339(now + l)),
         };
         tokens.push(record.clone());
         self.write_file(&tokens)?;
@@ -280,17 +336,94 @@ impl TokenStore {
         let (id, secret) = parse_token(token)?;
         self.refresh();
         let hash = sha256_hex(secret);
+        let now = chrono::Utc::now();
         let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
         cache
             .1
             .iter()
             .find(|t| t.id == id)
             .filter(|t| constant_time_eq(t.sha256.as_bytes(), hash.as_bytes()))
+            .filter(|t| !t.expired(now))
             .map(|t| Principal::Token {
                 id: t.id.clone(),
                 tenant: t.tenant.clone(),
                 role: t.role,
             })
+    }
+
+    /// Makes a one-time login link's code for `tenant` and `role`: good for
+    /// [`LOGIN_CODE_LIFETIME`] and one [`redeem_login_code`](Self::redeem_login_code).
+    pub fn create_login_code(&self, tenant: &str, role: Role) -> Result<String, TokenError> {
+        gatehouse_store::layout::check_tenant_id(tenant).map_err(TokenError::Invalid)?;
+        if role == Role::Ingest {
+            return Err(TokenError::Invalid(
+                "a login link is for reading: the ingest role reads nothing".into(),
+            ));
+        }
+        let path = self.codes_path();
+        let now = chrono::Utc::now();
+        let mut codes = self.read_codes(&path)?;
+        codes.retain(|c| !code_expired(c, now));
+        let code = hex(&random_bytes::<24>()?);
+        codes.push(LoginCode {
+            sha256: sha256_hex(&code),
+            tenant: tenant.to_ascii_lowercase(),
+            role,
+            expires: rfc3339(now + LOGIN_CODE_LIFETIME),
+        });
+        self.write_json(&path, &codes)?;
+        Ok(code)
+    }
+
+    /// Exchanges a login code (once) for a session token that expires after
+    /// [`SESSION_LIFETIME`]; `None` for an unknown, used or expired code.
+    pub fn redeem_login_code(
+        &self,
+        code: &str,
+    ) -> Result<Option<(String, TokenRecord)>, TokenError> {
+        let path = self.codes_path();
+        let now = chrono::Utc::now();
+        let hash = sha256_hex(code.trim());
+        let mut codes = self.read_codes(&path)?;
+        let before = codes.len();
+        let found = codes
+            .iter()
+            .position(|c| constant_time_eq(c.sha256.as_bytes(), hash.as_bytes()))
+            .map(|i| codes.remove(i));
+        codes.retain(|c| !code_expired(c, now));
+        if codes.len() != before {
+            self.write_json(&path, &codes)?;
+        }
+        match found {
+            Some(c) if !code_expired(&c, now) => self
+                .create_expiring(
+                    &c.tenant,
+                    c.role,
+                    Some("console session (login link)"),
+                    Some(SESSION_LIFETIME),
+                )
+                .map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    fn codes_path(&self) -> PathBuf {
+        self.path
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("."))
+            .join(LOGIN_CODES_FILE)
+    }
+
+    fn read_codes(&self, path: &Path) -> Result<Vec<LoginCode>, TokenError> {
+        match fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| TokenError::Corrupt {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io(path)(e)),
+        }
     }
 
     /// Re-reads the file when it changed since it was last read.
@@ -317,16 +450,56 @@ impl TokenStore {
         }
     }
 
-    /// Replaces the file atomically, readable by its owner only.
     fn write_file(&self, tokens: &[TokenRecord]) -> Result<(), TokenError> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
+        self.write_json(&self.path, tokens)
+    }
+
+    /// Replaces a file atomically, readable by its owner only.
+    fn write_json<T: Serialize + ?Sized>(&self, path: &Path, value: &T) -> Result<(), TokenError> {
+        let dir = path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(io(dir))?;
-        let tmp = self.path.with_extension("json.tmp");
+        let tmp = path.with_extension("json.tmp");
         let text =
-            serde_json::to_vec_pretty(tokens).map_err(|e| TokenError::Invalid(e.to_string()))?;
+            serde_json::to_vec_pretty(value).map_err(|e| TokenError::Invalid(e.to_string()))?;
         write_private(&tmp, &text)?;
-        fs::rename(&tmp, &self.path).map_err(io(&self.path))?;
+        fs::rename(&tmp, path).map_err(io(path))?;
         Ok(())
+    }
+}
+
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn code_expired(code: &LoginCode, now: chrono::DateTime<chrono::Utc>) -> bool {
+    chrono::DateTime::parse_from_rfc3339(&code.expires).map_or(true, |e| e <= now)
+}
+
+/// How long an export ticket can be used.
+pub const TICKET_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Single-use stand-ins for a token in a download link (`?ticket=`), held in memory by the
+/// server that issued them: a browser following a link cannot send an `Authorization` header.
+#[derive(Debug, Default)]
+pub struct Tickets {
+    issued: Mutex<HashMap<String, (Principal, Instant)>>,
+}
+
+impl Tickets {
+    /// A new ticket standing for `principal` for [`TICKET_LIFETIME`].
+    pub fn issue(&self, principal: Principal) -> Result<String, TokenError> {
+        let ticket = hex(&random_bytes::<24>()?);
+        let mut issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+        issued.retain(|_, (_, until)| *until > Instant::now());
+        issued.insert(sha256_hex(&ticket), (principal, Instant::now() + TICKET_LIFETIME));
+        Ok(ticket)
+    }
+
+    /// Who a ticket stands for, once: the ticket is spent.
+    pub fn redeem(&self, ticket: &str) -> Option<Principal> {
+        let mut issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+        let (principal, until) = issued.remove(&sha256_hex(ticket))?;
+        (until > Instant::now()).then_some(principal)
     }
 }
 
@@ -407,6 +580,44 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o077, 0, "{mode:o}");
         }
+    }
+
+    #[test]
+    fn login_codes_are_used_once_and_sessions_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::new(dir.path());
+        let code = store
+            .create_login_code("Contoso", Role::SecurityReader)
+            .unwrap();
+        let file = fs::read_to_string(dir.path().join(LOGIN_CODES_FILE)).unwrap();
+        assert!(!file.contains(&code), "the code is not stored");
+        assert!(store.redeem_login_code("0000").unwrap().is_none());
+        let (token, record) = store.redeem_login_code(&code).unwrap().unwrap();
+        assert_eq!(record.role, Role::SecurityReader);
+        assert!(record.expires.is_some());
+        assert!(matches!(
+            store.verify(&token),
+            Some(Principal::Token { role: Role::SecurityReader, .. })
+        ));
+        assert!(store.redeem_login_code(&code).unwrap().is_none(), "used once");
+        assert!(store.create_login_code("contoso", Role::Ingest).is_err());
+        // An expired session is refused, and dropped at the next write.
+        let mut tokens = store.list().unwrap();
+        tokens[0].expires = Some("2020-01-01T00:00:00Z".into());
+        store.write_file(&tokens).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(store.verify(&token), None);
+        store.create("contoso", Role::GlobalReader, None).unwrap();
+        assert_eq!(store.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn tickets_are_spent_once() {
+        let tickets = Tickets::default();
+        let t = tickets.issue(Principal::LocalAdmin).unwrap();
+        assert_eq!(tickets.redeem("nope"), None);
+        assert_eq!(tickets.redeem(&t), Some(Principal::LocalAdmin));
+        assert_eq!(tickets.redeem(&t), None);
     }
 
     #[test]

@@ -271,6 +271,8 @@ pub(crate) async fn export(
             "format" => {
                 format = value.parse().map_err(ApiError::bad_request)?;
             }
+            // Spent by the authentication (a console download link).
+            "ticket" => {}
             other => {
                 return Err(ApiError::bad_request(format!(
                     "Unknown parameter {other:?}: an export takes $filter, $orderby and format=."

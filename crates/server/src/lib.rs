@@ -19,6 +19,7 @@
 //! watch a landing folder ([`watch`]) and run maintenance on the ingestor's thread.
 
 mod admission;
+mod console;
 pub mod auth;
 pub mod client;
 pub mod config;
@@ -103,6 +104,8 @@ pub struct AppState {
     admission: admission::Admission,
     graph: gatehouse_graph::GraphApi,
     tokens: TokenStore,
+    /// Single-use download tickets of the console.
+    tickets: auth::Tickets,
     metrics: Arc<Metrics>,
     local_admin: String,
     /// Whole days of the everyday questions' groups ([`gatehouse_insights::DayPartials`]).
@@ -168,6 +171,7 @@ impl Server {
                     )),
                 },
                 tokens: TokenStore::new(store.root()),
+                tickets: auth::Tickets::default(),
                 risk: risk::RiskHub::default(),
                 store,
                 ingestor,

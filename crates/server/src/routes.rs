@@ -29,6 +29,14 @@ pub fn router(state: Arc<AppState>) -> Router {
     let limit =
         usize::try_from(state.config.max_body_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
     Router::new()
+        .route("/", get(crate::console::index))
+        .route("/console/{name}", get(crate::console::asset))
+        .route("/gatehouse/console/login", post(crate::console::login))
+        .route("/gatehouse/me", get(crate::console::me))
+        .route(
+            "/gatehouse/export-tickets",
+            post(crate::console::export_ticket),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/gatehouse/ingest", post(ingest))
@@ -100,6 +108,10 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", message)
     }
 
+    pub(crate) fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message)
+    }
+
     pub(crate) fn forbidden(message: impl Into<String>) -> ApiError {
         ApiError::new(
             StatusCode::FORBIDDEN,
@@ -153,12 +165,16 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Caller, ApiError> {
-        let unauthorized =
-            |why: &str| ApiError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", why);
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("Access token is empty."))?;
+        let unauthorized = |why: &str| ApiError::unauthorized(why);
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            // A download link from the console carries a single-use ticket instead.
+            if let Some(ticket) = export_ticket(parts) {
+                return state.tickets.redeem(ticket).map(Caller).ok_or_else(|| {
+                    unauthorized("The download ticket was used already or has expired.")
+                });
+            }
+            return Err(unauthorized("Access token is empty."));
+        };
         let token = value
             .to_str()
             .ok()
@@ -177,6 +193,18 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .map(Caller)
             .ok_or_else(|| unauthorized("Access token is invalid or revoked."))
     }
+}
+
+/// The `ticket` of an export's query string (`GET /gatehouse/export/…?ticket=…`).
+fn export_ticket(parts: &Parts) -> Option<&str> {
+    if !parts.uri.path().starts_with("/gatehouse/export/") {
+        return None;
+    }
+    parts
+        .uri
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("ticket="))
 }
 
 impl Caller {

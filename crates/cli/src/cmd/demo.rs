@@ -24,9 +24,12 @@ pub struct Args {
     /// Seed of the simulation.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Keep serving after the answers (until Ctrl-C), on this address.
+    /// Serve on this address (default 127.0.0.1:8080, or a free port if that one is taken).
     #[arg(long)]
     serve: Option<std::net::SocketAddr>,
+    /// Stop after the answers instead of serving the console until Ctrl-C.
+    #[arg(long)]
+    exit: bool,
 }
 
 /// The questions and the SQL that answers them. `now` is the newest sign-in in the store.
@@ -103,10 +106,15 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let tenant = opts.effective_tenant_id().to_ascii_lowercase();
     let (token, record) =
         TokenStore::new(data).create(&tenant, Role::GlobalReader, Some("demo"))?;
+    let preferred = std::net::SocketAddr::from(([127, 0, 0, 1], 8080));
+    let listen = match args.serve {
+        Some(addr) => addr,
+        // The usual port when it is free and the demo keeps serving; any free port otherwise.
+        None if !args.exit && std::net::TcpListener::bind(preferred).is_ok() => preferred,
+        None => std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
     let config = ServerConfig {
-        listen: args
-            .serve
-            .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        listen,
         ..ServerConfig::default()
     };
     let server = Server::start(data, config)?;
@@ -247,9 +255,11 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
          Risky sign-ins and users: gatehouse --data {0} risk detections | risk users",
         data.display()
     );
-    if args.serve.is_some() {
+    if !args.exit {
+        let code = TokenStore::new(data).create_login_code(&tenant, Role::SecurityAdmin)?;
         println!(
-            "Serving until Ctrl-C. Token of tenant {tenant} (global-reader): {token}\n  curl -H \"Authorization: Bearer {token}\" --data \"SELECT count(*) FROM signins\" {url}/gatehouse/sql"
+            "\nThe console, signed in (a one-time link, good for 10 minutes): {url}/#login={code}\n\
+             Serving until Ctrl-C. Token of tenant {tenant} (global-reader): {token}\n  curl -H \"Authorization: Bearer {token}\" --data \"SELECT count(*) FROM signins\" {url}/gatehouse/sql"
         );
         rt.block_on(async {
             let _ = tokio::signal::ctrl_c().await;

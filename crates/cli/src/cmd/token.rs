@@ -20,6 +20,19 @@ pub enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Print a one-time link that opens the web console signed in (good for 10 minutes and one
+    /// use; it starts a session that lasts 12 hours).
+    LoginLink {
+        /// The tenant the session sees.
+        #[arg(long)]
+        tenant: String,
+        /// The session's role: reports-reader, security-reader, security-admin or global-reader.
+        #[arg(long, default_value = "global-reader")]
+        role: Role,
+        /// The server's URL (default: the server running over the data directory).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// List the tokens (never their secrets).
     List,
     /// Revoke a token by its id or name (a running server refuses it from its next request).
@@ -42,15 +55,36 @@ pub fn run(data: &Path, command: Command) -> anyhow::Result<ExitCode> {
             );
             println!("{token}");
         }
+        Command::LoginLink { tenant, role, url } => {
+            let url = match url {
+                Some(u) => u,
+                None => gatehouse_server::ServeInfo::read(data)
+                    .map(|s| s.url)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "no server is running over {}: start `gatehouse serve`, or pass --url",
+                            data.display()
+                        )
+                    })?,
+            };
+            let code = tokens.create_login_code(&tenant, role)?;
+            eprintln!("a one-time link for tenant {tenant} ({role}), good for 10 minutes:");
+            println!("{}/#login={code}", url.trim_end_matches('/'));
+        }
         Command::List => {
             println!(
-                "{:<10} {:<16} {:<38} {:<22} name",
-                "id", "role", "tenant", "created"
+                "{:<10} {:<16} {:<38} {:<22} {:<22} name",
+                "id", "role", "tenant", "created", "expires"
             );
             for t in tokens.list()? {
                 println!(
-                    "{:<10} {:<16} {:<38} {:<22} {}",
-                    t.id, t.role, t.tenant, t.created, t.name
+                    "{:<10} {:<16} {:<38} {:<22} {:<22} {}",
+                    t.id,
+                    t.role,
+                    t.tenant,
+                    t.created,
+                    t.expires.as_deref().unwrap_or("-"),
+                    t.name
                 );
             }
         }
