@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs Gatehouse's whole test suite on a fresh machine: creates the Python venv with DuckDB and the
 # deltalake package (used to check that other engines read the store) and the Microsoft Graph SDKs
-# (used to check the Graph API), then runs every Rust test in the workspace.
+# (used to check the Graph API), installs Chromium and chromedriver (the web console is tested in a
+# real browser; Debian's packages, with apt-get, when they are missing), then runs every Rust test
+# in the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,5 +12,12 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import duckdb, deltalake,
   .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
 fi
 export GATEHOUSE_PYTHON="$PWD/.venv/bin/python"
+
+if ! command -v chromedriver >/dev/null || ! { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver
+fi
 
 cargo test --workspace --locked

@@ -504,3 +504,46 @@ fn the_console_in_a_real_browser() {
     let log = server.stop();
     assert!(!log.contains("panicked"), "{log}");
 }
+
+/// `gatehouse demo` keeps serving and prints a link that opens the console signed in.
+#[test]
+fn the_demo_prints_a_link_that_opens_the_console_signed_in() {
+    use std::io::BufRead;
+    let gh = Gh::new();
+    let mut child = gh
+        .cmd()
+        .args(["demo", "--users", "25", "--days", "2", "--serve", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("demo");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let link = loop {
+        let line = lines
+            .next()
+            .expect("the demo ended without a console link")
+            .unwrap();
+        if let Some(at) = line.find("http://") {
+            if line.contains("#login=") {
+                break line[at..].trim().to_string();
+            }
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let downloads = gh.dir.join("downloads");
+    let b = Browser::start(1280, 800, &downloads);
+    b.goto(&link);
+    b.wait_js(
+        "signed in, on the sign-in logs",
+        "const w = document.querySelector('#who'); return w && /Tenant .+ · security-admin/.test(w.textContent) && document.querySelector('#rows')",
+    );
+    wait_loaded(&b, "the demo's sign-ins");
+    no_console_errors(&b, "demo");
+    drop(b);
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the demo stops cleanly on Ctrl-C: {status:?}");
+}

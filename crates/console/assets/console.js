@@ -50,9 +50,10 @@
     t.textContent = text; t.hidden = false;
     clearTimeout(toast.timer); toast.timer = setTimeout(() => { t.hidden = true; }, 4000);
   }
-  /** Timings the benchmark and the tests read: what, milliseconds. */
+  /** Timings the benchmark and the tests read: what, how long it took (ms), and when it ended
+   *  (`t`: ms since the page's navigation began, as `performance.now()`). */
   window.gatehouseTimings = [];
-  function timing(what, started) { window.gatehouseTimings.push({ what, ms: performance.now() - started, at: Date.now() }); }
+  function timing(what, started) { const t = performance.now(); window.gatehouseTimings.push({ what, ms: t - started, t }); }
 
   // ---------------------------------------------------------------- the session
 
@@ -562,8 +563,9 @@
         const p = new URLSearchParams({ $top: '1000', $filter: terms.join(' and ') });
         try {
           const page = await api('/beta/auditLogs/signIns?' + p);
-          const cols = columns();
-          children = (page.value || []).map((r) => { const c = rowFor(r, cols); c.classList.add('group-child'); return c; });
+          const childColumns = [C('', () => ''), C('Date', (r) => timeCell(r.createdDateTime)), C('Identity', (r) => r.userPrincipalName || r.servicePrincipalName),
+            C('Application', (r) => r.appDisplayName), C('IP address', (r) => r.ipAddress), C('Resource', (r) => r.resourceDisplayName), C('Status', statusOf), C('', () => '')];
+          children = (page.value || []).map((r) => { const c = rowFor(r, childColumns); c.classList.add('group-child'); return c; });
           tr.after(...children);
         } catch (e) { toast(e.message); }
       };
@@ -786,7 +788,7 @@
   const PALETTE = { success: '#107c10', failure: '#c50f1f', interrupted: '#bc4b09', a: '#0f6cbd', b: '#8764b8', c: '#038387', d: '#ca5010' };
   /** Horizontal bars, one row per item, stacked series. */
   function barChart(items, series, label) {
-    const rowH = 22, labelW = 200, width = 640, barW = width - labelW - 70;
+    const rowH = 22, labelW = 190, width = 520, barW = width - labelW - 60;
     const max = Math.max(1, ...items.map((it) => series.reduce((s, x) => s + (Number(it[x.key]) || 0), 0)));
     const chart = svg('svg', { class: 'chart', viewBox: '0 0 ' + width + ' ' + (items.length * rowH + 4), role: 'img', 'aria-label': label });
     items.forEach((it, i) => {
@@ -805,7 +807,7 @@
   }
   /** Columns per day, stacked series. */
   function dailyChart(days, series, label) {
-    const width = 640, height = 180, pad = 30;
+    const width = 520, height = 170, pad = 40;
     const max = Math.max(1, ...days.map((d) => series.reduce((s, x) => s + (Number(d[x.key]) || 0), 0)));
     const colW = (width - pad) / Math.max(days.length, 1);
     const chart = svg('svg', { class: 'chart', viewBox: '0 0 ' + width + ' ' + (height + 20), role: 'img', 'aria-label': label });
@@ -861,9 +863,12 @@
     });
     fill(b2, async () => {
       const f = await api('/gatehouse/insights/failures?since=24h&top=8');
-      return el('div', {}, el('p', {}, el('span', { class: 'big bad' }, fmtNum(f.total)), ' failed sign-ins'),
+      return el('div', {}, el('p', {}, el('span', { class: 'big bad' }, fmtNum(f.failures)), ' failed sign-ins of ', fmtNum(f.users), ' users; ', fmtNum(f.interrupted), ' interrupted (an expected step, such as MFA)'),
         tableOf(['Code', 'Meaning', 'Failures'], (f.byErrorCode || []).map((x) => [String(x.code), x.meaning || x.name, fmtNum(x.failures)])),
-        el('h3', {}, 'By country'), barChart((f.byCountry || []).map((x) => ({ label: x.value || '(unknown)', failures: x.failures })), [{ key: 'failures', label: 'Failures', color: PALETTE.failure }], 'Failures by country'));
+        el('h3', {}, 'By application'), barChart((f.byApplication || []).map((x) => ({ label: x.name || x.value || '(unknown)', failures: x.failures })), [{ key: 'failures', label: 'Failures', color: PALETTE.failure }], 'Failures by application'),
+        el('h3', {}, 'By country'), barChart((f.byCountry || []).map((x) => ({ label: x.value || '(unknown)', failures: x.failures })), [{ key: 'failures', label: 'Failures', color: PALETTE.failure }], 'Failures by country'),
+        el('h3', {}, 'By user'), tableOf(['User', 'Failures'], (f.byUser || []).map((x) => [x.value || x.name, fmtNum(x.failures)])),
+        el('h3', {}, 'By IP address'), tableOf(['IP address', 'Failures'], (f.byIpAddress || []).map((x) => [x.value, fmtNum(x.failures)])));
     });
     fill(b3, async () => {
       const c = await api('/gatehouse/insights/clients?since=7d&top=8');
