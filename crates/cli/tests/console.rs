@@ -500,6 +500,32 @@ fn the_console_in_a_real_browser() {
     // The login link was good once.
     b.goto(&link);
     b.wait_for(".signin .error");
+    // A reports reader is not offered the risk pages (its role may not read them).
+    let reader = gh.run(&[
+        "token",
+        "login-link",
+        "--tenant",
+        TENANT,
+        "--role",
+        "reports-reader",
+        "--url",
+        &server.url,
+    ]);
+    reader.expect_code(0, "login-link");
+    b.goto(reader.stdout.trim());
+    b.wait_js(
+        "signed in as a reports reader",
+        "const w = document.querySelector('#who'); return w && w.textContent.includes('reports-reader')",
+    );
+    let hidden = b.js(
+        "return [...document.querySelectorAll('#nav [data-log], #nav [data-needs]')].map(a => a.hidden)",
+        vec![],
+    );
+    assert_eq!(hidden, json!([true, true, true]));
+    assert_eq!(
+        b.js("return document.querySelector('#nav a[data-page=audits]').hidden", vec![]),
+        json!(false)
+    );
     drop(b);
     let log = server.stop();
     assert!(!log.contains("panicked"), "{log}");

@@ -120,6 +120,10 @@
     $('#who').textContent = 'Tenant ' + session.me.tenant + ' · ' + session.me.role;
     $('#signout').hidden = false;
     $('#nav').hidden = false;
+    // Pages of logs the role may not read are not offered.
+    const readable = new Set(session.me.logs || []);
+    for (const a of document.querySelectorAll('#nav a[data-log]')) a.hidden = !readable.has(a.dataset.log);
+    for (const h of document.querySelectorAll('#nav [data-needs]')) h.hidden = !readable.has(h.dataset.needs);
   }
 
   function renderSignIn(message) {
@@ -189,7 +193,10 @@
       if (value === 'interrupted') return inList;
       return '(' + field.path + ' ne 0 and not (' + inList + '))';
     }
-    if (field.kind === 'any') return field.path + '/any(x: x' + (field.sub ? '/' + field.sub : '') + ' ' + (op === 'ne' ? 'ne' : 'eq') + ' ' + quote(value) + ')';
+    if (field.kind === 'any') {
+      const any = field.path + '/any(x: x' + (field.sub ? '/' + field.sub : '') + ' eq ' + quote(value) + ')';
+      return op === 'ne' ? 'not (' + any + ')' : any;
+    }
     const literal = field.kind === 'int' ? String(parseInt(value, 10)) : field.kind === 'bool' ? (value === 'true' ? 'true' : 'false') : quote(value);
     if (op === 'startswith' || op === 'contains' || op === 'endswith') return op + '(' + field.path + ', ' + literal + ')';
     return field.path + ' ' + op + ' ' + literal;
@@ -205,8 +212,8 @@
   const RANGES = { '1h': 3600e3, '24h': 86400e3, '7d': 7 * 86400e3, '30d': 30 * 86400e3, all: null };
   const RANGE_LABELS = { '1h': 'Last 1 hour', '24h': 'Last 24 hours', '7d': 'Last 7 days', '30d': 'Last 30 days', all: 'All retained', custom: 'Custom range' };
   function utc(d) { return new Date(d).toISOString().replace(/\.\d{3}Z$/, 'Z'); }
-  function rangeTerms(timeField, params) {
-    const range = params.get('range') || '24h';
+  function rangeTerms(timeField, params, fallback) {
+    const range = params.get('range') || fallback || '24h';
     if (range === 'custom') {
       const t = [];
       if (params.get('from')) t.push(timeField + ' ge ' + utc(params.get('from')));
@@ -378,7 +385,7 @@
     const scroll = el('div', { class: 'table-scroll', tabindex: '0' }, table);
     const detail = el('aside', { class: 'detail', id: 'detail', hidden: true, 'aria-label': 'Details' });
     main.append(h1, tabs || '', el('div', { class: 'toolbar' },
-      el('label', {}, rangeSelect), custom, el('span', { class: 'grow' }, search), addFilter, columnsButton, def.tabs ? groupLabel : '', download),
+      el('label', {}, rangeSelect), custom, el('span', { class: 'grow' }, search), addFilter, columnsButton, def.tabs ? groupLabel : '', def.exportResource ? download : ''),
     chips, status, el('div', { class: 'grid-wrap' }, scroll, detail));
 
     const paramsNow = () => new URLSearchParams(state.params.toString());
@@ -417,7 +424,7 @@
     function filterText() {
       const terms = [];
       if (tab()) terms.push("signInEventTypes/any(t: t eq '" + tab().id + "')");
-      terms.push(...rangeTerms(def.timeField, state.params));
+      terms.push(...rangeTerms(def.timeField, state.params, def.defaultRange));
       for (const c of chipList()) terms.push(chipTerm(c.field, c.op, c.value));
       const q = state.params.get('q');
       if (q) terms.push('(' + SEARCH_PATHS[def.resource].map((p) => 'contains(' + p + ', ' + quote(q) + ')').join(' or ') + ')');
@@ -425,7 +432,7 @@
     }
 
     function renderControls() {
-      const range = state.params.get('range') || '24h';
+      const range = state.params.get('range') || def.defaultRange || '24h';
       rangeSelect.value = range;
       custom.hidden = range !== 'custom';
       const fromIso = state.params.get('from'), toIso = state.params.get('to');
@@ -486,7 +493,7 @@
       status.textContent = '';
       let url;
       if (grouped) {
-        const terms = rangeTerms('aggregationDateTime', state.params);
+        const terms = rangeTerms('aggregationDateTime', state.params, def.defaultRange);
         const skipped = [];
         for (const c of chipList()) {
           const summarizable = ['userPrincipalName', 'appId', 'appDisplayName', 'ipAddress', 'resourceId', 'resourceDisplayName', 'servicePrincipalId', 'servicePrincipalName', 'conditionalAccessStatus'];
@@ -496,7 +503,7 @@
           else skipped.push(c.field.label);
         }
         if (state.params.get('q')) skipped.push('search');
-        if ((state.params.get('range') || '24h') === 'all') terms.push('aggregationDateTime ge 1970-01-01T00:00:00Z');
+        if ((state.params.get('range') || def.defaultRange || '24h') === 'all') terms.push('aggregationDateTime ge 1970-01-01T00:00:00Z');
         state.groupNote = skipped.length ? 'Groups ignore: ' + skipped.join(', ') + '.' : '';
         const p = new URLSearchParams({ $top: '200' });
         if (terms.length) p.set('$filter', terms.join(' and '));
@@ -771,9 +778,9 @@
 
   const PAGES = {
     signins: (main, params) => logView(main, params, { page: 'signins', title: 'Sign-in logs', path: '/beta/auditLogs/signIns', resource: 'signIns', exportResource: 'signIns', timeField: 'createdDateTime', fields: SIGNIN_FIELDS, columns: SIGNIN_COLUMNS, tabs: SIGNIN_TABS, detail: signInDetail, detailTitle: (r) => 'Activity details: ' + (r.userPrincipalName || r.servicePrincipalName || r.id) }),
-    audits: (main, params) => logView(main, params, { page: 'audits', title: 'Audit logs', path: '/beta/auditLogs/directoryAudits', resource: 'directoryAudits', exportResource: 'directoryAudits', timeField: 'activityDateTime', fields: AUDIT_FIELDS, columns: AUDIT_COLUMNS, defaultColumns: ['activityDateTime', 'loggedByService', 'category', 'activityDisplayName', 'result', 'resultReason', 'targets', 'initiatedBy'], detail: auditDetail, detailTitle: (r) => r.activityDisplayName || r.id }),
-    provisioning: (main, params) => logView(main, params, { page: 'provisioning', title: 'Provisioning logs', path: '/beta/auditLogs/provisioning', resource: 'provisioning', exportResource: 'provisioning', timeField: 'activityDateTime', fields: PROV_FIELDS, columns: PROV_COLUMNS, defaultColumns: ['activityDateTime', 'identity', 'provisioningAction', 'sourceSystem', 'targetSystem', 'status', 'jobId'], detail: provisioningDetail, detailTitle: (r) => (get(r, 'sourceIdentity/displayName') || r.id) + ' · ' + (r.provisioningAction || '') }),
-    'risk/detections': (main, params) => logView(main, params, { page: 'risk/detections', title: 'Risk detections', path: '/beta/identityProtection/riskDetections', resource: 'riskDetections', timeField: 'activityDateTime', fields: RISK_FIELDS, columns: RISK_COLUMNS, defaultColumns: RISK_COLUMNS.map((c) => c.key), detail: riskDetail, detailTitle: (r) => r.riskEventType + ' · ' + (r.userPrincipalName || r.servicePrincipalDisplayName || '') }),
+    audits: (main, params) => logView(main, params, { page: 'audits', title: 'Audit logs', path: '/beta/auditLogs/directoryAudits', resource: 'directoryAudits', exportResource: 'directoryAudits', timeField: 'activityDateTime', fields: AUDIT_FIELDS, columns: AUDIT_COLUMNS, defaultColumns: ['activityDateTime', 'loggedByService', 'category', 'activityDisplayName', 'result', 'resultReason', 'targets', 'initiatedBy'], defaultRange: '7d', detail: auditDetail, detailTitle: (r) => r.activityDisplayName || r.id }),
+    provisioning: (main, params) => logView(main, params, { page: 'provisioning', title: 'Provisioning logs', path: '/beta/auditLogs/provisioning', resource: 'provisioning', exportResource: 'provisioning', timeField: 'activityDateTime', fields: PROV_FIELDS, columns: PROV_COLUMNS, defaultColumns: ['activityDateTime', 'identity', 'provisioningAction', 'sourceSystem', 'targetSystem', 'status', 'jobId'], defaultRange: '7d', detail: provisioningDetail, detailTitle: (r) => (get(r, 'sourceIdentity/displayName') || r.id) + ' · ' + (r.provisioningAction || '') }),
+    'risk/detections': (main, params) => logView(main, params, { page: 'risk/detections', title: 'Risk detections', path: '/beta/identityProtection/riskDetections', resource: 'riskDetections', timeField: 'activityDateTime', fields: RISK_FIELDS, columns: RISK_COLUMNS, defaultColumns: RISK_COLUMNS.map((c) => c.key), defaultRange: '30d', detail: riskDetail, detailTitle: (r) => r.riskEventType + ' · ' + (r.userPrincipalName || r.servicePrincipalDisplayName || '') }),
     'risk/users': riskyUsersPage,
     insights: overviewPage,
     'insights/applications': applicationsPage,
