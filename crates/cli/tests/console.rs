@@ -84,7 +84,10 @@ fn no_console_errors(b: &Browser, page: &str) {
 
 fn shot(b: &Browser, name: &str) {
     let path = b.screenshot_to(&screenshots().join(format!("{name}.png")));
-    assert!(std::fs::metadata(&path).unwrap().len() > 10_000, "{name}: an empty screenshot");
+    assert!(
+        std::fs::metadata(&path).unwrap().len() > 10_000,
+        "{name}: an empty screenshot"
+    );
 }
 
 fn set_select(b: &Browser, css: &str, value: &str) {
@@ -101,7 +104,9 @@ fn the_console_in_a_real_browser() {
     let start = (chrono::Utc::now() - chrono::Duration::days(3))
         .format("%Y-%m-%d")
         .to_string();
-    let sim = gh.simulate(&["--users", "40", "--days", "3", "--seed", "7", "--start", &start]);
+    let sim = gh.simulate(&[
+        "--users", "40", "--days", "3", "--seed", "7", "--start", &start,
+    ]);
     gh.ingest(&["--tenant".as_ref(), TENANT.as_ref(), sim.as_os_str()])
         .expect_code(0, "ingest");
     // Another tenant's records, which the console must never show.
@@ -142,7 +147,10 @@ fn the_console_in_a_real_browser() {
     shot(&b, "00-sign-in");
     // A wrong token: refused.
     let input = b.wait_for("#token");
-    b.type_text(&input, "gh_00000000_0000000000000000000000000000000000000000000000000000000000000000\n");
+    b.type_text(
+        &input,
+        "gh_00000000_0000000000000000000000000000000000000000000000000000000000000000\n",
+    );
     b.wait_for(".signin .error");
     // The browser reports the two refusals as failed loads; nothing else went wrong.
     for (level, message) in b.console_log() {
@@ -165,39 +173,71 @@ fn the_console_in_a_real_browser() {
     ]);
     link.expect_code(0, "login-link");
     let link = link.stdout.trim().to_string();
-    assert!(link.starts_with(&format!("{}/#login=", server.url)), "{link}");
+    assert!(
+        link.starts_with(&format!("{}/#login=", server.url)),
+        "{link}"
+    );
     b.goto(&link);
     let who = b.wait_for("#who");
     b.wait("the tenant in the header", || {
         b.text(&who).contains(TENANT).then_some(())
     });
-    assert!(!b.url().contains("login="), "the code leaves the address bar");
+    assert!(
+        !b.url().contains("login="),
+        "the code leaves the address bar"
+    );
 
     // Sign-in logs, interactive tab, last 7 days: the newest page equals the API's.
-    b.goto(&format!("{}/#/signins?tab=interactiveUser&range=7d", server.url));
+    b.goto(&format!(
+        "{}/#/signins?tab=interactiveUser&range=7d",
+        server.url
+    ));
     let loaded = wait_loaded(&b, "interactive sign-ins");
     assert_eq!(loaded, 100, "a first page of 100");
     let seen = row_ids(&b);
-    let filter = b.js("return document.querySelector('#status') && window.gatehouseTimings.length", vec![]);
+    let filter = b.js(
+        "return document.querySelector('#status') && window.gatehouseTimings.length",
+        vec![],
+    );
     assert!(filter.as_u64().unwrap() > 0, "timings recorded");
     let since = api(&format!(
         "/beta/auditLogs/signIns?$top=1&$filter={}",
         enc("signInEventTypes/any(t: t eq 'interactiveUser')")
     ));
-    assert_eq!(since["value"][0]["id"], json!(seen[0]), "the newest interactive sign-in comes first");
+    assert_eq!(
+        since["value"][0]["id"],
+        json!(seen[0]),
+        "the newest interactive sign-in comes first"
+    );
     for id in seen.iter().take(5) {
         let r = api(&format!("/beta/auditLogs/signIns/{id}"));
         assert_eq!(r["signInEventTypes"], json!(["interactiveUser"]), "{id}");
     }
-    assert!(!b.js("return document.body.innerText", vec![]).as_str().unwrap().contains("Zz9"));
+    assert!(!b
+        .js("return document.body.innerText", vec![])
+        .as_str()
+        .unwrap()
+        .contains("Zz9"));
     no_console_errors(&b, "sign-ins");
     shot(&b, "01-signins-interactive");
 
     // Scrolling loads the next pages (keyset paging): no row twice, in time order.
-    b.js("const s = document.querySelector('.table-scroll'); s.scrollTop = s.scrollHeight;", vec![]);
-    b.wait_js("a second page", "return Number(document.querySelector('#rows tbody').dataset.loaded) > 100");
-    b.js("const s = document.querySelector('.table-scroll'); s.scrollTop = s.scrollHeight;", vec![]);
-    b.wait_js("a third page", "return Number(document.querySelector('#rows tbody').dataset.loaded) > 200");
+    b.js(
+        "const s = document.querySelector('.table-scroll'); s.scrollTop = s.scrollHeight;",
+        vec![],
+    );
+    b.wait_js(
+        "a second page",
+        "return Number(document.querySelector('#rows tbody').dataset.loaded) > 100",
+    );
+    b.js(
+        "const s = document.querySelector('.table-scroll'); s.scrollTop = s.scrollHeight;",
+        vec![],
+    );
+    b.wait_js(
+        "a third page",
+        "return Number(document.querySelector('#rows tbody').dataset.loaded) > 200",
+    );
     let ids = row_ids(&b);
     let unique: BTreeSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "no row twice");
@@ -208,16 +248,28 @@ fn the_console_in_a_real_browser() {
         .iter()
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
-    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first across pages");
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first across pages"
+    );
     // Times in the viewer's zone, UTC on hover.
-    let title = b.js("return document.querySelector('#rows tbody time').title", vec![]);
+    let title = b.js(
+        "return document.querySelector('#rows tbody time').title",
+        vec![],
+    );
     assert!(title.as_str().unwrap().ends_with("Z (UTC)"), "{title}");
 
     // The detail pane, by keyboard: Enter on a row, every tab, Escape closes.
     let first = seen[0].clone();
-    b.js("document.querySelector('#rows tbody tr[data-id]').focus()", vec![]);
+    b.js(
+        "document.querySelector('#rows tbody tr[data-id]').focus()",
+        vec![],
+    );
     b.press("\u{E007}");
-    b.wait_js("the detail pane", "return !document.querySelector('#detail').hidden");
+    b.wait_js(
+        "the detail pane",
+        "return !document.querySelector('#detail').hidden",
+    );
     for (i, label) in [
         "Basic info",
         "Location",
@@ -233,20 +285,30 @@ fn the_console_in_a_real_browser() {
         let tab = b.wait_for(&format!("#detail-tab-{i}"));
         assert_eq!(&b.text(&tab), label);
         b.click(&tab);
-        b.wait_js(label, "return !/^Loading/.test(document.querySelector('#detail-body').textContent)");
+        b.wait_js(
+            label,
+            "return !/^Loading/.test(document.querySelector('#detail-body').textContent)",
+        );
         if *label == "Who, how, what" {
             let summary = b.wait_for("#diagnosis-summary");
             let explained = api(&format!("/gatehouse/signIns/{first}/explain"));
-            assert_eq!(b.text(&summary), explained["diagnosis"]["summary"].as_str().unwrap());
+            assert_eq!(
+                b.text(&summary),
+                explained["diagnosis"]["summary"].as_str().unwrap()
+            );
             shot(&b, "02-signin-detail-explain");
         }
         if *label == "Raw JSON" {
-            let raw: Value = serde_json::from_str(b.text(&b.wait_for("#raw-json")).as_str()).unwrap();
+            let raw: Value =
+                serde_json::from_str(b.text(&b.wait_for("#raw-json")).as_str()).unwrap();
             assert_eq!(raw["id"], json!(first));
         }
     }
     b.press("\u{E00C}");
-    b.wait_js("the pane closed", "return document.querySelector('#detail').hidden");
+    b.wait_js(
+        "the pane closed",
+        "return document.querySelector('#detail').hidden",
+    );
 
     // A filter chip: the application of the first row. Every row then shows it; the URL holds it.
     let app = column(&b, "Application")[0].clone();
@@ -260,11 +322,21 @@ fn the_console_in_a_real_browser() {
     set_select(&b, "#filter-op", "eq");
     b.type_text(&b.find("#filter-value").unwrap(), &app);
     b.click(&b.find("#filter-apply").unwrap());
-    b.wait_js("the chip", "return document.querySelectorAll('#chips .chip').length === 1");
+    b.wait_js(
+        "the chip",
+        "return document.querySelectorAll('#chips .chip').length === 1",
+    );
     let n = wait_loaded(&b, "filtered rows");
     assert!(n > 0);
-    assert!(column(&b, "Application").iter().all(|a| *a == app), "every row is {app}");
-    assert!(b.url().contains("f="), "the filter lives in the URL: {}", b.url());
+    assert!(
+        column(&b, "Application").iter().all(|a| *a == app),
+        "every row is {app}"
+    );
+    assert!(
+        b.url().contains("f="),
+        "the filter lives in the URL: {}",
+        b.url()
+    );
     let shared = b.url();
     let expected = api(&format!(
         "/beta/auditLogs/signIns?$top=1&$count=true&$filter={}",
@@ -286,17 +358,28 @@ fn the_console_in_a_real_browser() {
     set_select(&b, "#filter-field", index.as_str().unwrap());
     set_select(&b, "#filter-value", "failure");
     b.click(&b.find("#filter-apply").unwrap());
-    b.wait_js("two chips", "return document.querySelectorAll('#chips .chip').length === 2");
+    b.wait_js(
+        "two chips",
+        "return document.querySelectorAll('#chips .chip').length === 2",
+    );
     wait_loaded(&b, "failures of the app");
     assert!(column(&b, "Status").iter().all(|s| s == "Failure"));
     b.click(&b.find("#chips .chip button").unwrap());
-    b.wait_js("one chip", "return document.querySelectorAll('#chips .chip').length === 1");
+    b.wait_js(
+        "one chip",
+        "return document.querySelectorAll('#chips .chip').length === 1",
+    );
     wait_loaded(&b, "all failures");
     assert!(column(&b, "Status").iter().all(|s| s == "Failure"));
-    assert!(column(&b, "Application").iter().any(|a| *a != app) || column(&b, "Application").len() < 3);
+    assert!(
+        column(&b, "Application").iter().any(|a| *a != app) || column(&b, "Application").len() < 3
+    );
     // The shared URL opens the same view in a fresh load.
     b.goto(&shared);
-    b.wait_js("the shared view", "return document.querySelectorAll('#chips .chip').length === 1");
+    b.wait_js(
+        "the shared view",
+        "return document.querySelectorAll('#chips .chip').length === 1",
+    );
     wait_loaded(&b, "the shared view's rows");
     assert!(column(&b, "Application").iter().all(|a| *a == app));
 
@@ -313,27 +396,36 @@ fn the_console_in_a_real_browser() {
     b.type_text(&b.wait_for("#search"), &user);
     b.wait_js("search applied", "return location.hash.includes('q=')");
     wait_loaded(&b, "searched rows");
-    assert!(column(&b, "User").len() > 0);
+    assert!(!column(&b, "User").is_empty());
     let names: BTreeSet<String> = column(&b, "User").into_iter().collect();
     assert_eq!(names.len(), 1, "one user's sign-ins: {names:?}");
 
     // Columns: add "Browser", which shows the browser of each row.
     b.click(&b.find("#columns").unwrap());
     b.wait_for("input[data-column=browser]");
-    b.js("document.querySelector('input[data-column=browser]').checked = true", vec![]);
+    b.js(
+        "document.querySelector('input[data-column=browser]').checked = true",
+        vec![],
+    );
     b.click(&b.find("#columns-apply").unwrap());
     b.wait_js("the browser column", "return [...document.querySelectorAll('#rows thead th')].some(h => h.textContent === 'Browser')");
     wait_loaded(&b, "rows with browsers");
     let ids = row_ids(&b);
     let browsers = column(&b, "Browser");
     let r = api(&format!("/beta/auditLogs/signIns/{}", ids[0]));
-    assert_eq!(browsers[0], r["deviceDetail"]["browser"].as_str().unwrap_or(""));
+    assert_eq!(
+        browsers[0],
+        r["deviceDetail"]["browser"].as_str().unwrap_or("")
+    );
 
     // Tabs: non-interactive rows; then grouped by hour and expanded to the group's sign-ins.
     b.goto(&format!("{}/#/signins?range=7d", server.url));
     wait_loaded(&b, "interactive again");
     b.click(&b.wait_for("#tab-nonInteractiveUser"));
-    b.wait_js("the tab", "return location.hash.includes('tab=nonInteractiveUser')");
+    b.wait_js(
+        "the tab",
+        "return location.hash.includes('tab=nonInteractiveUser')",
+    );
     wait_loaded(&b, "non-interactive sign-ins");
     let id = row_ids(&b)[0].clone();
     assert_eq!(
@@ -343,7 +435,10 @@ fn the_console_in_a_real_browser() {
     shot(&b, "04-signins-noninteractive");
     set_select(&b, "#group", "h1");
     wait_loaded(&b, "groups");
-    let groups = b.js("return document.querySelectorAll('#rows tbody tr.group').length", vec![]);
+    let groups = b.js(
+        "return document.querySelectorAll('#rows tbody tr.group').length",
+        vec![],
+    );
     assert!(groups.as_u64().unwrap() > 0, "groups shown");
     let count: u64 = b
         .js("return document.querySelector('#rows tbody tr.group td.num').textContent.replace(/\\D/g, '')", vec![])
@@ -356,11 +451,18 @@ fn the_console_in_a_real_browser() {
         "the group's sign-ins",
         "return document.querySelectorAll('#rows tbody tr.group-child').length",
     );
-    assert_eq!(children.as_u64().unwrap(), count.min(1000), "a group expands to its sign-ins");
+    assert_eq!(
+        children.as_u64().unwrap(),
+        count.min(1000),
+        "a group expands to its sign-ins"
+    );
     shot(&b, "05-signins-grouped");
     for tab in ["servicePrincipal", "managedIdentity"] {
         b.click(&b.find(&format!("#tab-{tab}")).unwrap());
-        b.wait_js("the tab", &format!("return location.hash.includes('tab={tab}')"));
+        b.wait_js(
+            "the tab",
+            &format!("return location.hash.includes('tab={tab}')"),
+        );
         let n = wait_loaded(&b, tab);
         assert!(n > 0, "{tab} rows");
         let id = row_ids(&b)[0].clone();
@@ -372,19 +474,27 @@ fn the_console_in_a_real_browser() {
     }
 
     // Download the current view as CSV: the same records as the API's export of that view.
-    b.goto(&format!("{}/#/signins?tab=servicePrincipal&range=7d", server.url));
+    b.goto(&format!(
+        "{}/#/signins?tab=servicePrincipal&range=7d",
+        server.url
+    ));
     wait_loaded(&b, "service principal sign-ins");
     set_select(&b, "#download", "csv");
     let file = b.wait("the downloaded CSV", || {
-        std::fs::read_dir(&downloads).ok()?.filter_map(Result::ok).map(|e| e.path()).find(|p| {
-            p.extension().is_some_and(|e| e == "csv")
-        })
+        std::fs::read_dir(&downloads)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "csv"))
     });
     let filter = b.js("return window.gatehouseLastDownload.filter", vec![]);
     let downloaded = std::fs::read_to_string(&file).unwrap();
     let exported = server
         .get(
-            &format!("/gatehouse/export/signIns?format=csv&$filter={}", enc(filter.as_str().unwrap())),
+            &format!(
+                "/gatehouse/export/signIns?format=csv&$filter={}",
+                enc(filter.as_str().unwrap())
+            ),
             Some(&api_token),
         )
         .text();
@@ -394,7 +504,11 @@ fn the_console_in_a_real_browser() {
         v
     };
     assert!(downloaded.lines().count() > 10, "{downloaded}");
-    assert_eq!(lines(&downloaded), lines(&exported), "the download is the API's export");
+    assert_eq!(
+        lines(&downloaded),
+        lines(&exported),
+        "the download is the API's export"
+    );
     // A ticket is good once.
     let used = b.js("return window.gatehouseLastDownload.url", vec![]);
     let again = server.get(used.as_str().unwrap(), None);
@@ -411,11 +525,17 @@ fn the_console_in_a_real_browser() {
     set_select(&b, "#filter-field", "1");
     b.type_text(&b.find("#filter-value").unwrap(), &category);
     b.click(&b.find("#filter-apply").unwrap());
-    b.wait_js("audit chip", "return document.querySelectorAll('#chips .chip').length === 1");
+    b.wait_js(
+        "audit chip",
+        "return document.querySelectorAll('#chips .chip').length === 1",
+    );
     wait_loaded(&b, "audits of a category");
     assert!(column(&b, "Category").iter().all(|c| *c == category));
     b.click(&b.find("#rows tbody tr[data-id]").unwrap());
-    b.wait_js("audit detail", "return !document.querySelector('#detail').hidden");
+    b.wait_js(
+        "audit detail",
+        "return !document.querySelector('#detail').hidden",
+    );
     b.click(&b.wait_for("#detail-tab-1"));
     shot(&b, "07-audits");
     no_console_errors(&b, "audits");
@@ -425,18 +545,51 @@ fn the_console_in_a_real_browser() {
     let n = wait_loaded(&b, "provisioning");
     assert!(n > 0, "provisioning rows");
     b.click(&b.find("#rows tbody tr[data-id]").unwrap());
-    b.wait_js("provisioning detail", "return !document.querySelector('#detail').hidden");
+    b.wait_js(
+        "provisioning detail",
+        "return !document.querySelector('#detail').hidden",
+    );
     shot(&b, "08-provisioning");
     no_console_errors(&b, "provisioning");
 
     // Usage & insights: each page loads, without an error, with the API's figures.
     let pages = [
-        ("insights", "09-insights-overview", vec!["#q-applications", "#q-failures", "#q-clients", "#q-workloads", "#q-daily"]),
-        ("insights/applications?period=D30", "10-insights-applications", vec!["#apps-summary", "#apps-daily"]),
-        ("insights/adfs?period=D30", "11-insights-adfs", vec!["#adfs"]),
-        ("insights/authmethods", "12-insights-authmethods", vec!["#methods-registered", "#methods-used", "#methods-users"]),
-        ("insights/serviceprincipals", "13-insights-serviceprincipals", vec!["#sp-activity"]),
-        ("insights/credentials", "14-insights-credentials", vec!["#credentials"]),
+        (
+            "insights",
+            "09-insights-overview",
+            vec![
+                "#q-applications",
+                "#q-failures",
+                "#q-clients",
+                "#q-workloads",
+                "#q-daily",
+            ],
+        ),
+        (
+            "insights/applications?period=D30",
+            "10-insights-applications",
+            vec!["#apps-summary", "#apps-daily"],
+        ),
+        (
+            "insights/adfs?period=D30",
+            "11-insights-adfs",
+            vec!["#adfs"],
+        ),
+        (
+            "insights/authmethods",
+            "12-insights-authmethods",
+            vec!["#methods-registered", "#methods-used", "#methods-users"],
+        ),
+        (
+            "insights/serviceprincipals",
+            "13-insights-serviceprincipals",
+            vec!["#sp-activity"],
+        ),
+        (
+            "insights/credentials",
+            "14-insights-credentials",
+            vec!["#credentials"],
+        ),
         ("risk/users", "16-risky-users", vec!["#risky-users"]),
     ];
     for (path, name, cards) in pages {
@@ -454,15 +607,33 @@ fn the_console_in_a_real_browser() {
     }
     // Figures against the API.
     b.goto(&format!("{}/#/insights", server.url));
-    let users = b.wait_js("users", "const e = document.querySelector('#q-applications .big'); return e && e.textContent");
+    let users = b.wait_js(
+        "users",
+        "const e = document.querySelector('#q-applications .big'); return e && e.textContent",
+    );
     let answer = api("/gatehouse/insights/applications?since=7d&top=10");
-    assert_eq!(users.as_str().unwrap().replace([',', '.', '\u{a0}', ' '], ""), answer["total"]["users"].to_string());
-    b.goto(&format!("{}/#/insights/applications?period=D30", server.url));
+    assert_eq!(
+        users
+            .as_str()
+            .unwrap()
+            .replace([',', '.', '\u{a0}', ' '], ""),
+        answer["total"]["users"].to_string()
+    );
+    b.goto(&format!(
+        "{}/#/insights/applications?period=D30",
+        server.url
+    ));
     b.wait_for("#apps-table tbody tr");
     let summary = api("/beta/reports/getAzureADApplicationSignInSummary(period='D30')");
-    let first_app = b.js("return document.querySelector('#apps-table tbody tr td').textContent", vec![]);
+    let first_app = b.js(
+        "return document.querySelector('#apps-table tbody tr td').textContent",
+        vec![],
+    );
     assert_eq!(first_app, summary["value"][0]["appDisplayName"]);
-    let charts = b.js("return document.querySelectorAll('svg.chart rect').length", vec![]);
+    let charts = b.js(
+        "return document.querySelectorAll('svg.chart rect').length",
+        vec![],
+    );
     assert!(charts.as_u64().unwrap() > 0, "charts drawn");
 
     // Risk detections: rows from the risk engine's table (once it has scored the tenant).
@@ -481,7 +652,10 @@ fn the_console_in_a_real_browser() {
         "return document.querySelector('#nav').getBoundingClientRect().right <= 0",
     );
     b.click(&b.find("#menu-toggle").unwrap());
-    b.wait_js("menu open", "return document.querySelector('#nav').classList.contains('open')");
+    b.wait_js(
+        "menu open",
+        "return document.querySelector('#nav').classList.contains('open')",
+    );
     shot(&b, "17-narrow-menu");
     b.resize(1280, 800);
 
@@ -523,7 +697,10 @@ fn the_console_in_a_real_browser() {
     );
     assert_eq!(hidden, json!([true, true, true]));
     assert_eq!(
-        b.js("return document.querySelector('#nav a[data-page=audits]').hidden", vec![]),
+        b.js(
+            "return document.querySelector('#nav a[data-page=audits]').hidden",
+            vec![]
+        ),
         json!(false)
     );
     drop(b);
@@ -538,7 +715,15 @@ fn the_demo_prints_a_link_that_opens_the_console_signed_in() {
     let gh = Gh::new();
     let mut child = gh
         .cmd()
-        .args(["demo", "--users", "25", "--days", "2", "--serve", "127.0.0.1:0"])
+        .args([
+            "demo",
+            "--users",
+            "25",
+            "--days",
+            "2",
+            "--serve",
+            "127.0.0.1:0",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -571,5 +756,8 @@ fn the_demo_prints_a_link_that_opens_the_console_signed_in() {
         .args(["-INT", &child.id().to_string()])
         .status();
     let status = child.wait().unwrap();
-    assert!(status.success(), "the demo stops cleanly on Ctrl-C: {status:?}");
+    assert!(
+        status.success(),
+        "the demo stops cleanly on Ctrl-C: {status:?}"
+    );
 }

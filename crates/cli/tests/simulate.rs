@@ -168,7 +168,10 @@ fn into_store_matches_files_and_is_idempotent() {
 fn demo_runs_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let out = ok(&gatehouse(&data, &["demo", "--users", "25", "--days", "2", "--exit"]));
+    let out = ok(&gatehouse(
+        &data,
+        &["demo", "--users", "25", "--days", "2", "--exit"],
+    ));
     for q in [
         "1. How many users signed into each application this week?",
         "2. How many sign-ins failed in the last 24 hours, and why?",

@@ -82,6 +82,9 @@ mod tests {
         assert!(asset("../Cargo.toml").is_none());
         let index = std::str::from_utf8(asset("index.html").unwrap().body).unwrap();
         assert!(index.contains("/console/console.js"));
-        assert!(!index.contains("<script>"), "no inline script (the CSP forbids it)");
+        assert!(
+            !index.contains("<script>"),
+            "no inline script (the CSP forbids it)"
+        );
     }
 }

@@ -13,9 +13,9 @@
 //! one-minute stand-ins for the token in a link the browser follows, so a download streams to
 //! disk instead of being held in the page's memory.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -135,9 +135,9 @@ pub struct TokenRecord {
 impl TokenRecord {
     /// Whether the token has expired at `now`.
     pub fn expired(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
-        self.expires.as_deref().is_some_and(|e| {
-            chrono::DateTime::parse_from_rfc3339(e).map_or(true, |e| e <= now)
-        })
+        self.expires
+            .as_deref()
+            .is_some_and(|e| chrono::DateTime::parse_from_rfc3339(e).map_or(true, |e| e <= now))
     }
 }
 
@@ -491,7 +491,10 @@ impl Tickets {
         let ticket = hex(&random_bytes::<24>()?);
         let mut issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
         issued.retain(|_, (_, until)| *until > Instant::now());
-        issued.insert(sha256_hex(&ticket), (principal, Instant::now() + TICKET_LIFETIME));
+        issued.insert(
+            sha256_hex(&ticket),
+            (principal, Instant::now() + TICKET_LIFETIME),
+        );
         Ok(ticket)
     }
 
@@ -597,9 +600,15 @@ mod tests {
         assert!(record.expires.is_some());
         assert!(matches!(
             store.verify(&token),
-            Some(Principal::Token { role: Role::SecurityReader, .. })
+            Some(Principal::Token {
+                role: Role::SecurityReader,
+                ..
+            })
         ));
-        assert!(store.redeem_login_code(&code).unwrap().is_none(), "used once");
+        assert!(
+            store.redeem_login_code(&code).unwrap().is_none(),
+            "used once"
+        );
         assert!(store.create_login_code("contoso", Role::Ingest).is_err());
         // An expired session is refused, and dropped at the next write.
         let mut tokens = store.list().unwrap();

@@ -19,10 +19,10 @@
 //! watch a landing folder ([`watch`]) and run maintenance on the ingestor's thread.
 
 mod admission;
-mod console;
 pub mod auth;
 pub mod client;
 pub mod config;
+mod console;
 mod graph;
 mod insights;
 mod metrics;

@@ -109,7 +109,11 @@ impl ApiError {
     }
 
     pub(crate) fn unauthorized(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message)
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            message,
+        )
     }
 
     pub(crate) fn forbidden(message: impl Into<String>) -> ApiError {

@@ -156,7 +156,9 @@ impl Browser {
             .send_json(json!({"using": "css selector", "value": css}))
             .expect("WebDriver find");
         let v: Value = r.body_mut().read_json().unwrap_or(Value::Null);
-        v["value"][ELEMENT].as_str().map(|id| Element(id.to_string()))
+        v["value"][ELEMENT]
+            .as_str()
+            .map(|id| Element(id.to_string()))
     }
 
     /// Waits (up to 20 s) for an element matching a CSS selector.
@@ -172,7 +174,8 @@ impl Browser {
                 return t;
             }
             if started.elapsed() > Duration::from_secs(20) {
-                let shot = self.screenshot_to(&std::env::temp_dir().join("gatehouse-wait-timeout.png"));
+                let shot =
+                    self.screenshot_to(&std::env::temp_dir().join("gatehouse-wait-timeout.png"));
                 panic!(
                     "timed out waiting for {what} at {} (screenshot {})\nlog: {:?}",
                     self.url(),
@@ -217,9 +220,11 @@ impl Browser {
         self.call(
             "POST",
             "/actions",
-            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
-                {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}
-            ]}]})),
+            Some(
+                json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                    {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}
+                ]}]}),
+            ),
         );
     }
 
