@@ -61,11 +61,28 @@ impl Admission {
         }
     }
 
-    /// Waits for a turn (first come, first served).
+    /// Waits for a turn (first come, first served: the semaphore queues waiters in order).
     pub async fn admit(&self) -> Admitted {
-        self.inner.waiting.fetch_add(1, Ordering::Relaxed);
-        let permit = Arc::clone(&self.inner.permits).acquire_owned().await;
-        self.inner.waiting.fetch_sub(1, Ordering::Relaxed);
+        use std::future::Future;
+        use std::task::Poll;
+        let mut acquire = std::pin::pin!(Arc::clone(&self.inner.permits).acquire_owned());
+        // The first poll takes a free permit or enters the queue; only a query in the queue
+        // counts as waiting (counted until it leaves it, even when its request is dropped).
+        let first = std::future::poll_fn(|cx| Poll::Ready(acquire.as_mut().poll(cx))).await;
+        let permit = match first {
+            Poll::Ready(permit) => permit,
+            Poll::Pending => {
+                struct Waiting<'a>(&'a AtomicUsize);
+                impl Drop for Waiting<'_> {
+                    fn drop(&mut self) {
+                        self.0.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+                self.inner.waiting.fetch_add(1, Ordering::Relaxed);
+                let _waiting = Waiting(&self.inner.waiting);
+                acquire.await
+            }
+        };
         let permit = permit.expect("the admission semaphore is never closed");
         self.inner
             .peak
@@ -103,7 +120,7 @@ mod tests {
                 order.lock().unwrap().push(i);
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }));
-            // Queued one after another.
+            // Queued one after another: `waiting` counts a query once it is in the queue.
             while gate.load().waiting < i + 1 {
                 tokio::task::yield_now().await;
             }
@@ -116,5 +133,24 @@ mod tests {
         let load = gate.load();
         assert_eq!((load.running, load.waiting, load.peak), (0, 0, 1));
         assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4, 5]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_dropped_while_it_waits_leaves_the_queue() {
+        let gate = Admission::new(1);
+        let first = gate.admit().await;
+        let queued = gate.clone();
+        let waiter = tokio::spawn(async move {
+            let _turn = queued.admit().await;
+        });
+        while gate.load().waiting < 1 {
+            tokio::task::yield_now().await;
+        }
+        waiter.abort();
+        let _ = waiter.await;
+        assert_eq!(gate.load().waiting, 0);
+        drop(first);
+        let _again = gate.admit().await;
+        assert_eq!(gate.load().running, 1);
     }
 }
