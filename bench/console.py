@@ -150,12 +150,12 @@ def main():
     views = [
         ("all retained, interactive (the page as opened)", {"range": "all"}, inter),
         ("last 7 days of the data", week_range, f"{inter} AND \"createdDateTime\" >= TIMESTAMPTZ '{week}'"),
-        ("+ application chip", dict(week_range, f=f"3~eq~{app}"), f"{inter} AND \"createdDateTime\" >= TIMESTAMPTZ '{week}' AND appDisplayName = {q(app)}"),
-        ("+ status: failure chip", dict(week_range, f=["3~eq~" + app, "5~eq~failure"]),
+        ("+ application chip", dict(week_range, f=f"appDisplayName~eq~{app}"), f"{inter} AND \"createdDateTime\" >= TIMESTAMPTZ '{week}' AND appDisplayName = {q(app)}"),
+        ("+ status: failure chip", dict(week_range, f=["appDisplayName~eq~" + app, "status~eq~failure"]),
          f"{inter} AND \"createdDateTime\" >= TIMESTAMPTZ '{week}' AND appDisplayName = {q(app)} AND status.errorCode <> 0 AND status.errorCode NOT IN ({INTERRUPTS})"),
-        ("user chip instead", dict(week_range, f=f"0~eq~{user}"), f"{inter} AND \"createdDateTime\" >= TIMESTAMPTZ '{week}' AND userPrincipalName = {q(user)}"),
+        ("user chip instead", dict(week_range, f=f"userPrincipalName~eq~{user}"), f"{inter} AND \"createdDateTime\" >= TIMESTAMPTZ '{week}' AND userPrincipalName = {q(user)}"),
         ("non-interactive tab", dict(week_range, tab="nonInteractiveUser"), f"\"signInEventTypes\"[1] = 'nonInteractiveUser' AND \"createdDateTime\" >= TIMESTAMPTZ '{week}'"),
-        ("IP address starts with", dict(week_range, f="7~startswith~10."), f"{inter} AND \"createdDateTime\" >= TIMESTAMPTZ '{week}' AND starts_with(ipAddress, '10.')"),
+        ("IP address starts with", dict(week_range, f="ipAddress~startswith~10."), f"{inter} AND \"createdDateTime\" >= TIMESTAMPTZ '{week}' AND starts_with(ipAddress, '10.')"),
     ]
 
     def hash_of(params):

@@ -522,7 +522,7 @@ fn the_console_in_a_real_browser() {
     let category = column(&b, "Category")[0].clone();
     b.click(&b.find("#add-filter").unwrap());
     b.wait_for("#filter-field");
-    set_select(&b, "#filter-field", "1");
+    set_select(&b, "#filter-field", "category");
     b.type_text(&b.find("#filter-value").unwrap(), &category);
     b.click(&b.find("#filter-apply").unwrap());
     b.wait_js(

@@ -226,11 +226,16 @@
 
   // ---------------------------------------------------------------- the logs' definitions
 
-  const S = (label, path, extra) => Object.assign({ label, path, kind: 'string' }, extra || {});
+  /** A filterable property: its label, Graph path, kind, and the id chips name it by in URLs. */
+  const S = (label, path, extra) => {
+    const f = Object.assign({ label, path, kind: 'string' }, extra || {});
+    f.id = f.id || (f.sub ? path + '/' + f.sub : path);
+    return f;
+  };
   const SIGNIN_FIELDS = [
     S('User', 'userPrincipalName'), S('User ID', 'userId'), S('User display name', 'userDisplayName'),
     S('Application', 'appDisplayName'), S('Application ID', 'appId'),
-    S('Status', 'status/errorCode', { kind: 'status', values: ['success', 'failure', 'interrupted'] }),
+    S('Status', 'status/errorCode', { id: 'status', kind: 'status', values: ['success', 'failure', 'interrupted'] }),
     S('Error code', 'status/errorCode', { kind: 'int' }),
     S('IP address', 'ipAddress'), S('City', 'location/city'), S('State', 'location/state'), S('Country/region', 'location/countryOrRegion'),
     S('Client app', 'clientAppUsed'), S('Browser', 'deviceDetail/browser'), S('Operating system', 'deviceDetail/operatingSystem'),
@@ -246,7 +251,13 @@
     S('Token issuer type', 'tokenIssuerType', { values: ['AzureAD', 'ADFederationServices'] }),
     S('Authentication protocol', 'authenticationProtocol'), S('Cross-tenant access', 'crossTenantAccessType'),
     S('Incoming token type', 'incomingTokenType'), S('User type', 'userType', { values: ['member', 'guest'] }),
-    S('Home tenant ID', 'homeTenantId'), S('Failed CA policy', 'appliedConditionalAccessPolicies', { kind: 'any', sub: 'displayName' }),
+    S('Home tenant ID', 'homeTenantId'), S('Conditional Access policy', 'appliedConditionalAccessPolicies', { kind: 'any', sub: 'displayName' }),
+    S('Authentication method', 'authenticationDetails', { kind: 'any', sub: 'authenticationMethod' }),
+    S('Aggregated risk level', 'riskLevelAggregated', { values: ['none', 'low', 'medium', 'high', 'hidden'] }), S('Risk detail', 'riskDetail'),
+    S('Original request ID', 'originalRequestId'), S('Session ID', 'sessionId'), S('Unique token identifier', 'uniqueTokenIdentifier'),
+    S('User agent', 'userAgent'), S('Sign-in identifier', 'signInIdentifier'), S('Autonomous system number', 'autonomousSystemNumber', { kind: 'int' }),
+    S('Device join type', 'deviceDetail/trustType'), S('Client credential type', 'clientCredentialType'),
+    S('Credential key ID', 'servicePrincipalCredentialKeyId'), S('Network type', 'networkLocationDetails', { kind: 'any', sub: 'networkType' }),
   ];
   const C = (label, value, extra) => Object.assign({ label, value }, extra || {});
   const statusOf = (r) => {
@@ -408,9 +419,9 @@
 
     const tab = () => (def.tabs ? def.tabs.find((t) => t.id === state.params.get('tab')) || def.tabs[0] : null);
     const chipList = () => state.params.getAll('f').map((s) => {
-      const [i, op, ...rest] = s.split('~');
-      const field = def.fields[Number(i)];
-      return field ? { index: Number(i), field, op, value: rest.join('~'), raw: s } : null;
+      const [id, op, ...rest] = s.split('~');
+      const field = def.fields.find((f) => f.id === id);
+      return field && OPS[op] ? { field, op, value: rest.join('~'), raw: s } : null;
     }).filter(Boolean);
     const columnKeys = () => {
       const fromUrl = state.params.get('cols');
@@ -616,12 +627,13 @@
     }
     function openFilterPopover(anchor) {
       closePopover();
-      const fieldSelect = el('select', { id: 'filter-field', 'aria-label': 'Filter on' }, def.fields.map((f, i) => el('option', { value: String(i) }, f.label)));
+      const fieldSelect = el('select', { id: 'filter-field', 'aria-label': 'Filter on' }, def.fields.map((f) => el('option', { value: f.id }, f.label)));
+      const fieldOf = () => def.fields.find((f) => f.id === fieldSelect.value);
       const opSelect = el('select', { id: 'filter-op', 'aria-label': 'Operator' });
       let valueInput = null;
       const valueSlot = el('span');
       const refresh = () => {
-        const f = def.fields[Number(fieldSelect.value)];
+        const f = fieldOf();
         opSelect.replaceChildren(...opsFor(f).map((o) => el('option', { value: o }, OPS[o])));
         valueInput = f.values ? el('select', { id: 'filter-value', 'aria-label': 'Value' }, f.values.map((v) => el('option', { value: v }, v)))
           : el('input', { type: 'text', id: 'filter-value', 'aria-label': 'Value', required: true, inputmode: f.kind === 'int' ? 'numeric' : null });
@@ -630,7 +642,7 @@
       fieldSelect.addEventListener('change', refresh); refresh();
       const form = el('form', { onsubmit: (e) => {
         e.preventDefault();
-        const f = def.fields[Number(fieldSelect.value)];
+        const f = fieldOf();
         const value = valueInput.value.trim();
         if (!value || (f.kind === 'int' && !/^-?\d+$/.test(value))) { valueInput.setCustomValidity(f.kind === 'int' ? 'A whole number' : 'A value'); valueInput.reportValidity(); return; }
         const p = paramsNow(); p.append('f', fieldSelect.value + '~' + opSelect.value + '~' + value);
