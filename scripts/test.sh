@@ -2,12 +2,13 @@
 # Runs Gatehouse's whole test suite on a fresh machine: creates the Python venv with DuckDB and the
 # deltalake package (used to check that other engines read the store) and the Microsoft Graph SDKs
 # (used to check the Graph API), installs Chromium and chromedriver (the web console is tested in a
-# real browser; Debian's packages, with apt-get, when they are missing), then runs every Rust test
-# in the workspace.
+# real browser; Debian's packages, with apt-get, when they are missing) and Azurite (the storage
+# emulator, from npm: the blob connector is tested against it), then runs every Rust test in the
+# workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import duckdb, deltalake, pyarrow, msgraph, msgraph_beta' 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import duckdb, deltalake, pyarrow, msgraph, msgraph_beta, azure.storage.blob' 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
 fi
@@ -19,5 +20,17 @@ if ! command -v chromedriver >/dev/null || ! { command -v chromium >/dev/null ||
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver
 fi
+
+# Azurite, the storage emulator, for the blob connector's tests (from the npm registry).
+if [ ! -x .azurite/node_modules/.bin/azurite-blob ]; then
+  if ! command -v npm >/dev/null; then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm
+  fi
+  npm install --prefix .azurite --no-audit --no-fund --silent azurite@3.35.0
+fi
+export GATEHOUSE_AZURITE="$PWD/.azurite/node_modules/.bin/azurite-blob"
 
 cargo test --workspace --locked

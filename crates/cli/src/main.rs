@@ -114,6 +114,11 @@ enum Command {
     /// Create, list and revoke the tokens HTTP clients use.
     #[command(subcommand)]
     Token(cmd::token::Command),
+    /// Run a live connector on its own (a storage account's diagnostic export).
+    #[command(subcommand)]
+    Connect(cmd::connect::Command),
+    /// What the running server is doing: tables, risk engine, connectors (lag, position, errors).
+    Status(cmd::status::Args),
 }
 
 /// What `gatehouse` prints when a memory-mapped input shrinks while it is read.
@@ -193,6 +198,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd::serve::run(&cli.data, args),
         Command::Token(command) => cmd::token::run(&cli.data, command),
         Command::Risk(command) => cmd::risk::run(&cli.data, command),
+        Command::Connect(command) => cmd::connect::run(&cli.data, command),
+        Command::Status(args) => cmd::status::run(&cli.data, args),
     };
     match result {
         Ok(code) => code,

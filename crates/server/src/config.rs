@@ -69,6 +69,8 @@ pub struct ServerConfig {
     pub risk: RiskSettings,
     /// The watched folder, if any.
     pub watch: Option<WatchConfig>,
+    /// Live connectors (`[[connectors.blob]]`).
+    pub connectors: gatehouse_connect::ConnectorSettings,
 }
 
 /// `[risk]`.
@@ -159,6 +161,7 @@ impl Default for ServerConfig {
             maintenance: MaintenanceConfig::default(),
             risk: RiskSettings::default(),
             watch: None,
+            connectors: gatehouse_connect::ConnectorSettings::default(),
         }
     }
 }
@@ -197,6 +200,13 @@ impl ServerConfig {
     pub fn parse(text: &str) -> Result<ServerConfig, String> {
         let config: ServerConfig = toml::from_str(text).map_err(|e| e.to_string())?;
         config.retention_logs()?;
+        config.connectors.check().map_err(|e| e.to_string())?;
+        for b in &config.connectors.blob {
+            if let Some(t) = &b.tenant {
+                gatehouse_store::layout::check_tenant_id(t)
+                    .map_err(|e| format!("connector {}: {e}", b.name))?;
+            }
+        }
         if let Some(t) = config.watch.as_ref().and_then(|w| w.tenant.as_deref()) {
             gatehouse_store::layout::check_tenant_id(t)?;
         }

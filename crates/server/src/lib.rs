@@ -112,6 +112,9 @@ pub struct AppState {
     partials: Option<gatehouse_insights::DayPartials>,
     /// Users' and sign-ins' risk, kept by the risk engine ([`risk`]).
     risk: risk::RiskHub,
+    /// The live connectors' statuses, with the tenant each stores under (`None`: the records'
+    /// own; shown to the local administrator only).
+    connectors: Vec<(Option<String>, Arc<gatehouse_connect::ConnectorStatus>)>,
     config: ServerConfig,
 }
 
@@ -173,6 +176,17 @@ impl Server {
                 tokens: TokenStore::new(store.root()),
                 tickets: auth::Tickets::default(),
                 risk: risk::RiskHub::default(),
+                connectors: config
+                    .connectors
+                    .blob
+                    .iter()
+                    .map(|b| {
+                        (
+                            b.tenant.as_ref().map(|t| t.to_ascii_lowercase()),
+                            Arc::new(gatehouse_connect::ConnectorStatus::new(&b.name, "blob")),
+                        )
+                    })
+                    .collect(),
                 store,
                 ingestor,
                 metrics,
@@ -248,6 +262,36 @@ impl Server {
             self.state.clone(),
             Arc::clone(&stop_clustering),
         )));
+        let mut connector_threads = Vec::new();
+        for (settings, (_, status)) in self
+            .state
+            .config
+            .connectors
+            .blob
+            .iter()
+            .zip(&self.state.connectors)
+        {
+            let connector = settings
+                .connector()
+                .map_err(|e| ServerError::Config(e.to_string()))?;
+            let (state, status, stop) = (
+                self.state.clone(),
+                Arc::clone(status),
+                Arc::clone(&stop_clustering),
+            );
+            let tenant = settings.tenant.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("connector {}", settings.name))
+                .spawn(move || {
+                    let sink = gatehouse_connect::IngestorSink::new(&state.ingestor, tenant);
+                    connector.run(&sink, &status, &|| stop.load(Ordering::Relaxed));
+                })
+                .map_err(|source| ServerError::Io {
+                    context: "starting a connector".into(),
+                    source,
+                })?;
+            connector_threads.push(thread);
+        }
         let app = routes::router(self.state.clone());
         // Answers go out as soon as they are written: with Nagle's algorithm a streamed answer's
         // second write waits for the client's delayed ACK of the first (40 ms).
@@ -264,6 +308,9 @@ impl Server {
             task.abort();
         }
         if let Some(t) = risk_thread {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        for t in connector_threads {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
         let _ = std::fs::remove_file(&serve_file);

@@ -220,6 +220,16 @@ impl Caller {
         }
     }
 
+    /// Whether the caller sees a connector storing under `tenant` (`None`: the records' own
+    /// tenants, which only the local administrator sees).
+    pub(crate) fn sees_connector(&self, tenant: Option<&str>) -> bool {
+        match (&self.0, tenant) {
+            (Principal::LocalAdmin, _) => true,
+            (Principal::Token { tenant: mine, .. }, Some(t)) => mine.eq_ignore_ascii_case(t),
+            (Principal::Token { .. }, None) => false,
+        }
+    }
+
     /// The logs the caller may read.
     pub(crate) fn readable_logs(&self) -> Vec<LogKind> {
         match &self.0 {
@@ -274,6 +284,12 @@ async fn healthz(State(state): Shared, caller: Caller) -> Response {
             "detectionsStored": state.risk.detections.load(Relaxed),
             "scoredUpToGeneration": state.risk.generation.load(Relaxed),
         },
+        "connectors": state
+            .connectors
+            .iter()
+            .filter(|(tenant, _)| caller.sees_connector(tenant.as_deref()))
+            .map(|(_, s)| s.to_json())
+            .collect::<Vec<_>>(),
     }))
     .into_response()
 }
@@ -284,6 +300,20 @@ async fn metrics(State(state): Shared, caller: Caller) -> Response {
         caller.tenant(),
         state.admission.load(),
     );
+    let connectors: Vec<_> = state
+        .connectors
+        .iter()
+        .filter(|(tenant, _)| caller.sees_connector(tenant.as_deref()))
+        .collect();
+    if !connectors.is_empty() {
+        text.push_str(
+            "# HELP gatehouse_connector_records_total Records a connector stored; also _duplicates_total, _rejected_total, _batches_total, _errors_total, _sources (positions kept), _behind (bytes not read yet) and _lag_seconds (since it last had read everything).
+",
+        );
+        for (_, status) in connectors {
+            status.render_metrics(&mut text);
+        }
+    }
     if let Some(partials) = &state.partials {
         let (hits, misses) = partials.hits_and_misses();
         text.push_str(&format!(

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod ask;
+pub mod connect;
 pub mod demo;
 pub mod explain;
 pub mod export;
@@ -11,4 +12,5 @@ pub mod serve;
 pub mod show;
 pub mod simulate;
 pub mod sql;
+pub mod status;
 pub mod token;

@@ -1,0 +1,106 @@
+//! Where connectors put what they read: a [`Sink`] stores a batch of records together with the
+//! position its source reaches after them, in one commit, and remembers positions so that a
+//! restarted connector resumes where the last commit left it.
+
+use gatehouse_formats::input::InputFile;
+use gatehouse_ingest::{IngestSummary, Ingestor, InputsJob, SourcePosition};
+
+use crate::ConnectError;
+
+/// One batch of records from a source.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The source, as positions name it (`blob:insights-logs-signinlogs/…/PT1H.json`).
+    pub source: String,
+    /// Where the source is once these records are stored.
+    pub position: i64,
+    /// The records, in any shape the readers know (NDJSON, a Graph page, a diagnostic blob…).
+    pub body: Vec<u8>,
+    /// A name for messages (a rejected record is reported as `display:line`).
+    pub display: String,
+}
+
+/// What a sink did with a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// Records stored.
+    pub stored: u64,
+    /// Records already stored (skipped).
+    pub duplicates: u64,
+    /// Records that could not be stored, with why (`display:line: reason`).
+    pub rejected: Vec<String>,
+}
+
+impl From<&IngestSummary> for Stored {
+    fn from(s: &IngestSummary) -> Stored {
+        Stored {
+            stored: s.total_stored(),
+            duplicates: s.duplicates,
+            rejected: s
+                .rejected
+                .iter()
+                .map(|r| format!("{}:{}: {}", r.origin.file, r.origin.line, r.reason))
+                .collect(),
+        }
+    }
+}
+
+/// A store for connectors' batches.
+pub trait Sink: Send + Sync {
+    /// Stores a batch and its source's new position in one commit; returns once both are
+    /// durable.
+    fn store(&self, batch: Batch) -> Result<Stored, ConnectError>;
+
+    /// The position last committed for a source (`None`: never).
+    fn position(&self, source: &str) -> Result<Option<i64>, ConnectError>;
+}
+
+/// A sink into an in-process [`Ingestor`] (the one of `gatehouse serve`, or one a standalone
+/// `gatehouse connect` starts), storing every record under one tenant or the record's own.
+pub struct IngestorSink<'a> {
+    ingestor: &'a Ingestor,
+    tenant: Option<String>,
+}
+
+impl<'a> IngestorSink<'a> {
+    /// Batches go to `ingestor`; with `tenant`, every record is stored under it.
+    pub fn new(ingestor: &'a Ingestor, tenant: Option<String>) -> IngestorSink<'a> {
+        IngestorSink { ingestor, tenant }
+    }
+
+    /// The positions' application id of a source: per tenant, as pushes name theirs.
+    fn app_id(&self, source: &str) -> String {
+        format!("{}/{source}", self.tenant.as_deref().unwrap_or("*"))
+    }
+}
+
+impl Sink for IngestorSink<'_> {
+    fn store(&self, batch: Batch) -> Result<Stored, ConnectError> {
+        let job = InputsJob {
+            inputs: vec![InputFile::memory(batch.display, batch.body)],
+            format: None,
+            tenant: self.tenant.clone(),
+            exclusive: false,
+            position: Some(SourcePosition {
+                app_id: self.app_id(&batch.source),
+                version: batch.position,
+            }),
+        };
+        let outcome = self
+            .ingestor
+            .ingest(job)
+            .map_err(|e| ConnectError::Store(e.to_string()))?;
+        outcome
+            .map(|summary| Stored::from(&summary))
+            .map_err(ConnectError::Store)
+    }
+
+    fn position(&self, source: &str) -> Result<Option<i64>, ConnectError> {
+        let positions = self
+            .ingestor
+            .store()
+            .positions()
+            .map_err(|e| ConnectError::Store(e.to_string()))?;
+        Ok(positions.get(&self.app_id(source)).copied())
+    }
+}
