@@ -4,6 +4,8 @@
 //!
 //! - [`BlobConnector`]: a storage account's diagnostic export tree (append blobs re-read from
 //!   where they stopped), through [`BlobService`] (SAS, account key or connection string).
+//! - [`GraphConnector`]: Microsoft Graph's log APIs with client credentials, a lookback window
+//!   for late records, paging, throttling and token renewal.
 //!
 //! Connectors write to a [`Sink`]: [`IngestorSink`] is the in-process ingest service (inside
 //! `gatehouse serve`, or started by a standalone `gatehouse connect`). Each reports to a
@@ -11,13 +13,15 @@
 
 mod azure_blob;
 mod blob;
+mod graph;
 mod settings;
 mod sink;
 mod status;
 
 pub use azure_blob::{decode_key, BlobItem, BlobService, Credential};
 pub use blob::{BlobConfig, BlobConnector, PollReport};
-pub use settings::{BlobSettings, ConnectorSettings};
+pub use graph::{GraphConfig, GraphConnector, GraphPollReport};
+pub use settings::{BlobSettings, Configured, Connector, ConnectorSettings, GraphSettings};
 pub use sink::{Batch, IngestorSink, Sink, Stored};
 pub use status::ConnectorStatus;
 

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::azure_blob::{decode_key, BlobService, Credential};
 use crate::blob::{BlobConfig, BlobConnector};
+use crate::graph::{GraphConfig, GraphConnector};
 use crate::ConnectError;
 
 /// `[[connectors.blob]]`: a storage account that Entra's diagnostic settings write to.
@@ -109,15 +110,188 @@ impl BlobSettings {
     }
 }
 
+/// `[[connectors.graph]]`: Microsoft Graph's log APIs, with an application's client credentials
+/// (the application needs `AuditLog.Read.All`).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphSettings {
+    /// The connector's name (in metrics and `gatehouse status`).
+    pub name: String,
+    /// The Entra tenant the application signs in to (its id or a domain).
+    pub entra_tenant: String,
+    /// The application (client) id.
+    pub client_id: String,
+    /// The client secret (`env:NAME` reads it from the environment).
+    pub client_secret: String,
+    /// The token authority.
+    #[serde(default = "authority")]
+    pub authority: String,
+    /// Graph's base URL.
+    #[serde(default = "graph_url")]
+    pub graph_url: String,
+    /// Store every record under this tenant (default: the tenant each record names).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// How often to poll, in seconds.
+    #[serde(default = "sixty")]
+    pub every_seconds: u64,
+    /// Records logged up to this many minutes after their event time are still caught.
+    #[serde(default = "two_hours")]
+    pub lookback_minutes: u64,
+    /// How often a poll goes back the whole lookback, in minutes (others go back one minute).
+    #[serde(default = "fifteen")]
+    pub deep_every_minutes: u64,
+    /// How many days back the first poll starts (Graph keeps 7 to 30).
+    #[serde(default = "thirty")]
+    pub initial_days: u64,
+    /// Records per page (Graph's maximum is 1,000).
+    #[serde(default = "thousand")]
+    pub page_size: u32,
+}
+
+impl std::fmt::Debug for GraphSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphSettings")
+            .field("name", &self.name)
+            .field("entra_tenant", &self.entra_tenant)
+            .field("client_id", &self.client_id)
+            .field("graph_url", &self.graph_url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn authority() -> String {
+    "https://login.microsoftonline.com".into()
+}
+fn graph_url() -> String {
+    "https://graph.microsoft.com".into()
+}
+fn sixty() -> u64 {
+    60
+}
+fn two_hours() -> u64 {
+    120
+}
+fn fifteen() -> u64 {
+    15
+}
+fn thirty() -> u64 {
+    30
+}
+fn thousand() -> u32 {
+    1000
+}
+
+impl GraphSettings {
+    /// The connector these settings describe.
+    pub fn connector(&self) -> Result<GraphConnector, ConnectError> {
+        for (what, url) in [
+            ("authority", &self.authority),
+            ("graph_url", &self.graph_url),
+        ] {
+            if !url.starts_with("https://") && !url.starts_with("http://") {
+                return Err(ConnectError::Config(format!(
+                    "connector {}: {what} {url:?} is not an http(s) URL",
+                    self.name
+                )));
+            }
+        }
+        if !(1..=1000).contains(&self.page_size) {
+            return Err(ConnectError::Config(format!(
+                "connector {}: page_size is 1 to 1000",
+                self.name
+            )));
+        }
+        Ok(GraphConnector::new(GraphConfig {
+            tenant: self.entra_tenant.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: secret(&self.client_secret)?,
+            authority: self.authority.clone(),
+            graph: self.graph_url.clone(),
+            lookback: Duration::from_secs(self.lookback_minutes * 60),
+            deep_every: Duration::from_secs(self.deep_every_minutes * 60),
+            every: Duration::from_secs(self.every_seconds.max(1)),
+            initial: Duration::from_secs(self.initial_days * 86_400),
+            page_size: self.page_size,
+        }))
+    }
+}
+
 /// `[connectors]` of `gatehouse.toml`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConnectorSettings {
     /// Storage accounts.
     pub blob: Vec<BlobSettings>,
+    /// Microsoft Graph.
+    pub graph: Vec<GraphSettings>,
+}
+
+/// A configured connector, ready to run.
+#[derive(Debug)]
+pub struct Configured {
+    /// Its name.
+    pub name: String,
+    /// The tenant it stores under (`None`: each record's own).
+    pub tenant: Option<String>,
+    /// The connector.
+    pub connector: Connector,
+}
+
+/// A connector of any kind.
+#[derive(Debug)]
+pub enum Connector {
+    /// A storage account.
+    Blob(BlobConnector),
+    /// Microsoft Graph.
+    Graph(GraphConnector),
+}
+
+impl Connector {
+    /// `blob` or `graph`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Connector::Blob(_) => "blob",
+            Connector::Graph(_) => "graph",
+        }
+    }
+
+    /// Reads its source until `stop` says so (see each connector's `run`).
+    pub fn run(
+        &self,
+        sink: &dyn crate::Sink,
+        status: &crate::ConnectorStatus,
+        stop: &dyn Fn() -> bool,
+    ) {
+        match self {
+            Connector::Blob(c) => c.run(sink, status, stop),
+            Connector::Graph(c) => c.run(sink, status, stop),
+        }
+    }
 }
 
 impl ConnectorSettings {
+    /// Every configured connector, built.
+    pub fn build(&self) -> Result<Vec<Configured>, ConnectError> {
+        self.check()?;
+        let mut out = Vec::new();
+        for b in &self.blob {
+            out.push(Configured {
+                name: b.name.clone(),
+                tenant: b.tenant.clone(),
+                connector: Connector::Blob(b.connector()?),
+            });
+        }
+        for g in &self.graph {
+            out.push(Configured {
+                name: g.name.clone(),
+                tenant: g.tenant.clone(),
+                connector: Connector::Graph(g.connector()?),
+            });
+        }
+        Ok(out)
+    }
+
     /// Checks every connector's settings (each builds), and that names are unique.
     pub fn check(&self) -> Result<(), ConnectError> {
         let mut names = std::collections::BTreeSet::new();
@@ -129,6 +303,15 @@ impl ConnectorSettings {
                 )));
             }
             b.connector()?;
+        }
+        for g in &self.graph {
+            if !names.insert(g.name.as_str()) {
+                return Err(ConnectError::Config(format!(
+                    "two connectors are named {:?}",
+                    g.name
+                )));
+            }
+            g.connector()?;
         }
         Ok(())
     }

@@ -69,7 +69,7 @@ pub struct ServerConfig {
     pub risk: RiskSettings,
     /// The watched folder, if any.
     pub watch: Option<WatchConfig>,
-    /// Live connectors (`[[connectors.blob]]`).
+    /// Live connectors (`[[connectors.blob]]`, `[[connectors.graph]]`).
     pub connectors: gatehouse_connect::ConnectorSettings,
 }
 
@@ -200,11 +200,10 @@ impl ServerConfig {
     pub fn parse(text: &str) -> Result<ServerConfig, String> {
         let config: ServerConfig = toml::from_str(text).map_err(|e| e.to_string())?;
         config.retention_logs()?;
-        config.connectors.check().map_err(|e| e.to_string())?;
-        for b in &config.connectors.blob {
-            if let Some(t) = &b.tenant {
+        for c in config.connectors.build().map_err(|e| e.to_string())? {
+            if let Some(t) = &c.tenant {
                 gatehouse_store::layout::check_tenant_id(t)
-                    .map_err(|e| format!("connector {}: {e}", b.name))?;
+                    .map_err(|e| format!("connector {}: {e}", c.name))?;
             }
         }
         if let Some(t) = config.watch.as_ref().and_then(|w| w.tenant.as_deref()) {

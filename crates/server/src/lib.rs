@@ -122,6 +122,8 @@ pub struct AppState {
 pub struct Server {
     state: Arc<AppState>,
     data: PathBuf,
+    /// The configured connectors, started by [`Server::run`] (their statuses are in the state).
+    connectors: Vec<gatehouse_connect::Configured>,
 }
 
 impl Server {
@@ -146,6 +148,10 @@ impl Server {
             vacuum_grace: Duration::from_secs(config.maintenance.vacuum_grace_hours * 3600),
             ..TableConfig::default()
         };
+        let connectors = config
+            .connectors
+            .build()
+            .map_err(|e| ServerError::Config(e.to_string()))?;
         let ingestor = Ingestor::start(&store, options, tables, metrics.clone())?;
         let local_admin = auth::random_bytes::<32>()?
             .iter()
@@ -176,14 +182,15 @@ impl Server {
                 tokens: TokenStore::new(store.root()),
                 tickets: auth::Tickets::default(),
                 risk: risk::RiskHub::default(),
-                connectors: config
-                    .connectors
-                    .blob
+                connectors: connectors
                     .iter()
-                    .map(|b| {
+                    .map(|c| {
                         (
-                            b.tenant.as_ref().map(|t| t.to_ascii_lowercase()),
-                            Arc::new(gatehouse_connect::ConnectorStatus::new(&b.name, "blob")),
+                            c.tenant.as_ref().map(|t| t.to_ascii_lowercase()),
+                            Arc::new(gatehouse_connect::ConnectorStatus::new(
+                                &c.name,
+                                c.connector.kind(),
+                            )),
                         )
                     })
                     .collect(),
@@ -194,6 +201,7 @@ impl Server {
                 config,
             }),
             data: data.to_path_buf(),
+            connectors,
         })
     }
 
@@ -211,7 +219,7 @@ impl Server {
     /// Serves until `shutdown` completes, then stops taking requests, commits what was accepted,
     /// and releases the data directory.
     pub async fn run(
-        self,
+        mut self,
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
@@ -263,28 +271,23 @@ impl Server {
             Arc::clone(&stop_clustering),
         )));
         let mut connector_threads = Vec::new();
-        for (settings, (_, status)) in self
-            .state
-            .config
-            .connectors
-            .blob
-            .iter()
-            .zip(&self.state.connectors)
-        {
-            let connector = settings
-                .connector()
-                .map_err(|e| ServerError::Config(e.to_string()))?;
+        let connectors = std::mem::take(&mut self.connectors);
+        for (configured, (_, status)) in connectors.into_iter().zip(&self.state.connectors) {
             let (state, status, stop) = (
                 self.state.clone(),
                 Arc::clone(status),
                 Arc::clone(&stop_clustering),
             );
-            let tenant = settings.tenant.clone();
             let thread = std::thread::Builder::new()
-                .name(format!("connector {}", settings.name))
+                .name(format!("connector {}", configured.name))
                 .spawn(move || {
-                    let sink = gatehouse_connect::IngestorSink::new(&state.ingestor, tenant);
-                    connector.run(&sink, &status, &|| stop.load(Ordering::Relaxed));
+                    let sink = gatehouse_connect::IngestorSink::new(
+                        &state.ingestor,
+                        configured.tenant.clone(),
+                    );
+                    configured
+                        .connector
+                        .run(&sink, &status, &|| stop.load(Ordering::Relaxed));
                 })
                 .map_err(|source| ServerError::Io {
                     context: "starting a connector".into(),

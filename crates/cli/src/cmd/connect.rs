@@ -1,6 +1,6 @@
 //! `gatehouse connect`: runs a live connector on its own (without `gatehouse serve`), feeding the
 //! data directory through an in-process ingest service. Under `gatehouse serve`, configure
-//! connectors in `gatehouse.toml` instead (`[[connectors.blob]]`).
+//! connectors in `gatehouse.toml` instead (`[[connectors.blob]]`, `[[connectors.graph]]`).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use gatehouse_connect::{BlobSettings, ConnectorStatus, IngestorSink};
+use gatehouse_connect::{BlobSettings, Connector, ConnectorStatus, GraphSettings, IngestorSink};
 use gatehouse_ingest::{IngestOptions, Ingestor, NoObserver};
 use gatehouse_store::{Store, TableConfig};
 
@@ -18,6 +18,49 @@ use gatehouse_store::{Store, TableConfig};
 pub enum Command {
     /// Read a storage account's diagnostic export (`insights-logs-*` containers), incrementally.
     Blob(BlobArgs),
+    /// Poll Microsoft Graph's log APIs (all four sign-in types, audits, provisioning).
+    Graph(GraphArgs),
+}
+
+/// `gatehouse connect graph`.
+#[derive(Debug, clap::Args)]
+pub struct GraphArgs {
+    /// The Entra tenant the application signs in to (its id or a domain).
+    #[arg(long)]
+    entra_tenant: String,
+    /// The application (client) id.
+    #[arg(long)]
+    client_id: String,
+    /// The client secret (`env:NAME` reads it from the environment).
+    #[arg(long)]
+    client_secret: String,
+    /// The token authority.
+    #[arg(long, default_value = "https://login.microsoftonline.com")]
+    authority: String,
+    /// Graph's base URL.
+    #[arg(long, default_value = "https://graph.microsoft.com")]
+    graph_url: String,
+    /// Store every record under this tenant (default: the tenant each record names).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Seconds between polls.
+    #[arg(long, default_value_t = 60)]
+    every_seconds: u64,
+    /// Records logged up to this many minutes after their event time are still caught.
+    #[arg(long, default_value_t = 120)]
+    lookback_minutes: u64,
+    /// Minutes between polls that go back the whole lookback (others go back one minute).
+    #[arg(long, default_value_t = 15)]
+    deep_every_minutes: u64,
+    /// Days back the first poll starts.
+    #[arg(long, default_value_t = 30)]
+    initial_days: u64,
+    /// Records per page (up to 1,000).
+    #[arg(long, default_value_t = 1000)]
+    page_size: u32,
+    /// Poll once, then stop (default: keep polling until Ctrl-C).
+    #[arg(long)]
+    once: bool,
 }
 
 /// `gatehouse connect blob`.
@@ -54,30 +97,59 @@ pub struct BlobArgs {
 
 /// Runs a `gatehouse connect` subcommand.
 pub fn run(data: &Path, command: Command) -> anyhow::Result<ExitCode> {
-    let Command::Blob(args) = command;
+    let (connector, tenant, once) = match command {
+        Command::Blob(args) => {
+            let settings = BlobSettings {
+                name: "connect-blob".into(),
+                connection_string: args.connection_string,
+                url: args.url,
+                sas: args.sas,
+                account_key: args.account_key,
+                containers: args.containers,
+                tenant: args.tenant.clone(),
+                every_seconds: args.every_seconds,
+                settle_seconds: args.settle_seconds,
+            };
+            (
+                Connector::Blob(settings.connector()?),
+                args.tenant,
+                args.once,
+            )
+        }
+        Command::Graph(args) => {
+            let settings = GraphSettings {
+                name: "connect-graph".into(),
+                entra_tenant: args.entra_tenant,
+                client_id: args.client_id,
+                client_secret: args.client_secret,
+                authority: args.authority,
+                graph_url: args.graph_url,
+                tenant: args.tenant.clone(),
+                every_seconds: args.every_seconds,
+                lookback_minutes: args.lookback_minutes,
+                deep_every_minutes: args.deep_every_minutes,
+                initial_days: args.initial_days,
+                page_size: args.page_size,
+            };
+            (
+                Connector::Graph(settings.connector()?),
+                args.tenant,
+                args.once,
+            )
+        }
+    };
     if let Some(server) = gatehouse_server::client::LocalServer::find(data) {
         anyhow::bail!(
             "gatehouse serve runs over {} ({}): configure the connector in its gatehouse.toml \
-             ([[connectors.blob]]) instead of running it beside the server",
+             ([[connectors.{}]]) instead of running it beside the server",
             data.display(),
-            server.url()
+            server.url(),
+            connector.kind()
         );
     }
-    if let Some(t) = &args.tenant {
+    if let Some(t) = &tenant {
         gatehouse_store::layout::check_tenant_id(t).map_err(anyhow::Error::msg)?;
     }
-    let settings = BlobSettings {
-        name: "connect-blob".into(),
-        connection_string: args.connection_string,
-        url: args.url,
-        sas: args.sas,
-        account_key: args.account_key,
-        containers: args.containers,
-        tenant: args.tenant.clone(),
-        every_seconds: args.every_seconds,
-        settle_seconds: args.settle_seconds,
-    };
-    let connector = settings.connector()?;
     std::fs::create_dir_all(data).with_context(|| data.display().to_string())?;
     let store = Store::open(data)?;
     let options = IngestOptions {
@@ -91,11 +163,24 @@ pub fn run(data: &Path, command: Command) -> anyhow::Result<ExitCode> {
         TableConfig::default(),
         Arc::new(NoObserver),
     )?;
-    let status = ConnectorStatus::new(&settings.name, "blob");
+    let status = ConnectorStatus::new(format!("connect-{}", connector.kind()), connector.kind());
     let result = {
-        let sink = IngestorSink::new(&ingestor, args.tenant);
-        if args.once {
-            connector.poll(&sink, &status).map(Some)
+        let sink = IngestorSink::new(&ingestor, tenant);
+        if once {
+            match &connector {
+                Connector::Blob(c) => c.poll(&sink, &status).map(|r| {
+                    format!(
+                        "{} blobs, {} batches: {} records stored, {} already stored, {} rejected; {} bytes wait for a line's end",
+                        r.blobs, r.batches, r.stored, r.duplicates, r.rejected, r.behind_bytes
+                    )
+                }),
+                Connector::Graph(c) => c.poll(&sink, &status).map(|r| {
+                    format!(
+                        "{} pages: {} records stored, {} already stored, {} rejected; throttled {} times",
+                        r.pages, r.stored, r.duplicates, r.rejected, r.throttled
+                    )
+                }),
+            }
         } else {
             let stop = Arc::new(AtomicBool::new(false));
             let flag = Arc::clone(&stop);
@@ -110,23 +195,16 @@ pub fn run(data: &Path, command: Command) -> anyhow::Result<ExitCode> {
             });
             eprintln!("reading until Ctrl-C …");
             connector.run(&sink, &status, &|| stop.load(Ordering::Relaxed));
-            Ok(None)
+            let s = status.to_json();
+            Ok(format!(
+                "stopped: {} records stored, {} already stored, {} rejected, {} errors",
+                s["records"], s["duplicates"], s["rejected"], s["errors"]
+            ))
         }
     };
     ingestor.shutdown()?;
-    let s = status.to_json();
-    match result {
-        Ok(Some(report)) => eprintln!(
-            "{} blobs, {} batches: {} records stored, {} already stored, {} rejected; {} bytes wait for a line's end",
-            report.blobs, report.batches, report.stored, report.duplicates, report.rejected, report.behind_bytes
-        ),
-        Ok(None) => eprintln!(
-            "stopped: {} records stored, {} already stored, {} rejected, {} errors",
-            s["records"], s["duplicates"], s["rejected"], s["errors"]
-        ),
-        Err(e) => return Err(e.into()),
-    }
-    Ok(if s["rejected"].as_u64().unwrap_or(0) > 0 {
+    eprintln!("{}", result?);
+    Ok(if status.to_json()["rejected"].as_u64().unwrap_or(0) > 0 {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
