@@ -32,7 +32,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import BIN, ROOT, Serve  # noqa: E402
+from run import BIN, ROOT, Serve, write_section  # noqa: E402
 
 BEGIN = "<!-- console: written by bench/console.py -->"
 END = "<!-- /console -->"
@@ -238,14 +238,7 @@ def main():
         lines.append(f"| {name} | {ms(g)} | {ms(max(ours))} | {ms(dk)} | {g / dk:.2f}x |")
     lines += ["", "Targets (issue #15): first rows under 1 s after opening the sign-in logs, a filter "
               "change's rows under 500 ms, on 10M+ sign-ins.", END]
-    text = open(args.write).read()
-    block = "\n".join(lines) + "\n"
-    if BEGIN in text:
-        a, b = text.index(BEGIN), text.index(END) + len(END) + 1
-        text = text[:a] + block + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    open(args.write, "w").write(text)
+    write_section(args.write, BEGIN, END, lines)
     print("\n".join(lines))
 
 

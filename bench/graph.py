@@ -28,7 +28,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import BIN, ROOT, Serve, fmt_int, percentile  # noqa: E402
+from run import BIN, ROOT, Serve, fmt_int, percentile, write_section  # noqa: E402
 
 BEGIN = "<!-- graph: written by bench/graph.py -->"
 END = "<!-- /graph -->"
@@ -268,14 +268,7 @@ def main():
               f"({len(lat) / load_s:.0f}/s), **{len(errors)} errors**; latency p50 {ms(percentile(lat, 50))}, "
               f"p90 {ms(percentile(lat, 90))}, p99 {ms(percentile(lat, 99))}, max {ms(max(lat))}; "
               f"server RSS at the end {rss / 2**20:,.0f} MiB.", END]
-    text = open(args.write).read()
-    block = "\n".join(lines) + "\n"
-    if BEGIN in text:
-        a, b = text.index(BEGIN), text.index(END) + len(END) + 1
-        text = text[:a] + block + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    open(args.write, "w").write(text)
+    write_section(args.write, BEGIN, END, lines)
     if errors:
         print("errors:", errors[:5])
         sys.exit(1)

@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import BIN, ROOT, Serve  # noqa: E402
+from run import BIN, ROOT, Serve, write_section  # noqa: E402
 from graph import get  # noqa: E402
 
 BEGIN = "<!-- insights: written by bench/insights.py -->"
@@ -174,14 +174,7 @@ def main():
     for name, g, dk, (cg, cd) in rows:
         lines.append(f"| {name} | {ms(g)} | {ms(cg)} | {ms(dk)} | {ms(cd)} | {g / dk:.2f}x |")
     lines += ["", "Targets (issue #13): each under 300 ms on 10M+ sign-ins, and no slower than DuckDB.", END]
-    text = open(args.write).read()
-    block = "\n".join(lines) + "\n"
-    if BEGIN in text:
-        a, b = text.index(BEGIN), text.index(END) + len(END) + 1
-        text = text[:a] + block + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    open(args.write, "w").write(text)
+    write_section(args.write, BEGIN, END, lines)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import BIN, ROOT, run_timed, warm  # noqa: E402
+from run import BIN, ROOT, run_timed, warm, write_section  # noqa: E402
 
 BEGIN = "<!-- risk: written by bench/risk.py -->"
 END = "<!-- /risk -->"
@@ -152,14 +152,7 @@ def main():
                   "```", r["evaluate"].rstrip(), "```", ""]
     lines += ["Targets (issue #14): precision and recall at least 0.9 for every scenario, no benign look-alike "
               "flagged; at most 1 false detection per 1,000 users per day on an attack-free month.", END]
-    block = "\n".join(lines) + "\n"
-    text = open(args.write).read() if os.path.exists(args.write) else ""
-    if BEGIN in text:
-        a, b = text.index(BEGIN), text.index(END) + len(END) + 1
-        text = text[:a] + block + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    open(args.write, "w").write(text)
+    block = write_section(args.write, BEGIN, END, lines)
     print(block)
 
 

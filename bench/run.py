@@ -150,6 +150,21 @@ SOAK_END = "<!-- /soak -->"
 GRAPH_BEGIN = "<!-- graph: written by bench/graph.py -->"
 
 
+def write_section(path, begin, end, lines):
+    """Replaces the section between the markers `begin` and `end` of a Markdown file with `lines`
+    (which hold the markers), or appends it when the file has no such section yet."""
+    text = open(path).read() if os.path.exists(path) else ""
+    block = "\n".join(lines) + "\n"
+    if begin in text and end in text:
+        a, b = text.index(begin), text.index(end) + len(end) + 1
+        text = text[:a] + block + text[b:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    with open(path, "w") as f:
+        f.write(text)
+    return block
+
+
 class Serve:
     """A `gatehouse serve` of a data directory on a free loopback port, with tokens."""
 

@@ -3,12 +3,13 @@
 # deltalake package (used to check that other engines read the store) and the Microsoft Graph SDKs
 # (used to check the Graph API), installs Chromium and chromedriver (the web console is tested in a
 # real browser; Debian's packages, with apt-get, when they are missing) and Azurite (the storage
-# emulator, from npm: the blob connector is tested against it), then runs every Rust test in the
-# workspace.
+# emulator, from npm: the blob connector is tested against it) and Tansu (a Kafka-compatible
+# broker, with cargo install: the Kafka connector is tested against it), then runs every Rust test
+# in the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import duckdb, deltalake, pyarrow, msgraph, msgraph_beta, azure.storage.blob' 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import duckdb, deltalake, pyarrow, msgraph, msgraph_beta, azure.storage.blob, kafka' 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
 fi
@@ -32,5 +33,13 @@ if [ ! -x .azurite/node_modules/.bin/azurite-blob ]; then
   npm install --prefix .azurite --no-audit --no-fund --silent azurite@3.35.0
 fi
 export GATEHOUSE_AZURITE="$PWD/.azurite/node_modules/.bin/azurite-blob"
+
+# Tansu, a Kafka-compatible broker (a Rust crate), for the Kafka connector's tests: built once
+# into a cache folder outside the clone (about 20 minutes on 2 cores the first time).
+tools="${GATEHOUSE_TOOLS:-$HOME/.cache/gatehouse-tools}"
+if [ ! -x "$tools/bin/tansu" ]; then
+  cargo install tansu --version 0.6.0 --locked --root "$tools"
+fi
+export GATEHOUSE_TANSU="$tools/bin/tansu"
 
 cargo test --workspace --locked

@@ -114,7 +114,7 @@ enum Command {
     /// Create, list and revoke the tokens HTTP clients use.
     #[command(subcommand)]
     Token(cmd::token::Command),
-    /// Run a live connector on its own (a storage account's diagnostic export, Microsoft Graph).
+    /// Run a live connector on its own (a storage account's export, Event Hubs / Kafka, Graph).
     #[command(subcommand)]
     Connect(cmd::connect::Command),
     /// What the running server is doing: tables, risk engine, connectors (lag, position, errors).

@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{python, run_python, Gh, Served};
+use common::{python, reference_counts, run_python, Gh, Served};
 
 /// Azurite's documented development account and key.
 const ACCOUNT: &str = "devstoreaccount1";
@@ -118,30 +117,6 @@ fn upload(az: &Azurite, tree: &Path, from: u32, to: u32) -> u64 {
     v["lines"].as_u64().unwrap()
 }
 
-/// Rows per table, and distinct ids per table, of a data directory.
-fn counts(gh: &Gh) -> BTreeMap<String, (i64, i64)> {
-    ["signins", "audits", "provisioning"]
-        .iter()
-        .map(|t| {
-            let n = gh.sql_int(&format!("SELECT count(*) FROM {t}"));
-            let ids = gh.sql_int(&format!(
-                "SELECT count(*) FROM (SELECT DISTINCT id, \"_contentHash\" FROM {t})"
-            ));
-            (t.to_string(), (n, ids))
-        })
-        .collect()
-}
-
-/// The reference: the same tree ingested from its files by `gatehouse ingest`.
-fn reference(tree: &Path) -> BTreeMap<String, (i64, i64)> {
-    let gh = Gh::new();
-    gh.ingest(&["--tenant".as_ref(), "contoso".as_ref(), tree.as_os_str()])
-        .expect_code(0, "reference ingest");
-    let c = counts(&gh);
-    assert!(c["signins"].0 > 100, "{c:?}");
-    c
-}
-
 fn connect_once(gh: &Gh, az: &Azurite) -> String {
     let r = gh.run(&[
         "connect",
@@ -159,17 +134,8 @@ fn connect_once(gh: &Gh, az: &Azurite) -> String {
 #[test]
 fn blobs_are_read_incrementally_once_each() {
     let gh = Gh::new();
-    let tree = gh.simulate(&[
-        "--users",
-        "15",
-        "--days",
-        "1",
-        "--seed",
-        "11",
-        "--format",
-        "diagnostic",
-    ]);
-    let expected = reference(&tree);
+    let tree = gh.simulate_diagnostic(15, 1, 11);
+    let expected = reference_counts(&tree, "contoso");
     let az = Azurite::start(&gh.dir.join("azurite"), None);
     // Half of every blob, then the rest: the second read takes only what grew.
     let first = upload(&az, &tree, 0, 50);
@@ -181,7 +147,7 @@ fn blobs_are_read_incrementally_once_each() {
         out.contains(&format!("{second} records stored, 0 already stored")),
         "{out}"
     );
-    assert_eq!(counts(&gh), expected, "the store holds the tree, once");
+    assert_eq!(gh.log_counts(), expected, "the store holds the tree, once");
     // Nothing new: nothing read.
     let out = connect_once(&gh, &az);
     assert!(out.contains("0 batches"), "{out}");
@@ -290,70 +256,33 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn killed_at_any_moment_nothing_is_lost_or_stored_twice() {
     let gh = Gh::new();
-    let tree = gh.simulate(&[
-        "--users",
-        "25",
-        "--days",
-        "2",
-        "--seed",
-        "12",
-        "--format",
-        "diagnostic",
-    ]);
-    let expected = reference(&tree);
+    let tree = gh.simulate_diagnostic(25, 2, 12);
+    let expected = reference_counts(&tree, "contoso");
     let az = Azurite::start(&gh.dir.join("azurite"), None);
     upload(&az, &tree, 0, 100);
-    let mut rng = 0x9e37_79b9_u64;
     let total: i64 = expected.values().map(|(n, _)| n).sum();
-    let mut midway = 0;
-    for round in 0..8 {
-        let mut child = gh
-            .cmd()
-            .args([
-                "connect",
-                "blob",
-                "--connection-string",
-                &az.connection_string(),
-                "--tenant",
-                "contoso",
-                "--every-seconds",
-                "1",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        std::thread::sleep(Duration::from_millis(300 + rng % 1200));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
-        let now: i64 = counts(&gh).values().map(|(n, _)| n).sum();
-        eprintln!("round {round}: killed with {now} of {total} stored");
-        if now > 0 && now < total {
-            midway += 1;
-        }
-    }
+    let connection = az.connection_string();
+    let args = [
+        "connect",
+        "blob",
+        "--connection-string",
+        &connection,
+        "--tenant",
+        "contoso",
+        "--every-seconds",
+        "1",
+    ];
+    let midway = gh.kill_repeatedly(&args, 8, 300, 1200, total);
     assert!(midway > 0, "no kill landed while the connector was reading");
     connect_once(&gh, &az);
-    assert_eq!(counts(&gh), expected, "after 8 kills");
+    assert_eq!(gh.log_counts(), expected, "after 8 kills");
 }
 
 #[test]
 fn the_server_runs_the_connector_and_rides_out_an_outage() {
     let gh = Gh::new();
-    let tree = gh.simulate(&[
-        "--users",
-        "10",
-        "--days",
-        "1",
-        "--seed",
-        "13",
-        "--format",
-        "diagnostic",
-    ]);
-    let expected = reference(&tree);
+    let tree = gh.simulate_diagnostic(10, 1, 13);
+    let expected = reference_counts(&tree, "contoso");
     let az = Azurite::start(&gh.dir.join("azurite"), None);
     std::fs::create_dir_all(&gh.data).unwrap();
     std::fs::write(
@@ -436,7 +365,10 @@ fn the_server_runs_the_connector_and_rides_out_an_outage() {
         "--start",
         "2026-11-20",
     ]);
-    let added: i64 = reference(&more).values().map(|(n, _)| n).sum();
+    let added: i64 = reference_counts(&more, "contoso")
+        .values()
+        .map(|(n, _)| n)
+        .sum();
     upload(&az, &more, 0, 100);
     let started = Instant::now();
     while stored(&server) < total + added {

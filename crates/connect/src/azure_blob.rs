@@ -438,23 +438,11 @@ fn unescape(text: &str) -> String {
 
 /// Percent-encodes a blob name for a URL path (keeping `/`).
 fn encode_path(name: &str) -> String {
-    encode(name, b"-_.~/=")
+    crate::percent_encode(name, b"-_.~/=")
 }
 
 fn encode_query(value: &str) -> String {
-    encode(value, b"-_.~")
-}
-
-fn encode(s: &str, keep: &[u8]) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || keep.contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::percent_encode(value, b"-_.~")
 }
 
 #[cfg(test)]

@@ -148,14 +148,11 @@ impl BlobConnector {
                 body: bytes[..take].to_vec(),
                 display: format!("{container}/{}@{position}", blob.name),
             })?;
-            for r in &stored.rejected {
-                tracing::warn!(%source, rejected = %r, "a record was rejected");
-            }
+            stored.committed(&source, next as i64, status);
             report.batches += 1;
             report.stored += stored.stored;
             report.duplicates += stored.duplicates;
             report.rejected += stored.rejected.len() as u64;
-            status.batch_stored(&source, next as i64, &stored);
             position = next;
         }
         Ok(())
@@ -164,36 +161,9 @@ impl BlobConnector {
     /// Polls until `stop` says so, reporting to `status`; errors (an unreachable account, a
     /// refused credential) are reported and retried with backoff, up to a minute apart.
     pub fn run(&self, sink: &dyn Sink, status: &ConnectorStatus, stop: &dyn Fn() -> bool) {
-        let mut backoff = Duration::from_secs(1);
-        while !stop() {
-            let wait = match self.poll(sink, status) {
-                Ok(report) => {
-                    status.poll_done(report.behind_bytes);
-                    backoff = Duration::from_secs(1);
-                    self.config.every
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "the blob connector failed; retrying");
-                    status.failed(&e);
-                    let w = backoff;
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
-                    w
-                }
-            };
-            sleep_unless(wait, stop);
-        }
-    }
-}
-
-/// Sleeps `d`, waking early when `stop` says so.
-pub(crate) fn sleep_unless(d: Duration, stop: &dyn Fn() -> bool) {
-    let until = std::time::Instant::now() + d;
-    while !stop() {
-        let now = std::time::Instant::now();
-        if now >= until {
-            return;
-        }
-        std::thread::sleep((until - now).min(Duration::from_millis(100)));
+        crate::poll_until_stopped("blob", self.config.every, status, stop, || {
+            self.poll(sink, status).map(|r| r.behind_bytes)
+        });
     }
 }
 

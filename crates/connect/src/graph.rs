@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::blob::sleep_unless;
 use crate::sink::{Batch, Sink};
 use crate::status::ConnectorStatus;
 use crate::ConnectError;
@@ -298,7 +297,7 @@ impl GraphConnector {
             "{}/beta/auditLogs/{}?$filter={}&$orderby={}%20asc&$top={}",
             self.config.graph.trim_end_matches('/'),
             feed.resource,
-            encode(&filter),
+            crate::percent_encode(&filter, b"-_.~"),
             feed.time,
             self.config.page_size
         );
@@ -324,13 +323,10 @@ impl GraphConnector {
                     body,
                     display: format!("{}#{}", feed.source, report.pages),
                 })?;
-                for r in &stored.rejected {
-                    tracing::warn!(source = feed.source, rejected = %r, "a record was rejected");
-                }
+                stored.committed(feed.source, position, status);
                 report.stored += stored.stored;
                 report.duplicates += stored.duplicates;
                 report.rejected += stored.rejected.len() as u64;
-                status.batch_stored(feed.source, position, &stored);
             }
             match page["@odata.nextLink"].as_str() {
                 Some(next) => url = next.to_string(),
@@ -341,35 +337,8 @@ impl GraphConnector {
 
     /// Polls until `stop` says so; failures are reported and retried with backoff.
     pub fn run(&self, sink: &dyn Sink, status: &ConnectorStatus, stop: &dyn Fn() -> bool) {
-        let mut backoff = Duration::from_secs(1);
-        while !stop() {
-            let wait = match self.poll(sink, status) {
-                Ok(_) => {
-                    status.poll_done(0);
-                    backoff = Duration::from_secs(1);
-                    self.config.every
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "the Graph connector failed; retrying");
-                    status.failed(&e);
-                    let w = backoff;
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
-                    w
-                }
-            };
-            sleep_unless(wait, stop);
-        }
+        crate::poll_until_stopped("graph", self.config.every, status, stop, || {
+            self.poll(sink, status).map(|_| 0)
+        });
     }
-}
-
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 2);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

@@ -4,6 +4,8 @@
 //!
 //! - [`BlobConnector`]: a storage account's diagnostic export tree (append blobs re-read from
 //!   where they stopped), through [`BlobService`] (SAS, account key or connection string).
+//! - [`KafkaConnector`]: Event Hubs (or any broker) over the Kafka protocol, in a consumer group,
+//!   each partition starting where the store's position for it says.
 //! - [`GraphConnector`]: Microsoft Graph's log APIs with client credentials, a lookback window
 //!   for late records, paging, throttling and token renewal.
 //!
@@ -14,6 +16,7 @@
 mod azure_blob;
 mod blob;
 mod graph;
+mod kafka;
 mod settings;
 mod sink;
 mod status;
@@ -21,7 +24,10 @@ mod status;
 pub use azure_blob::{decode_key, BlobItem, BlobService, Credential};
 pub use blob::{BlobConfig, BlobConnector, PollReport};
 pub use graph::{GraphConfig, GraphConnector, GraphPollReport};
-pub use settings::{BlobSettings, Configured, Connector, ConnectorSettings, GraphSettings};
+pub use kafka::{KafkaAuth, KafkaConfig, KafkaConnector, KafkaReport};
+pub use settings::{
+    BlobSettings, Configured, Connector, ConnectorSettings, GraphSettings, KafkaSettings,
+};
 pub use sink::{Batch, IngestorSink, Sink, Stored};
 pub use status::ConnectorStatus;
 
@@ -46,4 +52,60 @@ pub enum ConnectError {
     /// Storing failed.
     #[error("store: {0}")]
     Store(String),
+}
+
+/// Percent-encodes `s` for a URL, keeping ASCII letters, digits and the bytes of `keep`.
+pub(crate) fn percent_encode(s: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len() * 2);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Runs `poll` until `stop` says so, `every` apart; a failure is reported to `status` and
+/// retried with backoff (1 s doubling to a minute). `poll` gives what it left behind (0: caught
+/// up).
+pub(crate) fn poll_until_stopped(
+    what: &str,
+    every: std::time::Duration,
+    status: &ConnectorStatus,
+    stop: &dyn Fn() -> bool,
+    mut poll: impl FnMut() -> Result<u64, ConnectError>,
+) {
+    use std::time::Duration;
+    let mut backoff = Duration::from_secs(1);
+    while !stop() {
+        let wait = match poll() {
+            Ok(behind) => {
+                status.poll_done(behind);
+                backoff = Duration::from_secs(1);
+                every
+            }
+            Err(e) => {
+                tracing::warn!(connector = what, error = %e, retry_in = ?backoff, "a connector failed; retrying");
+                status.failed(&e);
+                let w = backoff;
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+                w
+            }
+        };
+        sleep_unless(wait, stop);
+    }
+}
+
+/// Sleeps `d`, waking early when `stop` says so.
+pub(crate) fn sleep_unless(d: std::time::Duration, stop: &dyn Fn() -> bool) {
+    let until = std::time::Instant::now() + d;
+    while !stop() {
+        let now = std::time::Instant::now();
+        if now >= until {
+            return;
+        }
+        std::thread::sleep((until - now).min(std::time::Duration::from_millis(100)));
+    }
 }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use crate::azure_blob::{decode_key, BlobService, Credential};
 use crate::blob::{BlobConfig, BlobConnector};
 use crate::graph::{GraphConfig, GraphConnector};
+use crate::kafka::{KafkaAuth, KafkaConfig, KafkaConnector};
 use crate::ConnectError;
 
 /// `[[connectors.blob]]`: a storage account that Entra's diagnostic settings write to.
@@ -225,6 +226,117 @@ pub struct ConnectorSettings {
     pub blob: Vec<BlobSettings>,
     /// Microsoft Graph.
     pub graph: Vec<GraphSettings>,
+    /// Event Hubs or Kafka brokers.
+    pub kafka: Vec<KafkaSettings>,
+}
+
+/// `[[connectors.kafka]]`: an Event Hubs namespace (or any Kafka-protocol broker) that Entra's
+/// diagnostic settings stream to.
+///
+/// Either `connection_string` (Event Hubs: SASL PLAIN over TLS on port 9093 as
+/// `$ConnectionString`), or `brokers` with `security_protocol` (`plaintext`, `ssl`, `sasl_ssl`,
+/// `sasl_plaintext`) and, for SASL, `username` and `password`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// The connector's name.
+    pub name: String,
+    /// An Event Hubs connection string (`env:NAME` reads it from the environment).
+    #[serde(default)]
+    pub connection_string: Option<String>,
+    /// Bootstrap servers (`host:port,…`).
+    #[serde(default)]
+    pub brokers: Option<String>,
+    /// `plaintext`, `ssl`, `sasl_ssl` or `sasl_plaintext`.
+    #[serde(default)]
+    pub security_protocol: Option<String>,
+    /// SASL user.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// SASL password (`env:NAME` reads it from the environment).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The topics (event hubs) to read.
+    pub topics: Vec<String>,
+    /// The consumer group.
+    #[serde(default = "default_group")]
+    pub group: String,
+    /// Store every record under this tenant (default: the tenant each record names).
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSettings")
+            .field("name", &self.name)
+            .field("brokers", &self.brokers)
+            .field("topics", &self.topics)
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_group() -> String {
+    "gatehouse".into()
+}
+
+impl KafkaSettings {
+    /// The connector these settings describe.
+    pub fn connector(&self) -> Result<KafkaConnector, ConnectError> {
+        if self.topics.is_empty() {
+            return Err(ConnectError::Config(format!(
+                "connector {}: name at least one topic",
+                self.name
+            )));
+        }
+        let config = match (&self.connection_string, &self.brokers) {
+            (Some(c), None) => {
+                KafkaConfig::event_hubs(&secret(c)?, self.topics.clone(), self.group.clone())?
+            }
+            (None, Some(brokers)) => {
+                let mut config =
+                    KafkaConfig::local(brokers.clone(), self.topics.clone(), self.group.clone());
+                let user = || {
+                    Ok::<_, ConnectError>((
+                        self.username.clone().ok_or_else(|| {
+                            ConnectError::Config(format!(
+                                "connector {}: SASL needs a username",
+                                self.name
+                            ))
+                        })?,
+                        secret(self.password.as_deref().unwrap_or(""))?,
+                    ))
+                };
+                config.auth = match self.security_protocol.as_deref().unwrap_or("plaintext") {
+                    "plaintext" => KafkaAuth::Plaintext,
+                    "ssl" => KafkaAuth::Ssl,
+                    "sasl_ssl" => {
+                        let (username, password) = user()?;
+                        KafkaAuth::SaslSsl { username, password }
+                    }
+                    "sasl_plaintext" => {
+                        let (username, password) = user()?;
+                        KafkaAuth::SaslPlaintext { username, password }
+                    }
+                    other => {
+                        return Err(ConnectError::Config(format!(
+                            "connector {}: security_protocol {other:?}: plaintext, ssl, sasl_ssl or sasl_plaintext",
+                            self.name
+                        )))
+                    }
+                };
+                config
+            }
+            _ => {
+                return Err(ConnectError::Config(format!(
+                    "connector {}: give connection_string or brokers",
+                    self.name
+                )))
+            }
+        };
+        Ok(KafkaConnector::new(config))
+    }
 }
 
 /// A configured connector, ready to run.
@@ -245,6 +357,8 @@ pub enum Connector {
     Blob(BlobConnector),
     /// Microsoft Graph.
     Graph(GraphConnector),
+    /// Event Hubs or a Kafka broker.
+    Kafka(KafkaConnector),
 }
 
 impl Connector {
@@ -253,6 +367,7 @@ impl Connector {
         match self {
             Connector::Blob(_) => "blob",
             Connector::Graph(_) => "graph",
+            Connector::Kafka(_) => "kafka",
         }
     }
 
@@ -266,6 +381,7 @@ impl Connector {
         match self {
             Connector::Blob(c) => c.run(sink, status, stop),
             Connector::Graph(c) => c.run(sink, status, stop),
+            Connector::Kafka(c) => c.run(sink, status, stop),
         }
     }
 }
@@ -280,6 +396,13 @@ impl ConnectorSettings {
                 name: b.name.clone(),
                 tenant: b.tenant.clone(),
                 connector: Connector::Blob(b.connector()?),
+            });
+        }
+        for k in &self.kafka {
+            out.push(Configured {
+                name: k.name.clone(),
+                tenant: k.tenant.clone(),
+                connector: Connector::Kafka(k.connector()?),
             });
         }
         for g in &self.graph {
@@ -312,6 +435,15 @@ impl ConnectorSettings {
                 )));
             }
             g.connector()?;
+        }
+        for k in &self.kafka {
+            if !names.insert(k.name.as_str()) {
+                return Err(ConnectError::Config(format!(
+                    "two connectors are named {:?}",
+                    k.name
+                )));
+            }
+            k.connector()?;
         }
         Ok(())
     }

@@ -45,6 +45,17 @@ impl From<&IngestSummary> for Stored {
     }
 }
 
+impl Stored {
+    /// Reports a committed batch: its rejections to the log, its counts and the source's new
+    /// position to the connector's status.
+    pub(crate) fn committed(&self, source: &str, position: i64, status: &crate::ConnectorStatus) {
+        for r in &self.rejected {
+            tracing::warn!(%source, rejected = %r, "a record was rejected");
+        }
+        status.batch_stored(source, position, self);
+    }
+}
+
 /// A store for connectors' batches.
 pub trait Sink: Send + Sync {
     /// Stores a batch and its source's new position in one commit; returns once both are

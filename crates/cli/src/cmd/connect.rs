@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use gatehouse_connect::{BlobSettings, Connector, ConnectorStatus, GraphSettings, IngestorSink};
+use gatehouse_connect::{
+    BlobSettings, Connector, ConnectorStatus, GraphSettings, IngestorSink, KafkaSettings,
+};
 use gatehouse_ingest::{IngestOptions, Ingestor, NoObserver};
 use gatehouse_store::{Store, TableConfig};
 
@@ -20,6 +22,41 @@ pub enum Command {
     Blob(BlobArgs),
     /// Poll Microsoft Graph's log APIs (all four sign-in types, audits, provisioning).
     Graph(GraphArgs),
+    /// Consume Event Hubs (or any Kafka-protocol broker) in a consumer group.
+    Kafka(KafkaArgs),
+}
+
+/// `gatehouse connect kafka`.
+#[derive(Debug, clap::Args)]
+pub struct KafkaArgs {
+    /// An Event Hubs namespace's connection string (`env:NAME` reads it from the environment).
+    #[arg(long, conflicts_with = "brokers")]
+    connection_string: Option<String>,
+    /// Bootstrap servers (`host:port,…`).
+    #[arg(long)]
+    brokers: Option<String>,
+    /// plaintext, ssl, sasl_ssl or sasl_plaintext.
+    #[arg(long, requires = "brokers")]
+    security_protocol: Option<String>,
+    /// SASL user.
+    #[arg(long, requires = "brokers")]
+    username: Option<String>,
+    /// SASL password (`env:NAME` reads it from the environment).
+    #[arg(long, requires = "brokers")]
+    password: Option<String>,
+    /// A topic (event hub) to read (repeat it).
+    #[arg(long = "topic", required = true)]
+    topics: Vec<String>,
+    /// The consumer group.
+    #[arg(long, default_value = "gatehouse")]
+    group: String,
+    /// Store every record under this tenant (default: the tenant each record names).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Read until every assigned partition is stored to its end, then stop (default: keep
+    /// reading until Ctrl-C).
+    #[arg(long)]
+    once: bool,
 }
 
 /// `gatehouse connect graph`.
@@ -137,6 +174,24 @@ pub fn run(data: &Path, command: Command) -> anyhow::Result<ExitCode> {
                 args.once,
             )
         }
+        Command::Kafka(args) => {
+            let settings = KafkaSettings {
+                name: "connect-kafka".into(),
+                connection_string: args.connection_string,
+                brokers: args.brokers,
+                security_protocol: args.security_protocol,
+                username: args.username,
+                password: args.password,
+                topics: args.topics,
+                group: args.group,
+                tenant: args.tenant.clone(),
+            };
+            (
+                Connector::Kafka(settings.connector()?),
+                args.tenant,
+                args.once,
+            )
+        }
     };
     if let Some(server) = gatehouse_server::client::LocalServer::find(data) {
         anyhow::bail!(
@@ -178,6 +233,12 @@ pub fn run(data: &Path, command: Command) -> anyhow::Result<ExitCode> {
                     format!(
                         "{} pages: {} records stored, {} already stored, {} rejected; throttled {} times",
                         r.pages, r.stored, r.duplicates, r.rejected, r.throttled
+                    )
+                }),
+                Connector::Kafka(c) => c.consume(&sink, &status, &|| false, true).map(|r| {
+                    format!(
+                        "{} messages, {} batches: {} records stored, {} already stored, {} rejected",
+                        r.messages, r.batches, r.stored, r.duplicates, r.rejected
                     )
                 }),
             }

@@ -324,6 +324,73 @@ impl Gh {
         out
     }
 
+    /// `gatehouse simulate --format diagnostic` (an Azure Monitor blob tree) of a small tenant.
+    pub fn simulate_diagnostic(&self, users: u32, days: u32, seed: u64) -> PathBuf {
+        self.simulate(&[
+            "--users",
+            &users.to_string(),
+            "--days",
+            &days.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--format",
+            "diagnostic",
+        ])
+    }
+
+    /// Rows per log table (sign-ins, audits, provisioning), each with its distinct (id, content)
+    /// versions: the two are equal when nothing is stored twice.
+    pub fn log_counts(&self) -> BTreeMap<String, (i64, i64)> {
+        ["signins", "audits", "provisioning"]
+            .iter()
+            .map(|t| {
+                let n = self.sql_int(&format!("SELECT count(*) FROM {t}"));
+                let versions = self.sql_int(&format!(
+                    "SELECT count(*) FROM (SELECT DISTINCT id, \"_contentHash\" FROM {t})"
+                ));
+                (t.to_string(), (n, versions))
+            })
+            .collect()
+    }
+
+    /// Runs `gatehouse ARGS` (a connector that reads until stopped) `rounds` times, killing it
+    /// with SIGKILL after a random delay in `[min_ms, min_ms + spread_ms)` each time; returns how
+    /// many kills landed with some but not all of `total` rows stored.
+    pub fn kill_repeatedly(
+        &self,
+        args: &[&str],
+        rounds: u32,
+        min_ms: u64,
+        spread_ms: u64,
+        total: i64,
+    ) -> u32 {
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut midway = 0;
+        for round in 0..rounds {
+            let mut child = self
+                .cmd()
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawning a connector");
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            std::thread::sleep(std::time::Duration::from_millis(
+                min_ms + rng % spread_ms.max(1),
+            ));
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+            let now: i64 = self.log_counts().values().map(|(n, _)| n).sum();
+            eprintln!("round {round}: killed with {now} of {total} rows stored");
+            if now > 0 && now < total {
+                midway += 1;
+            }
+        }
+        midway
+    }
+
     /// Creates a token with `gatehouse token create`.
     pub fn token(&self, tenant: &str, role: &str) -> String {
         let r = self.run(&["token", "create", "--tenant", tenant, "--role", role]);
@@ -332,6 +399,15 @@ impl Gh {
         assert!(token.starts_with("gh_") && !token.contains('\n'), "{token}");
         token
     }
+}
+
+/// The [`Gh::log_counts`] of a tree ingested from its files by `gatehouse ingest --tenant`
+/// into a fresh data directory: what a connector reading the same records must store.
+pub fn reference_counts(tree: &Path, tenant: &str) -> BTreeMap<String, (i64, i64)> {
+    let gh = Gh::new();
+    gh.ingest(&["--tenant".as_ref(), tenant.as_ref(), tree.as_os_str()])
+        .expect_code(0, "reference ingest");
+    gh.log_counts()
 }
 
 /// What one run of the binary did.

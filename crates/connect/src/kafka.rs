@@ -1,0 +1,505 @@
+//! The Kafka connector: consumes the topics Entra's diagnostic settings stream to (an Event Hubs
+//! namespace speaks the Kafka protocol: SASL PLAIN over TLS with the `$ConnectionString` user), or
+//! any Kafka-protocol broker, in a consumer group, through librdkafka.
+//!
+//! Messages are Azure Monitor's `{"records": […]}` documents (any diagnostic category; plain
+//! records and Graph JSON are read too). They are batched per partition and each batch is
+//! committed to the store with the partition's next offset as the source's position
+//! (`kafka:<topic>/<partition>`). When the group assigns a partition, the consumer starts at the
+//! position the store has for it, so a consumer killed at any moment re-reads only what was not
+//! committed, and what it re-reads is skipped as duplicates. The offset is committed to the
+//! group too (after the store's commit), so that another Gatehouse with its own store that takes
+//! the partition over in a rebalance resumes there.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::ClientContext;
+
+use crate::sink::{Batch, Sink};
+use crate::status::ConnectorStatus;
+use crate::ConnectError;
+
+/// How to reach the broker.
+#[derive(Clone, PartialEq, Eq)]
+pub enum KafkaAuth {
+    /// No authentication, no TLS (a local broker).
+    Plaintext,
+    /// TLS, no authentication.
+    Ssl,
+    /// SASL PLAIN over TLS (Event Hubs: user `$ConnectionString`, the connection string as the
+    /// password).
+    SaslSsl {
+        /// The user.
+        username: String,
+        /// The password.
+        password: String,
+    },
+    /// SASL PLAIN without TLS (test brokers only).
+    SaslPlaintext {
+        /// The user.
+        username: String,
+        /// The password.
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for KafkaAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KafkaAuth::Plaintext => "Plaintext",
+            KafkaAuth::Ssl => "Ssl",
+            KafkaAuth::SaslSsl { .. } => "SaslSsl(…)",
+            KafkaAuth::SaslPlaintext { .. } => "SaslPlaintext(…)",
+        })
+    }
+}
+
+/// What the Kafka connector reads and how.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// Bootstrap servers (`host:port,…`; Event Hubs: `NAMESPACE.servicebus.windows.net:9093`).
+    pub brokers: String,
+    /// The topics (event hubs).
+    pub topics: Vec<String>,
+    /// The consumer group.
+    pub group: String,
+    /// Authentication and transport.
+    pub auth: KafkaAuth,
+    /// Messages per batch at most (per partition).
+    pub batch_messages: usize,
+    /// Bytes per batch at most (per partition).
+    pub batch_bytes: usize,
+    /// How long a batch waits for more messages before it is stored.
+    pub linger: Duration,
+}
+
+impl KafkaConfig {
+    /// The settings for an Event Hubs namespace from its connection string
+    /// (`Endpoint=sb://NAMESPACE.servicebus.windows.net/;SharedAccessKeyName=…;SharedAccessKey=…`).
+    pub fn event_hubs(
+        connection_string: &str,
+        topics: Vec<String>,
+        group: String,
+    ) -> Result<KafkaConfig, ConnectError> {
+        let endpoint = connection_string
+            .split(';')
+            .find_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                k.trim().eq_ignore_ascii_case("Endpoint").then(|| v.trim())
+            })
+            .ok_or_else(|| {
+                ConnectError::Config("the Event Hubs connection string has no Endpoint".into())
+            })?;
+        let host = endpoint
+            .trim_start_matches("sb://")
+            .trim_end_matches('/')
+            .to_string();
+        if host.is_empty() {
+            return Err(ConnectError::Config(
+                "the Event Hubs connection string's Endpoint has no host".into(),
+            ));
+        }
+        Ok(KafkaConfig {
+            brokers: format!("{host}:9093"),
+            topics,
+            group,
+            auth: KafkaAuth::SaslSsl {
+                username: "$ConnectionString".into(),
+                password: connection_string.to_string(),
+            },
+            ..KafkaConfig::local(String::new(), Vec::new(), String::new())
+        })
+    }
+
+    /// Plain settings for a broker without authentication.
+    pub fn local(brokers: String, topics: Vec<String>, group: String) -> KafkaConfig {
+        KafkaConfig {
+            brokers,
+            topics,
+            group,
+            auth: KafkaAuth::Plaintext,
+            batch_messages: 5_000,
+            batch_bytes: 32 << 20,
+            linger: Duration::from_millis(200),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KafkaReport {
+    /// Messages read.
+    pub messages: u64,
+    /// Batches stored.
+    pub batches: u64,
+    /// Records stored.
+    pub stored: u64,
+    /// Records skipped as stored before.
+    pub duplicates: u64,
+    /// Records rejected.
+    pub rejected: u64,
+}
+
+/// The consumer's context: it starts each assigned partition at the store's position.
+struct Context {
+    /// Next offset to read per partition, as the store has it.
+    positions: Mutex<HashMap<(String, i32), i64>>,
+    /// Partitions assigned now.
+    assigned: Mutex<BTreeSet<(String, i32)>>,
+}
+
+impl ClientContext for Context {}
+
+impl ConsumerContext for Context {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let positions = self.positions.lock().unwrap_or_else(|e| e.into_inner());
+                let mut assigned = self.assigned.lock().unwrap_or_else(|e| e.into_inner());
+                assigned.clear();
+                let elements: Vec<(String, i32)> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect();
+                for (topic, partition) in elements {
+                    if let Some(p) = positions.get(&(topic.clone(), partition)) {
+                        let _ = tpl.set_partition_offset(&topic, partition, Offset::Offset(*p));
+                    }
+                    assigned.insert((topic, partition));
+                }
+                tracing::info!(partitions = ?*assigned, "partitions assigned");
+                if let Err(e) = consumer.assign(tpl) {
+                    tracing::error!(error = %e, "assigning partitions");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.assigned
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clear();
+                tracing::info!("partitions revoked");
+                if let Err(e) = consumer.unassign() {
+                    tracing::error!(error = %e, "unassigning partitions");
+                }
+            }
+            other => {
+                tracing::error!(error = ?other, "a rebalance failed");
+                let _ = consumer.unassign();
+            }
+        }
+    }
+}
+
+/// A batch being gathered for one partition.
+#[derive(Default)]
+struct Pending {
+    body: Vec<u8>,
+    messages: usize,
+    next_offset: i64,
+    since: Option<Instant>,
+}
+
+/// Consumes Kafka topics into a [`Sink`].
+#[derive(Debug)]
+pub struct KafkaConnector {
+    config: KafkaConfig,
+}
+
+impl KafkaConnector {
+    /// A connector with these settings.
+    pub fn new(config: KafkaConfig) -> KafkaConnector {
+        KafkaConnector { config }
+    }
+
+    /// The source name of a partition.
+    pub fn source(topic: &str, partition: i32) -> String {
+        format!("kafka:{topic}/{partition}")
+    }
+
+    fn consumer(&self, eof: bool) -> Result<BaseConsumer<Context>, ConnectError> {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.config.brokers)
+            .set("group.id", &self.config.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", if eof { "true" } else { "false" })
+            .set("session.timeout.ms", "10000")
+            .set("partition.assignment.strategy", "range,roundrobin")
+            .set("client.id", "gatehouse");
+        match &self.config.auth {
+            KafkaAuth::Plaintext => {
+                c.set("security.protocol", "plaintext");
+            }
+            KafkaAuth::Ssl => {
+                c.set("security.protocol", "ssl");
+            }
+            KafkaAuth::SaslSsl { username, password } => {
+                c.set("security.protocol", "sasl_ssl")
+                    .set("sasl.mechanism", "PLAIN")
+                    .set("sasl.username", username)
+                    .set("sasl.password", password);
+            }
+            KafkaAuth::SaslPlaintext { username, password } => {
+                c.set("security.protocol", "sasl_plaintext")
+                    .set("sasl.mechanism", "PLAIN")
+                    .set("sasl.username", username)
+                    .set("sasl.password", password);
+            }
+        }
+        let context = Context {
+            positions: Mutex::new(HashMap::new()),
+            assigned: Mutex::new(BTreeSet::new()),
+        };
+        c.create_with_context(context)
+            .map_err(|e| ConnectError::Config(format!("the Kafka client: {e}")))
+    }
+
+    /// Loads the store's positions of every partition of the topics into the consumer's context.
+    fn load_positions(
+        &self,
+        consumer: &BaseConsumer<Context>,
+        sink: &dyn Sink,
+    ) -> Result<(), ConnectError> {
+        let mut positions = HashMap::new();
+        for topic in &self.config.topics {
+            let metadata = consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(30))
+                .map_err(|e| ConnectError::Unreachable(format!("{}: {e}", self.config.brokers)))?;
+            for t in metadata.topics() {
+                if let Some(e) = t.error() {
+                    return Err(ConnectError::NotFound(format!(
+                        "topic {}: {:?}",
+                        t.name(),
+                        e
+                    )));
+                }
+                for p in t.partitions() {
+                    if let Some(pos) = sink.position(&Self::source(t.name(), p.id()))? {
+                        positions.insert((t.name().to_string(), p.id()), pos);
+                    }
+                }
+            }
+        }
+        *consumer
+            .context()
+            .positions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = positions;
+        Ok(())
+    }
+
+    /// Consumes until `stop` says so, or (with `until_caught_up`) until every assigned
+    /// partition has been read to its end.
+    pub fn consume(
+        &self,
+        sink: &dyn Sink,
+        status: &ConnectorStatus,
+        stop: &dyn Fn() -> bool,
+        until_caught_up: bool,
+    ) -> Result<KafkaReport, ConnectError> {
+        let consumer = self.consumer(until_caught_up)?;
+        self.load_positions(&consumer, sink)?;
+        let topics: Vec<&str> = self.config.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|e| ConnectError::Config(format!("subscribing to {topics:?}: {e}")))?;
+        let mut report = KafkaReport::default();
+        let mut pending: BTreeMap<(String, i32), Pending> = BTreeMap::new();
+        let started = Instant::now();
+        loop {
+            if stop() {
+                break;
+            }
+            let mut idle = false;
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    report.messages += 1;
+                    let key = (m.topic().to_string(), m.partition());
+                    let p = pending.entry(key.clone()).or_default();
+                    if let Some(payload) = m.payload() {
+                        p.body.extend_from_slice(payload);
+                        if !payload.ends_with(b"\n") {
+                            p.body.push(b'\n');
+                        }
+                    }
+                    p.messages += 1;
+                    p.next_offset = m.offset() + 1;
+                    p.since.get_or_insert_with(Instant::now);
+                    if p.messages >= self.config.batch_messages
+                        || p.body.len() >= self.config.batch_bytes
+                    {
+                        let p = pending.remove(&key).unwrap_or_default();
+                        self.store(&consumer, sink, status, &key, p, &mut report)?;
+                    }
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) | None => idle = true,
+                Some(Err(e)) => {
+                    let text = e.to_string();
+                    tracing::warn!(error = %text, "Kafka");
+                    status.failed(&ConnectError::Unreachable(text));
+                }
+            }
+            // Batches that waited long enough, and all of them when nothing more comes.
+            let due: Vec<(String, i32)> = pending
+                .iter()
+                .filter(|(_, p)| idle || p.since.is_some_and(|s| s.elapsed() >= self.config.linger))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in due {
+                if let Some(p) = pending.remove(&key) {
+                    self.store(&consumer, sink, status, &key, p, &mut report)?;
+                }
+            }
+            if idle && pending.is_empty() {
+                let caught_up = self.caught_up(&consumer)?;
+                status.poll_done(if caught_up == Some(true) { 0 } else { 1 });
+                if until_caught_up && caught_up == Some(true) {
+                    break;
+                }
+                if until_caught_up
+                    && caught_up.is_none()
+                    && started.elapsed() > Duration::from_secs(60)
+                {
+                    return Err(ConnectError::Source(
+                        "no partition was assigned within a minute (does another consumer of the group hold them?)".into(),
+                    ));
+                }
+            }
+        }
+        // What was gathered is stored before leaving.
+        for (key, p) in std::mem::take(&mut pending) {
+            self.store(&consumer, sink, status, &key, p, &mut report)?;
+        }
+        consumer.unsubscribe();
+        Ok(report)
+    }
+
+    /// Whether every assigned partition has been stored up to its end (`None`: nothing is
+    /// assigned yet).
+    fn caught_up(&self, consumer: &BaseConsumer<Context>) -> Result<Option<bool>, ConnectError> {
+        let assigned = consumer
+            .context()
+            .assigned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if assigned.is_empty() {
+            return Ok(None);
+        }
+        let positions = consumer
+            .context()
+            .positions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for (topic, partition) in &assigned {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, *partition, Duration::from_secs(10))
+                .map_err(|e| ConnectError::Unreachable(format!("{topic}/{partition}: {e}")))?;
+            let at = positions
+                .get(&(topic.clone(), *partition))
+                .copied()
+                .unwrap_or(low);
+            if at < high {
+                return Ok(Some(false));
+            }
+        }
+        Ok(Some(true))
+    }
+
+    fn store(
+        &self,
+        consumer: &BaseConsumer<Context>,
+        sink: &dyn Sink,
+        status: &ConnectorStatus,
+        (topic, partition): &(String, i32),
+        p: Pending,
+        report: &mut KafkaReport,
+    ) -> Result<(), ConnectError> {
+        if p.messages == 0 {
+            return Ok(());
+        }
+        let source = Self::source(topic, *partition);
+        let stored = sink.store(Batch {
+            source: source.clone(),
+            position: p.next_offset,
+            body: p.body,
+            display: format!("{topic}/{partition}@{}", p.next_offset - p.messages as i64),
+        })?;
+        stored.committed(&source, p.next_offset, status);
+        report.batches += 1;
+        report.stored += stored.stored;
+        report.duplicates += stored.duplicates;
+        report.rejected += stored.rejected.len() as u64;
+        consumer
+            .context()
+            .positions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((topic.clone(), *partition), p.next_offset);
+        // The group learns the offset too (for a consumer with another store that takes the
+        // partition over); the store's position stays the truth for this one.
+        let mut tpl = TopicPartitionList::new();
+        if tpl
+            .add_partition_offset(topic, *partition, Offset::Offset(p.next_offset))
+            .is_ok()
+        {
+            if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+                tracing::debug!(error = %e, "committing the offset to the group");
+            }
+        }
+        Ok(())
+    }
+
+    /// Consumes until `stop` says so; failures are reported and retried with backoff.
+    pub fn run(&self, sink: &dyn Sink, status: &ConnectorStatus, stop: &dyn Fn() -> bool) {
+        let mut backoff = Duration::from_secs(1);
+        while !stop() {
+            match self.consume(sink, status, stop, false) {
+                Ok(_) => backoff = Duration::from_secs(1),
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "the Kafka connector failed; retrying");
+                    status.failed(&e);
+                    crate::sleep_unless(backoff, stop);
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_hubs_settings_come_from_the_connection_string() {
+        let c = KafkaConfig::event_hubs(
+            "Endpoint=sb://contoso-logs.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=abc=",
+            vec!["insights-logs-signinlogs".into()],
+            "$Default".into(),
+        )
+        .unwrap();
+        assert_eq!(c.brokers, "contoso-logs.servicebus.windows.net:9093");
+        assert!(
+            matches!(&c.auth, KafkaAuth::SaslSsl { username, .. } if username == "$ConnectionString")
+        );
+        assert_eq!(format!("{:?}", c.auth), "SaslSsl(…)");
+        assert!(KafkaConfig::event_hubs("SharedAccessKey=abc", vec![], "g".into()).is_err());
+    }
+}
