@@ -35,10 +35,13 @@ fi
 export GATEHOUSE_AZURITE="$PWD/.azurite/node_modules/.bin/azurite-blob"
 
 # Tansu, a Kafka-compatible broker (a Rust crate), for the Kafka connector's tests: built once
-# into a cache folder outside the clone (about 20 minutes on 2 cores the first time).
+# into a cache folder outside the clone (about 20 minutes on 2 cores the first time), with its
+# in-memory and SQLite storage engines.
 tools="${GATEHOUSE_TOOLS:-$HOME/.cache/gatehouse-tools}"
-if [ ! -x "$tools/bin/tansu" ]; then
-  cargo install tansu --version 0.6.0 --locked --root "$tools"
+if [ ! -x "$tools/bin/tansu" ] || [ "$(cat "$tools/tansu.features" 2>/dev/null)" != "dynostore,libsql" ]; then
+  CARGO_TARGET_DIR="$tools/target" cargo install tansu --version 0.6.0 --locked \
+    --features dynostore,libsql --root "$tools" --force
+  echo "dynostore,libsql" > "$tools/tansu.features"
 fi
 export GATEHOUSE_TANSU="$tools/bin/tansu"
 

@@ -118,7 +118,7 @@ fn consume_once(gh: &Gh, broker: &Broker, group: &str) -> String {
 #[test]
 fn a_topic_is_consumed_once_across_partitions_and_kills() {
     let gh = Gh::new();
-    let tree = gh.simulate_diagnostic(15, 2, 31);
+    let tree = gh.simulate_diagnostic(40, 3, 31);
     let expected = reference_counts(&tree, "contoso");
     let broker = Broker::start();
     let records = broker.produce(&tree, 3);
@@ -154,7 +154,7 @@ fn a_topic_is_consumed_once_across_partitions_and_kills() {
         "--tenant",
         "contoso",
     ];
-    let midway = other.kill_repeatedly(&args, 6, 2000, 4000, total);
+    let midway = other.kill_repeatedly(&args, 8, 1000, 1500, total);
     consume_once(&other, &broker, "gatehouse-b");
     assert_eq!(other.log_counts(), expected, "after the kills");
     assert!(midway > 0, "no kill landed while records were being stored");

@@ -89,13 +89,15 @@ impl BlobConnector {
         status: &ConnectorStatus,
     ) -> Result<PollReport, ConnectError> {
         let mut report = PollReport::default();
+        // Every blob's position, read once per poll.
+        let mut positions = sink.positions("blob:")?;
         for container in self.containers()? {
             let mut blobs = self.service.list_blobs(&container)?;
             // Oldest first: the tree's names sort by time within a resource.
             blobs.sort_by(|a, b| a.name.cmp(&b.name));
             report.blobs += blobs.len();
             for blob in blobs {
-                self.read_blob(&container, &blob, sink, &mut report, status)?;
+                self.read_blob(&container, &blob, sink, &mut positions, &mut report, status)?;
             }
         }
         Ok(report)
@@ -106,11 +108,12 @@ impl BlobConnector {
         container: &str,
         blob: &BlobItem,
         sink: &dyn Sink,
+        positions: &mut std::collections::HashMap<String, i64>,
         report: &mut PollReport,
         status: &ConnectorStatus,
     ) -> Result<(), ConnectError> {
         let source = Self::source(container, &blob.name);
-        let mut position = sink.position(&source)?.unwrap_or(0).max(0) as u64;
+        let mut position = positions.get(&source).copied().unwrap_or(0).max(0) as u64;
         if position > blob.length {
             // A blob rewritten shorter (deleted and written again): read it afresh; what it
             // holds that is already stored is skipped as duplicates.
@@ -149,6 +152,7 @@ impl BlobConnector {
                 display: format!("{container}/{}@{position}", blob.name),
             })?;
             stored.committed(&source, next as i64, status);
+            positions.insert(source.clone(), next as i64);
             report.batches += 1;
             report.stored += stored.stored;
             report.duplicates += stored.duplicates;

@@ -193,7 +193,12 @@ impl GraphConnector {
     }
 
     /// One GET of Graph, waiting out throttling and renewing an expired token.
-    fn get(&self, url: &str, report: &mut GraphPollReport) -> Result<Value, ConnectError> {
+    fn get(
+        &self,
+        url: &str,
+        report: &mut GraphPollReport,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Value, ConnectError> {
         let mut renewed = false;
         let mut attempts = 0;
         loop {
@@ -229,7 +234,12 @@ impl GraphConnector {
                         .unwrap_or(attempts.min(30));
                     report.throttled += 1;
                     tracing::info!(status, wait, "Graph asks to wait");
-                    std::thread::sleep(Duration::from_secs(wait.min(300)));
+                    crate::sleep_unless(Duration::from_secs(wait.min(300)), stop);
+                    if stop() {
+                        return Err(ConnectError::Source(format!(
+                            "GET {url}: stopped while throttled"
+                        )));
+                    }
                 }
                 _ => {
                     let body: Value = response.body_mut().read_json().unwrap_or(Value::Null);
@@ -252,6 +262,7 @@ impl GraphConnector {
         &self,
         sink: &dyn Sink,
         status: &ConnectorStatus,
+        stop: &dyn Fn() -> bool,
     ) -> Result<GraphPollReport, ConnectError> {
         let deep = {
             let last = self.last_deep.lock().unwrap_or_else(|e| e.into_inner());
@@ -264,7 +275,7 @@ impl GraphConnector {
         };
         let mut report = GraphPollReport::default();
         for feed in FEEDS {
-            self.poll_feed(feed, overlap, sink, status, &mut report)?;
+            self.poll_feed(feed, overlap, sink, status, &mut report, stop)?;
         }
         if deep {
             *self.last_deep.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
@@ -279,6 +290,7 @@ impl GraphConnector {
         sink: &dyn Sink,
         status: &ConnectorStatus,
         report: &mut GraphPollReport,
+        stop: &dyn Fn() -> bool,
     ) -> Result<(), ConnectError> {
         let now = chrono::Utc::now().timestamp_micros();
         let committed = sink.position(feed.source)?;
@@ -303,7 +315,7 @@ impl GraphConnector {
         );
         let mut position = committed.unwrap_or(from_micros);
         loop {
-            let page = self.get(&url, report)?;
+            let page = self.get(&url, report, stop)?;
             report.pages += 1;
             let records = page["value"].as_array().map_or(&[][..], Vec::as_slice);
             for r in records {
@@ -338,7 +350,7 @@ impl GraphConnector {
     /// Polls until `stop` says so; failures are reported and retried with backoff.
     pub fn run(&self, sink: &dyn Sink, status: &ConnectorStatus, stop: &dyn Fn() -> bool) {
         crate::poll_until_stopped("graph", self.config.every, status, stop, || {
-            self.poll(sink, status).map(|_| 0)
+            self.poll(sink, status, stop).map(|_| 0)
         });
     }
 }

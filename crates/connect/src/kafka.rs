@@ -154,6 +154,8 @@ struct Context {
     positions: Mutex<HashMap<(String, i32), i64>>,
     /// Partitions assigned now.
     assigned: Mutex<BTreeSet<(String, i32)>>,
+    /// Every partition of the topics (from the metadata at the start).
+    all: Mutex<BTreeSet<(String, i32)>>,
 }
 
 impl ClientContext for Context {}
@@ -238,7 +240,11 @@ impl KafkaConnector {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", if eof { "true" } else { "false" })
-            .set("session.timeout.ms", "10000")
+            // A consumer killed without leaving holds its partitions until these run out: the
+            // group moves on after 6 s without heartbeats, or 20 s without a poll.
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "2000")
+            .set("max.poll.interval.ms", "20000")
             .set("partition.assignment.strategy", "range,roundrobin")
             .set("client.id", "gatehouse");
         match &self.config.auth {
@@ -264,6 +270,7 @@ impl KafkaConnector {
         let context = Context {
             positions: Mutex::new(HashMap::new()),
             assigned: Mutex::new(BTreeSet::new()),
+            all: Mutex::new(BTreeSet::new()),
         };
         c.create_with_context(context)
             .map_err(|e| ConnectError::Config(format!("the Kafka client: {e}")))
@@ -276,6 +283,7 @@ impl KafkaConnector {
         sink: &dyn Sink,
     ) -> Result<(), ConnectError> {
         let mut positions = HashMap::new();
+        let mut all = BTreeSet::new();
         for topic in &self.config.topics {
             let metadata = consumer
                 .fetch_metadata(Some(topic), Duration::from_secs(30))
@@ -289,6 +297,7 @@ impl KafkaConnector {
                     )));
                 }
                 for p in t.partitions() {
+                    all.insert((t.name().to_string(), p.id()));
                     if let Some(pos) = sink.position(&Self::source(t.name(), p.id()))? {
                         positions.insert((t.name().to_string(), p.id()), pos);
                     }
@@ -300,6 +309,11 @@ impl KafkaConnector {
             .positions
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = positions;
+        *consumer
+            .context()
+            .all
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = all;
         Ok(())
     }
 
@@ -315,12 +329,45 @@ impl KafkaConnector {
         let consumer = self.consumer(until_caught_up)?;
         self.load_positions(&consumer, sink)?;
         let topics: Vec<&str> = self.config.topics.iter().map(String::as_str).collect();
-        consumer
-            .subscribe(&topics)
-            .map_err(|e| ConnectError::Config(format!("subscribing to {topics:?}: {e}")))?;
+        if until_caught_up {
+            // Reading to the end once takes every partition itself, each from the store's
+            // position, without joining the group: a one-off catch-up neither waits for nor
+            // disturbs the group's members (nor for a killed member the broker still counts).
+            let ctx = consumer.context();
+            let all = ctx.all.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let positions = ctx
+                .positions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let mut tpl = TopicPartitionList::new();
+            for (topic, partition) in &all {
+                let offset = positions
+                    .get(&(topic.clone(), *partition))
+                    .map_or(Offset::Beginning, |p| Offset::Offset(*p));
+                tpl.add_partition_offset(topic, *partition, offset)
+                    .map_err(|e| ConnectError::Config(format!("{topic}/{partition}: {e}")))?;
+            }
+            consumer
+                .assign(&tpl)
+                .map_err(|e| ConnectError::Config(format!("assigning {topics:?}: {e}")))?;
+            *ctx.assigned.lock().unwrap_or_else(|e| e.into_inner()) = all;
+        } else {
+            consumer
+                .subscribe(&topics)
+                .map_err(|e| ConnectError::Config(format!("subscribing to {topics:?}: {e}")))?;
+        }
         let mut report = KafkaReport::default();
         let mut pending: BTreeMap<(String, i32), Pending> = BTreeMap::new();
         let started = Instant::now();
+        // How often an idle consumer asks the broker for the partitions' ends (one request per
+        // partition): often when reading to the end, seldom when it only feeds the lag.
+        let check_every = if until_caught_up {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(15)
+        };
+        let mut last_check: Option<Instant> = None;
         loop {
             if stop() {
                 break;
@@ -365,18 +412,26 @@ impl KafkaConnector {
                     self.store(&consumer, sink, status, &key, p, &mut report)?;
                 }
             }
-            if idle && pending.is_empty() {
-                let caught_up = self.caught_up(&consumer)?;
+            if idle && pending.is_empty() && last_check.is_none_or(|t| t.elapsed() >= check_every) {
+                last_check = Some(Instant::now());
+                let caught_up = match self.caught_up(&consumer, until_caught_up) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // The broker did not answer in time: say so, and keep consuming.
+                        status.failed(&e);
+                        Some(false)
+                    }
+                };
                 status.poll_done(if caught_up == Some(true) { 0 } else { 1 });
                 if until_caught_up && caught_up == Some(true) {
                     break;
                 }
                 if until_caught_up
                     && caught_up.is_none()
-                    && started.elapsed() > Duration::from_secs(60)
+                    && started.elapsed() > Duration::from_secs(120)
                 {
                     return Err(ConnectError::Source(
-                        "no partition was assigned within a minute (does another consumer of the group hold them?)".into(),
+                        "no partition was assigned within two minutes (does another consumer of the group hold them?)".into(),
                     ));
                 }
             }
@@ -385,13 +440,20 @@ impl KafkaConnector {
         for (key, p) in std::mem::take(&mut pending) {
             self.store(&consumer, sink, status, &key, p, &mut report)?;
         }
-        consumer.unsubscribe();
+        if !until_caught_up {
+            consumer.unsubscribe();
+        }
         Ok(report)
     }
 
-    /// Whether every assigned partition has been stored up to its end (`None`: nothing is
-    /// assigned yet).
-    fn caught_up(&self, consumer: &BaseConsumer<Context>) -> Result<Option<bool>, ConnectError> {
+    /// Whether every assigned partition (with `all`, every partition of the topics, whoever
+    /// holds it: reading "to the end" must not stop while a dead member of the group still holds
+    /// some) has been stored up to its end (`None`: nothing is assigned yet).
+    fn caught_up(
+        &self,
+        consumer: &BaseConsumer<Context>,
+        all: bool,
+    ) -> Result<Option<bool>, ConnectError> {
         let assigned = consumer
             .context()
             .assigned
@@ -401,6 +463,16 @@ impl KafkaConnector {
         if assigned.is_empty() {
             return Ok(None);
         }
+        let assigned = if all {
+            consumer
+                .context()
+                .all
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        } else {
+            assigned
+        };
         let positions = consumer
             .context()
             .positions

@@ -64,6 +64,13 @@ pub trait Sink: Send + Sync {
 
     /// The position last committed for a source (`None`: never).
     fn position(&self, source: &str) -> Result<Option<i64>, ConnectError>;
+
+    /// Every committed position of the sources whose names start with `prefix`, read at once
+    /// (a connector with many sources looks them up here once per poll).
+    fn positions(
+        &self,
+        prefix: &str,
+    ) -> Result<std::collections::HashMap<String, i64>, ConnectError>;
 }
 
 /// A sink into an in-process [`Ingestor`] (the one of `gatehouse serve`, or one a standalone
@@ -113,5 +120,23 @@ impl Sink for IngestorSink<'_> {
             .positions()
             .map_err(|e| ConnectError::Store(e.to_string()))?;
         Ok(positions.get(&self.app_id(source)).copied())
+    }
+
+    fn positions(
+        &self,
+        prefix: &str,
+    ) -> Result<std::collections::HashMap<String, i64>, ConnectError> {
+        let all = self
+            .ingestor
+            .store()
+            .positions()
+            .map_err(|e| ConnectError::Store(e.to_string()))?;
+        let mine = self.app_id(prefix);
+        let strip = mine.len() - prefix.len();
+        Ok(all
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(&mine))
+            .map(|(k, v)| (k[strip..].to_string(), v))
+            .collect())
     }
 }

@@ -82,6 +82,10 @@
   const local = (url) => { const u = new URL(url, location.href); return u.pathname + u.search; };
 
   function signOut(why) {
+    // A login link's session ends on the server too (other tokens are only forgotten here).
+    if (session.token && why === 'Signed out.') {
+      fetch('/gatehouse/console/logout', { method: 'POST', headers: { Authorization: 'Bearer ' + session.token } }).catch(() => {});
+    }
     session.token = null; session.me = null;
     sessionStorage.removeItem(TOKEN_KEY);
     renderSignIn(why);
@@ -100,6 +104,8 @@
 
   /** A login link's code is exchanged first; then the page of the fragment, once signed in. */
   async function onHash() {
+    // In-page anchors (the skip link's #main) are not pages.
+    if (location.hash && !location.hash.startsWith('#/') && !location.hash.startsWith('#login=')) return;
     const login = new URLSearchParams(location.hash.slice(1)).get('login');
     if (login) {
       history.replaceState(null, '', location.pathname + '#/signins');
@@ -400,7 +406,7 @@
     chips, status, el('div', { class: 'grid-wrap' }, scroll, detail));
 
     const paramsNow = () => new URLSearchParams(state.params.toString());
-    const go = (p) => { setParams(def.page, p); update(p); };
+    const go = (p) => { if (state.destroyed) return; setParams(def.page, p); update(p); };
 
     rangeSelect.addEventListener('change', () => {
       const p = paramsNow(); p.set('range', rangeSelect.value);
@@ -418,6 +424,8 @@
     columnsButton.addEventListener('click', () => openColumnsPopover(columnsButton));
 
     const tab = () => (def.tabs ? def.tabs.find((t) => t.id === state.params.get('tab')) || def.tabs[0] : null);
+    // Only the offered windows: the value goes into a request path.
+    const groupWindow = () => (['h1', 'h6', 'd1'].includes(state.params.get('group')) ? state.params.get('group') : '');
     const chipList = () => state.params.getAll('f').map((s) => {
       const [id, op, ...rest] = s.split('~');
       const field = def.fields.find((f) => f.id === id);
@@ -455,7 +463,7 @@
           const p = paramsNow(); p.set('tab', t.id); p.delete('cols'); p.delete('group'); go(p);
         } }, t.label)));
         groupLabel.hidden = !tab().group;
-        groupSelect.value = tab().group ? state.params.get('group') || '' : '';
+        groupSelect.value = tab().group ? groupWindow() : '';
       }
       chips.replaceChildren(...chipList().map((c) => el('span', { class: 'chip' },
         c.field.label + ' ' + OPS[c.op] + ' ' + c.value,
@@ -496,7 +504,7 @@
       const started = performance.now();
       state.rows = []; state.next = null; state.loading = false;
       tbody.dataset.state = 'loading'; tbody.dataset.view = location.hash; delete tbody.dataset.loaded;
-      const grouped = tab() && tab().group && state.params.get('group');
+      const grouped = tab() && tab().group && groupWindow();
       renderControls();
       renderHead(columns(), grouped);
       tbody.replaceChildren(sentinel);
@@ -530,6 +538,7 @@
     }
 
     async function fetchPage(url, generation, grouped) {
+      if (state.destroyed) return;
       state.loading = true;
       try {
         const page = await api(url);
@@ -555,8 +564,8 @@
     }
 
     function more() {
-      if (state.loading || !state.next) return;
-      const grouped = tab() && tab().group && state.params.get('group');
+      if (state.destroyed || state.loading || !state.next) return;
+      const grouped = tab() && tab().group && groupWindow();
       fetchPage(state.next, state.generation, grouped);
     }
 
@@ -570,7 +579,9 @@
         el('td', {}, g.resourceDisplayName || ''), el('td', {}, code === 0 ? el('span', { class: 'ok' }, 'Success') : el('span', { class: 'bad' }, 'Failure ' + code)),
         el('td', { class: 'num' }, fmtNum(g.signInCount)));
       let children = [];
+      let busy = false;
       const toggle = async () => {
+        if (busy) return;
         if (children.length) { children.forEach((c) => c.remove()); children = []; expand.textContent = '▸'; expand.setAttribute('aria-expanded', 'false'); return; }
         expand.textContent = '▾'; expand.setAttribute('aria-expanded', 'true');
         const from = new Date(g.aggregationDateTime).getTime();
@@ -579,13 +590,14 @@
           eqOrNull('userPrincipalName', g.userPrincipalName), eqOrNull('appId', g.appId), eqOrNull('ipAddress', g.ipAddress), eqOrNull('resourceId', g.resourceId),
           eqOrNull('servicePrincipalId', g.servicePrincipalId), eqOrNull('conditionalAccessStatus', g.conditionalAccessStatus), 'status/errorCode eq ' + code];
         const p = new URLSearchParams({ $top: '1000', $filter: terms.join(' and ') });
+        busy = true;
         try {
           const page = await api('/beta/auditLogs/signIns?' + p);
           const childColumns = [C('', () => ''), C('Date', (r) => timeCell(r.createdDateTime)), C('Identity', (r) => r.userPrincipalName || r.servicePrincipalName),
             C('Application', (r) => r.appDisplayName), C('IP address', (r) => r.ipAddress), C('Resource', (r) => r.resourceDisplayName), C('Status', statusOf), C('', () => '')];
           children = (page.value || []).map((r) => { const c = rowFor(r, childColumns); c.classList.add('group-child'); return c; });
           tr.after(...children);
-        } catch (e) { toast(e.message); }
+        } catch (e) { toast(e.message); } finally { busy = false; }
       };
       expand.addEventListener('click', (e) => { e.stopPropagation(); toggle(); });
       tr.addEventListener('click', toggle);
@@ -693,7 +705,7 @@
     }
     function hideDetailQuiet() { detail.hidden = true; state.selected = null; }
     update(params);
-    return { update, destroy: () => { observer.disconnect(); document.removeEventListener('keydown', onKey); document.removeEventListener('mousedown', onDocClick); closePopover(); } };
+    return { update, destroy: () => { state.destroyed = true; state.generation++; clearTimeout(searchTimer); observer.disconnect(); document.removeEventListener('keydown', onKey); document.removeEventListener('mousedown', onDocClick); closePopover(); } };
   }
 
   // ---------------------------------------------------------------- detail sections
@@ -847,21 +859,29 @@
   // Legend swatches take their colour from a data attribute (no inline styles under the CSP).
   function paintLegends(root) { for (const i of root.querySelectorAll('i[data-color]')) i.style.background = i.dataset.color; }
 
+  const PERIODS = [['D1', 'Last 1 day'], ['D7', 'Last 7 days'], ['D30', 'Last 30 days']];
   function page(main, title, intro) {
     main.append(el('h1', {}, title), intro ? el('p', { class: 'muted' }, intro) : '');
     const body = el('div', { class: 'page-body' });
     main.append(body);
     return body;
   }
+  /** An answer overtaken by a newer request (dropped, not shown). */
+  class Stale extends Error {}
   async function fill(box, fn) {
     box.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
     const started = performance.now();
-    try { const content = await fn(); box.replaceChildren(content); paintLegends(box); timing(box.id || 'card', started); } catch (e) { box.replaceChildren(el('p', { class: 'error', role: 'alert' }, e.message)); }
+    try { const content = await fn(); box.replaceChildren(content); paintLegends(box); timing(box.id || 'card', started); } catch (e) { if (!(e instanceof Stale)) box.replaceChildren(el('p', { class: 'error', role: 'alert' }, e.message)); }
   }
   function card(id, title) { const body = el('div', { id }); return [el('section', { class: 'card', 'aria-labelledby': id + '-h' }, el('h2', { id: id + '-h' }, title), body), body]; }
+  /** A choice kept in the URL; anything but the offered values reads as the fallback. */
+  function choice(params, key, options, fallback) {
+    const v = params.get(key);
+    return options.some(([o]) => o === v) ? v : fallback;
+  }
   function periodSelect(params, pageName, key, options, fallback) {
     const s = el('select', { id: key, 'aria-label': 'Period' }, options.map(([v, l]) => el('option', { value: v }, l)));
-    s.value = params.get(key) || fallback;
+    s.value = choice(params, key, options, fallback);
     s.addEventListener('change', () => { const p = new URLSearchParams(params.toString()); p.set(key, s.value); setParams(pageName, p); route(); });
     return s;
   }
@@ -906,7 +926,7 @@
 
   function applicationsPage(main, params) {
     const body = page(main, 'Application activity', 'Sign-ins per application (interactive, as Entra counts them, or every type), and any application\'s days.');
-    const period = periodSelect(params, 'insights/applications', 'period', [['D1', 'Last 1 day'], ['D7', 'Last 7 days'], ['D30', 'Last 30 days']], 'D7');
+    const period = periodSelect(params, 'insights/applications', 'period', PERIODS, 'D7');
     const types = periodSelect(params, 'insights/applications', 'types', [['interactive', 'Interactive sign-ins'], ['all', 'All sign-in types']], 'interactive');
     types.setAttribute('aria-label', 'Sign-in types');
     body.append(el('div', { class: 'toolbar' }, period, types));
@@ -914,7 +934,8 @@
     const [c2, b2] = card('apps-daily', 'Daily sign-ins');
     body.append(el('div', { class: 'cards' }, c1, c2));
     const all = (params.get('types') || 'interactive') === 'all' ? '?signInTypes=all' : '';
-    const showDaily = (app) => fill(b2, async () => {
+    let shown = 0;
+    const showDaily = (app) => { const mine = ++shown; return fill(b2, async () => {
       const f = "appId eq '" + app.id.replace(/'/g, "''") + "'";
       const p = new URLSearchParams({ $filter: f });
       if (all) p.set('signInTypes', 'all');
@@ -927,10 +948,11 @@
         byDay.set(day, e);
       }
       const days = [...byDay.values()].sort((a, b) => a.day.localeCompare(b.day));
+      if (mine !== shown) throw new Stale();
       return el('div', {}, el('p', {}, app.appDisplayName), dailyChart(days, [{ key: 'success', label: 'Success', color: PALETTE.success }, { key: 'failure', label: 'Failure', color: PALETTE.failure }], 'Daily sign-ins of ' + app.appDisplayName));
-    });
+    }); };
     fill(b1, async () => {
-      const s = await api("/beta/reports/getAzureADApplicationSignInSummary(period='" + (params.get('period') || 'D7') + "')" + all);
+      const s = await api("/beta/reports/getAzureADApplicationSignInSummary(period='" + choice(params, 'period', PERIODS, 'D7') + "')" + all);
       const rows = s.value || [];
       if (rows.length) showDaily(rows[0]); else b2.replaceChildren(el('p', { class: 'muted' }, 'No sign-ins in the period.'));
       return el('div', {}, barChart(rows.slice(0, 10).map((x) => ({ label: x.appDisplayName || x.id, s: x.successfulSignInCount, f: x.failedSignInCount })), [{ key: 's', label: 'Successful', color: PALETTE.success }, { key: 'f', label: 'Failed', color: PALETTE.failure }], 'Top applications'),
@@ -941,18 +963,18 @@
 
   function adfsPage(main, params) {
     const body = page(main, 'AD FS application activity', 'Relying parties of sign-ins AD FS issued.');
-    body.append(el('div', { class: 'toolbar' }, periodSelect(params, 'insights/adfs', 'period', [['D1', 'Last 1 day'], ['D7', 'Last 7 days'], ['D30', 'Last 30 days']], 'D7')));
+    body.append(el('div', { class: 'toolbar' }, periodSelect(params, 'insights/adfs', 'period', PERIODS, 'D7')));
     const [c, b] = card('adfs', 'Relying parties');
     body.append(c);
     fill(b, async () => {
-      const r = await api("/beta/reports/getRelyingPartyDetailedSummary(period='" + (params.get('period') || 'D7') + "')");
+      const r = await api("/beta/reports/getRelyingPartyDetailedSummary(period='" + choice(params, 'period', PERIODS, 'D7') + "')");
       return tableOf(['Relying party', 'Identifier', 'Federation service', 'Successful', 'Failed', 'Users', 'Success rate'], (r.value || []).map((x) => [x.relyingPartyName, x.relyingPartyId, x.serviceId, fmtNum(x.successfulSignInCount), fmtNum(x.failedSignInCount), fmtNum(x.uniqueUserCount), x.signInSuccessRate + '%']));
     });
   }
 
   function authMethodsPage(main, params) {
     const body = page(main, 'Authentication methods', 'Methods registered (from the audit log) and used (from sign-ins).');
-    body.append(el('div', { class: 'toolbar' }, periodSelect(params, 'insights/authmethods', 'period', [['D1', 'Last 1 day'], ['D7', 'Last 7 days'], ['D30', 'Last 30 days']], 'D30')));
+    body.append(el('div', { class: 'toolbar' }, periodSelect(params, 'insights/authmethods', 'period', PERIODS, 'D30')));
     const [c1, b1] = card('methods-registered', 'Users registered by method');
     const [c2, b2] = card('methods-used', 'Successful sign-ins by method');
     const [c3, b3] = card('methods-users', 'Registration details');
@@ -962,7 +984,7 @@
       return el('div', {}, el('p', {}, fmtNum(r.totalUserCount), ' users with a registration in the retained audit log'), barChart((r.userRegistrationMethodCounts || []).map((x) => ({ label: x.authenticationMethod, n: x.userCount })), [{ key: 'n', label: 'Users', color: PALETTE.a }], 'Users registered by method'));
     });
     fill(b2, async () => {
-      const r = await api("/beta/reports/authenticationMethods/userSignInsByAuthMethodSummary(period='" + (params.get('period') || 'D30') + "')");
+      const r = await api("/beta/reports/authenticationMethods/userSignInsByAuthMethodSummary(period='" + choice(params, 'period', PERIODS, 'D30') + "')");
       return barChart((r.value || []).map((x) => ({ label: x.authenticationMethod, n: x.successActivityCount })), [{ key: 'n', label: 'Successful sign-ins', color: PALETTE.c }], 'Successful sign-ins by method');
     });
     fill(b3, async () => {

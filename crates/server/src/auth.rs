@@ -32,6 +32,9 @@ pub const LOGIN_CODES_FILE: &str = "_gatehouse/login-codes.json";
 /// How long a login link can be used.
 pub const LOGIN_CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);
 
+/// The name of the tokens login links are exchanged for.
+pub const SESSION_NAME: &str = "console session (login link)";
+
 /// How long a console session (the token a login link is exchanged for) lasts.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
@@ -281,9 +284,29 @@ impl TokenStore {
         role: Role,
         name: Option<&str>,
     ) -> Result<(String, TokenRecord), TokenError> {
-        self.create_expiring(tenant, role, name, None)
+        self.locked(|| self.create_expiring(tenant, role, name, None))
     }
 
+    /// Runs `f` holding the data directory's tokens lock (`_gatehouse/tokens.lock`, an exclusive
+    /// file lock), so that read-change-write of the tokens and login codes by this server and by
+    /// CLI commands never lose each other's changes.
+    fn locked<T>(&self, f: impl FnOnce() -> Result<T, TokenError>) -> Result<T, TokenError> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let lock_path = dir.join("tokens.lock");
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
+        let result = f();
+        let _ = lock.unlock();
+        result
+    }
+
+    /// [`TokenStore::create`] with an expiry, for a caller holding the lock.
     fn create_expiring(
         &self,
         tenant: &str,
@@ -321,14 +344,31 @@ impl TokenStore {
 
     /// Removes the tokens with this id or name; how many.
     pub fn revoke(&self, id_or_name: &str) -> Result<usize, TokenError> {
-        let mut tokens = self.read_file()?;
-        let before = tokens.len();
-        tokens.retain(|t| t.id != id_or_name && t.name != id_or_name);
-        let removed = before - tokens.len();
-        if removed > 0 {
-            self.write_file(&tokens)?;
-        }
-        Ok(removed)
+        self.locked(|| {
+            let mut tokens = self.read_file()?;
+            let before = tokens.len();
+            tokens.retain(|t| t.id != id_or_name && t.name != id_or_name);
+            let removed = before - tokens.len();
+            if removed > 0 {
+                self.write_file(&tokens)?;
+            }
+            Ok(removed)
+        })
+    }
+
+    /// Ends a console session: revokes the token with this id if a login link made it (other
+    /// tokens are revoked with `gatehouse token revoke` only). Whether one was revoked.
+    pub fn end_session(&self, id: &str) -> Result<bool, TokenError> {
+        self.locked(|| {
+            let mut tokens = self.read_file()?;
+            let before = tokens.len();
+            tokens.retain(|t| !(t.id == id && t.name == SESSION_NAME));
+            let ended = tokens.len() != before;
+            if ended {
+                self.write_file(&tokens)?;
+            }
+            Ok(ended)
+        })
     }
 
     /// Who holds `token`, if anyone.
@@ -360,19 +400,21 @@ impl TokenStore {
                 "a login link is for reading: the ingest role reads nothing".into(),
             ));
         }
-        let path = self.codes_path();
-        let now = chrono::Utc::now();
-        let mut codes = self.read_codes(&path)?;
-        codes.retain(|c| !code_expired(c, now));
-        let code = hex(&random_bytes::<24>()?);
-        codes.push(LoginCode {
-            sha256: sha256_hex(&code),
-            tenant: tenant.to_ascii_lowercase(),
-            role,
-            expires: rfc3339(now + LOGIN_CODE_LIFETIME),
-        });
-        self.write_json(&path, &codes)?;
-        Ok(code)
+        self.locked(|| {
+            let path = self.codes_path();
+            let now = chrono::Utc::now();
+            let mut codes = self.read_codes(&path)?;
+            codes.retain(|c| !code_expired(c, now));
+            let code = hex(&random_bytes::<24>()?);
+            codes.push(LoginCode {
+                sha256: sha256_hex(&code),
+                tenant: tenant.to_ascii_lowercase(),
+                role,
+                expires: rfc3339(now + LOGIN_CODE_LIFETIME),
+            });
+            self.write_json(&path, &codes)?;
+            Ok(code)
+        })
     }
 
     /// Exchanges a login code (once) for a session token that expires after
@@ -381,30 +423,32 @@ impl TokenStore {
         &self,
         code: &str,
     ) -> Result<Option<(String, TokenRecord)>, TokenError> {
-        let path = self.codes_path();
-        let now = chrono::Utc::now();
-        let hash = sha256_hex(code.trim());
-        let mut codes = self.read_codes(&path)?;
-        let before = codes.len();
-        let found = codes
-            .iter()
-            .position(|c| constant_time_eq(c.sha256.as_bytes(), hash.as_bytes()))
-            .map(|i| codes.remove(i));
-        codes.retain(|c| !code_expired(c, now));
-        if codes.len() != before {
-            self.write_json(&path, &codes)?;
-        }
-        match found {
-            Some(c) if !code_expired(&c, now) => self
-                .create_expiring(
-                    &c.tenant,
-                    c.role,
-                    Some("console session (login link)"),
-                    Some(SESSION_LIFETIME),
-                )
-                .map(Some),
-            _ => Ok(None),
-        }
+        self.locked(|| {
+            let path = self.codes_path();
+            let now = chrono::Utc::now();
+            let hash = sha256_hex(code.trim());
+            let mut codes = self.read_codes(&path)?;
+            let before = codes.len();
+            let found = codes
+                .iter()
+                .position(|c| constant_time_eq(c.sha256.as_bytes(), hash.as_bytes()))
+                .map(|i| codes.remove(i));
+            codes.retain(|c| !code_expired(c, now));
+            if codes.len() != before {
+                self.write_json(&path, &codes)?;
+            }
+            match found {
+                Some(c) if !code_expired(&c, now) => self
+                    .create_expiring(
+                        &c.tenant,
+                        c.role,
+                        Some(SESSION_NAME),
+                        Some(SESSION_LIFETIME),
+                    )
+                    .map(Some),
+                _ => Ok(None),
+            }
+        })
     }
 
     fn codes_path(&self) -> PathBuf {
@@ -458,7 +502,7 @@ impl TokenStore {
     fn write_json<T: Serialize + ?Sized>(&self, path: &Path, value: &T) -> Result<(), TokenError> {
         let dir = path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(io(dir))?;
-        let tmp = path.with_extension("json.tmp");
+        let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
         let text =
             serde_json::to_vec_pretty(value).map_err(|e| TokenError::Invalid(e.to_string()))?;
         write_private(&tmp, &text)?;

@@ -127,6 +127,23 @@ pub(crate) async fn me(caller: Caller) -> Json<Value> {
     })
 }
 
+/// `POST /gatehouse/console/logout`: ends the caller's console session (its token, when a login
+/// link made it, is revoked at once; other tokens are untouched). 204.
+pub(crate) async fn logout(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<StatusCode, ApiError> {
+    if let Principal::Token { id, .. } = &caller.0 {
+        let id = id.clone();
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || state.tokens.end_session(&id))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `POST /gatehouse/export-tickets`: a single-use ticket, good for a minute, that stands for
 /// the caller in one `GET /gatehouse/export/…?ticket=…` (a link a browser downloads from).
 pub(crate) async fn export_ticket(

@@ -32,6 +32,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", get(crate::console::index))
         .route("/console/{name}", get(crate::console::asset))
         .route("/gatehouse/console/login", post(crate::console::login))
+        .route("/gatehouse/console/logout", post(crate::console::logout))
         .route("/gatehouse/me", get(crate::console::me))
         .route(
             "/gatehouse/export-tickets",

@@ -229,7 +229,7 @@ pub fn run(data: &Path, command: Command) -> anyhow::Result<ExitCode> {
                         r.blobs, r.batches, r.stored, r.duplicates, r.rejected, r.behind_bytes
                     )
                 }),
-                Connector::Graph(c) => c.poll(&sink, &status).map(|r| {
+                Connector::Graph(c) => c.poll(&sink, &status, &|| false).map(|r| {
                     format!(
                         "{} pages: {} records stored, {} already stored, {} rejected; throttled {} times",
                         r.pages, r.stored, r.duplicates, r.rejected, r.throttled
