@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{python, reference_counts, run_python, Gh, Served};
+use common::{free_port, python, reference_counts, run_python, wait_for_port, Gh, Served};
 
 /// Azurite's documented development account and key.
 const ACCOUNT: &str = "devstoreaccount1";
@@ -41,13 +40,7 @@ fn azurite_bin() -> PathBuf {
 
 impl Azurite {
     fn start(folder: &Path, port: Option<u16>) -> Azurite {
-        let port = port.unwrap_or_else(|| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        });
+        let port = port.unwrap_or_else(free_port);
         std::fs::create_dir_all(folder).unwrap();
         let child = Command::new(azurite_bin())
             .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
@@ -58,14 +51,7 @@ impl Azurite {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting Azurite");
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "Azurite did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_port(port, "Azurite");
         Azurite {
             child,
             port,

@@ -6,12 +6,10 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{python, reference_counts, run_python, Gh};
+use common::{free_port, python, reference_counts, run_python, wait_for_port, Gh};
 
 const TOPIC: &str = "entra-logs";
 
@@ -35,11 +33,7 @@ fn tansu() -> PathBuf {
 
 impl Broker {
     fn start() -> Broker {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(tansu())
             .args([
@@ -55,14 +49,7 @@ impl Broker {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting tansu");
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "Tansu did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_port(port, "Tansu");
         Broker {
             child,
             bootstrap: format!("127.0.0.1:{port}"),

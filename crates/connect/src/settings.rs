@@ -389,62 +389,41 @@ impl Connector {
 impl ConnectorSettings {
     /// Every configured connector, built.
     pub fn build(&self) -> Result<Vec<Configured>, ConnectError> {
-        self.check()?;
+        let configured = |name: &str, tenant: &Option<String>, connector| Configured {
+            name: name.to_string(),
+            tenant: tenant.clone(),
+            connector,
+        };
         let mut out = Vec::new();
         for b in &self.blob {
-            out.push(Configured {
-                name: b.name.clone(),
-                tenant: b.tenant.clone(),
-                connector: Connector::Blob(b.connector()?),
-            });
+            out.push(configured(
+                &b.name,
+                &b.tenant,
+                Connector::Blob(b.connector()?),
+            ));
         }
         for k in &self.kafka {
-            out.push(Configured {
-                name: k.name.clone(),
-                tenant: k.tenant.clone(),
-                connector: Connector::Kafka(k.connector()?),
-            });
+            out.push(configured(
+                &k.name,
+                &k.tenant,
+                Connector::Kafka(k.connector()?),
+            ));
         }
         for g in &self.graph {
-            out.push(Configured {
-                name: g.name.clone(),
-                tenant: g.tenant.clone(),
-                connector: Connector::Graph(g.connector()?),
-            });
+            out.push(configured(
+                &g.name,
+                &g.tenant,
+                Connector::Graph(g.connector()?),
+            ));
+        }
+        // Names identify connectors in metrics and status: one each.
+        let mut names = std::collections::BTreeSet::new();
+        if let Some(twice) = out.iter().find(|c| !names.insert(c.name.as_str())) {
+            return Err(ConnectError::Config(format!(
+                "two connectors are named {:?}",
+                twice.name
+            )));
         }
         Ok(out)
-    }
-
-    /// Checks every connector's settings (each builds), and that names are unique.
-    pub fn check(&self) -> Result<(), ConnectError> {
-        let mut names = std::collections::BTreeSet::new();
-        for b in &self.blob {
-            if !names.insert(b.name.as_str()) {
-                return Err(ConnectError::Config(format!(
-                    "two connectors are named {:?}",
-                    b.name
-                )));
-            }
-            b.connector()?;
-        }
-        for g in &self.graph {
-            if !names.insert(g.name.as_str()) {
-                return Err(ConnectError::Config(format!(
-                    "two connectors are named {:?}",
-                    g.name
-                )));
-            }
-            g.connector()?;
-        }
-        for k in &self.kafka {
-            if !names.insert(k.name.as_str()) {
-                return Err(ConnectError::Config(format!(
-                    "two connectors are named {:?}",
-                    k.name
-                )));
-            }
-            k.connector()?;
-        }
-        Ok(())
     }
 }

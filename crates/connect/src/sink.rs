@@ -86,6 +86,14 @@ impl<'a> IngestorSink<'a> {
         IngestorSink { ingestor, tenant }
     }
 
+    /// Every source's committed position, as the store records them.
+    fn all_positions(&self) -> Result<std::collections::BTreeMap<String, i64>, ConnectError> {
+        self.ingestor
+            .store()
+            .positions()
+            .map_err(|e| ConnectError::Store(e.to_string()))
+    }
+
     /// The positions' application id of a source: per tenant, as pushes name theirs.
     fn app_id(&self, source: &str) -> String {
         format!("{}/{source}", self.tenant.as_deref().unwrap_or("*"))
@@ -114,23 +122,14 @@ impl Sink for IngestorSink<'_> {
     }
 
     fn position(&self, source: &str) -> Result<Option<i64>, ConnectError> {
-        let positions = self
-            .ingestor
-            .store()
-            .positions()
-            .map_err(|e| ConnectError::Store(e.to_string()))?;
-        Ok(positions.get(&self.app_id(source)).copied())
+        Ok(self.all_positions()?.get(&self.app_id(source)).copied())
     }
 
     fn positions(
         &self,
         prefix: &str,
     ) -> Result<std::collections::HashMap<String, i64>, ConnectError> {
-        let all = self
-            .ingestor
-            .store()
-            .positions()
-            .map_err(|e| ConnectError::Store(e.to_string()))?;
+        let all = self.all_positions()?;
         let mine = self.app_id(prefix);
         let strip = mine.len() - prefix.len();
         Ok(all

@@ -14,7 +14,7 @@ use crate::ConnectError;
 pub struct ConnectorStatus {
     /// The connector's name (from the config).
     pub name: String,
-    /// Its kind: `blob` or `graph`.
+    /// Its kind: `blob`, `graph` or `kafka`.
     pub kind: &'static str,
     inner: Mutex<Inner>,
 }

@@ -69,7 +69,7 @@ pub struct ServerConfig {
     pub risk: RiskSettings,
     /// The watched folder, if any.
     pub watch: Option<WatchConfig>,
-    /// Live connectors (`[[connectors.blob]]`, `[[connectors.graph]]`).
+    /// Live connectors (`[[connectors.blob]]`, `[[connectors.kafka]]`, `[[connectors.graph]]`).
     pub connectors: gatehouse_connect::ConnectorSettings,
 }
 
@@ -254,5 +254,31 @@ mod tests {
         assert!(ServerConfig::parse("nope = 1").is_err());
         assert!(ServerConfig::parse("[retention]\nlogs = [\"x\"]").is_err());
         assert!(ServerConfig::parse("[watch]\ndir = \"d\"\ntenant = \"../x\"").is_err());
+    }
+
+    #[test]
+    fn connectors_are_checked_when_the_config_is_read() {
+        let blob = |name: &str| {
+            format!("[[connectors.blob]]\nname = \"{name}\"\nurl = \"http://127.0.0.1:1/acct\"\n")
+        };
+        let kafka =
+            "[[connectors.kafka]]\nname = \"k\"\nbrokers = \"127.0.0.1:9092\"\ntopics = [\"t\"]\n";
+        let c = ServerConfig::parse(&format!("{}{kafka}", blob("b"))).unwrap();
+        let built = c.connectors.build().unwrap();
+        assert_eq!(
+            built
+                .iter()
+                .map(|c| (c.name.as_str(), c.connector.kind()))
+                .collect::<Vec<_>>(),
+            [("b", "blob"), ("k", "kafka")]
+        );
+        // Names are unique across kinds; settings that cannot work are refused with the name.
+        let e = ServerConfig::parse(&format!("{}{}", blob("k"), kafka)).unwrap_err();
+        assert!(e.contains("two connectors are named \"k\""), "{e}");
+        let e =
+            ServerConfig::parse(&format!("{kafka}security_protocol = \"smoke\"\n")).unwrap_err();
+        assert!(e.contains("connector k") && e.contains("smoke"), "{e}");
+        let e = ServerConfig::parse(&format!("{}tenant = \"../x\"\n", blob("b"))).unwrap_err();
+        assert!(e.contains("connector b"), "{e}");
     }
 }

@@ -170,7 +170,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Caller, ApiError> {
-        let unauthorized = |why: &str| ApiError::unauthorized(why);
+        let unauthorized = ApiError::unauthorized;
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             // A download link from the console carries a single-use ticket instead.
             if let Some(ticket) = export_ticket(parts) {
@@ -221,14 +221,21 @@ impl Caller {
         }
     }
 
-    /// Whether the caller sees a connector storing under `tenant` (`None`: the records' own
-    /// tenants, which only the local administrator sees).
-    pub(crate) fn sees_connector(&self, tenant: Option<&str>) -> bool {
-        match (&self.0, tenant) {
-            (Principal::LocalAdmin, _) => true,
-            (Principal::Token { tenant: mine, .. }, Some(t)) => mine.eq_ignore_ascii_case(t),
-            (Principal::Token { .. }, None) => false,
-        }
+    /// The connectors the caller sees: those storing under its tenant (one storing under the
+    /// records' own tenants only for the local administrator), all for the local administrator.
+    fn visible_connectors<'s>(
+        &'s self,
+        state: &'s AppState,
+    ) -> impl Iterator<Item = &'s Arc<gatehouse_connect::ConnectorStatus>> + 's {
+        state
+            .connectors
+            .iter()
+            .filter(move |(tenant, _)| match (&self.0, tenant) {
+                (Principal::LocalAdmin, _) => true,
+                (Principal::Token { tenant: mine, .. }, Some(t)) => mine.eq_ignore_ascii_case(t),
+                (Principal::Token { .. }, None) => false,
+            })
+            .map(|(_, status)| status)
     }
 
     /// The logs the caller may read.
@@ -285,11 +292,9 @@ async fn healthz(State(state): Shared, caller: Caller) -> Response {
             "detectionsStored": state.risk.detections.load(Relaxed),
             "scoredUpToGeneration": state.risk.generation.load(Relaxed),
         },
-        "connectors": state
-            .connectors
-            .iter()
-            .filter(|(tenant, _)| caller.sees_connector(tenant.as_deref()))
-            .map(|(_, s)| s.to_json())
+        "connectors": caller
+            .visible_connectors(&state)
+            .map(|s| s.to_json())
             .collect::<Vec<_>>(),
     }))
     .into_response()
@@ -301,17 +306,12 @@ async fn metrics(State(state): Shared, caller: Caller) -> Response {
         caller.tenant(),
         state.admission.load(),
     );
-    let connectors: Vec<_> = state
-        .connectors
-        .iter()
-        .filter(|(tenant, _)| caller.sees_connector(tenant.as_deref()))
-        .collect();
+    let connectors: Vec<_> = caller.visible_connectors(&state).collect();
     if !connectors.is_empty() {
         text.push_str(
-            "# HELP gatehouse_connector_records_total Records a connector stored; also _duplicates_total, _rejected_total, _batches_total, _errors_total, _sources (positions kept), _behind (bytes not read yet) and _lag_seconds (since it last had read everything).
-",
+            "# HELP gatehouse_connector_records_total Records a connector stored; also _duplicates_total, _rejected_total, _batches_total, _errors_total, _sources (positions kept), _behind (bytes not read yet) and _lag_seconds (since it last had read everything).\n",
         );
-        for (_, status) in connectors {
+        for status in connectors {
             status.render_metrics(&mut text);
         }
     }

@@ -410,6 +410,26 @@ pub fn reference_counts(tree: &Path, tenant: &str) -> BTreeMap<String, (i64, i64
     gh.log_counts()
 }
 
+/// A loopback port free at the time of asking (for a server a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Waits (up to 30 s) until something accepts connections on a loopback port.
+pub fn wait_for_port(port: u16, what: &str) {
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{what} did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// What one run of the binary did.
 #[derive(Debug)]
 pub struct Run {
