@@ -62,6 +62,32 @@ impl std::fmt::Debug for KafkaAuth {
     }
 }
 
+impl KafkaAuth {
+    /// Sets a client's `security.protocol` and SASL settings.
+    pub fn configure(&self, c: &mut ClientConfig) {
+        match self {
+            KafkaAuth::Plaintext => {
+                c.set("security.protocol", "plaintext");
+            }
+            KafkaAuth::Ssl => {
+                c.set("security.protocol", "ssl");
+            }
+            KafkaAuth::SaslSsl { username, password } => {
+                c.set("security.protocol", "sasl_ssl")
+                    .set("sasl.mechanism", "PLAIN")
+                    .set("sasl.username", username)
+                    .set("sasl.password", password);
+            }
+            KafkaAuth::SaslPlaintext { username, password } => {
+                c.set("security.protocol", "sasl_plaintext")
+                    .set("sasl.mechanism", "PLAIN")
+                    .set("sasl.username", username)
+                    .set("sasl.password", password);
+            }
+        }
+    }
+}
+
 /// What the Kafka connector reads and how.
 #[derive(Debug, Clone)]
 pub struct KafkaConfig {
@@ -247,26 +273,7 @@ impl KafkaConnector {
             .set("max.poll.interval.ms", "20000")
             .set("partition.assignment.strategy", "range,roundrobin")
             .set("client.id", "gatehouse");
-        match &self.config.auth {
-            KafkaAuth::Plaintext => {
-                c.set("security.protocol", "plaintext");
-            }
-            KafkaAuth::Ssl => {
-                c.set("security.protocol", "ssl");
-            }
-            KafkaAuth::SaslSsl { username, password } => {
-                c.set("security.protocol", "sasl_ssl")
-                    .set("sasl.mechanism", "PLAIN")
-                    .set("sasl.username", username)
-                    .set("sasl.password", password);
-            }
-            KafkaAuth::SaslPlaintext { username, password } => {
-                c.set("security.protocol", "sasl_plaintext")
-                    .set("sasl.mechanism", "PLAIN")
-                    .set("sasl.username", username)
-                    .set("sasl.password", password);
-            }
-        }
+        self.config.auth.configure(&mut c);
         let context = Context {
             positions: Mutex::new(HashMap::new()),
             assigned: Mutex::new(BTreeSet::new()),

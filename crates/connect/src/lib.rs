@@ -26,7 +26,8 @@ pub use blob::{BlobConfig, BlobConnector, PollReport};
 pub use graph::{GraphConfig, GraphConnector, GraphPollReport};
 pub use kafka::{KafkaAuth, KafkaConfig, KafkaConnector, KafkaReport};
 pub use settings::{
-    BlobSettings, Configured, Connector, ConnectorSettings, GraphSettings, KafkaSettings,
+    kafka_endpoint, secret, BlobSettings, Configured, Connector, ConnectorSettings, GraphSettings,
+    KafkaEndpoint, KafkaSettings,
 };
 pub use sink::{Batch, IngestorSink, Sink, Stored};
 pub use status::ConnectorStatus;

@@ -54,8 +54,9 @@ fn five_minutes() -> u64 {
     300
 }
 
-/// A secret, or the environment variable `env:NAME` names.
-fn secret(value: &str) -> Result<String, ConnectError> {
+/// A secret as settings give it: the value itself, or `env:NAME` for the environment variable
+/// `NAME`.
+pub fn secret(value: &str) -> Result<String, ConnectError> {
     match value.strip_prefix("env:") {
         Some(name) => std::env::var(name)
             .map_err(|_| ConnectError::Config(format!("the environment has no {name}"))),
@@ -290,52 +291,82 @@ impl KafkaSettings {
                 self.name
             )));
         }
-        let config = match (&self.connection_string, &self.brokers) {
-            (Some(c), None) => {
-                KafkaConfig::event_hubs(&secret(c)?, self.topics.clone(), self.group.clone())?
-            }
-            (None, Some(brokers)) => {
-                let mut config =
-                    KafkaConfig::local(brokers.clone(), self.topics.clone(), self.group.clone());
-                let user = || {
-                    Ok::<_, ConnectError>((
-                        self.username.clone().ok_or_else(|| {
-                            ConnectError::Config(format!(
-                                "connector {}: SASL needs a username",
-                                self.name
-                            ))
-                        })?,
-                        secret(self.password.as_deref().unwrap_or(""))?,
-                    ))
-                };
-                config.auth = match self.security_protocol.as_deref().unwrap_or("plaintext") {
-                    "plaintext" => KafkaAuth::Plaintext,
-                    "ssl" => KafkaAuth::Ssl,
-                    "sasl_ssl" => {
-                        let (username, password) = user()?;
-                        KafkaAuth::SaslSsl { username, password }
-                    }
-                    "sasl_plaintext" => {
-                        let (username, password) = user()?;
-                        KafkaAuth::SaslPlaintext { username, password }
-                    }
-                    other => {
-                        return Err(ConnectError::Config(format!(
-                            "connector {}: security_protocol {other:?}: plaintext, ssl, sasl_ssl or sasl_plaintext",
-                            self.name
-                        )))
-                    }
-                };
-                config
-            }
-            _ => {
-                return Err(ConnectError::Config(format!(
-                    "connector {}: give connection_string or brokers",
-                    self.name
-                )))
-            }
-        };
+        let (brokers, auth) = kafka_endpoint(
+            &format!("connector {}", self.name),
+            KafkaEndpoint {
+                connection_string: self.connection_string.as_deref(),
+                brokers: self.brokers.as_deref(),
+                security_protocol: self.security_protocol.as_deref(),
+                username: self.username.as_deref(),
+                password: self.password.as_deref(),
+            },
+        )?;
+        let mut config = KafkaConfig::local(brokers, self.topics.clone(), self.group.clone());
+        config.auth = auth;
         Ok(KafkaConnector::new(config))
+    }
+}
+
+/// How a Kafka client reaches its broker, as settings give it: an Event Hubs connection string,
+/// or bootstrap servers with a security protocol (and a SASL user for the `sasl_*` ones).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KafkaEndpoint<'a> {
+    /// An Event Hubs connection string (`env:NAME` reads it from the environment).
+    pub connection_string: Option<&'a str>,
+    /// Bootstrap servers.
+    pub brokers: Option<&'a str>,
+    /// `plaintext` (default), `ssl`, `sasl_ssl` or `sasl_plaintext`.
+    pub security_protocol: Option<&'a str>,
+    /// SASL user.
+    pub username: Option<&'a str>,
+    /// SASL password (`env:NAME` reads it from the environment).
+    pub password: Option<&'a str>,
+}
+
+/// The bootstrap servers and authentication an endpoint's settings mean; `what` names the
+/// settings in errors.
+pub fn kafka_endpoint(
+    what: &str,
+    e: KafkaEndpoint<'_>,
+) -> Result<(String, KafkaAuth), ConnectError> {
+    match (e.connection_string, e.brokers) {
+        (Some(c), None) => {
+            let config = KafkaConfig::event_hubs(&secret(c)?, Vec::new(), String::new())?;
+            Ok((config.brokers, config.auth))
+        }
+        (None, Some(brokers)) => {
+            let user = || {
+                Ok::<_, ConnectError>((
+                    e.username
+                        .ok_or_else(|| {
+                            ConnectError::Config(format!("{what}: SASL needs a username"))
+                        })?
+                        .to_string(),
+                    secret(e.password.unwrap_or(""))?,
+                ))
+            };
+            let auth = match e.security_protocol.unwrap_or("plaintext") {
+                "plaintext" => KafkaAuth::Plaintext,
+                "ssl" => KafkaAuth::Ssl,
+                "sasl_ssl" => {
+                    let (username, password) = user()?;
+                    KafkaAuth::SaslSsl { username, password }
+                }
+                "sasl_plaintext" => {
+                    let (username, password) = user()?;
+                    KafkaAuth::SaslPlaintext { username, password }
+                }
+                other => {
+                    return Err(ConnectError::Config(format!(
+                        "{what}: security_protocol {other:?}: plaintext, ssl, sasl_ssl or sasl_plaintext"
+                    )))
+                }
+            };
+            Ok((brokers.to_string(), auth))
+        }
+        _ => Err(ConnectError::Config(format!(
+            "{what}: give connection_string or brokers"
+        ))),
     }
 }
 

@@ -6,8 +6,10 @@
 //! (keyset paging: the `$skiptoken` of [`SkipToken`] says where the next page starts and in which
 //! table version), and [`GraphApi::get`] one record by id. Records are Graph JSON as the
 //! version shows them ([`GraphResource::shown`]). [`export()`] streams every record a filter
-//! matches, uncapped, as NDJSON, JSON, CSV or Parquet.
+//! matches, uncapped, as NDJSON, JSON, CSV or Parquet. [`RowFilter`] reads the rows of one data
+//! file a filter matches, for change feeds that follow the Delta log.
 
+mod changes;
 mod export;
 mod filter;
 mod overlay;
@@ -15,6 +17,7 @@ mod page;
 mod resource;
 mod token;
 
+pub use changes::{MatchingRow, MatchingRows, RowFilter};
 pub use export::{csv_columns, export, Cell, ExportFormat, ExportQuery};
 pub use overlay::{SignInRisk, SignInRiskOverlay, RISK_PROPERTIES};
 pub use page::{graph_type, GetQuery, GraphApi, ListQuery, Page, DEFAULT_TOP};
@@ -33,6 +36,9 @@ pub enum GraphError {
     /// The store or the engine failed.
     #[error("{0}")]
     Internal(String),
+    /// A file the log lists is no longer on disk (a vacuum deleted it after a compaction).
+    #[error("{0}")]
+    Gone(String),
 }
 
 impl GraphError {

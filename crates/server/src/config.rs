@@ -32,6 +32,21 @@
 //! [watch]
 //! dir = "/srv/landing"           # ingest files dropped here, then move them to done/ or rejected/
 //! tenant = "contoso"             # store them under this tenant (default: the tenant they name)
+//!
+//! [[outbound.webhook]]           # new records out, at least once (see gatehouse_outbound)
+//! name = "soc-failures"          # in metrics, status and the cursor's file
+//! feed = "signIns"               # directoryAudits, provisioning, riskDetections, alerts, ...
+//! filter = "status/errorCode ne 0"   # a Graph $filter (sign-ins: interactive unless it names signInEventTypes)
+//! url = "https://soc.example.com/hooks/gatehouse"
+//! secret = "a-long-random-shared-secret"   # HMAC key (or env:NAME)
+//! tenant = "contoso"             # only this tenant's records (default: every tenant's)
+//!
+//! [[outbound.kafka]]
+//! name = "risky-users"
+//! feed = "alerts"                # users whose risk reached min_level
+//! min_level = "medium"
+//! brokers = "127.0.0.1:9092"     # or connection_string = "env:EVENTHUB_CONNECTION" (Event Hubs)
+//! topic = "gatehouse-alerts"
 //! ```
 
 use std::net::SocketAddr;
@@ -71,6 +86,8 @@ pub struct ServerConfig {
     pub watch: Option<WatchConfig>,
     /// Live connectors (`[[connectors.blob]]`, `[[connectors.kafka]]`, `[[connectors.graph]]`).
     pub connectors: gatehouse_connect::ConnectorSettings,
+    /// Streams out (`[[outbound.webhook]]`, `[[outbound.kafka]]`).
+    pub outbound: gatehouse_outbound::OutboundSettings,
 }
 
 /// `[risk]`.
@@ -162,6 +179,7 @@ impl Default for ServerConfig {
             risk: RiskSettings::default(),
             watch: None,
             connectors: gatehouse_connect::ConnectorSettings::default(),
+            outbound: gatehouse_outbound::OutboundSettings::default(),
         }
     }
 }
@@ -204,6 +222,12 @@ impl ServerConfig {
             if let Some(t) = &c.tenant {
                 gatehouse_store::layout::check_tenant_id(t)
                     .map_err(|e| format!("connector {}: {e}", c.name))?;
+            }
+        }
+        for s in config.outbound.build().map_err(|e| e.to_string())? {
+            if let Some(t) = &s.tenant {
+                gatehouse_store::layout::check_tenant_id(t)
+                    .map_err(|e| format!("stream {}: {e}", s.name))?;
             }
         }
         if let Some(t) = config.watch.as_ref().and_then(|w| w.tenant.as_deref()) {
@@ -250,6 +274,7 @@ mod tests {
         );
         assert_eq!(c.watch.as_ref().unwrap().tenant.as_deref(), Some("contoso"));
         assert_eq!(c.commit_interval(), Duration::from_secs(1));
+        assert_eq!(c.outbound.build().unwrap().len(), 2);
         assert_eq!(ServerConfig::parse("").unwrap(), ServerConfig::default());
         assert!(ServerConfig::parse("nope = 1").is_err());
         assert!(ServerConfig::parse("[retention]\nlogs = [\"x\"]").is_err());

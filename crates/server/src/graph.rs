@@ -535,7 +535,7 @@ pub(crate) fn base_url(headers: &HeaderMap) -> String {
 fn graph_error(e: GraphError) -> ApiError {
     match e {
         GraphError::BadRequest(m) => ApiError::bad_request(m),
-        GraphError::Internal(m) => {
+        GraphError::Internal(m) | GraphError::Gone(m) => {
             tracing::error!(error = %m, "a Graph request failed");
             ApiError::internal(m)
         }

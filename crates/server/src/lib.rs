@@ -115,6 +115,9 @@ pub struct AppState {
     /// The live connectors' statuses, with the tenant each stores under (`None`: the records'
     /// own; shown to the local administrator only).
     connectors: Vec<(Option<String>, Arc<gatehouse_connect::ConnectorStatus>)>,
+    /// The streams' statuses, with the tenant each sends (`None`: every tenant's; shown to the
+    /// local administrator only).
+    streams: Vec<(Option<String>, Arc<gatehouse_outbound::StreamStatus>)>,
     config: ServerConfig,
 }
 
@@ -124,6 +127,8 @@ pub struct Server {
     data: PathBuf,
     /// The configured connectors, started by [`Server::run`] (their statuses are in the state).
     connectors: Vec<gatehouse_connect::Configured>,
+    /// The configured streams out, started by [`Server::run`].
+    streams: Vec<gatehouse_outbound::Stream>,
 }
 
 impl Server {
@@ -150,6 +155,10 @@ impl Server {
         };
         let connectors = config
             .connectors
+            .build()
+            .map_err(|e| ServerError::Config(e.to_string()))?;
+        let streams = config
+            .outbound
             .build()
             .map_err(|e| ServerError::Config(e.to_string()))?;
         let ingestor = Ingestor::start(&store, options, tables, metrics.clone())?;
@@ -194,6 +203,19 @@ impl Server {
                         )
                     })
                     .collect(),
+                streams: streams
+                    .iter()
+                    .map(|s| {
+                        (
+                            s.tenant.as_ref().map(|t| t.to_ascii_lowercase()),
+                            Arc::new(gatehouse_outbound::StreamStatus::new(
+                                &s.name,
+                                s.target.kind(),
+                                s.feed.name(),
+                            )),
+                        )
+                    })
+                    .collect(),
                 store,
                 ingestor,
                 metrics,
@@ -202,6 +224,7 @@ impl Server {
             }),
             data: data.to_path_buf(),
             connectors,
+            streams,
         })
     }
 
@@ -223,6 +246,18 @@ impl Server {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        // A stream's filter is checked against its log's columns before anything starts.
+        for stream in &self.streams {
+            if let gatehouse_outbound::Feed::Records {
+                resource,
+                filter: Some(f),
+            } = &stream.feed
+            {
+                gatehouse_graph::RowFilter::new(&self.state.queries, "check", *resource, Some(f))
+                    .await
+                    .map_err(|e| ServerError::Config(format!("stream {}: {e}", stream.name)))?;
+            }
+        }
         let addr: SocketAddr = listener.local_addr().map_err(|source| ServerError::Io {
             context: "reading the listening address".into(),
             source,
@@ -291,6 +326,30 @@ impl Server {
                 })
                 .map_err(|source| ServerError::Io {
                     context: "starting a connector".into(),
+                    source,
+                })?;
+            connector_threads.push(thread);
+        }
+        let streams = std::mem::take(&mut self.streams);
+        for (stream, (_, status)) in streams.into_iter().zip(&self.state.streams) {
+            let (state, status, stop) = (
+                self.state.clone(),
+                Arc::clone(status),
+                Arc::clone(&stop_clustering),
+            );
+            let thread = std::thread::Builder::new()
+                .name(format!("stream {}", stream.name))
+                .spawn(move || {
+                    let snapshot = || state.ingestor.snapshot();
+                    let ctx = gatehouse_outbound::StreamContext {
+                        root: state.store.root(),
+                        queries: &state.queries,
+                        snapshot: &snapshot,
+                    };
+                    stream.run(&ctx, &status, &|| stop.load(Ordering::Relaxed));
+                })
+                .map_err(|source| ServerError::Io {
+                    context: "starting a stream".into(),
                     source,
                 })?;
             connector_threads.push(thread);

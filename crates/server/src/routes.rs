@@ -238,6 +238,22 @@ impl Caller {
             .map(|(_, status)| status)
     }
 
+    /// The streams out the caller sees, by the same rule as connectors.
+    fn visible_streams<'s>(
+        &'s self,
+        state: &'s AppState,
+    ) -> impl Iterator<Item = &'s Arc<gatehouse_outbound::StreamStatus>> + 's {
+        state
+            .streams
+            .iter()
+            .filter(move |(tenant, _)| match (&self.0, tenant) {
+                (Principal::LocalAdmin, _) => true,
+                (Principal::Token { tenant: mine, .. }, Some(t)) => mine.eq_ignore_ascii_case(t),
+                (Principal::Token { .. }, None) => false,
+            })
+            .map(|(_, status)| status)
+    }
+
     /// The logs the caller may read.
     pub(crate) fn readable_logs(&self) -> Vec<LogKind> {
         match &self.0 {
@@ -296,6 +312,10 @@ async fn healthz(State(state): Shared, caller: Caller) -> Response {
             .visible_connectors(&state)
             .map(|s| s.to_json())
             .collect::<Vec<_>>(),
+        "streams": caller
+            .visible_streams(&state)
+            .map(|s| s.to_json())
+            .collect::<Vec<_>>(),
     }))
     .into_response()
 }
@@ -312,6 +332,15 @@ async fn metrics(State(state): Shared, caller: Caller) -> Response {
             "# HELP gatehouse_connector_records_total Records a connector stored; also _duplicates_total, _rejected_total, _batches_total, _errors_total, _sources (positions kept), _behind (bytes not read yet) and _lag_seconds (since it last had read everything).\n",
         );
         for status in connectors {
+            status.render_metrics(&mut text);
+        }
+    }
+    let streams: Vec<_> = caller.visible_streams(&state).collect();
+    if !streams.is_empty() {
+        text.push_str(
+            "# HELP gatehouse_stream_records_total Records a stream out delivered; also _deliveries_total, _failures_total (attempts that failed), _gaps_total (commits or files gone before they were sent), _behind_commits and _lag_seconds (since it last had delivered everything).\n",
+        );
+        for status in streams {
             status.render_metrics(&mut text);
         }
     }

@@ -433,3 +433,108 @@ pub async fn vacuum(table: DeltaTable, grace: Duration) -> Result<(DeltaTable, u
 pub fn partition_of(file: &DataFile) -> PartitionKey {
     file.partition()
 }
+
+/// What one commit of a table's log did to its rows, as a change feed reads it.
+#[derive(Debug, Clone, Default)]
+pub struct CommitAdditions {
+    /// The files the commit made live with new rows (`add` with `dataChange`), in log order.
+    /// Compaction's files (`dataChange: false`) hold rows already seen and are not listed.
+    pub added: Vec<DataFile>,
+    /// When the commit was written (ms since the epoch; 0 when its `commitInfo` does not say).
+    pub timestamp_ms: i64,
+}
+
+/// The files commit `version` of a table added with new rows, read from its log entry
+/// (`_delta_log/<version>.json`); `None` when that entry does not exist (not written yet, or
+/// removed by log cleanup once a checkpoint covered it).
+pub fn commit_additions(
+    root: &Path,
+    tenant: &str,
+    log: LogKind,
+    version: i64,
+) -> Result<Option<CommitAdditions>> {
+    let table_dir = layout::table_dir(tenant, log);
+    let path = root
+        .join(&table_dir)
+        .join("_delta_log")
+        .join(format!("{version:020}.json"));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(crate::io_err(&path)(e)),
+    };
+    let prefix = table_dir.to_string_lossy().replace('\\', "/");
+    let mut out = CommitAdditions::default();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let action: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| StoreError::Invalid(format!("{} line {}: {e}", path.display(), n + 1)))?;
+        if let Some(info) = action.get("commitInfo") {
+            out.timestamp_ms = info.get("timestamp").and_then(|t| t.as_i64()).unwrap_or(0);
+        }
+        let Some(add) = action.get("add") else {
+            continue;
+        };
+        if add.get("dataChange").and_then(|d| d.as_bool()) != Some(true) {
+            continue;
+        }
+        let Some(rel) = add.get("path").and_then(|p| p.as_str()) else {
+            return Err(StoreError::Invalid(format!(
+                "{} line {}: an add action without a path",
+                path.display(),
+                n + 1
+            )));
+        };
+        let stats: Arc<str> = add
+            .get("stats")
+            .and_then(|s| s.as_str())
+            .unwrap_or("")
+            .into();
+        let bounds = time_bounds(&stats, log);
+        let day = add
+            .get("partitionValues")
+            .and_then(|p| p.get(PARTITION_COLUMN))
+            .and_then(|d| d.as_str())
+            .and_then(layout::parse_day);
+        let sign_in_kind = add
+            .get("tags")
+            .and_then(|t| t.get(SIGN_IN_KIND_TAG))
+            .and_then(|k| k.as_str())
+            .and_then(SignInKind::from_exact_graph_name);
+        out.added.push(DataFile {
+            path: format!("{prefix}/{}", percent_decode(rel)),
+            tenant: tenant.to_string(),
+            log,
+            day: day.unwrap_or(i32::MIN),
+            rows: bounds.map_or(0, |b| b.rows),
+            bytes: add.get("size").and_then(|s| s.as_u64()).unwrap_or(0),
+            min_time_ns: bounds.map_or(i64::MIN, |b| b.min_time_ns),
+            max_time_ns: bounds.map_or(i64::MAX, |b| b.max_time_ns),
+            stats,
+            sign_in_kind,
+        });
+    }
+    Ok(Some(out))
+}
+
+/// A Delta log path with its `%XX` escapes decoded (the protocol stores paths as URIs).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use deltalake::DeltaTable;
 use gatehouse_model::LogKind;
 
-pub use delta::{ChangeKind, TableChange, TableConfig};
+pub use delta::{commit_additions, ChangeKind, CommitAdditions, TableChange, TableConfig};
 pub use layout::PartitionKey;
 pub use snapshot::{DataFile, StoreSnapshot, TableSnapshot};
 

@@ -1,5 +1,5 @@
 //! `gatehouse status`: what the server running over the data directory is doing (tables, risk
-//! engine, connectors with their lag, position and errors), or where ingest sources have got to
+//! engine, connectors and streams out with their lag, position and errors), or where ingest sources have got to
 //! when no server runs.
 
 use std::path::Path;
@@ -72,6 +72,23 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
             );
         }
         if let Some(e) = c["lastError"].as_object() {
+            println!(
+                "  last error ({}): {}",
+                e["at"].as_str().unwrap_or(""),
+                e["message"].as_str().unwrap_or("")
+            );
+        }
+    }
+    for s in h["streams"].as_array().cloned().unwrap_or_default() {
+        println!(
+            "Stream {} ({}, {}): {} records in {} deliveries, {} failed attempts, {} gaps; lag {} s, {} commits behind; at {}",
+            s["name"].as_str().unwrap_or(""),
+            s["kind"].as_str().unwrap_or(""),
+            s["feed"].as_str().unwrap_or(""),
+            s["records"], s["deliveries"], s["failures"], s["gaps"], s["lagSeconds"],
+            s["behindCommits"], s["position"].as_str().unwrap_or("")
+        );
+        if let Some(e) = s["lastError"].as_object() {
             println!(
                 "  last error ({}): {}",
                 e["at"].as_str().unwrap_or(""),

@@ -143,7 +143,10 @@ impl Served {
             .cmd()
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
-            .env("RUST_LOG", "gatehouse_server=info,gatehouse_ingest=info")
+            .env(
+                "RUST_LOG",
+                "gatehouse_server=info,gatehouse_ingest=info,gatehouse_outbound=info",
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
