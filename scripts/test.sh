@@ -22,6 +22,14 @@ if ! command -v chromedriver >/dev/null || ! { command -v chromium >/dev/null ||
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver
 fi
 
+# socat puts a TLS listener in front of the test Kafka broker (Tansu 0.6 has none of its own).
+if ! command -v socat >/dev/null; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq socat
+fi
+
 # Azurite, the storage emulator, for the blob connector's tests (from the npm registry).
 if [ ! -x .azurite/node_modules/.bin/azurite-blob ]; then
   if ! command -v npm >/dev/null; then

@@ -146,3 +146,373 @@ fn a_topic_is_consumed_once_across_partitions_and_kills() {
     assert_eq!(other.log_counts(), expected, "after the kills");
     assert!(midway > 0, "no kill landed while records were being stored");
 }
+
+/// Runs `kafka_consume.py` with these arguments.
+fn kafka_script(broker: &Broker, topic: &str, args: &[&str]) -> serde_json::Value {
+    kafka_script_at(&broker.bootstrap, topic, args)
+}
+
+/// Runs `kafka_consume.py` against `bootstrap` with these arguments.
+fn kafka_script_at(bootstrap: &str, topic: &str, args: &[&str]) -> serde_json::Value {
+    let script = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/kafka_consume.py"),
+    )
+    .unwrap();
+    let mut all: Vec<&std::ffi::OsStr> = vec![bootstrap.as_ref(), topic.as_ref()];
+    all.extend(args.iter().map(|a| std::ffi::OsStr::new(*a)));
+    run_python(&python(), &script, &all)
+}
+
+/// A stream out to a topic: every failed user sign-in (a Graph `$filter`) becomes one message
+/// keyed by its id, through a `kill -9` of the server while it produces.
+#[test]
+fn failed_sign_ins_stream_out_to_a_topic_through_a_kill() {
+    use std::collections::BTreeSet;
+    let gh = Gh::new();
+    let sim = gh.simulate(&["--users", "30", "--days", "1", "--seed", "9"]);
+    let tenant: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sim.join("tenant.json")).unwrap()).unwrap();
+    let tenant = tenant["tenantId"].as_str().unwrap().to_string();
+    let broker = Broker::start();
+    let topic = "gatehouse-failures";
+    kafka_script(&broker, topic, &["create", "3"]);
+    let filter = "status/errorCode ne 0 and signInEventTypes/any(t: t eq 'interactiveUser' or t eq 'nonInteractiveUser')";
+    let config = gh.write(
+        "gatehouse.toml",
+        format!(
+            "[[outbound.kafka]]\nname = \"failures-out\"\nfeed = \"signIns\"\nfilter = \"{filter}\"\n\
+             start = \"beginning\"\nbatch = 200\nevery_ms = 200\ntimeout_seconds = 10\n\
+             compression = \"gzip\"\nbrokers = \"{}\"\ntopic = \"{topic}\"\n",
+            broker.bootstrap
+        ),
+    );
+    let config = config.to_str().unwrap().to_string();
+    let ingest = gh.token(&tenant, "ingest");
+    let reader = gh.token(&tenant, "reports-reader");
+    let files: Vec<PathBuf> = std::fs::read_dir(sim.join("graph/signins"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let text: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    let lines: Vec<&str> = text.lines().collect();
+    let half = lines.len() / 2;
+    let server = common::Served::start(&gh, &["--config", &config]);
+    let a = server.post(
+        "/gatehouse/ingest",
+        Some(&ingest),
+        &[],
+        lines[..half].join("\n").as_bytes(),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    server.kill9();
+    let server = common::Served::start(&gh, &["--config", &config]);
+    let a = server.post(
+        "/gatehouse/ingest",
+        Some(&ingest),
+        &[],
+        lines[half..].join("\n").as_bytes(),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+
+    let a = server.get(
+        &format!(
+            "/gatehouse/export/signIns?$filter={}",
+            filter.replace(' ', "%20").replace('\'', "%27")
+        ),
+        Some(&reader),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    let expected: BTreeSet<String> = a
+        .text()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!("{}|{}", v["id"].as_str().unwrap(), v["status"]["errorCode"])
+        })
+        .collect();
+    assert!(expected.len() > 50, "{} failed sign-ins", expected.len());
+    let got = kafka_script(&broker, topic, &["read", &expected.len().to_string(), "90"]);
+    let messages = got["messages"].as_array().unwrap();
+    let keys: BTreeSet<String> = messages
+        .iter()
+        .map(|m| format!("{}|{}", m["id"].as_str().unwrap(), m["errorCode"]))
+        .collect();
+    assert_eq!(keys, expected, "{}", server.log());
+    let partitions: BTreeSet<i64> = messages
+        .iter()
+        .map(|m| m["partition"].as_i64().unwrap())
+        .collect();
+    assert!(partitions.len() > 1, "every message went to one partition");
+    for m in messages {
+        assert_eq!(m["key"], m["id"]);
+        assert_eq!(m["headers"]["gatehouse-tenant"], tenant.as_str());
+        assert_eq!(m["headers"]["gatehouse-feed"], "signIns");
+        assert!(m["headers"]["gatehouse-delivery"]
+            .as_str()
+            .is_some_and(|d| d.len() == 32));
+    }
+    eprintln!(
+        "{} failed sign-ins produced as {} messages",
+        expected.len(),
+        messages.len()
+    );
+    server.stop();
+}
+
+/// A Tansu broker that requires SASL (SCRAM-SHA-512 user `alice`), reached over TLS through
+/// socat (Tansu 0.6 has no TLS listener of its own): clients connect to the TLS port, which the
+/// broker advertises. Killed when dropped.
+struct SecureBroker {
+    broker: Child,
+    tls: Child,
+    bootstrap: String,
+    ca_file: PathBuf,
+}
+
+const USER: &str = "alice";
+const PASSWORD: &str = "s3cret-scram-pw";
+
+impl SecureBroker {
+    fn start(dir: &Path) -> SecureBroker {
+        let (port, tls_port) = (free_port(), free_port());
+        // Tansu opens a SQLite path relative to its working directory.
+        let db = "sqlite://tansu.db";
+        let broker = |auth: bool| {
+            let mut c = Command::new(tansu());
+            c.args([
+                "broker",
+                "--listener-url",
+                &format!("tcp://127.0.0.1:{port}"),
+                "--advertised-listener-url",
+                &format!("tcp://127.0.0.1:{tls_port}"),
+                "--storage-engine",
+                db,
+                "--silent",
+            ]);
+            c.current_dir(dir);
+            if auth {
+                c.arg("--authentication");
+            }
+            let child = c
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting tansu");
+            wait_for_port(port, "Tansu");
+            child
+        };
+        // The user is created while the broker is open, then it restarts requiring SASL.
+        let mut open = broker(false);
+        let made = Command::new(tansu())
+            .args(["user", "create", USER, PASSWORD, "--mechanism", "scram512"])
+            .args(["--broker", &format!("tcp://127.0.0.1:{port}")])
+            .output()
+            .expect("tansu user create");
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let _ = open.kill();
+        let _ = open.wait();
+        let broker = broker(true);
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let ok = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl");
+        assert!(
+            ok.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        let pem = dir.join("server.pem");
+        std::fs::write(
+            &pem,
+            [std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap()].concat(),
+        )
+        .unwrap();
+        let tls = Command::new("socat")
+            .arg(format!(
+                "OPENSSL-LISTEN:{tls_port},bind=127.0.0.1,reuseaddr,fork,cert={},verify=0",
+                pem.display()
+            ))
+            .arg(format!("TCP:127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("socat (scripts/test.sh installs it)");
+        wait_for_port(tls_port, "socat");
+        SecureBroker {
+            broker,
+            tls,
+            bootstrap: format!("127.0.0.1:{tls_port}"),
+            ca_file: cert,
+        }
+    }
+
+    /// kafka-python's settings for it.
+    fn python_auth(&self) -> String {
+        serde_json::json!({
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": USER,
+            "sasl_plain_password": PASSWORD,
+            "ssl_cafile": self.ca_file,
+        })
+        .to_string()
+    }
+}
+
+impl Drop for SecureBroker {
+    fn drop(&mut self) {
+        for c in [&mut self.broker, &mut self.tls] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// SASL SCRAM over TLS both ways: a server streams sign-ins out to a topic of a broker that
+/// requires both, and `gatehouse connect kafka` reads them into another store; a wrong password
+/// and an untrusted certificate are refused with errors that say so.
+#[test]
+fn sasl_over_tls_is_spoken_both_ways_and_wrong_credentials_are_refused() {
+    let gh = Gh::new();
+    let dir = gh.dir.join("broker");
+    std::fs::create_dir_all(&dir).unwrap();
+    let broker = SecureBroker::start(&dir);
+    let topic = "secure-signins";
+    let auth = broker.python_auth();
+    kafka_script_at(&broker.bootstrap, topic, &["create", "2", &auth]);
+
+    let sim = gh.simulate(&["--users", "20", "--days", "1", "--seed", "4"]);
+    let tenant: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sim.join("tenant.json")).unwrap()).unwrap();
+    let tenant = tenant["tenantId"].as_str().unwrap().to_string();
+    let filter = "signInEventTypes/any(t: t eq 'interactiveUser')";
+    let config = gh.write(
+        "gatehouse.toml",
+        format!(
+            "[[outbound.kafka]]\nname = \"secure\"\nfeed = \"signIns\"\nfilter = \"{filter}\"\n\
+             start = \"beginning\"\nevery_ms = 200\ntimeout_seconds = 10\nbrokers = \"{}\"\n\
+             topic = \"{topic}\"\nsecurity_protocol = \"sasl_ssl\"\nsasl_mechanism = \"SCRAM-SHA-512\"\n\
+             username = \"{USER}\"\npassword = \"{PASSWORD}\"\nca_file = \"{}\"\n",
+            broker.bootstrap,
+            broker.ca_file.display()
+        ),
+    );
+    let ingest = gh.token(&tenant, "ingest");
+    let server = common::Served::start(&gh, &["--config", config.to_str().unwrap()]);
+    let body: String = std::fs::read_dir(sim.join("graph/signins"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    let a = server.post("/gatehouse/ingest", Some(&ingest), &[], body.as_bytes());
+    assert_eq!(a.status, 200, "{}", a.text());
+    let interactive = body
+        .lines()
+        .filter(|l| l.contains("\"interactiveUser\""))
+        .count();
+    let got = kafka_script_at(
+        &broker.bootstrap,
+        topic,
+        &["read", &interactive.to_string(), "60", &auth],
+    );
+    assert_eq!(
+        got["messages"].as_array().unwrap().len(),
+        interactive,
+        "{}",
+        server.log()
+    );
+    server.stop();
+
+    // Read back with the connector, SCRAM over TLS.
+    let other = Gh::new();
+    let ca = broker.ca_file.to_str().unwrap().to_string();
+    let connect = |password: &str, ca: &str| {
+        other.run(&[
+            "connect",
+            "kafka",
+            "--brokers",
+            &broker.bootstrap,
+            "--topic",
+            topic,
+            "--security-protocol",
+            "sasl_ssl",
+            "--sasl-mechanism",
+            "SCRAM-SHA-512",
+            "--username",
+            USER,
+            "--password",
+            password,
+            "--ca-file",
+            ca,
+            "--tenant",
+            "contoso",
+            "--once",
+        ])
+    };
+    let r = connect(PASSWORD, &ca);
+    r.expect_code(0, "connect kafka over SASL_SSL");
+    assert_eq!(other.count("signins"), interactive as i64, "{}", r.stderr);
+
+    let wrong = connect("not-the-password", &ca);
+    wrong.no_panic("a wrong password");
+    assert_ne!(wrong.code, Some(0));
+    eprintln!("a wrong password: {}", wrong.stderr.trim());
+    let last = |r: &common::Run| r.stderr.trim().lines().last().unwrap_or("").to_lowercase();
+    assert!(
+        last(&wrong).contains("access denied") && last(&wrong).contains("authentication"),
+        "{}",
+        wrong.stderr
+    );
+    // A CA that did not sign the broker's certificate.
+    let other_ca = gh.dir.join("other-ca.pem");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=other",
+        ])
+        .arg("-keyout")
+        .arg(gh.dir.join("other-key.pem"))
+        .arg("-out")
+        .arg(&other_ca)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let untrusted = connect(PASSWORD, other_ca.to_str().unwrap());
+    untrusted.no_panic("an untrusted certificate");
+    assert_ne!(untrusted.code, Some(0));
+    eprintln!("an untrusted certificate: {}", untrusted.stderr.trim());
+    assert!(
+        last(&untrusted).contains("access denied") && last(&untrusted).contains("certificate"),
+        "{}",
+        untrusted.stderr
+    );
+    assert_eq!(other.count("signins"), interactive as i64);
+}

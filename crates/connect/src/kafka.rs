@@ -20,70 +20,105 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::ClientContext;
 
 use crate::sink::{Batch, Sink};
 use crate::status::ConnectorStatus;
 use crate::ConnectError;
 
-/// How to reach the broker.
+/// A SASL mechanism.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaslMechanism {
+    /// `PLAIN` (Event Hubs: user `$ConnectionString`, the connection string as the password).
+    Plain,
+    /// `SCRAM-SHA-256`.
+    ScramSha256,
+    /// `SCRAM-SHA-512`.
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    /// The mechanism's name in Kafka's settings (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    /// The mechanism of a name (any case).
+    pub fn parse(name: &str) -> Option<SaslMechanism> {
+        [
+            SaslMechanism::Plain,
+            SaslMechanism::ScramSha256,
+            SaslMechanism::ScramSha512,
+        ]
+        .into_iter()
+        .find(|m| m.name().eq_ignore_ascii_case(name))
+    }
+}
+
+/// SASL credentials.
 #[derive(Clone, PartialEq, Eq)]
-pub enum KafkaAuth {
-    /// No authentication, no TLS (a local broker).
-    Plaintext,
-    /// TLS, no authentication.
-    Ssl,
-    /// SASL PLAIN over TLS (Event Hubs: user `$ConnectionString`, the connection string as the
-    /// password).
-    SaslSsl {
-        /// The user.
-        username: String,
-        /// The password.
-        password: String,
-    },
-    /// SASL PLAIN without TLS (test brokers only).
-    SaslPlaintext {
-        /// The user.
-        username: String,
-        /// The password.
-        password: String,
-    },
+pub struct SaslCredentials {
+    /// The mechanism.
+    pub mechanism: SaslMechanism,
+    /// The user.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+/// How to reach the broker: TLS or not, and SASL credentials or none.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct KafkaAuth {
+    /// TLS to the broker.
+    pub tls: bool,
+    /// A PEM file of the certificate authorities that sign the broker's certificate (default:
+    /// the system's).
+    pub ca_file: Option<String>,
+    /// SASL authentication (`None`: none).
+    pub sasl: Option<SaslCredentials>,
 }
 
 impl std::fmt::Debug for KafkaAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            KafkaAuth::Plaintext => "Plaintext",
-            KafkaAuth::Ssl => "Ssl",
-            KafkaAuth::SaslSsl { .. } => "SaslSsl(…)",
-            KafkaAuth::SaslPlaintext { .. } => "SaslPlaintext(…)",
-        })
+        f.debug_struct("KafkaAuth")
+            .field("tls", &self.tls)
+            .field("ca_file", &self.ca_file)
+            .field("sasl", &self.sasl.as_ref().map(|s| s.mechanism.name()))
+            .finish()
     }
 }
 
 impl KafkaAuth {
-    /// Sets a client's `security.protocol` and SASL settings.
+    /// No TLS, no authentication (a local broker).
+    pub fn plaintext() -> KafkaAuth {
+        KafkaAuth::default()
+    }
+
+    /// The `security.protocol` this means.
+    pub fn protocol(&self) -> &'static str {
+        match (self.tls, self.sasl.is_some()) {
+            (false, false) => "plaintext",
+            (true, false) => "ssl",
+            (true, true) => "sasl_ssl",
+            (false, true) => "sasl_plaintext",
+        }
+    }
+
+    /// Sets a client's `security.protocol`, TLS and SASL settings.
     pub fn configure(&self, c: &mut ClientConfig) {
-        match self {
-            KafkaAuth::Plaintext => {
-                c.set("security.protocol", "plaintext");
-            }
-            KafkaAuth::Ssl => {
-                c.set("security.protocol", "ssl");
-            }
-            KafkaAuth::SaslSsl { username, password } => {
-                c.set("security.protocol", "sasl_ssl")
-                    .set("sasl.mechanism", "PLAIN")
-                    .set("sasl.username", username)
-                    .set("sasl.password", password);
-            }
-            KafkaAuth::SaslPlaintext { username, password } => {
-                c.set("security.protocol", "sasl_plaintext")
-                    .set("sasl.mechanism", "PLAIN")
-                    .set("sasl.username", username)
-                    .set("sasl.password", password);
-            }
+        c.set("security.protocol", self.protocol());
+        if let Some(ca) = &self.ca_file {
+            c.set("ssl.ca.location", ca);
+        }
+        if let Some(s) = &self.sasl {
+            c.set("sasl.mechanism", s.mechanism.name())
+                .set("sasl.username", &s.username)
+                .set("sasl.password", &s.password);
         }
     }
 }
@@ -137,9 +172,14 @@ impl KafkaConfig {
             brokers: format!("{host}:9093"),
             topics,
             group,
-            auth: KafkaAuth::SaslSsl {
-                username: "$ConnectionString".into(),
-                password: connection_string.to_string(),
+            auth: KafkaAuth {
+                tls: true,
+                ca_file: None,
+                sasl: Some(SaslCredentials {
+                    mechanism: SaslMechanism::Plain,
+                    username: "$ConnectionString".into(),
+                    password: connection_string.to_string(),
+                }),
             },
             ..KafkaConfig::local(String::new(), Vec::new(), String::new())
         })
@@ -151,7 +191,7 @@ impl KafkaConfig {
             brokers,
             topics,
             group,
-            auth: KafkaAuth::Plaintext,
+            auth: KafkaAuth::plaintext(),
             batch_messages: 5_000,
             batch_bytes: 32 << 20,
             linger: Duration::from_millis(200),
@@ -182,9 +222,24 @@ struct Context {
     assigned: Mutex<BTreeSet<(String, i32)>>,
     /// Every partition of the topics (from the metadata at the start).
     all: Mutex<BTreeSet<(String, i32)>>,
+    /// Why the broker refused the client (authentication, TLS), once it has.
+    refused: Mutex<Option<String>>,
 }
 
-impl ClientContext for Context {}
+impl ClientContext for Context {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(error = %error, reason, "Kafka client");
+        // Refusals that retrying cannot cure: the credential or the broker's certificate.
+        let refused = matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed)
+        ) || reason.contains("certificate verify failed")
+            || reason.contains("SSL handshake failed");
+        if refused {
+            *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.to_string());
+        }
+    }
+}
 
 impl ConsumerContext for Context {
     fn rebalance(
@@ -278,6 +333,7 @@ impl KafkaConnector {
             positions: Mutex::new(HashMap::new()),
             assigned: Mutex::new(BTreeSet::new()),
             all: Mutex::new(BTreeSet::new()),
+            refused: Mutex::new(None),
         };
         c.create_with_context(context)
             .map_err(|e| ConnectError::Config(format!("the Kafka client: {e}")))
@@ -292,9 +348,37 @@ impl KafkaConnector {
         let mut positions = HashMap::new();
         let mut all = BTreeSet::new();
         for topic in &self.config.topics {
-            let metadata = consumer
-                .fetch_metadata(Some(topic), Duration::from_secs(30))
-                .map_err(|e| ConnectError::Unreachable(format!("{}: {e}", self.config.brokers)))?;
+            // In short tries, so that a refused credential or certificate ends it at once.
+            let mut tries = 0;
+            let metadata = loop {
+                tries += 1;
+                match consumer.fetch_metadata(Some(topic), Duration::from_secs(3)) {
+                    Ok(m) => break m,
+                    Err(e) => {
+                        // Errors reach the context's callback when the client is polled (no
+                        // partition is assigned yet: nothing is consumed).
+                        let _ = consumer.poll(Duration::ZERO);
+                        let refused = consumer
+                            .context()
+                            .refused
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .clone();
+                        if let Some(why) = refused {
+                            return Err(ConnectError::Denied(format!(
+                                "{}: {why}",
+                                self.config.brokers
+                            )));
+                        }
+                        if tries >= 10 {
+                            return Err(ConnectError::Unreachable(format!(
+                                "{}: {e}",
+                                self.config.brokers
+                            )));
+                        }
+                    }
+                }
+            };
             for t in metadata.topics() {
                 if let Some(e) = t.error() {
                     return Err(ConnectError::NotFound(format!(
@@ -576,7 +660,12 @@ mod tests {
         .unwrap();
         assert_eq!(c.brokers, "contoso-logs.servicebus.windows.net:9093");
         assert!(
-            matches!(&c.auth, KafkaAuth::SaslSsl { username, .. } if username == "$ConnectionString")
+            c.auth.tls
+                && c.auth
+                    .sasl
+                    .as_ref()
+                    .is_some_and(|s| s.username == "$ConnectionString"
+                        && s.mechanism == SaslMechanism::Plain)
         );
         assert_eq!(format!("{:?}", c.auth), "SaslSsl(…)");
         assert!(KafkaConfig::event_hubs("SharedAccessKey=abc", vec![], "g".into()).is_err());

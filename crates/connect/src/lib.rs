@@ -24,7 +24,9 @@ mod status;
 pub use azure_blob::{decode_key, BlobItem, BlobService, Credential};
 pub use blob::{BlobConfig, BlobConnector, PollReport};
 pub use graph::{GraphConfig, GraphConnector, GraphPollReport};
-pub use kafka::{KafkaAuth, KafkaConfig, KafkaConnector, KafkaReport};
+pub use kafka::{
+    KafkaAuth, KafkaConfig, KafkaConnector, KafkaReport, SaslCredentials, SaslMechanism,
+};
 pub use settings::{
     kafka_endpoint, secret, BlobSettings, Configured, Connector, ConnectorSettings, GraphSettings,
     KafkaEndpoint, KafkaSettings,

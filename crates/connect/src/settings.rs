@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::azure_blob::{decode_key, BlobService, Credential};
 use crate::blob::{BlobConfig, BlobConnector};
 use crate::graph::{GraphConfig, GraphConnector};
-use crate::kafka::{KafkaAuth, KafkaConfig, KafkaConnector};
+use crate::kafka::{KafkaAuth, KafkaConfig, KafkaConnector, SaslCredentials, SaslMechanism};
 use crate::ConnectError;
 
 /// `[[connectors.blob]]`: a storage account that Entra's diagnostic settings write to.
@@ -257,6 +257,12 @@ pub struct KafkaSettings {
     /// SASL password (`env:NAME` reads it from the environment).
     #[serde(default)]
     pub password: Option<String>,
+    /// `PLAIN` (default), `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    #[serde(default)]
+    pub sasl_mechanism: Option<String>,
+    /// A PEM file of the CAs that sign the broker's certificate (default: the system's).
+    #[serde(default)]
+    pub ca_file: Option<String>,
     /// The topics (event hubs) to read.
     pub topics: Vec<String>,
     /// The consumer group.
@@ -299,6 +305,8 @@ impl KafkaSettings {
                 security_protocol: self.security_protocol.as_deref(),
                 username: self.username.as_deref(),
                 password: self.password.as_deref(),
+                sasl_mechanism: self.sasl_mechanism.as_deref(),
+                ca_file: self.ca_file.as_deref(),
             },
         )?;
         let mut config = KafkaConfig::local(brokers, self.topics.clone(), self.group.clone());
@@ -321,6 +329,10 @@ pub struct KafkaEndpoint<'a> {
     pub username: Option<&'a str>,
     /// SASL password (`env:NAME` reads it from the environment).
     pub password: Option<&'a str>,
+    /// `PLAIN` (default), `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub sasl_mechanism: Option<&'a str>,
+    /// A PEM file of the CAs that sign the broker's certificate (default: the system's).
+    pub ca_file: Option<&'a str>,
 }
 
 /// The bootstrap servers and authentication an endpoint's settings mean; `what` names the
@@ -335,32 +347,51 @@ pub fn kafka_endpoint(
             Ok((config.brokers, config.auth))
         }
         (None, Some(brokers)) => {
-            let user = || {
-                Ok::<_, ConnectError>((
-                    e.username
-                        .ok_or_else(|| {
-                            ConnectError::Config(format!("{what}: SASL needs a username"))
-                        })?
-                        .to_string(),
-                    secret(e.password.unwrap_or(""))?,
-                ))
-            };
-            let auth = match e.security_protocol.unwrap_or("plaintext") {
-                "plaintext" => KafkaAuth::Plaintext,
-                "ssl" => KafkaAuth::Ssl,
-                "sasl_ssl" => {
-                    let (username, password) = user()?;
-                    KafkaAuth::SaslSsl { username, password }
-                }
-                "sasl_plaintext" => {
-                    let (username, password) = user()?;
-                    KafkaAuth::SaslPlaintext { username, password }
-                }
+            let protocol = e.security_protocol.unwrap_or("plaintext");
+            let (tls, sasl) = match protocol {
+                "plaintext" => (false, false),
+                "ssl" => (true, false),
+                "sasl_ssl" => (true, true),
+                "sasl_plaintext" => (false, true),
                 other => {
                     return Err(ConnectError::Config(format!(
                         "{what}: security_protocol {other:?}: plaintext, ssl, sasl_ssl or sasl_plaintext"
                     )))
                 }
+            };
+            let sasl = if sasl {
+                let name = e.sasl_mechanism.unwrap_or("PLAIN");
+                Some(SaslCredentials {
+                    mechanism: SaslMechanism::parse(name).ok_or_else(|| {
+                        ConnectError::Config(format!(
+                            "{what}: sasl_mechanism {name:?}: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+                        ))
+                    })?,
+                    username: e
+                        .username
+                        .ok_or_else(|| {
+                            ConnectError::Config(format!("{what}: SASL needs a username"))
+                        })?
+                        .to_string(),
+                    password: secret(e.password.unwrap_or(""))?,
+                })
+            } else {
+                if e.username.is_some() || e.sasl_mechanism.is_some() {
+                    return Err(ConnectError::Config(format!(
+                        "{what}: a SASL user needs security_protocol sasl_ssl or sasl_plaintext"
+                    )));
+                }
+                None
+            };
+            if e.ca_file.is_some() && !tls {
+                return Err(ConnectError::Config(format!(
+                    "{what}: ca_file needs security_protocol ssl or sasl_ssl"
+                )));
+            }
+            let auth = KafkaAuth {
+                tls,
+                ca_file: e.ca_file.map(str::to_string),
+                sasl,
             };
             Ok((brokers.to_string(), auth))
         }

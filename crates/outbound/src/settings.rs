@@ -82,6 +82,12 @@ pub struct StreamSettings {
     /// Kafka: SASL password.
     #[serde(default)]
     pub password: Option<String>,
+    /// Kafka: `PLAIN` (default), `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    #[serde(default)]
+    pub sasl_mechanism: Option<String>,
+    /// Kafka: a PEM file of the CAs that sign the broker's certificate (default: the system's).
+    #[serde(default)]
+    pub ca_file: Option<String>,
     /// Kafka: `none` (default), `gzip`, `lz4` or `snappy`.
     #[serde(default)]
     pub compression: Option<String>,
@@ -177,6 +183,8 @@ impl StreamSettings {
                 ("security_protocol", self.security_protocol.is_some()),
                 ("username", self.username.is_some()),
                 ("password", self.password.is_some()),
+                ("sasl_mechanism", self.sasl_mechanism.is_some()),
+                ("ca_file", self.ca_file.is_some()),
                 ("compression", self.compression.is_some()),
             ],
         )?;
@@ -232,6 +240,8 @@ impl StreamSettings {
                 security_protocol: self.security_protocol.as_deref(),
                 username: self.username.as_deref(),
                 password: self.password.as_deref(),
+                sasl_mechanism: self.sasl_mechanism.as_deref(),
+                ca_file: self.ca_file.as_deref(),
             },
         )
         .map_err(|e| OutboundError::Config(e.to_string()))?;

@@ -44,6 +44,12 @@ pub struct KafkaArgs {
     /// SASL password (`env:NAME` reads it from the environment).
     #[arg(long, requires = "brokers")]
     password: Option<String>,
+    /// PLAIN (default), SCRAM-SHA-256 or SCRAM-SHA-512.
+    #[arg(long, requires = "brokers")]
+    sasl_mechanism: Option<String>,
+    /// A PEM file of the CAs that sign the broker's certificate (default: the system's).
+    #[arg(long, requires = "brokers")]
+    ca_file: Option<String>,
     /// A topic (event hub) to read (repeat it).
     #[arg(long = "topic", required = true)]
     topics: Vec<String>,
@@ -182,6 +188,8 @@ pub fn run(data: &Path, command: Command) -> anyhow::Result<ExitCode> {
                 security_protocol: args.security_protocol,
                 username: args.username,
                 password: args.password,
+                sasl_mechanism: args.sasl_mechanism,
+                ca_file: args.ca_file,
                 topics: args.topics,
                 group: args.group,
                 tenant: args.tenant.clone(),
