@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -76,32 +76,13 @@ fn serve(
     seen: &Seen,
     tokens: &Mutex<Vec<(String, Instant)>>,
 ) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let (method, target) = (
-        parts.next().unwrap_or("").to_string(),
-        parts.next().unwrap_or("").to_string(),
-    );
-    let (mut length, mut auth) = (0usize, String::new());
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            match k.trim().to_ascii_lowercase().as_str() {
-                "content-length" => length = v.trim().parse().unwrap_or(0),
-                "authorization" => auth = v.trim().to_string(),
-                _ => {}
-            }
-        }
-    }
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body)?;
+    let common::Request {
+        method,
+        target,
+        headers,
+        body,
+    } = common::read_request(&stream)?;
+    let auth = headers.get("authorization").cloned().unwrap_or_default();
     if method == "POST" && target.ends_with("/oauth2/v2.0/token") {
         let form = String::from_utf8_lossy(&body).to_string();
         let field = |k: &str| {

@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -74,29 +74,14 @@ fn respond(stream: &mut TcpStream, status: &str, extra: &str) {
 }
 
 fn handle(mut stream: TcpStream, got: &Received, max_records: usize) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-    let (mut length, mut signature, mut delivery) = (0usize, String::new(), String::new());
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            match k.trim().to_ascii_lowercase().as_str() {
-                "content-length" => length = v.trim().parse().unwrap_or(0),
-                "x-gatehouse-signature" => signature = v.trim().to_string(),
-                "x-gatehouse-delivery" => delivery = v.trim().to_string(),
-                _ => {}
-            }
-        }
-    }
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body)?;
+    let request = common::read_request(&stream)?;
+    let header = |k: &str| request.headers.get(k).cloned().unwrap_or_default();
+    let (path, signature, delivery) = (
+        request.target.clone(),
+        header("x-gatehouse-signature"),
+        header("x-gatehouse-delivery"),
+    );
+    let body = request.body;
     let n = got.requests.fetch_add(1, Ordering::Relaxed) + 1;
     // The signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">, fresh.
     let (t, v1) = signature

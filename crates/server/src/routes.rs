@@ -221,31 +221,13 @@ impl Caller {
         }
     }
 
-    /// The connectors the caller sees: those storing under its tenant (one storing under the
-    /// records' own tenants only for the local administrator), all for the local administrator.
-    fn visible_connectors<'s>(
+    /// The connectors (or streams out) the caller sees: those bound to its tenant (one bound to
+    /// no tenant only for the local administrator), all for the local administrator.
+    fn visible<'s, T>(
         &'s self,
-        state: &'s AppState,
-    ) -> impl Iterator<Item = &'s Arc<gatehouse_connect::ConnectorStatus>> + 's {
-        state
-            .connectors
-            .iter()
-            .filter(move |(tenant, _)| match (&self.0, tenant) {
-                (Principal::LocalAdmin, _) => true,
-                (Principal::Token { tenant: mine, .. }, Some(t)) => mine.eq_ignore_ascii_case(t),
-                (Principal::Token { .. }, None) => false,
-            })
-            .map(|(_, status)| status)
-    }
-
-    /// The streams out the caller sees, by the same rule as connectors.
-    fn visible_streams<'s>(
-        &'s self,
-        state: &'s AppState,
-    ) -> impl Iterator<Item = &'s Arc<gatehouse_outbound::StreamStatus>> + 's {
-        state
-            .streams
-            .iter()
+        list: &'s [(Option<String>, Arc<T>)],
+    ) -> impl Iterator<Item = &'s Arc<T>> + 's {
+        list.iter()
             .filter(move |(tenant, _)| match (&self.0, tenant) {
                 (Principal::LocalAdmin, _) => true,
                 (Principal::Token { tenant: mine, .. }, Some(t)) => mine.eq_ignore_ascii_case(t),
@@ -309,11 +291,11 @@ async fn healthz(State(state): Shared, caller: Caller) -> Response {
             "scoredUpToGeneration": state.risk.generation.load(Relaxed),
         },
         "connectors": caller
-            .visible_connectors(&state)
+            .visible(&state.connectors)
             .map(|s| s.to_json())
             .collect::<Vec<_>>(),
         "streams": caller
-            .visible_streams(&state)
+            .visible(&state.streams)
             .map(|s| s.to_json())
             .collect::<Vec<_>>(),
     }))
@@ -326,7 +308,7 @@ async fn metrics(State(state): Shared, caller: Caller) -> Response {
         caller.tenant(),
         state.admission.load(),
     );
-    let connectors: Vec<_> = caller.visible_connectors(&state).collect();
+    let connectors: Vec<_> = caller.visible(&state.connectors).collect();
     if !connectors.is_empty() {
         text.push_str(
             "# HELP gatehouse_connector_records_total Records a connector stored; also _duplicates_total, _rejected_total, _batches_total, _errors_total, _sources (positions kept), _behind (bytes not read yet) and _lag_seconds (since it last had read everything).\n",
@@ -335,7 +317,7 @@ async fn metrics(State(state): Shared, caller: Caller) -> Response {
             status.render_metrics(&mut text);
         }
     }
-    let streams: Vec<_> = caller.visible_streams(&state).collect();
+    let streams: Vec<_> = caller.visible(&state.streams).collect();
     if !streams.is_empty() {
         text.push_str(
             "# HELP gatehouse_stream_records_total Records a stream out delivered; also _deliveries_total, _failures_total (attempts that failed), _gaps_total (commits or files gone before they were sent), _behind_commits and _lag_seconds (since it last had delivered everything).\n",

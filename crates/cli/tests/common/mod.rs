@@ -1031,6 +1031,55 @@ pub fn committed_stored(line: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// One HTTP/1.1 request as a test's small server reads it.
+pub struct Request {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The request target (path and query).
+    pub target: String,
+    /// Headers, names lower-cased.
+    pub headers: BTreeMap<String, String>,
+    /// The body (`Content-Length` bytes).
+    pub body: Vec<u8>,
+}
+
+/// Reads one request from a connection.
+pub fn read_request(stream: &std::net::TcpStream) -> std::io::Result<Request> {
+    use std::io::{BufRead, Read};
+    let mut reader = std::io::BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let (method, target) = (
+        parts.next().unwrap_or("").to_string(),
+        parts.next().unwrap_or("").to_string(),
+    );
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h)?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let length = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body)?;
+    Ok(Request {
+        method,
+        target,
+        headers,
+        body,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

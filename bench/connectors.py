@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Kafka connector benchmark: Event Hubs-shaped messages from a Kafka-protocol broker (Tansu,
+in memory, on loopback) into the store.
+
+* Throughput: the simulator's diagnostic export (every category) produced as `{"records": [...]}`
+  messages of 100 records over 3 partitions, then `gatehouse connect kafka --once` reads them all
+  into a fresh store; timed against `gatehouse ingest` of the same export's files in the same run
+  (the issue's yardstick: within 2x of file ingest, and at least 100,000 sign-ins/s).
+* Latency: `gatehouse serve` with the connector configured; a producer sends a message of 20
+  sign-ins every 100 ms, each message's records marked with their own `correlationId`, while
+  the harness asks `/gatehouse/sql` every 50 ms which marks are visible: produced -> visible to a
+  query, per message, p50/p99.
+
+Usage (from the repository root, after `cargo build --release`; needs Tansu, which
+scripts/test.sh installs into ~/.cache/gatehouse-tools, and kafka-python in the venv):
+
+    .venv/bin/python bench/connectors.py [--users 640] [--days 3]
+
+The result replaces the connectors section of BENCHMARKS.md.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import BIN, ROOT, Serve, write_section  # noqa: E402
+
+from kafka import KafkaProducer  # noqa: E402
+from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
+
+BEGIN = "<!-- connectors: written by bench/connectors.py -->"
+END = "<!-- /connectors -->"
+TANSU = os.environ.get("GATEHOUSE_TANSU") or os.path.expanduser("~/.cache/gatehouse-tools/bin/tansu")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port):
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"nothing listens on {port}")
+
+
+def records_of(tree):
+    out = []
+    for folder, _, files in sorted(os.walk(tree)):
+        for name in sorted(files):
+            if name.endswith(".json") and "insights-logs-" in folder:
+                with open(os.path.join(folder, name)) as f:
+                    out.extend(line for line in f.read().splitlines() if line.strip())
+    return out
+
+
+def create_topic(bootstrap, topic, partitions):
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=20000)
+    admin.create_topics([NewTopic(name=topic, num_partitions=partitions, replication_factor=1)])
+    admin.close()
+
+
+def produce_all(bootstrap, topic, records, per=100, partitions=3):
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1,
+                             max_request_size=8 << 20, buffer_memory=256 << 20)
+    messages = 0
+    for i in range(0, len(records), per):
+        body = '{"records":[' + ",".join(records[i:i + per]) + "]}"
+        producer.send(topic, value=body.encode(), partition=messages % partitions)
+        messages += 1
+    producer.flush(timeout=600)
+    producer.close()
+    return messages
+
+
+def timed(args, data):
+    start = time.monotonic()
+    r = subprocess.run([BIN, "--data", data, *args], capture_output=True, text=True)
+    took = time.monotonic() - start
+    if r.returncode != 0:
+        sys.exit(f"{args}: {r.stderr[-2000:]}")
+    return took, r
+
+
+def sign_ins_stored(data):
+    r = subprocess.run([BIN, "--data", data, "sql", "--format", "json",
+                        "SELECT count(*) AS n FROM signins"], capture_output=True, text=True, check=True)
+    return json.loads(r.stdout)[0]["n"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--users", type=int, default=640)
+    ap.add_argument("--days", type=int, default=3)
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench-out", "connectors"))
+    ap.add_argument("--latency-messages", type=int, default=300)
+    args = ap.parse_args()
+    shutil.rmtree(args.out, ignore_errors=True)
+    os.makedirs(args.out)
+    tree = os.path.join(args.out, "export")
+    subprocess.run([BIN, "simulate", "--users", str(args.users), "--days", str(args.days), "--seed", "7",
+                    "--start", "2026-10-01", "--format", "diagnostic", "--out", tree],
+                   check=True, capture_output=True)
+    records = records_of(tree)
+    size = sum(len(r) + 1 for r in records)
+    print(f"{len(records):,} records ({size / 1e6:,.0f} MB)", file=sys.stderr)
+
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    broker = subprocess.Popen([TANSU, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                               "--storage-engine", "memory://tansu/", "--silent"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        bootstrap = f"127.0.0.1:{port}"
+        create_topic(bootstrap, "entra", 3)
+        t0 = time.monotonic()
+        messages = produce_all(bootstrap, "entra", records)
+        print(f"produced {messages:,} messages in {time.monotonic() - t0:.1f} s", file=sys.stderr)
+
+        # Throughput, alternating with file ingest of the same export.
+        runs = []
+        for attempt in range(2):
+            for what in ("kafka", "file"):
+                data = os.path.join(args.out, f"store-{what}-{attempt}")
+                shutil.rmtree(data, ignore_errors=True)
+                if what == "kafka":
+                    took, r = timed(["connect", "kafka", "--brokers", bootstrap, "--topic", "entra",
+                                     "--group", f"bench-{attempt}", "--tenant", "bench", "--once"], data)
+                else:
+                    took, r = timed(["ingest", "--tenant", "bench", tree], data)
+                runs.append((what, attempt, took, data))
+                print(f"{what} run {attempt}: {took:.2f} s", file=sys.stderr)
+        best = {w: min(t for (x, _, t, _) in runs if x == w) for w in ("kafka", "file")}
+        data_k = [d for (x, _, t, d) in runs if x == "kafka"][0]
+        stored = sign_ins_stored(data_k)
+
+        # Latency: produce -> visible to a query, in a serving server.
+        create_topic(bootstrap, "live", 3)
+        data = os.path.join(args.out, "store-live")
+        os.makedirs(data, exist_ok=True)
+        config = os.path.join(args.out, "gatehouse.toml")
+        with open(config, "w") as f:
+            f.write(f'[[connectors.kafka]]\nname = "live"\nbrokers = "{bootstrap}"\ntopics = ["live"]\n'
+                    f'group = "live"\ntenant = "bench"\n[risk]\nenabled = false\n')
+        server = Serve(data, "--config", config)
+        interactive = [json.loads(r) for r in records if '"category":"SignInLogs"' in r][:20]
+        if len(interactive) < 20:
+            sys.exit("too few interactive sign-ins in the export")
+        produced, seen = {}, {}
+        done = threading.Event()
+
+        def producer():
+            p = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks=1)
+            for i in range(args.latency_messages):
+                mark = f"lat-{i:05d}"
+                batch = []
+                for rec in interactive:
+                    rec = json.loads(json.dumps(rec))
+                    rec["correlationId"] = mark
+                    props = rec.get("properties", {})
+                    props["correlationId"] = mark
+                    props["id"] = str(uuid.uuid4())
+                    batch.append(json.dumps(rec))
+                body = '{"records":[' + ",".join(batch) + "]}"
+                p.send("live", value=body.encode(), partition=i % 3).get(timeout=30)
+                produced[mark] = time.monotonic()
+                time.sleep(0.1)
+            p.close()
+            done.set()
+
+        conn = server.connection()
+        th = threading.Thread(target=producer)
+        th.start()
+        deadline = None
+        while True:
+            body = server.post(conn, "/gatehouse/sql", server.reader_token,
+                               b"SELECT DISTINCT correlationId AS c FROM signins WHERE correlationId LIKE 'lat-%'")
+            now = time.monotonic()
+            for line in body.decode().splitlines():
+                c = json.loads(line)["c"]
+                seen.setdefault(c, now)
+            if done.is_set():
+                deadline = deadline or now + 10
+                if len(seen) >= args.latency_messages or now > deadline:
+                    break
+            time.sleep(0.05)
+        th.join()
+        server.stop()
+        lat = sorted(seen[m] - produced[m] for m in produced if m in seen)
+        missing = len(produced) - len(lat)
+    finally:
+        broker.kill()
+        broker.wait()
+
+    def pct(p):
+        return lat[min(len(lat) - 1, int(round(p / 100 * (len(lat) - 1))))] if lat else float("nan")
+
+    rate_k = len(records) / best["kafka"]
+    rate_f = len(records) / best["file"]
+    lines = [
+        BEGIN,
+        "## Kafka connector",
+        "",
+        f"`bench/connectors.py`: the simulator's diagnostic export ({args.users:,} users, {args.days} days, every "
+        f"category: **{len(records):,} records**, {size / 1e6:,.0f} MB, {stored:,} of them sign-ins) produced to Tansu "
+        f"(a Kafka-protocol broker, in memory, on loopback) as {messages:,} Event Hubs-shaped "
+        "`{\"records\": [...]}` messages of 100 records over 3 partitions; best of 2 alternating runs.",
+        "",
+        "| | wall time | records/s | MB/s |",
+        "|---|---:|---:|---:|",
+        f"| `gatehouse connect kafka --once` (fresh store) | {best['kafka']:.1f} s | {rate_k:,.0f} | {size / 1e6 / best['kafka']:,.1f} |",
+        f"| `gatehouse ingest` of the same export's files | {best['file']:.1f} s | {rate_f:,.0f} | {size / 1e6 / best['file']:,.1f} |",
+        f"| Kafka / file | {best['kafka'] / best['file']:.2f}x time | {rate_k / rate_f:.2f}x | |",
+        "",
+        "Every run (seconds): " + ", ".join(f"{w} {t:.1f}" for (w, _, t, _) in runs) + ".",
+        "",
+        f"Produced -> visible to a query, in `gatehouse serve` with the connector configured (commits at "
+        f"least once a second, the connector's batches linger up to 200 ms): a message of 20 sign-ins every "
+        f"100 ms for {args.latency_messages / 10:.0f} s, visibility polled every 50 ms through `/gatehouse/sql`: "
+        f"**p50 {pct(50) * 1000:.0f} ms, p99 {pct(99) * 1000:.0f} ms**, max {lat[-1] * 1000 if lat else float('nan'):.0f} ms "
+        f"over {len(lat)} messages ({missing} never seen).",
+        END,
+    ]
+    block = write_section(os.path.join(ROOT, "BENCHMARKS.md"), BEGIN, END, lines)
+    print(block)
+
+
+if __name__ == "__main__":
+    main()
