@@ -132,7 +132,8 @@ def main():
         create_topic(bootstrap, "entra", 3)
         t0 = time.monotonic()
         messages = produce_all(bootstrap, "entra", records)
-        print(f"produced {messages:,} messages in {time.monotonic() - t0:.1f} s", file=sys.stderr)
+        produce_s = time.monotonic() - t0
+        print(f"produced {messages:,} messages in {produce_s:.1f} s", file=sys.stderr)
 
         # Throughput, alternating with file ingest of the same export.
         runs = []
@@ -230,6 +231,9 @@ def main():
         f"| Kafka / file | {best['kafka'] / best['file']:.2f}x time | {rate_k / rate_f:.2f}x | |",
         "",
         "Every run (seconds): " + ", ".join(f"{w} {t:.1f}" for (w, _, t, _) in runs) + ".",
+        f"Producing the messages (kafka-python into Tansu) took {produce_s:.0f} s "
+        f"({size / 1e6 / produce_s:.1f} MB/s): the broker on this machine is slow too, and how much of "
+        "the connector's time is the broker's fetches is not separated yet.",
         "",
         f"Produced -> visible to a query, in `gatehouse serve` with the connector configured (commits at "
         f"least once a second, the connector's batches linger up to 200 ms): a message of 20 sign-ins every "
