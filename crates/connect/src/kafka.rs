@@ -11,7 +11,7 @@
 //! group too (after the store's commit), so that another Gatehouse with its own store that takes
 //! the partition over in a rebalance resumes there.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -121,6 +121,19 @@ impl KafkaAuth {
                 .set("sasl.password", &s.password);
         }
     }
+}
+
+/// Batches submitted to the sink and not yet committed, at most: the connector reads on while
+/// the store commits (a commit waits up to the commit interval to gather rows).
+const IN_FLIGHT: usize = 8;
+
+/// A batch submitted to the sink.
+struct InFlight {
+    topic: String,
+    partition: i32,
+    source: String,
+    next_offset: i64,
+    storing: crate::sink::Storing,
 }
 
 /// What the Kafka connector reads and how.
@@ -357,7 +370,7 @@ impl KafkaConnector {
                     Err(e) => {
                         // Errors reach the context's callback when the client is polled (no
                         // partition is assigned yet: nothing is consumed).
-                        let _ = consumer.poll(Duration::ZERO);
+                        let _ = consumer.poll(Duration::from_millis(200));
                         let refused = consumer
                             .context()
                             .refused
@@ -450,6 +463,8 @@ impl KafkaConnector {
         }
         let mut report = KafkaReport::default();
         let mut pending: BTreeMap<(String, i32), Pending> = BTreeMap::new();
+        // Batches submitted and not yet committed, oldest first.
+        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         let started = Instant::now();
         // How often an idle consumer asks the broker for the partitions' ends (one request per
         // partition): often when reading to the end, seldom when it only feeds the lag.
@@ -482,7 +497,7 @@ impl KafkaConnector {
                         || p.body.len() >= self.config.batch_bytes
                     {
                         let p = pending.remove(&key).unwrap_or_default();
-                        self.store(&consumer, sink, status, &key, p, &mut report)?;
+                        self.submit(&consumer, sink, status, key, p, &mut in_flight, &mut report)?;
                     }
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) | None => idle = true,
@@ -500,7 +515,14 @@ impl KafkaConnector {
                 .collect();
             for key in due {
                 if let Some(p) = pending.remove(&key) {
-                    self.store(&consumer, sink, status, &key, p, &mut report)?;
+                    self.submit(&consumer, sink, status, key, p, &mut in_flight, &mut report)?;
+                }
+            }
+            if idle {
+                // Nothing more to read now: what is in flight is committed before the ends are
+                // compared with the positions.
+                while let Some(f) = in_flight.pop_front() {
+                    Self::settle(&consumer, status, f, &mut report)?;
                 }
             }
             if idle && pending.is_empty() && last_check.is_none_or(|t| t.elapsed() >= check_every) {
@@ -529,7 +551,10 @@ impl KafkaConnector {
         }
         // What was gathered is stored before leaving.
         for (key, p) in std::mem::take(&mut pending) {
-            self.store(&consumer, sink, status, &key, p, &mut report)?;
+            self.submit(&consumer, sink, status, key, p, &mut in_flight, &mut report)?;
+        }
+        while let Some(f) = in_flight.pop_front() {
+            Self::settle(&consumer, status, f, &mut report)?;
         }
         if !until_caught_up {
             consumer.unsubscribe();
@@ -585,26 +610,54 @@ impl KafkaConnector {
         Ok(Some(true))
     }
 
-    fn store(
+    /// Submits a partition's batch to the sink, and settles the oldest batches in flight while
+    /// more than [`IN_FLIGHT`] are.
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
         &self,
         consumer: &BaseConsumer<Context>,
         sink: &dyn Sink,
         status: &ConnectorStatus,
-        (topic, partition): &(String, i32),
+        (topic, partition): (String, i32),
         p: Pending,
+        in_flight: &mut VecDeque<InFlight>,
         report: &mut KafkaReport,
     ) -> Result<(), ConnectError> {
         if p.messages == 0 {
             return Ok(());
         }
-        let source = Self::source(topic, *partition);
-        let stored = sink.store(Batch {
+        let source = Self::source(&topic, partition);
+        let storing = sink.submit(Batch {
             source: source.clone(),
             position: p.next_offset,
             body: p.body,
             display: format!("{topic}/{partition}@{}", p.next_offset - p.messages as i64),
         })?;
-        stored.committed(&source, p.next_offset, status);
+        in_flight.push_back(InFlight {
+            topic,
+            partition,
+            source,
+            next_offset: p.next_offset,
+            storing,
+        });
+        while in_flight.len() > IN_FLIGHT {
+            if let Some(f) = in_flight.pop_front() {
+                Self::settle(consumer, status, f, report)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for a submitted batch's commit, then moves its partition's position on (here and
+    /// in the group).
+    fn settle(
+        consumer: &BaseConsumer<Context>,
+        status: &ConnectorStatus,
+        f: InFlight,
+        report: &mut KafkaReport,
+    ) -> Result<(), ConnectError> {
+        let stored = f.storing.wait()?;
+        stored.committed(&f.source, f.next_offset, status);
         report.batches += 1;
         report.stored += stored.stored;
         report.duplicates += stored.duplicates;
@@ -614,12 +667,12 @@ impl KafkaConnector {
             .positions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert((topic.clone(), *partition), p.next_offset);
+            .insert((f.topic.clone(), f.partition), f.next_offset);
         // The group learns the offset too (for a consumer with another store that takes the
         // partition over); the store's position stays the truth for this one.
         let mut tpl = TopicPartitionList::new();
         if tpl
-            .add_partition_offset(topic, *partition, Offset::Offset(p.next_offset))
+            .add_partition_offset(&f.topic, f.partition, Offset::Offset(f.next_offset))
             .is_ok()
         {
             if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {

@@ -31,7 +31,7 @@ pub use settings::{
     kafka_endpoint, secret, BlobSettings, Configured, Connector, ConnectorSettings, GraphSettings,
     KafkaEndpoint, KafkaSettings,
 };
-pub use sink::{Batch, IngestorSink, Sink, Stored};
+pub use sink::{Batch, IngestorSink, Sink, Stored, Storing};
 pub use status::ConnectorStatus;
 
 /// Why a connector could not read or store.

@@ -56,11 +56,36 @@ impl Stored {
     }
 }
 
+/// A batch on its way into a sink: [`Storing::wait`] gives its outcome once it is committed.
+pub struct Storing(Box<dyn FnOnce() -> Result<Stored, ConnectError> + Send>);
+
+impl Storing {
+    /// Waits until the batch and its position are durable (or failed).
+    pub fn wait(self) -> Result<Stored, ConnectError> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Storing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Storing")
+    }
+}
+
 /// A store for connectors' batches.
 pub trait Sink: Send + Sync {
     /// Stores a batch and its source's new position in one commit; returns once both are
     /// durable.
     fn store(&self, batch: Batch) -> Result<Stored, ConnectError>;
+
+    /// Starts storing a batch without waiting for its commit, so that a connector reads on
+    /// while earlier batches are committed. Batches submitted one after another are committed in
+    /// that order: a later batch's position is never durable before an earlier batch's rows.
+    /// (This default stores at once.)
+    fn submit(&self, batch: Batch) -> Result<Storing, ConnectError> {
+        let outcome = self.store(batch);
+        Ok(Storing(Box::new(move || outcome)))
+    }
 
     /// The position last committed for a source (`None`: never).
     fn position(&self, source: &str) -> Result<Option<i64>, ConnectError>;
@@ -100,9 +125,10 @@ impl<'a> IngestorSink<'a> {
     }
 }
 
-impl Sink for IngestorSink<'_> {
-    fn store(&self, batch: Batch) -> Result<Stored, ConnectError> {
-        let job = InputsJob {
+impl IngestorSink<'_> {
+    /// The ingest job of a batch.
+    fn job(&self, batch: Batch) -> InputsJob {
+        InputsJob {
             inputs: vec![InputFile::memory(batch.display, batch.body)],
             format: None,
             tenant: self.tenant.clone(),
@@ -111,14 +137,30 @@ impl Sink for IngestorSink<'_> {
                 app_id: self.app_id(&batch.source),
                 version: batch.position,
             }),
-        };
-        let outcome = self
+        }
+    }
+}
+
+impl Sink for IngestorSink<'_> {
+    fn store(&self, batch: Batch) -> Result<Stored, ConnectError> {
+        self.submit(batch)?.wait()
+    }
+
+    /// The ingestor's pipeline reorders its workers' output back into submission order and
+    /// records a job's position only in the commit that holds the last of its rows, with every
+    /// earlier job's: the order [`Sink::submit`] promises.
+    fn submit(&self, batch: Batch) -> Result<Storing, ConnectError> {
+        let receiver = self
             .ingestor
-            .ingest(job)
+            .submit_inputs(self.job(batch))
             .map_err(|e| ConnectError::Store(e.to_string()))?;
-        outcome
-            .map(|summary| Stored::from(&summary))
-            .map_err(ConnectError::Store)
+        Ok(Storing(Box::new(move || {
+            receiver
+                .recv()
+                .map_err(|_| ConnectError::Store("the ingest pipeline stopped".into()))?
+                .map(|summary| Stored::from(&summary))
+                .map_err(ConnectError::Store)
+        })))
     }
 
     fn position(&self, source: &str) -> Result<Option<i64>, ConnectError> {
