@@ -58,23 +58,29 @@ impl Broker {
 
     /// Produces a diagnostic tree as `{"records": […]}` messages over `partitions` partitions.
     fn produce(&self, tree: &Path, partitions: u32) -> u64 {
-        let script = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/kafka_produce.py"),
-        )
-        .unwrap();
-        let v = run_python(
-            &python(),
-            &script,
-            &[
-                self.bootstrap.as_ref(),
-                TOPIC.as_ref(),
-                partitions.to_string().as_ref(),
-                tree.as_os_str(),
-                "25".as_ref(),
-            ],
-        );
-        v["records"].as_u64().unwrap()
+        produce_to(&self.bootstrap, tree, partitions)
     }
+}
+
+/// Produces a diagnostic tree to [`TOPIC`] of `bootstrap` as `{"records": […]}` messages over
+/// `partitions` partitions (creating the topic when it does not exist); returns the records.
+fn produce_to(bootstrap: &str, tree: &Path, partitions: u32) -> u64 {
+    let script = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/kafka_produce.py"),
+    )
+    .unwrap();
+    let v = run_python(
+        &python(),
+        &script,
+        &[
+            bootstrap.as_ref(),
+            TOPIC.as_ref(),
+            partitions.to_string().as_ref(),
+            tree.as_os_str(),
+            "25".as_ref(),
+        ],
+    );
+    v["records"].as_u64().unwrap()
 }
 
 impl Drop for Broker {
@@ -515,4 +521,99 @@ fn sasl_over_tls_is_spoken_both_ways_and_wrong_credentials_are_refused() {
         untrusted.stderr
     );
     assert_eq!(other.count("signins"), interactive as i64);
+}
+
+/// A broker that goes away for a minute: the connector inside `serve` reports the failures,
+/// retries, and once the broker is back reads what was produced meanwhile; the store then equals
+/// a file ingest of everything produced.
+#[test]
+fn the_connector_reports_a_broker_outage_and_catches_up() {
+    let gh = Gh::new();
+    let first = gh.simulate_diagnostic(25, 2, 51);
+    let other = Gh::new();
+    let second = other.simulate_diagnostic(25, 1, 52);
+    let mut expected = reference_counts(&first, "contoso");
+    for (table, (n, v)) in reference_counts(&second, "contoso") {
+        let e = expected.entry(table).or_default();
+        e.0 += n;
+        e.1 += v;
+    }
+    // A broker with SQLite storage, so that what it holds survives its restart.
+    let dir = gh.dir.join("broker");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let start = || {
+        let child = Command::new(tansu())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db", "--silent"])
+            .current_dir(&dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting tansu");
+        wait_for_port(port, "Tansu");
+        child
+    };
+    let bootstrap = format!("127.0.0.1:{port}");
+    let mut broker = start();
+    produce_to(&bootstrap, &first, 3);
+    let config = gh.write(
+        "gatehouse.toml",
+        format!(
+            "[[connectors.kafka]]\nname = \"hub\"\nbrokers = \"{bootstrap}\"\ntopics = [\"{TOPIC}\"]\n\
+             group = \"outage\"\ntenant = \"contoso\"\n[risk]\nenabled = false\n"
+        ),
+    );
+    let server = common::Served::start(&gh, &["--config", config.to_str().unwrap()]);
+    let admin = gh.token("contoso", "global-reader");
+    let wait_for = |want: &std::collections::BTreeMap<String, (i64, i64)>, what: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        loop {
+            let now = gh.log_counts();
+            if now == *want {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: {now:?}, expected {want:?}\n{}",
+                server.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    };
+    wait_for(&reference_counts(&first, "contoso"), "before the outage");
+
+    // The broker goes away for a minute; the connector says so.
+    let _ = broker.kill();
+    let _ = broker.wait();
+    let went = std::time::Instant::now();
+    let mut reported = serde_json::Value::Null;
+    while went.elapsed() < std::time::Duration::from_secs(60) {
+        let h = server.get("/healthz", Some(&admin)).json();
+        if h["connectors"][0]["errors"].as_u64().unwrap_or(0) > 0 {
+            reported = h["connectors"][0].clone();
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+    assert!(
+        reported["lastError"]["message"].as_str().is_some(),
+        "no error reported while the broker was away: {reported}"
+    );
+    eprintln!("reported during the outage: {reported}");
+    let mut broker = start();
+    produce_to(&bootstrap, &second, 3);
+    wait_for(&expected, "after the outage");
+    let h = server.get("/healthz", Some(&admin)).json();
+    assert_eq!(h["connectors"][0]["name"], "hub");
+    server.stop();
+    let _ = broker.kill();
+    let _ = broker.wait();
 }
