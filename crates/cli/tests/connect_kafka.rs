@@ -617,3 +617,97 @@ fn the_connector_reports_a_broker_outage_and_catches_up() {
     let _ = broker.kill();
     let _ = broker.wait();
 }
+
+/// The (id, content hash) pairs of a store's sign-ins, audits and provisioning records.
+fn stored_versions(gh: &Gh) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for t in ["signins", "audits", "provisioning"] {
+        for row in gh.sql(&format!("SELECT id, \"_contentHash\" AS h FROM {t}")) {
+            out.insert(format!("{t}|{}|{}", row["id"], row["h"]));
+        }
+    }
+    out
+}
+
+/// Two connectors in one consumer group, each with its own store, share the partitions while
+/// records arrive; when one leaves the group (Ctrl-C), the other takes its partitions over from
+/// the offsets committed to the group. Every record ends up in one store or the other.
+#[test]
+fn two_consumers_share_a_group_and_one_takes_over_when_the_other_leaves() {
+    let parts: Vec<(Gh, PathBuf)> = (0..3)
+        .map(|i| {
+            let g = Gh::new();
+            let tree = g.simulate_diagnostic(15, 1, 61 + i);
+            (g, tree)
+        })
+        .collect();
+    let mut expected = 0i64;
+    for (_, tree) in &parts {
+        expected += reference_counts(tree, "contoso")
+            .values()
+            .map(|(_, v)| v)
+            .sum::<i64>();
+    }
+    let broker = Broker::start();
+    let (a, b) = (Gh::new(), Gh::new());
+    let consumer = |gh: &Gh| {
+        gh.cmd()
+            .args([
+                "connect",
+                "kafka",
+                "--brokers",
+                &broker.bootstrap,
+                "--topic",
+                TOPIC,
+            ])
+            .args(["--group", "shared", "--tenant", "contoso"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("connect kafka")
+    };
+    produce_to(&broker.bootstrap, &parts[0].1, 3);
+    let mut first = consumer(&a);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let mut second = consumer(&b);
+    // Both members in the group, records arriving.
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    produce_to(&broker.bootstrap, &parts[1].1, 3);
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let (in_a, in_b) = (stored_versions(&a).len(), stored_versions(&b).len());
+    // The first leaves the group; the second takes every partition.
+    let _ = Command::new("kill")
+        .args(["-INT", &first.id().to_string()])
+        .status();
+    let status = first.wait().unwrap();
+    assert!(
+        status.success(),
+        "the first consumer did not stop cleanly: {status:?}"
+    );
+    produce_to(&broker.bootstrap, &parts[2].1, 3);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let union = loop {
+        let union: std::collections::BTreeSet<String> = stored_versions(&a)
+            .union(&stored_versions(&b))
+            .cloned()
+            .collect();
+        if union.len() as i64 >= expected || std::time::Instant::now() > deadline {
+            break union;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    };
+    let _ = second.kill();
+    let _ = second.wait();
+    let overlap = stored_versions(&a)
+        .intersection(&stored_versions(&b))
+        .count();
+    eprintln!(
+        "while both ran: {in_a} records in the first store, {in_b} in the second; at the end {} in all, {overlap} in both",
+        union.len()
+    );
+    assert_eq!(union.len() as i64, expected);
+    assert!(
+        in_a > 0 && in_b > 0,
+        "the partitions were not shared: {in_a} / {in_b}"
+    );
+}
