@@ -76,17 +76,30 @@ def create_topic(bootstrap, topic, partitions):
     admin.close()
 
 
-def produce_all(bootstrap, topic, records, per=100, partitions=3):
+def produce_all(bootstrap, topic, records, per=100, partitions=3, limit=900_000):
+    """Produces the records as `{"records": [...]}` messages of up to `per` records and `limit`
+    bytes (Event Hubs takes messages of up to 1 MB); fails unless the broker took every one."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1,
                              max_request_size=8 << 20, buffer_memory=256 << 20)
-    messages = 0
-    for i in range(0, len(records), per):
-        body = '{"records":[' + ",".join(records[i:i + per]) + "]}"
-        producer.send(topic, value=body.encode(), partition=messages % partitions)
-        messages += 1
+    futures, batch, size = [], [], 0
+
+    def send():
+        body = '{"records":[' + ",".join(batch) + "]}"
+        futures.append(producer.send(topic, value=body.encode(), partition=len(futures) % partitions))
+
+    for r in records:
+        if batch and (len(batch) == per or size + len(r) + 1 > limit):
+            send()
+            batch, size = [], 0
+        batch.append(r)
+        size += len(r) + 1
+    if batch:
+        send()
     producer.flush(timeout=600)
+    for f in futures:
+        f.get(timeout=60)
     producer.close()
-    return messages
+    return len(futures)
 
 
 def timed(args, data):
@@ -98,10 +111,14 @@ def timed(args, data):
     return took, r
 
 
-def sign_ins_stored(data):
-    r = subprocess.run([BIN, "--data", data, "sql", "--format", "json",
-                        "SELECT count(*) AS n FROM signins"], capture_output=True, text=True, check=True)
-    return json.loads(r.stdout)[0]["n"]
+def counts(data):
+    """Rows per log table of a store."""
+    out = {}
+    for t in ("signins", "audits", "provisioning"):
+        r = subprocess.run([BIN, "--data", data, "sql", "--format", "json", f"SELECT count(*) AS n FROM {t}"],
+                           capture_output=True, text=True, check=True)
+        out[t] = json.loads(r.stdout)[0]["n"]
+    return out
 
 
 def main():
@@ -149,8 +166,13 @@ def main():
                 runs.append((what, attempt, took, data))
                 print(f"{what} run {attempt}: {took:.2f} s", file=sys.stderr)
         best = {w: min(t for (x, _, t, _) in runs if x == w) for w in ("kafka", "file")}
-        data_k = [d for (x, _, t, d) in runs if x == "kafka"][0]
-        stored = sign_ins_stored(data_k)
+        # Every store holds the same rows, or the timings mean nothing.
+        reference = counts(runs[1][3])
+        for (what, attempt, _, data) in runs:
+            got = counts(data)
+            if got != reference:
+                sys.exit(f"{what} run {attempt} stored {got}, the file ingest {reference}")
+        stored = reference["signins"]
 
         # Latency: produce -> visible to a query, in a serving server.
         create_topic(bootstrap, "live", 3)
@@ -222,7 +244,8 @@ def main():
         f"`bench/connectors.py`: the simulator's diagnostic export ({args.users:,} users, {args.days} days, every "
         f"category: **{len(records):,} records**, {size / 1e6:,.0f} MB, {stored:,} of them sign-ins) produced to Tansu "
         f"(a Kafka-protocol broker, in memory, on loopback) as {messages:,} Event Hubs-shaped "
-        "`{\"records\": [...]}` messages of 100 records over 3 partitions; best of 2 alternating runs.",
+        "`{\"records\": [...]}` messages of up to 100 records and 900 kB over 3 partitions; best of 2 alternating "
+        "runs, each store checked to hold the same rows as the file ingest's.",
         "",
         "| | wall time | records/s | MB/s |",
         "|---|---:|---:|---:|",
@@ -232,8 +255,12 @@ def main():
         "",
         "Every run (seconds): " + ", ".join(f"{w} {t:.1f}" for (w, _, t, _) in runs) + ".",
         f"Producing the messages (kafka-python into Tansu) took {produce_s:.0f} s "
-        f"({size / 1e6 / produce_s:.1f} MB/s): the broker on this machine is slow too, and how much of "
-        "the connector's time is the broker's fetches is not separated yet.",
+        f"({size / 1e6 / produce_s:.1f} MB/s). Tansu answers a fetch only when its maximum wait has passed, "
+        "even with data there, so the connector fetches with a 10 ms wait when reading to the end "
+        "(`--once`; 100 ms live; librdkafka's default of 500 ms made this 56 s). Targets: within 2x of "
+        "file ingest of the same records (met when the ratio above is under 2x); 100,000 sign-ins/s, "
+        "which this export's shape does not reach even from files on this machine (the Graph-shaped "
+        "file of the ingest section above does 140,000/s).",
         "",
         f"Produced -> visible to a query, in `gatehouse serve` with the connector configured (commits at "
         f"least once a second, the connector's batches linger up to 200 ms): a message of 20 sign-ins every "

@@ -241,6 +241,9 @@ struct Context {
 
 impl ClientContext for Context {
     fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(error.rdkafka_error_code(), Some(RDKafkaErrorCode::PartitionEOF)) {
+            return;
+        }
         tracing::warn!(error = %error, reason, "Kafka client");
         // Refusals that retrying cannot cure: the credential or the broker's certificate.
         let refused = matches!(
@@ -340,6 +343,14 @@ impl KafkaConnector {
             .set("heartbeat.interval.ms", "2000")
             .set("max.poll.interval.ms", "20000")
             .set("partition.assignment.strategy", "range,roundrobin")
+            // How long a fetch may wait at the broker for data (librdkafka's default, 500 ms,
+            // adds to every record's time to visible, and some brokers, Tansu among them, wait
+            // it out even when data is there): short when reading to the end, 100 ms live.
+            .set("fetch.wait.max.ms", if eof { "10" } else { "100" })
+            // Diagnostic messages are large (Event Hubs takes up to 1 MB): a fetch may bring
+            // many of them per partition (librdkafka's default is 1 MB).
+            .set("max.partition.fetch.bytes", "8388608")
+            .set("fetch.max.bytes", "67108864")
             .set("client.id", "gatehouse");
         self.config.auth.configure(&mut c);
         let context = Context {

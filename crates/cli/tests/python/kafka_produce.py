@@ -30,10 +30,13 @@ for folder, _, files in sorted(os.walk(tree)):
                 records.extend(line for line in f.read().splitlines() if line.strip())
 producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
 messages = 0
+futures = []
 for i in range(0, len(records), per):
     body = '{"records":[' + ",".join(records[i:i + per]) + "]}"
-    producer.send(topic, value=body.encode(), partition=messages % partitions)
+    futures.append(producer.send(topic, value=body.encode(), partition=messages % partitions))
     messages += 1
 producer.flush(timeout=60)
+for f in futures:
+    f.get(timeout=60)  # raises unless the broker took the message
 producer.close()
 print(json.dumps({"messages": messages, "records": len(records)}))
