@@ -80,7 +80,8 @@ def produce_all(bootstrap, topic, records, per=100, partitions=3, limit=900_000)
     """Produces the records as `{"records": [...]}` messages of up to `per` records and `limit`
     bytes (Event Hubs takes messages of up to 1 MB); fails unless the broker took every one."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1,
-                             max_request_size=8 << 20, buffer_memory=256 << 20)
+                             max_request_size=8 << 20, buffer_memory=32 << 20, max_block_ms=600_000,
+                             max_in_flight_requests_per_connection=1)
     futures, batch, size = [], [], 0
 
     def send():
@@ -257,7 +258,7 @@ def main():
         f"Producing the messages (kafka-python into Tansu) took {produce_s:.0f} s "
         f"({size / 1e6 / produce_s:.1f} MB/s). Tansu answers a fetch only when its maximum wait has passed, "
         "even with data there, so the connector fetches with a 10 ms wait when reading to the end "
-        "(`--once`; 100 ms live; librdkafka's default of 500 ms made this 56 s). Targets: within 2x of "
+        "(`--once`; 100 ms live; with librdkafka's default of 500 ms a `--once` run was six times slower). Targets: within 2x of "
         "file ingest of the same records (met when the ratio above is under 2x); 100,000 sign-ins/s, "
         "which this export's shape does not reach even from files on this machine (the Graph-shaped "
         "file of the ingest section above does 140,000/s).",
