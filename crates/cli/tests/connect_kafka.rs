@@ -31,6 +31,35 @@ fn tansu() -> PathBuf {
         .expect("Tansu is not installed (scripts/test.sh installs it: cargo install tansu --root ~/.cache/gatehouse-tools)")
 }
 
+/// Starts Tansu listening on `port` and advertising `advertised`, with SQLite storage in `dir`
+/// (which survives a restart), requiring SASL with `auth`; waits until it listens.
+fn tansu_sqlite(dir: &Path, port: u16, advertised: u16, auth: bool) -> Child {
+    let mut c = Command::new(tansu());
+    c.args([
+        "broker",
+        "--listener-url",
+        &format!("tcp://127.0.0.1:{port}"),
+    ])
+    .args([
+        "--advertised-listener-url",
+        &format!("tcp://127.0.0.1:{advertised}"),
+    ])
+    // Tansu opens a SQLite path relative to its working directory.
+    .args(["--storage-engine", "sqlite://tansu.db", "--silent"])
+    .current_dir(dir);
+    if auth {
+        c.arg("--authentication");
+    }
+    let child = c
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting tansu");
+    wait_for_port(port, "Tansu");
+    child
+}
+
 impl Broker {
     fn start() -> Broker {
         let port = free_port();
@@ -285,33 +314,7 @@ const PASSWORD: &str = "s3cret-scram-pw";
 impl SecureBroker {
     fn start(dir: &Path) -> SecureBroker {
         let (port, tls_port) = (free_port(), free_port());
-        // Tansu opens a SQLite path relative to its working directory.
-        let db = "sqlite://tansu.db";
-        let broker = |auth: bool| {
-            let mut c = Command::new(tansu());
-            c.args([
-                "broker",
-                "--listener-url",
-                &format!("tcp://127.0.0.1:{port}"),
-                "--advertised-listener-url",
-                &format!("tcp://127.0.0.1:{tls_port}"),
-                "--storage-engine",
-                db,
-                "--silent",
-            ]);
-            c.current_dir(dir);
-            if auth {
-                c.arg("--authentication");
-            }
-            let child = c
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("starting tansu");
-            wait_for_port(port, "Tansu");
-            child
-        };
+        let broker = |auth: bool| tansu_sqlite(dir, port, tls_port, auth);
         // The user is created while the broker is open, then it restarts requiring SASL.
         let mut open = broker(false);
         let made = Command::new(tansu())
@@ -542,26 +545,7 @@ fn the_connector_reports_a_broker_outage_and_catches_up() {
     let dir = gh.dir.join("broker");
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let start = || {
-        let child = Command::new(tansu())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "sqlite://tansu.db", "--silent"])
-            .current_dir(&dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting tansu");
-        wait_for_port(port, "Tansu");
-        child
-    };
+    let start = || tansu_sqlite(&dir, port, port, false);
     let bootstrap = format!("127.0.0.1:{port}");
     let mut broker = start();
     produce_to(&bootstrap, &first, 3);
