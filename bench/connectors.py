@@ -201,6 +201,7 @@ def main():
     ap.add_argument("--days", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-out", "connectors"))
     ap.add_argument("--latency-messages", type=int, default=300)
+    ap.add_argument("--partitions", type=int, default=3)
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--kill-records", type=int, default=1_000_000)
     args = ap.parse_args()
@@ -216,9 +217,9 @@ def main():
 
     broker, bootstrap = start_broker()
     try:
-        create_topic(bootstrap, "entra", 3)
+        create_topic(bootstrap, "entra", args.partitions)
         t0 = time.monotonic()
-        messages = produce_all(bootstrap, "entra", records)
+        messages = produce_all(bootstrap, "entra", records, partitions=args.partitions)
         produce_s = time.monotonic() - t0
         print(f"produced {messages:,} messages in {produce_s:.1f} s", file=sys.stderr)
 
@@ -317,7 +318,7 @@ def main():
         f"`bench/connectors.py`: the simulator's diagnostic export ({args.users:,} users, {args.days} days, every "
         f"category: **{len(records):,} records**, {size / 1e6:,.0f} MB, {stored:,} of them sign-ins) produced to Tansu "
         f"(a Kafka-protocol broker, in memory, on loopback) as {messages:,} Event Hubs-shaped "
-        "`{\"records\": [...]}` messages of up to 100 records and 900 kB over 3 partitions; best of 2 alternating "
+        f"`{{\"records\": [...]}}` messages of up to 100 records and 900 kB over {args.partitions} partitions; best of 2 alternating "
         "runs, each store checked to hold the same rows as the file ingest's.",
         "",
         "| | wall time | records/s | MB/s |",

@@ -538,3 +538,57 @@ fn percent_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_lists_the_files_it_added_with_new_rows_only() {
+        let root = tempfile::tempdir().unwrap();
+        let log_dir = root
+            .path()
+            .join(layout::table_dir("contoso", LogKind::SignIns))
+            .join("_delta_log");
+        std::fs::create_dir_all(&log_dir).unwrap();
+        let stats = r#"{"numRecords":12,"minValues":{"createdDateTime":"2026-10-01T00:00:01.000Z"},"maxValues":{"createdDateTime":"2026-10-01T23:59:59.000Z"},"nullCount":{}}"#;
+        let lines = [
+            serde_json::json!({"commitInfo": {"timestamp": 1_796_000_000_000_i64, "operation": "WRITE"}}),
+            serde_json::json!({"add": {"path": "date=2026-10-01/part%20one.parquet", "partitionValues": {"date": "2026-10-01"},
+                "size": 4096, "modificationTime": 0, "dataChange": true, "stats": stats,
+                "tags": {SIGN_IN_KIND_TAG: "interactiveUser"}}}),
+            serde_json::json!({"add": {"path": "date=2026-10-01/compacted.parquet", "partitionValues": {"date": "2026-10-01"},
+                "size": 8192, "modificationTime": 0, "dataChange": false, "stats": stats}}),
+            serde_json::json!({"remove": {"path": "date=2026-10-01/old.parquet", "dataChange": false}}),
+            serde_json::json!({"txn": {"appId": "contoso/kafka:t/0", "version": 7}}),
+        ];
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(log_dir.join(format!("{:020}.json", 3)), text).unwrap();
+
+        let c = commit_additions(root.path(), "contoso", LogKind::SignIns, 3)
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.timestamp_ms, 1_796_000_000_000);
+        assert_eq!(c.added.len(), 1, "{:?}", c.added);
+        let f = &c.added[0];
+        assert!(
+            f.path.ends_with("signins/date=2026-10-01/part one.parquet"),
+            "{}",
+            f.path
+        );
+        assert_eq!(f.day, layout::parse_day("2026-10-01").unwrap());
+        assert_eq!((f.rows, f.bytes), (12, 4096));
+        assert_eq!(f.sign_in_kind, Some(SignInKind::InteractiveUser));
+        assert!(
+            commit_additions(root.path(), "contoso", LogKind::SignIns, 4)
+                .unwrap()
+                .is_none()
+        );
+
+        std::fs::write(log_dir.join(format!("{:020}.json", 5)), "{\"add\": {\n").unwrap();
+        let e = commit_additions(root.path(), "contoso", LogKind::SignIns, 5)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("00000000000000000005.json line 1"), "{e}");
+    }
+}
