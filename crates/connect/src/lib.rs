@@ -32,7 +32,7 @@ pub use settings::{
     KafkaEndpoint, KafkaSettings,
 };
 pub use sink::{Batch, IngestorSink, Sink, Stored, Storing};
-pub use status::ConnectorStatus;
+pub use status::{label_value, render_series, ConnectorStatus};
 
 /// Why a connector could not read or store.
 #[derive(Debug, thiserror::Error)]

@@ -116,20 +116,34 @@ impl ConnectorStatus {
         let i = self.lock();
         let labels = format!(
             "connector=\"{}\",kind=\"{}\"",
-            self.name.replace(['"', '\\', '\n'], "_"),
+            label_value(&self.name),
             self.kind
         );
-        for (name, value) in [
-            ("gatehouse_connector_records_total", i.records as f64),
-            ("gatehouse_connector_duplicates_total", i.duplicates as f64),
-            ("gatehouse_connector_rejected_total", i.rejected as f64),
-            ("gatehouse_connector_batches_total", i.batches as f64),
-            ("gatehouse_connector_errors_total", i.errors as f64),
-            ("gatehouse_connector_sources", i.sources.len() as f64),
-            ("gatehouse_connector_behind", i.behind_bytes as f64),
-            ("gatehouse_connector_lag_seconds", lag),
-        ] {
-            out.push_str(&format!("{name}{{{labels}}} {value}\n"));
-        }
+        render_series(
+            out,
+            &labels,
+            &[
+                ("gatehouse_connector_records_total", i.records as f64),
+                ("gatehouse_connector_duplicates_total", i.duplicates as f64),
+                ("gatehouse_connector_rejected_total", i.rejected as f64),
+                ("gatehouse_connector_batches_total", i.batches as f64),
+                ("gatehouse_connector_errors_total", i.errors as f64),
+                ("gatehouse_connector_sources", i.sources.len() as f64),
+                ("gatehouse_connector_behind", i.behind_bytes as f64),
+                ("gatehouse_connector_lag_seconds", lag),
+            ],
+        );
+    }
+}
+
+/// A name made safe as a Prometheus label value (quotes, backslashes and newlines replaced).
+pub fn label_value(name: &str) -> String {
+    name.replace(['"', '\\', '\n'], "_")
+}
+
+/// Prometheus series lines `name{labels} value`, one per `(name, value)`.
+pub fn render_series(out: &mut String, labels: &str, series: &[(&str, f64)]) {
+    for (name, value) in series {
+        out.push_str(&format!("{name}{{{labels}}} {value}\n"));
     }
 }

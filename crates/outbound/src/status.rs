@@ -122,19 +122,21 @@ impl StreamStatus {
         let i = self.lock();
         let labels = format!(
             "stream=\"{}\",kind=\"{}\",feed=\"{}\"",
-            self.name.replace(['"', '\\', '\n'], "_"),
+            gatehouse_connect::label_value(&self.name),
             self.kind,
             self.feed
         );
-        for (name, value) in [
-            ("gatehouse_stream_records_total", i.records as f64),
-            ("gatehouse_stream_deliveries_total", i.deliveries as f64),
-            ("gatehouse_stream_failures_total", i.failures as f64),
-            ("gatehouse_stream_gaps_total", i.gaps as f64),
-            ("gatehouse_stream_behind_commits", i.behind_commits as f64),
-            ("gatehouse_stream_lag_seconds", lag),
-        ] {
-            out.push_str(&format!("{name}{{{labels}}} {value}\n"));
-        }
+        gatehouse_connect::render_series(
+            out,
+            &labels,
+            &[
+                ("gatehouse_stream_records_total", i.records as f64),
+                ("gatehouse_stream_deliveries_total", i.deliveries as f64),
+                ("gatehouse_stream_failures_total", i.failures as f64),
+                ("gatehouse_stream_gaps_total", i.gaps as f64),
+                ("gatehouse_stream_behind_commits", i.behind_commits as f64),
+                ("gatehouse_stream_lag_seconds", lag),
+            ],
+        );
     }
 }

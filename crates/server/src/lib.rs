@@ -121,6 +121,20 @@ pub struct AppState {
     config: ServerConfig,
 }
 
+/// Starts a named background thread of the server (the risk engine, a connector, a stream).
+fn spawn_thread(
+    name: String,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>, ServerError> {
+    std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(f)
+        .map_err(|source| ServerError::Io {
+            context: format!("starting the thread {name:?}"),
+            source,
+        })
+}
+
 /// A started server: the ingestor runs; [`Server::run`] serves HTTP.
 pub struct Server {
     state: Arc<AppState>,
@@ -290,14 +304,7 @@ impl Server {
         let risk_thread = if self.state.config.risk.enabled {
             let state = self.state.clone();
             let stop = Arc::clone(&stop_clustering);
-            std::thread::Builder::new()
-                .name("risk".into())
-                .spawn(move || risk::run(state, stop))
-                .map_err(|source| ServerError::Io {
-                    context: "starting the risk engine".into(),
-                    source,
-                })
-                .map(Some)?
+            Some(spawn_thread("risk".into(), move || risk::run(state, stop))?)
         } else {
             None
         };
@@ -313,9 +320,9 @@ impl Server {
                 Arc::clone(status),
                 Arc::clone(&stop_clustering),
             );
-            let thread = std::thread::Builder::new()
-                .name(format!("connector {}", configured.name))
-                .spawn(move || {
+            connector_threads.push(spawn_thread(
+                format!("connector {}", configured.name),
+                move || {
                     let sink = gatehouse_connect::IngestorSink::new(
                         &state.ingestor,
                         configured.tenant.clone(),
@@ -323,12 +330,8 @@ impl Server {
                     configured
                         .connector
                         .run(&sink, &status, &|| stop.load(Ordering::Relaxed));
-                })
-                .map_err(|source| ServerError::Io {
-                    context: "starting a connector".into(),
-                    source,
-                })?;
-            connector_threads.push(thread);
+                },
+            )?);
         }
         let streams = std::mem::take(&mut self.streams);
         for (stream, (_, status)) in streams.into_iter().zip(&self.state.streams) {
@@ -337,9 +340,9 @@ impl Server {
                 Arc::clone(status),
                 Arc::clone(&stop_clustering),
             );
-            let thread = std::thread::Builder::new()
-                .name(format!("stream {}", stream.name))
-                .spawn(move || {
+            connector_threads.push(spawn_thread(
+                format!("stream {}", stream.name),
+                move || {
                     let snapshot = || state.ingestor.snapshot();
                     let ctx = gatehouse_outbound::StreamContext {
                         root: state.store.root(),
@@ -347,12 +350,8 @@ impl Server {
                         snapshot: &snapshot,
                     };
                     stream.run(&ctx, &status, &|| stop.load(Ordering::Relaxed));
-                })
-                .map_err(|source| ServerError::Io {
-                    context: "starting a stream".into(),
-                    source,
-                })?;
-            connector_threads.push(thread);
+                },
+            )?);
         }
         let app = routes::router(self.state.clone());
         // Answers go out as soon as they are written: with Nagle's algorithm a streamed answer's
