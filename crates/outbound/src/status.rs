@@ -80,11 +80,6 @@ impl StreamStatus {
         }
     }
 
-    /// Records delivered since the start.
-    pub fn records(&self) -> u64 {
-        self.lock().records
-    }
-
     /// Seconds since the stream last had delivered everything stored (since it started, when it
     /// never has).
     pub fn lag_seconds(&self) -> f64 {

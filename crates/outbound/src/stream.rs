@@ -149,18 +149,6 @@ impl Stream {
         }
     }
 
-    /// Delivers everything the store holds now and returns the records delivered (for
-    /// `gatehouse` commands and tests; [`Stream::run`] loops over rounds).
-    pub fn run_once(
-        &self,
-        ctx: &StreamContext<'_>,
-        status: &StreamStatus,
-        stop: &dyn Fn() -> bool,
-    ) -> Result<u64, OutboundError> {
-        let mut state = self.state(ctx)?;
-        self.round(ctx, &mut state, status, stop)
-    }
-
     fn state(&self, ctx: &StreamContext<'_>) -> Result<RunState, OutboundError> {
         let cursor_path = Cursor::path(ctx.root, &self.name);
         Ok(RunState {
