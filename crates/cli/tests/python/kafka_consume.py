@@ -7,8 +7,10 @@ AUTH: a JSON object of kafka-python client settings (security_protocol, sasl_mec
 sasl_plain_username, sasl_plain_password, ssl_cafile) for a broker that requires them.
 
 `create` prints {"created": true|false}. `read` reads every partition from its first offset
-(no consumer group) until EXPECTED messages or TIMEOUT_SECONDS, and prints {"messages": [{"partition",
-"key", "id", "errorCode", "headers"}]}, one per message read.
+(no consumer group) until it has seen EXPECTED distinct record ids and reached the end of every
+partition, or TIMEOUT_SECONDS, and prints {"messages": [{"partition", "key", "id", "errorCode",
+"headers"}]}, one per message read: a record delivered twice (at least once, after a crash) is
+listed twice and does not count twice towards EXPECTED.
 """
 import json
 import sys
@@ -46,7 +48,16 @@ tps = [TopicPartition(topic, p) for p in sorted(partitions or [])]
 consumer.assign(tps)
 consumer.seek_to_beginning(*tps)
 out = []
-while len(out) < expected and time.time() < deadline:
+ids = set()
+
+
+def drained():
+    """Whether every partition has been read up to its current end."""
+    ends = consumer.end_offsets(tps)
+    return all(consumer.position(tp) >= ends[tp] for tp in tps)
+
+
+while time.time() < deadline and (len(ids) < expected or not drained()):
     for tp, batch in consumer.poll(timeout_ms=500).items():
         for m in batch:
             value = json.loads(m.value)
@@ -57,5 +68,6 @@ while len(out) < expected and time.time() < deadline:
                 "errorCode": (value.get("status") or {}).get("errorCode"),
                 "headers": {k: v.decode() for k, v in (m.headers or [])},
             })
+            ids.add(value.get("id"))
 consumer.close()
 print(json.dumps({"messages": out}))
