@@ -601,6 +601,11 @@ fn the_connector_reports_a_broker_outage_and_catches_up() {
         "no error reported while the broker was away: {reported}"
     );
     eprintln!("reported during the outage: {reported}");
+    let errors = reported["errors"].as_u64().unwrap_or(0);
+    assert!(
+        errors <= 12,
+        "{errors} errors counted in a minute: a repeated error is counted once per 30 s"
+    );
     let mut broker = start();
     produce_to(&bootstrap, &second, 3);
     wait_for(&expected, "after the outage");

@@ -127,6 +127,9 @@ impl KafkaAuth {
 /// the store commits (a commit waits up to the commit interval to gather rows).
 const IN_FLIGHT: usize = 8;
 
+/// How often a poll error that repeats the previous one is reported again.
+const REPEATED_ERROR_INTERVAL: Duration = Duration::from_secs(30);
+
 /// A batch submitted to the sink.
 struct InFlight {
     topic: String,
@@ -488,6 +491,10 @@ impl KafkaConnector {
             Duration::from_secs(15)
         };
         let mut last_check: Option<Instant> = None;
+        // Poll errors reported lately, and when: while a broker is down the client fails the
+        // same ways on every reconnection attempt, and each is reported (logged and counted)
+        // once per `REPEATED_ERROR_INTERVAL`.
+        let mut reported: HashMap<String, Instant> = HashMap::new();
         loop {
             if stop() {
                 break;
@@ -517,8 +524,12 @@ impl KafkaConnector {
                 Some(Err(KafkaError::PartitionEOF(_))) | None => idle = true,
                 Some(Err(e)) => {
                     let text = e.to_string();
-                    tracing::warn!(error = %text, "Kafka");
-                    status.failed(&ConnectError::Unreachable(text));
+                    reported.retain(|_, at| at.elapsed() < REPEATED_ERROR_INTERVAL);
+                    if !reported.contains_key(&text) {
+                        tracing::warn!(error = %text, "Kafka");
+                        status.failed(&ConnectError::Unreachable(text.clone()));
+                        reported.insert(text, Instant::now());
+                    }
                 }
             }
             // Batches that waited long enough, and all of them when nothing more comes.
