@@ -137,7 +137,14 @@ struct InFlight {
     source: String,
     next_offset: i64,
     storing: crate::sink::Storing,
+    submitted: Instant,
 }
+
+/// A batch in flight this long is settled when the consumer is idle: the store commits at
+/// least once a second, so its commit has most likely been made and waiting for it costs
+/// nothing. (Younger batches are left to commit while the consumer reads on; waiting for them
+/// at every pause between two fetches drained the pipeline again and again.)
+const SETTLE_AFTER: Duration = Duration::from_secs(1);
 
 /// What the Kafka connector reads and how.
 #[derive(Debug, Clone)]
@@ -495,6 +502,12 @@ impl KafkaConnector {
         // same ways on every reconnection attempt, and each is reported (logged and counted)
         // once per `REPEATED_ERROR_INTERVAL`.
         let mut reported: HashMap<String, Instant> = HashMap::new();
+        // The offset after the last message read, per partition (in a batch pending or in
+        // flight, or stored).
+        let mut read: HashMap<(String, i32), i64> = HashMap::new();
+        // The ends of the partitions that were behind at the last check: once everything up to
+        // them is read, the next check is due at once rather than at `check_every`.
+        let mut ends: HashMap<(String, i32), i64> = HashMap::new();
         loop {
             if stop() {
                 break;
@@ -504,6 +517,7 @@ impl KafkaConnector {
                 Some(Ok(m)) => {
                     report.messages += 1;
                     let key = (m.topic().to_string(), m.partition());
+                    read.insert(key.clone(), m.offset() + 1);
                     let p = pending.entry(key.clone()).or_default();
                     if let Some(payload) = m.payload() {
                         p.body.extend_from_slice(payload);
@@ -544,15 +558,26 @@ impl KafkaConnector {
                 }
             }
             if idle {
-                // Nothing more to read now: what is in flight is committed before the ends are
-                // compared with the positions.
-                while let Some(f) = in_flight.pop_front() {
-                    Self::settle(&consumer, status, f, &mut report)?;
+                // A pause between fetches: settle what has surely been committed by now.
+                while in_flight
+                    .front()
+                    .is_some_and(|f| f.submitted.elapsed() >= SETTLE_AFTER)
+                {
+                    if let Some(f) = in_flight.pop_front() {
+                        Self::settle(&consumer, status, f, &mut report)?;
+                    }
                 }
             }
-            if idle && pending.is_empty() && last_check.is_none_or(|t| t.elapsed() >= check_every) {
+            let read_to_ends = !ends.is_empty()
+                && ends
+                    .iter()
+                    .all(|(k, end)| read.get(k).is_some_and(|r| r >= end));
+            if idle
+                && pending.is_empty()
+                && (read_to_ends || last_check.is_none_or(|t| t.elapsed() >= check_every))
+            {
                 last_check = Some(Instant::now());
-                let caught_up = match self.caught_up(&consumer, until_caught_up) {
+                let caught_up = match self.caught_up(&consumer, until_caught_up, &read, &mut ends) {
                     Ok(c) => c,
                     Err(e) => {
                         // The broker did not answer in time: say so, and keep consuming.
@@ -560,6 +585,13 @@ impl KafkaConnector {
                         Some(false)
                     }
                 };
+                if caught_up == Some(true) {
+                    // Everything there is has been read: it is caught up once what is in
+                    // flight is committed.
+                    while let Some(f) = in_flight.pop_front() {
+                        Self::settle(&consumer, status, f, &mut report)?;
+                    }
+                }
                 status.poll_done(if caught_up == Some(true) { 0 } else { 1 });
                 if until_caught_up && caught_up == Some(true) {
                     break;
@@ -589,11 +621,15 @@ impl KafkaConnector {
 
     /// Whether every assigned partition (with `all`, every partition of the topics, whoever
     /// holds it: reading "to the end" must not stop while a dead member of the group still holds
-    /// some) has been stored up to its end (`None`: nothing is assigned yet).
+    /// some) has been read up to its end, by `read` or by the stored position (`None`: nothing
+    /// is assigned yet). The ends of the partitions not read to their end are left in
+    /// `ends`.
     fn caught_up(
         &self,
         consumer: &BaseConsumer<Context>,
         all: bool,
+        read: &HashMap<(String, i32), i64>,
+        ends: &mut HashMap<(String, i32), i64>,
     ) -> Result<Option<bool>, ConnectError> {
         let assigned = consumer
             .context()
@@ -620,19 +656,24 @@ impl KafkaConnector {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        ends.clear();
+        let mut behind = false;
         for (topic, partition) in &assigned {
             let (low, high) = consumer
                 .fetch_watermarks(topic, *partition, Duration::from_secs(10))
                 .map_err(|e| ConnectError::Unreachable(format!("{topic}/{partition}: {e}")))?;
-            let at = positions
-                .get(&(topic.clone(), *partition))
+            let key = (topic.clone(), *partition);
+            let at = read
+                .get(&key)
                 .copied()
+                .max(positions.get(&key).copied())
                 .unwrap_or(low);
             if at < high {
-                return Ok(Some(false));
+                ends.insert(key, high);
+                behind = true;
             }
         }
-        Ok(Some(true))
+        Ok(Some(!behind))
     }
 
     /// Submits a partition's batch to the sink, and settles the oldest batches in flight while
@@ -664,6 +705,7 @@ impl KafkaConnector {
             source,
             next_offset: p.next_offset,
             storing,
+            submitted: Instant::now(),
         });
         while in_flight.len() > IN_FLIGHT {
             if let Some(f) = in_flight.pop_front() {
