@@ -539,10 +539,10 @@ impl KafkaConnector {
                 Some(Err(e)) => {
                     let text = e.to_string();
                     reported.retain(|_, at| at.elapsed() < REPEATED_ERROR_INTERVAL);
-                    if !reported.contains_key(&text) {
-                        tracing::warn!(error = %text, "Kafka");
-                        status.failed(&ConnectError::Unreachable(text.clone()));
-                        reported.insert(text, Instant::now());
+                    if let std::collections::hash_map::Entry::Vacant(new) = reported.entry(text) {
+                        tracing::warn!(error = %new.key(), "Kafka");
+                        status.failed(&ConnectError::Unreachable(new.key().clone()));
+                        new.insert(Instant::now());
                     }
                 }
             }
