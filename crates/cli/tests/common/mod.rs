@@ -358,7 +358,10 @@ impl Gh {
 
     /// Runs `gatehouse ARGS` (a connector that reads until stopped) `rounds` times, killing it
     /// with SIGKILL after a random delay in `[min_ms, min_ms + spread_ms)` each time; returns how
-    /// many kills landed with some but not all of `total` rows stored.
+    /// many kills landed with some but not all of `total` rows stored. Until one has, a round
+    /// whose delay passes before its first commit waits for that commit (up to 15 s) and kills
+    /// 0-200 ms after it: how long a connector takes to start (a group to join, a debug build on
+    /// a busy machine) must not decide whether any kill lands while records are being stored.
     pub fn kill_repeatedly(
         &self,
         args: &[&str],
@@ -368,8 +371,16 @@ impl Gh {
         total: i64,
     ) -> u32 {
         let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
         let mut midway = 0;
         for round in 0..rounds {
+            let commits = self.commits_adding_files();
+            let started = std::time::Instant::now();
             let mut child = self
                 .cmd()
                 .args(args)
@@ -377,21 +388,52 @@ impl Gh {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("spawning a connector");
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            std::thread::sleep(std::time::Duration::from_millis(
-                min_ms + rng % spread_ms.max(1),
-            ));
+            let delay = std::time::Duration::from_millis(min_ms + next() % spread_ms.max(1));
+            std::thread::sleep(delay);
+            if midway == 0 && self.commits_adding_files() == commits {
+                while started.elapsed() < delay + std::time::Duration::from_secs(15) {
+                    if self.commits_adding_files() > commits {
+                        std::thread::sleep(std::time::Duration::from_millis(next() % 200));
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            }
             let _ = child.kill(); // SIGKILL
             let _ = child.wait();
             let now: i64 = self.log_counts().values().map(|(n, _)| n).sum();
-            eprintln!("round {round}: killed with {now} of {total} rows stored");
+            eprintln!(
+                "round {round}: killed after {:?} with {now} of {total} rows stored",
+                started.elapsed()
+            );
             if now > 0 && now < total {
                 midway += 1;
             }
         }
         midway
+    }
+
+    /// How many Delta commits adding files the data directory's tables hold (a cheap sign that
+    /// rows are being stored).
+    pub fn commits_adding_files(&self) -> usize {
+        let tenants = std::fs::read_dir(self.data.join("tenants"))
+            .into_iter()
+            .flatten();
+        tenants
+            .flatten()
+            .flat_map(|tenant| std::fs::read_dir(tenant.path()).into_iter().flatten())
+            .flatten()
+            .flat_map(|table| {
+                std::fs::read_dir(table.path().join("_delta_log"))
+                    .into_iter()
+                    .flatten()
+            })
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .filter(|e| {
+                std::fs::read_to_string(e.path()).is_ok_and(|text| text.contains("{\"add\":"))
+            })
+            .count()
     }
 
     /// Creates a token with `gatehouse token create`.
