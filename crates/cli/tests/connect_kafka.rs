@@ -34,6 +34,19 @@ fn tansu() -> PathBuf {
 /// Starts Tansu listening on `port` and advertising `advertised`, with SQLite storage in `dir`
 /// (which survives a restart), requiring SASL with `auth`; waits until it listens.
 fn tansu_sqlite(dir: &Path, port: u16, advertised: u16, auth: bool) -> Child {
+    // Tansu opens a SQLite path relative to its working directory.
+    tansu_broker(port, advertised, "sqlite://tansu.db", Some(dir), auth)
+}
+
+/// Starts Tansu on `port`, advertising `advertised`, with `storage` (an engine URL; relative
+/// paths from `dir`), requiring SASL with `auth`; waits until it listens.
+fn tansu_broker(
+    port: u16,
+    advertised: u16,
+    storage: &str,
+    dir: Option<&Path>,
+    auth: bool,
+) -> Child {
     let mut c = Command::new(tansu());
     c.args([
         "broker",
@@ -44,9 +57,10 @@ fn tansu_sqlite(dir: &Path, port: u16, advertised: u16, auth: bool) -> Child {
         "--advertised-listener-url",
         &format!("tcp://127.0.0.1:{advertised}"),
     ])
-    // Tansu opens a SQLite path relative to its working directory.
-    .args(["--storage-engine", "sqlite://tansu.db", "--silent"])
-    .current_dir(dir);
+    .args(["--storage-engine", storage, "--silent"]);
+    if let Some(dir) = dir {
+        c.current_dir(dir);
+    }
     if auth {
         c.arg("--authentication");
     }
@@ -63,24 +77,8 @@ fn tansu_sqlite(dir: &Path, port: u16, advertised: u16, auth: bool) -> Child {
 impl Broker {
     fn start() -> Broker {
         let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting tansu");
-        wait_for_port(port, "Tansu");
         Broker {
-            child,
+            child: tansu_broker(port, port, "memory://tansu/", None, false),
             bootstrap: format!("127.0.0.1:{port}"),
         }
     }

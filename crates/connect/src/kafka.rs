@@ -127,7 +127,7 @@ impl KafkaAuth {
 /// the store commits (a commit waits up to the commit interval to gather rows).
 const IN_FLIGHT: usize = 8;
 
-/// How often a poll error that repeats the previous one is reported again.
+/// How often the same poll error is reported again (logged and counted) while it repeats.
 const REPEATED_ERROR_INTERVAL: Duration = Duration::from_secs(30);
 
 /// A batch submitted to the sink.
@@ -559,22 +559,17 @@ impl KafkaConnector {
             }
             if idle {
                 // A pause between fetches: settle what has surely been committed by now.
-                while in_flight
-                    .front()
-                    .is_some_and(|f| f.submitted.elapsed() >= SETTLE_AFTER)
-                {
-                    if let Some(f) = in_flight.pop_front() {
-                        Self::settle(&consumer, status, f, &mut report)?;
-                    }
-                }
+                Self::settle_while(&consumer, status, &mut in_flight, &mut report, |f, _| {
+                    f.submitted.elapsed() >= SETTLE_AFTER
+                })?;
             }
-            let read_to_ends = !ends.is_empty()
-                && ends
-                    .iter()
-                    .all(|(k, end)| read.get(k).is_some_and(|r| r >= end));
             if idle
                 && pending.is_empty()
-                && (read_to_ends || last_check.is_none_or(|t| t.elapsed() >= check_every))
+                && (last_check.is_none_or(|t| t.elapsed() >= check_every)
+                    || (!ends.is_empty()
+                        && ends
+                            .iter()
+                            .all(|(k, end)| read.get(k).is_some_and(|r| r >= end))))
             {
                 last_check = Some(Instant::now());
                 let caught_up = match self.caught_up(&consumer, until_caught_up, &read, &mut ends) {
@@ -588,9 +583,9 @@ impl KafkaConnector {
                 if caught_up == Some(true) {
                     // Everything there is has been read: it is caught up once what is in
                     // flight is committed.
-                    while let Some(f) = in_flight.pop_front() {
-                        Self::settle(&consumer, status, f, &mut report)?;
-                    }
+                    Self::settle_while(&consumer, status, &mut in_flight, &mut report, |_, _| {
+                        true
+                    })?;
                 }
                 status.poll_done(if caught_up == Some(true) { 0 } else { 1 });
                 if until_caught_up && caught_up == Some(true) {
@@ -610,9 +605,7 @@ impl KafkaConnector {
         for (key, p) in std::mem::take(&mut pending) {
             self.submit(&consumer, sink, status, key, p, &mut in_flight, &mut report)?;
         }
-        while let Some(f) = in_flight.pop_front() {
-            Self::settle(&consumer, status, f, &mut report)?;
-        }
+        Self::settle_while(&consumer, status, &mut in_flight, &mut report, |_, _| true)?;
         if !until_caught_up {
             consumer.unsubscribe();
         }
@@ -707,10 +700,22 @@ impl KafkaConnector {
             storing,
             submitted: Instant::now(),
         });
-        while in_flight.len() > IN_FLIGHT {
-            if let Some(f) = in_flight.pop_front() {
-                Self::settle(consumer, status, f, report)?;
-            }
+        Self::settle_while(consumer, status, in_flight, report, |_, n| n > IN_FLIGHT)
+    }
+
+    /// Settles the oldest batch in flight, then the next, while `more(oldest, in flight)` holds.
+    fn settle_while(
+        consumer: &BaseConsumer<Context>,
+        status: &ConnectorStatus,
+        in_flight: &mut VecDeque<InFlight>,
+        report: &mut KafkaReport,
+        more: impl Fn(&InFlight, usize) -> bool,
+    ) -> Result<(), ConnectError> {
+        while in_flight.front().is_some_and(|f| more(f, in_flight.len())) {
+            let Some(f) = in_flight.pop_front() else {
+                break;
+            };
+            Self::settle(consumer, status, f, report)?;
         }
         Ok(())
     }
