@@ -18,11 +18,13 @@ use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_plan::PhysicalExpr;
 use gatehouse_export::{GraphJson, Properties};
-use gatehouse_model::{LogKind, TableSchema};
+use gatehouse_model::LogKind;
 use gatehouse_odata::Filter;
 use gatehouse_query::QueryService;
 use gatehouse_store::{DataFile, StoreSnapshot, TableSnapshot};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
 
 use crate::resource::{ApiVersion, GraphResource};
 use crate::GraphError;
@@ -49,7 +51,7 @@ impl RowFilter {
         filter: Option<&Filter>,
     ) -> Result<RowFilter, GraphError> {
         let log = resource.log();
-        let schema = TableSchema::of(log).arrow_schema();
+        let schema = gatehouse_query::table_schema(log);
         // A table with no files: only its schema is needed to check and type the filter.
         let empty = Arc::new(StoreSnapshot::new([Arc::new(TableSnapshot {
             tenant: tenant.to_string(),
@@ -113,7 +115,7 @@ impl RowFilter {
     pub fn all(log: LogKind) -> RowFilter {
         RowFilter {
             log,
-            schema: TableSchema::of(log).arrow_schema(),
+            schema: gatehouse_query::table_schema(log),
             predicate: None,
         }
     }
@@ -134,7 +136,14 @@ impl RowFilter {
         let path = root.join(&file.path);
         let f =
             File::open(&path).map_err(|e| GraphError::Gone(format!("{}: {e}", path.display())))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+        // Read as queries read (strings as views), or, for a file of another shape, as it is
+        // (`conform` then makes its batches the table's).
+        let as_table = ArrowReaderOptions::new().with_schema(Arc::clone(&self.schema));
+        let reader = f
+            .try_clone()
+            .map_err(parquet::errors::ParquetError::from)
+            .and_then(|f| ParquetRecordBatchReaderBuilder::try_new_with_options(f, as_table))
+            .or_else(|_| ParquetRecordBatchReaderBuilder::try_new(f))
             .and_then(|b| b.with_batch_size(READ_BATCH_ROWS).build())
             .map_err(|e| GraphError::Internal(format!("{}: {e}", path.display())))?;
         Ok(MatchingRows {

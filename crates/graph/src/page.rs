@@ -479,20 +479,29 @@ impl Row {
             .ok_or_else(|| missing(resource.time_property()))?
             .as_primitive_opt::<TimestampMicrosecondType>()
             .ok_or_else(|| missing("microsecond time"))?;
-        let id = batch
-            .column_by_name("id")
-            .ok_or_else(|| missing("id"))?
-            .as_string_opt::<i32>()
-            .ok_or_else(|| missing("string id"))?;
+        let id = batch.column_by_name("id").ok_or_else(|| missing("id"))?;
+        let id: Vec<String> = if let Some(a) = id.as_string_view_opt() {
+            a.iter()
+                .map(|v| v.unwrap_or_default().to_string())
+                .collect()
+        } else if let Some(a) = id.as_string_opt::<i32>() {
+            a.iter()
+                .map(|v| v.unwrap_or_default().to_string())
+                .collect()
+        } else {
+            return Err(missing("string id"));
+        };
         let hash = batch
             .column_by_name(CONTENT_HASH_COLUMN)
             .ok_or_else(|| missing(CONTENT_HASH_COLUMN))?
             .as_primitive_opt::<Int64Type>()
             .ok_or_else(|| missing("integer content hash"))?;
-        Ok((0..batch.num_rows())
-            .map(|row| Row {
+        Ok(id
+            .into_iter()
+            .enumerate()
+            .map(|(row, id)| Row {
                 time_us: time.value(row),
-                id: id.value(row).to_string(),
+                id,
                 hash: if hash.is_null(row) {
                     0
                 } else {

@@ -30,7 +30,7 @@ use gatehouse_model::{LogKind, TableSchema};
 use gatehouse_store::{Store, StoreSnapshot};
 
 pub use datafusion::execution::SendableRecordBatchStream as RecordBatchStream;
-pub use table::SnapshotTable;
+pub use table::{with_string_views, SnapshotTable};
 pub use versions::{completeness, RecordVersion};
 
 /// Errors of the query engine.
@@ -247,6 +247,12 @@ impl QueryEngine {
 /// identifier and lower-cased, leaving `riskyUsers` unreachable by its documented name.
 fn table_ref(log: LogKind) -> TableReference {
     TableReference::bare(log.table_name())
+}
+
+/// `log`'s table as queries see it: the stored schema with strings as views
+/// ([`with_string_views`]).
+pub fn table_schema(log: LogKind) -> SchemaRef {
+    Arc::new(with_string_views(&TableSchema::of(log).arrow_schema()))
 }
 
 /// A human-readable listing of every table and column (`gatehouse schema`).

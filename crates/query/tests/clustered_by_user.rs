@@ -83,7 +83,8 @@ fn ids(batches: &[RecordBatch]) -> Vec<String> {
     batches
         .iter()
         .flat_map(|b| {
-            let a = b.column(0).as_string::<i32>();
+            // Queries read strings as views.
+            let a = b.column(0).as_string_view();
             (0..a.len())
                 .map(|i| a.value(i).to_string())
                 .collect::<Vec<_>>()
