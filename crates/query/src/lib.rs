@@ -68,6 +68,12 @@ impl QueryResult {
 /// long.
 pub const DEFAULT_METADATA_CACHE_BYTES: usize = 512 << 20;
 
+/// Partitions a query's plan is split into, per core. More than one: the partitions' shares of
+/// the rows cost different times (row groups of different sizes and encodings), and a core whose
+/// partitions are done takes another's instead of waiting. On the benchmark store this took the
+/// grouping questions from 1.4-1.6 to 1.8-1.9 busy cores of 2 (10-15 % faster).
+const PARTITIONS_PER_CORE: usize = 2;
+
 /// What queries share in a long-running process: one DataFusion runtime (memory pool and the
 /// cache of Parquet footers) and the session settings.
 #[derive(Clone)]
@@ -195,6 +201,8 @@ impl QueryEngine {
             .with_information_schema(true)
             .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
             .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let config = config.with_target_partitions(cores * PARTITIONS_PER_CORE);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         // Table functions that make rows from nothing would let a reader fill the memory of the
         // process that also ingests; the tables are the only sources.
