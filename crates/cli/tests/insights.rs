@@ -1182,6 +1182,35 @@ fn kept_days_answer_as_the_files_do(t: &Setup) {
         days("hit") > before,
         "the second answer came from kept days"
     );
+    // Filters are answered from the days kept without them (the groups carry the columns the
+    // filters test): no day is grouped again, and the answers equal the CLI's filtered scans.
+    t.ask("failures", &[]);
+    t.ask("workloads", &[]);
+    let (misses, hits) = (days("miss"), days("hit"));
+    let app = t.ask("applications", &[("app", "MICROSOFT TEAMS")]);
+    assert_eq!(app["applications"].as_array().unwrap().len(), 1, "{app}");
+    let some_user = t
+        .records
+        .iter()
+        .filter(|r| is_user(r) && code(r) != 0 && !INTERRUPTS.contains(&code(r)))
+        .find_map(|r| s(r, &["userPrincipalName"]))
+        .expect("a failed user sign-in");
+    let failed = t.ask("failures", &[("user", &some_user.to_uppercase())]);
+    assert!(u(&failed["failures"]) > 0, "{failed}");
+    let workload = t
+        .records
+        .iter()
+        .filter(|r| kind(r) == "managedIdentity")
+        .find_map(|r| s(r, &["servicePrincipalName"]))
+        .expect("a managed identity sign-in");
+    let w = t.ask("workloads", &[("app", &workload.to_lowercase())]);
+    assert_eq!(w["identities"].as_array().map(Vec::len), Some(1), "{w}");
+    assert_eq!(
+        days("miss"),
+        misses,
+        "filtered questions grouped days again"
+    );
+    assert!(days("hit") > hits);
 
     let mut late = common::signin("late-arrival-1", "2026-10-06T10:00:00Z");
     late["appDisplayName"] = Value::String("Late Arrival App".into());

@@ -9,7 +9,9 @@
 //! rewrites it) has another fingerprint and is grouped again, so answers are exactly those of
 //! grouping the whole period at once: the files are the truth, and a duplicate record never
 //! reaches them. The period's partial days at its two ends are grouped every time, with their
-//! exact bounds. Memory is bounded (least recently used days go first).
+//! exact bounds. Memory is bounded (least recently used days go first). A question with filters
+//! whose groups carry the filtered columns ([`Narrow`]) is answered from the days kept without
+//! them.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -167,6 +169,79 @@ pub(crate) type QuestionSql<'a> = dyn Fn(&str, bool) -> String + Sync + 'a;
 /// split and kept), and the partial days at the ends are grouped with their exact bounds;
 /// callers fold rows of one group appearing in several days.
 pub(crate) async fn grouped(
+    src: &Source<'_>,
+    period: Period,
+    sql: &QuestionSql<'_>,
+    params: Vec<ScalarValue>,
+) -> Result<Vec<RecordBatch>> {
+    grouped_narrowed(src, period, sql, params, None).await
+}
+
+/// How a question with filters is answered from the days kept for it without them: its groups
+/// carry the columns the filters test (`f_appId`, `f_userPrincipalName`, …), so the rows of the
+/// kept days that pass the filters are exactly those the filtered SQL would have grouped.
+pub(crate) struct Narrow<'a> {
+    /// The question's SQL without the filters: what the days are kept as.
+    pub sql: &'a QuestionSql<'a>,
+    /// The filters as a condition on the groups' columns, with parameters `$1`….
+    pub condition: String,
+    /// The parameters.
+    pub params: Vec<ScalarValue>,
+}
+
+/// [`grouped`], answering from the days kept without filters when a server keeps days and
+/// `narrow` says how (a question with filters): the groups of `narrow.sql` that pass
+/// `narrow.condition`. The same rows as grouping with the filters, since the condition tests
+/// the group keys the filtered SQL tests on every row.
+pub(crate) async fn grouped_narrowed(
+    src: &Source<'_>,
+    period: Period,
+    sql: &QuestionSql<'_>,
+    params: Vec<ScalarValue>,
+    narrow: Option<&Narrow<'_>>,
+) -> Result<Vec<RecordBatch>> {
+    let (from, to) = (period.from_micros(), period.to_micros());
+    let first_whole = from.div_euclid(DAY_US) + i64::from(from.rem_euclid(DAY_US) != 0);
+    let whole_days = first_whole < to.div_euclid(DAY_US);
+    match narrow {
+        Some(n) if src.partials.is_some() && whole_days => {
+            let kept = grouped_days(src, period, n.sql, Vec::new()).await?;
+            matching(kept, &n.condition, n.params.clone()).await
+        }
+        _ => grouped_days(src, period, sql, params).await,
+    }
+}
+
+/// The rows of `batches` (one schema) that pass the SQL `condition` over their columns.
+async fn matching(
+    batches: Vec<RecordBatch>,
+    condition: &str,
+    params: Vec<ScalarValue>,
+) -> Result<Vec<RecordBatch>> {
+    let Some(schema) = batches.first().map(RecordBatch::schema) else {
+        return Ok(Vec::new());
+    };
+    let rows = arrow::compute::concat_batches(&schema, &batches)
+        .map_err(datafusion::error::DataFusionError::from)?;
+    let config = datafusion::prelude::SessionConfig::new()
+        .set_bool("datafusion.sql_parser.enable_ident_normalization", false);
+    let ctx = datafusion::prelude::SessionContext::new_with_config(config);
+    ctx.register_batch("kept", rows)?;
+    let df = ctx
+        .sql(&format!("SELECT * FROM kept WHERE {condition}"))
+        .await?;
+    let df = if params.is_empty() {
+        df
+    } else {
+        df.with_param_values(datafusion::common::ParamValues::List(
+            params.into_iter().map(Into::into).collect(),
+        ))?
+    };
+    Ok(df.collect().await?)
+}
+
+/// [`grouped`] itself.
+async fn grouped_days(
     src: &Source<'_>,
     period: Period,
     sql: &QuestionSql<'_>,

@@ -13,7 +13,9 @@ use gatehouse_model::SignInKind;
 use gatehouse_query::QueryEngine;
 use serde::Serialize;
 
-use crate::partials::{day_column, day_group, grouped, Source};
+use crate::partials::{
+    day_column, day_group, grouped, grouped_narrowed, Narrow, QuestionSql, Source,
+};
 use crate::{Period, Result};
 use gatehouse_model::error_codes::{describe, interrupt_codes, CodeDescription};
 
@@ -174,22 +176,25 @@ pub async fn applications(
     filters: &Filters,
 ) -> Result<ApplicationsReport> {
     let kinds = filters.kinds(Question::Applications);
-    let mut params = Vec::new();
-    let condition = conditions(&kinds, filters, &mut params, AppColumns::App);
+    let c = Conditions::new(&kinds, filters, AppColumns::App);
     let outcomes = outcome_sums();
+    let (keys, key_groups) = filter_keys(AppColumns::App);
     // One scan grouped by application and user (a hash aggregate DataFusion vectorises; a
     // `count(DISTINCT …)` beside sums is not), folded here: an application's users are its
     // groups, the total's users the distinct ids over all of them.
-    let sql = |time: &str, by_day: bool| {
+    let sql_for = |condition: &str, time: &str, by_day: bool| {
         format!(
             "SELECT appId, appDisplayName, NULLIF(userId, '') AS userId, \
-             count(*) AS signIns, {outcomes}{} \
-             FROM signins WHERE {time} AND {condition} GROUP BY 1, 2, 3{}",
+             count(*) AS signIns, {outcomes}{keys}{} \
+             FROM signins WHERE {time} AND {condition} GROUP BY 1, 2, 3{key_groups}{}",
             day_column(by_day),
             day_group(by_day, true)
         )
     };
-    let batches = grouped(src, period, &sql, params).await?;
+    let sql = |time: &str, by_day: bool| sql_for(&c.all, time, by_day);
+    let unfiltered = |time: &str, by_day: bool| sql_for(&c.kinds, time, by_day);
+    let narrow = c.narrow(&unfiltered);
+    let batches = grouped_narrowed(src, period, &sql, c.params.clone(), narrow.as_ref()).await?;
     // A group may come once per day: users are counted as sets. Keys borrow the batches' text
     // (a month of days is hundreds of thousands of groups).
     type App<'b> = (Option<&'b str>, Option<&'b str>);
@@ -308,36 +313,44 @@ pub async fn failures(
     filters: &Filters,
 ) -> Result<FailuresReport> {
     let kinds = filters.kinds(Question::Failures);
-    let mut params = Vec::new();
-    let condition = conditions(&kinds, filters, &mut params, AppColumns::App);
+    let c = Conditions::new(&kinds, filters, AppColumns::App);
     let interrupts = in_list(&interrupt_codes());
+    let (keys, key_groups) = filter_keys(AppColumns::App);
     // One scan: failures grouped by every dimension at once, folded here into each breakdown
     // (failures are a small share of sign-ins, and the groups fewer still). A user's object id
-    // and an application's name follow from the user principal name and the application id:
-    // aggregates, not group keys.
-    let sql = |time: &str, by_day: bool| {
+    // and an application's name follow from the user principal name and the application id
+    // (they are keys too, for the filters, without multiplying the groups).
+    let sql_for = |condition: &str, time: &str, by_day: bool| {
         format!(
             "SELECT status.errorCode AS code, NULLIF(userPrincipalName, '') AS upn, \
-             NULLIF(max(userId), '') AS userId, NULLIF(appId, '') AS appId, \
-             NULLIF(max(appDisplayName), '') AS appName, NULLIF(ipAddress, '') AS ip, \
-             NULLIF(location.countryOrRegion, '') AS country, count(*) AS n{} \
+             NULLIF(userId, '') AS userId, NULLIF(appId, '') AS appId, \
+             NULLIF(appDisplayName, '') AS appName, NULLIF(ipAddress, '') AS ip, \
+             NULLIF(location.countryOrRegion, '') AS country, count(*) AS n{keys}{} \
              FROM signins WHERE {time} AND {condition} AND status.errorCode <> 0 \
              AND status.errorCode NOT IN ({interrupts}) \
-             GROUP BY status.errorCode, userPrincipalName, appId, ipAddress, location.countryOrRegion{}",
+             GROUP BY status.errorCode, userPrincipalName, appId, ipAddress, \
+             location.countryOrRegion{key_groups}{}",
             day_column(by_day),
             day_group(by_day, true)
         )
     };
-    let groups = grouped(src, period, &sql, params.clone()).await?;
-    let sql = |time: &str, by_day: bool| {
+    let sql = |time: &str, by_day: bool| sql_for(&c.all, time, by_day);
+    let unfiltered = |time: &str, by_day: bool| sql_for(&c.kinds, time, by_day);
+    let narrow = c.narrow(&unfiltered);
+    let groups = grouped_narrowed(src, period, &sql, c.params.clone(), narrow.as_ref()).await?;
+    let sql_for = |condition: &str, time: &str, by_day: bool| {
         format!(
-            "SELECT count(*) AS n{} FROM signins WHERE {time} AND {condition} \
-             AND status.errorCode IN ({interrupts}){}",
+            "SELECT count(*) AS n{keys}{} FROM signins WHERE {time} AND {condition} \
+             AND status.errorCode IN ({interrupts}) GROUP BY {}{}",
             day_column(by_day),
-            day_group(by_day, false)
+            key_groups.trim_start_matches(", "),
+            day_group(by_day, true)
         )
     };
-    let interrupted = grouped(src, period, &sql, params)
+    let sql = |time: &str, by_day: bool| sql_for(&c.all, time, by_day);
+    let unfiltered = |time: &str, by_day: bool| sql_for(&c.kinds, time, by_day);
+    let narrow = c.narrow(&unfiltered);
+    let interrupted = grouped_narrowed(src, period, &sql, c.params.clone(), narrow.as_ref())
         .await?
         .iter()
         .map(|b| (0..b.num_rows()).map(|i| int(b, "n", i)).sum::<u64>())
@@ -683,9 +696,9 @@ pub async fn workloads(
     filters: &Filters,
 ) -> Result<WorkloadsReport> {
     let kinds = filters.kinds(Question::Workloads);
-    let mut params = Vec::new();
-    let condition = conditions(&kinds, filters, &mut params, AppColumns::Workload);
-    let sql = |time: &str, by_day: bool| {
+    let c = Conditions::new(&kinds, filters, AppColumns::Workload);
+    let (keys, key_groups) = filter_keys(AppColumns::Workload);
+    let sql_for = |condition: &str, time: &str, by_day: bool| {
         format!(
             "SELECT CASE WHEN array_has(signInEventTypes, 'managedIdentity') THEN 'managedIdentity' \
              WHEN array_has(signInEventTypes, 'servicePrincipal') THEN 'servicePrincipal' \
@@ -693,13 +706,16 @@ pub async fn workloads(
              NULLIF(servicePrincipalId, '') AS spId, NULLIF(servicePrincipalName, '') AS spName, \
              NULLIF(resourceId, '') AS resourceId, NULLIF(resourceDisplayName, '') AS resourceName, \
              count(*) AS n, sum(CASE WHEN status.errorCode <> 0 THEN 1 ELSE 0 END) AS failed, \
-             min(createdDateTime) AS first, max(createdDateTime) AS last{} \
-             FROM signins WHERE {time} AND {condition} GROUP BY 1, 2, 3, 4, 5{}",
+             min(createdDateTime) AS first, max(createdDateTime) AS last{keys}{} \
+             FROM signins WHERE {time} AND {condition} GROUP BY 1, 2, 3, 4, 5{key_groups}{}",
             day_column(by_day),
             day_group(by_day, true)
         )
     };
-    let groups = grouped(src, period, &sql, params).await?;
+    let sql = |time: &str, by_day: bool| sql_for(&c.all, time, by_day);
+    let unfiltered = |time: &str, by_day: bool| sql_for(&c.kinds, time, by_day);
+    let narrow = c.narrow(&unfiltered);
+    let groups = grouped_narrowed(src, period, &sql, c.params.clone(), narrow.as_ref()).await?;
     type Key = (&'static str, Option<String>, Option<String>);
     type Resource = (Option<String>, Option<String>);
     // A resource's group may come once per day: merged by resource.
@@ -798,33 +814,149 @@ fn conditions(
     params: &mut Vec<ScalarValue>,
     app_columns: AppColumns,
 ) -> String {
-    let mut parts = vec!["TRUE".to_string()];
+    let mut parts = vec![kinds_condition(kinds)];
+    parts.extend(filter_conditions(
+        filters,
+        params,
+        app_columns,
+        &TABLE_COLUMNS,
+    ));
+    parts.join(" AND ")
+}
+
+/// The condition on the sign-in types (`TRUE` for all of them).
+fn kinds_condition(kinds: &[SignInKind]) -> String {
     if !kinds.is_empty() && kinds.len() < SignInKind::ALL.len() {
         let any: Vec<String> = kinds
             .iter()
             .map(|k| format!("array_has(signInEventTypes, '{}')", k.graph_name()))
             .collect();
-        parts.push(format!("({})", any.join(" OR ")));
+        format!("({})", any.join(" OR "))
+    } else {
+        "TRUE".to_string()
     }
+}
+
+/// The columns the filters test, as the table names them or as a question's groups carry them.
+struct FilterColumns {
+    app_id: &'static str,
+    app_name: &'static str,
+    sp_id: &'static str,
+    sp_name: &'static str,
+    user_id: &'static str,
+    upn: &'static str,
+}
+
+const TABLE_COLUMNS: FilterColumns = FilterColumns {
+    app_id: "appId",
+    app_name: "appDisplayName",
+    sp_id: "servicePrincipalId",
+    sp_name: "servicePrincipalName",
+    user_id: "userId",
+    upn: "userPrincipalName",
+};
+
+const GROUP_COLUMNS: FilterColumns = FilterColumns {
+    app_id: "f_appId",
+    app_name: "f_appDisplayName",
+    sp_id: "f_servicePrincipalId",
+    sp_name: "f_servicePrincipalName",
+    user_id: "f_userId",
+    upn: "f_userPrincipalName",
+};
+
+/// What a question selects and groups by besides its own keys so that its groups carry the
+/// columns the filters test ([`GROUP_COLUMNS`]): the `SELECT` items and the `GROUP BY` items,
+/// each list starting with a comma. The application's name follows from its id and a user's
+/// name from the id in practice, so the groups barely multiply.
+fn filter_keys(app_columns: AppColumns) -> (String, String) {
+    let mut pairs = vec![
+        (TABLE_COLUMNS.app_id, GROUP_COLUMNS.app_id),
+        (TABLE_COLUMNS.app_name, GROUP_COLUMNS.app_name),
+        (TABLE_COLUMNS.user_id, GROUP_COLUMNS.user_id),
+        (TABLE_COLUMNS.upn, GROUP_COLUMNS.upn),
+    ];
+    if matches!(app_columns, AppColumns::Workload) {
+        pairs.push((TABLE_COLUMNS.sp_id, GROUP_COLUMNS.sp_id));
+        pairs.push((TABLE_COLUMNS.sp_name, GROUP_COLUMNS.sp_name));
+    }
+    let select = pairs.iter().map(|(t, g)| format!(", {t} AS {g}")).collect();
+    let group = pairs.iter().map(|(t, _)| format!(", {t}")).collect();
+    (select, group)
+}
+
+/// The filters' conditions over `columns`, their values pushed onto `params`.
+fn filter_conditions(
+    filters: &Filters,
+    params: &mut Vec<ScalarValue>,
+    app_columns: AppColumns,
+    columns: &FilterColumns,
+) -> Vec<String> {
+    let FilterColumns {
+        app_id,
+        app_name,
+        sp_id,
+        sp_name,
+        user_id,
+        upn,
+    } = columns;
+    let mut parts = Vec::new();
     if let Some(app) = &filters.app {
         params.push(ScalarValue::Utf8(Some(app.clone())));
         let p = format!("${}", params.len());
         parts.push(match app_columns {
-            AppColumns::App => format!("(appId = {p} OR lower(appDisplayName) = lower({p}))"),
+            AppColumns::App => format!("({app_id} = {p} OR lower({app_name}) = lower({p}))"),
             AppColumns::Workload => format!(
-                "(servicePrincipalId = {p} OR appId = {p} \
-                 OR lower(servicePrincipalName) = lower({p}) OR lower(appDisplayName) = lower({p}))"
+                "({sp_id} = {p} OR {app_id} = {p} \
+                 OR lower({sp_name}) = lower({p}) OR lower({app_name}) = lower({p}))"
             ),
         });
     }
     if let Some(user) = &filters.user {
         params.push(ScalarValue::Utf8(Some(user.clone())));
         let p = format!("${}", params.len());
-        parts.push(format!(
-            "(userId = {p} OR lower(userPrincipalName) = lower({p}))"
-        ));
+        parts.push(format!("({user_id} = {p} OR lower({upn}) = lower({p}))"));
     }
-    parts.join(" AND ")
+    parts
+}
+
+/// A question's conditions: for its SQL over the table, and for answering its filters from
+/// days kept without them.
+struct Conditions {
+    /// The sign-in types and the filters, over the table's columns.
+    all: String,
+    /// The parameters of `all`.
+    params: Vec<ScalarValue>,
+    /// The sign-in types only: the condition of the days kept.
+    kinds: String,
+    /// The filters over the groups' columns ([`GROUP_COLUMNS`]) and their parameters; `None`
+    /// without filters.
+    filters: Option<(String, Vec<ScalarValue>)>,
+}
+
+impl Conditions {
+    fn new(kinds: &[SignInKind], filters: &Filters, app_columns: AppColumns) -> Conditions {
+        let mut params = Vec::new();
+        let all = conditions(kinds, filters, &mut params, app_columns);
+        let mut group_params = Vec::new();
+        let on_groups = filter_conditions(filters, &mut group_params, app_columns, &GROUP_COLUMNS);
+        Conditions {
+            all,
+            params,
+            kinds: kinds_condition(kinds),
+            filters: (!on_groups.is_empty()).then(|| (on_groups.join(" AND "), group_params)),
+        }
+    }
+
+    /// How kept days of `unfiltered` (the question's SQL with [`Conditions::kinds`]) answer
+    /// the filters.
+    fn narrow<'a>(&self, unfiltered: &'a QuestionSql<'a>) -> Option<Narrow<'a>> {
+        self.filters.as_ref().map(|(condition, params)| Narrow {
+            sql: unfiltered,
+            condition: condition.clone(),
+            params: params.clone(),
+        })
+    }
 }
 
 /// A timestamp literal DataFusion compares with the stored time column.
