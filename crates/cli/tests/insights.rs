@@ -106,8 +106,18 @@ fn setup() -> Setup {
 impl Setup {
     /// The report from the CLI and from HTTP, which must be equal; returns it.
     fn ask(&self, question: &str, extra: &[(&str, &str)]) -> Value {
+        // The CLI groups everything itself: an answer independent of the days the server keeps.
         let mut args = vec![
-            "ask", question, "--json", "--from", FROM, "--to", TO, "--top", "10000",
+            "ask",
+            question,
+            "--json",
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--top",
+            "10000",
+            "--regroup",
         ];
         let mut query = format!("from={FROM}&to={TO}&top=10000");
         for (k, v) in extra {
@@ -1299,4 +1309,69 @@ fn the_server_groups_days_ahead_of_the_questions() {
     assert!(u(&a.json()["total"]["signIns"]) > 0);
     assert_eq!(days("hit"), hits + 3, "the three days came from memory");
     assert_eq!(days("miss"), misses, "nothing grouped again");
+    let answer = a.json();
+    server.stop();
+
+    // The grouped days are kept in files too: `ask` reads them, and answers as it does when it
+    // groups everything itself.
+    let kept_dir = gh.data.join("_gatehouse").join("insights");
+    let kept: Vec<std::path::PathBuf> = std::fs::read_dir(&kept_dir)
+        .expect("a folder of kept days")
+        .flatten()
+        .flat_map(|q| std::fs::read_dir(q.path()).unwrap().flatten())
+        .map(|f| f.path())
+        .collect();
+    assert!(
+        kept.iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "arrow"))
+            .count()
+            >= 3,
+        "{kept:?}"
+    );
+    let ask = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "ask",
+            "applications",
+            "--json",
+            "--tenant",
+            TENANT,
+            "--from",
+            "2026-10-05",
+            "--to",
+            "2026-10-08",
+        ];
+        args.extend_from_slice(extra);
+        let run = gh.run(&args);
+        run.expect_code(0, "ask");
+        serde_json::from_str(&run.stdout).unwrap()
+    };
+    let from_files = ask(&[]);
+    assert_eq!(from_files, ask(&["--regroup"]));
+    assert_eq!(from_files["total"], answer["total"]);
+
+    // A restarted server reads them instead of grouping the days again.
+    let server = Served::start(&gh, &[]);
+    let days = |result: &str| -> u64 {
+        let text = server.get("/metrics", Some(&token)).text();
+        let line = format!("gatehouse_insights_days_total{{result=\"{result}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .map_or(0, |v| v.trim().parse().unwrap())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while days("hit") < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no kept day read:\n{}",
+            server.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let a = server.get(
+        "/gatehouse/insights/applications?from=2026-10-05&to=2026-10-08",
+        Some(&token),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.json(), answer);
+    assert_eq!(days("miss"), 0, "a kept day was grouped again");
 }

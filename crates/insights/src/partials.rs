@@ -14,10 +14,13 @@
 //! them.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
+use arrow::ipc::reader::FileReader;
+use arrow::ipc::writer::{FileWriter, IpcWriteOptions};
 use chrono::{DateTime, Utc};
 use datafusion::scalar::ScalarValue;
 use gatehouse_model::LogKind;
@@ -53,15 +56,25 @@ impl<'a> Source<'a> {
 
 type Key = (String, String, i64, u64);
 
+/// The folder of a data directory's state folder (`_gatehouse/`) where servers and `gatehouse
+/// ask` keep grouped days ([`DayPartials::with_dir`]).
+pub const KEPT_DAYS_DIR: &str = "insights";
+
+/// The question (its SQL and parameters) and the tenant a kept day's file was written for.
+const QUESTION_METADATA: &str = "gatehouse.question";
+const TENANT_METADATA: &str = "gatehouse.tenant";
+
 struct Entry {
     batches: Vec<RecordBatch>,
     bytes: usize,
     used: u64,
 }
 
-/// Grouped rows of whole days, bounded in memory.
+/// Grouped rows of whole days, bounded in memory, and kept in files under a folder when given
+/// one ([`DayPartials::with_dir`]).
 pub struct DayPartials {
     max_bytes: usize,
+    dir: Option<PathBuf>,
     state: Mutex<State>,
 }
 
@@ -79,8 +92,20 @@ impl DayPartials {
     pub fn new(max_bytes: usize) -> DayPartials {
         DayPartials {
             max_bytes,
+            dir: None,
             state: Mutex::default(),
         }
+    }
+
+    /// Also keeps each day's groups in a file under `dir` (an Arrow IPC file per question,
+    /// tenant, day and fingerprint of the day's files), so that they outlive the process: a
+    /// server after a restart and `gatehouse ask` read them instead of grouping the days again.
+    /// A file is only ever read for the same question over the same files, so it is exact or
+    /// unused; when a day's files change, its older file is deleted as the new one is written.
+    /// The files are a cache: deleting the folder costs only the grouping again.
+    pub fn with_dir(mut self, dir: impl Into<PathBuf>) -> DayPartials {
+        self.dir = Some(dir.into());
+        self
     }
 
     /// Days answered from memory and days grouped, since the start.
@@ -90,13 +115,21 @@ impl DayPartials {
     }
 
     fn get(&self, key: &Key) -> Option<Vec<RecordBatch>> {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.clock += 1;
-        let clock = s.clock;
-        let found = s.entries.get_mut(key).map(|e| {
-            e.used = clock;
-            e.batches.clone()
+        let found = {
+            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            s.clock += 1;
+            let clock = s.clock;
+            s.entries.get_mut(key).map(|e| {
+                e.used = clock;
+                e.batches.clone()
+            })
+        };
+        let found = found.or_else(|| {
+            let batches = self.read(key)?;
+            self.keep(key.clone(), batches.clone());
+            Some(batches)
         });
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if found.is_some() {
             s.hits += 1;
         } else {
@@ -106,6 +139,92 @@ impl DayPartials {
     }
 
     fn put(&self, key: Key, batches: Vec<RecordBatch>) {
+        let batches: Vec<RecordBatch> = batches.iter().map(compacted).collect();
+        self.write(&key, &batches);
+        self.keep(key, batches);
+    }
+
+    /// The file of `key`'s day: `dir/<question and tenant>/<day>-<fingerprint>.arrow`.
+    fn path(&self, key: &Key) -> Option<PathBuf> {
+        let (question, tenant, day, fingerprint) = key;
+        let folder = xxhash_rust::xxh3::xxh3_64(format!("{question}\0{tenant}").as_bytes());
+        Some(
+            self.dir
+                .as_ref()?
+                .join(format!("{folder:016x}"))
+                .join(format!("{day}-{fingerprint:016x}.arrow")),
+        )
+    }
+
+    /// The batches kept in `key`'s file, if there is one written for this very question.
+    fn read(&self, key: &Key) -> Option<Vec<RecordBatch>> {
+        let path = self.path(key)?;
+        let file = std::fs::File::open(&path).ok()?;
+        let read = || -> std::result::Result<Vec<RecordBatch>, arrow::error::ArrowError> {
+            let reader = FileReader::try_new(std::io::BufReader::new(file), None)?;
+            let meta = reader.custom_metadata();
+            let same = meta.get(QUESTION_METADATA) == Some(&key.0)
+                && meta.get(TENANT_METADATA) == Some(&key.1);
+            if !same {
+                return Err(arrow::error::ArrowError::InvalidArgumentError(
+                    "written for another question".into(),
+                ));
+            }
+            reader.collect()
+        };
+        match read() {
+            Ok(batches) => Some(batches),
+            Err(e) => {
+                tracing::debug!(path = %path.display(), error = %e, "kept day not read");
+                None
+            }
+        }
+    }
+
+    /// Writes `key`'s file (whole or not at all: a temporary file renamed), and deletes the
+    /// files of the same day written over other files.
+    fn write(&self, key: &Key, batches: &[RecordBatch]) {
+        let Some(path) = self.path(key) else { return };
+        let write = || -> std::result::Result<(), Box<dyn std::error::Error>> {
+            let folder = path.parent().ok_or("no folder")?;
+            std::fs::create_dir_all(folder)?;
+            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            let schema = batches
+                .first()
+                .map(RecordBatch::schema)
+                .unwrap_or_else(|| std::sync::Arc::new(arrow::datatypes::Schema::empty()));
+            // Not compressed: read back at memory speed (LZ4 made reading a day 3x slower).
+            let options = IpcWriteOptions::default();
+            let file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            let mut writer = FileWriter::try_new_with_options(file, &schema, options)?;
+            writer.write_metadata(QUESTION_METADATA, key.0.clone());
+            writer.write_metadata(TENANT_METADATA, key.1.clone());
+            for b in batches {
+                writer.write(b)?;
+            }
+            writer
+                .into_inner()?
+                .into_inner()
+                .map_err(|e| e.into_error())?
+                .sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            let day = format!("{}-", key.2);
+            let name = path.file_name().map(|n| n.to_os_string());
+            for entry in std::fs::read_dir(folder)?.flatten() {
+                let other = entry.file_name();
+                if Some(&other) != name.as_ref() && other.to_string_lossy().starts_with(&day) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+            Ok(())
+        };
+        if let Err(e) = write() {
+            tracing::warn!(path = %path.display(), error = %e, "keeping a grouped day in a file");
+        }
+    }
+
+    /// Keeps `batches` in memory, dropping the least recently used days past the bound.
+    fn keep(&self, key: Key, batches: Vec<RecordBatch>) {
         let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
         if bytes > self.max_bytes / 4 {
             return;
@@ -332,6 +451,20 @@ async fn grouped_days(
         out.extend(batches);
     }
     Ok(out)
+}
+
+/// `batch` with its string views holding only their own text: a grouped day's views point into
+/// the scan's buffers, which would otherwise be kept (and written) whole.
+fn compacted(batch: &RecordBatch) -> RecordBatch {
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| match c.as_string_view_opt() {
+            Some(views) => std::sync::Arc::new(views.gc()) as arrow::array::ArrayRef,
+            None => std::sync::Arc::clone(c),
+        })
+        .collect();
+    RecordBatch::try_new(batch.schema(), columns).unwrap_or_else(|_| batch.clone())
 }
 
 fn micros_time(us: i64) -> DateTime<Utc> {

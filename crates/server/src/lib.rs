@@ -198,9 +198,17 @@ impl Server {
                 graph: gatehouse_graph::GraphApi::new(),
                 partials: match config.insights_cache_mb {
                     0 => None,
-                    mb => Some(gatehouse_insights::DayPartials::new(
-                        usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
-                    )),
+                    mb => Some(
+                        gatehouse_insights::DayPartials::new(
+                            usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+                        )
+                        .with_dir(
+                            store
+                                .root()
+                                .join(gatehouse_store::layout::STATE_DIR)
+                                .join(gatehouse_insights::KEPT_DAYS_DIR),
+                        ),
+                    ),
                 },
                 tokens: TokenStore::new(store.root()),
                 tickets: auth::Tickets::default(),

@@ -75,6 +75,10 @@ pub struct Args {
     /// Ask about this tenant's data only.
     #[arg(long)]
     tenant: Option<String>,
+    /// Group every day from the sign-ins, neither reading nor writing the grouped days kept in
+    /// `_gatehouse/insights/` (by a server or an earlier `ask`).
+    #[arg(long)]
+    regroup: bool,
 }
 
 /// Runs `gatehouse ask`.
@@ -99,12 +103,27 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
         .build()?;
     let text = rt.block_on(async {
         let engine = QueryEngine::open(&store, args.tenant.as_deref()).await?;
-        let src = gatehouse_insights::Source::new(&engine, args.tenant.as_deref());
+        // The days a server (or an earlier `ask`) grouped and kept in files are read, not
+        // grouped again; the days grouped here are kept for the next.
+        let partials = gatehouse_insights::DayPartials::new(KEPT_DAYS_MEMORY).with_dir(
+            store
+                .root()
+                .join(gatehouse_store::layout::STATE_DIR)
+                .join(gatehouse_insights::KEPT_DAYS_DIR),
+        );
+        let src = gatehouse_insights::Source {
+            engine: &engine,
+            tenant: args.tenant.as_deref(),
+            partials: (!args.regroup).then_some(&partials),
+        };
         answer(&src, question, period, &filters, args.versions, args.json).await
     })?;
     print!("{text}");
     Ok(ExitCode::SUCCESS)
 }
+
+/// Memory for the grouped days one `ask` holds (they are read from and written to files).
+const KEPT_DAYS_MEMORY: usize = 256 << 20;
 
 /// Sign-in types by their Graph names.
 pub fn parse_kinds(names: &[String]) -> anyhow::Result<Vec<SignInKind>> {
