@@ -1253,6 +1253,15 @@ fn kept_days_answer_as_the_files_do(t: &Setup) {
     );
 }
 
+/// The server's count of days answered from kept days (`hit`) or grouped (`miss`).
+fn kept_days_counted(server: &Served, token: &str, result: &str) -> u64 {
+    let text = server.get("/metrics", Some(token)).text();
+    let line = format!("gatehouse_insights_days_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(line.as_str()))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
 /// The server groups the questions' days ahead of them: with no question asked, the metrics
 /// show days grouped; the first question then reads them.
 #[test]
@@ -1272,13 +1281,7 @@ fn the_server_groups_days_ahead_of_the_questions() {
         .expect_code(0, "ingest");
     let token = gh.token(TENANT, "reports-reader");
     let server = Served::start(&gh, &[]);
-    let days = |result: &str| -> u64 {
-        let text = server.get("/metrics", Some(&token)).text();
-        let line = format!("gatehouse_insights_days_total{{result=\"{result}\"}} ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(line.as_str()))
-            .map_or(0, |v| v.trim().parse().unwrap())
-    };
+    let days = |result: &str| kept_days_counted(&server, &token, result);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while days("miss") < 3 {
         assert!(
@@ -1351,13 +1354,7 @@ fn the_server_groups_days_ahead_of_the_questions() {
 
     // A restarted server reads them instead of grouping the days again.
     let server = Served::start(&gh, &[]);
-    let days = |result: &str| -> u64 {
-        let text = server.get("/metrics", Some(&token)).text();
-        let line = format!("gatehouse_insights_days_total{{result=\"{result}\"}} ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(line.as_str()))
-            .map_or(0, |v| v.trim().parse().unwrap())
-    };
+    let days = |result: &str| kept_days_counted(&server, &token, result);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while days("hit") < 3 {
         assert!(
