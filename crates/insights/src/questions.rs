@@ -13,9 +13,7 @@ use gatehouse_model::SignInKind;
 use gatehouse_query::QueryEngine;
 use serde::Serialize;
 
-use crate::partials::{
-    day_column, day_group, grouped, grouped_narrowed, Narrow, QuestionSql, Source,
-};
+use crate::partials::{day_column, day_group, grouped, grouped_narrowed, Narrow, Source};
 use crate::{Period, Result};
 use gatehouse_model::error_codes::{describe, interrupt_codes, CodeDescription};
 
@@ -191,10 +189,7 @@ pub async fn applications(
             day_group(by_day, true)
         )
     };
-    let sql = |time: &str, by_day: bool| sql_for(&c.all, time, by_day);
-    let unfiltered = |time: &str, by_day: bool| sql_for(&c.kinds, time, by_day);
-    let narrow = c.narrow(&unfiltered);
-    let batches = grouped_narrowed(src, period, &sql, c.params.clone(), narrow.as_ref()).await?;
+    let batches = c.grouped(src, period, &sql_for).await?;
     // A group may come once per day: users are counted as sets. Keys borrow the batches' text
     // (a month of days is hundreds of thousands of groups).
     type App<'b> = (Option<&'b str>, Option<&'b str>);
@@ -334,10 +329,7 @@ pub async fn failures(
             day_group(by_day, true)
         )
     };
-    let sql = |time: &str, by_day: bool| sql_for(&c.all, time, by_day);
-    let unfiltered = |time: &str, by_day: bool| sql_for(&c.kinds, time, by_day);
-    let narrow = c.narrow(&unfiltered);
-    let groups = grouped_narrowed(src, period, &sql, c.params.clone(), narrow.as_ref()).await?;
+    let groups = c.grouped(src, period, &sql_for).await?;
     let sql_for = |condition: &str, time: &str, by_day: bool| {
         format!(
             "SELECT count(*) AS n{keys}{} FROM signins WHERE {time} AND {condition} \
@@ -347,10 +339,8 @@ pub async fn failures(
             day_group(by_day, true)
         )
     };
-    let sql = |time: &str, by_day: bool| sql_for(&c.all, time, by_day);
-    let unfiltered = |time: &str, by_day: bool| sql_for(&c.kinds, time, by_day);
-    let narrow = c.narrow(&unfiltered);
-    let interrupted = grouped_narrowed(src, period, &sql, c.params.clone(), narrow.as_ref())
+    let interrupted = c
+        .grouped(src, period, &sql_for)
         .await?
         .iter()
         .map(|b| (0..b.num_rows()).map(|i| int(b, "n", i)).sum::<u64>())
@@ -712,10 +702,7 @@ pub async fn workloads(
             day_group(by_day, true)
         )
     };
-    let sql = |time: &str, by_day: bool| sql_for(&c.all, time, by_day);
-    let unfiltered = |time: &str, by_day: bool| sql_for(&c.kinds, time, by_day);
-    let narrow = c.narrow(&unfiltered);
-    let groups = grouped_narrowed(src, period, &sql, c.params.clone(), narrow.as_ref()).await?;
+    let groups = c.grouped(src, period, &sql_for).await?;
     type Key = (&'static str, Option<String>, Option<String>);
     type Resource = (Option<String>, Option<String>);
     // A resource's group may come once per day: merged by resource.
@@ -948,14 +935,23 @@ impl Conditions {
         }
     }
 
-    /// How kept days of `unfiltered` (the question's SQL with [`Conditions::kinds`]) answer
-    /// the filters.
-    fn narrow<'a>(&self, unfiltered: &'a QuestionSql<'a>) -> Option<Narrow<'a>> {
-        self.filters.as_ref().map(|(condition, params)| Narrow {
-            sql: unfiltered,
+    /// The grouped rows of `period` for the question whose SQL `sql_for(condition, time,
+    /// by_day)` makes: with these conditions, answered from the days kept without the filters
+    /// where a server keeps days ([`grouped_narrowed`]).
+    async fn grouped(
+        &self,
+        src: &Source<'_>,
+        period: Period,
+        sql_for: &(dyn Fn(&str, &str, bool) -> String + Sync),
+    ) -> Result<Vec<RecordBatch>> {
+        let sql = |time: &str, by_day: bool| sql_for(&self.all, time, by_day);
+        let unfiltered = |time: &str, by_day: bool| sql_for(&self.kinds, time, by_day);
+        let narrow = self.filters.as_ref().map(|(condition, params)| Narrow {
+            sql: &unfiltered,
             condition: condition.clone(),
             params: params.clone(),
-        })
+        });
+        grouped_narrowed(src, period, &sql, self.params.clone(), narrow.as_ref()).await
     }
 }
 
