@@ -15,7 +15,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, ArrayAccessor, AsArray, RecordBatch};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use datafusion::common::{Column, ScalarValue, TableReference};
 use datafusion::logical_expr::{lit, Expr};
@@ -480,16 +480,10 @@ impl Row {
             .as_primitive_opt::<TimestampMicrosecondType>()
             .ok_or_else(|| missing("microsecond time"))?;
         let id = batch.column_by_name("id").ok_or_else(|| missing("id"))?;
-        let id: Vec<String> = if let Some(a) = id.as_string_view_opt() {
-            a.iter()
-                .map(|v| v.unwrap_or_default().to_string())
-                .collect()
-        } else if let Some(a) = id.as_string_opt::<i32>() {
-            a.iter()
-                .map(|v| v.unwrap_or_default().to_string())
-                .collect()
-        } else {
-            return Err(missing("string id"));
+        let id = match (id.as_string_view_opt(), id.as_string_opt::<i32>()) {
+            (Some(views), _) => texts(views),
+            (None, Some(strings)) => texts(strings),
+            (None, None) => return Err(missing("string id")),
         };
         let hash = batch
             .column_by_name(CONTENT_HASH_COLUMN)
@@ -512,6 +506,19 @@ impl Row {
             })
             .collect())
     }
+}
+
+/// Every value of a string column (`""` for a null).
+fn texts<'a>(a: impl ArrayAccessor<Item = &'a str>) -> Vec<String> {
+    (0..a.len())
+        .map(|i| {
+            if a.is_null(i) {
+                String::new()
+            } else {
+                a.value(i).to_string()
+            }
+        })
+        .collect()
 }
 
 /// The page's rows as Graph JSON text, in page order. Each batch's encoders are made once, and

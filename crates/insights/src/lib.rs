@@ -35,7 +35,7 @@ pub use methods::{
     user_registration_details, users_registered_by_method, CredentialActivity, CredentialSignIn,
     MethodCount, MethodUsage, RegistrationSummary, UserRegistration,
 };
-pub use partials::{DayPartials, Source, KEPT_DAYS_DIR};
+pub use partials::{kept_days_dir, DayPartials, Source};
 pub use period::{parse_instant, parse_span, Period};
 pub use questions::{
     applications, clients, failures, workloads, AppUsage, ApplicationsReport, ClientCount,

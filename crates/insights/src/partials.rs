@@ -14,7 +14,7 @@
 //! them.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use arrow::array::{AsArray, RecordBatch};
@@ -56,9 +56,12 @@ impl<'a> Source<'a> {
 
 type Key = (String, String, i64, u64);
 
-/// The folder of a data directory's state folder (`_gatehouse/`) where servers and `gatehouse
-/// ask` keep grouped days ([`DayPartials::with_dir`]).
-pub const KEPT_DAYS_DIR: &str = "insights";
+/// Where servers and `gatehouse ask` keep grouped days ([`DayPartials::with_dir`]) in the data
+/// directory `data`: `_gatehouse/insights/`.
+pub fn kept_days_dir(data: &Path) -> PathBuf {
+    data.join(gatehouse_store::layout::STATE_DIR)
+        .join("insights")
+}
 
 /// The question (its SQL and parameters) and the tenant a kept day's file was written for.
 const QUESTION_METADATA: &str = "gatehouse.question";

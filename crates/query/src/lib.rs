@@ -80,6 +80,32 @@ const PARTITIONS_PER_CORE: usize = 2;
 pub struct QueryService {
     runtime: Arc<RuntimeEnv>,
     root: PathBuf,
+    shape: SessionShape,
+}
+
+/// What every query's session is made with, worked out once rather than for each query: every
+/// log's table schema as queries see it ([`table_schema`]) and the partitions of a plan.
+#[derive(Clone)]
+struct SessionShape {
+    schemas: Arc<[(LogKind, SchemaRef)]>,
+    partitions: usize,
+}
+
+impl SessionShape {
+    fn new() -> SessionShape {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        SessionShape {
+            schemas: LogKind::ALL.iter().map(|&l| (l, table_schema(l))).collect(),
+            partitions: cores * PARTITIONS_PER_CORE,
+        }
+    }
+
+    fn of(&self, log: LogKind) -> SchemaRef {
+        self.schemas
+            .iter()
+            .find(|(l, _)| *l == log)
+            .map_or_else(|| table_schema(log), |(_, s)| Arc::clone(s))
+    }
 }
 
 impl QueryService {
@@ -94,6 +120,7 @@ impl QueryService {
         QueryService {
             runtime,
             root: root.into(),
+            shape: SessionShape::new(),
         }
     }
 
@@ -166,6 +193,7 @@ impl QueryService {
             tenant,
             logs,
             Arc::clone(&self.runtime),
+            &self.shape,
         )
     }
 }
@@ -187,6 +215,7 @@ impl QueryEngine {
             tenant,
             &LogKind::ALL,
             Arc::new(RuntimeEnv::default()),
+            &SessionShape::new(),
         )
     }
 
@@ -196,13 +225,13 @@ impl QueryEngine {
         tenant: Option<&str>,
         logs: &[LogKind],
         runtime: Arc<RuntimeEnv>,
+        shape: &SessionShape,
     ) -> Result<QueryEngine> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
             .set_bool("datafusion.execution.parquet.pushdown_filters", true);
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        let config = config.with_target_partitions(cores * PARTITIONS_PER_CORE);
+        let config = config.with_target_partitions(shape.partitions);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         // Table functions that make rows from nothing would let a reader fill the memory of the
         // process that also ingests; the tables are the only sources.
@@ -211,7 +240,7 @@ impl QueryEngine {
         }
         for &log in logs {
             let files = snapshot.files_for(log, tenant, None).cloned().collect();
-            let table = SnapshotTable::new(root, log, TableSchema::of(log).arrow_schema(), files);
+            let table = SnapshotTable::new(root, log, shape.of(log), files);
             ctx.register_table(table_ref(log), Arc::new(table))?;
         }
         Ok(QueryEngine { ctx, snapshot })

@@ -34,11 +34,10 @@ pub struct SnapshotTable {
 }
 
 impl SnapshotTable {
-    /// A table of `log` with `schema` (the files' schema) over `files` (paths relative to the
-    /// data directory `root`). The table shows the strings of `schema` as string views
-    /// ([`with_string_views`]).
+    /// A table of `log` with `schema` over `files` (paths relative to the data directory
+    /// `root`). The files are read with `schema`: the stored schema, or it with strings as
+    /// views ([`with_string_views`], as [`crate::table_schema`] gives it).
     pub fn new(root: &Path, log: LogKind, schema: SchemaRef, files: Vec<DataFile>) -> Self {
-        let schema = Arc::new(with_string_views(&schema));
         SnapshotTable {
             root: std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf()),
             log,

@@ -202,12 +202,7 @@ impl Server {
                         gatehouse_insights::DayPartials::new(
                             usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
                         )
-                        .with_dir(
-                            store
-                                .root()
-                                .join(gatehouse_store::layout::STATE_DIR)
-                                .join(gatehouse_insights::KEPT_DAYS_DIR),
-                        ),
+                        .with_dir(gatehouse_insights::kept_days_dir(store.root())),
                     ),
                 },
                 tokens: TokenStore::new(store.root()),

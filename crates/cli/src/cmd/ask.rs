@@ -105,12 +105,8 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<ExitCode> {
         let engine = QueryEngine::open(&store, args.tenant.as_deref()).await?;
         // The days a server (or an earlier `ask`) grouped and kept in files are read, not
         // grouped again; the days grouped here are kept for the next.
-        let partials = gatehouse_insights::DayPartials::new(KEPT_DAYS_MEMORY).with_dir(
-            store
-                .root()
-                .join(gatehouse_store::layout::STATE_DIR)
-                .join(gatehouse_insights::KEPT_DAYS_DIR),
-        );
+        let partials = gatehouse_insights::DayPartials::new(KEPT_DAYS_MEMORY)
+            .with_dir(gatehouse_insights::kept_days_dir(store.root()));
         let src = gatehouse_insights::Source {
             engine: &engine,
             tenant: args.tenant.as_deref(),
