@@ -157,6 +157,7 @@ fn the_four_questions_equal_an_independent_count_of_the_raw_records() {
     requests_are_checked(&t);
     sign_ins_are_explained(&t);
     graph_reports_equal_the_raw_records(&t);
+    graph_reports_page_with_next_links(&t);
     summarized_sign_ins_equal_the_raw_records(&t);
     // Last: it adds a record.
     kept_days_answer_as_the_files_do(&t);
@@ -961,6 +962,67 @@ fn graph_reports_equal_the_raw_records(t: &Setup) {
     }
 }
 
+/// With `$top`, each report comes in pages joined by `@odata.nextLink` (as Graph SDKs walk
+/// them), and the pages put together are the whole report; a bad `$skiptoken` is refused.
+fn graph_reports_page_with_next_links(t: &Setup) {
+    let get = |path: &str| {
+        let a = t.server.get(path, Some(&t.token));
+        assert_eq!(a.status, 200, "{path}: {}", a.text());
+        a.json()
+    };
+    for (report, top) in [
+        ("applicationSignInDetailedSummary?signInTypes=all", 7),
+        ("servicePrincipalSignInActivities", 2),
+        ("appCredentialSignInActivities", 3),
+        ("authenticationMethods/userRegistrationDetails", 3),
+        (
+            "getAzureADApplicationSignInSummary(period='D30')?asOf=2026-10-08&signInTypes=all",
+            4,
+        ),
+        (
+            "authenticationMethods/userSignInsByAuthMethodSummary(period='D30')?asOf=2026-10-08",
+            1,
+        ),
+    ] {
+        let path = format!("/beta/reports/{report}");
+        let whole = get(&path)["value"].as_array().unwrap().clone();
+        assert!(
+            whole.len() > top,
+            "{report}: {} rows, too few to page",
+            whole.len()
+        );
+        assert!(
+            get(&path).get("@odata.nextLink").is_none(),
+            "{report}: whole without $top"
+        );
+        let sep = if report.contains('?') { '&' } else { '?' };
+        let mut next = Some(format!("{path}{sep}$top={top}"));
+        let (mut walked, mut pages) = (Vec::new(), 0);
+        while let Some(link) = next {
+            let at = link.find("/beta/").expect("a link to this server");
+            let v = get(&link[at..]);
+            let rows = v["value"].as_array().unwrap();
+            assert!(
+                !rows.is_empty() && rows.len() <= top,
+                "{report}: page of {}",
+                rows.len()
+            );
+            walked.extend(rows.iter().cloned());
+            next = v["@odata.nextLink"].as_str().map(str::to_string);
+            pages += 1;
+            assert!(pages <= whole.len(), "{report}: the walk does not end");
+        }
+        assert_eq!(pages, whole.len().div_ceil(top), "{report}");
+        assert_eq!(walked, whole, "{report}: the pages are the whole report");
+    }
+    let a = t.server.get(
+        "/beta/reports/servicePrincipalSignInActivities?$top=2&$skiptoken=nonsense",
+        Some(&t.token),
+    );
+    assert_eq!(a.status, 400, "{}", a.text());
+    assert!(a.text().contains("skiptoken"), "{}", a.text());
+}
+
 fn summarized_sign_ins_equal_the_raw_records(t: &Setup) {
     // A period on window bounds: 2026-10-05T06:00 to 2026-10-07T12:00, 6-hour windows.
     let (from, to) = ("2026-10-05T06:00:00Z", "2026-10-07T12:00:00Z");
@@ -1196,6 +1258,7 @@ fn kept_days_answer_as_the_files_do(t: &Setup) {
     // filters test): no day is grouped again, and the answers equal the CLI's filtered scans.
     t.ask("failures", &[]);
     t.ask("workloads", &[]);
+    t.ask("clients", &[]);
     let (misses, hits) = (days("miss"), days("hit"));
     let app = t.ask("applications", &[("app", "MICROSOFT TEAMS")]);
     assert_eq!(app["applications"].as_array().unwrap().len(), 1, "{app}");
@@ -1207,6 +1270,17 @@ fn kept_days_answer_as_the_files_do(t: &Setup) {
         .expect("a failed user sign-in");
     let failed = t.ask("failures", &[("user", &some_user.to_uppercase())]);
     assert!(u(&failed["failures"]) > 0, "{failed}");
+    let clients = t.ask("clients", &[("user", &some_user)]);
+    let users: Vec<u64> = clients["browsers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| u(&b["users"]))
+        .collect();
+    assert!(
+        !users.is_empty() && users.iter().all(|n| *n == 1),
+        "{clients}"
+    );
     let workload = t
         .records
         .iter()
@@ -1371,4 +1445,40 @@ fn the_server_groups_days_ahead_of_the_questions() {
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(a.json(), answer);
     assert_eq!(days("miss"), 0, "a kept day was grouped again");
+    server.stop();
+
+    // Retention removes the first day: the server's next round deletes that day's kept files
+    // and keeps the others'.
+    let day_number = |d: &str| {
+        (chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap()
+            - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
+        .num_days()
+    };
+    let today = day_number(&chrono::Utc::now().format("%Y-%m-%d").to_string());
+    // Retention keeps the days from (now - N days)'s on.
+    let keep = (today - day_number("2026-10-06")).to_string();
+    gh.run(&["retention", "--days", &keep])
+        .expect_code(0, "retention");
+    let kept_of = |day: &str| {
+        let prefix = format!("{}-", day_number(day));
+        std::fs::read_dir(&kept_dir)
+            .unwrap()
+            .flatten()
+            .flat_map(|q| std::fs::read_dir(q.path()).unwrap().flatten())
+            .filter(|f| f.file_name().to_string_lossy().starts_with(&prefix))
+            .count()
+    };
+    assert!(kept_of("2026-10-05") > 0 && kept_of("2026-10-06") > 0);
+    let server = Served::start(&gh, &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while kept_of("2026-10-05") > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the removed day's kept files stay:\n{}",
+            server.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(kept_of("2026-10-06") > 0, "the other days' files stay");
+    assert!(kept_of("2026-10-07") > 0, "the other days' files stay");
 }

@@ -226,6 +226,64 @@ impl DayPartials {
         }
     }
 
+    /// Forgets the kept days for which `live(tenant, day)` is false (retention removed the day's
+    /// files: no question can ask for those groups again), in memory and in files, and deletes
+    /// temporary files a crash left behind (older than ten minutes). Returns the files deleted.
+    pub fn sweep(&self, live: &dyn Fn(&str, i64) -> bool) -> usize {
+        {
+            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let gone: Vec<Key> = s
+                .entries
+                .keys()
+                .filter(|(_, tenant, day, _)| !live(tenant, *day))
+                .cloned()
+                .collect();
+            for key in gone {
+                if let Some(e) = s.entries.remove(&key) {
+                    s.bytes -= e.bytes;
+                }
+            }
+        }
+        let Some(dir) = &self.dir else { return 0 };
+        let Ok(folders) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        let mut deleted = 0;
+        for folder in folders.flatten().filter(|f| f.path().is_dir()) {
+            let Ok(files) = std::fs::read_dir(folder.path()) else {
+                continue;
+            };
+            let files: Vec<PathBuf> = files.flatten().map(|f| f.path()).collect();
+            // One folder holds one question of one tenant: any of its files names the tenant.
+            let tenant = files
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "arrow"))
+                .find_map(|p| {
+                    let reader = FileReader::try_new(std::fs::File::open(p).ok()?, None).ok()?;
+                    reader.custom_metadata().get(TENANT_METADATA).cloned()
+                });
+            for path in &files {
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                let stale = if path.extension().is_some_and(|e| e == "arrow") {
+                    let day = name.split('-').next().and_then(|d| d.parse::<i64>().ok());
+                    matches!((&tenant, day), (Some(t), Some(day)) if !live(t, day))
+                } else {
+                    name.contains(".tmp")
+                        && path
+                            .metadata()
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .and_then(|t| t.elapsed().ok())
+                            .is_some_and(|age| age > std::time::Duration::from_secs(600))
+                };
+                if stale && std::fs::remove_file(path).is_ok() {
+                    deleted += 1;
+                }
+            }
+        }
+        deleted
+    }
+
     /// Keeps `batches` in memory, dropping the least recently used days past the bound.
     fn keep(&self, key: Key, batches: Vec<RecordBatch>) {
         let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();

@@ -13,7 +13,7 @@ use gatehouse_model::SignInKind;
 use gatehouse_query::QueryEngine;
 use serde::Serialize;
 
-use crate::partials::{day_column, day_group, grouped, grouped_narrowed, Narrow, Source};
+use crate::partials::{day_column, day_group, grouped_narrowed, Narrow, Source};
 use crate::{Period, Result};
 use gatehouse_model::error_codes::{describe, interrupt_codes, CodeDescription};
 
@@ -176,7 +176,7 @@ pub async fn applications(
     let kinds = filters.kinds(Question::Applications);
     let c = Conditions::new(&kinds, filters, AppColumns::App);
     let outcomes = outcome_sums();
-    let (keys, key_groups) = filter_keys(AppColumns::App);
+    let (keys, key_groups) = filter_keys(Some(AppColumns::App));
     // One scan grouped by application and user (a hash aggregate DataFusion vectorises; a
     // `count(DISTINCT …)` beside sums is not), folded here: an application's users are its
     // groups, the total's users the distinct ids over all of them.
@@ -310,7 +310,7 @@ pub async fn failures(
     let kinds = filters.kinds(Question::Failures);
     let c = Conditions::new(&kinds, filters, AppColumns::App);
     let interrupts = in_list(&interrupt_codes());
-    let (keys, key_groups) = filter_keys(AppColumns::App);
+    let (keys, key_groups) = filter_keys(Some(AppColumns::App));
     // One scan: failures grouped by every dimension at once, folded here into each breakdown
     // (failures are a small share of sign-ins, and the groups fewer still). A user's object id
     // and an application's name follow from the user principal name and the application id
@@ -516,18 +516,25 @@ pub async fn clients(
     versions: bool,
 ) -> Result<ClientsReport> {
     let kinds = filters.kinds(Question::Clients);
-    let mut params = Vec::new();
-    let condition = conditions(&kinds, filters, &mut params, AppColumns::App);
-    let sql = |time: &str, by_day: bool| {
+    let mut c = Conditions::new(&kinds, filters, AppColumns::App);
+    // The groups carry the user filter's columns (one user's id and name: the groups do not
+    // multiply), not the application's (users times applications would): an `app` filter groups
+    // its own days.
+    if filters.app.is_some() {
+        c.filters = None;
+    }
+    let (keys, key_groups) = filter_keys(None);
+    let sql_for = |condition: &str, time: &str, by_day: bool| {
         format!(
             "SELECT NULLIF(deviceDetail.browser, '') AS browser, \
              NULLIF(deviceDetail.operatingSystem, '') AS os, NULLIF(userId, '') AS userId, \
-             count(*) AS n{} FROM signins WHERE {time} AND {condition} GROUP BY 1, 2, 3{}",
+             count(*) AS n{keys}{} FROM signins WHERE {time} AND {condition} \
+             GROUP BY 1, 2, 3{key_groups}{}",
             day_column(by_day),
             day_group(by_day, true)
         )
     };
-    let groups = grouped(src, period, &sql, params).await?;
+    let groups = c.grouped(src, period, &sql_for).await?;
     type Key = (Option<String>, Option<String>);
     let mut pairs: HashMap<Key, (u64, BTreeSet<String>)> = HashMap::new();
     let mut browsers: HashMap<Option<String>, (u64, BTreeSet<String>)> = HashMap::new();
@@ -687,7 +694,7 @@ pub async fn workloads(
 ) -> Result<WorkloadsReport> {
     let kinds = filters.kinds(Question::Workloads);
     let c = Conditions::new(&kinds, filters, AppColumns::Workload);
-    let (keys, key_groups) = filter_keys(AppColumns::Workload);
+    let (keys, key_groups) = filter_keys(Some(AppColumns::Workload));
     let sql_for = |condition: &str, time: &str, by_day: bool| {
         format!(
             "SELECT CASE WHEN array_has(signInEventTypes, 'managedIdentity') THEN 'managedIdentity' \
@@ -855,15 +862,17 @@ const GROUP_COLUMNS: FilterColumns = FilterColumns {
 /// What a question selects and groups by besides its own keys so that its groups carry the
 /// columns the filters test ([`GROUP_COLUMNS`]): the `SELECT` items and the `GROUP BY` items,
 /// each list starting with a comma. The application's name follows from its id and a user's
-/// name from the id in practice, so the groups barely multiply.
-fn filter_keys(app_columns: AppColumns) -> (String, String) {
+/// name from the id in practice, so the groups barely multiply. `None`: the user's columns only.
+fn filter_keys(app_columns: Option<AppColumns>) -> (String, String) {
     let mut pairs = vec![
-        (TABLE_COLUMNS.app_id, GROUP_COLUMNS.app_id),
-        (TABLE_COLUMNS.app_name, GROUP_COLUMNS.app_name),
         (TABLE_COLUMNS.user_id, GROUP_COLUMNS.user_id),
         (TABLE_COLUMNS.upn, GROUP_COLUMNS.upn),
     ];
-    if matches!(app_columns, AppColumns::Workload) {
+    if app_columns.is_some() {
+        pairs.push((TABLE_COLUMNS.app_id, GROUP_COLUMNS.app_id));
+        pairs.push((TABLE_COLUMNS.app_name, GROUP_COLUMNS.app_name));
+    }
+    if matches!(app_columns, Some(AppColumns::Workload)) {
         pairs.push((TABLE_COLUMNS.sp_id, GROUP_COLUMNS.sp_id));
         pairs.push((TABLE_COLUMNS.sp_name, GROUP_COLUMNS.sp_name));
     }

@@ -1,6 +1,7 @@
 //! Microsoft Graph's Usage & insights report endpoints (`/beta/reports/…`):
 //! `getAzureADApplicationSignInSummary(period='D7'|'D30')`, `applicationSignInDetailedSummary`
-//! and `servicePrincipalSignInActivities`, in Graph's shapes, over the token's tenant; and
+//! and `servicePrincipalSignInActivities`, in Graph's shapes, over the token's tenant, in pages of
+//! `$top` joined by `@odata.nextLink` (the whole report without `$top`); and
 //! `GET /gatehouse/insights/daily`, sign-ins per day and type.
 
 use std::sync::Arc;
@@ -49,11 +50,18 @@ pub(crate) async fn report(
         ),
         None => (report.as_str(), None),
     };
-    // Gatehouse's extension `asOf`: the report as it was at that time (periods end there).
-    let now = match options.other.iter().find(|(k, _)| k == "asOf") {
-        Some((_, t)) => gatehouse_insights::parse_instant(t, "asOf")
+    // Gatehouse's extension `asOf`: the report as it was at that time (periods end there). A
+    // page after the first takes the walk's time from its `$skiptoken`.
+    let resume = options
+        .skiptoken
+        .as_deref()
+        .map(PageToken::parse)
+        .transpose()?;
+    let now = match (&resume, options.other.iter().find(|(k, _)| k == "asOf")) {
+        (Some(token), _) => token.as_of,
+        (None, Some((_, t))) => gatehouse_insights::parse_instant(t, "asOf")
             .map_err(|e| ApiError::bad_request(e.to_string()))?,
-        None => chrono::Utc::now(),
+        (None, None) => chrono::Utc::now(),
     };
     let base = crate::graph::base_url(&headers);
     let _turn = state.admission.admit().await;
@@ -73,18 +81,15 @@ pub(crate) async fn report(
         ("getAzureADApplicationSignInSummary", Some(args)) => {
             let period = period_arg(args, &[7, 30], now)?;
             no_filter(&options)?;
-            let mut rows = gatehouse_insights::application_sign_in_summary(&engine, period, scope)
+            let rows = gatehouse_insights::application_sign_in_summary(&engine, period, scope)
                 .await
                 .map_err(failed)?;
-            if let Some(top) = top {
-                rows.truncate(top);
-            }
             ("Collection(microsoft.graph.applicationSignInSummary)", json!(rows))
         }
         ("applicationSignInDetailedSummary", None) => {
             let (filter, period) = detailed_filter(&options, now)?;
             let rows = gatehouse_insights::application_sign_in_detailed_summary(
-                &engine, period, scope, &filter, top,
+                &engine, period, scope, &filter, None,
             )
             .await
             .map_err(failed)?;
@@ -98,24 +103,18 @@ pub(crate) async fn report(
                 tenant: caller.tenant(),
                 partials: state.partials.as_ref(),
             };
-            let mut rows =
+            let rows =
                 gatehouse_insights::service_principal_sign_in_activities(&src, all, app_id.as_deref())
                     .await
                     .map_err(failed)?;
-            if let Some(top) = top {
-                rows.truncate(top);
-            }
             ("reports/servicePrincipalSignInActivities", json!(rows))
         }
         ("getRelyingPartyDetailedSummary", Some(args)) => {
             let period = period_arg(args, &[1, 7, 30], now)?;
             no_filter(&options)?;
-            let mut rows = gatehouse_insights::relying_party_summary(&engine, period)
+            let rows = gatehouse_insights::relying_party_summary(&engine, period)
                 .await
                 .map_err(failed)?;
-            if let Some(top) = top {
-                rows.truncate(top);
-            }
             (
                 "Collection(microsoft.graph.relyingPartyDetailedSummary)",
                 json!(rows),
@@ -128,9 +127,6 @@ pub(crate) async fn report(
                     .await
                     .map_err(failed)?;
             rows.retain(|r| app_id.is_none() || r.app_id == app_id);
-            if let Some(top) = top {
-                rows.truncate(top);
-            }
             ("reports/appCredentialSignInActivities", json!(rows))
         }
         ("authenticationMethods/userSignInsByAuthMethodSummary", Some(args)) => {
@@ -146,12 +142,9 @@ pub(crate) async fn report(
         }
         ("authenticationMethods/userRegistrationDetails", None) => {
             need_audits(audits)?;
-            let mut rows = gatehouse_insights::user_registration_details(&engine)
+            let rows = gatehouse_insights::user_registration_details(&engine)
                 .await
                 .map_err(failed)?;
-            if let Some(top) = top {
-                rows.truncate(top);
-            }
             ("reports/authenticationMethods/userRegistrationDetails", json!(rows))
         }
         ("authenticationMethods/usersRegisteredByMethod", _) => {
@@ -178,10 +171,92 @@ pub(crate) async fn report(
         }
     };
     state.metrics.query_done(started.elapsed());
-    Ok(Json(json!({
+    let Value::Array(rows) = value else {
+        return Err(ApiError::internal("a report that is not a list"));
+    };
+    let (rows, next) = page(rows, top, resume.as_ref(), now);
+    let mut body = json!({
         "@odata.context": format!("{base}/beta/$metadata#{context}"),
-        "value": value,
-    })))
+        "value": rows,
+    });
+    if let Some(token) = next {
+        let mut pairs = vec![("$skiptoken".to_string(), token)];
+        if let Some(top) = top {
+            pairs.push(("$top".to_string(), top.to_string()));
+        }
+        if let Some(f) = &options.filter {
+            pairs.push(("$filter".to_string(), f.source.clone()));
+        }
+        pairs.extend(options.other.iter().filter(|(k, _)| k != "asOf").cloned());
+        body["@odata.nextLink"] = json!(format!(
+            "{base}/beta/reports/{report}?{}",
+            crate::graph::encode_query(&pairs)
+        ));
+    }
+    Ok(Json(body))
+}
+
+/// Where a walk over a report's pages stands: the time the report is as of (every page of a
+/// walk answers for the same periods), how many rows the pages before returned, and the `id` of
+/// the last of them. Written `<asOf µs>_<offset>_<id>` in `$skiptoken`.
+struct PageToken {
+    as_of: chrono::DateTime<chrono::Utc>,
+    offset: usize,
+    last_id: String,
+}
+
+impl PageToken {
+    fn parse(token: &str) -> Result<PageToken, ApiError> {
+        let mut parts = token.splitn(3, '_');
+        let (as_of, offset, last_id) = (parts.next(), parts.next(), parts.next());
+        as_of
+            .and_then(|t| t.parse::<i64>().ok())
+            .and_then(chrono::DateTime::from_timestamp_micros)
+            .zip(offset.and_then(|o| o.parse::<usize>().ok()))
+            .zip(last_id)
+            .map(|((as_of, offset), last_id)| PageToken {
+                as_of,
+                offset,
+                last_id: last_id.to_string(),
+            })
+            .ok_or_else(|| ApiError::bad_request("$skiptoken is not one this server gave."))
+    }
+}
+
+/// One page of a report's rows: `top` of them (all without `$top`: Gatehouse caps nothing),
+/// after the row the previous page ended with (found again by its `id`, so rows that arrived
+/// meanwhile before it neither repeat nor push one out of the walk; by position when it is gone),
+/// and the token of the next page while rows remain.
+fn page(
+    rows: Vec<Value>,
+    top: Option<usize>,
+    resume: Option<&PageToken>,
+    as_of: chrono::DateTime<chrono::Utc>,
+) -> (Vec<Value>, Option<String>) {
+    let id = |row: &Value| row.get("id").and_then(Value::as_str).map(str::to_string);
+    let start = match resume {
+        None => 0,
+        Some(token) => rows
+            .iter()
+            .position(|r| id(r).as_deref() == Some(token.last_id.as_str()))
+            .map_or(token.offset, |i| i + 1)
+            .min(rows.len()),
+    };
+    let Some(top) = top else {
+        return (rows.into_iter().skip(start).collect(), None);
+    };
+    let end = start.saturating_add(top).min(rows.len());
+    let next = (end < rows.len() && end > start).then(|| {
+        format!(
+            "{}_{end}_{}",
+            as_of.timestamp_micros(),
+            id(&rows[end - 1]).unwrap_or_default()
+        )
+    });
+    (
+        rows.into_iter().skip(start).take(end - start).collect(),
+        next,
+    )
 }
 
 /// `GET /{version}/reports/authenticationMethods/{report}`: the same handler, the report named
@@ -263,9 +338,9 @@ fn scope(options: &QueryOptions) -> Result<ActivityScope, ApiError> {
             }
         }
     }
-    if options.skip.is_some() || options.skiptoken.is_some() || !options.orderby.is_empty() {
+    if options.skip.is_some() || !options.orderby.is_empty() {
         return Err(ApiError::bad_request(
-            "The reports take $filter and $top only.",
+            "The reports take $filter, $top and $skiptoken only.",
         ));
     }
     Ok(scope)
