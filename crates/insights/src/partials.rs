@@ -111,7 +111,12 @@ impl DayPartials {
         self
     }
 
-    /// Days answered from memory and days grouped, since the start.
+    /// The memory the kept days hold.
+    pub fn memory_bytes(&self) -> usize {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).bytes
+    }
+
+    /// Days answered from kept days (in memory or in files) and days grouped, since the start.
     pub fn hits_and_misses(&self) -> (u64, u64) {
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         (s.hits, s.misses)

@@ -174,9 +174,9 @@ pub async fn applications(
     filters: &Filters,
 ) -> Result<ApplicationsReport> {
     let kinds = filters.kinds(Question::Applications);
-    let c = Conditions::new(&kinds, filters, AppColumns::App);
+    let c = Conditions::new(&kinds, filters, AppColumns::App, &APPLICATION_GROUPS);
     let outcomes = outcome_sums();
-    let (keys, key_groups) = filter_keys(Some(AppColumns::App));
+    let (keys, key_groups) = filter_keys(&APPLICATION_GROUPS);
     // One scan grouped by application and user (a hash aggregate DataFusion vectorises; a
     // `count(DISTINCT …)` beside sums is not), folded here: an application's users are its
     // groups, the total's users the distinct ids over all of them.
@@ -308,23 +308,23 @@ pub async fn failures(
     filters: &Filters,
 ) -> Result<FailuresReport> {
     let kinds = filters.kinds(Question::Failures);
-    let c = Conditions::new(&kinds, filters, AppColumns::App);
+    let c = Conditions::new(&kinds, filters, AppColumns::App, &FAILURE_GROUPS);
     let interrupts = in_list(&interrupt_codes());
-    let (keys, key_groups) = filter_keys(Some(AppColumns::App));
+    // The user's and the application's columns, which the filters test too.
+    let who = "NULLIF(userPrincipalName, '') AS upn, NULLIF(userId, '') AS userId, \
+               NULLIF(appId, '') AS appId, NULLIF(appDisplayName, '') AS appName";
+    let who_groups = "userPrincipalName, userId, appId, appDisplayName";
     // One scan: failures grouped by every dimension at once, folded here into each breakdown
     // (failures are a small share of sign-ins, and the groups fewer still). A user's object id
     // and an application's name follow from the user principal name and the application id
     // (they are keys too, for the filters, without multiplying the groups).
     let sql_for = |condition: &str, time: &str, by_day: bool| {
         format!(
-            "SELECT status.errorCode AS code, NULLIF(userPrincipalName, '') AS upn, \
-             NULLIF(userId, '') AS userId, NULLIF(appId, '') AS appId, \
-             NULLIF(appDisplayName, '') AS appName, NULLIF(ipAddress, '') AS ip, \
-             NULLIF(location.countryOrRegion, '') AS country, count(*) AS n{keys}{} \
+            "SELECT status.errorCode AS code, {who}, NULLIF(ipAddress, '') AS ip, \
+             NULLIF(location.countryOrRegion, '') AS country, count(*) AS n{} \
              FROM signins WHERE {time} AND {condition} AND status.errorCode <> 0 \
              AND status.errorCode NOT IN ({interrupts}) \
-             GROUP BY status.errorCode, userPrincipalName, appId, ipAddress, \
-             location.countryOrRegion{key_groups}{}",
+             GROUP BY status.errorCode, {who_groups}, ipAddress, location.countryOrRegion{}",
             day_column(by_day),
             day_group(by_day, true)
         )
@@ -332,10 +332,9 @@ pub async fn failures(
     let groups = c.grouped(src, period, &sql_for).await?;
     let sql_for = |condition: &str, time: &str, by_day: bool| {
         format!(
-            "SELECT count(*) AS n{keys}{} FROM signins WHERE {time} AND {condition} \
-             AND status.errorCode IN ({interrupts}) GROUP BY {}{}",
+            "SELECT count(*) AS n, {who}{} FROM signins WHERE {time} AND {condition} \
+             AND status.errorCode IN ({interrupts}) GROUP BY {who_groups}{}",
             day_column(by_day),
-            key_groups.trim_start_matches(", "),
             day_group(by_day, true)
         )
     };
@@ -516,14 +515,14 @@ pub async fn clients(
     versions: bool,
 ) -> Result<ClientsReport> {
     let kinds = filters.kinds(Question::Clients);
-    let mut c = Conditions::new(&kinds, filters, AppColumns::App);
+    let mut c = Conditions::new(&kinds, filters, AppColumns::App, &CLIENT_GROUPS);
     // The groups carry the user filter's columns (one user's id and name: the groups do not
     // multiply), not the application's (users times applications would): an `app` filter groups
     // its own days.
     if filters.app.is_some() {
         c.filters = None;
     }
-    let (keys, key_groups) = filter_keys(None);
+    let (keys, key_groups) = filter_keys(&CLIENT_GROUPS);
     let sql_for = |condition: &str, time: &str, by_day: bool| {
         format!(
             "SELECT NULLIF(deviceDetail.browser, '') AS browser, \
@@ -693,8 +692,8 @@ pub async fn workloads(
     filters: &Filters,
 ) -> Result<WorkloadsReport> {
     let kinds = filters.kinds(Question::Workloads);
-    let c = Conditions::new(&kinds, filters, AppColumns::Workload);
-    let (keys, key_groups) = filter_keys(Some(AppColumns::Workload));
+    let c = Conditions::new(&kinds, filters, AppColumns::Workload, &WORKLOAD_GROUPS);
+    let (keys, key_groups) = filter_keys(&WORKLOAD_GROUPS);
     let sql_for = |condition: &str, time: &str, by_day: bool| {
         format!(
             "SELECT CASE WHEN array_has(signInEventTypes, 'managedIdentity') THEN 'managedIdentity' \
@@ -850,34 +849,65 @@ const TABLE_COLUMNS: FilterColumns = FilterColumns {
     upn: "userPrincipalName",
 };
 
-const GROUP_COLUMNS: FilterColumns = FilterColumns {
+/// The columns of the applications question's groups that the filters test: its own keys, and
+/// the user's name besides.
+const APPLICATION_GROUPS: FilterColumns = FilterColumns {
+    app_id: "appId",
+    app_name: "appDisplayName",
+    sp_id: "",
+    sp_name: "",
+    user_id: "userId",
+    upn: "f_userPrincipalName",
+};
+
+/// The failures question's groups hold all of them as keys.
+const FAILURE_GROUPS: FilterColumns = FilterColumns {
+    app_id: "appId",
+    app_name: "appName",
+    sp_id: "",
+    sp_name: "",
+    user_id: "userId",
+    upn: "upn",
+};
+
+/// The clients question's groups carry the user's columns only (each user's applications would
+/// multiply them): an `app` filter is not answered from them.
+const CLIENT_GROUPS: FilterColumns = FilterColumns {
+    app_id: "",
+    app_name: "",
+    sp_id: "",
+    sp_name: "",
+    user_id: "userId",
+    upn: "f_userPrincipalName",
+};
+
+/// The workloads question's groups: the service principal's keys, and the others besides.
+const WORKLOAD_GROUPS: FilterColumns = FilterColumns {
     app_id: "f_appId",
     app_name: "f_appDisplayName",
-    sp_id: "f_servicePrincipalId",
-    sp_name: "f_servicePrincipalName",
+    sp_id: "spId",
+    sp_name: "spName",
     user_id: "f_userId",
     upn: "f_userPrincipalName",
 };
 
 /// What a question selects and groups by besides its own keys so that its groups carry the
-/// columns the filters test ([`GROUP_COLUMNS`]): the `SELECT` items and the `GROUP BY` items,
-/// each list starting with a comma. The application's name follows from its id and a user's
-/// name from the id in practice, so the groups barely multiply. `None`: the user's columns only.
-fn filter_keys(app_columns: Option<AppColumns>) -> (String, String) {
-    let mut pairs = vec![
-        (TABLE_COLUMNS.user_id, GROUP_COLUMNS.user_id),
-        (TABLE_COLUMNS.upn, GROUP_COLUMNS.upn),
+/// columns the filters test (`groups`' names that start with `f_`; the others are the
+/// question's own keys): the `SELECT` items and the `GROUP BY` items, each list starting with a
+/// comma. An application's name follows from its id and a user's name from the id in practice,
+/// so the groups barely multiply.
+fn filter_keys(groups: &FilterColumns) -> (String, String) {
+    let pairs = [
+        (TABLE_COLUMNS.app_id, groups.app_id),
+        (TABLE_COLUMNS.app_name, groups.app_name),
+        (TABLE_COLUMNS.sp_id, groups.sp_id),
+        (TABLE_COLUMNS.sp_name, groups.sp_name),
+        (TABLE_COLUMNS.user_id, groups.user_id),
+        (TABLE_COLUMNS.upn, groups.upn),
     ];
-    if app_columns.is_some() {
-        pairs.push((TABLE_COLUMNS.app_id, GROUP_COLUMNS.app_id));
-        pairs.push((TABLE_COLUMNS.app_name, GROUP_COLUMNS.app_name));
-    }
-    if matches!(app_columns, Some(AppColumns::Workload)) {
-        pairs.push((TABLE_COLUMNS.sp_id, GROUP_COLUMNS.sp_id));
-        pairs.push((TABLE_COLUMNS.sp_name, GROUP_COLUMNS.sp_name));
-    }
-    let select = pairs.iter().map(|(t, g)| format!(", {t} AS {g}")).collect();
-    let group = pairs.iter().map(|(t, _)| format!(", {t}")).collect();
+    let extra: Vec<_> = pairs.iter().filter(|(_, g)| g.starts_with("f_")).collect();
+    let select = extra.iter().map(|(t, g)| format!(", {t} AS {g}")).collect();
+    let group = extra.iter().map(|(t, _)| format!(", {t}")).collect();
     (select, group)
 }
 
@@ -925,17 +955,22 @@ struct Conditions {
     params: Vec<ScalarValue>,
     /// The sign-in types only: the condition of the days kept.
     kinds: String,
-    /// The filters over the groups' columns ([`GROUP_COLUMNS`]) and their parameters; `None`
+    /// The filters over the groups' columns and their parameters; `None`
     /// without filters.
     filters: Option<(String, Vec<ScalarValue>)>,
 }
 
 impl Conditions {
-    fn new(kinds: &[SignInKind], filters: &Filters, app_columns: AppColumns) -> Conditions {
+    fn new(
+        kinds: &[SignInKind],
+        filters: &Filters,
+        app_columns: AppColumns,
+        groups: &FilterColumns,
+    ) -> Conditions {
         let mut params = Vec::new();
         let all = conditions(kinds, filters, &mut params, app_columns);
         let mut group_params = Vec::new();
-        let on_groups = filter_conditions(filters, &mut group_params, app_columns, &GROUP_COLUMNS);
+        let on_groups = filter_conditions(filters, &mut group_params, app_columns, groups);
         Conditions {
             all,
             params,

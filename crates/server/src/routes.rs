@@ -328,11 +328,15 @@ async fn metrics(State(state): Shared, caller: Caller) -> Response {
     }
     if let Some(partials) = &state.partials {
         let (hits, misses) = partials.hits_and_misses();
+        let bytes = partials.memory_bytes();
         text.push_str(&format!(
-            "# HELP gatehouse_insights_days_total Whole days of the everyday questions answered from memory (hit) or grouped (miss).\n\
+            "# HELP gatehouse_insights_days_total Whole days of the everyday questions answered from kept days, in memory or in files (hit), or grouped (miss).\n\
              # TYPE gatehouse_insights_days_total counter\n\
              gatehouse_insights_days_total{{result=\"hit\"}} {hits}\n\
-             gatehouse_insights_days_total{{result=\"miss\"}} {misses}\n"
+             gatehouse_insights_days_total{{result=\"miss\"}} {misses}\n\
+             # HELP gatehouse_insights_memory_bytes Memory the kept days hold (at most insights_cache_mb).\n\
+             # TYPE gatehouse_insights_memory_bytes gauge\n\
+             gatehouse_insights_memory_bytes {bytes}\n"
         ));
     }
     {
