@@ -71,12 +71,22 @@ struct Entry {
     batches: Vec<RecordBatch>,
     bytes: usize,
     used: u64,
+    /// When it was last used.
+    used_at: std::time::Instant,
 }
+
+/// A kept day used within this long is not pushed out for another: when the days the questions
+/// read together outgrow the memory, least-recently-used eviction would push out each day just
+/// before it is read again (every answer reading every day from its file); instead the days
+/// already kept stay, and the others are read from their files until the kept ones fall idle.
+const EVICTABLE_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Grouped rows of whole days, bounded in memory, and kept in files under a folder when given
 /// one ([`DayPartials::with_dir`]).
 pub struct DayPartials {
     max_bytes: usize,
+    /// [`EVICTABLE_AFTER`] (shorter in tests).
+    evictable_after: std::time::Duration,
     dir: Option<PathBuf>,
     state: Mutex<State>,
 }
@@ -95,6 +105,7 @@ impl DayPartials {
     pub fn new(max_bytes: usize) -> DayPartials {
         DayPartials {
             max_bytes,
+            evictable_after: EVICTABLE_AFTER,
             dir: None,
             state: Mutex::default(),
         }
@@ -129,6 +140,7 @@ impl DayPartials {
             let clock = s.clock;
             s.entries.get_mut(key).map(|e| {
                 e.used = clock;
+                e.used_at = std::time::Instant::now();
                 e.batches.clone()
             })
         };
@@ -289,39 +301,43 @@ impl DayPartials {
         deleted
     }
 
-    /// Keeps `batches` in memory, dropping the least recently used days past the bound.
+    /// Keeps `batches` in memory within the bound: days used least recently make room if they
+    /// went unused for [`EVICTABLE_AFTER`]; if that does not make room, the day is not kept.
     fn keep(&self, key: Key, batches: Vec<RecordBatch>) {
         let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
         if bytes > self.max_bytes / 4 {
             return;
         }
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.clock += 1;
-        let used = s.clock;
-        if let Some(old) = s.entries.insert(
-            key,
-            Entry {
-                batches,
-                bytes,
-                used,
-            },
-        ) {
+        if let Some(old) = s.entries.remove(&key) {
             s.bytes -= old.bytes;
         }
-        s.bytes += bytes;
-        while s.bytes > self.max_bytes {
+        while s.bytes + bytes > self.max_bytes {
             let Some(oldest) = s
                 .entries
                 .iter()
+                .filter(|(_, e)| e.used_at.elapsed() >= self.evictable_after)
                 .min_by_key(|(_, e)| e.used)
                 .map(|(k, _)| k.clone())
             else {
-                break;
+                return;
             };
             if let Some(e) = s.entries.remove(&oldest) {
                 s.bytes -= e.bytes;
             }
         }
+        s.clock += 1;
+        let used = s.clock;
+        s.entries.insert(
+            key,
+            Entry {
+                batches,
+                bytes,
+                used,
+                used_at: std::time::Instant::now(),
+            },
+        );
+        s.bytes += bytes;
     }
 }
 
@@ -535,4 +551,45 @@ fn compacted(batch: &RecordBatch) -> RecordBatch {
 
 fn micros_time(us: i64) -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp_micros(us).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+
+    fn day(rows: usize) -> Vec<RecordBatch> {
+        let values = Int64Array::from_iter_values(0..rows as i64);
+        vec![RecordBatch::try_from_iter([("n", std::sync::Arc::new(values) as _)]).unwrap()]
+    }
+
+    fn key(day: i64) -> Key {
+        ("question".into(), "tenant".into(), day, 0)
+    }
+
+    /// Days read together and outgrowing the memory do not push each other out (each would be
+    /// read from its file every time): the kept ones stay while in use, the others are not
+    /// kept; once a kept day falls idle, a new one takes its place.
+    #[test]
+    fn days_in_use_are_not_pushed_out() {
+        let one = day(1000)[0].get_array_memory_size();
+        // Room for four days (a day may take at most a quarter).
+        let room = one * 4 + one / 2;
+        let mut kept = DayPartials::new(room);
+        for d in 1..=5 {
+            kept.put(key(d), day(1000));
+        }
+        assert!((1..=4).all(|d| kept.get(&key(d)).is_some()));
+        assert!(kept.get(&key(5)).is_none(), "a fifth day does not fit");
+        assert_eq!(kept.hits_and_misses(), (4, 1));
+        kept.evictable_after = std::time::Duration::ZERO;
+        for d in 2..=4 {
+            kept.get(&key(d));
+        }
+        kept.put(key(5), day(1000));
+        assert!(kept.get(&key(5)).is_some(), "an idle day made room");
+        assert!(kept.get(&key(1)).is_none(), "the least recently used went");
+        assert!((2..=4).all(|d| kept.get(&key(d)).is_some()));
+        assert!(kept.memory_bytes() <= room);
+    }
 }

@@ -5,7 +5,7 @@
 //! max_body_mb = 256              # largest push body accepted
 //! query_memory_mb = 2048         # memory all running queries may hold together
 //! metadata_cache_mb = 512        # Parquet footers and page indexes kept in memory
-//! insights_cache_mb = 256        # questions' grouped rows of whole days kept in memory
+//! insights_cache_mb = 512        # questions' grouped rows of whole days kept in memory
 //! max_running_queries = 2        # queries run at once, the rest wait in turn (default: the cores)
 //!
 //! [ingest]
@@ -171,7 +171,7 @@ impl Default for ServerConfig {
             max_body_mb: 256,
             query_memory_mb: 2048,
             metadata_cache_mb: 512,
-            insights_cache_mb: 256,
+            insights_cache_mb: 512,
             max_running_queries: 0,
             ingest: IngestConfig::default(),
             retention: RetentionConfig::default(),
