@@ -9,7 +9,8 @@
 //! rewrites it) has another fingerprint and is grouped again, so answers are exactly those of
 //! grouping the whole period at once: the files are the truth, and a duplicate record never
 //! reaches them. The period's partial days at its two ends are grouped every time, with their
-//! exact bounds. Memory is bounded (least recently used days go first). A question with filters
+//! exact bounds. Memory is bounded (least recently used days go first, once idle for a minute;
+//! the others are read from their files). A question with filters
 //! whose groups carry the filtered columns ([`Narrow`]) is answered from the days kept without
 //! them.
 
@@ -70,7 +71,6 @@ const TENANT_METADATA: &str = "gatehouse.tenant";
 struct Entry {
     batches: Vec<RecordBatch>,
     bytes: usize,
-    used: u64,
     /// When it was last used.
     used_at: std::time::Instant,
 }
@@ -95,7 +95,6 @@ pub struct DayPartials {
 struct State {
     entries: HashMap<Key, Entry>,
     bytes: usize,
-    clock: u64,
     hits: u64,
     misses: u64,
 }
@@ -136,10 +135,7 @@ impl DayPartials {
     fn get(&self, key: &Key) -> Option<Vec<RecordBatch>> {
         let found = {
             let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            s.clock += 1;
-            let clock = s.clock;
             s.entries.get_mut(key).map(|e| {
-                e.used = clock;
                 e.used_at = std::time::Instant::now();
                 e.batches.clone()
             })
@@ -317,7 +313,7 @@ impl DayPartials {
                 .entries
                 .iter()
                 .filter(|(_, e)| e.used_at.elapsed() >= self.evictable_after)
-                .min_by_key(|(_, e)| e.used)
+                .min_by_key(|(_, e)| e.used_at)
                 .map(|(k, _)| k.clone())
             else {
                 return;
@@ -326,14 +322,11 @@ impl DayPartials {
                 s.bytes -= e.bytes;
             }
         }
-        s.clock += 1;
-        let used = s.clock;
         s.entries.insert(
             key,
             Entry {
                 batches,
                 bytes,
-                used,
                 used_at: std::time::Instant::now(),
             },
         );

@@ -520,13 +520,7 @@ pub async fn clients(
     versions: bool,
 ) -> Result<ClientsReport> {
     let kinds = filters.kinds(Question::Clients);
-    let mut c = Conditions::new(&kinds, filters, AppColumns::App, &CLIENT_GROUPS);
-    // The groups carry the user filter's columns (one user's id and name: the groups do not
-    // multiply), not the application's (users times applications would): an `app` filter groups
-    // its own days.
-    if filters.app.is_some() {
-        c.filters = None;
-    }
+    let c = Conditions::new(&kinds, filters, AppColumns::App, &CLIENT_GROUPS);
     let (keys, key_groups) = filter_keys(&CLIENT_GROUPS);
     let sql_for = |condition: &str, time: &str, by_day: bool| {
         format!(
@@ -876,7 +870,7 @@ const FAILURE_GROUPS: FilterColumns = FilterColumns {
 };
 
 /// The clients question's groups carry the user's columns only (each user's applications would
-/// multiply them): an `app` filter is not answered from them.
+/// multiply them): an `app` filter is answered by the SQL, which groups its own days.
 const CLIENT_GROUPS: FilterColumns = FilterColumns {
     app_id: "",
     app_name: "",
@@ -895,6 +889,20 @@ const WORKLOAD_GROUPS: FilterColumns = FilterColumns {
     user_id: "f_userId",
     upn: "f_userPrincipalName",
 };
+
+impl FilterColumns {
+    /// Whether these columns hold every column `filters` test (a name is empty where a
+    /// question's groups do not carry the column).
+    fn carries(&self, filters: &Filters, app_columns: AppColumns) -> bool {
+        let app = match app_columns {
+            AppColumns::App => vec![self.app_id, self.app_name],
+            AppColumns::Workload => vec![self.app_id, self.app_name, self.sp_id, self.sp_name],
+        };
+        let user = [self.user_id, self.upn];
+        (filters.app.is_none() || app.iter().all(|c| !c.is_empty()))
+            && (filters.user.is_none() || user.iter().all(|c| !c.is_empty()))
+    }
+}
 
 /// What a question selects and groups by besides its own keys so that its groups carry the
 /// columns the filters test (`groups`' names that start with `f_`; the others are the
@@ -975,7 +983,12 @@ impl Conditions {
         let mut params = Vec::new();
         let all = conditions(kinds, filters, &mut params, app_columns);
         let mut group_params = Vec::new();
-        let on_groups = filter_conditions(filters, &mut group_params, app_columns, groups);
+        // Filters on columns the groups do not carry are answered by the SQL alone.
+        let on_groups = if groups.carries(filters, app_columns) {
+            filter_conditions(filters, &mut group_params, app_columns, groups)
+        } else {
+            Vec::new()
+        };
         Conditions {
             all,
             params,

@@ -163,13 +163,12 @@ pub struct DetailedSummaryFilter {
 }
 
 /// `applicationSignInDetailedSummary`: per application, day (UTC) and error code, the sign-ins
-/// of `period` (newest day first, then most sign-ins), at most `top`.
+/// of `period` (newest day first, then most sign-ins).
 pub async fn application_sign_in_detailed_summary(
     engine: &QueryEngine,
     period: Period,
     scope: ActivityScope,
     filter: &DetailedSummaryFilter,
-    top: Option<usize>,
 ) -> Result<Vec<ApplicationSignInDetailedSummary>> {
     let mut params = Vec::new();
     let mut condition = format!(
@@ -232,9 +231,6 @@ pub async fn application_sign_in_detailed_summary(
             .then_with(|| b.sign_in_count.cmp(&a.sign_in_count))
             .then_with(|| a.id.cmp(&b.id))
     });
-    if let Some(top) = top {
-        out.truncate(top);
-    }
     Ok(out)
 }
 

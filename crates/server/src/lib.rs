@@ -450,12 +450,18 @@ async fn warm_insights(state: Arc<AppState>) {
             continue;
         }
         let started = std::time::Instant::now();
+        // Each tenant's days with sign-ins: the newest ends the month grouped ahead, and kept
+        // days of the others (retention removed them) are swept after the round.
+        let mut live: std::collections::HashMap<String, std::collections::BTreeSet<i64>> =
+            Default::default();
         for tenant in snapshot.tenants() {
-            let Some(newest) = snapshot
+            let days: std::collections::BTreeSet<i64> = snapshot
                 .files_for(gatehouse_model::LogKind::SignIns, Some(&tenant), None)
                 .map(|f| i64::from(f.day))
-                .max()
-            else {
+                .collect();
+            let newest = days.last().copied();
+            live.insert(tenant.to_ascii_lowercase(), days);
+            let Some(newest) = newest else {
                 continue;
             };
             let Ok(engine) = state.queries.engine_for(
@@ -503,16 +509,6 @@ async fn warm_insights(state: Arc<AppState>) {
             if let Err(e) = outcome {
                 tracing::warn!(tenant, error = %e, "grouping the everyday questions ahead");
             }
-        }
-        // Kept days that retention removed from the tables go too.
-        let mut live: std::collections::HashMap<String, std::collections::HashSet<i64>> =
-            Default::default();
-        for tenant in snapshot.tenants() {
-            let days = snapshot
-                .files_for(gatehouse_model::LogKind::SignIns, Some(&tenant), None)
-                .map(|f| i64::from(f.day))
-                .collect();
-            live.insert(tenant.to_ascii_lowercase(), days);
         }
         let swept = {
             let state = Arc::clone(&state);

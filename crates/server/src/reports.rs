@@ -89,7 +89,7 @@ pub(crate) async fn report(
         ("applicationSignInDetailedSummary", None) => {
             let (filter, period) = detailed_filter(&options, now)?;
             let rows = gatehouse_insights::application_sign_in_detailed_summary(
-                &engine, period, scope, &filter, None,
+                &engine, period, scope, &filter,
             )
             .await
             .map_err(failed)?;
@@ -233,12 +233,14 @@ fn page(
     resume: Option<&PageToken>,
     as_of: chrono::DateTime<chrono::Utc>,
 ) -> (Vec<Value>, Option<String>) {
-    let id = |row: &Value| row.get("id").and_then(Value::as_str).map(str::to_string);
+    fn id(row: &Value) -> Option<&str> {
+        row.get("id").and_then(Value::as_str)
+    }
     let start = match resume {
         None => 0,
         Some(token) => rows
             .iter()
-            .position(|r| id(r).as_deref() == Some(token.last_id.as_str()))
+            .position(|r| id(r) == Some(token.last_id.as_str()))
             .map_or(token.offset, |i| i + 1)
             .min(rows.len()),
     };
