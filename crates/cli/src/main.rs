@@ -28,13 +28,33 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// fault them in again, each page zeroed by the kernel (on a virtual machine whose host reclaims guest memory,
 /// a first touch costs about 1.6 ms per MB). Measured on the 1M sign-in benchmark: system time
 /// from about 2 s to 0.6 s, page faults from 170–230k to 72k, peak RSS about 8% higher.
+/// Transparent huge pages are off too: the kernel zeroes each 2 MB page whole on its first
+/// touch, and ingest's first touches of column buffers then cost more system time than the TLB
+/// misses they save (1M sign-ins, 3 alternating runs: system time 2.0–2.1 s to 0.7 s, wall time
+/// 7.3–7.4 s to 6.9–7.0 s, user time about 6% higher).
 /// `gatehouse serve`, which runs for months, gives freed memory back (see [`serve_memory`]) so
 /// its resident memory follows what it holds.
 fn keep_freed_memory() {
     // SAFETY: called in `main` before any other thread exists (parsing the command line starts
-    // none; mimalloc's option setters are not thread-safe); the option index is the one
-    // mimalloc's v2 and v3 headers give.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    // none; mimalloc's option setters are not thread-safe); the option indexes are those of
+    // mimalloc v3's header (the version `libmimalloc-sys` builds), checked by the test below.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
+        libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0);
+    }
+    no_huge_pages();
+}
+
+/// Turns transparent huge pages off for this process. mimalloc applies its `allow_thp` option
+/// once, when it initialises (before `main`), so setting the option later changes nothing: the
+/// process asks the kernel itself (`PR_SET_THP_DISABLE`, which holds for every mapping, the
+/// allocator's reserved arenas included).
+fn no_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_THP_DISABLE takes integer arguments only and touches no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
 }
 
 /// mimalloc's `allow_thp` option (`mi_option_allow_thp` in its v3 header).
@@ -49,12 +69,12 @@ const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
 /// the median. With both settings, 30 pages of one filter in a row stay within 0.9–1.3 times the
 /// median; resident memory still falls back 10 s after a burst.
 fn serve_memory() {
-    // SAFETY: as in `keep_freed_memory`; the indexes are those of mimalloc v3's header (the
-    // version `libmimalloc-sys` builds), checked by the test below.
+    // SAFETY: as in `keep_freed_memory`.
     unsafe {
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000);
         libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0);
     }
+    no_huge_pages();
 }
 
 /// Gatehouse keeps every Entra ID sign-in, audit and provisioning record of a tenant and answers
@@ -246,11 +266,6 @@ mod tests {
                 "{defaults:?}"
             );
         }
-        keep_freed_memory();
-        assert_eq!(
-            unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) },
-            -1
-        );
         // allow_thp is on by default.
         if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
             assert_eq!(
@@ -258,6 +273,15 @@ mod tests {
                 1
             );
         }
+        keep_freed_memory();
+        assert_eq!(
+            unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) },
+            -1
+        );
+        assert_eq!(
+            unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_ALLOW_THP) },
+            0
+        );
         serve_memory();
         assert_eq!(
             unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_ALLOW_THP) },
