@@ -23,7 +23,7 @@
 //! partitions that went longest without new rows are closed first. Every closed file is committed, and only
 //! committed rows are counted as stored.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -992,8 +992,22 @@ enum Woke {
     Out(Option<(u64, Out)>),
     /// Maintenance (`None`: nobody can ask for more).
     Control(Option<Maintenance>),
+    /// The writer thread finished files (`None`: it stopped).
+    Done(Option<Result<WriteDone>>),
     /// A flush is due.
     Timeout,
+}
+
+/// A flush sent to the writer thread and not yet answered: what its commit carries and whom it
+/// acknowledges.
+#[derive(Default)]
+struct FlushTicket {
+    /// The jobs whose input had ended when it was sent.
+    ended: Vec<u64>,
+    /// Their positions, per table their rows went to.
+    positions: BTreeMap<(String, LogKind), Vec<(String, i64)>>,
+    /// Their positions, all together (for the store's record of every source).
+    all_positions: Vec<(String, i64)>,
 }
 
 /// A job between its first batch and its acknowledgement.
@@ -1037,6 +1051,8 @@ struct Consumer<'w> {
     compact: bool,
     /// When the rows accepted (or jobs ended) since the last flush must be committed by.
     flush_due: Option<std::time::Instant>,
+    /// Flushes under way, oldest first (the writer thread answers them in order).
+    flushes: std::collections::VecDeque<FlushTicket>,
 }
 
 impl<'w> Consumer<'w> {
@@ -1059,11 +1075,14 @@ impl<'w> Consumer<'w> {
             commit_interval: opts.commit_interval,
             compact: opts.compact,
             flush_due: None,
+            flushes: Default::default(),
         }
     }
 
     /// Takes the workers' output in order until it ends, committing as files close and (with a
     /// commit interval) at the latest that long after rows arrive; runs maintenance between.
+    /// A due flush is only sent: the workers' output goes on being taken while the writer
+    /// thread closes the files, and the jobs are acknowledged when its answer is committed.
     fn run(
         &mut self,
         out_rx: crossbeam_channel::Receiver<(u64, Out)>,
@@ -1081,18 +1100,17 @@ impl<'w> Consumer<'w> {
                 Some(due) => due.saturating_duration_since(std::time::Instant::now()),
                 None => Duration::from_secs(3600),
             };
-            let woke = if control_open {
-                crossbeam_channel::select! {
-                    recv(out_rx) -> msg => Woke::Out(msg.ok()),
-                    recv(control) -> msg => Woke::Control(msg.ok()),
-                    default(wait) => Woke::Timeout,
-                }
+            let control_now = if control_open {
+                control.clone()
             } else {
-                match out_rx.recv_timeout(wait) {
-                    Ok(msg) => Woke::Out(Some(msg)),
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => Woke::Timeout,
-                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Woke::Out(None),
-                }
+                crossbeam_channel::never()
+            };
+            let done_rx = self.done.clone();
+            let woke = crossbeam_channel::select! {
+                recv(out_rx) -> msg => Woke::Out(msg.ok()),
+                recv(control_now) -> msg => Woke::Control(msg.ok()),
+                recv(done_rx) -> msg => Woke::Done(msg.ok()),
+                default(wait) => Woke::Timeout,
             };
             match woke {
                 Woke::Out(None) => break,
@@ -1115,13 +1133,19 @@ impl<'w> Consumer<'w> {
                 }
                 Woke::Control(Some(m)) => self.maintain(m, progress, events)?,
                 Woke::Control(None) => control_open = false,
+                Woke::Done(Some(done)) => self.take_done(done?, progress, events)?,
+                Woke::Done(None) => {
+                    return Err(IngestError::Invalid(
+                        "the file writer stopped before committing every accepted row".into(),
+                    ))
+                }
                 Woke::Timeout => {}
             }
             if self
                 .flush_due
                 .is_some_and(|due| due <= std::time::Instant::now())
             {
-                self.flush(progress, events)?;
+                self.start_flush(progress, events)?;
             }
         }
         if !pending.is_empty() {
@@ -1237,21 +1261,48 @@ impl<'w> Consumer<'w> {
         progress: &mut dyn FnMut(Progress),
         events: &mut dyn PipelineEvents,
     ) -> Result<()> {
+        self.start_flush(progress, events)?;
+        while !self.flushes.is_empty() {
+            let done = match self.done.recv() {
+                Ok(d) => d?,
+                // Without the answer nothing is acknowledged: the writer thread stopped before
+                // closing every file.
+                Err(_) => {
+                    return Err(IngestError::Invalid(
+                        "the file writer stopped before committing every accepted row".into(),
+                    ))
+                }
+            };
+            self.take_done(done, progress, events)?;
+        }
+        Ok(())
+    }
+
+    /// Asks the writer thread to close every open file; its answer ([`Self::take_done`]) is
+    /// committed with the positions of the jobs that have ended by now, which it acknowledges.
+    fn start_flush(
+        &mut self,
+        progress: &mut dyn FnMut(Progress),
+        events: &mut dyn PipelineEvents,
+    ) -> Result<()> {
         self.flush_due = None;
-        let ended: Vec<u64> = self
-            .jobs()
+        let flushing: HashSet<u64> = self
+            .flushes
             .iter()
-            .filter(|(_, j)| j.ended)
-            .map(|(id, _)| *id)
+            .flat_map(|t| t.ended.iter().copied())
             .collect();
-        let mut positions: BTreeMap<(String, LogKind), Vec<(String, i64)>> = BTreeMap::new();
-        let mut all_positions = Vec::new();
-        for id in &ended {
-            if let Some(state) = self.jobs().get(id) {
+        let mut ticket = FlushTicket::default();
+        {
+            let jobs = self.jobs();
+            for (id, state) in jobs.iter() {
+                if !state.ended || flushing.contains(id) {
+                    continue;
+                }
+                ticket.ended.push(*id);
                 if let Some(p) = &state.position {
-                    all_positions.push((p.app_id.clone(), p.version));
+                    ticket.all_positions.push((p.app_id.clone(), p.version));
                     for table in &state.tables {
-                        let list = positions.entry(table.clone()).or_default();
+                        let list = ticket.positions.entry(table.clone()).or_default();
                         // One position per source and table: the furthest.
                         match list.iter_mut().find(|(app, _)| *app == p.app_id) {
                             Some((_, v)) => *v = (*v).max(p.version),
@@ -1261,35 +1312,33 @@ impl<'w> Consumer<'w> {
                 }
             }
         }
-        self.send(ToWriter::Flush, progress, events)?;
-        // Everything up to the flush marker: the last message carries the positions. Without
-        // the marker nothing is acknowledged: the writer thread stopped before closing every file.
-        loop {
-            let done = match self.done.recv() {
-                Ok(d) => d?,
-                Err(_) => {
-                    return Err(IngestError::Invalid(
-                        "the file writer stopped before committing every accepted row".into(),
-                    ))
-                }
-            };
-            let last = done.flushed;
-            let extra = if last {
-                std::mem::take(&mut positions)
-            } else {
-                BTreeMap::new()
-            };
-            self.commit(done, extra, progress, events)?;
-            if last {
-                break;
-            }
+        self.flushes.push_back(ticket);
+        self.send(ToWriter::Flush, progress, events)
+    }
+
+    /// Commits files the writer thread finished; for the answer to a flush, with the positions
+    /// of the jobs its ticket names, which are then acknowledged.
+    fn take_done(
+        &mut self,
+        done: WriteDone,
+        progress: &mut dyn FnMut(Progress),
+        events: &mut dyn PipelineEvents,
+    ) -> Result<()> {
+        if !done.flushed {
+            return self.commit(done, BTreeMap::new(), progress, events);
         }
-        if !all_positions.is_empty() {
-            self.writer.record_positions(&all_positions)?;
+        let ticket = self.flushes.pop_front().unwrap_or_default();
+        self.commit(done, ticket.positions, progress, events)?;
+        if !ticket.all_positions.is_empty() {
+            self.writer.record_positions(&ticket.all_positions)?;
         }
         let finished: Vec<JobState> = {
             let mut jobs = self.jobs();
-            ended.iter().filter_map(|id| jobs.remove(id)).collect()
+            ticket
+                .ended
+                .iter()
+                .filter_map(|id| jobs.remove(id))
+                .collect()
         };
         for mut job in finished {
             events.job_ended(&job.summary);
@@ -1394,7 +1443,7 @@ impl<'w> Consumer<'w> {
                     Err(_) => return Ok(()),
                 }
             };
-            self.commit(done?, BTreeMap::new(), progress, events)?;
+            self.take_done(done?, progress, events)?;
         }
     }
 

@@ -7,8 +7,9 @@
 //! together hold more than [`IngestOptions::max_buffered_bytes`] (the partitions that went
 //! longest without new rows first, until half is left), when rows arrive for a partition while
 //! [`IngestOptions::max_open_files`] are open (the coldest first: each open file holds a file
-//! descriptor), and at the end of the input; each closed file is reported to the ingesting
-//! thread, which commits it.
+//! descriptor), and at the end of the input; closed files are finished on a thread of their own
+//! (`ingest-close`) while new rows go on into new files, and each is reported to the ingesting
+//! thread, in order, which commits it.
 //!
 //! Files keep their rows in time order. Rows of a partition older than the latest of their
 //! sign-in type's open file end its streamed files, and from then on that partition's files
@@ -112,36 +113,53 @@ impl OpenFiles {
     }
 
     /// Handles messages until the ingesting thread hangs up, then closes what is open. Reports
-    /// each set of closed files; stops at the first error, which it reports.
+    /// each set of closed files, in the order of the messages that closed them; stops at the
+    /// first error, which it reports.
+    ///
+    /// Files are finished (their last rows encoded, the footer written, flushed to disk) on a
+    /// thread of their own, `ingest-close`, while this one takes the next rows into new files:
+    /// a commit every second closes every open file, and finishing them here stopped the whole
+    /// pipeline for as long (parsing waits for this thread once its queue is full).
     pub(super) fn run(mut self, messages: Receiver<ToWriter>, done: Sender<Result<WriteDone>>) {
-        let report = |r: Result<WriteDone>| -> bool {
-            match r {
-                Ok(d) if d.added.is_empty() && d.parts.is_empty() && !d.flushed => true,
-                Ok(d) => done.send(Ok(d)).is_ok(),
-                Err(e) => {
-                    let _ = done.send(Err(e));
-                    false
-                }
-            }
-        };
-        for message in messages {
-            let result = match message {
-                ToWriter::Rows { key, batch } => self.rows(key, batch),
-                ToWriter::Flush => self.close_all().map(|mut d| {
-                    d.flushed = true;
-                    d
-                }),
-            };
-            if !report(result) {
+        let root = self.root.clone();
+        let (close_tx, close_rx) = crossbeam_channel::bounded::<Result<Closing>>(2);
+        std::thread::scope(|scope| {
+            let closer = std::thread::Builder::new()
+                .name("ingest-close".into())
+                .spawn_scoped(scope, {
+                    let done = done.clone();
+                    move || finish_closings(&root, close_rx, done)
+                });
+            if let Err(e) = closer {
+                let _ = done.send(Err(crate::IngestError::Invalid(format!(
+                    "cannot start a thread: {e}"
+                ))));
                 return;
             }
-        }
-        report(self.close_all());
+            drop(done);
+            for message in messages {
+                let result = match message {
+                    ToWriter::Rows { key, batch } => self.rows(key, batch),
+                    ToWriter::Flush => self.close_all().map(|mut c| {
+                        c.done.flushed = true;
+                        c
+                    }),
+                };
+                let failed = result.is_err();
+                // A closed channel: the closing thread stopped at an error it reported.
+                if close_tx.send(result).is_err() || failed {
+                    return;
+                }
+            }
+            let _ = close_tx.send(self.close_all());
+            // The closing thread ends once the channel is closed (the scope waits for it).
+            drop(close_tx);
+        });
     }
 
-    fn rows(&mut self, key: PartitionKey, batch: RecordBatch) -> Result<WriteDone> {
+    fn rows(&mut self, key: PartitionKey, batch: RecordBatch) -> Result<Closing> {
         self.messages += 1;
-        let mut done = WriteDone::default();
+        let mut done = Closing::default();
         let time_column = key.log.time_column();
         let mut batch = batch;
         if !self.unsorted.contains(&key) {
@@ -201,8 +219,8 @@ impl OpenFiles {
                 if !full.is_empty() {
                     let rows = full.iter().map(|f| f.rows as usize).sum::<usize>();
                     open.rows = open.rows.saturating_sub(rows);
-                    done.added.extend(full);
-                    done.parts.push((key.clone(), rows));
+                    done.done.added.extend(full);
+                    done.done.parts.push((key.clone(), rows));
                 }
             }
             Body::Gathered { batches, bytes } => {
@@ -219,7 +237,7 @@ impl OpenFiles {
 
     /// When the open files hold more than the limit, closes the ones that went longest without
     /// new rows until at most half of it is left.
-    fn close_coldest(&mut self, done: &mut WriteDone) -> Result<()> {
+    fn close_coldest(&mut self, done: &mut Closing) -> Result<()> {
         let mut held: usize = self.open.values().map(Open::memory_size).sum();
         if held <= self.max_bytes {
             return Ok(());
@@ -240,8 +258,8 @@ impl OpenFiles {
         Ok(())
     }
 
-    fn close_all(&mut self) -> Result<WriteDone> {
-        let mut done = WriteDone::default();
+    fn close_all(&mut self) -> Result<Closing> {
+        let mut done = Closing::default();
         let mut keys: Vec<PartitionKey> = self.open.keys().cloned().collect();
         keys.sort();
         for key in keys {
@@ -250,18 +268,61 @@ impl OpenFiles {
         Ok(done)
     }
 
-    /// Finishes the file of `key` (if open) and notes it in `done`.
-    fn close(&mut self, key: &PartitionKey, done: &mut WriteDone) -> Result<()> {
-        let Some(open) = self.open.remove(key) else {
-            return Ok(());
-        };
-        let entry = match open.body {
-            Body::Streaming(f) => (*f).finish()?,
-            Body::Gathered { batches, .. } => write_partition_file(&self.root, key, batches)?,
-        };
-        done.added.extend(entry);
-        done.parts.push((key.clone(), open.rows));
+    /// Hands the file of `key` (if open) to the closing thread, by way of `done`.
+    fn close(&mut self, key: &PartitionKey, done: &mut Closing) -> Result<()> {
+        if let Some(open) = self.open.remove(key) {
+            done.to_close.push((key.clone(), open));
+        }
         Ok(())
+    }
+}
+
+/// What one message to the writer thread leaves for the closing thread: the files it finished
+/// already (full ones), and the open files it closed, to finish.
+#[derive(Default)]
+struct Closing {
+    done: WriteDone,
+    to_close: Vec<(PartitionKey, Open)>,
+}
+
+impl Closing {
+    /// Finishes the files to close (moved into their partition folders, not live until a
+    /// commit names them) and says what all of them hold.
+    fn finish(self, root: &std::path::Path) -> Result<WriteDone> {
+        let mut done = self.done;
+        for (key, open) in self.to_close {
+            let entry = match open.body {
+                Body::Streaming(f) => (*f).finish()?,
+                Body::Gathered { batches, .. } => write_partition_file(root, &key, batches)?,
+            };
+            done.added.extend(entry);
+            done.parts.push((key, open.rows));
+        }
+        Ok(done)
+    }
+}
+
+/// The closing thread: finishes each message's files in order and reports them (nothing for a
+/// message that neither closed a file nor answers a flush); stops at the first error, which it
+/// reports.
+fn finish_closings(
+    root: &std::path::Path,
+    closings: Receiver<Result<Closing>>,
+    done: Sender<Result<WriteDone>>,
+) {
+    for closing in closings {
+        match closing.and_then(|c| c.finish(root)) {
+            Ok(d) if d.added.is_empty() && d.parts.is_empty() && !d.flushed => {}
+            Ok(d) => {
+                if done.send(Ok(d)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = done.send(Err(e));
+                return;
+            }
+        }
     }
 }
 
@@ -491,11 +552,11 @@ mod tests {
             let done = files
                 .rows(day_key(d), batch(n * 10..(n + 1) * 10, 0))
                 .unwrap();
-            closed.extend(done.parts.iter().map(|p| p.0.day - 19723));
+            closed.extend(done.to_close.iter().map(|(k, _)| k.day - 19723));
             assert!(files.open.len() <= CAP, "{} files open", files.open.len());
         }
         assert_eq!(closed, [1, 2]);
-        let done = files.close_all().unwrap();
+        let done = files.close_all().unwrap().finish(dir.path()).unwrap();
         let rows: usize = done.parts.iter().map(|p| p.1).sum();
         assert_eq!((done.added.len(), rows), (CAP, 50));
     }
