@@ -2,11 +2,11 @@
 //! committed.
 //!
 //! ```text
-//! reader thread ──raw chunks──▶ N worker threads ──typed batches──▶ this thread ──▶ writer thread
-//! (open, gunzip, split)         (parse JSON, normalise,            (reorder, dedup,   (one open file per
-//!                                convert to Arrow, partition)        commit)            partition: encode,
-//!                                                                                       compress Parquet,
-//!                                                                                       columns in parallel)
+//! reader thread ──raw chunks──▶ N worker threads ──typed batches──▶ this thread ──▶ writer thread ──▶ closing thread
+//! (open, gunzip, split)         (parse JSON, normalise,            (reorder, dedup,   (one open file per  (finish closed
+//!                                convert to Arrow, partition)        commit)            partition: encode,  files: last rows,
+//!                                                                                       compress Parquet,   footer, fsync;
+//!                                                                                       columns in parallel) in order)
 //! ```
 //! Workers send each raw record down one of three paths: the direct path
 //! ([`TableBuilder::append_direct`], one pass over the text) for bare Graph records of the
@@ -21,7 +21,9 @@
 //! [`IngestOptions::file_rows`] rows, or, when the open files together hold
 //! [`IngestOptions::max_buffered_bytes`] or number [`IngestOptions::max_open_files`], the
 //! partitions that went longest without new rows are closed first. Every closed file is committed, and only
-//! committed rows are counted as stored.
+//! committed rows are counted as stored. A commit that falls due (the commit interval of a
+//! running service) is sent as a flush and this thread goes on taking batches; the jobs it
+//! covers are acknowledged when the writer's answer is committed.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
