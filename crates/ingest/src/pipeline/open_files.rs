@@ -562,6 +562,64 @@ mod tests {
     }
 
     #[test]
+    fn flushes_are_answered_in_order_while_rows_go_on_into_new_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = |d: i32| PartitionKey {
+            day: 19723 + d,
+            ..key()
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        // Rows of day 0, a flush, rows of days 0 and 1, a flush, rows of day 1, the end.
+        let rows = |d: i32, n: u32| ToWriter::Rows {
+            key: day(d),
+            batch: batch(n * 10..(n + 1) * 10, 0),
+        };
+        for m in [
+            rows(0, 0),
+            ToWriter::Flush,
+            rows(0, 1),
+            rows(1, 2),
+            ToWriter::Flush,
+            ToWriter::Flush,
+            rows(1, 3),
+        ] {
+            tx.send(m).unwrap();
+        }
+        drop(tx);
+        OpenFiles::new(dir.path().to_path_buf(), usize::MAX, usize::MAX, usize::MAX)
+            .run(rx, done_tx);
+        let answers: Vec<(bool, Vec<(i32, usize)>)> = done_rx
+            .iter()
+            .map(|d| {
+                let d = d.unwrap();
+                assert_eq!(d.added.len(), d.parts.len());
+                let parts = d.parts.iter().map(|(k, n)| (k.day - 19723, *n)).collect();
+                (d.flushed, parts)
+            })
+            .collect();
+        assert_eq!(
+            answers,
+            [
+                (true, vec![(0, 10)]),
+                (true, vec![(0, 10), (1, 10)]),
+                // A flush with nothing open is answered all the same.
+                (true, vec![]),
+                (false, vec![(1, 10)]),
+            ]
+        );
+        // Every file was finished and moved into its partition folder.
+        let files: usize = (0..2)
+            .map(|d| {
+                std::fs::read_dir(dir.path().join(day(d).dir()))
+                    .unwrap()
+                    .count()
+            })
+            .sum();
+        assert_eq!(files, 4);
+    }
+
+    #[test]
     fn open_files_over_the_memory_limit_are_closed() {
         let dir = tempfile::tempdir().unwrap();
         let batches = (0..6).map(|n| batch(n * 500..(n + 1) * 500, 0)).collect();
