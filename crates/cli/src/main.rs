@@ -282,6 +282,12 @@ mod tests {
             unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_ALLOW_THP) },
             0
         );
+        // The option alone changes nothing once mimalloc runs: the kernel must have been told.
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) },
+            1
+        );
         serve_memory();
         assert_eq!(
             unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_ALLOW_THP) },

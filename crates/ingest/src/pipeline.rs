@@ -1000,6 +1000,11 @@ enum Woke {
     Timeout,
 }
 
+/// The writer thread ended while this thread still waited for files from it.
+fn writer_stopped() -> IngestError {
+    IngestError::Invalid("the file writer stopped before committing every accepted row".into())
+}
+
 /// A flush sent to the writer thread and not yet answered: what its commit carries and whom it
 /// acknowledges.
 #[derive(Default)]
@@ -1136,11 +1141,7 @@ impl<'w> Consumer<'w> {
                 Woke::Control(Some(m)) => self.maintain(m, progress, events)?,
                 Woke::Control(None) => control_open = false,
                 Woke::Done(Some(done)) => self.take_done(done?, progress, events)?,
-                Woke::Done(None) => {
-                    return Err(IngestError::Invalid(
-                        "the file writer stopped before committing every accepted row".into(),
-                    ))
-                }
+                Woke::Done(None) => return Err(writer_stopped()),
                 Woke::Timeout => {}
             }
             if self
@@ -1267,13 +1268,8 @@ impl<'w> Consumer<'w> {
         while !self.flushes.is_empty() {
             let done = match self.done.recv() {
                 Ok(d) => d?,
-                // Without the answer nothing is acknowledged: the writer thread stopped before
-                // closing every file.
-                Err(_) => {
-                    return Err(IngestError::Invalid(
-                        "the file writer stopped before committing every accepted row".into(),
-                    ))
-                }
+                // Without the answer nothing is acknowledged.
+                Err(_) => return Err(writer_stopped()),
             };
             self.take_done(done, progress, events)?;
         }

@@ -787,29 +787,18 @@ impl Gh {
     /// Every data file (`*.parquet` outside `_delta_log`) under `DATA/tenants`, as `/`-separated
     /// paths relative to the data dir.
     pub fn parquet_on_disk(&self) -> Vec<String> {
+        // The Delta log's checkpoints are Parquet too, but not data.
+        let files = files_under(&self.data.join("tenants"), &|d| !d.ends_with("_delta_log"));
         let mut out = Vec::new();
-        let root = self.data.join("tenants");
-        let mut stack = vec![root];
-        while let Some(d) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&d) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    // The Delta log's checkpoints are Parquet too, but not data.
-                    if !p.ends_with("_delta_log") {
-                        stack.push(p);
-                    }
-                } else if p.extension().is_some_and(|x| x == "parquet") {
-                    let rel = p.strip_prefix(&self.data).expect("under data");
-                    out.push(
-                        rel.components()
-                            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                            .collect::<Vec<_>>()
-                            .join("/"),
-                    );
-                }
+        for p in files {
+            if p.extension().is_some_and(|x| x == "parquet") {
+                let rel = p.strip_prefix(&self.data).expect("under data");
+                out.push(
+                    rel.components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                );
             }
         }
         out.sort();
@@ -1128,17 +1117,34 @@ pub fn read_request(stream: &std::net::TcpStream) -> std::io::Result<Request> {
 /// and ingest rightly rejects an empty file (exit 2): tests whose simulated days depend on the
 /// date they run would otherwise pass or fail by the calendar.
 fn remove_empty_files(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        match entry.metadata() {
-            Ok(m) if m.is_dir() => remove_empty_files(&path),
-            Ok(m) if m.len() == 0 => std::fs::remove_file(&path).unwrap(),
-            _ => {}
+    for path in files_under(dir, &|_| true) {
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) {
+            std::fs::remove_file(&path).unwrap();
         }
     }
+}
+
+/// The files under `root`, at any depth of the folders `descend` accepts (none if `root` cannot
+/// be read).
+fn files_under(root: &Path, descend: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if descend(&p) {
+                    stack.push(p);
+                }
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

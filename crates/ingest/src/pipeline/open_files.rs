@@ -140,10 +140,11 @@ impl OpenFiles {
             for message in messages {
                 let result = match message {
                     ToWriter::Rows { key, batch } => self.rows(key, batch),
-                    ToWriter::Flush => self.close_all().map(|mut c| {
+                    ToWriter::Flush => {
+                        let mut c = self.close_all();
                         c.done.flushed = true;
-                        c
-                    }),
+                        Ok(c)
+                    }
                 };
                 let failed = result.is_err();
                 // A closed channel: the closing thread stopped at an error it reported.
@@ -151,7 +152,7 @@ impl OpenFiles {
                     return;
                 }
             }
-            let _ = close_tx.send(self.close_all());
+            let _ = close_tx.send(Ok(self.close_all()));
             // The closing thread ends once the channel is closed (the scope waits for it).
             drop(close_tx);
         });
@@ -175,7 +176,7 @@ impl OpenFiles {
                 // streamed files end here (they are sorted), and this partition's files are
                 // sorted in memory from now on.
                 self.unsorted.insert(key.clone());
-                self.close(&key, &mut done)?;
+                self.close(&key, &mut done);
             }
         }
         if !self.open.contains_key(&key) && self.open.len() >= self.max_open {
@@ -185,7 +186,7 @@ impl OpenFiles {
                 .min_by_key(|(_, o)| o.last_used)
                 .map(|(k, _)| k.clone());
             if let Some(coldest) = coldest {
-                self.close(&coldest, &mut done)?;
+                self.close(&coldest, &mut done);
             }
         }
         let open = match self.open.get_mut(&key) {
@@ -227,20 +228,20 @@ impl OpenFiles {
                 *bytes += batch.get_array_memory_size();
                 batches.push(batch);
                 if open.rows >= self.file_rows {
-                    self.close(&key, &mut done)?;
+                    self.close(&key, &mut done);
                 }
             }
         }
-        self.close_coldest(&mut done)?;
+        self.close_coldest(&mut done);
         Ok(done)
     }
 
     /// When the open files hold more than the limit, closes the ones that went longest without
     /// new rows until at most half of it is left.
-    fn close_coldest(&mut self, done: &mut Closing) -> Result<()> {
+    fn close_coldest(&mut self, done: &mut Closing) {
         let mut held: usize = self.open.values().map(Open::memory_size).sum();
         if held <= self.max_bytes {
-            return Ok(());
+            return;
         }
         let mut by_age: Vec<(u64, usize, PartitionKey)> = self
             .open
@@ -253,27 +254,25 @@ impl OpenFiles {
                 break;
             }
             held = held.saturating_sub(bytes);
-            self.close(&key, done)?;
+            self.close(&key, done);
         }
-        Ok(())
     }
 
-    fn close_all(&mut self) -> Result<Closing> {
+    fn close_all(&mut self) -> Closing {
         let mut done = Closing::default();
         let mut keys: Vec<PartitionKey> = self.open.keys().cloned().collect();
         keys.sort();
         for key in keys {
-            self.close(&key, &mut done)?;
+            self.close(&key, &mut done);
         }
-        Ok(done)
+        done
     }
 
     /// Hands the file of `key` (if open) to the closing thread, by way of `done`.
-    fn close(&mut self, key: &PartitionKey, done: &mut Closing) -> Result<()> {
+    fn close(&mut self, key: &PartitionKey, done: &mut Closing) {
         if let Some(open) = self.open.remove(key) {
             done.to_close.push((key.clone(), open));
         }
-        Ok(())
     }
 }
 
@@ -556,7 +555,7 @@ mod tests {
             assert!(files.open.len() <= CAP, "{} files open", files.open.len());
         }
         assert_eq!(closed, [1, 2]);
-        let done = files.close_all().unwrap().finish(dir.path()).unwrap();
+        let done = files.close_all().finish(dir.path()).unwrap();
         let rows: usize = done.parts.iter().map(|p| p.1).sum();
         assert_eq!((done.added.len(), rows), (CAP, 50));
     }
