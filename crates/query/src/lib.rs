@@ -14,6 +14,7 @@
 //! A [`QueryService`] keeps what a long-running server shares between queries: the DataFusion
 //! runtime with its file-metadata cache (Parquet footers are read once, not per query).
 
+mod dictionary_group_by;
 mod table;
 mod versions;
 
@@ -25,11 +26,13 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::TableReference;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use gatehouse_model::{LogKind, TableSchema};
 use gatehouse_store::{Store, StoreSnapshot};
 
 pub use datafusion::execution::SendableRecordBatchStream as RecordBatchStream;
+pub use dictionary_group_by::{DictionaryGroupBy, DictionaryGroupByExec};
 pub use table::{with_string_views, SnapshotTable};
 pub use versions::{completeness, RecordVersion};
 
@@ -89,6 +92,8 @@ pub struct QueryService {
 struct SessionShape {
     schemas: Arc<[(LogKind, SchemaRef)]>,
     partitions: usize,
+    /// Whether [`DictionaryGroupBy`] is on, and the groups its partitions hold.
+    dictionary_group_by: Option<usize>,
 }
 
 impl SessionShape {
@@ -97,6 +102,7 @@ impl SessionShape {
         SessionShape {
             schemas: LogKind::ALL.iter().map(|&l| (l, table_schema(l))).collect(),
             partitions: cores * PARTITIONS_PER_CORE,
+            dictionary_group_by: Some(dictionary_group_by::DEFAULT_MAX_GROUPS),
         }
     }
 
@@ -122,6 +128,24 @@ impl QueryService {
             root: root.into(),
             shape: SessionShape::new(),
         }
+    }
+
+    /// Whether grouping by string columns may use the Parquet dictionaries' codes
+    /// ([`DictionaryGroupBy`]; on by default). Off, DataFusion's own aggregation answers every
+    /// query: the same answers, for comparing them.
+    pub fn with_dictionary_group_by(mut self, on: bool) -> QueryService {
+        self.shape.dictionary_group_by = on.then_some(dictionary_group_by::DEFAULT_MAX_GROUPS);
+        self
+    }
+
+    /// Lets each partition of a [`DictionaryGroupBy`] aggregation hold at most `groups` groups
+    /// before it sends them on (default a million; they are sent on earlier when the memory
+    /// pool refuses more).
+    pub fn with_dictionary_max_groups(mut self, groups: usize) -> QueryService {
+        if self.shape.dictionary_group_by.is_some() {
+            self.shape.dictionary_group_by = Some(groups);
+        }
+        self
     }
 
     /// Keeps at most `bytes` of Parquet footers and page indexes in memory (least recently
@@ -232,7 +256,15 @@ impl QueryEngine {
             .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
             .set_bool("datafusion.execution.parquet.pushdown_filters", true);
         let config = config.with_target_partitions(shape.partitions);
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let mut state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features();
+        if let Some(max_groups) = shape.dictionary_group_by {
+            state =
+                state.with_physical_optimizer_rule(Arc::new(DictionaryGroupBy::new(max_groups)));
+        }
+        let ctx = SessionContext::new_with_state(state.build());
         // Table functions that make rows from nothing would let a reader fill the memory of the
         // process that also ingests; the tables are the only sources.
         for name in ["generate_series", "range"] {
