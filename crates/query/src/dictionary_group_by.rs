@@ -9,9 +9,11 @@
 //! grouped by a few small integers, and the strings are put back only for the groups that leave.
 //!
 //! The rule [`DictionaryGroupBy`] puts it in place of a *partial* aggregation that reads a
-//! Parquet scan directly, when every key is a string column or a string field of a struct column
-//! (`deviceDetail.browser`), the aggregates are all `count(*)`, and the scan has no filter or
-//! limit of its own. Its output is the partial aggregation's, row for row, so the final
+//! Parquet scan directly, when every key is a string or integer column or such a field of a
+//! struct column (`deviceDetail.browser`, `status.errorCode`), the aggregates are all
+//! `count(*)`, and the scan has no limit and filters (if at all) on the keys alone: a row's
+//! keys then decide whether it passes, so the filter is applied to each group once, as it
+//! leaves, instead of to every row (`WHERE status.errorCode <> 0 GROUP BY status.errorCode`). Its output is the partial aggregation's, row for row, so the final
 //! aggregation above it is unchanged; any other plan is left as it was. Memory is accounted to
 //! the session's pool: past a million groups, or when the pool refuses more, the groups so far
 //! are sent on and counting starts again (a partial aggregation may emit a group more than once;
@@ -25,7 +27,8 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringBuilder, StringViewBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DataFusionError, Result};
@@ -36,6 +39,7 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::TaskContext;
+use datafusion::logical_expr::Volatility;
 use datafusion::object_store::local::LocalFileSystem;
 use datafusion::parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
@@ -117,12 +121,13 @@ impl PhysicalOptimizerRule for DictionaryGroupBy {
     }
 }
 
-/// One grouping key: a string column, or a string field of a struct column.
+/// One grouping key: a string or integer column, or such a field of a struct column.
 #[derive(Debug, Clone, PartialEq)]
 struct GroupKey {
     column: String,
     field: Option<String>,
-    /// The type the aggregation outputs it as (a string view or a string).
+    /// The type the aggregation outputs it as (a string view, a string, a 32- or 64-bit
+    /// integer).
     output: DataType,
 }
 
@@ -162,8 +167,7 @@ fn replacement(plan: &Arc<dyn ExecutionPlan>, max_groups: usize) -> Option<Arc<d
     let scan = input.downcast_ref::<DataSourceExec>()?;
     let config = scan.data_source().downcast_ref::<FileScanConfig>()?;
     let parquet = config.file_source().downcast_ref::<ParquetSource>()?;
-    if parquet.filter().is_some()
-        || config.limit.is_some()
+    if config.limit.is_some()
         || !config.table_partition_cols().is_empty()
         || config.object_store_url != ObjectStoreUrl::local_filesystem()
     {
@@ -183,24 +187,32 @@ fn replacement(plan: &Arc<dyn ExecutionPlan>, max_groups: usize) -> Option<Arc<d
     }
     let table_schema = config.file_schema();
     let output = aggregate.schema();
-    let keys = keys
+    let sources = keys
         .iter()
-        .enumerate()
-        .map(|(i, (expr, _))| {
+        .map(|(expr, _)| {
             let column = expr.downcast_ref::<Column>()?;
-            let source: Arc<dyn PhysicalExpr> = match parquet.projection() {
+            Some(match parquet.projection() {
                 Some(projection) => Arc::clone(&projection.iter().nth(column.index())?.expr),
                 None => Arc::clone(expr),
-            };
-            key_of(&source, table_schema, output.field(i).data_type())
+            })
         })
+        .collect::<Option<Vec<Arc<dyn PhysicalExpr>>>>()?;
+    let keys = sources
+        .iter()
+        .enumerate()
+        .map(|(i, source)| key_of(source, table_schema, output.field(i).data_type()))
         .collect::<Option<Vec<_>>>()?;
+    let filter = match parquet.filter() {
+        Some(predicate) => Some(on_keys(&predicate, &sources)?),
+        None => None,
+    };
     Some(Arc::new(DictionaryGroupByExec::new(
         files,
         keys,
         aggregate.aggr_expr().len(),
         output,
         max_groups,
+        filter,
     )))
 }
 
@@ -219,16 +231,57 @@ fn counts_rows(aggregate: &AggregateFunctionExpr) -> bool {
             .is_ok_and(|f| f.len() == 1 && f[0].data_type() == &DataType::Int64)
 }
 
-/// The key `expr` (over the table's schema) reads, when it is a string column or a string field
-/// of a struct column, and the aggregation outputs it as a string.
-fn key_of(expr: &Arc<dyn PhysicalExpr>, table: &Schema, output: &DataType) -> Option<GroupKey> {
-    if !matches!(output, DataType::Utf8View | DataType::Utf8) {
-        return None;
+/// `predicate` (over the table's schema) rewritten over the groups' keys (key `i` is column
+/// `i`), when it reads nothing but the keys' columns and is the same for the same keys (no
+/// volatile function).
+fn on_keys(
+    predicate: &Arc<dyn PhysicalExpr>,
+    sources: &[Arc<dyn PhysicalExpr>],
+) -> Option<Arc<dyn PhysicalExpr>> {
+    let mut other = false;
+    let rewritten = Arc::clone(predicate)
+        .transform_down(|e| {
+            if let Some(i) = sources.iter().position(|s| s.as_ref() == e.as_ref()) {
+                let key: Arc<dyn PhysicalExpr> = Arc::new(Column::new(&format!("key{i}"), i));
+                return Ok(Transformed::new(key, true, TreeNodeRecursion::Jump));
+            }
+            let volatile = e
+                .downcast_ref::<ScalarFunctionExpr>()
+                .is_some_and(|f| f.fun().signature().volatility == Volatility::Volatile);
+            other |= volatile || e.downcast_ref::<Column>().is_some();
+            Ok(Transformed::no(e))
+        })
+        .ok()?
+        .data;
+    (!other).then_some(rewritten)
+}
+
+/// The kinds of values a key holds.
+fn key_type(t: &DataType) -> Option<KeyType> {
+    match t {
+        DataType::Utf8View | DataType::Utf8 => Some(KeyType::String),
+        DataType::Int32 => Some(KeyType::Int32),
+        DataType::Int64 => Some(KeyType::Int64),
+        _ => None,
     }
-    let is_string = |t: &DataType| matches!(t, DataType::Utf8View | DataType::Utf8);
+}
+
+/// What a key's values are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum KeyType {
+    String,
+    Int32,
+    Int64,
+}
+
+/// The key `expr` (over the table's schema) reads, when it is a string or integer column or
+/// such a field of a struct column, and the aggregation outputs it as the same kind of value.
+fn key_of(expr: &Arc<dyn PhysicalExpr>, table: &Schema, output: &DataType) -> Option<GroupKey> {
+    let kind = key_type(output)?;
+    let same = |t: &DataType| key_type(t) == Some(kind);
     if let Some(column) = expr.downcast_ref::<Column>() {
         let field = table.field_with_name(column.name()).ok()?;
-        return is_string(field.data_type()).then(|| GroupKey {
+        return same(field.data_type()).then(|| GroupKey {
             column: column.name().to_string(),
             field: None,
             output: output.clone(),
@@ -250,7 +303,7 @@ fn key_of(expr: &Arc<dyn PhysicalExpr>, table: &Schema, output: &DataType) -> Op
         return None;
     };
     let (_, field) = fields.find(&name)?;
-    is_string(field.data_type()).then(|| GroupKey {
+    same(field.data_type()).then(|| GroupKey {
         column: column.name().to_string(),
         field: Some(name),
         output: output.clone(),
@@ -266,6 +319,8 @@ pub struct DictionaryGroupByExec {
     keys: Vec<GroupKey>,
     counts: usize,
     max_groups: usize,
+    /// The scan's filter, over the keys (key `i` is column `i`).
+    filter: Option<Arc<dyn PhysicalExpr>>,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
@@ -277,6 +332,7 @@ impl DictionaryGroupByExec {
         counts: usize,
         schema: SchemaRef,
         max_groups: usize,
+        filter: Option<Arc<dyn PhysicalExpr>>,
     ) -> DictionaryGroupByExec {
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema),
@@ -289,6 +345,7 @@ impl DictionaryGroupByExec {
             keys,
             counts,
             max_groups,
+            filter,
             properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
         }
@@ -304,7 +361,11 @@ impl DisplayAs for DictionaryGroupByExec {
             "DictionaryGroupByExec: gby=[{}], count(*)={}, files={files}",
             keys.join(", "),
             self.counts
-        )
+        )?;
+        match &self.filter {
+            Some(filter) => write!(f, ", filter={filter}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -323,9 +384,12 @@ impl ExecutionPlan for DictionaryGroupByExec {
 
     fn apply_expressions(
         &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
+        match &self.filter {
+            Some(filter) => f(filter),
+            None => Ok(TreeNodeRecursion::Continue),
+        }
     }
 
     fn with_new_children(
@@ -368,6 +432,7 @@ impl ExecutionPlan for DictionaryGroupByExec {
             reservation,
             early,
             self.max_groups,
+            self.filter.clone(),
         );
 
         let mut builder = RecordBatchReceiverStreamBuilder::new(Arc::clone(&schema), 2);
@@ -429,6 +494,8 @@ struct Groups {
     /// How many times the groups were sent on before the end.
     early: Count,
     max_groups: usize,
+    /// Groups whose keys fail it are not sent on.
+    filter: Option<Arc<dyn PhysicalExpr>>,
 }
 
 /// Where a row's group is found from its keys' numbers.
@@ -450,8 +517,11 @@ const DENSE_BITS: u32 = 20;
 struct KeyCodes {
     key: GroupKey,
     numbers: HashMap<Box<str>, u32, foldhash::fast::FixedState>,
-    /// Each number's string; `None` is null.
+    /// Each number's string (string keys); `None` is null.
     strings: Vec<Option<Box<str>>>,
+    /// Integer keys: each value's number, and each number's value (`None` is null).
+    int_numbers: HashMap<i64, u32, foldhash::fast::FixedState>,
+    ints: Vec<Option<i64>>,
     null: Option<u32>,
     string_bytes: usize,
     /// The dictionary `mapped` is for (kept so its address cannot be reused by another).
@@ -468,6 +538,8 @@ impl KeyCodes {
             key,
             numbers: HashMap::default(),
             strings: Vec::new(),
+            int_numbers: HashMap::default(),
+            ints: Vec::new(),
             null: None,
             string_bytes: 0,
             dictionary: None,
@@ -480,18 +552,61 @@ impl KeyCodes {
         if let Some(&n) = self.numbers.get(s) {
             return n;
         }
-        let n = self.strings.len() as u32;
+        let n = self.len() as u32;
         self.strings.push(Some(s.into()));
+        self.ints.push(None);
         self.numbers.insert(s.into(), n);
         self.string_bytes += s.len();
         n
     }
 
     fn null_number(&mut self) -> u32 {
+        let next = self.len() as u32;
         *self.null.get_or_insert_with(|| {
             self.strings.push(None);
-            self.strings.len() as u32 - 1
+            self.ints.push(None);
+            next
         })
+    }
+
+    /// How many numbers are given out.
+    fn len(&self) -> usize {
+        self.strings.len().max(self.ints.len())
+    }
+
+    fn int_number(&mut self, value: i64) -> u32 {
+        let next = self.len() as u32;
+        let number = *self.int_numbers.entry(value).or_insert(next);
+        if number == next {
+            self.ints.push(Some(value));
+            self.strings.push(None);
+        }
+        number
+    }
+
+    /// Numbers the integers of `array` into `self.batch`.
+    fn number_ints<T: datafusion::arrow::datatypes::ArrowPrimitiveType>(
+        &mut self,
+        array: &datafusion::arrow::array::PrimitiveArray<T>,
+    ) where
+        T::Native: Into<i64>,
+    {
+        let mut last: Option<(T::Native, u32)> = None;
+        for (row, &value) in array.values().iter().enumerate() {
+            let number = if array.is_null(row) {
+                self.null_number()
+            } else {
+                match last {
+                    Some((v, n)) if v == value => n,
+                    _ => {
+                        let n = self.int_number(value.into());
+                        last = Some((value, n));
+                        n
+                    }
+                }
+            };
+            self.batch.push(number);
+        }
     }
 
     /// Numbers the rows of `array` (a dictionary of strings; `None`: the file lacks the
@@ -503,6 +618,14 @@ impl KeyCodes {
             self.batch.resize(rows, null);
             return Ok(());
         };
+        if let Some(ints) = array.as_primitive_opt::<Int32Type>() {
+            self.number_ints(ints);
+            return Ok(());
+        }
+        if let Some(ints) = array.as_primitive_opt::<Int64Type>() {
+            self.number_ints(ints);
+            return Ok(());
+        }
         let dictionary = array.as_dictionary_opt::<Int32Type>().ok_or_else(|| {
             DataFusionError::Internal(format!(
                 "{} was read as {}, not a dictionary",
@@ -555,6 +678,8 @@ impl KeyCodes {
     fn clear(&mut self) {
         self.numbers.clear();
         self.strings.clear();
+        self.int_numbers.clear();
+        self.ints.clear();
         self.null = None;
         self.string_bytes = 0;
         self.dictionary = None;
@@ -565,6 +690,8 @@ impl KeyCodes {
         self.string_bytes
             + self.strings.capacity() * 16
             + self.numbers.capacity() * 24
+            + self.int_numbers.capacity() * 16
+            + self.ints.capacity() * 16
             + self.mapped.capacity() * 4
             + self.batch.capacity() * 4
     }
@@ -573,7 +700,15 @@ impl KeyCodes {
     fn column(&self, index: usize, group_keys: &[u128]) -> ArrayRef {
         let string =
             |packed: u128| self.strings[(packed >> (32 * index)) as u32 as usize].as_deref();
+        let int = |packed: u128| self.ints[(packed >> (32 * index)) as u32 as usize];
         match self.key.output {
+            DataType::Int32 => Arc::new(
+                group_keys
+                    .iter()
+                    .map(|&k| int(k).map(|v| v as i32))
+                    .collect::<datafusion::arrow::array::Int32Array>(),
+            ),
+            DataType::Int64 => Arc::new(group_keys.iter().map(|&k| int(k)).collect::<Int64Array>()),
             DataType::Utf8 => {
                 let mut b = StringBuilder::with_capacity(group_keys.len(), 0);
                 for &k in group_keys {
@@ -600,6 +735,7 @@ impl Groups {
         reservation: MemoryReservation,
         early: Count,
         max_groups: usize,
+        filter: Option<Arc<dyn PhysicalExpr>>,
     ) -> Groups {
         Groups {
             keys: keys.iter().cloned().map(KeyCodes::new).collect(),
@@ -614,6 +750,7 @@ impl Groups {
             reservation,
             early,
             max_groups,
+            filter,
         }
     }
 
@@ -755,7 +892,7 @@ impl Groups {
             .keys
             .iter()
             .zip(bits)
-            .map(|(k, &b)| b.max(bits_for(k.strings.len())))
+            .map(|(k, &b)| b.max(bits_for(k.len())))
             .collect();
         if needed == *bits {
             return;
@@ -817,7 +954,17 @@ impl Groups {
                 .collect();
             let counts: ArrayRef = Arc::new(Int64Array::from(rows.to_vec()));
             columns.extend(std::iter::repeat_n(counts, self.counts));
-            let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
+            let mut batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
+            if let Some(filter) = &self.filter {
+                let passes = filter.evaluate(&batch)?.into_array(batch.num_rows())?;
+                let passes = passes.as_boolean_opt().ok_or_else(|| {
+                    DataFusionError::Internal(format!("{filter} is not a boolean"))
+                })?;
+                batch = filter_record_batch(&batch, passes)?;
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+            }
             if !send(batch) {
                 return Ok(false);
             }
@@ -862,38 +1009,43 @@ fn packed(keys: &[&[u32]], row: usize) -> u128 {
 /// `schema` with each key's column (or struct field) read as a dictionary of strings, and each
 /// key's path in the Parquet schema (`None`: not in this file).
 fn dictionary_hint(schema: &Schema, keys: &[KeyCodes]) -> (Schema, Vec<Option<Vec<String>>>) {
-    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-    let is_string = |t: &DataType| matches!(t, DataType::Utf8 | DataType::Utf8View);
+    // Strings as dictionaries; integers as they are.
+    let read_as = |t: &DataType| match t {
+        DataType::Utf8 | DataType::Utf8View => Some(DataType::Dictionary(
+            Box::new(DataType::Int32),
+            Box::new(DataType::Utf8),
+        )),
+        DataType::Int32 | DataType::Int64 => Some(t.clone()),
+        _ => None,
+    };
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     let mut paths = Vec::new();
     for k in keys {
         let key = &k.key;
-        let Some(index) = fields.iter().position(|f| f.name() == &key.column) else {
-            paths.push(None);
-            continue;
-        };
-        let top = &fields[index];
-        match (&key.field, top.data_type()) {
-            (None, t) if is_string(t) => {
-                fields[index] = top.clone().with_data_type(dictionary.clone());
-                paths.push(Some(vec![key.column.clone()]));
-            }
-            (Some(name), DataType::Struct(children)) => {
-                match children.iter().position(|c| c.name() == name) {
-                    Some(i) if is_string(children[i].data_type()) => {
-                        let mut children: Vec<Field> =
-                            children.iter().map(|c| c.as_ref().clone()).collect();
-                        children[i] = children[i].clone().with_data_type(dictionary.clone());
-                        fields[index] = top
-                            .clone()
-                            .with_data_type(DataType::Struct(children.into()));
-                        paths.push(Some(vec![key.column.clone(), name.clone()]));
+        let mut path = None;
+        if let Some(top) = fields.iter_mut().find(|f| f.name() == &key.column) {
+            match (&key.field, top.data_type().clone()) {
+                (None, t) => {
+                    if let Some(as_type) = read_as(&t) {
+                        top.set_data_type(as_type);
+                        path = Some(vec![key.column.clone()]);
                     }
-                    _ => paths.push(None),
                 }
+                (Some(name), DataType::Struct(children)) => {
+                    let mut children: Vec<Field> =
+                        children.iter().map(|c| c.as_ref().clone()).collect();
+                    if let Some(child) = children.iter_mut().find(|c| c.name() == name) {
+                        if let Some(as_type) = read_as(child.data_type()) {
+                            child.set_data_type(as_type);
+                            top.set_data_type(DataType::Struct(children.into()));
+                            path = Some(vec![key.column.clone(), name.clone()]);
+                        }
+                    }
+                }
+                _ => {}
             }
-            _ => paths.push(None),
         }
+        paths.push(path);
     }
     (
         Schema::new_with_metadata(fields, schema.metadata().clone()),
