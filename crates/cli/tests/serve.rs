@@ -33,6 +33,16 @@ fn every_request_is_authenticated_and_sees_only_its_tenant() {
     let reports_a = gh.token("tenant-a", "reports-reader");
     let reader_b = gh.token("tenant-b", "global-reader");
     let server = Served::start(&gh, &[]);
+    // The server keeps transparent huge pages (batch commands turn them off): the kernel says
+    // whether PR_SET_THP_DISABLE was set for the process.
+    #[cfg(target_os = "linux")]
+    {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
+            .expect("the server's /proc status");
+        if let Some(line) = status.lines().find(|l| l.starts_with("THP_enabled:")) {
+            assert_eq!(line.split_whitespace().nth(1), Some("1"), "{line}");
+        }
+    }
 
     // No token, a malformed one, a forged one: 401 on every endpoint, in Graph's envelope.
     // The last character changed (to one it is not: a token ending in 0 would stay itself).
