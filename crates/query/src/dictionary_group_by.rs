@@ -424,7 +424,11 @@ impl ExecutionPlan for DictionaryGroupByExec {
         let emit_rows = context.session_config().batch_size().max(1);
         let metrics = BaselineMetrics::new(&self.metrics, partition);
         let early = MetricBuilder::new(&self.metrics).counter("early_emissions", partition);
-        let runtime = tokio::runtime::Handle::current();
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+            DataFusionError::Execution(format!(
+                "DictionaryGroupByExec runs in a Tokio runtime: {e}"
+            ))
+        })?;
         let mut groups = Groups::new(
             &self.keys,
             self.counts,
@@ -626,13 +630,9 @@ impl KeyCodes {
             self.number_ints(ints);
             return Ok(());
         }
-        let dictionary = array.as_dictionary_opt::<Int32Type>().ok_or_else(|| {
-            DataFusionError::Internal(format!(
-                "{} was read as {}, not a dictionary",
-                self.key,
-                array.data_type()
-            ))
-        })?;
+        let dictionary = array
+            .as_dictionary_opt::<Int32Type>()
+            .ok_or_else(|| read_wrongly(&self.key, array.data_type()))?;
         let values = dictionary.values();
         if !self
             .dictionary
@@ -643,13 +643,9 @@ impl KeyCodes {
             self.mapped.clear();
             self.mapped.resize(values.len(), UNSEEN);
         }
-        let strings = values.as_string_opt::<i32>().ok_or_else(|| {
-            DataFusionError::Internal(format!(
-                "{}'s dictionary holds {}",
-                self.key,
-                values.data_type()
-            ))
-        })?;
+        let strings = values
+            .as_string_opt::<i32>()
+            .ok_or_else(|| read_wrongly(&self.key, values.data_type()))?;
         let codes = dictionary.keys();
         let null_rows = codes.nulls().filter(|n| n.null_count() > 0).cloned();
         self.batch.reserve(rows);
@@ -981,6 +977,13 @@ impl Groups {
         self.reservation.resize(0);
         Ok(true)
     }
+}
+
+/// The error of a key read as another type than the exec asked the Parquet reader for.
+fn read_wrongly(key: &GroupKey, read: &DataType) -> DataFusionError {
+    DataFusionError::Internal(format!(
+        "{key} was read as {read}, not an integer or a dictionary of strings"
+    ))
 }
 
 /// The bits that number `0..count` takes.
