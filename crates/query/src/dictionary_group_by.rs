@@ -13,8 +13,9 @@
 //! struct column (`deviceDetail.browser`, `status.errorCode`), the aggregates are all
 //! `count(*)`, and the scan has no limit and filters (if at all) on the keys alone: a row's
 //! keys then decide whether it passes, so the filter is applied to each group once, as it
-//! leaves, instead of to every row (`WHERE status.errorCode <> 0 GROUP BY status.errorCode`). Its output is the partial aggregation's, row for row, so the final
-//! aggregation above it is unchanged; any other plan is left as it was. Memory is accounted to
+//! leaves, instead of to every row (`WHERE status.errorCode <> 0 GROUP BY status.errorCode`).
+//! Its output is the partial aggregation's, row for row, so the final aggregation above it is
+//! unchanged; any other plan is left as it was. Memory is accounted to
 //! the session's pool: past a million groups, or when the pool refuses more, the groups so far
 //! are sent on and counting starts again (a partial aggregation may emit a group more than once;
 //! the final one adds them up).
@@ -256,6 +257,12 @@ fn on_keys(
     (!other).then_some(rewritten)
 }
 
+/// One value of a key.
+enum KeyValue {
+    String(Box<str>),
+    Int(i64),
+}
+
 /// The kinds of values a key holds.
 fn key_type(t: &DataType) -> Option<KeyType> {
     match t {
@@ -310,7 +317,7 @@ fn key_of(expr: &Arc<dyn PhysicalExpr>, table: &Schema, output: &DataType) -> Op
     })
 }
 
-/// A partial `GROUP BY` of string keys with `count(*)`s, straight from Parquet files, grouping by
+/// A partial `GROUP BY` of string or integer keys with `count(*)`s, straight from Parquet files, grouping by
 /// dictionary codes (see the module documentation). One partition per file group of the scan it
 /// replaces.
 #[derive(Debug)]
@@ -511,21 +518,31 @@ enum Slots {
     Hashed(HashMap<u128, u32, foldhash::fast::FixedState>),
 }
 
+impl Slots {
+    /// A dense table for `keys` keys without any number yet.
+    fn empty(keys: usize) -> Slots {
+        Slots::Dense {
+            bits: vec![0; keys],
+            table: vec![EMPTY],
+        }
+    }
+}
+
 /// No group in this dense slot yet.
 const EMPTY: u32 = u32::MAX;
 /// The most bits the keys' numbers take together in a dense table (a million slots, 4 MiB).
 const DENSE_BITS: u32 = 20;
 
-/// One key's strings (and null), numbered from 0 as first seen, and the current dictionary's
+/// One key's values (and null), numbered from 0 as first seen, and the current dictionary's
 /// entries' numbers.
 struct KeyCodes {
     key: GroupKey,
+    /// String keys: each string's number.
     numbers: HashMap<Box<str>, u32, foldhash::fast::FixedState>,
-    /// Each number's string (string keys); `None` is null.
-    strings: Vec<Option<Box<str>>>,
-    /// Integer keys: each value's number, and each number's value (`None` is null).
+    /// Integer keys: each value's number.
     int_numbers: HashMap<i64, u32, foldhash::fast::FixedState>,
-    ints: Vec<Option<i64>>,
+    /// Each number's value; `None` is null.
+    values: Vec<Option<KeyValue>>,
     null: Option<u32>,
     string_bytes: usize,
     /// The dictionary `mapped` is for (kept so its address cannot be reused by another).
@@ -541,9 +558,8 @@ impl KeyCodes {
         KeyCodes {
             key,
             numbers: HashMap::default(),
-            strings: Vec::new(),
             int_numbers: HashMap::default(),
-            ints: Vec::new(),
+            values: Vec::new(),
             null: None,
             string_bytes: 0,
             dictionary: None,
@@ -557,8 +573,7 @@ impl KeyCodes {
             return n;
         }
         let n = self.len() as u32;
-        self.strings.push(Some(s.into()));
-        self.ints.push(None);
+        self.values.push(Some(KeyValue::String(s.into())));
         self.numbers.insert(s.into(), n);
         self.string_bytes += s.len();
         n
@@ -567,23 +582,21 @@ impl KeyCodes {
     fn null_number(&mut self) -> u32 {
         let next = self.len() as u32;
         *self.null.get_or_insert_with(|| {
-            self.strings.push(None);
-            self.ints.push(None);
+            self.values.push(None);
             next
         })
     }
 
     /// How many numbers are given out.
     fn len(&self) -> usize {
-        self.strings.len().max(self.ints.len())
+        self.values.len()
     }
 
     fn int_number(&mut self, value: i64) -> u32 {
         let next = self.len() as u32;
         let number = *self.int_numbers.entry(value).or_insert(next);
         if number == next {
-            self.ints.push(Some(value));
-            self.strings.push(None);
+            self.values.push(Some(KeyValue::Int(value)));
         }
         number
     }
@@ -613,8 +626,8 @@ impl KeyCodes {
         }
     }
 
-    /// Numbers the rows of `array` (a dictionary of strings; `None`: the file lacks the
-    /// column, every row is null) into `self.batch`.
+    /// Numbers the rows of `array` (integers, or a dictionary of strings; `None`: the file
+    /// lacks the column, every row is null) into `self.batch`.
     fn number_rows(&mut self, array: Option<&ArrayRef>, rows: usize) -> Result<()> {
         self.batch.clear();
         let Some(array) = array else {
@@ -673,9 +686,8 @@ impl KeyCodes {
     /// Forgets every string (after the groups that used them were sent on).
     fn clear(&mut self) {
         self.numbers.clear();
-        self.strings.clear();
         self.int_numbers.clear();
-        self.ints.clear();
+        self.values.clear();
         self.null = None;
         self.string_bytes = 0;
         self.dictionary = None;
@@ -684,19 +696,24 @@ impl KeyCodes {
 
     fn memory(&self) -> usize {
         self.string_bytes
-            + self.strings.capacity() * 16
+            + self.values.capacity() * 24
             + self.numbers.capacity() * 24
             + self.int_numbers.capacity() * 16
-            + self.ints.capacity() * 16
             + self.mapped.capacity() * 4
             + self.batch.capacity() * 4
     }
 
     /// The output column of these groups' keys.
     fn column(&self, index: usize, group_keys: &[u128]) -> ArrayRef {
-        let string =
-            |packed: u128| self.strings[(packed >> (32 * index)) as u32 as usize].as_deref();
-        let int = |packed: u128| self.ints[(packed >> (32 * index)) as u32 as usize];
+        let value = |packed: u128| self.values[(packed >> (32 * index)) as u32 as usize].as_ref();
+        let string = |packed: u128| match value(packed) {
+            Some(KeyValue::String(s)) => Some(&**s),
+            _ => None,
+        };
+        let int = |packed: u128| match value(packed) {
+            Some(KeyValue::Int(v)) => Some(*v),
+            _ => None,
+        };
         match self.key.output {
             DataType::Int32 => Arc::new(
                 group_keys
@@ -737,10 +754,7 @@ impl Groups {
             keys: keys.iter().cloned().map(KeyCodes::new).collect(),
             counts,
             schema,
-            slots: Slots::Dense {
-                bits: vec![0; keys.len()],
-                table: vec![EMPTY],
-            },
+            slots: Slots::empty(keys.len()),
             group_keys: Vec::new(),
             rows: Vec::new(),
             reservation,
@@ -965,10 +979,7 @@ impl Groups {
                 return Ok(false);
             }
         }
-        self.slots = Slots::Dense {
-            bits: vec![0; self.keys.len()],
-            table: vec![EMPTY],
-        };
+        self.slots = Slots::empty(self.keys.len());
         self.group_keys = Vec::new();
         self.rows = Vec::new();
         for k in &mut self.keys {
@@ -1009,8 +1020,8 @@ fn packed(keys: &[&[u32]], row: usize) -> u128 {
         .fold(0u128, |p, (i, k)| p | (u128::from(k[row]) << (32 * i)))
 }
 
-/// `schema` with each key's column (or struct field) read as a dictionary of strings, and each
-/// key's path in the Parquet schema (`None`: not in this file).
+/// `schema` with each key's column (or struct field) read as a dictionary (strings) or as it is
+/// (integers), and each key's path in the Parquet schema (`None`: not in this file).
 fn dictionary_hint(schema: &Schema, keys: &[KeyCodes]) -> (Schema, Vec<Option<Vec<String>>>) {
     // Strings as dictionaries; integers as they are.
     let read_as = |t: &DataType| match t {
