@@ -8,26 +8,16 @@ use std::fs::File;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::TimestampMicrosecondType;
-use gatehouse_ingest::{SystemFields, TableBuilder};
+use gatehouse_ingest::TableBuilder;
 use gatehouse_model::{LogKind, TableSchema};
 use gatehouse_query::QueryEngine;
 use gatehouse_store::clustered::{self, cluster_missing, clustered_path};
-use gatehouse_store::layout::PartitionKey;
 use gatehouse_store::maintenance::apply_retention;
-use gatehouse_store::writer::write_partition_stream;
-use gatehouse_store::{ChangeKind, Store, StoreWriter, TableChange};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde_json::json;
 
-const SYS: SystemFields<'static> = SystemFields {
-    tenant_id: "t",
-    ingested_at_ns: 0,
-    source: "graph",
-    envelope: None,
-};
-
-/// Day 2024-01-01.
-const DAY: i32 = 19723;
+mod common;
+use common::{store_with, DAY, SYS};
 
 /// `rows` sign-ins of `kind` in time order over the day, by 97 users in turn, from row `from`.
 fn sign_ins(kind: &str, from: usize, rows: usize) -> RecordBatch {
@@ -55,30 +45,6 @@ fn sign_ins(kind: &str, from: usize, rows: usize) -> RecordBatch {
     b.finish()
 }
 
-/// A fresh store whose sign-in table holds `batches` (day [`DAY`] of tenant `t`), committed.
-fn store_with(batches: Vec<RecordBatch>) -> (tempfile::TempDir, Store, StoreWriter) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let mut writer = store.writer().unwrap();
-    let key = PartitionKey {
-        tenant: "t".into(),
-        log: LogKind::SignIns,
-        day: DAY,
-    };
-    let added = write_partition_stream(dir.path(), &key, batches.into_iter().map(Ok)).unwrap();
-    writer
-        .commit(vec![TableChange {
-            tenant: "t".into(),
-            log: LogKind::SignIns,
-            added,
-            removed: Vec::new(),
-            positions: Vec::new(),
-            kind: ChangeKind::Append,
-        }])
-        .unwrap();
-    (dir, store, writer)
-}
-
 fn ids(batches: &[RecordBatch]) -> Vec<String> {
     batches
         .iter()
@@ -97,10 +63,10 @@ fn one_users_queries_read_the_copy_clustered_by_user_and_answer_the_same() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     // 20,000 interactive sign-ins (one file, wanting a copy) and 300 of a service principal
     // (a file of another type: none).
-    let (dir, store, mut writer) = store_with(vec![
+    let (dir, store, mut writer) = store_with(vec![vec![
         sign_ins("interactiveUser", 0, 20_000),
         sign_ins("servicePrincipal", 0, 300),
-    ]);
+    ]]);
     let snapshot = std::sync::Arc::clone(writer.snapshot());
     let files: Vec<_> = snapshot.files().cloned().collect();
     assert_eq!(files.len(), 2);
@@ -245,7 +211,7 @@ fn one_users_queries_read_the_copy_clustered_by_user_and_answer_the_same() {
 #[test]
 fn a_copy_that_cannot_be_written_is_skipped_and_tried_again() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (dir, store, writer) = store_with(vec![sign_ins("interactiveUser", 0, 10_000)]);
+    let (dir, store, writer) = store_with(vec![vec![sign_ins("interactiveUser", 0, 10_000)]]);
     let snapshot = std::sync::Arc::clone(writer.snapshot());
     let file = snapshot.files().next().unwrap().clone();
     let copy = clustered_path(dir.path(), &file);

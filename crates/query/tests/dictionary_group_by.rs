@@ -8,24 +8,14 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::util::pretty::pretty_format_batches;
-use gatehouse_ingest::{SystemFields, TableBuilder};
+use gatehouse_ingest::TableBuilder;
 use gatehouse_model::{LogKind, TableSchema};
 use gatehouse_query::QueryService;
-use gatehouse_store::layout::PartitionKey;
-use gatehouse_store::writer::write_partition_stream;
-use gatehouse_store::{ChangeKind, Store, TableChange};
 use serde_json::json;
 use tokio::runtime::Runtime;
 
-const SYS: SystemFields<'static> = SystemFields {
-    tenant_id: "t",
-    ingested_at_ns: 0,
-    source: "graph",
-    envelope: None,
-};
-
-/// Day 2024-01-01.
-const DAY: i32 = 19723;
+mod common;
+use common::{store_with, SYS};
 
 const BROWSERS: [&str; 4] = ["Chrome 120.0.0", "Edge 119.0.2151", "Firefox", "Safari 17"];
 const SYSTEMS: [&str; 3] = ["Windows 10", "MacOs", "Ios 17.1.2 (Build 21B101)"];
@@ -76,34 +66,19 @@ fn sign_ins(from: usize, rows: usize) -> RecordBatch {
     b.finish()
 }
 
-/// A store whose sign-in table holds three files of day [`DAY`] (one of several row groups).
+/// A store whose sign-in table holds three files of day [`common::DAY`] (one of several row groups).
 fn store(rt: &Runtime) -> (tempfile::TempDir, Arc<gatehouse_store::StoreSnapshot>) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let mut writer = store.writer().unwrap();
-    let key = PartitionKey {
-        tenant: "t".into(),
-        log: LogKind::SignIns,
-        day: DAY,
-    };
-    let mut added = Vec::new();
-    for (from, rows) in [(0, 30_000), (30_000, 7_000), (37_000, 500)] {
-        let batches = (from..from + rows)
-            .step_by(2_500)
-            .map(|start| Ok(sign_ins(start, 2_500.min(from + rows - start))));
-        added.extend(write_partition_stream(dir.path(), &key, batches).unwrap());
-    }
-    assert!(added.len() >= 3, "{} files", added.len());
-    writer
-        .commit(vec![TableChange {
-            tenant: "t".into(),
-            log: LogKind::SignIns,
-            added,
-            removed: Vec::new(),
-            positions: Vec::new(),
-            kind: ChangeKind::Append,
-        }])
-        .unwrap();
+    let streams = [(0, 30_000), (30_000, 7_000), (37_000, 500)]
+        .map(|(from, rows)| {
+            (from..from + rows)
+                .step_by(2_500)
+                .map(|start| sign_ins(start, 2_500.min(from + rows - start)))
+                .collect()
+        })
+        .to_vec();
+    let (dir, store, writer) = store_with(streams);
+    let files = writer.snapshot().files().count();
+    assert!(files >= 3, "{files} files");
     let snapshot = Arc::new(rt.block_on(store.snapshot()).unwrap());
     (dir, snapshot)
 }

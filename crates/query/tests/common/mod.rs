@@ -1,0 +1,50 @@
+//! What the query crate's tests share: a store whose sign-in table holds one day of tenant `t`,
+//! written and committed as ingest would.
+
+use arrow::array::RecordBatch;
+use gatehouse_ingest::SystemFields;
+use gatehouse_model::LogKind;
+use gatehouse_store::layout::PartitionKey;
+use gatehouse_store::writer::write_partition_stream;
+use gatehouse_store::{ChangeKind, Store, StoreWriter, TableChange};
+
+/// The system fields of every test record (tenant `t`).
+pub const SYS: SystemFields<'static> = SystemFields {
+    tenant_id: "t",
+    ingested_at_ns: 0,
+    source: "graph",
+    envelope: None,
+};
+
+/// Day 2024-01-01.
+pub const DAY: i32 = 19723;
+
+/// A fresh store whose sign-in table holds the files each of `streams` is written into (day
+/// [`DAY`] of tenant `t`; a stream's batches of different sign-in types go to different files),
+/// all added in one commit.
+pub fn store_with(streams: Vec<Vec<RecordBatch>>) -> (tempfile::TempDir, Store, StoreWriter) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut writer = store.writer().unwrap();
+    let key = PartitionKey {
+        tenant: "t".into(),
+        log: LogKind::SignIns,
+        day: DAY,
+    };
+    let mut added = Vec::new();
+    for batches in streams {
+        added
+            .extend(write_partition_stream(dir.path(), &key, batches.into_iter().map(Ok)).unwrap());
+    }
+    writer
+        .commit(vec![TableChange {
+            tenant: "t".into(),
+            log: LogKind::SignIns,
+            added,
+            removed: Vec::new(),
+            positions: Vec::new(),
+            kind: ChangeKind::Append,
+        }])
+        .unwrap();
+    (dir, store, writer)
+}
