@@ -811,29 +811,48 @@ fn graph_reports_equal_the_raw_records(t: &Setup) {
     let interactive = all.iter().filter(|r| kind(r) == "interactiveUser").count() as u64;
     assert_eq!(as_of, interactive);
 
-    // Daily counts per type.
-    let a = t.server.get(
-        "/gatehouse/insights/daily?from=2026-10-05&to=2026-10-08",
-        Some(&t.token),
-    );
-    assert_eq!(a.status, 200, "{}", a.text());
-    let days = a.json()["days"].as_array().unwrap().clone();
-    assert_eq!(days.len(), 3);
-    for d in &days {
-        let day = d["day"].as_str().unwrap();
-        let of = |k: &str| {
-            all.iter()
-                .filter(|r| kind(r) == k && r["createdDateTime"].as_str().unwrap().starts_with(day))
-                .count() as u64
-        };
-        assert_eq!(u(&d["interactiveUser"]), of("interactiveUser"), "{day}");
-        assert_eq!(
-            u(&d["nonInteractiveUser"]),
-            of("nonInteractiveUser"),
-            "{day}"
+    // Daily counts per type and failures: whole days (asked twice: the second answer reads the
+    // days the server kept), and a period starting and ending inside days.
+    for (from, to, n_days) in [
+        ("2026-10-05T00:00:00Z", "2026-10-08T00:00:00Z", 3),
+        ("2026-10-05T00:00:00Z", "2026-10-08T00:00:00Z", 3),
+        (FROM, TO, 3),
+    ] {
+        let a = t.server.get(
+            &format!("/gatehouse/insights/daily?from={from}&to={to}"),
+            Some(&t.token),
         );
-        assert_eq!(u(&d["servicePrincipal"]), of("servicePrincipal"), "{day}");
-        assert_eq!(u(&d["managedIdentity"]), of("managedIdentity"), "{day}");
+        assert_eq!(a.status, 200, "{}", a.text());
+        let days = a.json()["days"].as_array().unwrap().clone();
+        assert_eq!(days.len(), n_days, "{from}..{to}");
+        let (from_ns, to_ns) = (parse_instant(from).unwrap(), parse_instant(to).unwrap());
+        for d in &days {
+            let day = d["day"].as_str().unwrap();
+            let of_day: Vec<&Value> = all
+                .iter()
+                .filter(|r| {
+                    let at = r["createdDateTime"].as_str().unwrap();
+                    let t = parse_instant(at).unwrap();
+                    at.starts_with(day) && t >= from_ns && t < to_ns
+                })
+                .collect();
+            let of = |k: &str| of_day.iter().filter(|r| kind(r) == k).count() as u64;
+            let what = format!("{day} of {from}..{to}");
+            assert_eq!(u(&d["interactiveUser"]), of("interactiveUser"), "{what}");
+            assert_eq!(
+                u(&d["nonInteractiveUser"]),
+                of("nonInteractiveUser"),
+                "{what}"
+            );
+            assert_eq!(u(&d["servicePrincipal"]), of("servicePrincipal"), "{what}");
+            assert_eq!(u(&d["managedIdentity"]), of("managedIdentity"), "{what}");
+            let failed = of_day
+                .iter()
+                .filter(|r| code(r) != 0 && !INTERRUPTS.contains(&code(r)))
+                .count() as u64;
+            assert!(failed > 0, "{what}");
+            assert_eq!(u(&d["failed"]), failed, "{what}");
+        }
     }
 
     // Registration, from the audit log's "User registered security info" records.

@@ -17,7 +17,7 @@ use gatehouse_query::QueryEngine;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::questions::{int, rfc3339, run, text, timestamp};
+use crate::questions::{int, rfc3339, run, text};
 use crate::{Period, Result};
 
 /// The Graph `userSignInUsageByAuthMethod` name of an `authenticationDetails` method as Entra
@@ -63,23 +63,28 @@ pub struct MethodUsage {
 }
 
 /// `userSignInsByAuthMethodSummary(period=…)`: per method, its successful steps in successful
-/// interactive user sign-ins of `period`, most used first.
+/// interactive user sign-ins of `period`, most used first. Whole days come from the days a
+/// server keeps ([`crate::Source::partials`]).
 pub async fn sign_ins_by_auth_method(
-    engine: &QueryEngine,
+    src: &crate::Source<'_>,
     period: Period,
 ) -> Result<Vec<MethodUsage>> {
-    let sql = format!(
-        "SELECT d['authenticationMethod'] AS method, count(*) AS n FROM \
-         (SELECT unnest(authenticationDetails) AS d FROM signins \
-          WHERE createdDateTime >= {} AND createdDateTime < {} \
-          AND array_has(signInEventTypes, '{}') AND status.errorCode = 0) \
-         WHERE d['succeeded'] GROUP BY 1",
-        timestamp(period.from),
-        timestamp(period.to),
-        SignInKind::InteractiveUser.graph_name()
-    );
+    let interactive = SignInKind::InteractiveUser.graph_name();
+    let sql = |time: &str, by_day: bool| {
+        format!(
+            "SELECT d['authenticationMethod'] AS method, count(*) AS n{} FROM \
+             (SELECT unnest(authenticationDetails) AS d{} FROM signins \
+              WHERE {time} AND array_has(signInEventTypes, '{interactive}') \
+              AND status.errorCode = 0) \
+             WHERE d['succeeded'] GROUP BY 1{}",
+            if by_day { ", _day" } else { "" },
+            crate::partials::day_column(by_day),
+            if by_day { ", _day" } else { "" },
+        )
+    };
+    let batches = crate::partials::grouped(src, period, &sql, Vec::new()).await?;
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
-    for b in &run(engine, &sql, Vec::new()).await? {
+    for b in &batches {
         for i in 0..b.num_rows() {
             if let Some(m) = text(b, "method", i).as_deref().and_then(graph_method) {
                 *counts.entry(m).or_default() += int(b, "n", i);

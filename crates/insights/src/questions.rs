@@ -2,7 +2,6 @@
 //! by day partition, sign-in type and file statistics), folded into a typed report.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, Int64Type, TimestampMicrosecondType};
@@ -1069,6 +1068,11 @@ pub(crate) enum Strings<'a> {
     Utf8(&'a arrow::array::StringArray),
     View(&'a arrow::array::StringViewArray),
     Large(&'a arrow::array::LargeStringArray),
+    /// Dictionary-encoded, as the days a server keeps hold their strings.
+    Dictionary(
+        &'a arrow::array::PrimitiveArray<Int32Type>,
+        &'a arrow::array::StringArray,
+    ),
     Missing,
 }
 
@@ -1083,6 +1087,11 @@ impl<'a> Strings<'a> {
             Strings::View(a)
         } else if let Some(a) = c.as_string_opt::<i64>() {
             Strings::Large(a)
+        } else if let Some((keys, values)) = c
+            .as_dictionary_opt::<Int32Type>()
+            .and_then(|d| Some((d.keys(), d.values().as_string_opt::<i32>()?)))
+        {
+            Strings::Dictionary(keys, values)
         } else {
             Strings::Missing
         }
@@ -1094,37 +1103,45 @@ impl<'a> Strings<'a> {
             Strings::Utf8(a) => a.is_valid(i).then(|| a.value(i)),
             Strings::View(a) => a.is_valid(i).then(|| a.value(i)),
             Strings::Large(a) => a.is_valid(i).then(|| a.value(i)),
+            Strings::Dictionary(keys, values) => {
+                let k = usize::try_from(keys.is_valid(i).then(|| keys.value(i))?).ok()?;
+                (k < values.len() && values.is_valid(k)).then(|| values.value(k))
+            }
             Strings::Missing => None,
         }
     }
 }
 
 /// A count or sum column of a batch, resolved once.
-pub(crate) struct Ints<'a>(Option<&'a Arc<dyn Array>>);
+pub(crate) enum Ints<'a> {
+    I64(&'a arrow::array::Int64Array),
+    U64(&'a arrow::array::UInt64Array),
+    I32(&'a arrow::array::Int32Array),
+    Missing,
+}
 
 impl<'a> Ints<'a> {
     pub(crate) fn of(b: &'a RecordBatch, name: &str) -> Ints<'a> {
-        Ints(b.column_by_name(name))
+        let Some(c) = b.column_by_name(name) else {
+            return Ints::Missing;
+        };
+        if let Some(a) = c.as_primitive_opt::<Int64Type>() {
+            Ints::I64(a)
+        } else if let Some(a) = c.as_primitive_opt::<arrow::datatypes::UInt64Type>() {
+            Ints::U64(a)
+        } else if let Some(a) = c.as_primitive_opt::<Int32Type>() {
+            Ints::I32(a)
+        } else {
+            Ints::Missing
+        }
     }
 
-    /// Row `i`'s value (0 for null).
+    /// Row `i`'s value (0 for null or negative).
     pub(crate) fn get(&self, i: usize) -> u64 {
-        let Some(c) = self.0 else {
-            return 0;
-        };
-        if c.is_null(i) {
-            return 0;
-        }
-        match c.data_type() {
-            arrow::datatypes::DataType::Int64 => {
-                c.as_primitive::<Int64Type>().value(i).max(0) as u64
-            }
-            arrow::datatypes::DataType::UInt64 => {
-                c.as_primitive::<arrow::datatypes::UInt64Type>().value(i)
-            }
-            arrow::datatypes::DataType::Int32 => {
-                c.as_primitive::<Int32Type>().value(i).max(0) as u64
-            }
+        match self {
+            Ints::I64(a) if a.is_valid(i) => a.value(i).max(0) as u64,
+            Ints::U64(a) if a.is_valid(i) => a.value(i),
+            Ints::I32(a) if a.is_valid(i) => a.value(i).max(0) as u64,
             _ => 0,
         }
     }

@@ -386,34 +386,38 @@ pub struct DailySignIns {
 }
 
 /// Sign-ins per UTC day and sign-in type in `period`, oldest day first (days without any are
-/// left out).
-pub async fn daily_sign_ins(engine: &QueryEngine, period: Period) -> Result<Vec<DailySignIns>> {
+/// left out). Whole days come from the days a server keeps ([`crate::Source::partials`]).
+pub async fn daily_sign_ins(src: &crate::Source<'_>, period: Period) -> Result<Vec<DailySignIns>> {
     let interrupts = gatehouse_model::error_codes::interrupt_codes()
         .iter()
         .map(i32::to_string)
         .collect::<Vec<_>>()
         .join(", ");
     // One grouped query per type, unioned: over files of one type each, the type condition
-    // reads no row, and each query reads only the time and the error code.
-    let parts: Vec<String> = SignInKind::ALL
-        .iter()
-        .enumerate()
-        .map(|(n, k)| {
-            format!(
-                "SELECT {n} AS kind, {DAY} AS day, count(*) AS n, \
-                 sum(CASE WHEN status.errorCode <> 0 AND status.errorCode NOT IN ({interrupts}) \
-                 THEN 1 ELSE 0 END) AS failed \
-                 FROM signins WHERE createdDateTime >= {} AND createdDateTime < {} \
-                 AND array_has(signInEventTypes, '{}') GROUP BY 2",
-                timestamp(period.from),
-                timestamp(period.to),
-                k.graph_name()
-            )
-        })
-        .collect();
-    let sql = parts.join(" UNION ALL ");
+    // reads no row, and each query reads only the time and the error code. Grouped by day
+    // already, so a kept day's `_day` is the same number again.
+    let sql = |time: &str, by_day: bool| {
+        SignInKind::ALL
+            .iter()
+            .enumerate()
+            .map(|(n, k)| {
+                format!(
+                    "SELECT {n} AS kind, {DAY} AS day, count(*) AS n, \
+                     sum(CASE WHEN status.errorCode <> 0 AND status.errorCode NOT IN ({interrupts}) \
+                     THEN 1 ELSE 0 END) AS failed{} \
+                     FROM signins WHERE {time} \
+                     AND array_has(signInEventTypes, '{}') GROUP BY 2{}",
+                    if by_day { format!(", {DAY} AS _day") } else { String::new() },
+                    k.graph_name(),
+                    if by_day { ", 5" } else { "" },
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ")
+    };
+    let batches = crate::partials::grouped(src, period, &sql, Vec::new()).await?;
     let mut days: BTreeMap<String, DailySignIns> = BTreeMap::new();
-    for b in &run(engine, &sql, Vec::new()).await? {
+    for b in &batches {
         let kinds = Ints::of(b, "kind");
         for i in 0..b.num_rows() {
             let day = day_of(b, "day", i).unwrap_or_default();

@@ -73,6 +73,12 @@ pub(crate) async fn report(
         &[LogKind::SignIns]
     };
     let engine = crate::insights::engine(&state, &caller, logs)?;
+    // Reports that group days read the days the server keeps.
+    let src = gatehouse_insights::Source {
+        engine: &engine,
+        tenant: caller.tenant(),
+        partials: state.partials.as_ref(),
+    };
     let failed = |e: gatehouse_insights::InsightsError| match e {
         gatehouse_insights::InsightsError::Invalid(m) => ApiError::bad_request(m),
         other => ApiError::internal(other.to_string()),
@@ -98,11 +104,6 @@ pub(crate) async fn report(
         ("servicePrincipalSignInActivities", None) => {
             let app_id = app_id_filter(&options)?;
             let all = Period::last(chrono::Duration::days(ALL_HISTORY_DAYS), now);
-            let src = gatehouse_insights::Source {
-                engine: &engine,
-                tenant: caller.tenant(),
-                partials: state.partials.as_ref(),
-            };
             let rows =
                 gatehouse_insights::service_principal_sign_in_activities(&src, all, app_id.as_deref())
                     .await
@@ -132,7 +133,7 @@ pub(crate) async fn report(
         ("authenticationMethods/userSignInsByAuthMethodSummary", Some(args)) => {
             let period = period_arg(args, &[1, 7, 30], now)?;
             no_filter(&options)?;
-            let rows = gatehouse_insights::sign_ins_by_auth_method(&engine, period)
+            let rows = gatehouse_insights::sign_ins_by_auth_method(&src, period)
                 .await
                 .map_err(failed)?;
             (
@@ -312,7 +313,12 @@ pub(crate) async fn daily(
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let _turn = state.admission.admit().await;
     let engine = crate::insights::engine(&state, &caller, &[LogKind::SignIns])?;
-    let days = gatehouse_insights::daily_sign_ins(&engine, period)
+    let src = gatehouse_insights::Source {
+        engine: &engine,
+        tenant: caller.tenant(),
+        partials: state.partials.as_ref(),
+    };
+    let days = gatehouse_insights::daily_sign_ins(&src, period)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(json!({ "period": period, "days": days })))
