@@ -122,6 +122,20 @@ def main():
                 f"resourceDisplayName, count(*), sum(CASE WHEN status.errorCode <> 0 THEN 1 ELSE 0 END), "
                 f"min(createdDateTime), max(createdDateTime) FROM signins WHERE {w} AND {apps} GROUP BY ALL"]
 
+    def summarized(window_us, w):
+        # Every group of the period (a page is the newest 1,000 of them, ordered).
+        return (f"SELECT epoch_us(createdDateTime) // {window_us}, NULLIF(userPrincipalName, ''), NULLIF(appId, ''), "
+                "NULLIF(appDisplayName, ''), NULLIF(ipAddress, ''), NULLIF(conditionalAccessStatus, ''), "
+                "NULLIF(resourceDisplayName, ''), NULLIF(resourceId, ''), NULLIF(servicePrincipalName, ''), "
+                "NULLIF(servicePrincipalId, ''), status.errorCode, NULLIF(managedServiceIdentity.msiType, ''), "
+                "NULLIF(managedServiceIdentity.associatedResourceId, ''), count(*), min(createdDateTime), "
+                "max(resourceTenantId), max(status.failureReason), max(status.additionalDetails) "
+                f"FROM signins WHERE {w} AND \"signInEventTypes\"[1] = 'nonInteractiveUser' GROUP BY ALL")
+
+    to_time = datetime.datetime.fromisoformat(to.replace("Z", "+00:00"))
+    summary_from = (to_time - datetime.timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    week_from = (to_time - datetime.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
     upn = sql("SELECT userPrincipalName AS u, count(*) AS n FROM signins "
               "WHERE userPrincipalName <> '' GROUP BY 1 ORDER BY 2 DESC LIMIT 1")[0]["u"]
     one_user = f"lower(userPrincipalName) = lower('{upn}')"
@@ -169,6 +183,22 @@ def main():
              ["interactiveUser", "nonInteractiveUser", "servicePrincipal", "managedIdentity"]) +
           f", sum(CASE WHEN status.errorCode <> 0 AND status.errorCode NOT IN ({INTERRUPTS}) THEN 1 ELSE 0 END) "
           f"FROM signins WHERE {window(30)} GROUP BY 1"]),
+        ("getRelyingPartyDetailedSummary(period='D30') (AD FS)",
+         f"/beta/reports/getRelyingPartyDetailedSummary(period='D30')?asOf={to}",
+         [f"SELECT resourceId, max(resourceDisplayName), tokenIssuerName, "
+          f"sum(CASE WHEN status.errorCode = 0 THEN 1 ELSE 0 END), sum(CASE WHEN status.errorCode <> 0 THEN 1 ELSE 0 END), "
+          f"count(DISTINCT NULLIF(userId, '')) FROM signins WHERE {window(30)} "
+          f"AND tokenIssuerType = 'ADFederationServices' AND resourceId <> '' GROUP BY resourceId, tokenIssuerName"]),
+        ("userRegistrationDetails (all history)", "/beta/reports/authenticationMethods/userRegistrationDetails",
+         ["SELECT * FROM audits WHERE activityDisplayName LIKE 'User % security info%' ORDER BY activityDateTime"]),
+        ("getSummarizedNonInteractiveSignIns(aggregationWindow='h1'), 24 hours, first page",
+         "/beta/auditLogs/getSummarizedNonInteractiveSignIns(aggregationWindow='h1')"
+         f"?$filter=aggregationDateTime%20ge%20{summary_from}%20and%20aggregationDateTime%20lt%20{to}",
+         [summarized(3_600_000_000, window(hours=24))]),
+        ("getSummarizedNonInteractiveSignIns(aggregationWindow='d1'), 7 days, first page",
+         "/beta/auditLogs/getSummarizedNonInteractiveSignIns(aggregationWindow='d1')"
+         f"?$filter=aggregationDateTime%20ge%20{week_from}%20and%20aggregationDateTime%20lt%20{to}",
+         [summarized(86_400_000_000, window(7))]),
     ]
 
     rows = []

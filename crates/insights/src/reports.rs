@@ -4,7 +4,7 @@
 //! counts per sign-in type. Each is one SQL query over the snapshot, over all retained history
 //! where Graph keeps 30 days.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, TimestampMicrosecondType};
@@ -13,7 +13,7 @@ use gatehouse_model::SignInKind;
 use gatehouse_query::QueryEngine;
 use serde::Serialize;
 
-use crate::questions::{int, rfc3339, run, text, timestamp, Ints};
+use crate::questions::{int, rfc3339, run, text, timestamp, Ints, Strings};
 use crate::{InsightsError, Period, Result};
 
 /// The `period` argument of Graph's summary functions: `D1`, `D7` or `D30` (any case).
@@ -520,39 +520,61 @@ pub struct RelyingPartySummary {
 
 /// `getRelyingPartyDetailedSummary(period=…)`: AD FS application activity, from sign-ins AD FS
 /// issued the token for (`tokenIssuerType` `ADFederationServices`, as Entra Connect Health sends
-/// them): per relying party, successes, failures, distinct users. Most sign-ins first.
+/// them): per relying party, successes, failures, distinct users. Most sign-ins first. Whole
+/// days come from the days a server keeps ([`crate::Source::partials`]): they are grouped by
+/// user too, and the users counted as sets.
 pub async fn relying_party_summary(
-    engine: &QueryEngine,
+    src: &crate::Source<'_>,
     period: Period,
 ) -> Result<Vec<RelyingPartySummary>> {
-    let sql = format!(
-        "SELECT resourceId AS rp, max(resourceDisplayName) AS name, tokenIssuerName AS service, \
-         sum(CASE WHEN status.errorCode = 0 THEN 1 ELSE 0 END) AS ok, \
-         sum(CASE WHEN status.errorCode <> 0 THEN 1 ELSE 0 END) AS failed, \
-         count(DISTINCT NULLIF(userId, '')) AS users \
-         FROM signins WHERE createdDateTime >= {} AND createdDateTime < {} \
-         AND tokenIssuerType = 'ADFederationServices' AND resourceId IS NOT NULL AND resourceId <> '' \
-         GROUP BY resourceId, tokenIssuerName",
-        timestamp(period.from),
-        timestamp(period.to)
-    );
-    let mut out = Vec::new();
-    for b in &run(engine, &sql, Vec::new()).await? {
+    let sql = |time: &str, by_day: bool| {
+        format!(
+            "SELECT resourceId AS rp, max(resourceDisplayName) AS name, tokenIssuerName AS service, \
+             NULLIF(userId, '') AS userId, \
+             sum(CASE WHEN status.errorCode = 0 THEN 1 ELSE 0 END) AS ok, \
+             sum(CASE WHEN status.errorCode <> 0 THEN 1 ELSE 0 END) AS failed{} \
+             FROM signins WHERE {time} \
+             AND tokenIssuerType = 'ADFederationServices' AND resourceId IS NOT NULL AND resourceId <> '' \
+             GROUP BY 1, 3, 4{}",
+            crate::partials::day_column(by_day),
+            crate::partials::day_group(by_day, true)
+        )
+    };
+    let batches = crate::partials::grouped(src, period, &sql, Vec::new()).await?;
+    type Party<'b> = (&'b str, Option<&'b str>);
+    let mut parties: HashMap<Party<'_>, (Option<&str>, u64, u64, HashSet<&str>)> = HashMap::new();
+    for b in &batches {
+        let (rps, names, services, users) = (
+            Strings::of(b, "rp"),
+            Strings::of(b, "name"),
+            Strings::of(b, "service"),
+            Strings::of(b, "userId"),
+        );
+        let (oks, fails) = (Ints::of(b, "ok"), Ints::of(b, "failed"));
         for i in 0..b.num_rows() {
-            let (ok, failed) = (int(b, "ok", i), int(b, "failed", i));
+            let e = parties
+                .entry((rps.get(i).unwrap_or_default(), services.get(i)))
+                .or_default();
+            e.0 = e.0.max(names.get(i));
+            e.1 += oks.get(i);
+            e.2 += fails.get(i);
+            e.3.extend(users.get(i));
+        }
+    }
+    let mut out: Vec<RelyingPartySummary> = parties
+        .into_iter()
+        .map(|((rp, service), (name, ok, failed, users))| {
             let total = ok + failed;
-            let rp = text(b, "rp", i).unwrap_or_default();
-            let service = text(b, "service", i);
-            out.push(RelyingPartySummary {
-                id: format!("{}_{rp}", service.clone().unwrap_or_default()),
-                relying_party_id: rp,
-                relying_party_name: text(b, "name", i),
-                service_id: service,
+            RelyingPartySummary {
+                id: format!("{}_{rp}", service.unwrap_or_default()),
+                relying_party_id: rp.to_string(),
+                relying_party_name: name.map(str::to_string),
+                service_id: service.map(str::to_string),
                 reply_urls: Vec::new(),
                 successful_sign_in_count: ok,
                 failed_sign_in_count: failed,
                 total_sign_in_count: total,
-                unique_user_count: int(b, "users", i),
+                unique_user_count: users.len() as u64,
                 sign_in_success_rate: if total == 0 {
                     0.0
                 } else {
@@ -560,9 +582,9 @@ pub async fn relying_party_summary(
                 },
                 migration_status: "unknownFutureValue",
                 migration_validation_details: Vec::new(),
-            });
-        }
-    }
+            }
+        })
+        .collect();
     out.sort_by(|a, b| {
         b.total_sign_in_count
             .cmp(&a.total_sign_in_count)

@@ -5,17 +5,14 @@
 //! address, resource, status and Conditional Access status, counted, newest window first, paged
 //! by key.
 
-use std::collections::BTreeMap;
-
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Int32Type, Int64Type, TimestampMicrosecondType};
-use chrono::DateTime;
 use datafusion::scalar::ScalarValue;
 use gatehouse_model::SignInKind;
 use gatehouse_query::QueryEngine;
 use serde::Serialize;
 
-use crate::questions::{rfc3339, run, text, timestamp};
+use crate::questions::{int, rfc3339, run, text, timestamp, Strings};
 use crate::{InsightsError, Period, Result};
 
 /// Which sign-ins are summarized.
@@ -183,9 +180,27 @@ pub struct SummaryPage {
     pub next: Option<SummaryKey>,
 }
 
+/// The grouped columns that make a group's id, in the id's order.
+const KEY_COLUMNS: [&str; 11] = [
+    "upn",
+    "appId",
+    "appName",
+    "ip",
+    "ca",
+    "resourceName",
+    "resourceId",
+    "spName",
+    "spId",
+    "msiType",
+    "msiResource",
+];
+
 /// The groups of `of` sign-ins in `period` by `window`, at most `top` of them after `after`.
-/// Each page reads only the windows from `after`'s back (keyset paging: no page reads what
-/// earlier pages returned).
+/// Pages go newest window first, and a window's groups come whole from one query, so the
+/// windows are grouped newest first in spans of whole windows (one window, then twice as many
+/// each time) until more than `top` groups are found or the period is done: the first page of
+/// a day in hours groups an hour or two, not the day, and no page reads what earlier pages
+/// returned (keyset paging). Only the groups on the page are built into records.
 pub async fn summarized_sign_ins(
     engine: &QueryEngine,
     of: SummaryOf,
@@ -197,19 +212,7 @@ pub async fn summarized_sign_ins(
 ) -> Result<SummaryPage> {
     let w = window.micros();
     let mut params = Vec::new();
-    let mut condition = format!(
-        "createdDateTime >= {} AND createdDateTime < {} AND array_has(signInEventTypes, '{}')",
-        timestamp(period.from),
-        timestamp(period.to),
-        of.kind().graph_name()
-    );
-    if let Some((start, _)) = after {
-        // Windows after the key's are done; its own may hold groups after the key.
-        condition.push_str(&format!(
-            " AND CAST(createdDateTime AS BIGINT) < {}",
-            start.saturating_add(w)
-        ));
-    }
+    let mut condition = format!("array_has(signInEventTypes, '{}')", of.kind().graph_name());
     for (property, value, prefix) in &filter.terms {
         if !FILTERABLE.contains(&property.as_str()) {
             return Err(InsightsError::Invalid(format!(
@@ -228,125 +231,148 @@ pub async fn summarized_sign_ins(
     if let Some(code) = filter.error_code {
         condition.push_str(&format!(" AND status.errorCode = {code}"));
     }
-    let sql = format!(
-        "SELECT CAST(createdDateTime AS BIGINT) / {w} AS bucket, \
-         NULLIF(userPrincipalName, '') AS upn, NULLIF(appId, '') AS appId, \
-         NULLIF(appDisplayName, '') AS appName, NULLIF(ipAddress, '') AS ip, \
-         NULLIF(conditionalAccessStatus, '') AS ca, NULLIF(resourceDisplayName, '') AS resourceName, \
-         NULLIF(resourceId, '') AS resourceId, NULLIF(servicePrincipalName, '') AS spName, \
-         NULLIF(servicePrincipalId, '') AS spId, status.errorCode AS code, \
-         NULLIF(managedServiceIdentity.msiType, '') AS msiType, \
-         NULLIF(managedServiceIdentity.associatedResourceId, '') AS msiResource, \
-         count(*) AS n, min(createdDateTime) AS first, max(resourceTenantId) AS tenant, \
-         max(status.failureReason) AS reason, max(status.additionalDetails) AS details \
-         FROM signins WHERE {condition} \
-         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13"
-    );
-    let mut rows: BTreeMap<(std::cmp::Reverse<i64>, String), SummarizedSignIn> = BTreeMap::new();
-    for b in &run(engine, &sql, params).await? {
-        let buckets = b
-            .column_by_name("bucket")
-            .map(|c| c.as_primitive::<Int64Type>().clone());
-        let codes = b
-            .column_by_name("code")
-            .map(|c| c.as_primitive::<Int32Type>().clone());
-        let firsts = b
-            .column_by_name("first")
-            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>().cloned());
-        let counts = b
-            .column_by_name("n")
-            .map(|c| c.as_primitive::<Int64Type>().clone());
-        let (Some(buckets), Some(firsts), Some(counts)) = (buckets, firsts, counts) else {
-            continue;
-        };
-        for i in 0..b.num_rows() {
-            let start = buckets.value(i).saturating_mul(w);
-            let code = codes
-                .as_ref()
-                .filter(|c| c.is_valid(i))
-                .map_or(0, |c| c.value(i));
-            let t = |name: &str| text(b, name, i);
-            let key_text = [
-                "upn",
-                "appId",
-                "appName",
-                "ip",
-                "ca",
-                "resourceName",
-                "resourceId",
-                "spName",
-                "spId",
-                "msiType",
-                "msiResource",
-            ]
-            .iter()
-            .map(|k| t(k).unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("\u{1f}");
-            let id = group_id(start, code, &key_text);
-            if let Some((after_start, after_id)) = after {
+    let after = match after {
+        Some((start, id)) => Some((*start, parse_group_id(id)?)),
+        None => None,
+    };
+    let (from, mut to) = (period.from_micros(), period.to_micros());
+    if let Some((start, _)) = after {
+        // Windows after the key's are done; its own may hold groups after the key.
+        to = to.min(start.saturating_add(w));
+    }
+    let mut batches = Vec::new();
+    // (window start, id, batch, row) of each group after `after`.
+    let mut found: Vec<(i64, u128, usize, usize)> = Vec::new();
+    let mut windows = 1i64;
+    let mut hi = to;
+    while hi > from && found.len() <= top {
+        let lo = (hi.saturating_sub(1).div_euclid(w) - (windows - 1))
+            .saturating_mul(w)
+            .max(from);
+        let sql = format!(
+            "SELECT CAST(createdDateTime AS BIGINT) / {w} AS bucket, \
+             NULLIF(userPrincipalName, '') AS upn, NULLIF(appId, '') AS appId, \
+             NULLIF(appDisplayName, '') AS appName, NULLIF(ipAddress, '') AS ip, \
+             NULLIF(conditionalAccessStatus, '') AS ca, NULLIF(resourceDisplayName, '') AS resourceName, \
+             NULLIF(resourceId, '') AS resourceId, NULLIF(servicePrincipalName, '') AS spName, \
+             NULLIF(servicePrincipalId, '') AS spId, status.errorCode AS code, \
+             NULLIF(managedServiceIdentity.msiType, '') AS msiType, \
+             NULLIF(managedServiceIdentity.associatedResourceId, '') AS msiResource, \
+             count(*) AS n, min(createdDateTime) AS first, max(resourceTenantId) AS tenant, \
+             max(status.failureReason) AS reason, max(status.additionalDetails) AS details \
+             FROM signins WHERE createdDateTime >= {} AND createdDateTime < {} AND {condition} \
+             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13",
+            timestamp(micros_time(lo)),
+            timestamp(micros_time(hi)),
+        );
+        for b in run(engine, &sql, params.clone()).await? {
+            let n = batches.len();
+            let (Some(buckets), codes) = (
+                b.column_by_name("bucket")
+                    .and_then(|c| c.as_primitive_opt::<Int64Type>()),
+                b.column_by_name("code")
+                    .and_then(|c| c.as_primitive_opt::<Int32Type>()),
+            ) else {
+                continue;
+            };
+            let keys = KEY_COLUMNS.map(|k| Strings::of(&b, k));
+            for i in 0..b.num_rows() {
+                let start = buckets.value(i).saturating_mul(w);
+                let code = codes.filter(|c| c.is_valid(i)).map_or(0, |c| c.value(i));
+                let id = group_hash(start, code, keys.iter().map(|k| k.get(i)));
                 // Rows up to the key (newer windows, or the key's window up to its id) were
                 // on earlier pages.
-                if start > *after_start
-                    || (start == *after_start && id.as_str() <= after_id.as_str())
-                {
+                if after.is_some_and(|(s, a)| start > s || (start == s && id <= a)) {
                     continue;
                 }
+                found.push((start, id, n, i));
             }
-            rows.insert(
-                (std::cmp::Reverse(start), id.clone()),
-                SummarizedSignIn {
-                    id,
-                    sign_in_count: counts.value(i).max(0) as u64,
-                    aggregation_date_time: rfc3339(start),
-                    first_sign_in_date_time: rfc3339(firsts.value(i)),
-                    user_principal_name: t("upn"),
-                    app_id: t("appId"),
-                    app_display_name: t("appName"),
-                    ip_address: t("ip"),
-                    conditional_access_status: t("ca"),
-                    resource_display_name: t("resourceName"),
-                    resource_id: t("resourceId"),
-                    tenant_id: t("tenant"),
-                    service_principal_name: t("spName"),
-                    service_principal_id: t("spId"),
-                    status: SummaryStatus {
-                        error_code: code,
-                        failure_reason: t("reason"),
-                        additional_details: t("details"),
-                    },
-                    managed_service_identity: SummaryIdentity {
-                        msi_type: t("msiType"),
-                        associated_resource_id: t("msiResource"),
-                        federated_token_id: None,
-                        federated_token_issuer: None,
-                    },
-                },
-            );
+            batches.push(b);
         }
+        hi = lo;
+        windows = windows.saturating_mul(2);
     }
-    let more = rows.len() > top;
-    let rows: Vec<SummarizedSignIn> = rows.into_values().take(top).collect();
-    let next = if more {
-        rows.last().map(|r| {
-            let start = DateTime::parse_from_rfc3339(&r.aggregation_date_time)
-                .map(|t| t.timestamp_micros())
-                .unwrap_or(0);
-            (start, r.id.clone())
+    // The page: newest window first, then by id (the hex id's order is its number's).
+    let order = |a: &(i64, u128, usize, usize)| (std::cmp::Reverse(a.0), a.1);
+    let more = found.len() > top;
+    if more {
+        found.select_nth_unstable_by_key(top, order);
+        found.truncate(top);
+    }
+    found.sort_unstable_by_key(order);
+    let rows: Vec<SummarizedSignIn> = found
+        .iter()
+        .map(|&(start, id, n, i)| {
+            let b = &batches[n];
+            let t = |name: &str| text(b, name, i);
+            SummarizedSignIn {
+                id: format_group_id(id),
+                sign_in_count: int(b, "n", i),
+                aggregation_date_time: rfc3339(start),
+                first_sign_in_date_time: b
+                    .column_by_name("first")
+                    .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+                    .map(|c| rfc3339(c.value(i)))
+                    .unwrap_or_default(),
+                user_principal_name: t("upn"),
+                app_id: t("appId"),
+                app_display_name: t("appName"),
+                ip_address: t("ip"),
+                conditional_access_status: t("ca"),
+                resource_display_name: t("resourceName"),
+                resource_id: t("resourceId"),
+                tenant_id: t("tenant"),
+                service_principal_name: t("spName"),
+                service_principal_id: t("spId"),
+                status: SummaryStatus {
+                    error_code: b
+                        .column_by_name("code")
+                        .and_then(|c| c.as_primitive_opt::<Int32Type>())
+                        .filter(|c| c.is_valid(i))
+                        .map_or(0, |c| c.value(i)),
+                    failure_reason: t("reason"),
+                    additional_details: t("details"),
+                },
+                managed_service_identity: SummaryIdentity {
+                    msi_type: t("msiType"),
+                    associated_resource_id: t("msiResource"),
+                    federated_token_id: None,
+                    federated_token_issuer: None,
+                },
+            }
         })
+        .collect();
+    let next = if more {
+        found
+            .last()
+            .map(|&(start, id, ..)| (start, format_group_id(id)))
     } else {
         None
     };
     Ok(SummaryPage { rows, next })
 }
 
-/// A GUID-shaped id from the group's window, code and properties (XXH3-128).
-fn group_id(start: i64, code: i32, key: &str) -> String {
-    let mut bytes = Vec::with_capacity(key.len() + 12);
-    bytes.extend_from_slice(&start.to_le_bytes());
-    bytes.extend_from_slice(&code.to_le_bytes());
-    bytes.extend_from_slice(key.as_bytes());
-    let h = xxhash_rust::xxh3::xxh3_128(&bytes);
+fn micros_time(us: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_micros(us).unwrap_or_default()
+}
+
+/// The XXH3-128 of a group's window, code and properties (each missing one as empty text,
+/// separated by U+001F): the number [`format_group_id`] writes as the group's id.
+fn group_hash<'a>(start: i64, code: i32, keys: impl Iterator<Item = Option<&'a str>>) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&start.to_le_bytes());
+    h.update(&code.to_le_bytes());
+    for (n, k) in keys.enumerate() {
+        if n > 0 {
+            h.update("\u{1f}".as_bytes());
+        }
+        h.update(k.unwrap_or_default().as_bytes());
+    }
+    h.digest128()
+}
+
+/// A group id as GUID-shaped hex.
+fn format_group_id(h: u128) -> String {
     let x = format!("{h:032x}");
     format!(
         "{}-{}-{}-{}-{}",
@@ -356,6 +382,24 @@ fn group_id(start: i64, code: i32, key: &str) -> String {
         &x[16..20],
         &x[20..]
     )
+}
+
+/// The number of a group id that [`format_group_id`] wrote.
+fn parse_group_id(id: &str) -> Result<u128> {
+    let hex: String = id.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 {
+        return Err(InsightsError::Invalid(format!(
+            "{id:?} is not a summary group's id"
+        )));
+    }
+    u128::from_str_radix(&hex, 16)
+        .map_err(|_| InsightsError::Invalid(format!("{id:?} is not a summary group's id")))
+}
+
+/// A GUID-shaped id from the group's window, code and properties joined by U+001F.
+#[cfg(test)]
+fn group_id(start: i64, code: i32, key: &str) -> String {
+    format_group_id(group_hash(start, code, key.split('\u{1f}').map(Some)))
 }
 
 #[cfg(test)]

@@ -428,8 +428,9 @@ async fn warm_metadata(state: Arc<AppState>) {
 
 /// Groups the everyday questions' whole days ahead of the questions ([`AppState::partials`]):
 /// every round in which the snapshot changed, for each tenant, the four questions with default
-/// filters, the daily sign-ins per type and the sign-ins per authentication method over the
-/// newest 30 days that have sign-ins, and service principal activity over all days. Days whose files did not change are already kept and cost nothing; each question
+/// filters, the daily sign-ins per type, the sign-ins per authentication method and AD FS
+/// application activity over the newest 30 days that have sign-ins, and service principal
+/// activity over all days. Days whose files did not change are already kept and cost nothing; each question
 /// waits its turn with the others (it never takes more than one query's place).
 async fn warm_insights(state: Arc<AppState>) {
     use gatehouse_insights as i;
@@ -506,6 +507,9 @@ async fn warm_insights(state: Arc<AppState>) {
                 drop(_turn);
                 let _turn = state.admission.admit().await;
                 i::sign_ins_by_auth_method(&src, month).await?;
+                drop(_turn);
+                let _turn = state.admission.admit().await;
+                i::relying_party_summary(&src, month).await?;
                 drop(_turn);
                 let _turn = state.admission.admit().await;
                 i::service_principal_sign_in_activities(&src, all, None).await?;

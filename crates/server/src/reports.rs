@@ -113,7 +113,7 @@ pub(crate) async fn report(
         ("getRelyingPartyDetailedSummary", Some(args)) => {
             let period = period_arg(args, &[1, 7, 30], now)?;
             no_filter(&options)?;
-            let rows = gatehouse_insights::relying_party_summary(&engine, period)
+            let rows = gatehouse_insights::relying_party_summary(&src, period)
                 .await
                 .map_err(failed)?;
             (
