@@ -6,13 +6,13 @@
 //! by key.
 
 use arrow::array::{Array, AsArray};
-use arrow::datatypes::{Int32Type, Int64Type, TimestampMicrosecondType};
+use arrow::datatypes::{Int32Type, Int64Type};
 use datafusion::scalar::ScalarValue;
 use gatehouse_model::SignInKind;
 use gatehouse_query::QueryEngine;
 use serde::Serialize;
 
-use crate::questions::{int, rfc3339, run, text, timestamp, Strings};
+use crate::questions::{rfc3339, timestamp, Strings};
 use crate::{InsightsError, Period, Result};
 
 /// Which sign-ins are summarized.
@@ -196,11 +196,15 @@ const KEY_COLUMNS: [&str; 11] = [
 ];
 
 /// The groups of `of` sign-ins in `period` by `window`, at most `top` of them after `after`.
-/// Pages go newest window first, and a window's groups come whole from one query, so the
-/// windows are grouped newest first in spans of whole windows (one window, then twice as many
-/// each time) until more than `top` groups are found or the period is done: the first page of
-/// a day in hours groups an hour or two, not the day, and no page reads what earlier pages
-/// returned (keyset paging). Only the groups on the page are built into records.
+///
+/// A page is the groups with the smallest `(newest window first, id)` after `after`, and a
+/// group's id is a hash of its window and properties, which each sign-in has: so the sign-ins
+/// are read (not grouped by the engine: most groups of a busy day are one or two sign-ins, and
+/// grouping them all to keep a thousand was nearly all of a page's time) and only the groups
+/// that can still be on the page are counted, `top + 1` at most (a group pushed out by smaller
+/// ones can never come back). Windows are read newest first in spans of whole windows (one
+/// window, then twice as many each time) until the page is full or the period is done; no page
+/// reads what earlier pages returned (keyset paging).
 pub async fn summarized_sign_ins(
     engine: &QueryEngine,
     of: SummaryOf,
@@ -210,6 +214,7 @@ pub async fn summarized_sign_ins(
     top: usize,
     after: Option<&SummaryKey>,
 ) -> Result<SummaryPage> {
+    use futures_util::StreamExt;
     let w = window.micros();
     let mut params = Vec::new();
     let mut condition = format!("array_has(signInEventTypes, '{}')", of.kind().graph_name());
@@ -240,17 +245,16 @@ pub async fn summarized_sign_ins(
         // Windows after the key's are done; its own may hold groups after the key.
         to = to.min(start.saturating_add(w));
     }
-    let mut batches = Vec::new();
-    // (window start, id, batch, row) of each group after `after`.
-    let mut found: Vec<(i64, u128, usize, usize)> = Vec::new();
+    let mut page = TopGroups::new(top + 1);
+    let mut scratch = Vec::new();
     let mut windows = 1i64;
     let mut hi = to;
-    while hi > from && found.len() <= top {
+    while hi > from && page.len() <= top {
         let lo = (hi.saturating_sub(1).div_euclid(w) - (windows - 1))
             .saturating_mul(w)
             .max(from);
         let sql = format!(
-            "SELECT CAST(createdDateTime AS BIGINT) / {w} AS bucket, \
+            "SELECT CAST(createdDateTime AS BIGINT) AS t, \
              NULLIF(userPrincipalName, '') AS upn, NULLIF(appId, '') AS appId, \
              NULLIF(appDisplayName, '') AS appName, NULLIF(ipAddress, '') AS ip, \
              NULLIF(conditionalAccessStatus, '') AS ca, NULLIF(resourceDisplayName, '') AS resourceName, \
@@ -258,98 +262,193 @@ pub async fn summarized_sign_ins(
              NULLIF(servicePrincipalId, '') AS spId, status.errorCode AS code, \
              NULLIF(managedServiceIdentity.msiType, '') AS msiType, \
              NULLIF(managedServiceIdentity.associatedResourceId, '') AS msiResource, \
-             count(*) AS n, min(createdDateTime) AS first, max(resourceTenantId) AS tenant, \
-             max(status.failureReason) AS reason, max(status.additionalDetails) AS details \
-             FROM signins WHERE createdDateTime >= {} AND createdDateTime < {} AND {condition} \
-             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13",
+             resourceTenantId AS tenant, status.failureReason AS reason, \
+             status.additionalDetails AS details \
+             FROM signins WHERE createdDateTime >= {} AND createdDateTime < {} AND {condition}",
             timestamp(micros_time(lo)),
             timestamp(micros_time(hi)),
         );
-        for b in run(engine, &sql, params.clone()).await? {
-            let n = batches.len();
-            let (Some(buckets), codes) = (
-                b.column_by_name("bucket")
-                    .and_then(|c| c.as_primitive_opt::<Int64Type>()),
-                b.column_by_name("code")
-                    .and_then(|c| c.as_primitive_opt::<Int32Type>()),
-            ) else {
+        let df = engine.context().sql(&sql).await?;
+        let df = if params.is_empty() {
+            df
+        } else {
+            df.with_param_values(datafusion::common::ParamValues::List(
+                params.iter().cloned().map(Into::into).collect(),
+            ))?
+        };
+        let mut stream = df.execute_stream().await?;
+        while let Some(b) = stream.next().await {
+            let b = b?;
+            let Some(times) = b
+                .column_by_name("t")
+                .and_then(|c| c.as_primitive_opt::<Int64Type>())
+            else {
                 continue;
             };
+            let codes = b
+                .column_by_name("code")
+                .and_then(|c| c.as_primitive_opt::<Int32Type>());
             let keys = KEY_COLUMNS.map(|k| Strings::of(&b, k));
+            let (tenants, reasons, details) = (
+                Strings::of(&b, "tenant"),
+                Strings::of(&b, "reason"),
+                Strings::of(&b, "details"),
+            );
             for i in 0..b.num_rows() {
-                let start = buckets.value(i).saturating_mul(w);
+                if times.is_null(i) {
+                    continue;
+                }
+                let t = times.value(i);
+                let start = t.div_euclid(w).saturating_mul(w);
                 let code = codes.filter(|c| c.is_valid(i)).map_or(0, |c| c.value(i));
-                let id = group_hash(start, code, keys.iter().map(|k| k.get(i)));
+                let id = group_hash(&mut scratch, start, code, keys.iter().map(|k| k.get(i)));
                 // Rows up to the key (newer windows, or the key's window up to its id) were
                 // on earlier pages.
                 if after.is_some_and(|(s, a)| start > s || (start == s && id <= a)) {
                     continue;
                 }
-                found.push((start, id, n, i));
+                let Some(group) = page.group((std::cmp::Reverse(start), id), || Group {
+                    code,
+                    keys: keys.each_ref().map(|k| k.get(i).map(str::to_string)),
+                    count: 0,
+                    first: t,
+                    tenant: None,
+                    reason: None,
+                    details: None,
+                }) else {
+                    continue;
+                };
+                group.count += 1;
+                group.first = group.first.min(t);
+                keep_max(&mut group.tenant, tenants.get(i));
+                keep_max(&mut group.reason, reasons.get(i));
+                keep_max(&mut group.details, details.get(i));
             }
-            batches.push(b);
         }
         hi = lo;
         windows = windows.saturating_mul(2);
     }
-    // The page: newest window first, then by id (the hex id's order is its number's).
-    let order = |a: &(i64, u128, usize, usize)| (std::cmp::Reverse(a.0), a.1);
+    let mut found = page.into_sorted();
     let more = found.len() > top;
-    if more {
-        found.select_nth_unstable_by_key(top, order);
-        found.truncate(top);
-    }
-    found.sort_unstable_by_key(order);
-    let rows: Vec<SummarizedSignIn> = found
-        .iter()
-        .map(|&(start, id, n, i)| {
-            let b = &batches[n];
-            let t = |name: &str| text(b, name, i);
+    found.truncate(top);
+    let next = if more {
+        found
+            .last()
+            .map(|((start, id), _)| (start.0, format_group_id(*id)))
+    } else {
+        None
+    };
+    let rows = found
+        .into_iter()
+        .map(|((start, id), g)| {
+            let [upn, app_id, app_name, ip, ca, resource_name, resource_id, sp_name, sp_id, msi_type, msi_resource] =
+                g.keys;
             SummarizedSignIn {
                 id: format_group_id(id),
-                sign_in_count: int(b, "n", i),
-                aggregation_date_time: rfc3339(start),
-                first_sign_in_date_time: b
-                    .column_by_name("first")
-                    .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
-                    .map(|c| rfc3339(c.value(i)))
-                    .unwrap_or_default(),
-                user_principal_name: t("upn"),
-                app_id: t("appId"),
-                app_display_name: t("appName"),
-                ip_address: t("ip"),
-                conditional_access_status: t("ca"),
-                resource_display_name: t("resourceName"),
-                resource_id: t("resourceId"),
-                tenant_id: t("tenant"),
-                service_principal_name: t("spName"),
-                service_principal_id: t("spId"),
+                sign_in_count: g.count,
+                aggregation_date_time: rfc3339(start.0),
+                first_sign_in_date_time: rfc3339(g.first),
+                user_principal_name: upn,
+                app_id,
+                app_display_name: app_name,
+                ip_address: ip,
+                conditional_access_status: ca,
+                resource_display_name: resource_name,
+                resource_id,
+                tenant_id: g.tenant,
+                service_principal_name: sp_name,
+                service_principal_id: sp_id,
                 status: SummaryStatus {
-                    error_code: b
-                        .column_by_name("code")
-                        .and_then(|c| c.as_primitive_opt::<Int32Type>())
-                        .filter(|c| c.is_valid(i))
-                        .map_or(0, |c| c.value(i)),
-                    failure_reason: t("reason"),
-                    additional_details: t("details"),
+                    error_code: g.code,
+                    failure_reason: g.reason,
+                    additional_details: g.details,
                 },
                 managed_service_identity: SummaryIdentity {
-                    msi_type: t("msiType"),
-                    associated_resource_id: t("msiResource"),
+                    msi_type,
+                    associated_resource_id: msi_resource,
                     federated_token_id: None,
                     federated_token_issuer: None,
                 },
             }
         })
         .collect();
-    let next = if more {
-        found
-            .last()
-            .map(|&(start, id, ..)| (start, format_group_id(id)))
-    } else {
-        None
-    };
     Ok(SummaryPage { rows, next })
+}
+
+/// A group being counted: its properties and what is summed over its sign-ins.
+struct Group {
+    code: i32,
+    /// The values of [`KEY_COLUMNS`].
+    keys: [Option<String>; 11],
+    count: u64,
+    /// Its first sign-in (µs).
+    first: i64,
+    /// The largest of each (as SQL's `max`: nulls ignored).
+    tenant: Option<String>,
+    reason: Option<String>,
+    details: Option<String>,
+}
+
+/// `(newest window first, id)`: a group's place on the pages.
+type Place = (std::cmp::Reverse<i64>, u128);
+
+/// The `limit` groups with the smallest places seen so far.
+struct TopGroups {
+    limit: usize,
+    groups: std::collections::HashMap<Place, Group>,
+    /// The places in `groups`, largest on top.
+    places: std::collections::BinaryHeap<Place>,
+}
+
+impl TopGroups {
+    fn new(limit: usize) -> TopGroups {
+        TopGroups {
+            limit: limit.max(1),
+            groups: Default::default(),
+            places: Default::default(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// The group at `place`, made with `new` when it is not counted yet; `None` when `limit`
+    /// smaller places are already counted (it can never be among them). A new group pushes
+    /// out the largest when the limit is reached.
+    fn group(&mut self, place: Place, new: impl FnOnce() -> Group) -> Option<&mut Group> {
+        if self.groups.len() >= self.limit
+            && !self.groups.contains_key(&place)
+            && self.places.peek().is_some_and(|largest| place > *largest)
+        {
+            return None;
+        }
+        if !self.groups.contains_key(&place) {
+            self.groups.insert(place, new());
+            self.places.push(place);
+            if self.groups.len() > self.limit {
+                if let Some(largest) = self.places.pop() {
+                    self.groups.remove(&largest);
+                }
+            }
+        }
+        self.groups.get_mut(&place)
+    }
+
+    fn into_sorted(self) -> Vec<(Place, Group)> {
+        let mut out: Vec<(Place, Group)> = self.groups.into_iter().collect();
+        out.sort_unstable_by_key(|(place, _)| *place);
+        out
+    }
+}
+
+/// `slot` becomes `value` when that is larger (`None` is smallest).
+fn keep_max(slot: &mut Option<String>, value: Option<&str>) {
+    if let Some(v) = value {
+        if slot.as_deref().is_none_or(|s| v > s) {
+            *slot = Some(v.to_string());
+        }
+    }
 }
 
 fn micros_time(us: i64) -> chrono::DateTime<chrono::Utc> {
@@ -357,18 +456,24 @@ fn micros_time(us: i64) -> chrono::DateTime<chrono::Utc> {
 }
 
 /// The XXH3-128 of a group's window, code and properties (each missing one as empty text,
-/// separated by U+001F): the number [`format_group_id`] writes as the group's id.
-fn group_hash<'a>(start: i64, code: i32, keys: impl Iterator<Item = Option<&'a str>>) -> u128 {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    h.update(&start.to_le_bytes());
-    h.update(&code.to_le_bytes());
+/// separated by U+001F): the number [`format_group_id`] writes as the group's id. The bytes are
+/// laid out in `scratch` and hashed at once.
+fn group_hash<'a>(
+    scratch: &mut Vec<u8>,
+    start: i64,
+    code: i32,
+    keys: impl Iterator<Item = Option<&'a str>>,
+) -> u128 {
+    scratch.clear();
+    scratch.extend_from_slice(&start.to_le_bytes());
+    scratch.extend_from_slice(&code.to_le_bytes());
     for (n, k) in keys.enumerate() {
         if n > 0 {
-            h.update("\u{1f}".as_bytes());
+            scratch.extend_from_slice("\u{1f}".as_bytes());
         }
-        h.update(k.unwrap_or_default().as_bytes());
+        scratch.extend_from_slice(k.unwrap_or_default().as_bytes());
     }
-    h.digest128()
+    xxhash_rust::xxh3::xxh3_128(scratch)
 }
 
 /// A group id as GUID-shaped hex.
@@ -399,12 +504,51 @@ fn parse_group_id(id: &str) -> Result<u128> {
 /// A GUID-shaped id from the group's window, code and properties joined by U+001F.
 #[cfg(test)]
 fn group_id(start: i64, code: i32, key: &str) -> String {
-    format_group_id(group_hash(start, code, key.split('\u{1f}').map(Some)))
+    format_group_id(group_hash(
+        &mut Vec::new(),
+        start,
+        code,
+        key.split('\u{1f}').map(Some),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counting only the groups that can still be on the page gives the page that counting
+    /// every group and sorting them gives.
+    #[test]
+    fn top_groups_are_the_smallest_places_counted_whole() {
+        let mut all: std::collections::BTreeMap<Place, u64> = Default::default();
+        let mut top = TopGroups::new(50);
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let place = (std::cmp::Reverse((x % 5) as i64), u128::from(x % 700));
+            *all.entry(place).or_default() += 1;
+            if let Some(g) = top.group(place, || Group {
+                code: 0,
+                keys: Default::default(),
+                count: 0,
+                first: 0,
+                tenant: None,
+                reason: None,
+                details: None,
+            }) {
+                g.count += 1;
+            }
+        }
+        let got: Vec<(Place, u64)> = top
+            .into_sorted()
+            .into_iter()
+            .map(|(p, g)| (p, g.count))
+            .collect();
+        let expected: Vec<(Place, u64)> = all.into_iter().take(50).collect();
+        assert_eq!(got, expected);
+    }
 
     #[test]
     fn windows_and_functions_are_graphs() {
