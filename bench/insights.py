@@ -123,7 +123,7 @@ def main():
                 f"min(createdDateTime), max(createdDateTime) FROM signins WHERE {w} AND {apps} GROUP BY ALL"]
 
     def summarized(window_us, w):
-        # Every group of the period (a page is the newest 1,000 of them, ordered).
+        # Every group of the newest window: a first page is 1,000 of them when it has more.
         return (f"SELECT epoch_us(createdDateTime) // {window_us}, NULLIF(userPrincipalName, ''), NULLIF(appId, ''), "
                 "NULLIF(appDisplayName, ''), NULLIF(ipAddress, ''), NULLIF(conditionalAccessStatus, ''), "
                 "NULLIF(resourceDisplayName, ''), NULLIF(resourceId, ''), NULLIF(servicePrincipalName, ''), "
@@ -194,11 +194,11 @@ def main():
         ("getSummarizedNonInteractiveSignIns(aggregationWindow='h1'), 24 hours, first page",
          "/beta/auditLogs/getSummarizedNonInteractiveSignIns(aggregationWindow='h1')"
          f"?$filter=aggregationDateTime%20ge%20{summary_from}%20and%20aggregationDateTime%20lt%20{to}",
-         [summarized(3_600_000_000, window(hours=24))]),
+         [summarized(3_600_000_000, window(hours=1))]),
         ("getSummarizedNonInteractiveSignIns(aggregationWindow='d1'), 7 days, first page",
          "/beta/auditLogs/getSummarizedNonInteractiveSignIns(aggregationWindow='d1')"
          f"?$filter=aggregationDateTime%20ge%20{week_from}%20and%20aggregationDateTime%20lt%20{to}",
-         [summarized(86_400_000_000, window(7))]),
+         [summarized(86_400_000_000, window(1))]),
     ]
 
     rows = []
@@ -231,7 +231,8 @@ def main():
              f"logs), alternately, {args.repeat} warm runs each after a first one. Periods end at "
              f"{to} (`to=` for the questions, Gatehouse's `asOf=` for Graph's now-relative report periods). "
              "Gatehouse's answers are exact, whole reports (the DuckDB side returns the grouped rows the "
-             "report is folded from). The server keeps each whole day's groups of a question while the "
+             "report is folded from; for a summarized sign-ins page, every group of the newest window, which "
+             "holds more than the page's 1,000). The server keeps each whole day's groups of a question while the "
              "day's files stay the same (`insights_cache_mb`) and groups the newest 30 days of the "
              "questions ahead at start and after changes (`insights_warm_every_seconds`); answers read "
              "them and group only the period's partial end days; an `app` or `user` filter reads the same "
