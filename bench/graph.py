@@ -5,8 +5,8 @@ in-process over the same Parquet files in the same run.
 
 Usage (from the repository root, after `cargo build --release`; it reads bench/soak.py's store of
 a 2,000-user month, or any store with a `bench` tenant of 10M+ sign-ins, and builds one like it
-when the store does not exist: day by day, `gatehouse simulate` then `gatehouse ingest --tenant
-bench`, each day's files deleted once stored):
+when the store does not exist: `gatehouse simulate` of the whole month in one run, gzip-compressed,
+then `gatehouse ingest --tenant bench`, the files deleted once stored):
 
     .venv/bin/python bench/graph.py [--store bench-out/soak/store] [--seconds 60] [--clients 32]
 
@@ -55,19 +55,18 @@ def q(s):
 
 
 def build_store(store, users, days, start):
-    """A month of a simulated tenant ingested day by day into `store` under the tenant `bench`."""
-    day0 = datetime.date.fromisoformat(start)
-    sim = store.rstrip("/") + "-day"
-    for d in range(days):
-        day = (day0 + datetime.timedelta(days=d)).isoformat()
-        shutil.rmtree(sim, ignore_errors=True)
-        subprocess.run([BIN, "simulate", "--users", str(users), "--days", "1", "--seed", "7",
-                        "--start", day, "--out", sim], check=True, capture_output=True)
-        files = sorted(glob.glob(os.path.join(sim, "graph", "*", "*.jsonl")))
-        subprocess.run([BIN, "--data", store, "ingest", "--tenant", "bench", *files],
-                       check=True, capture_output=True)
-        shutil.rmtree(sim, ignore_errors=True)
-        print(f"built day {d + 1}/{days}", flush=True)
+    """A month of a simulated tenant ingested into `store` under the tenant `bench`: simulated in
+    one run (gzip-compressed files, about a tenth of the JSON's size), then ingested at once."""
+    sim = store.rstrip("/") + "-sim"
+    shutil.rmtree(sim, ignore_errors=True)
+    subprocess.run([BIN, "simulate", "--users", str(users), "--days", str(days), "--seed", "7",
+                    "--start", start, "--gzip", "--out", sim], check=True, capture_output=True)
+    print(f"simulated {days} days", flush=True)
+    files = sorted(glob.glob(os.path.join(sim, "graph", "*", "*.jsonl.gz")))
+    subprocess.run([BIN, "--data", store, "ingest", "--tenant", "bench", *files],
+                   check=True, capture_output=True)
+    shutil.rmtree(sim, ignore_errors=True)
+    print(f"built {store}", flush=True)
 
 
 def main():

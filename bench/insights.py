@@ -136,6 +136,8 @@ def main():
     summary_from = (to_time - datetime.timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M:%SZ")
     week_from = (to_time - datetime.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
+    some_id = sql("SELECT id FROM signins WHERE createdDateTime >= TIMESTAMP '" + end + "T12:00:00Z' "
+                  "AND status.errorCode <> 0 LIMIT 1")[0]["id"]
     upn = sql("SELECT userPrincipalName AS u, count(*) AS n FROM signins "
               "WHERE userPrincipalName <> '' GROUP BY 1 ORDER BY 2 DESC LIMIT 1")[0]["u"]
     one_user = f"lower(userPrincipalName) = lower('{upn}')"
@@ -191,6 +193,8 @@ def main():
           f"AND tokenIssuerType = 'ADFederationServices' AND resourceId <> '' GROUP BY resourceId, tokenIssuerName"]),
         ("userRegistrationDetails (all history)", "/beta/reports/authenticationMethods/userRegistrationDetails",
          ["SELECT * FROM audits WHERE activityDisplayName LIKE 'User % security info%' ORDER BY activityDateTime"]),
+        ("A failed sign-in explained (by id)", f"/gatehouse/signIns/{some_id}/explain",
+         [f"SELECT * FROM signins WHERE id = '{some_id}'"]),
         ("getSummarizedNonInteractiveSignIns(aggregationWindow='h1'), 24 hours, first page",
          "/beta/auditLogs/getSummarizedNonInteractiveSignIns(aggregationWindow='h1')"
          f"?$filter=aggregationDateTime%20ge%20{summary_from}%20and%20aggregationDateTime%20lt%20{to}",
@@ -224,7 +228,7 @@ def main():
 
     ms = lambda s: f"{s * 1e3:,.0f} ms"  # noqa: E731
     lines = [BEGIN, "## Insights and reports", "",
-             f"`.venv/bin/python bench/insights.py` over the store of the Graph section ({total:,} sign-ins, "
+             f"`.venv/bin/python bench/insights.py` over the store bench/graph.py builds ({total:,} sign-ins, every id distinct, "
              f"a month of a 2,000-user tenant ending {end}): each question or report asked over HTTP "
              "(`GET`, JSON back, kept-alive connection, timed from request to last byte) and DuckDB running "
              "equivalent SQL in-process over the same Parquet files (the tables' live files, from their Delta "

@@ -47,6 +47,11 @@ const UNIQUE_COLUMNS: &[&str] = &[
     "changeId",
 ];
 
+/// The false-positive rate of the `id` column's bloom filter in each row group: about 10 bits
+/// (1.2 bytes) per row, and a lookup by id reads one row group in a hundred that does not hold
+/// the id.
+const ID_BLOOM_FPP: f64 = 0.01;
+
 /// The writer settings every Gatehouse file uses (built once).
 ///
 /// - LZ4 (raw blocks): the columns are dictionary- and run-length-encoded before compression,
@@ -58,6 +63,9 @@ const UNIQUE_COLUMNS: &[&str] = &[
 ///   none: in time-ordered files their min/max span nearly the whole range and prune nothing, and
 ///   computing them was a tenth of the writer's time.
 /// - No dictionary for identifiers unique per row and for the free-text JSON columns.
+/// - A bloom filter on `id` in each row group ([`ID_BLOOM_FPP`]): ids are random, so min/max
+///   statistics prune nothing, and without a filter a lookup by id decoded the id column of
+///   every row group of every file (a sign-in's explanation on the 13.7M month took 356 ms).
 pub fn writer_properties() -> WriterProperties {
     static PROPERTIES: OnceLock<WriterProperties> = OnceLock::new();
     PROPERTIES
@@ -72,6 +80,12 @@ pub fn writer_properties() -> WriterProperties {
             for column in UNIQUE_COLUMNS {
                 builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), false);
             }
+            // A lookup by id reads the row groups whose filter may hold it.
+            let id = ColumnPath::from("id");
+            builder = builder
+                .set_column_bloom_filter_enabled(id.clone(), true)
+                .set_column_bloom_filter_ndv(id.clone(), ROW_GROUP_ROWS as u64)
+                .set_column_bloom_filter_fpp(id, ID_BLOOM_FPP);
             for path in statistics_columns() {
                 builder = builder.set_column_statistics_enabled(path, EnabledStatistics::Page);
             }
