@@ -17,7 +17,7 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde_json::json;
 
 mod common;
-use common::{store_with, DAY, SYS};
+use common::{at_second, store_with, DAY, SYS};
 
 /// `rows` sign-ins of `kind` in time order over the day, by 97 users in turn, from row `from`.
 fn sign_ins(kind: &str, from: usize, rows: usize) -> RecordBatch {
@@ -27,12 +27,7 @@ fn sign_ins(kind: &str, from: usize, rows: usize) -> RecordBatch {
         let second = n * 86_399 / 40_000;
         let record = json!({
             "id": format!("{kind}-{n}"),
-            "createdDateTime": format!(
-                "2024-01-01T{:02}:{:02}:{:02}Z",
-                second / 3600,
-                second / 60 % 60,
-                second % 60
-            ),
+            "createdDateTime": at_second(second),
             "userPrincipalName": format!("user{}@contoso.com", n % 97),
             "userId": format!("00000000-0000-0000-0000-{:012}", n % 97),
             "appDisplayName": if n % 3 == 0 { "Outlook" } else { "Teams" },

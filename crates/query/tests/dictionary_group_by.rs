@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::runtime::Runtime;
 
 mod common;
-use common::{store_with, SYS};
+use common::{at_second, store_with, SYS};
 
 const BROWSERS: [&str; 4] = ["Chrome 120.0.0", "Edge 119.0.2151", "Firefox", "Safari 17"];
 const SYSTEMS: [&str; 3] = ["Windows 10", "MacOs", "Ios 17.1.2 (Build 21B101)"];
@@ -36,12 +36,7 @@ fn sign_ins(from: usize, rows: usize) -> RecordBatch {
         let second = n % 86_400;
         let mut record = json!({
             "id": format!("sign-in-{n}"),
-            "createdDateTime": format!(
-                "2024-01-01T{:02}:{:02}:{:02}Z",
-                second / 3600,
-                second / 60 % 60,
-                second % 60
-            ),
+            "createdDateTime": at_second(second),
             "userPrincipalName": format!("user{}@contoso.com", n % 313),
             "userId": format!("00000000-0000-0000-0000-{:012}", n % 313),
             "appDisplayName": APPS[(n / 3) % APPS.len()],

@@ -12,7 +12,7 @@ use gatehouse_query::QueryService;
 use serde_json::json;
 
 mod common;
-use common::{store_with, SYS};
+use common::{at_second, store_with, SYS};
 
 /// Sign-ins `from..from + rows` of day [`common::DAY`], ids `sign-in-<n>`.
 fn sign_ins(from: usize, rows: usize) -> RecordBatch {
@@ -22,12 +22,7 @@ fn sign_ins(from: usize, rows: usize) -> RecordBatch {
         let second = n % 86_400;
         let record = json!({
             "id": format!("sign-in-{n}"),
-            "createdDateTime": format!(
-                "2024-01-01T{:02}:{:02}:{:02}Z",
-                second / 3600,
-                second / 60 % 60,
-                second % 60
-            ),
+            "createdDateTime": at_second(second),
             "userPrincipalName": format!("user{}@contoso.com", n % 97),
         });
         b.append(record.as_object().unwrap(), "createdDateTime", &SYS)

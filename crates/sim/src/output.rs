@@ -6,7 +6,8 @@
 //! the progress callback follow day order.
 //!
 //! Layout:
-//! * Graph: `graph/{signins,audits,provisioning}/YYYY-MM-DD.jsonl[.gz]`
+//! * Graph: `graph/{signins,audits,provisioning}/YYYY-MM-DD.jsonl[.gz]` (a stream without records
+//!   that day has no file)
 //! * Diagnostic: `insights-logs-<category>/tenantId=<tid>/y=YYYY/m=MM/d=DD/h=HH/m=00/PT1H.json[.gz]`
 //! * Always: `tenant.json` (the directory) and `labels.jsonl` (ground truth).
 
@@ -240,26 +241,6 @@ impl FileSink<'_> {
         Ok(())
     }
 
-    /// Makes sure the three Graph files exist even when a stream is empty that day.
-    fn open_graph_files(&mut self) -> io::Result<()> {
-        for (stream, cat) in [
-            (Stream::Signins, "SignInLogs"),
-            (Stream::Audits, "AuditLogs"),
-            (Stream::Provisioning, "ProvisioningLogs"),
-        ] {
-            let i = self.slot_index(stream, cat);
-            let path = self.path_for(stream, cat, 0);
-            let s = &mut self.slots[i];
-            s.hour = 0;
-            s.path = path;
-            if s.file.is_none() {
-                s.file = Some(OutFile::create(&s.path, self.gzip)?);
-                self.files += 1;
-            }
-        }
-        Ok(())
-    }
-
     fn finish(&mut self) -> io::Result<()> {
         for i in 0..self.slots.len() {
             self.close_slot(i)?;
@@ -331,9 +312,8 @@ fn run_day(
     };
     let plan = day::plan_day(tenant, day);
     let res = (|| -> io::Result<(DayCounts, Vec<crate::Label>)> {
-        if graph {
-            sink.open_graph_files()?;
-        }
+        // A stream with no records that day gets no file (Gatehouse's ingest rejects an empty
+        // file as `empty_input`, as it would a truncated export).
         let r = render_day(tenant, graph, plan, &mut sink)?;
         sink.finish()?;
         Ok(r)

@@ -19,6 +19,16 @@ pub const SYS: SystemFields<'static> = SystemFields {
 /// Day 2024-01-01.
 pub const DAY: i32 = 19723;
 
+/// The time `second` seconds into day [`DAY`] (below 86,400), as a record writes it.
+pub fn at_second(second: usize) -> String {
+    format!(
+        "2024-01-01T{:02}:{:02}:{:02}Z",
+        second / 3600,
+        second / 60 % 60,
+        second % 60
+    )
+}
+
 /// A fresh store whose sign-in table holds the files each of `streams` is written into (day
 /// [`DAY`] of tenant `t`; a stream's batches of different sign-in types go to different files),
 /// all added in one commit.
