@@ -993,7 +993,7 @@ fn graph_reports_page_with_next_links(t: &Setup) {
         ("applicationSignInDetailedSummary?signInTypes=all", 7),
         ("servicePrincipalSignInActivities", 2),
         ("appCredentialSignInActivities", 3),
-        ("authenticationMethods/userRegistrationDetails", 3),
+        ("authenticationMethods/userRegistrationDetails", 2),
         (
             "getAzureADApplicationSignInSummary(period='D30')?asOf=2026-10-08&signInTypes=all",
             4,
