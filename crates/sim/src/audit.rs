@@ -156,7 +156,7 @@ pub(crate) fn security_info(
 /// Background directory activity of a normal day.
 pub(crate) fn plan_background(d: &mut Day) {
     let t = d.t;
-    let mut rng = Rng::from_parts(&[t.seed, 0xA0D1, crate::day::absolute_day(t, d.day)]);
+    let mut rng = Rng::from_parts(&[t.seed, 0xA0D1, d.day as u64]);
     let wd = crate::day::weekday(t.start_day + d.day as i64);
     let scale = if wd >= 5 { 0.15 } else { 1.0 };
     let n_users = t.users.len();

@@ -169,21 +169,13 @@ fn work_time(rng: &mut Rng, local_start: Ticks, from_min: i32, to_min: i32) -> T
     }
 }
 
-/// Day `day` of the run as days since 1970-01-01: what each day's random choices are seeded
-/// with, so that runs of consecutive single days (`--start` each day, `--days 1`) make a month
-/// of different days (seeded by the day's place in the run, every such run was the same day
-/// again, ids too).
-pub(crate) fn absolute_day(t: &crate::tenant::Tenant, day: u32) -> u64 {
-    (t.start_day + i64::from(day)) as u64
-}
-
 fn plan_user_local_day(d: &mut Day, ui: usize, ld: i64, local_start: Ticks) {
     let t = d.t;
     let u = &t.users[ui];
     if !u.account_enabled {
         return;
     }
-    let mut rng = Rng::from_parts(&[t.seed, 0x05E4, u.gid as u64, (t.start_day + ld) as u64]);
+    let mut rng = Rng::from_parts(&[t.seed, 0x05E4, u.gid as u64, ld as u64]);
     let wd = weekday(t.start_day + ld);
     let weekend = wd >= 5;
     let pto = !weekend && rng.chance(0.04);
@@ -615,7 +607,7 @@ fn plan_workloads(d: &mut Day) {
         .map(|o| catalog::CITIES[o.city_idx].tz_min)
         .unwrap_or(0) as i64;
     for (si, sp) in t.service_principals.iter().enumerate() {
-        let mut rng = Rng::from_parts(&[t.seed, 0x5B, sp.gid as u64, absolute_day(t, d.day)]);
+        let mut rng = Rng::from_parts(&[t.seed, 0x5B, sp.gid as u64, d.day as u64]);
         for job in &sp.jobs {
             let every = job.every_min as i64 * TICKS_PER_MIN;
             let phase = (sp.gid as i64).rem_euclid(every);
@@ -661,7 +653,7 @@ fn plan_workloads(d: &mut Day) {
         }
     }
     for (mi_i, mi) in t.managed_identities.iter().enumerate() {
-        let mut rng = Rng::from_parts(&[t.seed, 0x3A, mi.gid as u64, absolute_day(t, d.day)]);
+        let mut rng = Rng::from_parts(&[t.seed, 0x3A, mi.gid as u64, d.day as u64]);
         for h in 0..24 {
             let n = mi.per_hour as i64 + rng.range(-1, 1);
             for _ in 0..n.max(0) {

@@ -56,8 +56,7 @@ pub(crate) fn plan(d: &mut Day) {
     }
     let mut out = Vec::new();
     for ji in 0..t.provisioning_jobs.len() {
-        let mut rng =
-            Rng::from_parts(&[t.seed, 0x9F0, ji as u64, crate::day::absolute_day(t, d.day)]);
+        let mut rng = Rng::from_parts(&[t.seed, 0x9F0, ji as u64, d.day as u64]);
         let cycle_every = 40 * TICKS_PER_MIN;
         let phase = rng.below(cycle_every as u64) as i64;
         let mut at = d.start + phase;

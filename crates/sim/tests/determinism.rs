@@ -137,28 +137,3 @@ fn stream_day_chunks_concatenate_to_generate_day() {
     assert_eq!(meta.labels, whole.labels);
     assert_eq!(meta.date, whole.date);
 }
-
-/// Single-day runs of consecutive days (how a month is built a day at a time) are different
-/// days: no sign-in id of one is in the other. (Seeded by its place in the run, every such
-/// day was the first day again with the same ids.)
-#[test]
-fn single_day_runs_of_consecutive_days_differ() {
-    let mut first = small(OutputFormat::Graph, AttackSelection::None);
-    first.days = 1;
-    let mut next = first.clone();
-    next.start = first.start.succ_opt().unwrap();
-    let ids = |opts: &SimOptions| -> std::collections::BTreeSet<String> {
-        let day = generate_day(&Tenant::generate(opts), opts, 0);
-        String::from_utf8(day.signins)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                v["id"].as_str().unwrap().to_string()
-            })
-            .collect()
-    };
-    let (a, b) = (ids(&first), ids(&next));
-    assert!(a.len() > 100 && b.len() > 100, "{} {}", a.len(), b.len());
-    assert!(a.is_disjoint(&b), "a day run alone repeated the day before");
-}
