@@ -23,16 +23,18 @@ fn run_duckdb(py: &Path, script: &str, data: &Path) -> Value {
 }
 
 /// Registers, in a DuckDB connection `con`, each log's Delta tables (one per tenant) as one view,
-/// read through the `deltalake` package: `scan(table)` names it.
+/// read through the `deltalake` package: `scan(table)` names it. The tables are read whole into
+/// Arrow tables first (the tests' stores are small): DuckDB scanning a pyarrow dataset (a union of
+/// the tenants' datasets) now and then hung with every thread waiting on a lock.
 const DELTA_SCAN: &str = r#"
-import glob, duckdb, pyarrow.dataset as pads
+import glob, duckdb, pyarrow as pa
 from deltalake import DeltaTable
 con = duckdb.connect()
 for table in ["signins", "audits", "provisioning", "riskyUsers", "riskDetections"]:
-    parts = [DeltaTable(p).to_pyarrow_dataset()
+    parts = [DeltaTable(p).to_pyarrow_table()
              for p in sorted(glob.glob(f"{sys.argv[1]}/tenants/*/{table}"))]
     if parts:
-        con.register(f"delta_{table}", pads.dataset(parts) if len(parts) > 1 else parts[0])
+        con.register(f"delta_{table}", pa.concat_tables(parts, promote_options="default"))
 def scan(table):
     return f"delta_{table}"
 "#;

@@ -541,8 +541,10 @@ pub async fn relying_party_summary(
         )
     };
     let batches = crate::partials::grouped(src, period, &sql, Vec::new()).await?;
+    // (relying party, service) -> (name, successes, failures, users)
     type Party<'b> = (&'b str, Option<&'b str>);
-    let mut parties: HashMap<Party<'_>, (Option<&str>, u64, u64, HashSet<&str>)> = HashMap::new();
+    type Tally<'b> = (Option<&'b str>, u64, u64, HashSet<&'b str>);
+    let mut parties: HashMap<Party<'_>, Tally<'_>> = HashMap::new();
     for b in &batches {
         let (rps, names, services, users) = (
             Strings::of(b, "rp"),

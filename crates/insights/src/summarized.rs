@@ -423,8 +423,8 @@ impl TopGroups {
         {
             return None;
         }
-        if !self.groups.contains_key(&place) {
-            self.groups.insert(place, new());
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.groups.entry(place) {
+            slot.insert(new());
             self.places.push(place);
             if self.groups.len() > self.limit {
                 if let Some(largest) = self.places.pop() {

@@ -84,7 +84,7 @@ pub fn writer_properties() -> WriterProperties {
             let id = ColumnPath::from("id");
             builder = builder
                 .set_column_bloom_filter_enabled(id.clone(), true)
-                .set_column_bloom_filter_ndv(id.clone(), ROW_GROUP_ROWS as u64)
+                .set_column_bloom_filter_max_ndv(id.clone(), ROW_GROUP_ROWS as u64)
                 .set_column_bloom_filter_fpp(id, ID_BLOOM_FPP);
             for path in statistics_columns() {
                 builder = builder.set_column_statistics_enabled(path, EnabledStatistics::Page);
