@@ -45,7 +45,7 @@ use serde_json::Value;
 use crate::convert::{DirectRow, SystemFields, TableBuilder};
 use crate::dedup::{row_keys, IdIndex};
 use gatehouse_store::layout::{check_tenant_id, day_of, PartitionKey, DEFAULT_TENANT};
-use gatehouse_store::{maintenance, ChangeKind, StoreWriter, TableChange};
+use gatehouse_store::{maintenance, StoreWriter, TableChange};
 
 use crate::{IngestError, Result};
 
@@ -1459,25 +1459,17 @@ impl<'w> Consumer<'w> {
         }
         let started = std::time::Instant::now();
         let mut changes: BTreeMap<(String, LogKind), TableChange> = BTreeMap::new();
-        let change = |tenant: &str, log: LogKind| TableChange {
-            tenant: tenant.to_string(),
-            log,
-            added: Vec::new(),
-            removed: Vec::new(),
-            positions: Vec::new(),
-            kind: ChangeKind::Append,
-        };
         for file in done.added {
             changes
                 .entry((file.tenant.clone(), file.log))
-                .or_insert_with(|| change(&file.tenant, file.log))
+                .or_insert_with(|| TableChange::append(file.tenant.as_str(), file.log, Vec::new()))
                 .added
                 .push(file);
         }
         for ((tenant, log), p) in positions {
             changes
                 .entry((tenant.clone(), log))
-                .or_insert_with(|| change(&tenant, log))
+                .or_insert_with(|| TableChange::append(tenant.as_str(), log, Vec::new()))
                 .positions
                 .extend(p);
         }

@@ -343,7 +343,7 @@ fn sign_ins_are_stored_one_file_per_type() {
     use arrow::array::{Array, AsArray};
     use gatehouse_model::SignInKind;
     use gatehouse_store::maintenance::compact_all;
-    use gatehouse_store::{ChangeKind, Store, TableChange, TableConfig};
+    use gatehouse_store::{Store, TableChange, TableConfig};
 
     let types: [Value; 6] = [
         json!(["interactiveUser"]),
@@ -398,14 +398,7 @@ fn sign_ins_are_stored_one_file_per_type() {
             ]
         );
         writer
-            .commit(vec![TableChange {
-                tenant: "t".into(),
-                log: LogKind::SignIns,
-                added,
-                removed: Vec::new(),
-                positions: Vec::new(),
-                kind: ChangeKind::Append,
-            }])
+            .commit(vec![TableChange::append("t", LogKind::SignIns, added)])
             .unwrap();
     }
     assert_eq!(compact_all(&mut writer).unwrap().files_after, 5);

@@ -71,15 +71,15 @@ pub async fn sign_ins_by_auth_method(
 ) -> Result<Vec<MethodUsage>> {
     let interactive = SignInKind::InteractiveUser.graph_name();
     let sql = |time: &str, by_day: bool| {
+        // The inner query computes `_day`; the outer one carries it and groups by it.
+        let day = crate::partials::day_group(by_day, true);
         format!(
-            "SELECT d['authenticationMethod'] AS method, count(*) AS n{} FROM \
+            "SELECT d['authenticationMethod'] AS method, count(*) AS n{day} FROM \
              (SELECT unnest(authenticationDetails) AS d{} FROM signins \
               WHERE {time} AND array_has(signInEventTypes, '{interactive}') \
               AND status.errorCode = 0) \
-             WHERE d['succeeded'] GROUP BY 1{}",
-            if by_day { ", _day" } else { "" },
+             WHERE d['succeeded'] GROUP BY 1{day}",
             crate::partials::day_column(by_day),
-            if by_day { ", _day" } else { "" },
         )
     };
     let batches = crate::partials::grouped(src, period, &sql, Vec::new()).await?;

@@ -453,13 +453,7 @@ async fn matching(
                     if c.data_type() == f.data_type() {
                         return Ok(std::sync::Arc::clone(c));
                     }
-                    let plain = match c.data_type() {
-                        arrow::datatypes::DataType::Utf8View => {
-                            arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?
-                        }
-                        _ => std::sync::Arc::clone(c),
-                    };
-                    Ok(arrow::compute::cast(&plain, f.data_type())?)
+                    Ok(cast_through_utf8(c, f.data_type())?)
                 },
             )
             .collect::<std::result::Result<Vec<_>, _>>()?;
@@ -472,17 +466,11 @@ async fn matching(
         .set_bool("datafusion.sql_parser.enable_ident_normalization", false);
     let ctx = datafusion::prelude::SessionContext::new_with_config(config);
     ctx.register_table("kept", std::sync::Arc::new(table))?;
-    let df = ctx
-        .sql(&format!("SELECT * FROM kept WHERE {condition}"))
-        .await?;
-    let df = if params.is_empty() {
-        df
-    } else {
-        df.with_param_values(datafusion::common::ParamValues::List(
-            params.into_iter().map(Into::into).collect(),
-        ))?
-    };
-    Ok(df.collect().await?)
+    let sql = format!("SELECT * FROM kept WHERE {condition}");
+    Ok(crate::questions::planned(&ctx, &sql, params)
+        .await?
+        .collect()
+        .await?)
 }
 
 /// [`grouped`] itself.
@@ -591,9 +579,7 @@ fn compacted(batch: &RecordBatch) -> RecordBatch {
     for (field, c) in batch.schema().fields().iter().zip(batch.columns()) {
         let encoded = match c.data_type() {
             DataType::Utf8View | DataType::Utf8 | DataType::LargeUtf8 => {
-                arrow::compute::cast(c, &DataType::Utf8)
-                    .and_then(|plain| arrow::compute::cast(&plain, &dictionary))
-                    .ok()
+                cast_through_utf8(c, &dictionary).ok()
             }
             _ => None,
         };
@@ -616,7 +602,24 @@ fn compacted(batch: &RecordBatch) -> RecordBatch {
     RecordBatch::try_new(schema, columns).unwrap_or_else(|_| batch.clone())
 }
 
-fn micros_time(us: i64) -> DateTime<Utc> {
+/// `column` cast to `to`, through plain `Utf8` when it holds strings of another type (the
+/// scan's string views become the kept days' dictionaries, and back-and-forth casts between
+/// them go through plain strings).
+fn cast_through_utf8(
+    column: &arrow::array::ArrayRef,
+    to: &arrow::datatypes::DataType,
+) -> std::result::Result<arrow::array::ArrayRef, arrow::error::ArrowError> {
+    use arrow::datatypes::DataType;
+    match column.data_type() {
+        DataType::Utf8View | DataType::LargeUtf8 => {
+            arrow::compute::cast(&arrow::compute::cast(column, &DataType::Utf8)?, to)
+        }
+        _ => arrow::compute::cast(column, to),
+    }
+}
+
+/// Microseconds since the epoch as a UTC time (the epoch when out of range).
+pub(crate) fn micros_time(us: i64) -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp_micros(us).unwrap_or_default()
 }
 

@@ -1052,15 +1052,26 @@ pub(crate) async fn run(
     sql: &str,
     params: Vec<ScalarValue>,
 ) -> Result<Vec<RecordBatch>> {
-    let df = engine.context().sql(sql).await?;
-    let df = if params.is_empty() {
+    Ok(planned(engine.context(), sql, params)
+        .await?
+        .collect()
+        .await?)
+}
+
+/// `sql` planned in `ctx` with its parameters `$1`… bound.
+pub(crate) async fn planned(
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+    params: Vec<ScalarValue>,
+) -> Result<datafusion::dataframe::DataFrame> {
+    let df = ctx.sql(sql).await?;
+    Ok(if params.is_empty() {
         df
     } else {
         df.with_param_values(ParamValues::List(
             params.into_iter().map(Into::into).collect(),
         ))?
-    };
-    Ok(df.collect().await?)
+    })
 }
 
 /// A string column of a batch, resolved once (whatever string type DataFusion chose).

@@ -407,9 +407,9 @@ pub async fn daily_sign_ins(src: &crate::Source<'_>, period: Period) -> Result<V
                      THEN 1 ELSE 0 END) AS failed{} \
                      FROM signins WHERE {time} \
                      AND array_has(signInEventTypes, '{}') GROUP BY 2{}",
-                    if by_day { format!(", {DAY} AS _day") } else { String::new() },
+                    crate::partials::day_column(by_day),
                     k.graph_name(),
-                    if by_day { ", 5" } else { "" },
+                    crate::partials::day_group(by_day, true),
                 )
             })
             .collect::<Vec<_>>()

@@ -12,7 +12,8 @@ use gatehouse_model::SignInKind;
 use gatehouse_query::QueryEngine;
 use serde::Serialize;
 
-use crate::questions::{rfc3339, timestamp, Strings};
+use crate::partials::micros_time;
+use crate::questions::{planned, rfc3339, timestamp, Strings};
 use crate::{InsightsError, Period, Result};
 
 /// Which sign-ins are summarized.
@@ -268,15 +269,10 @@ pub async fn summarized_sign_ins(
             timestamp(micros_time(lo)),
             timestamp(micros_time(hi)),
         );
-        let df = engine.context().sql(&sql).await?;
-        let df = if params.is_empty() {
-            df
-        } else {
-            df.with_param_values(datafusion::common::ParamValues::List(
-                params.iter().cloned().map(Into::into).collect(),
-            ))?
-        };
-        let mut stream = df.execute_stream().await?;
+        let mut stream = planned(engine.context(), &sql, params.clone())
+            .await?
+            .execute_stream()
+            .await?;
         while let Some(b) = stream.next().await {
             let b = b?;
             let Some(times) = b
@@ -449,10 +445,6 @@ fn keep_max(slot: &mut Option<String>, value: Option<&str>) {
             *slot = Some(v.to_string());
         }
     }
-}
-
-fn micros_time(us: i64) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::<chrono::Utc>::from_timestamp_micros(us).unwrap_or_default()
 }
 
 /// The XXH3-128 of a group's window, code and properties (each missing one as empty text,

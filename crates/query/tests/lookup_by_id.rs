@@ -12,7 +12,7 @@ use gatehouse_query::QueryService;
 use serde_json::json;
 
 mod common;
-use common::{at_second, store_with, SYS};
+use common::{at_second, row_groups, store_with, SYS};
 
 /// Sign-ins `from..from + rows` of day [`common::DAY`], ids `sign-in-<n>`.
 fn sign_ins(from: usize, rows: usize) -> RecordBatch {
@@ -29,21 +29,6 @@ fn sign_ins(from: usize, rows: usize) -> RecordBatch {
             .unwrap();
     }
     b.finish()
-}
-
-/// `(row groups, row groups that may hold the id)` from the scan's bloom filter metric.
-fn bloom_pruning(plan: &str) -> (usize, usize) {
-    let metric = plan
-        .split("row_groups_pruned_bloom_filter=")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no bloom filter metric in {plan}"));
-    let numbers: Vec<usize> = metric
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .take(2)
-        .map(|s| s.parse().unwrap())
-        .collect();
-    (numbers[0], numbers[1])
 }
 
 #[test]
@@ -75,7 +60,11 @@ fn a_lookup_by_id_reads_the_row_groups_that_may_hold_it() {
             .block_on(engine.sql(&format!("EXPLAIN ANALYZE {sql}")))
             .unwrap();
         let plan = pretty_format_batches(&plan.batches).unwrap().to_string();
-        assert_eq!(bloom_pruning(&plan), (3, holding), "{id}: {plan}");
+        assert_eq!(
+            row_groups(&plan, "row_groups_pruned_bloom_filter"),
+            (3, holding),
+            "{id}: {plan}"
+        );
         let found = rt.block_on(engine.lookup(LogKind::SignIns, id)).unwrap();
         assert_eq!(
             found.as_ref().and_then(|r| r["id"].as_str()),

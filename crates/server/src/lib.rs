@@ -430,8 +430,8 @@ async fn warm_metadata(state: Arc<AppState>) {
 /// every round in which the snapshot changed, for each tenant, the four questions with default
 /// filters, the daily sign-ins per type, the sign-ins per authentication method and AD FS
 /// application activity over the newest 30 days that have sign-ins, and service principal
-/// activity over all days. Days whose files did not change are already kept and cost nothing; each question
-/// waits its turn with the others (it never takes more than one query's place).
+/// activity over all days. Days whose files did not change are already kept and cost nothing;
+/// each question waits its turn with the others (it never takes more than one query's place).
 async fn warm_insights(state: Arc<AppState>) {
     use gatehouse_insights as i;
     let seconds = state.config.maintenance.insights_warm_every_seconds;

@@ -80,6 +80,20 @@ pub struct TableChange {
     pub kind: ChangeKind,
 }
 
+impl TableChange {
+    /// New rows of `tenant`'s `log`: `added` made live, nothing removed, no source positions.
+    pub fn append(tenant: impl Into<String>, log: LogKind, added: Vec<DataFile>) -> TableChange {
+        TableChange {
+            tenant: tenant.into(),
+            log,
+            added,
+            removed: Vec::new(),
+            positions: Vec::new(),
+            kind: ChangeKind::Append,
+        }
+    }
+}
+
 /// The operation a commit records in its `commitInfo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeKind {

@@ -6,7 +6,7 @@ use gatehouse_ingest::SystemFields;
 use gatehouse_model::LogKind;
 use gatehouse_store::layout::PartitionKey;
 use gatehouse_store::writer::write_partition_stream;
-use gatehouse_store::{ChangeKind, Store, StoreWriter, TableChange};
+use gatehouse_store::{Store, StoreWriter, TableChange};
 
 /// The system fields of every test record (tenant `t`).
 pub const SYS: SystemFields<'static> = SystemFields {
@@ -47,14 +47,24 @@ pub fn store_with(streams: Vec<Vec<RecordBatch>>) -> (tempfile::TempDir, Store, 
             .extend(write_partition_stream(dir.path(), &key, batches.into_iter().map(Ok)).unwrap());
     }
     writer
-        .commit(vec![TableChange {
-            tenant: "t".into(),
-            log: LogKind::SignIns,
-            added,
-            removed: Vec::new(),
-            positions: Vec::new(),
-            kind: ChangeKind::Append,
-        }])
+        .commit(vec![TableChange::append("t", LogKind::SignIns, added)])
         .unwrap();
     (dir, store, writer)
+}
+
+/// `(row groups, row groups read)` from an `EXPLAIN ANALYZE` plan's `metric` of the scan
+/// (`row_groups_pruned_statistics=6 total → 2 matched`).
+#[allow(dead_code)] // not every test file reads scan metrics
+pub fn row_groups(plan: &str, metric: &str) -> (usize, usize) {
+    let text = plan
+        .split(&format!("{metric}="))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {metric} in {plan}"));
+    let numbers: Vec<usize> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(2)
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (numbers[0], numbers[1])
 }
