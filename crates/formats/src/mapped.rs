@@ -15,17 +15,17 @@ use std::io;
 
 use memmap2::{Mmap, MmapOptions};
 
-use crate::split::{push_line, Chunk, MAX_RECORD_BYTES};
+use crate::split::{long_line_reason, Chunk, LineNumbers, Uncut, MAX_RECORD_BYTES};
 
-/// Cuts an NDJSON file into chunks of whole lines, each a window of the mapped file.
+/// Cuts an NDJSON file into chunks of whole lines, each a window of the mapped file whose lines
+/// are cut by the worker that reads them ([`Chunk::records`]); the chunks number their lines
+/// relative to each other ([`LineNumbers::Relative`]).
 pub struct MappedLines {
     file: File,
     /// The file's length as last seen.
     len: u64,
     /// Where the next window starts: the start of a line.
     pos: u64,
-    /// The number of the line at `pos` (1-based).
-    line: u64,
     done: bool,
     /// Lines longer than this are rejected ([`MAX_RECORD_BYTES`]; smaller in tests).
     max_line: usize,
@@ -39,7 +39,6 @@ impl MappedLines {
             file,
             len,
             pos: 0,
-            line: 1,
             done: false,
             max_line: MAX_RECORD_BYTES,
         })
@@ -52,29 +51,32 @@ impl MappedLines {
 
     /// The next chunk of about `target_bytes` (more when a line is longer), `None` at the end.
     pub fn next_chunk(&mut self, target_bytes: usize) -> Option<Chunk> {
-        let target = target_bytes.max(1);
-        while !self.done {
-            let chunk = match self.window(target) {
-                Ok(chunk) => chunk,
-                Err(e) => {
-                    self.done = true;
-                    Some(Chunk {
-                        fatal: Some((self.line, format!("cannot read: {e}"))),
-                        ..Chunk::default()
-                    })
-                }
-            };
-            if let Some(chunk) = chunk {
-                if !chunk.items.is_empty() || !chunk.rejected.is_empty() || chunk.fatal.is_some() {
-                    return Some(chunk);
-                }
+        if self.done {
+            return None;
+        }
+        match self.window(target_bytes.max(1)) {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                self.done = true;
+                Some(Chunk {
+                    fatal: Some((1, format!("cannot read: {e}"))),
+                    numbers: self.numbers(0),
+                    ..Chunk::default()
+                })
             }
         }
-        None
     }
 
-    /// Maps the next window and cuts it into lines; `None` when it held only blank lines or the
-    /// file has ended.
+    /// The numbering of a chunk starting at `pos` that spans `lines` lines besides those its
+    /// reader cuts.
+    fn numbers(&self, lines: u64) -> LineNumbers {
+        LineNumbers::Relative {
+            starts_input: self.pos == 0,
+            lines,
+        }
+    }
+
+    /// Maps the next window of whole lines (left uncut); `None` when the file has ended.
     fn window(&mut self, target: usize) -> io::Result<Option<Chunk>> {
         if self.pos >= self.len {
             // A file that grew while it was read is read to its new end.
@@ -106,22 +108,16 @@ impl MappedLines {
                 }
             };
             let until = if at_end { map.len() } else { whole };
-            let mut chunk = Chunk::default();
-            let mut start = 0;
-            while start < until {
-                let end = memchr::memchr(b'\n', &map[start..until]).map_or(until, |i| start + i);
-                if end - start > self.max_line {
-                    chunk.rejected.push((self.line, long_line_reason()));
-                } else {
-                    push_line(&mut chunk.items, self.line, &map, start..end);
-                }
-                if end < until {
-                    self.line += 1;
-                }
-                start = end + 1;
-            }
+            let chunk = Chunk {
+                mapped: Some(map),
+                uncut: Some(Uncut {
+                    len: until,
+                    max_line: self.max_line,
+                }),
+                numbers: self.numbers(0),
+                ..Chunk::default()
+            };
             self.pos += until as u64;
-            chunk.mapped = Some(map);
             return Ok(Some(chunk));
         }
     }
@@ -143,9 +139,11 @@ impl MappedLines {
 
     /// Rejects the line at `pos`, longer than the limit, and moves past it.
     fn skip_long_line(&mut self) -> io::Result<Chunk> {
-        let mut chunk = Chunk::default();
-        chunk.rejected.push((self.line, long_line_reason()));
-        self.line += 1;
+        let chunk = Chunk {
+            rejected: vec![(1, long_line_reason(self.max_line))],
+            numbers: self.numbers(1),
+            ..Chunk::default()
+        };
         const STEP: usize = 64 << 20;
         loop {
             let left = self.len - self.pos;
@@ -166,14 +164,10 @@ impl MappedLines {
     }
 }
 
-fn long_line_reason() -> String {
-    format!("line longer than {} MiB; skipped", MAX_RECORD_BYTES >> 20)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::split::Splitter;
+    use crate::split::{LineBase, Splitter};
 
     /// Every (line, record) and rejection of `input` as the mapped reader finds them.
     type Found = (Vec<(u64, String)>, Vec<(u64, String)>);
@@ -185,15 +179,25 @@ mod tests {
         let mut lines = MappedLines::new(File::open(&path).unwrap()).unwrap();
         lines.max_line = max_line;
         let (mut items, mut rejected) = (Vec::new(), Vec::new());
+        let mut base = LineBase::default();
         while let Some(c) = lines.next_chunk(target) {
             assert!(c.fatal.is_none(), "{:?}", c.fatal);
-            assert!(c.buf.is_empty() && (c.mapped.is_some() || c.items.is_empty()));
-            for it in &c.items {
-                items.push((it.line, String::from_utf8_lossy(c.bytes(it)).into_owned()));
+            assert!(c.buf.is_empty() && c.items.is_empty());
+            let (mut got, mut refused) = (Vec::new(), Vec::new());
+            let mut records = c.records();
+            for (line, record) in records.by_ref() {
+                match record {
+                    Ok(bytes) => got.push((line, String::from_utf8_lossy(bytes).into_owned())),
+                    Err(reason) => refused.push((line, reason)),
+                }
             }
-            rejected.extend(c.rejected);
+            refused.extend(c.rejected.iter().cloned());
+            let add = base.next(records.numbers());
+            items.extend(got.into_iter().map(|(line, r)| (line + add, r)));
+            rejected.extend(refused.into_iter().map(|(line, r)| (line + add, r)));
         }
         assert_eq!(lines.position(), input.len() as u64);
+        rejected.sort();
         (items, rejected)
     }
 
@@ -237,7 +241,7 @@ mod tests {
     fn lines_over_the_limit_are_rejected_and_the_rest_kept() {
         let long = "y".repeat(100);
         let input = format!("{{\"a\":1}}\n{long}\n{{\"b\":2}}\n{long}{long}\n{{\"c\":3}}\n{long}");
-        let rejected = |line| (line, long_line_reason());
+        let rejected = |line| (line, long_line_reason(50));
         for target in [1, 7, 64, 1000] {
             let (items, got) = mapped(input.as_bytes(), target, 50);
             assert_eq!(
@@ -263,8 +267,11 @@ mod tests {
         let path = dir.path().join("in.jsonl");
         std::fs::write(&path, "{\"a\":1}\n").unwrap();
         let mut lines = MappedLines::new(File::open(&path).unwrap()).unwrap();
+        let mut base = LineBase::default();
         let first = lines.next_chunk(1 << 20).unwrap();
-        assert_eq!(first.items.len(), 1);
+        let mut records = first.records();
+        assert_eq!(records.by_ref().count(), 1);
+        assert_eq!(base.next(records.numbers()), 0);
         use std::io::Write;
         let mut f = std::fs::OpenOptions::new()
             .append(true)
@@ -272,8 +279,14 @@ mod tests {
             .unwrap();
         f.write_all(b"{\"b\":2}\n").unwrap();
         let second = lines.next_chunk(1 << 20).unwrap();
-        assert_eq!(second.bytes(&second.items[0]), br#"{"b":2}"#);
-        assert_eq!(second.items[0].line, 2);
+        let mut records = second.records();
+        assert_eq!(records.next(), Some((1, Ok(&br#"{"b":2}"#[..]))));
+        assert_eq!(records.next(), None);
+        assert_eq!(
+            base.next(records.numbers()),
+            1,
+            "the second chunk starts at line 2"
+        );
         assert!(lines.next_chunk(1 << 20).is_none());
     }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use gatehouse_formats::input::{ByteCounter, InputFile};
+use gatehouse_formats::read::ReadOptions;
 use gatehouse_formats::InputFormat;
 use gatehouse_store::{Store, StoreSnapshot, TableConfig};
 
@@ -162,7 +163,14 @@ impl Ingestor {
         let count = inputs.len();
         let counter = ByteCounter::default();
         let read_counter = counter.clone();
-        let source = file_source(inputs, format, self.options.map_files, read_counter);
+        let source = file_source(
+            inputs,
+            ReadOptions {
+                format,
+                ..self.options.read_options()
+            },
+            read_counter,
+        );
         let (tx, rx) = bounded(1);
         self.submit(IngestJob {
             source,

@@ -37,6 +37,7 @@ use crossbeam_channel::{bounded, unbounded};
 use gatehouse_formats::fast;
 use gatehouse_formats::input::{ByteCounter, InputFile};
 use gatehouse_formats::read::{parse_item, read_input, Batch, ReadOptions};
+use gatehouse_formats::split::{LineBase, LineNumbers};
 use gatehouse_formats::tape::{NodeKind, Tape};
 use gatehouse_formats::{InputFormat, Origin, Record, Rejection};
 use gatehouse_model::{LogKind, SignInKind, TableSchema};
@@ -77,6 +78,8 @@ pub struct IngestOptions {
     /// Read uncompressed NDJSON files in place through memory maps instead of copying them into
     /// buffers (see [`gatehouse_formats::mapped`]; a mapped file must not shrink meanwhile).
     pub map_files: bool,
+    /// Bytes of input per batch ([`gatehouse_formats::read::CHUNK_BYTES`]).
+    pub chunk_bytes: usize,
     /// Let records in the Graph shape skip the general path (the direct and fast paths; all
     /// store the same rows, so this is only turned off to compare them).
     pub fast_path: bool,
@@ -101,9 +104,21 @@ impl Default for IngestOptions {
             max_open_files: 128,
             compact: true,
             map_files: true,
+            chunk_bytes: gatehouse_formats::read::CHUNK_BYTES,
             fast_path: true,
             commit_interval: None,
             index_rows: crate::DEFAULT_INDEX_ROWS,
+        }
+    }
+}
+
+impl IngestOptions {
+    /// How input files are read.
+    pub fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            format: self.format,
+            map_files: self.map_files,
+            chunk_bytes: self.chunk_bytes,
         }
     }
 }
@@ -164,6 +179,9 @@ struct Converted {
     parts: Vec<PartOut>,
     rejected: Vec<Rejection>,
     records: u64,
+    /// How the rejections' lines count (relative ones are made the input's by the committing
+    /// thread, which takes batches in order).
+    numbers: LineNumbers,
 }
 
 struct PartOut {
@@ -257,12 +275,7 @@ pub fn ingest(
 ) -> Result<IngestSummary> {
     let counter = ByteCounter::default();
     let total_bytes = inputs.iter().map(|i| i.size).sum();
-    let source = file_source(
-        inputs.to_vec(),
-        opts.format,
-        opts.map_files,
-        counter.clone(),
-    );
+    let source = file_source(inputs.to_vec(), opts.read_options(), counter.clone());
     let mut summary = ingest_source(writer, source, total_bytes, &counter, opts, progress)?;
     summary.inputs = inputs.len();
     Ok(summary)
@@ -271,11 +284,9 @@ pub fn ingest(
 /// A [`Source`] reading these files in order (whole-input failures become rejections at line 0).
 pub fn file_source(
     inputs: Vec<InputFile>,
-    format: Option<InputFormat>,
-    map_files: bool,
+    read: ReadOptions,
     counter: ByteCounter,
 ) -> Source<'static> {
-    let read = ReadOptions { format, map_files };
     Box::new(move |emit, spare| {
         let mut failures = Vec::new();
         for input in &inputs {
@@ -374,7 +385,9 @@ pub fn run<'a>(
     counter: Option<&ByteCounter>,
 ) -> Result<()> {
     let threads = opts.threads.max(1);
-    let (raw_tx, raw_rx) = bounded::<(u64, Item)>(threads * 2);
+    // One chunk waiting per worker: chunks are large (`CHUNK_BYTES`), and a mapped one is
+    // resident memory until a worker is done with it.
+    let (raw_tx, raw_rx) = bounded::<(u64, Item)>(threads);
     // Chunk buffers the workers are done with, back to the reader (when it is full, a buffer
     // is freed instead).
     let (spare_tx, spare_rx) = bounded::<Vec<u8>>(threads * 2 + 2);
@@ -548,6 +561,9 @@ fn internal_error(file: Arc<str>, panic: Box<dyn std::any::Any + Send>) -> Conve
             reason: format!("internal error converting this part of the input (a bug: {what}); its records were not stored"),
         }],
         records: 0,
+        // The lines of the batch are not known: the rest of its input's line numbers may be
+        // off by them (a bug's rejection names no line anyway).
+        numbers: LineNumbers::Absolute,
     }
 }
 
@@ -565,22 +581,26 @@ struct WorkerState {
 /// room the last one needed instead of growing from nothing.
 #[derive(Default)]
 struct BuilderPool {
-    spare: HashMap<LogKind, Vec<TableBuilder>>,
+    /// Spare builders by log and sign-in type: a builder keeps the capacity its last batch
+    /// needed, and one type's batches are alike in size (a day's non-interactive sign-ins
+    /// outnumber its interactive ones tenfold), so a builder sized for another type would grow,
+    /// copying every column.
+    spare: HashMap<(LogKind, Option<SignInKind>), Vec<TableBuilder>>,
 }
 
 impl BuilderPool {
-    /// An empty builder for `log`'s table.
-    fn take(&mut self, log: LogKind) -> TableBuilder {
+    /// An empty builder for `log`'s table, last used for rows of sign-in type `kind`.
+    fn take(&mut self, log: LogKind, kind: Option<SignInKind>) -> TableBuilder {
         self.spare
-            .get_mut(&log)
+            .get_mut(&(log, kind))
             .and_then(Vec::pop)
             .unwrap_or_else(|| TableBuilder::new(&TableSchema::of(log)))
     }
 
-    /// Keeps a builder (emptied by `finish`) for a later batch.
-    fn give_back(&mut self, log: LogKind, builder: TableBuilder) {
+    /// Keeps a builder (emptied by `finish`) for a later batch of `log` and `kind`.
+    fn give_back(&mut self, log: LogKind, kind: Option<SignInKind>, builder: TableBuilder) {
         debug_assert!(builder.is_empty());
-        self.spare.entry(log).or_default().push(builder);
+        self.spare.entry((log, kind)).or_default().push(builder);
     }
 }
 
@@ -614,6 +634,7 @@ impl<'a> BatchOut<'a> {
                 parts: Vec::new(),
                 rejected: Vec::new(),
                 records: 0,
+                numbers: LineNumbers::Absolute,
             },
         }
     }
@@ -630,8 +651,10 @@ impl<'a> BatchOut<'a> {
 
     /// The builder of a partition's rows in this batch.
     fn builder_for(&mut self, pool: &mut BuilderPool, key: BuilderKey) -> &mut TableBuilder {
-        let log = key.0.log;
-        self.builders.entry(key).or_insert_with(|| pool.take(log))
+        let (log, kind) = (key.0.log, key.1);
+        self.builders
+            .entry(key)
+            .or_insert_with(|| pool.take(log, kind))
     }
 
     /// Stores a record that went through the general path.
@@ -855,6 +878,7 @@ fn convert_batch(
                 parts: Vec::new(),
                 rejected: vec![r],
                 records: 0,
+                numbers: LineNumbers::Absolute,
             }
         }
         Batch::Parsed { file, records } => {
@@ -869,17 +893,25 @@ fn convert_batch(
             for (line, reason) in &chunk.rejected {
                 b.record(&mut state.pool, *line, Err(reason.clone()));
             }
-            let mut records = Vec::new();
-            for item in &chunk.items {
-                let bytes = chunk.bytes(item);
-                if fast_path && b.fast(state, bytes, item.line, format) {
+            let mut parsed = Vec::new();
+            let mut records = chunk.records();
+            for (line, record) in records.by_ref() {
+                let bytes = match record {
+                    Ok(bytes) => bytes,
+                    Err(reason) => {
+                        b.record(&mut state.pool, line, Err(reason));
+                        continue;
+                    }
+                };
+                if fast_path && b.fast(state, bytes, line, format) {
                     continue;
                 }
-                parse_item(bytes, item.line, format, &mut records);
-                for (line, rec) in records.drain(..) {
+                parse_item(bytes, line, format, &mut parsed);
+                for (line, rec) in parsed.drain(..) {
                     b.record(&mut state.pool, line, rec);
                 }
             }
+            b.out.numbers = records.numbers();
             if let Some((line, reason)) = chunk.fatal {
                 b.record(&mut state.pool, line, Err(reason));
             }
@@ -901,7 +933,7 @@ fn convert_batch(
                 kind,
             });
         }
-        state.pool.give_back(log, builder);
+        state.pool.give_back(log, kind, builder);
     }
     b.out.parts.sort_by(|a, b| a.key.cmp(&b.key));
     b.out
@@ -1060,6 +1092,9 @@ struct Consumer<'w> {
     flush_due: Option<std::time::Instant>,
     /// Flushes under way, oldest first (the writer thread answers them in order).
     flushes: std::collections::VecDeque<FlushTicket>,
+    /// Lines of the current input's batches so far, for those numbered relative to the
+    /// previous one (mapped files, whose lines the workers cut).
+    line_base: LineBase,
 }
 
 impl<'w> Consumer<'w> {
@@ -1083,6 +1118,7 @@ impl<'w> Consumer<'w> {
             compact: opts.compact,
             flush_due: None,
             flushes: Default::default(),
+            line_base: LineBase::default(),
         }
     }
 
@@ -1126,7 +1162,11 @@ impl<'w> Consumer<'w> {
                     while let Some(out) = pending.remove(&next) {
                         next += 1;
                         match out {
-                            Out::Converted(job, c) => {
+                            Out::Converted(job, mut c) => {
+                                let base = self.line_base.next(c.numbers);
+                                for r in &mut c.rejected {
+                                    r.origin.line += base;
+                                }
                                 records += c.records;
                                 self.accept(&job, c, progress, events)?;
                             }
