@@ -165,7 +165,31 @@ pub struct Records<'a> {
     newlines: u64,
 }
 
-impl Records<'_> {
+impl<'a> Records<'a> {
+    /// The rest of an uncut window, from its next line on, with that line's number and whether
+    /// the text may end its line (a reader that takes the line whole, finding its end itself,
+    /// then moves past it with [`Records::move_past`]). At most one byte over the line limit is
+    /// given: a line that does not end within it is too long.
+    pub fn rest(&self) -> Option<(u64, &'a [u8], bool)> {
+        let (Some(uncut), Some(map)) = (self.chunk.uncut, self.chunk.mapped.as_deref()) else {
+            return None;
+        };
+        let rest = map.get(self.at..uncut.len).filter(|r| !r.is_empty())?;
+        let end_ok = rest.len() <= uncut.max_line;
+        let rest = &rest[..rest.len().min(uncut.max_line + 1)];
+        Some((self.newlines + 1, rest, end_ok))
+    }
+
+    /// Moves past the first `len` bytes of [`Records::rest`]: a line, with its newline.
+    pub fn move_past(&mut self, len: usize) {
+        if let (Some(map), Some(last)) = (self.chunk.mapped.as_deref(), len.checked_sub(1)) {
+            if map.get(self.at + last) == Some(&b'\n') {
+                self.newlines += 1;
+            }
+        }
+        self.at += len;
+    }
+
     /// The chunk's line numbering once its lines are all cut: a relative chunk's line count
     /// includes those cut.
     pub fn numbers(&self) -> LineNumbers {

@@ -708,10 +708,11 @@ impl<'a> BatchOut<'a> {
         bytes: &[u8],
         line: u64,
         format: Option<InputFormat>,
+        try_direct: bool,
     ) -> bool {
         let WorkerState { pool, tape } = state;
         // The direct path checks the text as UTF-8 as it reads it; the others need it checked.
-        if matches!(format, None | Some(InputFormat::Graph)) && self.direct(tape, bytes) {
+        if try_direct && takes_direct(format) && self.direct(tape, bytes, None).is_some() {
             return true;
         }
         let Ok(text) = simdutf8::basic::from_utf8(bytes) else {
@@ -764,18 +765,21 @@ impl<'a> BatchOut<'a> {
     }
 
     /// Stores a bare Graph record straight from its text ([`TableBuilder::append_direct`]) into
-    /// the partition the previous fast record went to, if it belongs there; `false` (nothing
+    /// the partition the previous fast record went to, if it belongs there; `None` (nothing
     /// stored) otherwise.
-    fn direct(&mut self, tape: &mut Tape, text: &[u8]) -> bool {
-        let Some((key, guess)) = self.last_fast.as_ref() else {
-            return false;
-        };
+    ///
+    /// With `line` (NDJSON not cut into lines yet; whether the text may end the line), the
+    /// record is the one on the first line of `text` ([`TableBuilder::append_direct_line`]).
+    /// Returns the bytes the record took.
+    fn direct(&mut self, tape: &mut Tape, text: &[u8], line: Option<bool>) -> Option<usize> {
+        let (key, guess) = self.last_fast.as_ref()?;
         // The record's sign-in type, read ahead, picks the builder; a record where it cannot be
         // read is taken as the previous one's type (and refused below if it is not).
-        let kind = peek_signin_kind(text).unwrap_or(*guess);
-        let Some(builder) = self.builders.get_mut(&(key.clone(), kind)) else {
-            return false;
+        let kind = match key.log {
+            LogKind::SignIns => peek_signin_kind(text, line.is_some()).unwrap_or(*guess),
+            _ => *guess,
         };
+        let builder = self.builders.get_mut(&(key.clone(), kind))?;
         let sys = SystemFields {
             tenant_id: &key.tenant,
             ingested_at_ns: self.ingested_at_ns,
@@ -795,13 +799,13 @@ impl<'a> BatchOut<'a> {
                 && day_of(row.time_ns) == key.day
                 && row.signin_kind == kind
         };
-        match builder.append_direct(text, tape, &sys, same_partition) {
-            Ok(_) => {
-                self.out.records += 1;
-                true
-            }
-            Err(_) => false,
-        }
+        let row = match line {
+            None => builder.append_direct(text, tape, &sys, same_partition),
+            Some(end_ok) => builder.append_direct_line(text, end_ok, tape, &sys, same_partition),
+        };
+        let len = row.ok()?.len;
+        self.out.records += 1;
+        Some(len)
     }
 
     /// Stores one recognised record from the tape; `false` (nothing stored) when the general
@@ -895,7 +899,19 @@ fn convert_batch(
             }
             let mut parsed = Vec::new();
             let mut records = chunk.records();
-            for (line, record) in records.by_ref() {
+            let direct = fast_path && takes_direct(format);
+            loop {
+                // The direct path finds where a line's record ends as it reads it: the line
+                // need not be cut first (a pass over its bytes).
+                if let Some((_, rest, end_ok)) = records.rest().filter(|_| direct) {
+                    if let Some(len) = b.direct(&mut state.tape, rest, Some(end_ok)) {
+                        records.move_past(len);
+                        continue;
+                    }
+                }
+                let Some((line, record)) = records.next() else {
+                    break;
+                };
                 let bytes = match record {
                     Ok(bytes) => bytes,
                     Err(reason) => {
@@ -903,7 +919,9 @@ fn convert_batch(
                         continue;
                     }
                 };
-                if fast_path && b.fast(state, bytes, line, format) {
+                // A line of an uncut chunk was just offered to the direct path.
+                let tried = chunk.uncut.is_some();
+                if fast_path && b.fast(state, bytes, line, format, !tried) {
                     continue;
                 }
                 parse_item(bytes, line, format, &mut parsed);
@@ -996,16 +1014,34 @@ fn place(rec: &Record, forced_tenant: Option<&str>) -> Result<PartitionKey, Stri
 /// The sign-in type a record's text names first in `signInEventTypes`, read ahead of parsing:
 /// `None` when the text does not hold the key followed by a string (compactly written); the type
 /// (`None` if the value is no type) otherwise.
-fn peek_signin_kind(text: &[u8]) -> Option<Option<SignInKind>> {
+fn peek_signin_kind(text: &[u8], in_line: bool) -> Option<Option<SignInKind>> {
     const KEY: &[u8] = br#""signInEventTypes":[""#;
+    /// How far into a text not cut into lines the key is looked for (a record without it would
+    /// otherwise have the rest of its batch searched).
+    const LINE_LIMIT: usize = 64 << 10;
     // Built once: building a searcher per record was half of this function's time.
     static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new(KEY));
-    let at = FINDER.find(text)? + KEY.len();
+    let searched = if in_line {
+        &text[..text.len().min(LINE_LIMIT)]
+    } else {
+        text
+    };
+    let found = FINDER.find(searched)?;
+    // Found on a later line: another record's.
+    if in_line && memchr::memchr(b'\n', &text[..found]).is_some() {
+        return None;
+    }
+    let at = found + KEY.len();
     let rest = text.get(at..)?;
     let end = memchr::memchr(b'"', rest)?;
     let name = std::str::from_utf8(&rest[..end]).ok()?;
     Some(SignInKind::from_graph_name(name))
+}
+
+/// Whether records read as `format` may take the direct path (bare Graph records).
+fn takes_direct(format: Option<InputFormat>) -> bool {
+    matches!(format, None | Some(InputFormat::Graph))
 }
 
 fn signin_kind(rec: &Record) -> Option<SignInKind> {
@@ -1557,7 +1593,7 @@ mod tests {
 
     #[test]
     fn the_sign_in_type_is_read_ahead_from_compact_text() {
-        let peek = |t: &str| peek_signin_kind(t.as_bytes());
+        let peek = |t: &str| peek_signin_kind(t.as_bytes(), false);
         assert_eq!(
             peek(r#"{"id":"a","signInEventTypes":["servicePrincipal"],"x":1}"#),
             Some(Some(SignInKind::ServicePrincipal))

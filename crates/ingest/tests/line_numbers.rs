@@ -114,3 +114,42 @@ fn a_file_read_twice_numbers_its_lines_from_1_each_time() {
     let a = |l| ("a.jsonl".to_string(), l);
     assert_eq!(got, vec![a(5), a(5), a(390), a(390)]);
 }
+
+/// The direct path reads a mapped file's records where they lie, finding each line's end itself:
+/// a record spread over lines, followed by more on its line, or ended by CRLF or blanks must
+/// come out as it does when the lines are cut first (files read into buffers).
+#[test]
+fn records_read_in_place_end_with_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = sign_in(1);
+    let spread = sign_in(2).replace(r#","userPrincipalName""#, ",\n\"userPrincipalName\"");
+    let lines = [
+        one.clone(),
+        sign_in(3) + "   \t",
+        sign_in(4) + "\r",
+        spread,                          // lines 4 and 5: each half rejected
+        sign_in(5) + " {\"id\":\"x\"}",  // line 6: another record after it
+        String::new(),                   // line 7: blank
+        "   ".to_string() + &sign_in(6), // line 8: blanks before
+        sign_in(7) + "garbage",          // line 9: more after the record
+        sign_in(8),
+    ];
+    let text = lines.join("\n"); // no newline after the last line
+    let path = dir.path().join("a.jsonl");
+    std::fs::write(&path, &text).unwrap();
+    let a = |l| ("a.jsonl".to_string(), l);
+    let want = vec![a(4), a(5), a(6), a(9)];
+    for chunk_bytes in [1, 300, 4 << 10, 1 << 20] {
+        for map_files in [true, false] {
+            let (got, stored) = rejected_lines(&[path.clone()], chunk_bytes, map_files);
+            assert_eq!(
+                got, want,
+                "batches of {chunk_bytes} bytes, mapped {map_files}"
+            );
+            assert_eq!(
+                stored, 5,
+                "batches of {chunk_bytes} bytes, mapped {map_files}"
+            );
+        }
+    }
+}

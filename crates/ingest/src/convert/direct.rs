@@ -101,6 +101,18 @@ pub struct DirectRow<'a> {
     pub tenant_id: Option<&'a str>,
     /// For sign-ins, the first of `signInEventTypes`.
     pub signin_kind: Option<SignInKind>,
+    /// Bytes of the text the record took: all of it ([`TableBuilder::append_direct`]), or its
+    /// line with the newline ending it ([`TableBuilder::append_direct_line`]).
+    pub len: usize,
+}
+
+/// Where a record given to the direct path ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// With the text (after whitespace).
+    Text,
+    /// With its line: a newline follows it (after blanks), or the text ends there if `end_ok`.
+    Line { end_ok: bool },
 }
 
 /// A position in one record's text.
@@ -473,7 +485,34 @@ impl TableBuilder {
         sys: &super::SystemFields<'_>,
         accept: impl FnOnce(&DirectRow<'a>) -> bool,
     ) -> Result<DirectRow<'a>, Bail> {
-        let row = match self.put_direct_row(text, tape) {
+        self.append_direct_ending(text, Ending::Text, tape, sys, accept)
+    }
+
+    /// [`TableBuilder::append_direct`] for the record on the first line of `text` (NDJSON not
+    /// cut into lines yet): the record must be the line's only content, and the line end with a
+    /// newline, or with the text if `end_ok`. [`DirectRow::len`] says where the next line starts.
+    /// A line the direct path does not take (blank, not a record, or a record spread over
+    /// several lines) gets `Bail`, and the caller cuts the line and reads it another way.
+    pub fn append_direct_line<'a>(
+        &mut self,
+        text: &'a [u8],
+        end_ok: bool,
+        tape: &mut Tape,
+        sys: &super::SystemFields<'_>,
+        accept: impl FnOnce(&DirectRow<'a>) -> bool,
+    ) -> Result<DirectRow<'a>, Bail> {
+        self.append_direct_ending(text, Ending::Line { end_ok }, tape, sys, accept)
+    }
+
+    fn append_direct_ending<'a>(
+        &mut self,
+        text: &'a [u8],
+        ending: Ending,
+        tape: &mut Tape,
+        sys: &super::SystemFields<'_>,
+        accept: impl FnOnce(&DirectRow<'a>) -> bool,
+    ) -> Result<DirectRow<'a>, Bail> {
+        let row = match self.put_direct_row(text, ending, tape) {
             Ok(row) if accept(&row) => row,
             done => {
                 if done.is_ok() {
@@ -496,6 +535,7 @@ impl TableBuilder {
     fn put_direct_row<'a>(
         &mut self,
         text: &'a [u8],
+        ending: Ending,
         tape: &mut Tape,
     ) -> Result<DirectRow<'a>, Bail> {
         let plan = self.direct.as_mut().ok_or(Bail)?;
@@ -561,10 +601,33 @@ impl TableBuilder {
                 break;
             }
         }
-        cur.ws();
-        if cur.i != text.len() {
-            return Err(Bail);
-        }
+        let len = match ending {
+            Ending::Text => {
+                cur.ws();
+                if cur.i != text.len() {
+                    return Err(Bail);
+                }
+                text.len()
+            }
+            Ending::Line { end_ok } => {
+                // Blanks, then the newline (or the end of the text). Whitespace inside the
+                // record may have been a newline (JSON allows one between tokens): a record
+                // spread over lines is not a line's record.
+                let mut end = cur.i;
+                while matches!(text.get(end), Some(b' ' | b'\t' | b'\r' | b'\x0c')) {
+                    end += 1;
+                }
+                let len = match text.get(end) {
+                    Some(b'\n') => end + 1,
+                    None if end_ok => end,
+                    _ => return Err(Bail),
+                };
+                if memchr::memchr(b'\n', &text[..cur.i]).is_some() {
+                    return Err(Bail);
+                }
+                len
+            }
+        };
         // Recognition, as `fast::recognize_at` decides it.
         let slots = &self.tape_slots;
         let present = |c: usize| seen & (1 << c) != 0;
@@ -636,6 +699,7 @@ impl TableBuilder {
             time_ns,
             tenant_id,
             signin_kind,
+            len,
         })
     }
 }
