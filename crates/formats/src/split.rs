@@ -175,6 +175,7 @@ impl<'a> Records<'a> {
             return None;
         };
         let rest = map.get(self.at..uncut.len).filter(|r| !r.is_empty())?;
+        prefetch(rest.get(PREFETCH_FROM..PREFETCH_TO).unwrap_or(&[]));
         let end_ok = rest.len() <= uncut.max_line;
         let rest = &rest[..rest.len().min(uncut.max_line + 1)];
         Some((self.newlines + 1, rest, end_ok))
@@ -241,6 +242,28 @@ impl<'a> Iterator for Records<'a> {
         }
         None
     }
+}
+
+/// Where, ahead of the line being read, [`Records::rest`] asks for bytes to be brought into cache.
+const PREFETCH_FROM: usize = 4 << 10;
+const PREFETCH_TO: usize = 12 << 10;
+
+/// Asks the processor to bring `bytes` into cache (one hint per 64-byte line; no effect on
+/// other processors).
+#[inline]
+fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for at in (0..bytes.len()).step_by(64) {
+        #[allow(unused_unsafe)]
+        // SAFETY: a prefetch hint never faults and reads nothing; the address is inside `bytes`.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                bytes.as_ptr().add(at).cast(),
+            );
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
 }
 
 /// Turns the relative line numbers of an input's chunks ([`LineNumbers::Relative`]) into the

@@ -141,7 +141,7 @@ fn records_read_in_place_end_with_their_line() {
     let want = vec![a(4), a(5), a(6), a(9)];
     for chunk_bytes in [1, 300, 4 << 10, 1 << 20] {
         for map_files in [true, false] {
-            let (got, stored) = rejected_lines(&[path.clone()], chunk_bytes, map_files);
+            let (got, stored) = rejected_lines(std::slice::from_ref(&path), chunk_bytes, map_files);
             assert_eq!(
                 got, want,
                 "batches of {chunk_bytes} bytes, mapped {map_files}"
