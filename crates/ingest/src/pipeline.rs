@@ -3,14 +3,15 @@
 //!
 //! ```text
 //! reader thread ──raw chunks──▶ N worker threads ──typed batches──▶ this thread ──▶ writer thread ──▶ closing thread
-//! (open, gunzip, split)         (parse JSON, normalise,            (reorder, dedup,   (one open file per  (finish closed
-//!                                convert to Arrow, partition)        commit)            partition: encode,  files: last rows,
-//!                                                                                       compress Parquet,   footer, fsync;
-//!                                                                                       columns in parallel) in order)
+//! (open, gunzip, split;         (cut a mapped window's            (reorder, line     (one open file per  (finish closed
+//!  map windows of plain files)   lines, parse JSON, normalise,     numbers, dedup,    partition: encode,  files: last rows,
+//!                                convert to Arrow, partition)      commit)            compress Parquet,   footer, fsync;
+//!                                                                                     columns in parallel) in order)
 //! ```
 //! Workers send each raw record down one of three paths: the direct path
-//! ([`TableBuilder::append_direct`], one pass over the text) for bare Graph records of the
-//! previous record's partition, the fast path (a tape of the JSON, [`gatehouse_formats::fast`]
+//! ([`TableBuilder::append_direct`], one pass over the text; in a mapped window,
+//! [`TableBuilder::append_direct_line`], which finds the line's end as it reads, so the line is
+//! never cut in a pass of its own) for bare Graph records of the previous record's partition, the fast path (a tape of the JSON, [`gatehouse_formats::fast`]
 //! recognition, [`TableBuilder::append_tape`]) for the other records already in the Graph shape,
 //! and the general path (serde_json values, shape, normalise, [`TableBuilder::append`]) for
 //! everything else. All three store the same rows.
