@@ -11,8 +11,9 @@
 //! Workers send each raw record down one of three paths: the direct path
 //! ([`TableBuilder::append_direct`], one pass over the text; in a mapped window,
 //! [`TableBuilder::append_direct_line`], which finds the line's end as it reads, so the line is
-//! never cut in a pass of its own) for bare Graph records of the previous record's partition, the fast path (a tape of the JSON, [`gatehouse_formats::fast`]
-//! recognition, [`TableBuilder::append_tape`]) for the other records already in the Graph shape,
+//! never cut in a pass of its own) for bare Graph records of the previous record's partition,
+//! the fast path (a tape of the JSON, [`gatehouse_formats::fast`] recognition,
+//! [`TableBuilder::append_tape`]) for the other records already in the Graph shape,
 //! and the general path (serde_json values, shape, normalise, [`TableBuilder::append`]) for
 //! everything else. All three store the same rows.
 //!
@@ -901,6 +902,9 @@ fn convert_batch(
             let mut parsed = Vec::new();
             let mut records = chunk.records();
             let direct = fast_path && takes_direct(format);
+            // Every line of an uncut chunk is offered to the direct path before it is cut: the
+            // fast path need not offer it again.
+            let direct_tried = direct && chunk.uncut.is_some();
             loop {
                 // The direct path finds where a line's record ends as it reads it: the line
                 // need not be cut first (a pass over its bytes).
@@ -920,9 +924,7 @@ fn convert_batch(
                         continue;
                     }
                 };
-                // A line of an uncut chunk was just offered to the direct path.
-                let tried = chunk.uncut.is_some();
-                if fast_path && b.fast(state, bytes, line, format, !tried) {
+                if fast_path && b.fast(state, bytes, line, format, !direct_tried) {
                     continue;
                 }
                 parse_item(bytes, line, format, &mut parsed);
