@@ -394,6 +394,27 @@ mod tests {
     use arrow::array::Array;
     use arrow::datatypes::Int64Type;
 
+    /// Every length the inline copy handles, and past it, after buffers of every fill (so the
+    /// moves land at every offset and capacity edge): the bytes are exactly the values'.
+    #[test]
+    fn strings_hold_every_length_exactly() {
+        let text: String = (0..200u32)
+            .map(|i| char::from(b'!' + (i * 7 % 90) as u8))
+            .collect();
+        for before in 0..20 {
+            let mut s = Strings::default();
+            let mut want = Vec::new();
+            for n in (0..=SHORT_COPY + 20).chain([0, 1, 200]) {
+                let value = &text[before..before + n.min(text.len() - before)];
+                s.push(value);
+                want.push(Some(value.to_string()));
+            }
+            let got = s.finish();
+            let got: Vec<Option<String>> = got.iter().map(|v| v.map(str::to_string)).collect();
+            assert_eq!(got, want, "after {before}");
+        }
+    }
+
     #[test]
     fn strings_truncate_to_an_earlier_row() {
         let mut s = Strings::default();

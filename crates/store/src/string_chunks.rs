@@ -419,6 +419,7 @@ impl StringChunkWriter {
                 }
                 _ if self.path.max_rep == 0 => self.in_structs(&steps, &resolved, rows),
                 _ if self.path.max_rep == 1 => self.in_one_list(&steps, &resolved, rows),
+                _ if self.path.max_rep == 2 => self.in_two_lists(&steps, &resolved, rows),
                 _ => {
                     for i in rows {
                         self.nested(&steps, &resolved, 0, i, 0, 0);
@@ -579,6 +580,86 @@ impl StringChunkWriter {
                         // One list only, and it was the step at `at`.
                         _ => unreachable!("a path with one list"),
                     }
+                }
+            }
+        }
+    }
+
+    /// A string below two lists (a list in the elements of another, with any structs around
+    /// them: a Conditional Access policy's grant controls or rules): the walk of
+    /// [`Self::nested`] without its recursion.
+    fn in_two_lists(
+        &mut self,
+        steps: &[Step],
+        arrays: &[Resolved<'_>],
+        rows: std::ops::Range<usize>,
+    ) {
+        let mut at = steps
+            .iter()
+            .enumerate()
+            .filter_map(|(k, s)| match (s, &arrays[k]) {
+                (Step::List { nullable, rep }, Resolved::List(l)) => Some((k, *nullable, *rep, *l)),
+                _ => None,
+            });
+        let (
+            Some((a, outer_nullable, outer_rep, outer)),
+            Some((b, inner_nullable, inner_rep, inner)),
+        ) = (at.next(), at.next())
+        else {
+            return;
+        };
+        let (outer_offsets, inner_offsets) = (outer.value_offsets(), inner.value_offsets());
+        // The nullable structs between two steps: a null one ends the walk at its level.
+        let structs = |from: usize, to: usize, i: usize, def: &mut i16| -> bool {
+            for (step, array) in steps[from..to].iter().zip(&arrays[from..to]) {
+                if let (Step::Struct { nullable: true, .. }, Resolved::Struct(s)) = (step, array) {
+                    if s.is_null(i) {
+                        return false;
+                    }
+                    *def += 1;
+                }
+            }
+            true
+        };
+        let leaf = steps.len() - 1;
+        let (Step::Leaf { nullable }, Resolved::Leaf(strings)) = (&steps[leaf], &arrays[leaf])
+        else {
+            return;
+        };
+        for i in rows {
+            let mut def = 0;
+            if !structs(0, a, i, &mut def) || (outer_nullable && outer.is_null(i)) {
+                self.push_levels(def, 0);
+                continue;
+            }
+            def += i16::from(outer_nullable);
+            let (start, end) = (outer_offsets[i] as usize, outer_offsets[i + 1] as usize);
+            if start == end {
+                self.push_levels(def, 0);
+                continue;
+            }
+            for j in start..end {
+                let rep = if j == start { 0 } else { outer_rep };
+                let mut d = def + 1;
+                if !structs(a + 1, b, j, &mut d) || (inner_nullable && inner.is_null(j)) {
+                    self.push_levels(d, rep);
+                    continue;
+                }
+                d += i16::from(inner_nullable);
+                let (first, last) = (inner_offsets[j] as usize, inner_offsets[j + 1] as usize);
+                if first == last {
+                    self.push_levels(d, rep);
+                    continue;
+                }
+                for m in first..last {
+                    let r = if m == first { rep } else { inner_rep };
+                    let mut dd = d + 1;
+                    if !structs(b + 1, leaf, m, &mut dd) || (*nullable && strings.is_null(m)) {
+                        self.push_levels(dd, r);
+                        continue;
+                    }
+                    self.push_levels(dd + i16::from(*nullable), r);
+                    self.put(strings.value(m).as_bytes());
                 }
             }
         }
