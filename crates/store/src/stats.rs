@@ -364,7 +364,7 @@ mod tests {
                 .map(|_| {
                     seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
                     let pick = (seed >> 33) as usize;
-                    (pick % 7 != 0 || round % 3 == 0).then(|| pool[pick % pool.len()])
+                    (!pick.is_multiple_of(7) || round % 3 == 0).then(|| pool[pick % pool.len()])
                 })
                 .collect();
             let a = StringArray::from(values.clone());
