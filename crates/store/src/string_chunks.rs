@@ -164,6 +164,22 @@ fn resolve<'a>(path: &LeafPath, top: &'a dyn Array) -> Result<Vec<Resolved<'a>>>
     Ok(out)
 }
 
+/// Walks element `i` through struct steps (`steps` and their `arrays`, no list or leaf among
+/// them): adds one to `def` for each nullable struct present, and returns `false` at the first
+/// null one (the element's levels then end at `def`).
+#[inline(always)]
+fn structs_present(steps: &[Step], arrays: &[Resolved<'_>], i: usize, def: &mut i16) -> bool {
+    for (step, array) in steps.iter().zip(arrays) {
+        if let (Step::Struct { nullable: true, .. }, Resolved::Struct(s)) = (step, array) {
+            if s.is_null(i) {
+                return false;
+            }
+            *def += 1;
+        }
+    }
+    true
+}
+
 /// The distinct values of one column chunk, in first-seen order (the dictionary page's order).
 #[derive(Debug)]
 struct Dictionary {
@@ -525,19 +541,19 @@ impl StringChunkWriter {
         else {
             return;
         };
+        let leaf = steps.len() - 1;
+        let (Step::Leaf { nullable }, Resolved::Leaf(strings)) = (&steps[leaf], &arrays[leaf])
+        else {
+            return;
+        };
         let offsets = list.value_offsets();
-        'rows: for i in rows {
+        for i in rows {
             std::mem::swap(&mut self.by_position, &mut self.by_position_next);
             self.by_position_next.clear();
             let mut def = 0;
-            for (step, array) in steps[..at].iter().zip(&arrays[..at]) {
-                if let (Step::Struct { nullable: true, .. }, Resolved::Struct(s)) = (step, array) {
-                    if s.is_null(i) {
-                        self.push_levels(def, 0);
-                        continue 'rows;
-                    }
-                    def += 1;
-                }
+            if !structs_present(&steps[..at], &arrays[..at], i, &mut def) {
+                self.push_levels(def, 0);
+                continue;
             }
             if *list_nullable {
                 if list.is_null(i) {
@@ -552,35 +568,17 @@ impl StringChunkWriter {
                 continue;
             }
             let def = def + 1;
-            'elements: for j in start..end {
+            for j in start..end {
                 let rep = i16::from(j != start);
                 let mut d = def;
-                for (step, array) in steps[at + 1..].iter().zip(&arrays[at + 1..]) {
-                    match (step, array) {
-                        (Step::Struct { nullable, .. }, Resolved::Struct(s)) => {
-                            if *nullable {
-                                if s.is_null(j) {
-                                    self.push_levels(d, rep);
-                                    continue 'elements;
-                                }
-                                d += 1;
-                            }
-                        }
-                        (Step::Leaf { nullable }, Resolved::Leaf(strings)) => {
-                            if *nullable {
-                                if strings.is_null(j) {
-                                    self.push_levels(d, rep);
-                                    continue 'elements;
-                                }
-                                d += 1;
-                            }
-                            self.push_levels(d, rep);
-                            self.put_at(strings.value(j).as_bytes(), j - start);
-                        }
-                        // One list only, and it was the step at `at`.
-                        _ => unreachable!("a path with one list"),
-                    }
+                if !structs_present(&steps[at + 1..leaf], &arrays[at + 1..leaf], j, &mut d)
+                    || (*nullable && strings.is_null(j))
+                {
+                    self.push_levels(d, rep);
+                    continue;
                 }
+                self.push_levels(d + i16::from(*nullable), rep);
+                self.put_at(strings.value(j).as_bytes(), j - start);
             }
         }
     }
@@ -609,17 +607,8 @@ impl StringChunkWriter {
             return;
         };
         let (outer_offsets, inner_offsets) = (outer.value_offsets(), inner.value_offsets());
-        // The nullable structs between two steps: a null one ends the walk at its level.
-        let structs = |from: usize, to: usize, i: usize, def: &mut i16| -> bool {
-            for (step, array) in steps[from..to].iter().zip(&arrays[from..to]) {
-                if let (Step::Struct { nullable: true, .. }, Resolved::Struct(s)) = (step, array) {
-                    if s.is_null(i) {
-                        return false;
-                    }
-                    *def += 1;
-                }
-            }
-            true
+        let structs = |from: usize, to: usize, i: usize, def: &mut i16| {
+            structs_present(&steps[from..to], &arrays[from..to], i, def)
         };
         let leaf = steps.len() - 1;
         let (Step::Leaf { nullable }, Resolved::Leaf(strings)) = (&steps[leaf], &arrays[leaf])
