@@ -120,6 +120,16 @@ fn category(name: &str) -> Result<Category, String> {
     })
 }
 
+/// The log a diagnostic category's records are stored in (matched as [`diagnostic_to_record`]
+/// matches it: without regard to case) and, for sign-ins, the type it names (`None` for AD FS
+/// sign-ins, whose type the record says); `None` for a category that is not stored.
+pub fn diagnostic_category(name: &str) -> Option<(LogKind, Option<SignInKind>)> {
+    match category(name).ok()? {
+        Category::SignIn(kind) => Some((LogKind::SignIns, kind)),
+        Category::Log(log) => Some((log, None)),
+    }
+}
+
 /// Unwraps an Azure Monitor diagnostic record (blob line or Event Hub record).
 pub fn diagnostic_to_record(mut obj: Object) -> Result<Record, String> {
     let cat_name = get_ci(&obj, "category")
@@ -193,11 +203,19 @@ pub fn diagnostic_to_record(mut obj: Object) -> Result<Record, String> {
 
 /// The tenant named in `/tenants/<id>/providers/…`.
 pub fn tenant_from_resource_id(resource_id: &str) -> Option<String> {
-    let lower = resource_id.to_ascii_lowercase();
-    let start = lower.find("/tenants/")? + "/tenants/".len();
-    let rest = &resource_id[start..];
-    let id = rest.split('/').next()?;
-    (!id.is_empty()).then(|| id.to_string())
+    tenant_in_resource_id(resource_id).map(str::to_string)
+}
+
+/// [`tenant_from_resource_id`], as a part of `resource_id`.
+pub fn tenant_in_resource_id(resource_id: &str) -> Option<&str> {
+    const MARK: &[u8] = b"/tenants/";
+    let start = resource_id
+        .as_bytes()
+        .windows(MARK.len())
+        .position(|w| w.eq_ignore_ascii_case(MARK))?
+        + MARK.len();
+    let id = resource_id[start..].split('/').next()?;
+    (!id.is_empty()).then_some(id)
 }
 
 fn tenant_from_body(body: &Object) -> Option<String> {

@@ -162,6 +162,23 @@ pub fn expand_list_element(
     expand_inner(value, forced, hint, 2, out);
 }
 
+/// Expands one element of an Event Hub message's `records` array exactly as [`expand`] does
+/// when it meets it inside the message.
+pub fn expand_records_item(
+    item: Value,
+    forced: Option<InputFormat>,
+    out: &mut Vec<Result<Record, String>>,
+) {
+    match item {
+        // The message is level 0, its `records` array level 1, each element level 2.
+        Value::Object(_) => expand_inner(item, forced, None, 2, out),
+        other => out.push(Err(format!(
+            "array element is {}, not a JSON object",
+            kind_of(&other)
+        ))),
+    }
+}
+
 /// The log a list response's `@odata.context` names.
 pub(crate) fn hint_from_context(context: &str) -> Option<LogKind> {
     let c = context.to_ascii_lowercase();

@@ -1021,6 +1021,23 @@ impl TableBuilder {
         self.rows += 1;
     }
 
+    /// Keeps the first `n` rows (takes back rows appended after a count of `n`).
+    pub fn truncate_rows(&mut self, n: usize) {
+        if n >= self.rows {
+            return;
+        }
+        self.fill_deferred_nulls();
+        for b in &mut self.graph {
+            b.truncate(n);
+        }
+        self.tenant.truncate(n);
+        self.ingested.truncate(n);
+        self.source.truncate(n);
+        self.envelope.truncate(n);
+        self.extra.truncate(n);
+        self.rows = n;
+    }
+
     /// The names of the Graph columns, in order.
     pub fn column_names(&self) -> &[&'static str] {
         &self.names

@@ -572,6 +572,14 @@ fn internal_error(file: Arc<str>, panic: Box<dyn std::any::Any + Send>) -> Conve
 /// A batch builder's partition and sign-in type (every row it holds is of that type).
 type BuilderKey = (PartitionKey, Option<SignInKind>);
 
+/// How much of a batch was converted at some point: records seen, rejections, and each
+/// builder's rows.
+struct Mark {
+    records: u64,
+    rejected: usize,
+    rows: Vec<(BuilderKey, usize)>,
+}
+
 /// A worker's reusable state: table builders and the fast path's tape.
 #[derive(Default)]
 struct WorkerState {
@@ -620,6 +628,10 @@ struct BatchOut<'a> {
     /// The builder of the last record the fast path stored: the direct path's guess for the
     /// next one.
     last_fast: Option<BuilderKey>,
+    /// The builder of the last diagnostic sign-in or audit the general path stored: the direct
+    /// path's guess for the next diagnostic record (those of one blob or message are of one
+    /// category, tenant and mostly one day).
+    last_diagnostic: Option<BuilderKey>,
     out: Converted,
 }
 
@@ -632,6 +644,7 @@ impl<'a> BatchOut<'a> {
             ingested_at_ns,
             builders: HashMap::new(),
             last_fast: None,
+            last_diagnostic: None,
             out: Converted {
                 parts: Vec::new(),
                 rejected: Vec::new(),
@@ -690,6 +703,10 @@ impl<'a> BatchOut<'a> {
         let tenant_id = key.tenant.clone();
         let ingested_at_ns = self.ingested_at_ns;
         let kind = signin_kind(&rec);
+        // The next diagnostic records may take the direct path into this builder.
+        let guess = (matches!(rec.log, LogKind::SignIns | LogKind::Audits)
+            && rec.source.starts_with("diagnostic:"))
+        .then(|| (key.clone(), kind));
         let builder = self.builder_for(pool, (key, kind));
         let sys = SystemFields {
             tenant_id: &tenant_id,
@@ -697,9 +714,167 @@ impl<'a> BatchOut<'a> {
             source: &rec.source,
             envelope: rec.envelope.as_ref(),
         };
-        if let Err(reason) = builder.append(&rec.body, rec.log.time_column(), &sys) {
-            self.reject(line, reason);
+        match builder.append(&rec.body, rec.log.time_column(), &sys) {
+            Ok(_) => {
+                if guess.is_some() {
+                    self.last_diagnostic = guess;
+                }
+            }
+            Err(reason) => self.reject(line, reason),
         }
+    }
+
+    /// Stores a diagnostic record straight from its text
+    /// ([`TableBuilder::append_diagnostic_direct`]) into the partition the previous diagnostic
+    /// record went to, if it belongs there; `None` (nothing stored) otherwise. The record is the
+    /// one on the first line of `text` (`line`: whether the text may end the line), or the
+    /// object at its start, an element of an array `depth` containers deep (`line` `None`).
+    /// Returns the bytes the record took.
+    fn diagnostic_direct(
+        &mut self,
+        tape: &mut Tape,
+        text: &[u8],
+        line: Option<bool>,
+        depth: usize,
+    ) -> Option<usize> {
+        let guess = self.last_diagnostic.as_ref()?;
+        let (key, kind) = guess;
+        let builder = self.builders.get_mut(guess)?;
+        let (forced, exclusive) = (self.tenant, self.exclusive);
+        let same_partition = |row: &DirectRow<'_>| {
+            let tenant_matches = match (forced, row.tenant_id) {
+                (Some(_), _) => true,
+                (None, Some(named)) => named.eq_ignore_ascii_case(&key.tenant),
+                (None, None) => key.tenant == DEFAULT_TENANT,
+            };
+            // As `owner_tenant` decides it for the general path.
+            let owner_allowed = match (exclusive, forced, row.owner_tenant) {
+                (true, Some(only), Some(owner)) if !owner.trim().is_empty() => {
+                    owner.eq_ignore_ascii_case(only)
+                }
+                _ => true,
+            };
+            tenant_matches
+                && owner_allowed
+                && row.log == key.log
+                && day_of(row.time_ns) == key.day
+                && row.signin_kind == *kind
+        };
+        let row = builder
+            .append_diagnostic_direct(
+                text,
+                line,
+                depth,
+                tape,
+                &key.tenant,
+                self.ingested_at_ns,
+                same_partition,
+            )
+            .ok()?;
+        self.out.records += 1;
+        Some(row.len)
+    }
+
+    /// Stores an Event Hub message (`{"records":[…]}`, nothing else in it) exactly as the
+    /// general path stores it whole: each element through the direct path when it can
+    /// ([`BatchOut::diagnostic_direct`]), through the general path otherwise. `false`, nothing
+    /// stored, when the general path must take the message whole (it is something else, or
+    /// not valid JSON: what was stored of it is taken back).
+    fn diagnostic_message(
+        &mut self,
+        state: &mut WorkerState,
+        bytes: &[u8],
+        line: u64,
+        format: Option<InputFormat>,
+    ) -> bool {
+        use gatehouse_formats::tape::skip_ws;
+        let mut i = skip_ws(bytes, 0);
+        for token in [&b"{"[..], b"\"records\"", b":", b"["] {
+            if !bytes[i..].starts_with(token) {
+                return false;
+            }
+            i = skip_ws(bytes, i + token.len());
+        }
+        let mark = self.mark();
+        let mut general = Vec::new();
+        if bytes.get(i) == Some(&b']') {
+            i += 1;
+        } else {
+            loop {
+                // The message's object and its array hold each element.
+                let start = i;
+                if let Some(len) = self.diagnostic_direct(&mut state.tape, &bytes[start..], None, 2)
+                {
+                    i = start + len;
+                } else {
+                    let tape = &mut state.tape;
+                    let Ok(len) = tape.parse_value(&bytes[start..], 0, 2) else {
+                        return self.undo(mark);
+                    };
+                    let element = &bytes[start..start + len];
+                    let Ok(text) = simdutf8::basic::from_utf8(element) else {
+                        return self.undo(mark);
+                    };
+                    if !tape.numbers_finite(text, 0) {
+                        return self.undo(mark);
+                    }
+                    let Ok(value) = serde_json::from_str(text) else {
+                        return self.undo(mark);
+                    };
+                    gatehouse_formats::shape::expand_records_item(value, format, &mut general);
+                    for rec in general.drain(..) {
+                        self.record(
+                            &mut state.pool,
+                            line,
+                            rec.map(gatehouse_formats::normalize::finish),
+                        );
+                    }
+                    i = start + len;
+                }
+                i = skip_ws(bytes, i);
+                match bytes.get(i) {
+                    Some(b',') => i = skip_ws(bytes, i + 1),
+                    Some(b']') => {
+                        i += 1;
+                        break;
+                    }
+                    _ => return self.undo(mark),
+                }
+            }
+        }
+        i = skip_ws(bytes, i);
+        if bytes.get(i) != Some(&b'}') || skip_ws(bytes, i + 1) != bytes.len() {
+            return self.undo(mark);
+        }
+        true
+    }
+
+    /// What the batch holds so far, for [`BatchOut::undo`].
+    fn mark(&self) -> Mark {
+        Mark {
+            records: self.out.records,
+            rejected: self.out.rejected.len(),
+            rows: self
+                .builders
+                .iter()
+                .map(|(key, b)| (key.clone(), b.len()))
+                .collect(),
+        }
+    }
+
+    /// Takes back everything stored since `mark`; `false`, for the caller to return.
+    fn undo(&mut self, mark: Mark) -> bool {
+        for (key, b) in self.builders.iter_mut() {
+            let rows = mark
+                .rows
+                .iter()
+                .find(|(k, _)| k == key)
+                .map_or(0, |(_, rows)| *rows);
+            b.truncate_rows(rows);
+        }
+        self.out.records = mark.records;
+        self.out.rejected.truncate(mark.rejected);
+        false
     }
 
     /// Stores a raw record (or a Graph list response page) through the fast path when it can
@@ -712,6 +887,9 @@ impl<'a> BatchOut<'a> {
         format: Option<InputFormat>,
         try_direct: bool,
     ) -> bool {
+        if takes_diagnostic(format) && self.diagnostic_message(state, bytes, line, format) {
+            return true;
+        }
         let WorkerState { pool, tape } = state;
         // The direct path checks the text as UTF-8 as it reads it; the others need it checked.
         if try_direct && takes_direct(format) && self.direct(tape, bytes, None).is_some() {
@@ -902,14 +1080,25 @@ fn convert_batch(
             let mut parsed = Vec::new();
             let mut records = chunk.records();
             let direct = fast_path && takes_direct(format);
+            let diagnostic = fast_path && takes_diagnostic(format);
             // Every line of an uncut chunk is offered to the direct path before it is cut: the
             // fast path need not offer it again.
             let direct_tried = direct && chunk.uncut.is_some();
             loop {
                 // The direct path finds where a line's record ends as it reads it: the line
                 // need not be cut first (a pass over its bytes).
-                if let Some((_, rest, end_ok)) = records.rest().filter(|_| direct) {
-                    if let Some(len) = b.direct(&mut state.tape, rest, Some(end_ok)) {
+                if let Some((_, rest, end_ok)) = records.rest().filter(|_| direct || diagnostic) {
+                    let len = direct
+                        .then(|| b.direct(&mut state.tape, rest, Some(end_ok)))
+                        .flatten()
+                        .or_else(|| {
+                            diagnostic
+                                .then(|| {
+                                    b.diagnostic_direct(&mut state.tape, rest, Some(end_ok), 0)
+                                })
+                                .flatten()
+                        });
+                    if let Some(len) = len {
                         records.move_past(len);
                         continue;
                     }
@@ -1045,6 +1234,11 @@ fn peek_signin_kind(text: &[u8], in_line: bool) -> Option<Option<SignInKind>> {
 /// Whether records read as `format` may take the direct path (bare Graph records).
 fn takes_direct(format: Option<InputFormat>) -> bool {
     matches!(format, None | Some(InputFormat::Graph))
+}
+
+/// Whether records read as `format` may take the direct path for diagnostic records.
+fn takes_diagnostic(format: Option<InputFormat>) -> bool {
+    matches!(format, None | Some(InputFormat::Diagnostic))
 }
 
 fn signin_kind(rec: &Record) -> Option<SignInKind> {

@@ -1218,3 +1218,312 @@ fn the_direct_path_fills_the_columns_each_record_lacks() {
         .for_each(|c| c.to_data().validate_full().unwrap());
     assert_same_rows(&g.finish(), &db, "records lacking keys");
 }
+
+/// Every record the simulator writes in the diagnostic shape (storage blob lines).
+fn simulated_diagnostic(users: u32, days: u32) -> Vec<(RecordKind, String)> {
+    let opts = SimOptions {
+        users,
+        days,
+        format: gatehouse_sim::OutputFormat::Diagnostic,
+        ..SimOptions::default()
+    };
+    let tenant = Tenant::generate(&opts);
+    let mut records = Vec::new();
+    for day in 0..days {
+        stream_day(&tenant, &opts, day, 1 << 20, &mut |kind, bytes| {
+            let text = std::str::from_utf8(bytes).expect("the simulator writes UTF-8");
+            records.extend(
+                text.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| (kind, l.to_string())),
+            );
+            Ok(())
+        })
+        .expect("simulated");
+    }
+    records
+}
+
+/// Offers a diagnostic record to the direct path of each table that has one (after a reference
+/// row) and compares what it stored with what the general path stores; whether it was taken.
+fn diagnostic_both_paths(text: &str, what: &str) -> bool {
+    let mut general = Vec::new();
+    parse_item(text.as_bytes(), 1, None, &mut general);
+    let mut tape = Tape::new();
+    let mut taken = false;
+    for log in [LogKind::SignIns, LogKind::Audits] {
+        let schema = TableSchema::of(log);
+        let time_column = log.time_column();
+        let reference = reference_row(log);
+        let mut direct = TableBuilder::new(&schema);
+        direct.append(&reference, time_column, &SYS).unwrap();
+        let row = direct.append_diagnostic_direct(
+            text.as_bytes(),
+            Some(true),
+            0,
+            &mut tape,
+            "t",
+            7,
+            |_| true,
+        );
+        let Ok(row) = row else {
+            assert_eq!(direct.len(), 1, "{what}: a bail appended a row");
+            direct.append(&reference, time_column, &SYS).unwrap();
+            let mut twice = TableBuilder::new(&schema);
+            for _ in 0..2 {
+                twice.append(&reference, time_column, &SYS).unwrap();
+            }
+            assert_same_rows(&twice.finish(), &direct.finish(), what);
+            continue;
+        };
+        assert!(!taken, "{what}: taken for two logs");
+        taken = true;
+        assert_eq!(general.len(), 1, "{what}");
+        let rec = general[0].1.as_ref().unwrap_or_else(|e| {
+            panic!("{what}: the direct path stored a record the general path rejects: {e}")
+        });
+        assert_eq!(rec.log, log, "{what}");
+        assert_eq!(row.tenant_id.map(str::to_string), rec.tenant_id, "{what}");
+        let kind = rec
+            .body
+            .get("signInEventTypes")
+            .and_then(|v| v.get(0))
+            .and_then(|v| v.as_str())
+            .and_then(SignInKind::from_graph_name);
+        assert_eq!(row.signin_kind, kind, "{what}");
+        let sys = SystemFields {
+            source: &rec.source,
+            envelope: rec.envelope.as_ref(),
+            ..SYS
+        };
+        let mut slow = TableBuilder::new(&schema);
+        slow.append(&reference, time_column, &SYS).unwrap();
+        let appended = slow
+            .append(&rec.body, time_column, &sys)
+            .unwrap_or_else(|e| panic!("{what}: the general path rejects it: {e}"));
+        assert_eq!(appended.id.as_deref(), Some(&*row.id), "{what}");
+        assert_eq!(appended.time_ns, row.time_ns, "{what}");
+        assert_same_rows(&slow.finish(), &direct.finish(), what);
+    }
+    taken
+}
+
+#[test]
+fn simulated_diagnostic_records_take_the_direct_path_and_match() {
+    let (mut taken, mut total) = (0, 0);
+    for (kind, line) in simulated_diagnostic(40, 2) {
+        let direct = diagnostic_both_paths(&line, &line);
+        // Provisioning records are reshaped by the general path; everything else goes
+        // straight from the text into the columns.
+        assert_eq!(direct, kind != RecordKind::Provisioning, "{line}");
+        taken += direct as usize;
+        total += 1;
+    }
+    assert!(
+        taken > 1000,
+        "only {taken} of {total} records were compared"
+    );
+}
+
+#[test]
+fn diagnostic_edge_cases_match_or_take_the_general_path() {
+    let props = r#""id":"d1","createdDateTime":"2024-05-01T10:00:00Z","appId":"a","signInEventTypes":["interactiveUser"]"#;
+    let env = r#""time":"2024-05-01T10:00:00Z","category":"SignInLogs","tenantId":"8d2a6b4c-0b1d-4a5e-9f3a-1c2b3d4e5f60""#;
+    let cases = [
+        // rewrites on the way: condition bitmasks as numbers and digit strings, userType
+        (
+            env,
+            r#","userType":"Guest","appliedConditionalAccessPolicies":[{"id":"p","conditionsSatisfied":1035,"conditionsNotSatisfied":"0"},{"conditionsSatisfied":"application","conditionsNotSatisfied":9223372036854775808}]"#,
+            true,
+        ),
+        (env, r#","userType":"member""#, true),
+        (env, r#","userType":"Élan""#, true),
+        // a bitmask the general path keeps as it is (negative, fraction, too large, escaped)
+        (
+            env,
+            r#","appliedConditionalAccessPolicies":[{"conditionsSatisfied":-1}]"#,
+            false,
+        ),
+        (
+            env,
+            r#","appliedConditionalAccessPolicies":[{"conditionsSatisfied":1.0}]"#,
+            false,
+        ),
+        (
+            env,
+            r#","appliedConditionalAccessPolicies":[{"conditionsSatisfied":"99999999999999999999"}]"#,
+            false,
+        ),
+        (
+            env,
+            r#","appliedConditionalAccessPolicies":[{"conditionsSatisfied":"\u0031"}]"#,
+            false,
+        ),
+        (env, r#","userType":"\u0047uest""#, false),
+        // rules sent as JSON text
+        (
+            env,
+            r#","appliedConditionalAccessPolicies":[{"includeRulesSatisfied":["{\"ruleSatisfied\":\"x\"}"]}]"#,
+            false,
+        ),
+        // the envelope: every kind of value, escapes, unsorted keys, the tenant elsewhere
+        (
+            r#""zeta":{"b":[1,2.50,-0,1E2],"a":null},"alpha":"\u00e9\n\"q\"","time":"x","num":-3,"big":18446744073709551616,"f":1.5,"t":true,"category":"NonInteractiveUserSignInLogs","resourceId":"/TENANTS/8d2a6b4c-0b1d-4a5e-9f3a-1c2b3d4e5f60/providers/x""#,
+            "",
+            true,
+        ),
+        (
+            r#""category":"SignInLogs","tenantId":"not a tenant","resourceId":"/tenants/8d2a6b4c-0b1d-4a5e-9f3a-1c2b3d4e5f60/providers/x""#,
+            r#","homeTenantId":"11111111-2222-3333-4444-555555555555""#,
+            true,
+        ),
+        (r#""category":"SignInLogs","tenantId":7"#, "", true),
+        (r#""category":"signinlogs""#, "", true),
+        // keys the general path reads another way
+        (r#""Category":"SignInLogs""#, "", false),
+        (
+            r#""category":"SignInLogs","TenantId":"8d2a6b4c-0b1d-4a5e-9f3a-1c2b3d4e5f60""#,
+            "",
+            false,
+        ),
+        (
+            r#""category":"SignInLogs","AADTenantId":"8d2a6b4c-0b1d-4a5e-9f3a-1c2b3d4e5f60""#,
+            "",
+            false,
+        ),
+        (r#""category":"SignInLogs","id":"x""#, "", false),
+        (r#""category":"SignInLogs","records":[]"#, "", false),
+        (r#""category":"SignInLogs","k":1,"k":2"#, "", false),
+        (r#""category":"SignInLogs","\u006b":1"#, "", false),
+        (r#""category":"Sign\u0049nLogs""#, "", false),
+        (r#""category":"ProvisioningLogs""#, "", false),
+        (r#""category":"NoSuchLogs""#, "", false),
+        (r#""category":5"#, "", false),
+        (r#""big":1e999,"category":"SignInLogs""#, "", false),
+    ];
+    for (envelope, more, direct) in cases {
+        let text = format!("{{{envelope},\"properties\":{{{props}{more}}}}}");
+        assert_eq!(diagnostic_both_paths(&text, &text), direct, "{text}");
+    }
+    // The sign-in type from the category when the properties do not say it, an audit, the
+    // properties before the envelope.
+    for (text, direct) in [
+        (
+            r#"{"category":"ManagedIdentitySignInLogs","properties":{"id":"m","createdDateTime":"2024-05-01T10:00:00Z","appId":"a"}}"#,
+            true,
+        ),
+        (
+            r#"{"category":"ADFSSignInLogs","properties":{"id":"m","createdDateTime":"2024-05-01T10:00:00Z","appId":"a"}}"#,
+            false,
+        ),
+        (
+            r#"{"properties":{"id":"m","createdDateTime":"2024-05-01T10:00:00Z"},"category":"ServicePrincipalSignInLogs","tenantId":"8d2a6b4c-0b1d-4a5e-9f3a-1c2b3d4e5f60"}"#,
+            true,
+        ),
+        (
+            r#"{"category":"AuditLogs","properties":{"id":"a","activityDateTime":"2024-05-01T10:00:00Z","activityDisplayName":"Add user","targetResources":[{"type":"User"}]}}"#,
+            true,
+        ),
+        (
+            r#"{"category":"AuditLogs","properties":{"id":"a","activityDateTime":"2024-05-01T10:00:00Z","targetResources":[{"Type":"User"}]}}"#,
+            false,
+        ),
+        // no time in the properties (the envelope's is used), no properties, no category
+        (
+            r#"{"time":"2024-05-01T10:00:00Z","category":"SignInLogs","properties":{"id":"m","appId":"a"}}"#,
+            false,
+        ),
+        (
+            r#"{"time":"2024-05-01T10:00:00Z","category":"SignInLogs","operationName":"x"}"#,
+            false,
+        ),
+        (
+            r#"{"properties":{"id":"m","createdDateTime":"2024-05-01T10:00:00Z"}}"#,
+            false,
+        ),
+        // an unknown property goes to `_extra` on the general path
+        (
+            r#"{"category":"SignInLogs","properties":{"id":"m","createdDateTime":"2024-05-01T10:00:00Z","brandNew":1}}"#,
+            false,
+        ),
+    ] {
+        assert_eq!(diagnostic_both_paths(text, text), direct, "{text}");
+    }
+}
+
+/// Seeded random mutations of simulated diagnostic records (of their envelopes and of their
+/// properties), stored as blob lines and as Event Hub messages of several records (some of them
+/// not objects, some messages cut short or followed by more), with and without the fast path:
+/// the stores and the rejections must be the same.
+#[test]
+fn mutated_diagnostic_records_and_messages_store_the_same_rows_on_both_paths() {
+    let bases: Vec<Value> = simulated_diagnostic(15, 1)
+        .into_iter()
+        .step_by(5)
+        .map(|(_, line)| serde_json::from_str(&line).unwrap())
+        .collect();
+    assert!(bases.len() > 100);
+    let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+    let mut lines = Vec::new();
+    for (n, base) in bases.iter().enumerate() {
+        let mut v = base.clone();
+        // A third stay as they are, so the direct path has partitions to follow.
+        if n % 3 != 0 {
+            for _ in 0..1 + rng.below(2) {
+                mutate(&mut rng, &mut v, &["properties"]);
+            }
+        }
+        let mut text = String::new();
+        let dup = rng.below(4) == 0;
+        write(&mut rng, &v, &mut text, dup, true);
+        // One record per line (a newline can only be whitespace between tokens).
+        lines.push(text.replace('\n', " "));
+    }
+    let mut messages = Vec::new();
+    for (n, group) in lines.chunks(7).enumerate() {
+        let mut items: Vec<String> = group.to_vec();
+        match n % 9 {
+            1 => items.insert(2, "42".into()),
+            2 => items.insert(1, "[{\"category\":\"SignInLogs\"}]".into()),
+            _ => {}
+        }
+        let mut message = format!("{{\"records\":[{}]}}", items.join(","));
+        match n % 11 {
+            3 => message.truncate(message.len() - 40),
+            5 => message.insert_str(message.len() - 1, ",\"more\":1"),
+            7 => message = message.replacen("[", " [ ", 1) + " ",
+            _ => {}
+        }
+        messages.push(message);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("PT1H.json"), lines.join("\n")).unwrap();
+    std::fs::write(dir.path().join("messages.json"), messages.join("\n")).unwrap();
+    let summary = ingest_both_ways(&[dir.path().display().to_string()]);
+    assert!(summary.total_stored() > 100, "{summary:?}");
+    assert!(!summary.rejected.is_empty());
+}
+
+/// Event Hub messages as the connectors read them, unmutated: with and without the fast path
+/// alike, every record stored, including a message that mixes categories and days.
+#[test]
+fn diagnostic_messages_store_the_same_rows_on_both_paths() {
+    let lines: Vec<String> = simulated_diagnostic(20, 2)
+        .into_iter()
+        .map(|(_, line)| line)
+        .collect();
+    let mut messages: Vec<String> = lines
+        .chunks(50)
+        .map(|c| format!("{{\"records\":[{}]}}", c.join(",")))
+        .collect();
+    let step = lines.len() / 40;
+    let mixed: Vec<&str> = lines.iter().step_by(step).map(String::as_str).collect();
+    messages.push(format!("{{ \"records\" : [ {} ] }}", mixed.join(" , ")));
+    messages.push("{\"records\":[]}".into());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("messages.json"), messages.join("\n")).unwrap();
+    let summary = ingest_both_ways(&[dir.path().display().to_string()]);
+    assert!(summary.rejected.is_empty(), "{:?}", summary.rejected);
+    assert_eq!(summary.total_stored(), lines.len() as u64);
+    assert_eq!(summary.duplicates, mixed.len() as u64);
+}

@@ -100,19 +100,33 @@ pub const CONDITIONAL_ACCESS_CONDITIONS: &[&str] = &[
 /// comma-joined flags string (`"application,users"`, `"none"`). Bits without a known member are kept
 /// as `bitN` so nothing is lost.
 pub fn conditions_from_bits(bits: u64) -> String {
+    let mut out = String::new();
+    write_conditions(bits, &mut out);
+    out
+}
+
+/// [`conditions_from_bits`] appended to `out` (no allocation beyond `out`'s growth).
+pub fn write_conditions(bits: u64, out: &mut String) {
     if bits == 0 {
-        return "none".to_string();
+        out.push_str("none");
+        return;
     }
-    let mut names = Vec::new();
+    let mut first = true;
     for i in 0..64 {
         if bits & (1 << i) != 0 {
+            if !first {
+                out.push(',');
+            }
+            first = false;
             match CONDITIONAL_ACCESS_CONDITIONS.get(i) {
-                Some(name) => names.push((*name).to_string()),
-                None => names.push(format!("bit{i}")),
+                Some(name) => out.push_str(name),
+                None => {
+                    use std::fmt::Write;
+                    let _ = write!(out, "bit{i}");
+                }
             }
         }
     }
-    names.join(",")
 }
 
 /// The inverse of [`conditions_from_bits`]; `None` when a member is unknown.

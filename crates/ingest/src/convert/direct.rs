@@ -17,7 +17,9 @@
 use std::borrow::Cow;
 
 use gatehouse_formats::fast::{self, KeyRole, KeyRoles};
+use gatehouse_formats::normalize::{diagnostic_category, tenant_in_resource_id};
 use gatehouse_formats::tape::{self, short_eq, Tape, MAX_DEPTH};
+use gatehouse_model::enums::write_conditions;
 use gatehouse_model::time::parse_timestamp;
 use gatehouse_model::{is_valid_tenant_id, LogKind, SignInKind, TableSchema};
 
@@ -55,6 +57,12 @@ pub(super) struct DirectPlan {
     /// list changes, before a value goes into one of those columns, and before anything else
     /// touches the columns ([`TableBuilder::fill_deferred_nulls`]).
     deferred: usize,
+    /// A diagnostic record's envelope members, its `_envelope` and `_source` (reused).
+    envelope_members: Vec<EnvelopeMember>,
+    envelope: String,
+    source: String,
+    /// Room for rewritten values (reused).
+    scratch: String,
 }
 
 impl DirectPlan {
@@ -84,6 +92,10 @@ impl DirectPlan {
             last_present: ColumnSet::MAX,
             absent: Vec::new(),
             deferred: 0,
+            envelope_members: Vec::new(),
+            envelope: String::new(),
+            source: String::new(),
+            scratch: String::new(),
         })
     }
 }
@@ -101,6 +113,9 @@ pub struct DirectRow<'a> {
     pub tenant_id: Option<&'a str>,
     /// For sign-ins, the first of `signInEventTypes`.
     pub signin_kind: Option<SignInKind>,
+    /// For a diagnostic record, the tenant its envelope names as the log's owner (`tenantId`,
+    /// as written).
+    pub owner_tenant: Option<&'a str>,
     /// Bytes of the text the record took: all of it ([`TableBuilder::append_direct`]), or its
     /// line with the newline ending it ([`TableBuilder::append_direct_line`]).
     pub len: usize,
@@ -113,6 +128,8 @@ enum Ending {
     Text,
     /// With its line: a newline follows it (after blanks), or the text ends there if `end_ok`.
     Line { end_ok: bool },
+    /// Where its object closes (an element of an array; the caller reads on).
+    Value,
 }
 
 /// A position in one record's text.
@@ -127,6 +144,11 @@ struct Cursor<'a> {
     i: usize,
     /// Containers open around the cursor.
     depth: usize,
+    /// Rewrite what the general path normalises in a diagnostic record's properties (condition
+    /// bitmasks, `userType`) instead of giving the record up.
+    rewrite: bool,
+    /// Room for a rewritten value.
+    scratch: String,
 }
 
 impl<'a> Cursor<'a> {
@@ -381,8 +403,13 @@ impl ColBuilder {
                         cur.expect(b':')?;
                         cur.ws();
                         let start = cur.i;
-                        put_value(&mut members[m].1, cur, tape)?;
-                        if *bitmasks & (1 << m) != 0 && cur.b[start] == b'"' {
+                        let bitmask = *bitmasks & (1 << m) != 0;
+                        if bitmask && cur.rewrite && put_condition_bits(&mut members[m].1, cur)? {
+                            // Rewritten as the general path does.
+                        } else {
+                            put_value(&mut members[m].1, cur, tape)?;
+                        }
+                        if bitmask && cur.b[start] == b'"' && !cur.rewrite {
                             // The string's content, between its quotes.
                             let s = cur.passed(start + 1, cur.i - 1);
                             if s.contains('\\') || fast::is_condition_bitmask(s) {
@@ -410,6 +437,40 @@ fn put_value(col: &mut ColBuilder, cur: &mut Cursor<'_>, tape: &mut Tape) -> Res
         ColBuilder::Str(b) if cur.peek() == Some(b'"') => put_string(b, cur),
         _ => col.put_direct(cur, tape),
     }
+}
+
+/// In a diagnostic record, a Conditional Access condition bitmask at the cursor (a number, or a
+/// string of digits) appended to `col` as Graph's flag names, as the general path rewrites it;
+/// `false`, the cursor unmoved, for a value that is no bitmask.
+fn put_condition_bits(col: &mut ColBuilder, cur: &mut Cursor<'_>) -> Result<bool, Bail> {
+    let start = cur.i;
+    let digits = match cur.peek() {
+        Some(b'0'..=b'9' | b'-') => {
+            let n = cur.number()?;
+            // The general path rewrites only numbers that are u64s.
+            if !n.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Bail);
+            }
+            n
+        }
+        Some(b'"') => match cur.raw_string()? {
+            (_, true) => return Err(Bail),
+            (raw, false) if fast::is_condition_bitmask(raw) => raw,
+            _ => {
+                cur.i = start;
+                return Ok(false);
+            }
+        },
+        _ => return Ok(false),
+    };
+    let bits: u64 = digits.parse().map_err(|_| Bail)?;
+    let ColBuilder::Str(b) = col else {
+        return Err(Bail);
+    };
+    cur.scratch.clear();
+    write_conditions(bits, &mut cur.scratch);
+    b.push(&cur.scratch);
+    Ok(true)
 }
 
 /// Appends the string at the cursor, unescaped.
@@ -512,8 +573,21 @@ impl TableBuilder {
         sys: &super::SystemFields<'_>,
         accept: impl FnOnce(&DirectRow<'a>) -> bool,
     ) -> Result<DirectRow<'a>, Bail> {
-        let row = match self.put_direct_row(text, ending, tape) {
-            Ok(row) if accept(&row) => row,
+        let row = self.put_direct_row(text, ending, tape);
+        let row = self.accepted(row, accept)?;
+        self.append_system(sys, None);
+        Ok(row)
+    }
+
+    /// The row `put` appended if `accept` takes it; otherwise the columns are cut back to the
+    /// rows before it and `Bail`.
+    fn accepted<'a>(
+        &mut self,
+        put: Result<DirectRow<'a>, Bail>,
+        accept: impl FnOnce(&DirectRow<'a>) -> bool,
+    ) -> Result<DirectRow<'a>, Bail> {
+        match put {
+            Ok(row) if accept(&row) => Ok(row),
             done => {
                 if done.is_ok() {
                     // The refused row was counted among the deferred ones.
@@ -524,21 +598,60 @@ impl TableBuilder {
                 for b in &mut self.graph {
                     b.truncate(self.rows);
                 }
-                return Err(Bail);
+                Err(Bail)
             }
+        }
+    }
+
+    /// Appends an Azure Monitor diagnostic record (a storage blob's line, an element of an Event
+    /// Hub message's `records`) straight from its text, when the general path would unwrap it
+    /// into this builder's log ([`gatehouse_formats::normalize::diagnostic_to_record`], then
+    /// `finish`) and store it without `_extra`: its `properties` go to the Graph columns with
+    /// the documented rewrites made on the way (condition bitmasks to flag names, `userType`
+    /// in camelCase, `signInEventTypes` from the category when absent), every other member to
+    /// `_envelope` (compact, keys sorted, as `serde_json` writes it), and `_source` is
+    /// `diagnostic:<category>`. Stores exactly the row the general path would, or nothing and
+    /// `Bail`.
+    ///
+    /// `ending` says where the record ends: with its line (`Some(end_ok)`, as
+    /// [`TableBuilder::append_direct_line`]), or where its object closes (`None`: an element of
+    /// an array, `depth` containers deep; [`DirectRow::len`] is then the object's length).
+    #[allow(clippy::too_many_arguments)]
+    pub fn append_diagnostic_direct<'a>(
+        &mut self,
+        text: &'a [u8],
+        ending: Option<bool>,
+        depth: usize,
+        tape: &mut Tape,
+        tenant_id: &str,
+        ingested_at_ns: i64,
+        accept: impl FnOnce(&DirectRow<'a>) -> bool,
+    ) -> Result<DirectRow<'a>, Bail> {
+        let ending = match ending {
+            Some(end_ok) => Ending::Line { end_ok },
+            None => Ending::Value,
         };
-        self.append_system(sys, None);
+        let put = self.put_diagnostic_row(text, ending, depth, tape);
+        let row = self.accepted(put, accept)?;
+        let plan = self.direct.as_mut().expect("a row was put");
+        let (envelope, source) = (&plan.envelope, &plan.source);
+        self.tenant.push(tenant_id);
+        self.ingested.push(ingested_at_ns);
+        self.source.push(source);
+        self.envelope.push(envelope);
+        self.extra.push_null();
+        self.rows += 1;
         Ok(row)
     }
 
-    /// Appends the Graph columns of one record; on `Bail` the columns hold part of the row.
+    /// Appends the Graph columns of one bare Graph record; on `Bail` the columns hold part of
+    /// the row.
     fn put_direct_row<'a>(
         &mut self,
         text: &'a [u8],
         ending: Ending,
         tape: &mut Tape,
     ) -> Result<DirectRow<'a>, Bail> {
-        let plan = self.direct.as_mut().ok_or(Bail)?;
         if text.len() >= NO_NODE as usize {
             return Err(Bail);
         }
@@ -546,8 +659,171 @@ impl TableBuilder {
             b: text,
             i: 0,
             depth: 0,
+            rewrite: false,
+            scratch: String::new(),
         };
         cur.ws();
+        let walked = self.put_direct_members(&mut cur, tape)?;
+        let len = ending_len(&cur, ending)?;
+        // Recognition, as `fast::recognize_at` decides it.
+        let log = walked.roles.classify().ok_or(Bail)?;
+        self.finish_direct_row(text, walked, log, len, None)
+    }
+
+    /// Appends the Graph columns of one diagnostic record (its `properties`), and leaves its
+    /// `_envelope` and `_source` in the plan; on `Bail` the columns hold part of the row.
+    fn put_diagnostic_row<'a>(
+        &mut self,
+        text: &'a [u8],
+        ending: Ending,
+        depth: usize,
+        tape: &mut Tape,
+    ) -> Result<DirectRow<'a>, Bail> {
+        if text.len() >= NO_NODE as usize {
+            return Err(Bail);
+        }
+        let plan = self.direct.as_mut().ok_or(Bail)?;
+        let mut members = std::mem::take(&mut plan.envelope_members);
+        members.clear();
+        let mut cur = Cursor {
+            b: text,
+            i: 0,
+            depth,
+            rewrite: true,
+            scratch: std::mem::take(&mut plan.scratch),
+        };
+        let walked = self.walk_diagnostic(&mut cur, tape, &mut members);
+        let plan = self.direct.as_mut().ok_or(Bail)?;
+        plan.scratch = std::mem::take(&mut cur.scratch);
+        let (walked, facts) = match walked {
+            Ok(w) => w,
+            Err(Bail) => {
+                plan.envelope_members = members;
+                return Err(Bail);
+            }
+        };
+        let len = ending_len(&cur, ending);
+        // The envelope and source, built before the row is counted.
+        let envelope = len.and_then(|_| {
+            plan.envelope.clear();
+            write_envelope(text, &mut members, tape, &mut plan.envelope)
+        });
+        plan.envelope_members = members;
+        let len = envelope.and(len)?;
+        let (log, kind) = diagnostic_category(facts.category).ok_or(Bail)?;
+        plan.source.clear();
+        plan.source.push_str("diagnostic:");
+        plan.source.push_str(facts.category);
+        let facts = DiagnosticFacts { kind, ..facts };
+        self.finish_direct_row(text, walked, log, len, Some(&facts))
+    }
+
+    /// Walks a diagnostic record's object (at the cursor, after whitespace): its `properties`
+    /// into the Graph columns, its other members into `members`.
+    fn walk_diagnostic<'a>(
+        &mut self,
+        cur: &mut Cursor<'a>,
+        tape: &mut Tape,
+        members: &mut Vec<EnvelopeMember>,
+    ) -> Result<(Walked, DiagnosticFacts<'a>), Bail> {
+        cur.ws();
+        if cur.peek() != Some(b'{') {
+            return Err(Bail);
+        }
+        cur.open()?;
+        let mut walked = None;
+        let mut facts = DiagnosticFacts::default();
+        loop {
+            let key_start = cur.i + 1;
+            let key = cur.plain_key()?;
+            let key_end = key_start + key.len();
+            cur.expect(b':')?;
+            cur.ws();
+            if key == "properties" {
+                if walked.is_some() {
+                    return Err(Bail);
+                }
+                walked = Some(self.put_direct_members(cur, tape)?);
+            } else {
+                if envelope_key_needs_general_path(key) {
+                    return Err(Bail);
+                }
+                let value_start = cur.i;
+                let form = match cur.peek() {
+                    Some(b'"') => {
+                        let (raw, escaped) = cur.raw_string()?;
+                        let slot = match key {
+                            "category" => Some(&mut facts.category),
+                            "tenantId" => Some(&mut facts.tenant),
+                            "resourceId" => Some(&mut facts.resource_id),
+                            _ => None,
+                        };
+                        if let Some(slot) = slot {
+                            if escaped {
+                                return Err(Bail);
+                            }
+                            *slot = raw;
+                            if key == "tenantId" {
+                                facts.has_tenant = true;
+                            }
+                        }
+                        if escaped {
+                            ValueForm::Json
+                        } else {
+                            ValueForm::Verbatim
+                        }
+                    }
+                    Some(b'0'..=b'9') => {
+                        let n = cur.number()?;
+                        // As `serde_json` writes it back: a u64 (19 digits always fit).
+                        if n.len() <= 19 && n.bytes().all(|b| b.is_ascii_digit()) {
+                            ValueForm::Verbatim
+                        } else {
+                            cur.i = value_start;
+                            ValueForm::Parse
+                        }
+                    }
+                    _ => ValueForm::Parse,
+                };
+                let form = match form {
+                    ValueForm::Parse => {
+                        if key == "category" {
+                            // Not a string: the general path says so.
+                            return Err(Bail);
+                        }
+                        cur.i = tape
+                            .parse_value(cur.b, cur.i, cur.depth)
+                            .map_err(|_| Bail)?;
+                        if !tape.numbers_finite(cur.passed(0, cur.i), 0) {
+                            return Err(Bail);
+                        }
+                        ValueForm::Json
+                    }
+                    f => f,
+                };
+                members.push(EnvelopeMember {
+                    key: (key_start as u32, key_end as u32),
+                    value: (value_start as u32, cur.i as u32),
+                    verbatim: form == ValueForm::Verbatim,
+                });
+            }
+            if !cur.more(b'}')? {
+                break;
+            }
+        }
+        if facts.category.is_empty() {
+            return Err(Bail);
+        }
+        Ok((walked.ok_or(Bail)?, facts))
+    }
+
+    /// Walks the Graph object whose `{` is at the cursor, each member's value into its column.
+    fn put_direct_members(
+        &mut self,
+        cur: &mut Cursor<'_>,
+        tape: &mut Tape,
+    ) -> Result<Walked, Bail> {
+        let plan = self.direct.as_mut().ok_or(Bail)?;
         if cur.peek() != Some(b'{') {
             return Err(Bail);
         }
@@ -568,7 +844,9 @@ impl TableBuilder {
                 found.ok_or(Bail)?
             };
             let bit = 1 << c;
-            if seen & bit != 0 || plan.roles[c].gives_up {
+            // Keys that make the general path reshape a bare Graph record; a diagnostic
+            // record's properties are not classified by their keys.
+            if seen & bit != 0 || (plan.roles[c].gives_up && !cur.rewrite) {
                 return Err(Bail);
             }
             seen |= bit;
@@ -593,85 +871,132 @@ impl TableBuilder {
                 };
                 b.push(ns);
                 time_ns = Some(ns);
+            } else if cur.rewrite && Some(c) == plan.user_type && cur.peek() == Some(b'"') {
+                // `Member` / `Guest` as Graph writes them.
+                let ColBuilder::Str(b) = &mut self.graph[c] else {
+                    return Err(Bail);
+                };
+                match cur.raw_string()? {
+                    (_, true) => return Err(Bail),
+                    (raw, false) => match raw.as_bytes().first() {
+                        Some(first) if first.is_ascii_uppercase() => {
+                            cur.scratch.clear();
+                            cur.scratch.push(first.to_ascii_lowercase() as char);
+                            cur.scratch.push_str(&raw[1..]);
+                            b.push(&cur.scratch);
+                        }
+                        _ => b.push(raw),
+                    },
+                }
             } else {
-                put_value(&mut self.graph[c], &mut cur, tape)?;
+                put_value(&mut self.graph[c], cur, tape)?;
             }
             pos += 1;
             if !cur.more(b'}')? {
                 break;
             }
         }
-        let len = match ending {
-            Ending::Text => {
-                cur.ws();
-                if cur.i != text.len() {
-                    return Err(Bail);
-                }
-                text.len()
-            }
-            Ending::Line { end_ok } => {
-                // Blanks, then the newline (or the end of the text). Whitespace inside the
-                // record may have been a newline (JSON allows one between tokens): a record
-                // spread over lines is not a line's record.
-                let mut end = cur.i;
-                while matches!(text.get(end), Some(b' ' | b'\t' | b'\r' | b'\x0c')) {
-                    end += 1;
-                }
-                let len = match text.get(end) {
-                    Some(b'\n') => end + 1,
-                    None if end_ok => end,
-                    _ => return Err(Bail),
-                };
-                if memchr::memchr(b'\n', &text[..cur.i]).is_some() {
-                    return Err(Bail);
-                }
-                len
-            }
-        };
-        // Recognition, as `fast::recognize_at` decides it.
-        let slots = &self.tape_slots;
-        let present = |c: usize| seen & (1 << c) != 0;
-        let log = roles.classify().ok_or(Bail)?;
+        Ok(Walked {
+            seen,
+            roles,
+            time_ns,
+        })
+    }
+
+    /// Checks a walked record as the recognition of its shape would (the sign-in type, tenant,
+    /// `id` and time), and counts the row; `diagnostic` holds what a diagnostic record's
+    /// envelope said.
+    fn finish_direct_row<'a>(
+        &mut self,
+        text: &'a [u8],
+        walked: Walked,
+        log: LogKind,
+        len: usize,
+        diagnostic: Option<&DiagnosticFacts<'a>>,
+    ) -> Result<DirectRow<'a>, Bail> {
+        let plan = self.direct.as_mut().ok_or(Bail)?;
         if log != plan.log {
             return Err(Bail);
         }
+        let Walked {
+            mut seen, time_ns, ..
+        } = walked;
+        let slots = &self.tape_slots;
         // The value at the start of column `c`.
         // It lies behind the cursor, which passed the whole text: the text is UTF-8.
         let at = |c: usize| Cursor {
             b: text,
             i: slots[c] as usize,
             depth: 0,
+            rewrite: false,
+            scratch: String::new(),
         };
         let mut signin_kind = None;
         if log == LogKind::SignIns {
-            if let Some(u) = plan.user_type.filter(|u| present(*u)) {
+            let present = |c: usize| seen & (1 << c) != 0;
+            if let (Some(u), None) = (plan.user_type.filter(|u| present(*u)), diagnostic) {
                 if let Ok((raw, _)) = at(u).raw_string() {
                     if raw.starts_with(|c: char| c.is_ascii_uppercase() || c == '\\') {
                         return Err(Bail);
                     }
                 }
             }
-            // A record that does not say its sign-in type gets one inferred by the general path.
-            let types = plan.event_types.filter(|t| present(*t)).ok_or(Bail)?;
-            let mut first = at(types);
-            if first.peek() == Some(b'[') {
-                first.i += 1;
-                first.ws();
-                if first.peek() == Some(b'"') {
-                    signin_kind = SignInKind::from_graph_name(&first.string()?);
+            match (plan.event_types.filter(|t| present(*t)), diagnostic) {
+                (Some(types), _) => {
+                    let mut first = at(types);
+                    if first.peek() == Some(b'[') {
+                        first.i += 1;
+                        first.ws();
+                        if first.peek() == Some(b'"') {
+                            signin_kind = SignInKind::from_graph_name(&first.string()?);
+                        }
+                    }
+                }
+                // A diagnostic record without its sign-in type gets its category's.
+                (None, Some(facts)) => {
+                    let kind = facts.kind.ok_or(Bail)?;
+                    let c = plan.event_types.ok_or(Bail)?;
+                    if plan.last_present & (1 << c) == 0 && plan.deferred > 0 {
+                        for &a in &plan.absent {
+                            self.graph[a].append_nulls(plan.deferred);
+                        }
+                        plan.deferred = 0;
+                    }
+                    let ColBuilder::List { child, lists } = &mut self.graph[c] else {
+                        return Err(Bail);
+                    };
+                    let ColBuilder::Str(names) = child.as_mut() else {
+                        return Err(Bail);
+                    };
+                    names.push(kind.graph_name());
+                    lists.push(lists.items() + 1);
+                    seen |= 1 << c;
+                    signin_kind = Some(kind);
+                }
+                // A record that does not say its sign-in type gets one inferred by the
+                // general path.
+                (None, None) => return Err(Bail),
+            }
+        }
+        let present = |c: usize| seen & (1 << c) != 0;
+        let valid = |t: &&'a str| is_valid_tenant_id(t);
+        // A diagnostic record's tenant is its envelope's, else its body's, else the one its
+        // resource id names.
+        let mut tenant_id = diagnostic.map(|d| d.tenant).filter(valid);
+        if tenant_id.is_none() {
+            for t in plan.tenants.iter().flatten().filter(|t| present(**t)) {
+                match at(*t).raw_string() {
+                    Ok((_, true)) => return Err(Bail),
+                    Ok((raw, false)) if is_valid_tenant_id(raw) => {
+                        tenant_id = Some(raw);
+                        break;
+                    }
+                    _ => {}
                 }
             }
         }
-        let mut tenant_id = None;
-        for t in plan.tenants.iter().flatten().filter(|t| present(**t)) {
-            match at(*t).raw_string() {
-                Ok((_, true)) => return Err(Bail),
-                Ok((raw, false)) if is_valid_tenant_id(raw) => {
-                    tenant_id = Some(raw);
-                    break;
-                }
-                _ => {}
-            }
+        if let (None, Some(d)) = (tenant_id, diagnostic) {
+            tenant_id = tenant_in_resource_id(d.resource_id).filter(valid);
         }
         let id = match self.id_column.filter(|c| present(*c)) {
             Some(c) => match at(c).string() {
@@ -699,7 +1024,144 @@ impl TableBuilder {
             time_ns,
             tenant_id,
             signin_kind,
+            owner_tenant: diagnostic.and_then(|d| d.has_tenant.then_some(d.tenant)),
             len,
         })
     }
+}
+
+/// What a walk over a record's Graph object found.
+struct Walked {
+    /// The columns it had.
+    seen: ColumnSet,
+    /// The roles of its keys.
+    roles: KeyRoles,
+    /// Its event time, if it had one.
+    time_ns: Option<i64>,
+}
+
+/// What a diagnostic record's envelope says (strings as written, without escapes; empty when
+/// absent).
+#[derive(Default)]
+struct DiagnosticFacts<'a> {
+    category: &'a str,
+    tenant: &'a str,
+    /// Whether `tenantId` was there (as a string).
+    has_tenant: bool,
+    resource_id: &'a str,
+    /// The sign-in type the category names.
+    kind: Option<SignInKind>,
+}
+
+/// A member of a diagnostic record's envelope: byte ranges of its key (without quotes) and
+/// value in the record's text.
+#[derive(Debug, Clone, Copy)]
+struct EnvelopeMember {
+    key: (u32, u32),
+    value: (u32, u32),
+    /// The value's text is what `serde_json` would write (a string without escapes, a u64).
+    verbatim: bool,
+}
+
+/// How an envelope value is written back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValueForm {
+    /// As it is in the text.
+    Verbatim,
+    /// Through a tape, as `serde_json` writes it.
+    Json,
+    /// Not read yet: read through a tape, then written as `Json`.
+    Parse,
+}
+
+/// Whether an envelope key makes the general path read the object as something other than a
+/// diagnostic record, or look it up in a way the direct path does not (case-insensitively).
+fn envelope_key_needs_general_path(key: &str) -> bool {
+    if matches!(
+        key,
+        "error" | "value" | "records" | "input" | "message" | "id"
+    ) {
+        return true;
+    }
+    const LOOKED_UP: [&str; 6] = [
+        "category",
+        "tenantId",
+        "resourceId",
+        "time",
+        "properties",
+        "AADTenantId",
+    ];
+    LOOKED_UP
+        .iter()
+        .any(|name| name.eq_ignore_ascii_case(key) && (*name != key || *name == "AADTenantId"))
+}
+
+/// Writes a diagnostic record's envelope as `serde_json` writes the map the general path keeps:
+/// compact, keys sorted; `Bail` on a repeated key.
+fn write_envelope(
+    text: &[u8],
+    members: &mut [EnvelopeMember],
+    tape: &mut Tape,
+    out: &mut String,
+) -> Result<(), Bail> {
+    let key = |m: &EnvelopeMember| &text[m.key.0 as usize..m.key.1 as usize];
+    members.sort_unstable_by(|a, b| key(a).cmp(key(b)));
+    if members.windows(2).any(|w| key(&w[0]) == key(&w[1])) {
+        return Err(Bail);
+    }
+    out.push('{');
+    for (n, m) in members.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        // Both ranges were read by the cursor, so they are UTF-8; checked again here, as they
+        // are short, rather than assumed.
+        let key = std::str::from_utf8(key(m)).map_err(|_| Bail)?;
+        let value =
+            std::str::from_utf8(&text[m.value.0 as usize..m.value.1 as usize]).map_err(|_| Bail)?;
+        out.push('"');
+        out.push_str(key);
+        out.push_str("\":");
+        if m.verbatim {
+            out.push_str(value);
+        } else {
+            tape.parse_value(value.as_bytes(), 0, 0).map_err(|_| Bail)?;
+            write_compact_json(tape, value, 0, out);
+        }
+    }
+    out.push('}');
+    Ok(())
+}
+
+/// The bytes a record took, where `ending` says it ends; the cursor is just past its object.
+fn ending_len(cur: &Cursor<'_>, ending: Ending) -> Result<usize, Bail> {
+    let text = cur.b;
+    Ok(match ending {
+        Ending::Text => {
+            let end = tape::skip_ws(text, cur.i);
+            if end != text.len() {
+                return Err(Bail);
+            }
+            text.len()
+        }
+        Ending::Value => cur.i,
+        Ending::Line { end_ok } => {
+            // Blanks, then the newline (or the end of the text). Whitespace inside the
+            // record may have been a newline (JSON allows one between tokens): a record
+            // spread over lines is not a line's record.
+            let mut end = cur.i;
+            while matches!(text.get(end), Some(b' ' | b'\t' | b'\r' | b'\x0c')) {
+                end += 1;
+            }
+            let len = match text.get(end) {
+                Some(b'\n') => end + 1,
+                None if end_ok => end,
+                _ => return Err(Bail),
+            };
+            if memchr::memchr(b'\n', &text[..cur.i]).is_some() {
+                return Err(Bail);
+            }
+            len
+        }
+    })
 }
