@@ -6,7 +6,9 @@
 //! Anything else (list responses, Event Hub messages, wrappers, diagnostic and Log Analytics
 //! records, provisioning and risk records, records needing a normalisation, duplicate keys,
 //! escaped keys) gets `None`, and the caller takes the general path, which also writes every
-//! error message. So both paths store exactly the same rows; only the speed differs.
+//! error message. So both paths store exactly the same rows; only the speed differs. (Diagnostic
+//! records and Event Hub messages have a direct path of their own in the ingest crate, which
+//! also stores exactly what the general path would.)
 
 use gatehouse_model::{is_valid_tenant_id, LogKind, SignInKind};
 

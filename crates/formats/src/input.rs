@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use flate2::read::MultiGzDecoder;
 
 use crate::FormatError;
@@ -20,14 +21,15 @@ pub struct InputFile {
     pub path: Option<PathBuf>,
     /// Size on disk in bytes (0 for standard input).
     pub size: u64,
-    /// The input's bytes, when they are in memory (an HTTP body) rather than in a file.
-    pub data: Option<Arc<[u8]>>,
+    /// The input's bytes, when they are in memory (an HTTP body, a batch of Kafka messages)
+    /// rather than in a file. Shared, not copied: its lines are parsed where they lie.
+    pub data: Option<Bytes>,
 }
 
 impl InputFile {
     /// An input held in memory (plain or gzip), named `display` in messages.
-    pub fn memory(display: impl Into<Arc<str>>, data: impl Into<Arc<[u8]>>) -> InputFile {
-        let data: Arc<[u8]> = data.into();
+    pub fn memory(display: impl Into<Arc<str>>, data: impl Into<Bytes>) -> InputFile {
+        let data: Bytes = data.into();
         InputFile {
             display: display.into(),
             path: None,

@@ -1,6 +1,7 @@
-//! Reading an uncompressed NDJSON file in place: each chunk is a window of the file mapped into
-//! memory, so the records' bytes are never copied. The kernel maps the pages it already holds in
-//! its page cache, and the workers parse them where they lie.
+//! Reading uncompressed NDJSON in place: each chunk is a window of the file mapped into memory
+//! (or a slice of an input already in memory, such as a batch of Kafka messages), so the
+//! records' bytes are never copied. The kernel maps the pages it already holds in its page
+//! cache, and the workers parse them where they lie.
 //!
 //! Reading into buffers instead copies every byte once in the kernel (`read`) and keeps the
 //! buffers' own pages in memory; for a large export that copy was a twentieth of ingest's CPU.
@@ -12,16 +13,46 @@
 
 use std::fs::File;
 use std::io;
+use std::ops::Deref;
 
+use bytes::Bytes;
 use memmap2::{Mmap, MmapOptions};
 
 use crate::split::{long_line_reason, Chunk, LineNumbers, Uncut, MAX_RECORD_BYTES};
 
-/// Cuts an NDJSON file into chunks of whole lines, each a window of the mapped file whose lines
-/// are cut by the worker that reads them ([`Chunk::records`]); the chunks number their lines
-/// relative to each other ([`LineNumbers::Relative`]).
+/// The bytes of a chunk read in place.
+#[derive(Debug)]
+pub enum Window {
+    /// A window of a file mapped into memory.
+    Mapped(Mmap),
+    /// A slice of an input held in memory (shared with it, not copied).
+    Shared(Bytes),
+}
+
+impl Deref for Window {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Window::Mapped(map) => map,
+            Window::Shared(bytes) => bytes,
+        }
+    }
+}
+
+/// Where [`MappedLines`] reads.
+enum Source {
+    /// A file, mapped a window at a time.
+    File(File),
+    /// Bytes in memory.
+    Memory(Bytes),
+}
+
+/// Cuts NDJSON into chunks of whole lines, each a window of the mapped file (or of the bytes in
+/// memory) whose lines are cut by the worker that reads them ([`Chunk::records`]); the chunks
+/// number their lines relative to each other ([`LineNumbers::Relative`]).
 pub struct MappedLines {
-    file: File,
+    source: Source,
     /// The file's length as last seen.
     len: u64,
     /// Where the next window starts: the start of a line.
@@ -36,12 +67,23 @@ impl MappedLines {
     pub fn new(file: File) -> io::Result<Self> {
         let len = file.metadata()?.len();
         Ok(MappedLines {
-            file,
+            source: Source::File(file),
             len,
             pos: 0,
             done: false,
             max_line: MAX_RECORD_BYTES,
         })
+    }
+
+    /// Reads bytes held in memory: the chunks are slices of them.
+    pub fn memory(data: Bytes) -> Self {
+        MappedLines {
+            len: data.len() as u64,
+            source: Source::Memory(data),
+            pos: 0,
+            done: false,
+            max_line: MAX_RECORD_BYTES,
+        }
     }
 
     /// Bytes of the file consumed so far.
@@ -80,7 +122,9 @@ impl MappedLines {
     fn window(&mut self, target: usize) -> io::Result<Option<Chunk>> {
         if self.pos >= self.len {
             // A file that grew while it was read is read to its new end.
-            self.len = self.file.metadata()?.len();
+            if let Source::File(file) = &self.source {
+                self.len = file.metadata()?.len();
+            }
             if self.pos >= self.len {
                 self.done = true;
                 return Ok(None);
@@ -123,18 +167,30 @@ impl MappedLines {
     }
 
     /// Maps `size` bytes from `pos`, with their pages mapped in at once (one call, instead of a
-    /// page fault every few pages as the parsers reach them).
-    fn map(&self, size: usize) -> io::Result<Mmap> {
+    /// page fault every few pages as the parsers reach them); in memory, slices them.
+    fn map(&self, size: usize) -> io::Result<Window> {
+        let file = match &self.source {
+            Source::File(file) => file,
+            Source::Memory(data) => {
+                let start = usize::try_from(self.pos)
+                    .unwrap_or(usize::MAX)
+                    .min(data.len());
+                return Ok(Window::Shared(
+                    data.slice(start..start.saturating_add(size).min(data.len())),
+                ));
+            }
+        };
         // SAFETY: the map is only read. Its contents change if another process writes the file
         // meanwhile (the records read are then whatever the file held); if the file shrinks,
         // reading past its new end raises SIGBUS, as the module documentation says.
-        unsafe {
+        let map = unsafe {
             MmapOptions::new()
                 .offset(self.pos)
                 .len(size)
                 .populate()
-                .map(&self.file)
-        }
+                .map(file)
+        }?;
+        Ok(Window::Mapped(map))
     }
 
     /// Rejects the line at `pos`, longer than the limit, and moves past it.
@@ -172,11 +228,28 @@ mod tests {
     /// Every (line, record) and rejection of `input` as the mapped reader finds them.
     type Found = (Vec<(u64, String)>, Vec<(u64, String)>);
 
+    /// As read from a mapped file; the same input read in place from memory must give the same.
     fn mapped(input: &[u8], target: usize, max_line: usize) -> Found {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in.jsonl");
         std::fs::write(&path, input).unwrap();
-        let mut lines = MappedLines::new(File::open(&path).unwrap()).unwrap();
+        let from_file = in_place(
+            MappedLines::new(File::open(&path).unwrap()).unwrap(),
+            input,
+            target,
+            max_line,
+        );
+        let from_memory = in_place(
+            MappedLines::memory(Bytes::copy_from_slice(input)),
+            input,
+            target,
+            max_line,
+        );
+        assert_eq!(from_file, from_memory, "from a file and from memory");
+        from_file
+    }
+
+    fn in_place(mut lines: MappedLines, input: &[u8], target: usize, max_line: usize) -> Found {
         lines.max_line = max_line;
         let (mut items, mut rejected) = (Vec::new(), Vec::new());
         let mut base = LineBase::default();

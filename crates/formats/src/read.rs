@@ -105,17 +105,22 @@ pub fn read_input(
                 path: input.display.to_string(),
                 source: e,
             })?;
+            // Bytes in memory were counted as the head was read from them (a file's were not).
+            let mut counted = if input.path.is_none() {
+                head.len() as u64
+            } else {
+                0
+            };
             if let Some(mut lines) = mapped_lines(input, options, gzip, head) {
-                let mut counted = 0;
                 while let Some(chunk) = lines.next_chunk(options.chunk_bytes) {
-                    counter.add(lines.position() - counted);
-                    counted = lines.position();
+                    counter.add(lines.position().saturating_sub(counted));
+                    counted = counted.max(lines.position());
                     emit(Batch::Raw {
                         file: file.clone(),
                         chunk,
                     });
                 }
-                counter.add(lines.position() - counted);
+                counter.add(lines.position().saturating_sub(counted));
                 return Ok(());
             }
             let mut splitter = Splitter::new(reader);
@@ -164,15 +169,22 @@ pub fn read_input(
     Ok(())
 }
 
-/// The input read in place when it can be: an uncompressed regular file in the lines layout, when
-/// `options` allow mapping files.
+/// The input read in place when it can be: uncompressed bytes in memory in the lines layout, or
+/// such a regular file when `options` allow mapping files.
 fn mapped_lines(
     input: &InputFile,
     options: ReadOptions,
     gzip: bool,
     head: &[u8],
 ) -> Option<MappedLines> {
-    if !options.map_files || gzip || !is_lines_layout(head) {
+    if gzip || !is_lines_layout(head) {
+        return None;
+    }
+    // Bytes in memory are read in place always (nothing can shrink them).
+    if let (None, Some(data)) = (&input.path, &input.data) {
+        return Some(MappedLines::memory(data.clone()));
+    }
+    if !options.map_files {
         return None;
     }
     let file = std::fs::File::open(input.path.as_ref()?).ok()?;

@@ -85,9 +85,10 @@ pub struct Item {
 pub struct Chunk {
     /// The records' bytes, back to back (empty when `mapped` holds them).
     pub buf: Vec<u8>,
-    /// A window of a memory-mapped file holding the records in place, when they were not read
-    /// into `buf` (see [`crate::mapped`]). Item ranges then index into it.
-    pub mapped: Option<memmap2::Mmap>,
+    /// A window of a memory-mapped file (or of an input in memory) holding the records in place,
+    /// when they were not read into `buf` (see [`crate::mapped`]). Item ranges then index into
+    /// it.
+    pub mapped: Option<crate::mapped::Window>,
     /// The records.
     pub items: Vec<Item>,
     /// Set when the lines of `mapped` are not cut into `items` yet: [`Chunk::records`] cuts them.

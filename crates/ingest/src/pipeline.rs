@@ -12,7 +12,10 @@
 //! ([`TableBuilder::append_direct`], one pass over the text; in a mapped window,
 //! [`TableBuilder::append_direct_line`], which finds the line's end as it reads, so the line is
 //! never cut in a pass of its own) for bare Graph records of the previous record's partition,
-//! the fast path (a tape of the JSON, [`gatehouse_formats::fast`] recognition,
+//! and ([`TableBuilder::append_diagnostic_direct`]) for Azure Monitor diagnostic records (blob
+//! lines, and each element of an Event Hub message's `{"records": [...]}`) of the previous
+//! diagnostic record's partition, their `properties` rewritten on the way as the general path
+//! rewrites them; the fast path (a tape of the JSON, [`gatehouse_formats::fast`] recognition,
 //! [`TableBuilder::append_tape`]) for the other records already in the Graph shape,
 //! and the general path (serde_json values, shape, normalise, [`TableBuilder::append`]) for
 //! everything else. All three store the same rows.

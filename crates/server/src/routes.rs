@@ -460,7 +460,7 @@ async fn ingest(
         }
     };
     let job = InputsJob {
-        inputs: vec![InputFile::memory("body", body.to_vec())],
+        inputs: vec![InputFile::memory("body", body)],
         format,
         tenant: Some(tenant.clone()),
         exclusive: true,

@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use arrow::array::{Array, ArrayRef, TimestampMicrosecondArray};
-use arrow::compute::{concat_batches, sort_to_indices, take_record_batch, SortOptions};
+use arrow::compute::{
+    concat_batches, interleave_record_batch, sort_to_indices, take_record_batch, SortOptions,
+};
 use arrow::datatypes::{DataType, Field, Fields};
 use arrow::record_batch::RecordBatch;
 use gatehouse_model::{LogKind, SignInKind, TableSchema};
@@ -179,6 +181,23 @@ pub fn write_partition_file(
     let Some(first) = batches.first() else {
         return Ok(Vec::new());
     };
+    if let Some(runs) = time_order(key.log, &batches, time_column) {
+        // The rows are taken from the batches in time order a group at a time, one sign-in
+        // type after another: one copy of them at a time besides the batches (gathering them
+        // into one batch and sorting that copied every row twice and held both copies, and
+        // the file of each type then copied its rows out of the sorted groups once more).
+        let refs: Vec<&RecordBatch> = batches.iter().collect();
+        let sorted = runs
+            .iter()
+            .flat_map(|run| run.chunks(ENCODE_ROWS))
+            .map(|rows| {
+                interleave_record_batch(&refs, rows).map_err(|e| StoreError::Arrow {
+                    context: "sorting rows by time".into(),
+                    source: e,
+                })
+            });
+        return write_partition_stream(root, key, sorted);
+    }
     let all = concat_batches(&first.schema(), &batches).map_err(|e| StoreError::Arrow {
         context: "gathering rows".into(),
         source: e,
@@ -187,6 +206,51 @@ pub fn write_partition_file(
     let sorted = sort_by_time(&all, time_column)?;
     drop(all);
     write_partition_stream(root, key, std::iter::once(Ok(sorted)))
+}
+
+/// The rows of `batches` in time order, as (batch, row) pairs, in one run per sign-in type
+/// ([`PartitionFile`] writes a file per type; other logs have one run): rows without a time
+/// first, rows of the same time in the order given. `None` when a batch has no time column of
+/// microseconds.
+fn time_order(
+    log: LogKind,
+    batches: &[RecordBatch],
+    time_column: &str,
+) -> Option<Vec<Vec<(usize, usize)>>> {
+    let mut keyed: Vec<(u8, i64, u32, u32)> = Vec::new();
+    for (b, batch) in batches.iter().enumerate() {
+        let times = batch
+            .column_by_name(time_column)?
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()?;
+        let kinds = if log == LogKind::SignIns {
+            sign_in_kinds(batch)
+        } else {
+            vec![None; batch.num_rows()]
+        };
+        let b = u32::try_from(b).ok()?;
+        keyed.reserve(times.len());
+        for (row, (&t, kind)) in times.values().iter().zip(kinds).enumerate() {
+            // Nulls sort first, as `sort_by_time` puts them.
+            let t = if times.is_null(row) { i64::MIN } else { t };
+            let kind = kind.map_or(0, |k| k as u8 + 1);
+            keyed.push((kind, t, b, u32::try_from(row).ok()?));
+        }
+    }
+    // Unique keys: an unstable sort orders them as a stable one would.
+    keyed.sort_unstable();
+    let mut runs: Vec<Vec<(usize, usize)>> = Vec::new();
+    let mut last_kind = None;
+    for (kind, _, b, row) in keyed {
+        if last_kind != Some(kind) {
+            runs.push(Vec::new());
+            last_kind = Some(kind);
+        }
+        if let Some(run) = runs.last_mut() {
+            run.push((b as usize, row as usize));
+        }
+    }
+    Some(runs)
 }
 
 /// Streams batches (all of one partition, in the order given) into new Parquet files in place;
@@ -902,6 +966,134 @@ pub fn read_file(path: &Path) -> Result<Vec<RecordBatch>> {
 mod tests {
     use super::*;
     use parquet::file::properties::EnabledStatistics;
+
+    /// Batches of `log` with only an id, a time and (sign-ins) a type per row; the other
+    /// columns null.
+    fn batches_of(log: LogKind, runs: &[&[(Option<i64>, &str, &str)]]) -> Vec<RecordBatch> {
+        use arrow::array::{new_null_array, ListArray, StringArray};
+        use arrow::buffer::OffsetBuffer;
+        let schema = TableSchema::of(log).arrow_schema();
+        runs.iter()
+            .map(|rows| {
+                let columns = schema
+                    .fields()
+                    .iter()
+                    .map(|f| -> ArrayRef {
+                        match (f.name().as_str(), f.data_type()) {
+                            (name, DataType::Timestamp(_, tz)) if name == log.time_column() => {
+                                let t: TimestampMicrosecondArray =
+                                    rows.iter().map(|(t, _, _)| *t).collect();
+                                std::sync::Arc::new(t.with_timezone_opt(tz.clone()))
+                            }
+                            ("id", _) => std::sync::Arc::new(StringArray::from_iter_values(
+                                rows.iter().map(|(_, id, _)| *id),
+                            )),
+                            ("signInEventTypes", DataType::List(item)) => {
+                                std::sync::Arc::new(ListArray::new(
+                                    item.clone(),
+                                    OffsetBuffer::from_lengths(rows.iter().map(|_| 1)),
+                                    std::sync::Arc::new(StringArray::from_iter_values(
+                                        rows.iter().map(|(_, _, kind)| *kind),
+                                    )),
+                                    None,
+                                ))
+                            }
+                            _ => new_null_array(f.data_type(), rows.len()),
+                        }
+                    })
+                    .collect();
+                RecordBatch::try_new(schema.clone(), columns).unwrap()
+            })
+            .collect()
+    }
+
+    /// Every file's ids, in file order, by sign-in type.
+    fn written(log: LogKind, batches: Vec<RecordBatch>) -> Vec<(Option<SignInKind>, Vec<String>)> {
+        use arrow::array::StringArray;
+        assert!(!is_sorted_by_time(&batches, log.time_column()));
+        let dir = tempfile::tempdir().unwrap();
+        let key = PartitionKey {
+            tenant: "contoso".into(),
+            log,
+            day: 20_000,
+        };
+        let files = write_partition_file(dir.path(), &key, batches).unwrap();
+        let mut out: Vec<(Option<SignInKind>, Vec<String>)> = files
+            .iter()
+            .map(|f| {
+                let back = read_file(&dir.path().join(&f.path)).unwrap();
+                let ids: Vec<String> = back
+                    .iter()
+                    .flat_map(|b| {
+                        let ids = b.column_by_name("id").unwrap();
+                        let ids = ids.as_any().downcast_ref::<StringArray>().unwrap();
+                        ids.iter()
+                            .map(|v| v.unwrap().to_string())
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                assert_eq!(f.rows as usize, ids.len());
+                (f.sign_in_kind, ids)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn rows_out_of_time_order_are_written_in_time_order() {
+        // Three runs, each in time order, that interleave (as a topic's partitions do), with
+        // ties and a row without a time.
+        let a: &[(Option<i64>, &str, &str)] = &[
+            (Some(10), "a1", ""),
+            (Some(30), "a2", ""),
+            (Some(50), "a3", ""),
+        ];
+        let b: &[(Option<i64>, &str, &str)] = &[
+            (None, "b0", ""),
+            (Some(20), "b1", ""),
+            (Some(30), "b2", ""),
+            (Some(60), "b3", ""),
+        ];
+        let c: &[(Option<i64>, &str, &str)] = &[
+            (Some(5), "c1", ""),
+            (Some(30), "c2", ""),
+            (Some(40), "c3", ""),
+        ];
+        let files = written(LogKind::Audits, batches_of(LogKind::Audits, &[a, b, c]));
+        // Rows without a time first; ties in the order the runs were given.
+        let want: Vec<String> = ["b0", "c1", "a1", "b1", "a2", "b2", "c2", "c3", "a3", "b3"]
+            .map(String::from)
+            .into();
+        assert_eq!(files, vec![(None, want)]);
+    }
+
+    #[test]
+    fn sign_ins_out_of_time_order_are_written_in_time_order_one_file_per_type() {
+        let (i, n, s) = ("interactiveUser", "nonInteractiveUser", "servicePrincipal");
+        let a: &[(Option<i64>, &str, &str)] = &[
+            (Some(10), "a1", i),
+            (Some(30), "a2", n),
+            (Some(50), "a3", i),
+        ];
+        let b: &[(Option<i64>, &str, &str)] = &[
+            (Some(5), "b1", n),
+            (Some(20), "b2", i),
+            (Some(40), "b3", "bogus"),
+            (Some(60), "b4", s),
+        ];
+        let files = written(LogKind::SignIns, batches_of(LogKind::SignIns, &[a, b]));
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            files,
+            vec![
+                (None, ids(&["b3"])),
+                (Some(SignInKind::InteractiveUser), ids(&["a1", "b2", "a3"])),
+                (Some(SignInKind::NonInteractiveUser), ids(&["b1", "a2"])),
+                (Some(SignInKind::ServicePrincipal), ids(&["b4"])),
+            ]
+        );
+    }
 
     #[test]
     fn statistics_for_times_and_numbers_not_for_strings() {
