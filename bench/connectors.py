@@ -330,11 +330,12 @@ def main():
         "Every run (seconds): " + ", ".join(f"{w} {t:.1f}" for (w, _, t, _) in runs) + ".",
         f"Producing the messages (kafka-python into Tansu) took {produce_s:.0f} s "
         f"({size / 1e6 / produce_s:.1f} MB/s). Tansu answers a fetch only when its maximum wait has passed, "
-        "even with data there, so the connector fetches with a 10 ms wait when reading to the end "
-        "(`--once`; 100 ms live; with librdkafka's default of 500 ms a `--once` run was six times slower). Targets: within 2x of "
+        "even with data there (a few megabytes per fetch), so the connector fetches with a 1 ms wait when reading "
+        "to the end (`--once`: at 10 ms, reading these messages alone took 1.75 s, at 1 ms 0.6 s; 100 ms live; with "
+        "librdkafka's default of 500 ms a `--once` run was six times slower). Tansu runs on the same two cores "
+        "as the connector (about 0.4 s of CPU per run). Targets: within 2x of "
         "file ingest of the same records (met when the ratio above is under 2x); 100,000 sign-ins/s, "
-        "which this export's shape does not reach even from files on this machine (the Graph-shaped "
-        "file of the ingest section above does 140,000/s).",
+        "which needs the connector within 1.2x of file ingest of this shape on this machine.",
         "",
         f"Produced -> visible to a query, in `gatehouse serve` with the connector configured (commits at "
         f"least once a second, the connector's batches linger up to 200 ms): a message of 20 sign-ins every "
