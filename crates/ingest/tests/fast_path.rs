@@ -239,9 +239,19 @@ fn reference_row(log: LogKind) -> serde_json::Map<String, serde_json::Value> {
 /// Every record the simulator writes for a tenant of `users` users over `days` days, with the
 /// stream it belongs to, one JSON text each.
 fn simulated(users: u32, days: u32) -> Vec<(RecordKind, String)> {
+    simulated_as(users, days, gatehouse_sim::OutputFormat::Graph)
+}
+
+/// Every record the simulator writes in `format`, with the stream it belongs to.
+fn simulated_as(
+    users: u32,
+    days: u32,
+    format: gatehouse_sim::OutputFormat,
+) -> Vec<(RecordKind, String)> {
     let opts = SimOptions {
         users,
         days,
+        format,
         ..SimOptions::default()
     };
     let tenant = Tenant::generate(&opts);
@@ -1221,27 +1231,7 @@ fn the_direct_path_fills_the_columns_each_record_lacks() {
 
 /// Every record the simulator writes in the diagnostic shape (storage blob lines).
 fn simulated_diagnostic(users: u32, days: u32) -> Vec<(RecordKind, String)> {
-    let opts = SimOptions {
-        users,
-        days,
-        format: gatehouse_sim::OutputFormat::Diagnostic,
-        ..SimOptions::default()
-    };
-    let tenant = Tenant::generate(&opts);
-    let mut records = Vec::new();
-    for day in 0..days {
-        stream_day(&tenant, &opts, day, 1 << 20, &mut |kind, bytes| {
-            let text = std::str::from_utf8(bytes).expect("the simulator writes UTF-8");
-            records.extend(
-                text.lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .map(|l| (kind, l.to_string())),
-            );
-            Ok(())
-        })
-        .expect("simulated");
-    }
-    records
+    simulated_as(users, days, gatehouse_sim::OutputFormat::Diagnostic)
 }
 
 /// Offers a diagnostic record to the direct path of each table that has one (after a reference
