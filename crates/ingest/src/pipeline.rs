@@ -687,16 +687,15 @@ impl<'a> BatchOut<'a> {
             Ok(r) => r,
             Err(reason) => return self.reject(line, reason),
         };
-        if let (true, Some(only), Some(owner)) = (self.exclusive, self.tenant, owner_tenant(&rec)) {
-            if !owner.eq_ignore_ascii_case(only) {
-                return self.reject(
-                    line,
-                    format!(
-                        "the record names tenant {owner} (its envelope's tenant id), but this \
-                         ingest is for tenant {only} only"
-                    ),
-                );
-            }
+        if let Some((owner, only)) = foreign_owner(self.exclusive, self.tenant, owner_tenant(&rec))
+        {
+            return self.reject(
+                line,
+                format!(
+                    "the record names tenant {owner} (its envelope's tenant id), but this \
+                     ingest is for tenant {only} only"
+                ),
+            );
         }
         let key = match place(&rec, self.tenant) {
             Ok(key) => key,
@@ -745,23 +744,8 @@ impl<'a> BatchOut<'a> {
         let builder = self.builders.get_mut(guess)?;
         let (forced, exclusive) = (self.tenant, self.exclusive);
         let same_partition = |row: &DirectRow<'_>| {
-            let tenant_matches = match (forced, row.tenant_id) {
-                (Some(_), _) => true,
-                (None, Some(named)) => named.eq_ignore_ascii_case(&key.tenant),
-                (None, None) => key.tenant == DEFAULT_TENANT,
-            };
-            // As `owner_tenant` decides it for the general path.
-            let owner_allowed = match (exclusive, forced, row.owner_tenant) {
-                (true, Some(only), Some(owner)) if !owner.trim().is_empty() => {
-                    owner.eq_ignore_ascii_case(only)
-                }
-                _ => true,
-            };
-            tenant_matches
-                && owner_allowed
-                && row.log == key.log
-                && day_of(row.time_ns) == key.day
-                && row.signin_kind == *kind
+            in_partition(row, key, *kind, forced)
+                && foreign_owner(exclusive, forced, row.owner_tenant).is_none()
         };
         let row = builder
             .append_diagnostic_direct(
@@ -970,18 +954,7 @@ impl<'a> BatchOut<'a> {
             envelope: None,
         };
         let forced = self.tenant;
-        let same_partition = |row: &DirectRow<'_>| {
-            let tenant_matches = match (forced, row.tenant_id) {
-                (Some(_), _) => true,
-                // `tenant_of` lower-cases the tenant a record names.
-                (None, Some(named)) => named.eq_ignore_ascii_case(&key.tenant),
-                (None, None) => key.tenant == DEFAULT_TENANT,
-            };
-            tenant_matches
-                && row.log == key.log
-                && day_of(row.time_ns) == key.day
-                && row.signin_kind == kind
-        };
+        let same_partition = |row: &DirectRow<'_>| in_partition(row, key, kind, forced);
         let row = match line {
             None => builder.append_direct(text, tape, &sys, same_partition),
             Some(end_ok) => builder.append_direct_line(text, end_ok, tape, &sys, same_partition),
@@ -1168,6 +1141,40 @@ fn event_time_ns(time_column: &str, text: &str) -> std::result::Result<i64, Stri
         .map_err(|e| format!("field `{time_column}`: {e}"))?
         .timestamp_nanos_opt()
         .ok_or_else(|| format!("field `{time_column}`: outside 1677–2262"))
+}
+
+/// Whether a record the direct path read belongs in the builder of `key` and `kind`: its
+/// tenant (unless the ingest puts every record under `forced`), table, day and sign-in type.
+fn in_partition(
+    row: &DirectRow<'_>,
+    key: &PartitionKey,
+    kind: Option<SignInKind>,
+    forced: Option<&str>,
+) -> bool {
+    let tenant_matches = match (forced, row.tenant_id) {
+        (Some(_), _) => true,
+        // `tenant_of` lower-cases the tenant a record names.
+        (None, Some(named)) => named.eq_ignore_ascii_case(&key.tenant),
+        (None, None) => key.tenant == DEFAULT_TENANT,
+    };
+    tenant_matches
+        && row.log == key.log
+        && day_of(row.time_ns) == key.day
+        && row.signin_kind == kind
+}
+
+/// When an ingest for tenant `only` alone (`exclusive`) must refuse a record whose envelope
+/// names another tenant, `owner`, as its log's owner: (`owner`, `only`). A blank owner names
+/// none.
+fn foreign_owner<'a, 'b>(
+    exclusive: bool,
+    only: Option<&'b str>,
+    owner: Option<&'a str>,
+) -> Option<(&'a str, &'b str)> {
+    match (exclusive, only, owner.filter(|o| !o.trim().is_empty())) {
+        (true, Some(only), Some(owner)) if !owner.eq_ignore_ascii_case(only) => Some((owner, only)),
+        _ => None,
+    }
 }
 
 /// The tenant a record's envelope names as the owner of the log it comes from (diagnostic

@@ -66,6 +66,24 @@ pub(super) struct DirectPlan {
 }
 
 impl DirectPlan {
+    /// Appends the nulls deferred for the columns the previous records lacked.
+    fn fill_deferred(&mut self, graph: &mut [ColBuilder]) {
+        if self.deferred > 0 {
+            for &c in &self.absent {
+                graph[c].append_nulls(self.deferred);
+            }
+            self.deferred = 0;
+        }
+    }
+
+    /// Before a value goes into column `c`: if the previous records lacked it, its deferred
+    /// nulls (and the other absent columns') go in first.
+    fn fill_deferred_before(&mut self, graph: &mut [ColBuilder], c: usize) {
+        if self.last_present & (1 << c) == 0 {
+            self.fill_deferred(graph);
+        }
+    }
+
     /// The plan for a table, if its records can take the direct path.
     pub(super) fn of(table: &TableSchema) -> Option<DirectPlan> {
         if !matches!(table.log, LogKind::SignIns | LogKind::Audits)
@@ -521,12 +539,7 @@ impl TableBuilder {
     /// before any other path appends and before the rows are taken.
     pub(super) fn fill_deferred_nulls(&mut self) {
         if let Some(plan) = self.direct.as_mut() {
-            if plan.deferred > 0 {
-                for &c in &plan.absent {
-                    self.graph[c].append_nulls(plan.deferred);
-                }
-                plan.deferred = 0;
-            }
+            plan.fill_deferred(&mut self.graph);
         }
     }
 
@@ -851,13 +864,7 @@ impl TableBuilder {
             }
             seen |= bit;
             roles.add(plan.roles[c]);
-            if plan.last_present & bit == 0 && plan.deferred > 0 {
-                // A column the previous records lacked: its nulls go in before this value.
-                for &a in &plan.absent {
-                    self.graph[a].append_nulls(plan.deferred);
-                }
-                plan.deferred = 0;
-            }
+            plan.fill_deferred_before(&mut self.graph, c);
             cur.expect(b':')?;
             cur.ws();
             self.tape_slots[c] = cur.i as u32;
@@ -956,12 +963,7 @@ impl TableBuilder {
                 (None, Some(facts)) => {
                     let kind = facts.kind.ok_or(Bail)?;
                     let c = plan.event_types.ok_or(Bail)?;
-                    if plan.last_present & (1 << c) == 0 && plan.deferred > 0 {
-                        for &a in &plan.absent {
-                            self.graph[a].append_nulls(plan.deferred);
-                        }
-                        plan.deferred = 0;
-                    }
+                    plan.fill_deferred_before(&mut self.graph, c);
                     let ColBuilder::List { child, lists } = &mut self.graph[c] else {
                         return Err(Bail);
                     };
@@ -1008,10 +1010,7 @@ impl TableBuilder {
         let time_ns = time_ns.ok_or(Bail)?;
         let columns = self.graph.len();
         if seen != plan.last_present {
-            for &c in &plan.absent {
-                self.graph[c].append_nulls(plan.deferred);
-            }
-            plan.deferred = 0;
+            plan.fill_deferred(&mut self.graph);
             plan.absent.clear();
             plan.absent.extend((0..columns).filter(|c| !present(*c)));
             plan.last_present = seen;
