@@ -43,6 +43,22 @@ fn keep_freed_memory() {
         libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0);
     }
     no_huge_pages();
+    keep_c_libraries_freed_memory();
+}
+
+/// The same for memory the C libraries take from glibc's allocator (librdkafka's receive
+/// buffers, a few MB per fetch): glibc maps an allocation of over 128 kB (raised by frees, up to
+/// 32 MB) on its own and unmaps it when freed, and hands the top of its heaps back once 2x that
+/// is free, so each fetch faulted its buffer in afresh. With both thresholds fixed, buffers of up
+/// to 32 MB are reused from the heap and kept (`connect kafka --once` of 1.9 GB of messages:
+/// librdkafka's thread stopped faulting, a quarter of the run's page faults).
+fn keep_c_libraries_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt takes integers and is called before any other thread exists (as above).
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
 }
 
 /// Turns transparent huge pages off for this process. mimalloc applies its `allow_thp` option

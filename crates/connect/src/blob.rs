@@ -148,7 +148,7 @@ impl BlobConnector {
             let stored = sink.store(Batch {
                 source: source.clone(),
                 position: next as i64,
-                body: bytes[..take].to_vec(),
+                body: bytes::Bytes::from(bytes).slice(..take),
                 display: format!("{container}/{}@{position}", blob.name),
             })?;
             stored.committed(&source, next as i64, status);

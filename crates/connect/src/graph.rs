@@ -332,7 +332,7 @@ impl GraphConnector {
                 let stored = sink.store(Batch {
                     source: feed.source.to_string(),
                     position,
-                    body,
+                    body: body.into(),
                     display: format!("{}#{}", feed.source, report.pages),
                 })?;
                 stored.committed(feed.source, position, status);

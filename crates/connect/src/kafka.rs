@@ -24,8 +24,11 @@ use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::ClientContext;
 
 use crate::sink::{Batch, Sink};
+
+mod body_pool;
 use crate::status::ConnectorStatus;
 use crate::ConnectError;
+use body_pool::BodyPool;
 
 /// A SASL mechanism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +133,16 @@ impl KafkaAuth {
 /// reading until a commit every eight batches, and the pipeline ran dry while it waited: a
 /// `--once` of 129,740 records took 5.0–5.3 s, at 64 4.5 s.)
 const IN_FLIGHT: usize = 64;
+
+/// Batch bodies the sink holds at most (queued for the pipeline or being read) before the
+/// consumer waits for one to come back ([`BodyPool`]). Catching up, the consumer reads about
+/// twice as fast as the pipeline stores: it kept the Ingestor's whole queue full, 16 bodies of
+/// up to `batch_bytes` each, each in fresh memory (1.9 GB of messages: 1.8 GB resident, 0.56M
+/// page faults). Four keep the pipeline fed and the same few bodies going round.
+const SHARED_BODIES: usize = 4;
+
+/// How long a batch waits for room among the [`SHARED_BODIES`] before it is submitted anyway.
+const ROOM_WAIT: Duration = Duration::from_secs(5);
 
 /// How often the same poll error is reported again (logged and counted) while it repeats.
 const REPEATED_ERROR_INTERVAL: Duration = Duration::from_secs(30);
@@ -371,6 +384,12 @@ impl KafkaConnector {
             // many of them per partition (librdkafka's default is 1 MB).
             .set("max.partition.fetch.bytes", "8388608")
             .set("fetch.max.bytes", "67108864")
+            // Once its local queue holds `queued.max.messages.kbytes` (64 MB), librdkafka stops
+            // fetching a partition for this long (default 1 s). Catching up, the pipeline holds
+            // the consumer back, the queue fills, and the consumer then drained it in a fifth of
+            // a second and waited out the rest: the store sat idle a second at a time (1.9 GB of
+            // messages took twice as long as the files). 20 ms is one poll's worth of messages.
+            .set("fetch.queue.backoff.ms", "20")
             .set("client.id", "gatehouse");
         self.config.auth.configure(&mut c);
         let context = Context {
@@ -496,6 +515,8 @@ impl KafkaConnector {
         let mut pending: BTreeMap<(String, i32), Pending> = BTreeMap::new();
         // Batches submitted and not yet committed, oldest first.
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+        // Every partition's pending batch, plus those in the sink's hands, can be reused.
+        let bodies = BodyPool::new(SHARED_BODIES, SHARED_BODIES + 4);
         let started = Instant::now();
         // How often an idle consumer asks the broker for the partitions' ends (one request per
         // partition): often when reading to the end, seldom when it only feeds the lag.
@@ -531,8 +552,7 @@ impl KafkaConnector {
                             // Room for the whole batch at once: growing it by doubling copied
                             // every byte about once more (the batch's bytes are not copied
                             // again: the pipeline parses them where they lie).
-                            p.body
-                                .reserve(self.config.batch_bytes.saturating_add(1 << 20));
+                            p.body = bodies.take(self.config.batch_bytes.saturating_add(1 << 20));
                         }
                         p.body.extend_from_slice(payload);
                         if !payload.ends_with(b"\n") {
@@ -546,7 +566,16 @@ impl KafkaConnector {
                         || p.body.len() >= self.config.batch_bytes
                     {
                         let p = pending.remove(&key).unwrap_or_default();
-                        self.submit(&consumer, sink, status, key, p, &mut in_flight, &mut report)?;
+                        self.submit(
+                            &consumer,
+                            sink,
+                            status,
+                            key,
+                            p,
+                            &bodies,
+                            &mut in_flight,
+                            &mut report,
+                        )?;
                     }
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) | None => idle = true,
@@ -568,7 +597,16 @@ impl KafkaConnector {
                 .collect();
             for key in due {
                 if let Some(p) = pending.remove(&key) {
-                    self.submit(&consumer, sink, status, key, p, &mut in_flight, &mut report)?;
+                    self.submit(
+                        &consumer,
+                        sink,
+                        status,
+                        key,
+                        p,
+                        &bodies,
+                        &mut in_flight,
+                        &mut report,
+                    )?;
                 }
             }
             if idle {
@@ -596,10 +634,11 @@ impl KafkaConnector {
                 };
                 if caught_up == Some(true) {
                     // Everything there is has been read: it is caught up once what is in
-                    // flight is committed.
+                    // flight is committed. An idle consumer keeps no bodies.
                     Self::settle_while(&consumer, status, &mut in_flight, &mut report, |_, _| {
                         true
                     })?;
+                    bodies.trim();
                 }
                 status.poll_done(if caught_up == Some(true) { 0 } else { 1 });
                 if until_caught_up && caught_up == Some(true) {
@@ -617,7 +656,16 @@ impl KafkaConnector {
         }
         // What was gathered is stored before leaving.
         for (key, p) in std::mem::take(&mut pending) {
-            self.submit(&consumer, sink, status, key, p, &mut in_flight, &mut report)?;
+            self.submit(
+                &consumer,
+                sink,
+                status,
+                key,
+                p,
+                &bodies,
+                &mut in_flight,
+                &mut report,
+            )?;
         }
         Self::settle_while(&consumer, status, &mut in_flight, &mut report, |_, _| true)?;
         if !until_caught_up {
@@ -693,11 +741,15 @@ impl KafkaConnector {
         status: &ConnectorStatus,
         (topic, partition): (String, i32),
         p: Pending,
+        bodies: &BodyPool,
         in_flight: &mut VecDeque<InFlight>,
         report: &mut KafkaReport,
     ) -> Result<(), ConnectError> {
         if p.messages == 0 {
             return Ok(());
+        }
+        if !bodies.wait_for_room(ROOM_WAIT) {
+            tracing::debug!("the sink still holds every batch body: submitting one more");
         }
         let source = Self::source(&topic, partition);
         tracing::debug!(
@@ -710,7 +762,7 @@ impl KafkaConnector {
         let storing = sink.submit(Batch {
             source: source.clone(),
             position: p.next_offset,
-            body: p.body,
+            body: bodies.share(p.body),
             display: format!("{topic}/{partition}@{}", p.next_offset - p.messages as i64),
         })?;
         in_flight.push_back(InFlight {

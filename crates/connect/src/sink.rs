@@ -2,6 +2,7 @@
 //! position its source reaches after them, in one commit, and remembers positions so that a
 //! restarted connector resumes where the last commit left it.
 
+use bytes::Bytes;
 use gatehouse_formats::input::InputFile;
 use gatehouse_ingest::{IngestSummary, Ingestor, InputsJob, SourcePosition};
 
@@ -15,7 +16,7 @@ pub struct Batch {
     /// Where the source is once these records are stored.
     pub position: i64,
     /// The records, in any shape the readers know (NDJSON, a Graph page, a diagnostic blob…).
-    pub body: Vec<u8>,
+    pub body: Bytes,
     /// A name for messages (a rejected record is reported as `display:line`).
     pub display: String,
 }
