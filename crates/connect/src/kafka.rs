@@ -128,8 +128,8 @@ impl KafkaAuth {
 
 /// Batches submitted to the sink and not yet committed, at most: the connector reads on while
 /// the store commits (a commit waits up to the commit interval to gather rows). The bodies
-/// waiting to be read are bounded by the Ingestor's queue, whose `submit` waits when it is full;
-/// this bound only keeps the list of positions to settle short. (At 8, catching up stopped
+/// waiting to be read are bounded by [`SHARED_BODIES`] (and the Ingestor's queue); this bound
+/// only keeps the list of positions to settle short. (At 8, catching up stopped
 /// reading until a commit every eight batches, and the pipeline ran dry while it waited: a
 /// `--once` of 129,740 records took 5.0–5.3 s, at 64 4.5 s.)
 const IN_FLIGHT: usize = 64;
@@ -138,7 +138,8 @@ const IN_FLIGHT: usize = 64;
 /// consumer waits for one to come back ([`BodyPool`]). Catching up, the consumer reads about
 /// twice as fast as the pipeline stores: it kept the Ingestor's whole queue full, 16 bodies of
 /// up to `batch_bytes` each, each in fresh memory (1.9 GB of messages: 1.8 GB resident, 0.56M
-/// page faults). Four keep the pipeline fed and the same few bodies going round.
+/// page faults; with the pool 1.2 GB and 0.33M). Four keep the pipeline fed and the same few
+/// bodies going round.
 const SHARED_BODIES: usize = 4;
 
 /// How long a batch waits for room among the [`SHARED_BODIES`] before it is submitted anyway.
@@ -264,6 +265,9 @@ struct Context {
     all: Mutex<BTreeSet<(String, i32)>>,
     /// Why the broker refused the client (authentication, TLS), once it has.
     refused: Mutex<Option<String>>,
+    /// The bodies of the consumer's batches (every partition's pending batch, plus those in the
+    /// sink's hands, can be reused).
+    bodies: BodyPool,
 }
 
 impl ClientContext for Context {
@@ -397,6 +401,7 @@ impl KafkaConnector {
             assigned: Mutex::new(BTreeSet::new()),
             all: Mutex::new(BTreeSet::new()),
             refused: Mutex::new(None),
+            bodies: BodyPool::new(SHARED_BODIES, SHARED_BODIES + 4),
         };
         c.create_with_context(context)
             .map_err(|e| ConnectError::Config(format!("the Kafka client: {e}")))
@@ -515,8 +520,6 @@ impl KafkaConnector {
         let mut pending: BTreeMap<(String, i32), Pending> = BTreeMap::new();
         // Batches submitted and not yet committed, oldest first.
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
-        // Every partition's pending batch, plus those in the sink's hands, can be reused.
-        let bodies = BodyPool::new(SHARED_BODIES, SHARED_BODIES + 4);
         let started = Instant::now();
         // How often an idle consumer asks the broker for the partitions' ends (one request per
         // partition): often when reading to the end, seldom when it only feeds the lag.
@@ -552,7 +555,10 @@ impl KafkaConnector {
                             // Room for the whole batch at once: growing it by doubling copied
                             // every byte about once more (the batch's bytes are not copied
                             // again: the pipeline parses them where they lie).
-                            p.body = bodies.take(self.config.batch_bytes.saturating_add(1 << 20));
+                            p.body = consumer
+                                .context()
+                                .bodies
+                                .take(self.config.batch_bytes.saturating_add(1 << 20));
                         }
                         p.body.extend_from_slice(payload);
                         if !payload.ends_with(b"\n") {
@@ -566,16 +572,7 @@ impl KafkaConnector {
                         || p.body.len() >= self.config.batch_bytes
                     {
                         let p = pending.remove(&key).unwrap_or_default();
-                        self.submit(
-                            &consumer,
-                            sink,
-                            status,
-                            key,
-                            p,
-                            &bodies,
-                            &mut in_flight,
-                            &mut report,
-                        )?;
+                        self.submit(&consumer, sink, status, key, p, &mut in_flight, &mut report)?;
                     }
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) | None => idle = true,
@@ -597,16 +594,7 @@ impl KafkaConnector {
                 .collect();
             for key in due {
                 if let Some(p) = pending.remove(&key) {
-                    self.submit(
-                        &consumer,
-                        sink,
-                        status,
-                        key,
-                        p,
-                        &bodies,
-                        &mut in_flight,
-                        &mut report,
-                    )?;
+                    self.submit(&consumer, sink, status, key, p, &mut in_flight, &mut report)?;
                 }
             }
             if idle {
@@ -638,7 +626,7 @@ impl KafkaConnector {
                     Self::settle_while(&consumer, status, &mut in_flight, &mut report, |_, _| {
                         true
                     })?;
-                    bodies.trim();
+                    consumer.context().bodies.trim();
                 }
                 status.poll_done(if caught_up == Some(true) { 0 } else { 1 });
                 if until_caught_up && caught_up == Some(true) {
@@ -656,16 +644,7 @@ impl KafkaConnector {
         }
         // What was gathered is stored before leaving.
         for (key, p) in std::mem::take(&mut pending) {
-            self.submit(
-                &consumer,
-                sink,
-                status,
-                key,
-                p,
-                &bodies,
-                &mut in_flight,
-                &mut report,
-            )?;
+            self.submit(&consumer, sink, status, key, p, &mut in_flight, &mut report)?;
         }
         Self::settle_while(&consumer, status, &mut in_flight, &mut report, |_, _| true)?;
         if !until_caught_up {
@@ -741,13 +720,13 @@ impl KafkaConnector {
         status: &ConnectorStatus,
         (topic, partition): (String, i32),
         p: Pending,
-        bodies: &BodyPool,
         in_flight: &mut VecDeque<InFlight>,
         report: &mut KafkaReport,
     ) -> Result<(), ConnectError> {
         if p.messages == 0 {
             return Ok(());
         }
+        let bodies = &consumer.context().bodies;
         if !bodies.wait_for_room(ROOM_WAIT) {
             tracing::debug!("the sink still holds every batch body: submitting one more");
         }
