@@ -24,10 +24,10 @@ use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::ClientContext;
 
 use crate::sink::{Batch, Sink};
-
-mod body_pool;
 use crate::status::ConnectorStatus;
 use crate::ConnectError;
+
+mod body_pool;
 use body_pool::BodyPool;
 
 /// A SASL mechanism.

@@ -35,8 +35,7 @@ impl Inner {
     }
 }
 
-/// A pool of batch bodies (see the module's comment). Cheap to clone: clones share the pool.
-#[derive(Clone)]
+/// A pool of batch bodies (see the module's comment).
 pub(super) struct BodyPool {
     inner: Arc<Inner>,
 }
@@ -89,6 +88,7 @@ impl BodyPool {
 
     /// Frees the bodies waiting for reuse (an idle consumer holds no memory for batches).
     pub(super) fn trim(&self) {
+        // Freed once the lock is released, not while bodies coming back wait for it.
         let free = std::mem::take(&mut self.inner.shelf().free);
         drop(free);
     }
