@@ -157,6 +157,40 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// Bytes a reader buffers at a time (and [`InMemory`] hands out at a time).
+const BLOCK: usize = 1 << 20;
+
+/// Bytes in memory as a reader that copies nothing to be read a block at a time: `fill_buf`
+/// hands out the bytes themselves, and what is consumed or read is counted.
+struct InMemory {
+    data: Bytes,
+    pos: usize,
+    counter: ByteCounter,
+}
+
+impl Read for InMemory {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let block = self.fill_buf()?;
+        let n = block.len().min(buf.len());
+        buf[..n].copy_from_slice(&block[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for InMemory {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let end = self.pos.saturating_add(BLOCK).min(self.data.len());
+        Ok(&self.data[self.pos.min(end)..end])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        let amt = amt.min(self.data.len() - self.pos.min(self.data.len()));
+        self.pos += amt;
+        self.counter.add(amt as u64);
+    }
+}
+
 /// An opened input: decompressed bytes, whether it was gzip, and how to count progress.
 pub struct Opened {
     /// The decompressed byte stream.
@@ -200,42 +234,51 @@ pub fn open(input: &InputFile, counter: &ByteCounter) -> Result<Opened, FormatEr
         path: input.display.to_string(),
         source: e,
     };
-    let (raw, offset): (Box<dyn Read + Send>, Option<File>) = match &input.path {
-        None if input.data.is_some() => (
-            Box::new(Counting {
-                inner: io::Cursor::new(input.data.clone().unwrap_or_default()),
-                counter: counter.clone(),
-            }),
-            None,
-        ),
-        None => (
-            Box::new(Counting {
-                inner: io::stdin(),
-                counter: counter.clone(),
-            }),
-            None,
-        ),
-        Some(path) => {
-            let file = File::open(path).map_err(io_error)?;
-            let offset = file.try_clone().map_err(io_error)?;
-            (Box::new(file), Some(offset))
-        }
-    };
+    let (mut buffered, offset): (Box<dyn BufRead + Send>, Option<File>) =
+        match (&input.path, &input.data) {
+            // Bytes in memory are handed out where they lie (a 1 MiB buffer would copy the head
+            // of every batch and push body only to sniff it before it is read in place).
+            (None, Some(data)) => (
+                Box::new(InMemory {
+                    data: data.clone(),
+                    pos: 0,
+                    counter: counter.clone(),
+                }),
+                None,
+            ),
+            (None, None) => (
+                Box::new(BufReader::with_capacity(
+                    BLOCK,
+                    Counting {
+                        inner: io::stdin(),
+                        counter: counter.clone(),
+                    },
+                )),
+                None,
+            ),
+            (Some(path), _) => {
+                let file = File::open(path).map_err(io_error)?;
+                let offset = file.try_clone().map_err(io_error)?;
+                (
+                    Box::new(BufReader::with_capacity(BLOCK, file)),
+                    Some(offset),
+                )
+            }
+        };
     let progress = FileProgress {
         file: offset,
         counted: 0,
         counter: counter.clone(),
     };
-    let mut buffered = BufReader::with_capacity(1 << 20, raw);
     let head = buffered.fill_buf().map_err(io_error)?;
     let gzip = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
     let reader: Box<dyn BufRead + Send> = if gzip {
         Box::new(BufReader::with_capacity(
-            1 << 20,
+            BLOCK,
             MultiGzDecoder::new(buffered),
         ))
     } else {
-        Box::new(buffered)
+        buffered
     };
     Ok(Opened {
         reader,

@@ -105,22 +105,17 @@ pub fn read_input(
                 path: input.display.to_string(),
                 source: e,
             })?;
-            // Bytes in memory were counted as the head was read from them (a file's were not).
-            let mut counted = if input.path.is_none() {
-                head.len() as u64
-            } else {
-                0
-            };
             if let Some(mut lines) = mapped_lines(input, options, gzip, head) {
+                let mut counted = 0;
                 while let Some(chunk) = lines.next_chunk(options.chunk_bytes) {
-                    counter.add(lines.position().saturating_sub(counted));
-                    counted = counted.max(lines.position());
+                    counter.add(lines.position() - counted);
+                    counted = lines.position();
                     emit(Batch::Raw {
                         file: file.clone(),
                         chunk,
                     });
                 }
-                counter.add(lines.position().saturating_sub(counted));
+                counter.add(lines.position() - counted);
                 return Ok(());
             }
             let mut splitter = Splitter::new(reader);
@@ -371,13 +366,15 @@ mod tests {
         assert!(got[0].1.as_ref().unwrap_err().contains("recursion limit"));
     }
 
-    /// Reads a file through `read_input`, mapped where it can be and again read into buffers;
-    /// the counter's bytes and how many batches came out (the same both ways).
+    /// Reads a file through `read_input`, mapped where it can be, again read into buffers, and
+    /// its bytes as an input in memory; the counter's bytes and how many batches came out (the
+    /// same bytes every way).
     fn count(path: &std::path::Path) -> (u64, usize) {
-        let input = crate::input::expand_paths(&[path.display().to_string()])
+        let file = crate::input::expand_paths(&[path.display().to_string()])
             .unwrap()
             .remove(0);
-        let both = [true, false].map(|map_files| {
+        let memory = InputFile::memory("memory", std::fs::read(path).unwrap());
+        let all = [(true, &file), (false, &file), (true, &memory)].map(|(map_files, input)| {
             let counter = ByteCounter::default();
             let mut batches = 0;
             let options = ReadOptions {
@@ -385,14 +382,18 @@ mod tests {
                 chunk_bytes: 64 << 10,
                 ..ReadOptions::default()
             };
-            read_input(&input, options, &counter, &mut Vec::new, &mut |_| {
+            read_input(input, options, &counter, &mut Vec::new, &mut |_| {
                 batches += 1
             })
             .unwrap();
             (counter.get(), batches)
         });
-        assert_eq!(both[0].0, both[1].0, "bytes counted, mapped and read");
-        both[0]
+        assert_eq!(all[0].0, all[1].0, "bytes counted, mapped and read");
+        assert_eq!(
+            all[0].0, all[2].0,
+            "bytes counted, from a file and from memory"
+        );
+        all[0]
     }
 
     #[test]
