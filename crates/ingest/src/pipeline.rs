@@ -513,7 +513,8 @@ pub fn run<'a>(
             opts.file_rows,
             opts.max_buffered_bytes,
             opts.max_open_files,
-        );
+        )
+        .in_arrival_order(opts.commit_interval.is_some());
         named("ingest-write")
             .spawn_scoped(scope, move || files.run(rows_rx, done_tx))
             .map_err(spawn_failed)?;
