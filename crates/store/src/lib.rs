@@ -2,7 +2,7 @@
 //!
 //! Layout (see [`layout`]): one Delta table per tenant and log, `DATA/tenants/<tenant>/<table>/`,
 //! partitioned by UTC day (so a time-range query skips whole days), its Parquet files
-//! zstd-compressed with rows sorted by event time (tenants are kept apart on disk; a running
+//! LZ4-compressed with rows sorted by event time (tenants are kept apart on disk; a running
 //! service's files, one commit interval's rows each, keep them in the order they arrived, each
 //! batch sorted).
 //!
