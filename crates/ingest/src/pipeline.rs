@@ -518,7 +518,25 @@ pub fn run<'a>(
         named("ingest-write")
             .spawn_scoped(scope, move || files.run(rows_rx, done_tx))
             .map_err(spawn_failed)?;
-        let mut state = Consumer::new(writer, rows_tx, done_rx, opts, pending_jobs);
+        // A running service compacts after its commits; the merging (reading the small files,
+        // writing the merged one) runs on a thread of its own, so the committing thread goes on
+        // taking rows meanwhile, and commits each merge when it is done.
+        let merges = if opts.commit_interval.is_some() && opts.compact {
+            let (plans_tx, plans_rx) = unbounded::<maintenance::CompactionPlan>();
+            let (merged_tx, merged_rx) = unbounded::<Merged>();
+            let root = writer.store().root().to_path_buf();
+            named("ingest-compact")
+                .spawn_scoped(scope, move || merge_plans(&root, plans_rx, merged_tx))
+                .map_err(spawn_failed)?;
+            Some(Merges {
+                plans: Some(plans_tx),
+                merged: merged_rx,
+                under_way: HashSet::new(),
+            })
+        } else {
+            None
+        };
+        let mut state = Consumer::new(writer, rows_tx, done_rx, merges, opts, pending_jobs);
         let result = state.run(out_rx, control, progress, events, counter);
         // Jobs under way are told at once (their callers must not wait for the joins), the
         // reader takes no more, and any it registered meanwhile are told after the joins.
@@ -1264,6 +1282,43 @@ fn signin_kind(rec: &Record) -> Option<SignInKind> {
         .and_then(SignInKind::from_graph_name)
 }
 
+/// A merge the compacting thread finished: its plan, and the merged files or why it failed.
+type Merged = (
+    maintenance::CompactionPlan,
+    std::result::Result<Vec<gatehouse_store::DataFile>, String>,
+);
+
+/// The compacting thread: merges each plan it is sent, and sends the outcome back (a merge that
+/// panics is reported as failed: the small files stay, the thread goes on).
+fn merge_plans(
+    root: &std::path::Path,
+    plans: crossbeam_channel::Receiver<maintenance::CompactionPlan>,
+    merged: crossbeam_channel::Sender<Merged>,
+) {
+    for plan in plans {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            maintenance::merge(root, &plan)
+        }));
+        let outcome = match outcome {
+            Ok(Ok(added)) => Ok(added),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the merge panicked".to_string()),
+        };
+        if merged.send((plan, outcome)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The committing thread's side of the compacting thread.
+struct Merges {
+    /// Plans to merge (`None` once the thread is told to stop, or stopped).
+    plans: Option<crossbeam_channel::Sender<maintenance::CompactionPlan>>,
+    merged: crossbeam_channel::Receiver<Merged>,
+    /// Partitions with a merge under way: not planned again until it is committed.
+    under_way: HashSet<PartitionKey>,
+}
+
 /// What woke the committing thread.
 enum Woke {
     /// Worker output (`None`: the workers are done).
@@ -1272,6 +1327,8 @@ enum Woke {
     Control(Option<Maintenance>),
     /// The writer thread finished files (`None`: it stopped).
     Done(Option<Result<WriteDone>>),
+    /// The compacting thread finished a merge (`None`: it stopped).
+    Merged(Option<Merged>),
     /// A flush is due.
     Timeout,
 }
@@ -1321,6 +1378,8 @@ struct Consumer<'w> {
     writer: &'w mut StoreWriter,
     rows_out: Option<crossbeam_channel::Sender<ToWriter>>,
     done: crossbeam_channel::Receiver<Result<WriteDone>>,
+    /// The compacting thread, for a running service (a batch run compacts at its end, here).
+    merges: Option<Merges>,
     index: IdIndex,
     /// Rows handed to the writer thread and not yet committed, per partition (the dedup index
     /// must not forget those partitions: their stored files lack these rows' keys).
@@ -1346,6 +1405,7 @@ impl<'w> Consumer<'w> {
         writer: &'w mut StoreWriter,
         rows_out: crossbeam_channel::Sender<ToWriter>,
         done: crossbeam_channel::Receiver<Result<WriteDone>>,
+        merges: Option<Merges>,
         opts: &IngestOptions,
         jobs: Arc<std::sync::Mutex<HashMap<u64, JobState>>>,
     ) -> Self {
@@ -1353,6 +1413,7 @@ impl<'w> Consumer<'w> {
             writer,
             rows_out: Some(rows_out),
             done,
+            merges,
             index: IdIndex::with_max_rows(opts.index_rows),
             uncommitted: HashMap::new(),
             jobs,
@@ -1393,10 +1454,15 @@ impl<'w> Consumer<'w> {
                 crossbeam_channel::never()
             };
             let done_rx = self.done.clone();
+            let merged_rx = match &self.merges {
+                Some(m) if m.plans.is_some() => m.merged.clone(),
+                _ => crossbeam_channel::never(),
+            };
             let woke = crossbeam_channel::select! {
                 recv(out_rx) -> msg => Woke::Out(msg.ok()),
                 recv(control_now) -> msg => Woke::Control(msg.ok()),
                 recv(done_rx) -> msg => Woke::Done(msg.ok()),
+                recv(merged_rx) -> msg => Woke::Merged(msg.ok()),
                 default(wait) => Woke::Timeout,
             };
             match woke {
@@ -1426,6 +1492,8 @@ impl<'w> Consumer<'w> {
                 Woke::Control(None) => control_open = false,
                 Woke::Done(Some(done)) => self.take_done(done?, progress, events)?,
                 Woke::Done(None) => return Err(writer_stopped()),
+                Woke::Merged(Some((plan, outcome))) => self.merged(plan, outcome),
+                Woke::Merged(None) => self.stop_merging(),
                 Woke::Timeout => {}
             }
             if self
@@ -1443,6 +1511,9 @@ impl<'w> Consumer<'w> {
         self.flush(progress, events)?;
         self.rows_out = None;
         self.commit_done(true, progress, events)?;
+        // The last merges are committed, and what is left is compacted here.
+        self.finish_merges();
+        self.stop_merging();
         if self.compact {
             self.compact_touched()?;
         }
@@ -1638,11 +1709,90 @@ impl<'w> Consumer<'w> {
         Ok(())
     }
 
-    /// Merges the small files of the partitions that received rows (where there are enough).
+    /// Merges the small files of the partitions that received rows (where there are enough):
+    /// on the compacting thread if there is one (a partition with a merge under way waits for
+    /// the next check), else here.
     fn compact_touched(&mut self) -> Result<()> {
         let touched: Vec<PartitionKey> = std::mem::take(&mut self.touched).into_iter().collect();
-        gatehouse_store::maintenance::compact_partitions(self.writer, &touched)?;
+        let Some(Merges {
+            plans: Some(plans),
+            under_way,
+            ..
+        }) = &mut self.merges
+        else {
+            maintenance::compact_partitions(self.writer, &touched)?;
+            return Ok(());
+        };
+        let (busy, free): (Vec<PartitionKey>, Vec<PartitionKey>) =
+            touched.into_iter().partition(|k| under_way.contains(k));
+        self.touched.extend(busy);
+        let planned = maintenance::plan_compaction(
+            self.writer.snapshot(),
+            &free,
+            maintenance::COMPACT_MIN_FILES,
+        );
+        for plan in planned {
+            under_way.insert(plan.key.clone());
+            if plans.send(plan).is_err() {
+                // The thread stopped: what it had is lost, and compaction happens here again.
+                self.stop_merging();
+                return Ok(());
+            }
+        }
         Ok(())
+    }
+
+    /// Commits a merge the compacting thread finished (one whose files changed meanwhile is
+    /// dropped); a failed merge leaves the small files, for the next check.
+    fn merged(
+        &mut self,
+        plan: maintenance::CompactionPlan,
+        outcome: std::result::Result<Vec<gatehouse_store::DataFile>, String>,
+    ) {
+        if let Some(m) = &mut self.merges {
+            m.under_way.remove(&plan.key);
+        }
+        let partition = plan.key.dir();
+        let committed = outcome.and_then(|added| {
+            maintenance::commit_merge(self.writer, plan, added).map_err(|e| e.to_string())
+        });
+        if let Err(e) = committed {
+            tracing::warn!(partition = %partition.display(), error = %e, "compaction failed; the files stay as they are");
+        }
+        // Partitions that got rows while their merge was under way are checked now, not at the
+        // next commit (which may be long in coming once a stream goes quiet).
+        if !self.touched.is_empty() {
+            if let Err(e) = self.compact_touched() {
+                tracing::warn!(error = %e, "compaction failed; the files stay as they are");
+            }
+        }
+    }
+
+    /// Waits for the merges under way and commits them: before maintenance (which must find
+    /// the store as they leave it) and at the end of the run.
+    fn finish_merges(&mut self) {
+        loop {
+            let next = match &self.merges {
+                Some(m) if m.plans.is_some() && !m.under_way.is_empty() => m.merged.recv(),
+                _ => return,
+            };
+            match next {
+                Ok((plan, outcome)) => self.merged(plan, outcome),
+                Err(_) => {
+                    self.stop_merging();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Stops the compacting thread (it ends once its queue is empty); compaction happens on
+    /// this thread from then on.
+    fn stop_merging(&mut self) {
+        if let Some(m) = &mut self.merges {
+            m.plans = None;
+            m.under_way.clear();
+        }
     }
 
     /// Runs one maintenance task (after committing everything accepted so far).
@@ -1653,6 +1803,7 @@ impl<'w> Consumer<'w> {
         events: &mut dyn PipelineEvents,
     ) -> Result<()> {
         self.flush(progress, events)?;
+        self.finish_merges();
         let started = std::time::Instant::now();
         match m {
             Maintenance::Compact(done) => {

@@ -450,3 +450,65 @@ fn sign_ins_are_stored_one_file_per_type() {
     expected.sort();
     assert_eq!(ids, expected);
 }
+
+/// A merge made beside the writer (as a running service's compacting thread makes them) is
+/// committed only if every file it replaces is still live: after another compaction removed
+/// them meanwhile, committing it changes nothing, and no row is doubled.
+#[test]
+fn a_merge_whose_files_changed_meanwhile_is_not_committed() {
+    use gatehouse_store::maintenance::{commit_merge, compact_all, merge, plan_compaction};
+    use gatehouse_store::{Store, TableChange};
+
+    let table = TableSchema::of(LogKind::SignIns);
+    let batch = |from: usize| {
+        let mut b = TableBuilder::new(&table);
+        for n in from..from + 100 {
+            let record = json!({
+                "id": format!("id-{n}"),
+                "createdDateTime": format!("2024-01-01T{:02}:{:02}:{:02}Z", n / 3600, n / 60 % 60, n % 60),
+                "signInEventTypes": ["interactiveUser"],
+            });
+            b.append(record.as_object().unwrap(), "createdDateTime", &SYS)
+                .unwrap();
+        }
+        b.finish()
+    };
+    let key = PartitionKey {
+        tenant: "t".into(),
+        log: LogKind::SignIns,
+        day: 19723,
+    };
+    let rows = |store: &Store| -> (usize, u64) {
+        let snapshot = store.snapshot_blocking().unwrap();
+        (
+            snapshot.files().count(),
+            snapshot.files().map(|f| f.rows).sum(),
+        )
+    };
+    for changed in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut writer = store.writer().unwrap();
+        for from in [0, 100, 200, 300] {
+            let added =
+                write_partition_stream(dir.path(), &key, [Ok(batch(from))].into_iter()).unwrap();
+            writer
+                .commit(vec![TableChange::append("t", LogKind::SignIns, added)])
+                .unwrap();
+        }
+        let plans = plan_compaction(writer.snapshot(), std::slice::from_ref(&key), 4);
+        assert_eq!(plans.len(), 1);
+        let plan = plans.into_iter().next().unwrap();
+        assert_eq!(plan.files.len(), 4);
+        let merged = merge(dir.path(), &plan).unwrap();
+        assert_eq!(merged.iter().map(|f| f.rows).sum::<u64>(), 400);
+        // Not live until committed.
+        assert_eq!(rows(&store), (4, 400));
+        if changed {
+            assert_eq!(compact_all(&mut writer).unwrap().files_after, 1);
+        }
+        let committed = commit_merge(&mut writer, plan, merged).unwrap();
+        assert_eq!(committed, !changed);
+        assert_eq!(rows(&store), (1, 400), "changed meanwhile: {changed}");
+    }
+}

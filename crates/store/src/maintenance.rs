@@ -6,13 +6,14 @@
 //! period, deletes them ([`crate::StoreWriter::vacuum`]). A crash before a commit leaves the old
 //! files live; the new ones, never committed, are deleted by a later vacuum.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
 
 use gatehouse_model::{LogKind, SignInKind};
 
 use crate::layout::{day_to_string, PartitionKey};
 use crate::writer::{file_batches, write_partition_stream};
-use crate::{ChangeKind, DataFile, Result, StoreWriter, TableChange};
+use crate::{ChangeKind, DataFile, Result, StoreSnapshot, StoreWriter, TableChange};
 
 /// A partition is compacted when it has at least this many files…
 pub const COMPACT_MIN_FILES: usize = 4;
@@ -64,46 +65,98 @@ fn compact(
     min_files: usize,
 ) -> Result<CompactionReport> {
     let mut report = CompactionReport::default();
-    let by_partition = partitions(writer.snapshot().files());
     let root = writer.store().root().to_path_buf();
+    for plan in plan_compaction(writer.snapshot(), keys, min_files) {
+        let added = merge(&root, &plan)?;
+        let (before, after) = (plan.files.len(), added.len());
+        if commit_merge(writer, plan, added)? {
+            report.partitions += 1;
+            report.files_before += before;
+            report.files_after += after;
+        }
+    }
+    Ok(report)
+}
+
+/// Small files of one sign-in type in one partition, to be merged into one file (or a few, past
+/// the row limit), oldest first.
+#[derive(Debug, Clone)]
+pub struct CompactionPlan {
+    /// The partition.
+    pub key: PartitionKey,
+    /// The files to merge, by their first and last times.
+    pub files: Vec<DataFile>,
+}
+
+/// The merges that compaction makes in these partitions of `snapshot`: the files below
+/// [`SMALL_FILE_ROWS`] of each sign-in type, where there are at least `min_files` (and two) of
+/// them.
+pub fn plan_compaction(
+    snapshot: &StoreSnapshot,
+    keys: &[PartitionKey],
+    min_files: usize,
+) -> Vec<CompactionPlan> {
+    let by_partition = partitions(snapshot.files());
+    let mut plans = Vec::new();
     for key in keys {
         let Some(files) = by_partition.get(key) else {
             continue;
         };
         // Files of one sign-in type are merged together (the merged file keeps the type).
-        let mut by_kind: BTreeMap<Option<SignInKind>, Vec<&DataFile>> = BTreeMap::new();
+        let mut by_kind: BTreeMap<Option<SignInKind>, Vec<DataFile>> = BTreeMap::new();
         for f in files.iter().filter(|f| f.rows < SMALL_FILE_ROWS) {
-            by_kind.entry(f.sign_in_kind).or_default().push(f);
+            by_kind.entry(f.sign_in_kind).or_default().push(f.clone());
         }
         for mut small in by_kind.into_values() {
             if small.len() < min_files.max(2) {
                 continue;
             }
-            // Oldest first, so the merged file stays (nearly) in time order; streamed file by
-            // file, so memory stays at one row group whatever the partition's size.
+            // Oldest first, so the merged file stays (nearly) in time order.
             small.sort_by_key(|f| (f.min_time_ns, f.max_time_ns));
-            let mut sources = Vec::new();
-            for f in &small {
-                sources.push(file_batches(&root.join(&f.path))?);
-            }
-            let added = write_partition_stream(&root, key, sources.into_iter().flatten())?;
-            let removed: Vec<DataFile> = small.iter().map(|f| (*f).clone()).collect();
-            report.partitions += 1;
-            report.files_before += removed.len();
-            report.files_after += added.len();
-            let merged = removed.len();
-            writer.commit(vec![TableChange {
-                tenant: key.tenant.clone(),
-                log: key.log,
-                added,
-                removed,
-                positions: Vec::new(),
-                kind: ChangeKind::Compact,
-            }])?;
-            tracing::info!(partition = %key.dir().display(), merged, "compacted");
+            plans.push(CompactionPlan {
+                key: key.clone(),
+                files: small,
+            });
         }
     }
-    Ok(report)
+    plans
+}
+
+/// Writes the merged file(s) of a plan into its partition folder, streamed file by file, so
+/// memory stays at one row group whatever the partition's size. They are not live until
+/// [`commit_merge`] names them; this touches no Delta log, so it can run beside the writer.
+pub fn merge(root: &Path, plan: &CompactionPlan) -> Result<Vec<DataFile>> {
+    let mut sources = Vec::new();
+    for f in &plan.files {
+        sources.push(file_batches(&root.join(&f.path))?);
+    }
+    write_partition_stream(root, &plan.key, sources.into_iter().flatten())
+}
+
+/// Swaps a plan's files for the merged ones in one commit (`dataChange: false`), if every file
+/// of the plan is still live; otherwise (a retention or another compaction removed one
+/// meanwhile) commits nothing, leaves the merged files for a vacuum, and returns `false`.
+pub fn commit_merge(
+    writer: &mut StoreWriter,
+    plan: CompactionPlan,
+    added: Vec<DataFile>,
+) -> Result<bool> {
+    let live: HashSet<&str> = writer.snapshot().files().map(|f| f.path.as_str()).collect();
+    if !plan.files.iter().all(|f| live.contains(f.path.as_str())) {
+        tracing::info!(partition = %plan.key.dir().display(), "a merge's files changed meanwhile; not committed");
+        return Ok(false);
+    }
+    let merged = plan.files.len();
+    writer.commit(vec![TableChange {
+        tenant: plan.key.tenant.clone(),
+        log: plan.key.log,
+        added,
+        removed: plan.files,
+        positions: Vec::new(),
+        kind: ChangeKind::Compact,
+    }])?;
+    tracing::info!(partition = %plan.key.dir().display(), merged, "compacted");
+    Ok(true)
 }
 
 /// What a retention run did.
