@@ -5,8 +5,10 @@
 //! connectors) submits [`IngestJob`]s, every accepted row is committed within
 //! [`IngestOptions::commit_interval`] (one second by default), a job is acknowledged only once
 //! its rows are committed, and maintenance (compaction, retention, vacuum) runs on the same
-//! thread between commits, so there is only ever one writer. Readers take the latest committed
-//! [`StoreSnapshot`] from [`Ingestor::snapshot`] at any time without waiting for it.
+//! thread between commits, so there is only ever one writer. (The merging of small files after
+//! commits reads and writes Parquet on a thread of its own, `ingest-compact`; its result is
+//! committed here.) Readers take the latest committed [`StoreSnapshot`] from
+//! [`Ingestor::snapshot`] at any time without waiting for it.
 
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
