@@ -335,6 +335,21 @@ fn statistics_of_a_file_in_delta_form() {
     assert_eq!(max_up.max_time_ns, 1_704_085_200_001_000_000);
 }
 
+/// Sign-ins `ids` (id `id-n` at second `n` of 2024-01-01, of the types `types(n)`), as one batch.
+fn sign_ins(ids: std::ops::Range<usize>, types: impl Fn(usize) -> Value) -> RecordBatch {
+    let mut b = TableBuilder::new(&TableSchema::of(LogKind::SignIns));
+    for n in ids {
+        let record = json!({
+            "id": format!("id-{n}"),
+            "createdDateTime": format!("2024-01-01T{:02}:{:02}:{:02}Z", n / 3600, n / 60 % 60, n % 60),
+            "signInEventTypes": types(n),
+        });
+        b.append(record.as_object().unwrap(), "createdDateTime", &SYS)
+            .unwrap();
+    }
+    b.finish()
+}
+
 /// Sign-ins are written one file per sign-in type, each file's type travels through the Delta log
 /// (its commits and its checkpoints), and compaction merges files of one type only: a store of
 /// typed files compacts once, then stays as it is.
@@ -353,20 +368,11 @@ fn sign_ins_are_stored_one_file_per_type() {
         json!(["interactiveUser", "nonInteractiveUser"]),
         json!(["InteractiveUser"]),
     ];
-    let table = TableSchema::of(LogKind::SignIns);
+    // Types interleaved, as a tenant's sign-ins arrive, in time order.
     let batch = |from: usize| {
-        let mut b = TableBuilder::new(&table);
-        // Types interleaved, as a tenant's sign-ins arrive, in time order.
-        for n in from..from + 600 {
-            let record = json!({
-                "id": format!("id-{n}"),
-                "createdDateTime": format!("2024-01-01T{:02}:{:02}:{:02}Z", n / 3600, n / 60 % 60, n % 60),
-                "signInEventTypes": types[n * 7 % 11 % types.len()],
-            });
-            b.append(record.as_object().unwrap(), "createdDateTime", &SYS)
-                .unwrap();
-        }
-        b.finish()
+        sign_ins(from..from + 600, |n| {
+            types[n * 7 % 11 % types.len()].clone()
+        })
     };
     let dir = tempfile::tempdir().unwrap();
     let key = PartitionKey {
@@ -459,20 +465,7 @@ fn a_merge_whose_files_changed_meanwhile_is_not_committed() {
     use gatehouse_store::maintenance::{commit_merge, compact_all, merge, plan_compaction};
     use gatehouse_store::{Store, TableChange};
 
-    let table = TableSchema::of(LogKind::SignIns);
-    let batch = |from: usize| {
-        let mut b = TableBuilder::new(&table);
-        for n in from..from + 100 {
-            let record = json!({
-                "id": format!("id-{n}"),
-                "createdDateTime": format!("2024-01-01T{:02}:{:02}:{:02}Z", n / 3600, n / 60 % 60, n % 60),
-                "signInEventTypes": ["interactiveUser"],
-            });
-            b.append(record.as_object().unwrap(), "createdDateTime", &SYS)
-                .unwrap();
-        }
-        b.finish()
-    };
+    let batch = |from: usize| sign_ins(from..from + 100, |_| json!(["interactiveUser"]));
     let key = PartitionKey {
         tenant: "t".into(),
         log: LogKind::SignIns,
