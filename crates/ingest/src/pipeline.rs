@@ -1714,6 +1714,11 @@ impl<'w> Consumer<'w> {
     /// the next check), else here.
     fn compact_touched(&mut self) -> Result<()> {
         let touched: Vec<PartitionKey> = std::mem::take(&mut self.touched).into_iter().collect();
+        self.compact_partitions(touched)
+    }
+
+    /// Merges the small files of these partitions (see [`Consumer::compact_touched`]).
+    fn compact_partitions(&mut self, touched: Vec<PartitionKey>) -> Result<()> {
         let Some(Merges {
             plans: Some(plans),
             under_way,
@@ -1752,6 +1757,7 @@ impl<'w> Consumer<'w> {
         if let Some(m) = &mut self.merges {
             m.under_way.remove(&plan.key);
         }
+        let key = plan.key.clone();
         let partition = plan.key.dir();
         let committed = outcome.and_then(|added| {
             maintenance::commit_merge(self.writer, plan, added).map_err(|e| e.to_string())
@@ -1759,10 +1765,10 @@ impl<'w> Consumer<'w> {
         if let Err(e) = committed {
             tracing::warn!(partition = %partition.display(), error = %e, "compaction failed; the files stay as they are");
         }
-        // Partitions that got rows while their merge was under way are checked now, not at the
+        // A partition that got rows while its merge was under way is checked now, not at the
         // next commit (which may be long in coming once a stream goes quiet).
-        if !self.touched.is_empty() {
-            if let Err(e) = self.compact_touched() {
+        if self.touched.remove(&key) {
+            if let Err(e) = self.compact_partitions(vec![key]) {
                 tracing::warn!(error = %e, "compaction failed; the files stay as they are");
             }
         }
