@@ -141,7 +141,16 @@ pub fn commit_merge(
     plan: CompactionPlan,
     added: Vec<DataFile>,
 ) -> Result<bool> {
-    let live: HashSet<&str> = writer.snapshot().files().map(|f| f.path.as_str()).collect();
+    // The partition's live files, not the whole store's: `compact_all` commits a merge per
+    // partition and sign-in type.
+    let snapshot = writer.snapshot();
+    let live: HashSet<&str> = snapshot
+        .table(&plan.key.tenant, plan.key.log)
+        .into_iter()
+        .flat_map(|t| t.files.iter())
+        .filter(|f| f.day == plan.key.day)
+        .map(|f| f.path.as_str())
+        .collect();
     if !plan.files.iter().all(|f| live.contains(f.path.as_str())) {
         tracing::info!(partition = %plan.key.dir().display(), "a merge's files changed meanwhile; not committed");
         return Ok(false);
